@@ -1,0 +1,389 @@
+//! What a form sends, as sent: the wire structs with their `validator` derives.
+//!
+//! Every scalar arrives as text (an HTML form knows nothing else); the JSON
+//! path may send numbers and booleans, and repeatable fields as one value or
+//! an array. Decoding is therefore lenient ([`wire`]) and validation is strict,
+//! so a wrong type becomes a field error a person can fix, never a decode
+//! failure without a field.
+
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
+
+use crate::spec::{
+    AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, LANGUAGES, NAME_MAX,
+    NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
+};
+
+/// A sign-up as submitted. Wire names are the field names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(default)]
+pub struct SignupInput {
+    /// The person's name.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), length(max = NAME_MAX, code = "too_long"))]
+    pub name: Option<String>,
+    /// Email address (this or `phone` is needed).
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = EMAIL_MAX, code = "too_long"), email(code = "invalid"))]
+    pub email: Option<String>,
+    /// Phone number as typed (this or `email` is needed).
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = PHONE_MAX, code = "too_long"), custom(function = checks::phone))]
+    pub phone: Option<String>,
+    /// `email`, `phone` or `text`.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), custom(function = checks::contact_method))]
+    pub contact_method: Option<String>,
+    /// A San Diego County ZIP code.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), custom(function = checks::zip))]
+    pub zip: Option<String>,
+    /// Optional community name.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = NEIGHBORHOOD_MAX, code = "too_long"))]
+    pub neighborhood: Option<String>,
+    /// One or more of `shopper`, `delivery`, `money`.
+    #[serde(deserialize_with = "wire::texts")]
+    #[validate(length(min = 1, code = "required"), custom(function = checks::roles))]
+    pub roles: Vec<String>,
+    /// Languages spoken.
+    #[serde(deserialize_with = "wire::texts")]
+    #[validate(custom(function = checks::languages))]
+    pub languages: Vec<String>,
+    /// When a volunteer shopper is free.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = AVAILABILITY_MAX, code = "too_long"))]
+    pub availability: Option<String>,
+    /// Whether a volunteer shopper has a car (a checkbox).
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(custom(function = checks::checkbox))]
+    pub has_car: Option<String>,
+    /// How many people live in the home of someone asking for help.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(custom(function = checks::household_size))]
+    pub household_size: Option<String>,
+    /// Dietary needs, access, anything else.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = NOTES_MAX, code = "too_long"))]
+    pub notes: Option<String>,
+    /// Consent to be contacted and to the data policy (a checkbox).
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), custom(function = checks::consent))]
+    pub consent: Option<String>,
+    /// The page language (`en` or `es`), set by the page.
+    #[serde(deserialize_with = "wire::text")]
+    pub lang: Option<String>,
+    /// The honeypot: people never see it, bots fill it.
+    #[serde(deserialize_with = "wire::text")]
+    pub website: Option<String>,
+}
+
+/// A donation-interest form as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(default)]
+pub struct DonateInput {
+    /// The person's name.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), length(max = NAME_MAX, code = "too_long"))]
+    pub name: Option<String>,
+    /// Email address.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(
+        required(code = "required"),
+        length(max = EMAIL_MAX, code = "too_long"),
+        email(code = "invalid")
+    )]
+    pub email: Option<String>,
+    /// Optional phone number.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = PHONE_MAX, code = "too_long"), custom(function = checks::phone))]
+    pub phone: Option<String>,
+    /// `once` or `monthly`.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), custom(function = checks::frequency))]
+    pub frequency: Option<String>,
+    /// Rough amount in whole US dollars.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(custom(function = checks::amount))]
+    pub amount: Option<String>,
+    /// A message to the organizers.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(length(max = NOTES_MAX, code = "too_long"))]
+    pub message: Option<String>,
+    /// Consent to be contacted and to the data policy (a checkbox).
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(required(code = "required"), custom(function = checks::consent))]
+    pub consent: Option<String>,
+    /// The page language.
+    #[serde(deserialize_with = "wire::text")]
+    pub lang: Option<String>,
+    /// The honeypot.
+    #[serde(deserialize_with = "wire::text")]
+    pub website: Option<String>,
+}
+
+/// Trims every text and drops what is left empty, so that "  " is "not given".
+pub(crate) fn tidy(value: &mut Option<String>) {
+    if let Some(text) = value {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            *value = None;
+        } else if trimmed.len() != text.len() {
+            *value = Some(trimmed.to_owned());
+        }
+    }
+}
+
+/// [`tidy`] for a repeatable field.
+pub(crate) fn tidy_all(values: &mut Vec<String>) {
+    for v in values.iter_mut() {
+        let trimmed = v.trim();
+        if trimmed.len() != v.len() {
+            *v = trimmed.to_owned();
+        }
+    }
+    values.retain(|v| !v.is_empty());
+}
+
+/// Reads a checkbox value: `Some(true)` for ticked, `Some(false)` for
+/// explicitly unticked, `None` for something no checkbox sends.
+pub fn checkbox_value(raw: Option<&str>) -> Option<bool> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "off" | "no") => Some(false),
+        Some("on" | "true" | "1" | "yes") => Some(true),
+        Some(_) => None,
+    }
+}
+
+/// Parses a whole number as a person types it ("3", " 20 ", "1,000", "$50").
+pub fn whole_number(raw: &str) -> Option<u64> {
+    let digits: String = raw
+        .trim()
+        .trim_start_matches('$')
+        .chars()
+        .filter(|c| *c != ',')
+        .collect();
+    let digits = digits.strip_suffix(".00").unwrap_or(&digits);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+mod checks {
+    //! The `custom` validators. Each returns an error whose code is one of
+    //! the field's codes in [`crate::spec`].
+
+    use super::*;
+    use crate::spec::{AMOUNT_MAX, AMOUNT_MIN, HOUSEHOLD_MAX, HOUSEHOLD_MIN};
+
+    fn one_of(value: &str, options: &[&str]) -> Result<(), ValidationError> {
+        if options.contains(&value) {
+            Ok(())
+        } else {
+            Err(ValidationError::new("invalid"))
+        }
+    }
+
+    pub fn contact_method(value: &str) -> Result<(), ValidationError> {
+        one_of(value, CONTACT_METHODS)
+    }
+
+    pub fn frequency(value: &str) -> Result<(), ValidationError> {
+        one_of(value, FREQUENCIES)
+    }
+
+    pub fn roles(values: &[String]) -> Result<(), ValidationError> {
+        values.iter().try_for_each(|v| one_of(v, ROLES))
+    }
+
+    pub fn languages(values: &[String]) -> Result<(), ValidationError> {
+        values.iter().try_for_each(|v| one_of(v, LANGUAGES))
+    }
+
+    pub fn phone(value: &str) -> Result<(), ValidationError> {
+        match crate::normalise::phone_e164(value) {
+            Some(_) => Ok(()),
+            None => Err(ValidationError::new("invalid")),
+        }
+    }
+
+    pub fn zip(value: &str) -> Result<(), ValidationError> {
+        if value.len() != 5 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            Err(ValidationError::new("invalid"))
+        } else if crate::zips::find(value).is_none() {
+            Err(ValidationError::new("not_in_county"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn checkbox(value: &str) -> Result<(), ValidationError> {
+        match checkbox_value(Some(value)) {
+            Some(_) => Ok(()),
+            None => Err(ValidationError::new("invalid")),
+        }
+    }
+
+    pub fn consent(value: &str) -> Result<(), ValidationError> {
+        match checkbox_value(Some(value)) {
+            Some(true) => Ok(()),
+            _ => Err(ValidationError::new("required")),
+        }
+    }
+
+    fn number_in(value: &str, min: u64, max: u64) -> Result<(), ValidationError> {
+        match whole_number(value) {
+            None => Err(ValidationError::new("invalid")),
+            Some(n) if n < min || n > max => Err(ValidationError::new("out_of_range")),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub fn household_size(value: &str) -> Result<(), ValidationError> {
+        number_in(value, HOUSEHOLD_MIN, HOUSEHOLD_MAX)
+    }
+
+    pub fn amount(value: &str) -> Result<(), ValidationError> {
+        number_in(value, AMOUNT_MIN, AMOUNT_MAX)
+    }
+}
+
+pub mod wire {
+    //! Lenient decoding of one field: any JSON scalar becomes text, and a
+    //! repeatable field takes one value or a list. Objects and nested lists are
+    //! refused (the caller reports a malformed body).
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string, number, boolean or null")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Text)
+        }
+        /// A plain HTML form may repeat a single-valued field; the last one wins,
+        /// as in most form parsers.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut last = None;
+            while let Some(item) = seq.next_element_seed(TextSeed)? {
+                last = item;
+            }
+            Ok(last)
+        }
+    }
+
+    struct TextSeed;
+
+    impl<'de> de::DeserializeSeed<'de> for TextSeed {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Scalar)
+        }
+    }
+
+    /// Like [`Text`], without accepting a list.
+    struct Scalar;
+
+    impl<'de> Visitor<'de> for Scalar {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string, number, boolean or null")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Text.visit_str(v)
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Text.visit_bool(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Text.visit_i64(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Text.visit_u64(v)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Text.visit_f64(v)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    struct Texts;
+
+    impl<'de> Visitor<'de> for Texts {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a list of strings")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut all = Vec::new();
+            while let Some(item) = seq.next_element_seed(TextSeed)? {
+                all.extend(item);
+            }
+            Ok(all)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(vec![v.to_owned()])
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(vec![v])
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Texts)
+        }
+    }
+
+    /// One text field.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(Text)
+    }
+
+    /// A repeatable field.
+    pub fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(Texts)
+    }
+}

@@ -1,0 +1,175 @@
+//! The contract holds: every listed error code can happen, the derives use
+//! the spec's limits, and a good answer comes out normalised.
+
+use crate::spec::{FormId, Kind};
+use crate::{DonateInput, Lang, SignupInput};
+use serde_json::{Value, json};
+
+fn valid_signup() -> Value {
+    json!({
+        "name": "Ana López", "email": "Ana@Example.org", "phone": "(619) 555-0123",
+        "contact_method": "text", "zip": "92105", "neighborhood": "City Heights",
+        "roles": ["delivery", "shopper", "delivery"], "languages": "es",
+        "availability": "Weekday evenings", "has_car": true, "household_size": "3",
+        "notes": "No peanuts", "consent": "on", "lang": "es", "website": ""
+    })
+}
+
+fn valid_donation() -> Value {
+    json!({"name": "Bo", "email": "bo@example.org", "frequency": "monthly", "amount": "$1,000", "consent": true})
+}
+
+/// Validates a JSON body against a form, giving the codes of one field.
+fn codes(form: FormId, body: Value, field: &str) -> Vec<&'static str> {
+    let errors = match form {
+        FormId::Signup => serde_json::from_value::<SignupInput>(body)
+            .unwrap()
+            .validate_and_normalise()
+            .err(),
+        FormId::Donate => serde_json::from_value::<DonateInput>(body)
+            .unwrap()
+            .validate_and_normalise()
+            .err(),
+    };
+    errors
+        .map(|e| {
+            e.0.into_iter()
+                .filter(|e| e.field == field)
+                .flat_map(|e| e.codes)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn with(mut body: Value, field: &str, value: Value) -> Value {
+    body[field] = value;
+    body
+}
+
+#[test]
+fn a_valid_signup_is_normalised() {
+    let signup: SignupInput = serde_json::from_value(valid_signup()).unwrap();
+    let s = signup.validate_and_normalise().expect("valid");
+    assert_eq!(s.email.as_deref(), Some("ana@example.org"));
+    assert_eq!(s.phone.as_deref(), Some("+16195550123"));
+    assert_eq!(s.roles, ["shopper", "delivery"]);
+    assert_eq!(s.languages, ["es"]);
+    assert!(s.has_car);
+    assert_eq!(s.household_size, Some(3));
+    assert_eq!(s.lang, Lang::Es);
+}
+
+#[test]
+fn a_valid_donation_is_normalised() {
+    let d: DonateInput = serde_json::from_value(valid_donation()).unwrap();
+    let d = d.validate_and_normalise().expect("valid");
+    assert_eq!(d.amount, Some(1000));
+    assert_eq!(d.lang, Lang::En);
+}
+
+/// An input that gives `code` on `field`, for every code the spec lists.
+fn breaking(form: FormId, field: &str, code: &str) -> Value {
+    let base = match form {
+        FormId::Signup => valid_signup(),
+        FormId::Donate => valid_donation(),
+    };
+    let spec = form.field(field).unwrap();
+    let too_long = || json!("x".repeat(spec.max_len.unwrap() as usize + 1));
+    match (field, code) {
+        (_, "required") if spec.kind == Kind::Checkboxes => with(base, field, json!([])),
+        (_, "required") => with(base, field, json!("   ")),
+        ("email", "too_long") => with(
+            base,
+            field,
+            json!(format!("{}@example.org", "a".repeat(250))),
+        ),
+        (_, "too_long") => with(base, field, too_long()),
+        ("email", "email_or_phone") => {
+            let body = with(with(base, "email", Value::Null), "phone", json!(""));
+            with(body, "contact_method", json!("email"))
+        }
+        ("contact_method", "needs_email") => {
+            with(with(base, "email", json!("")), field, json!("email"))
+        }
+        ("contact_method", "needs_phone") => {
+            with(with(base, "phone", json!("")), field, json!("phone"))
+        }
+        ("zip", "not_in_county") => with(base, field, json!("90012")),
+        (_, "out_of_range") => with(base, field, json!("0")),
+        (_, "invalid") if spec.kind == Kind::Checkboxes => with(base, field, json!(["banana"])),
+        (_, "invalid") => with(base, field, json!("not valid @ all")),
+        _ => panic!("no test input for {field}/{code}: add one"),
+    }
+}
+
+#[test]
+fn every_listed_error_code_can_happen() {
+    for form in FormId::ALL {
+        for field in form.fields() {
+            for code in field.errors {
+                let got = codes(form, breaking(form, field.name, code), field.name);
+                assert!(
+                    got.contains(code),
+                    "{}.{}: expected {code}, got {got:?}",
+                    form.key(),
+                    field.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn max_lengths_in_the_spec_are_what_the_validator_allows() {
+    for form in FormId::ALL {
+        for field in form.fields() {
+            let Some(max) = field.max_len else { continue };
+            if matches!(field.name, "email" | "zip") {
+                continue; // their shape is checked too; covered above
+            }
+            let base = match form {
+                FormId::Signup => valid_signup(),
+                FormId::Donate => valid_donation(),
+            };
+            let at_max = if field.name == "phone" {
+                json!(format!("{:>width$}", "619 555 0123", width = max as usize))
+            } else {
+                json!("x".repeat(max as usize))
+            };
+            assert!(
+                codes(form, with(base, field.name, at_max), field.name).is_empty(),
+                "{}.{} at max",
+                form.key(),
+                field.name
+            );
+        }
+    }
+}
+
+#[test]
+fn errors_come_in_field_order() {
+    let body = json!({"consent": "", "zip": "1", "name": ""});
+    let errors = serde_json::from_value::<SignupInput>(body)
+        .unwrap()
+        .validate_and_normalise()
+        .unwrap_err();
+    let fields: Vec<&str> = errors.0.iter().map(|e| e.field).collect();
+    assert_eq!(
+        fields,
+        ["name", "email", "contact_method", "zip", "roles", "consent"]
+    );
+}
+
+#[test]
+fn the_honeypot_tells_a_bot() {
+    let bot: SignupInput =
+        serde_json::from_value(with(valid_signup(), "website", json!("http://spam"))).unwrap();
+    assert!(bot.is_bot());
+    let person: SignupInput = serde_json::from_value(valid_signup()).unwrap();
+    assert!(!person.is_bot());
+}
+
+#[test]
+fn objects_where_text_belongs_are_a_decode_error() {
+    assert!(serde_json::from_value::<SignupInput>(json!({"name": {"a": 1}})).is_err());
+}

@@ -1,0 +1,312 @@
+//! From what was sent to what is kept: tidy, validate (the derives plus the
+//! rules between fields), normalise. The result is either a clean
+//! [`Signup`] / [`Donation`] or [`FieldErrors`] in the form's field order.
+
+use serde::Serialize;
+use validator::{Validate, ValidationErrors};
+
+use crate::input::{DonateInput, SignupInput, checkbox_value, tidy, tidy_all, whole_number};
+use crate::normalise;
+use crate::spec::{FormId, LANGUAGES, ROLES};
+
+/// The language a person used the site in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// English, the default.
+    #[default]
+    En,
+    /// Spanish.
+    Es,
+}
+
+impl Lang {
+    /// From the hidden `lang` field: anything unknown is English.
+    pub fn from_code(code: Option<&str>) -> Lang {
+        match code {
+            Some("es") => Lang::Es,
+            _ => Lang::En,
+        }
+    }
+
+    /// `en` or `es`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Es => "es",
+        }
+    }
+}
+
+/// One field's problems, as codes from [`crate::spec::Field::errors`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The wire name of the field.
+    pub field: &'static str,
+    /// Its error codes, most important first.
+    pub codes: Vec<&'static str>,
+}
+
+/// Every problem with a submission, in the order the fields are shown.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    /// Whether there is nothing to fix.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first (most important) code for a field, if it has a problem.
+    pub fn first_code(&self, field: &str) -> Option<&'static str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .and_then(|e| e.codes.first().copied())
+    }
+
+    /// Collects the derive's errors and extra `(field, code)` pairs, keeping
+    /// the form's field order and each field's code order from the spec.
+    fn collect(form: FormId, derived: Option<&ValidationErrors>, extra: &[(&str, &str)]) -> Self {
+        let mut out = Vec::new();
+        for field in form.fields() {
+            let mut found: Vec<&str> = Vec::new();
+            if let Some(errors) = derived
+                && let Some(list) = errors.field_errors().get(field.name)
+            {
+                found.extend(list.iter().map(|e| e.code.as_ref()));
+            }
+            found.extend(
+                extra
+                    .iter()
+                    .filter(|(f, _)| *f == field.name)
+                    .map(|(_, c)| *c),
+            );
+            let codes: Vec<&'static str> = field
+                .errors
+                .iter()
+                .copied()
+                .filter(|code| found.contains(code))
+                .collect();
+            if !codes.is_empty() {
+                out.push(FieldError {
+                    field: field.name,
+                    codes,
+                });
+            }
+        }
+        FieldErrors(out)
+    }
+}
+
+/// How a person wants to be contacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactMethod {
+    /// By email.
+    Email,
+    /// By phone call.
+    Phone,
+    /// By text message.
+    Text,
+}
+
+/// A valid, normalised sign-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signup {
+    /// The name, trimmed.
+    pub name: String,
+    /// Lowercased email, if given.
+    pub email: Option<String>,
+    /// E.164 phone, if given.
+    pub phone: Option<String>,
+    /// How they want to be contacted (a way they gave).
+    pub contact_method: ContactMethod,
+    /// A San Diego County ZIP code.
+    pub zip: String,
+    /// Their community name, if given.
+    pub neighborhood: Option<String>,
+    /// Their roles, in the contract's order, without repeats.
+    pub roles: Vec<&'static str>,
+    /// Languages spoken, in the contract's order, without repeats.
+    pub languages: Vec<&'static str>,
+    /// When a shopper is free.
+    pub availability: Option<String>,
+    /// Whether a shopper has a car.
+    pub has_car: bool,
+    /// Household size of someone asking for help.
+    pub household_size: Option<u8>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// The language they used.
+    pub lang: Lang,
+}
+
+/// How often someone wants to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    /// One time.
+    Once,
+    /// Every month.
+    Monthly,
+}
+
+/// A valid, normalised donation interest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Donation {
+    /// The name, trimmed.
+    pub name: String,
+    /// Lowercased email.
+    pub email: String,
+    /// E.164 phone, if given.
+    pub phone: Option<String>,
+    /// One-time or monthly.
+    pub frequency: Frequency,
+    /// Rough amount in whole dollars, if given.
+    pub amount: Option<u32>,
+    /// Their message.
+    pub message: Option<String>,
+    /// The language they used.
+    pub lang: Lang,
+}
+
+/// The chosen options, in the contract's order, each once.
+fn canonical(chosen: &[String], options: &'static [&'static str]) -> Vec<&'static str> {
+    options
+        .iter()
+        .copied()
+        .filter(|o| chosen.iter().any(|c| c == o))
+        .collect()
+}
+
+impl SignupInput {
+    /// Whether a bot filled the honeypot.
+    pub fn is_bot(&self) -> bool {
+        self.website
+            .as_deref()
+            .is_some_and(|w| !w.trim().is_empty())
+    }
+
+    /// The language of the page it was sent from.
+    pub fn lang(&self) -> Lang {
+        Lang::from_code(self.lang.as_deref().map(str::trim))
+    }
+
+    /// Validates and normalises; on failure, every problem in field order.
+    pub fn validate_and_normalise(mut self) -> Result<Signup, FieldErrors> {
+        for text in [
+            &mut self.name,
+            &mut self.email,
+            &mut self.phone,
+            &mut self.contact_method,
+            &mut self.zip,
+            &mut self.neighborhood,
+            &mut self.availability,
+            &mut self.has_car,
+            &mut self.household_size,
+            &mut self.notes,
+            &mut self.consent,
+        ] {
+            tidy(text);
+        }
+        tidy_all(&mut self.roles);
+        tidy_all(&mut self.languages);
+        if let Some(email) = &mut self.email {
+            *email = normalise::email(email);
+        }
+        let derived = self.validate().err();
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if self.email.is_none() && self.phone.is_none() {
+            extra.push(("email", "email_or_phone"));
+        }
+        match self.contact_method.as_deref() {
+            Some("email") if self.email.is_none() => extra.push(("contact_method", "needs_email")),
+            Some("phone" | "text") if self.phone.is_none() => {
+                extra.push(("contact_method", "needs_phone"))
+            }
+            _ => {}
+        }
+        let errors = FieldErrors::collect(FormId::Signup, derived.as_ref(), &extra);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let lang = self.lang();
+        Ok(Signup {
+            name: self.name.unwrap_or_default(),
+            phone: self.phone.as_deref().and_then(normalise::phone_e164),
+            email: self.email,
+            contact_method: match self.contact_method.as_deref() {
+                Some("phone") => ContactMethod::Phone,
+                Some("text") => ContactMethod::Text,
+                _ => ContactMethod::Email,
+            },
+            zip: self.zip.unwrap_or_default(),
+            neighborhood: self.neighborhood,
+            roles: canonical(&self.roles, ROLES),
+            languages: canonical(&self.languages, LANGUAGES),
+            availability: self.availability,
+            has_car: checkbox_value(self.has_car.as_deref()) == Some(true),
+            household_size: self
+                .household_size
+                .as_deref()
+                .and_then(whole_number)
+                .and_then(|n| u8::try_from(n).ok()),
+            notes: self.notes,
+            lang,
+        })
+    }
+}
+
+impl DonateInput {
+    /// Whether a bot filled the honeypot.
+    pub fn is_bot(&self) -> bool {
+        self.website
+            .as_deref()
+            .is_some_and(|w| !w.trim().is_empty())
+    }
+
+    /// The language of the page it was sent from.
+    pub fn lang(&self) -> Lang {
+        Lang::from_code(self.lang.as_deref().map(str::trim))
+    }
+
+    /// Validates and normalises; on failure, every problem in field order.
+    pub fn validate_and_normalise(mut self) -> Result<Donation, FieldErrors> {
+        for text in [
+            &mut self.name,
+            &mut self.email,
+            &mut self.phone,
+            &mut self.frequency,
+            &mut self.amount,
+            &mut self.message,
+            &mut self.consent,
+        ] {
+            tidy(text);
+        }
+        if let Some(email) = &mut self.email {
+            *email = normalise::email(email);
+        }
+        if let Err(derived) = self.validate() {
+            return Err(FieldErrors::collect(FormId::Donate, Some(&derived), &[]));
+        }
+        let lang = self.lang();
+        Ok(Donation {
+            name: self.name.unwrap_or_default(),
+            email: self.email.unwrap_or_default(),
+            phone: self.phone.as_deref().and_then(normalise::phone_e164),
+            frequency: match self.frequency.as_deref() {
+                Some("monthly") => Frequency::Monthly,
+                _ => Frequency::Once,
+            },
+            amount: self
+                .amount
+                .as_deref()
+                .and_then(whole_number)
+                .and_then(|n| u32::try_from(n).ok()),
+            message: self.message,
+            lang,
+        })
+    }
+}
