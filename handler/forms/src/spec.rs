@@ -97,7 +97,8 @@ pub enum Kind {
     Email,
     /// A phone number.
     Tel,
-    /// A whole number.
+    /// A whole number. Rendered as text with a numeric keyboard (as GOV.UK
+    /// advises: `type="number"` changes values on scroll and refuses "$50").
     Number,
     /// Several lines of text.
     Textarea,
@@ -117,10 +118,9 @@ impl Kind {
     /// The HTML `type` of the `<input>`, if the field is an `<input>`.
     pub fn input_type(self) -> Option<&'static str> {
         match self {
-            Kind::Text | Kind::Honeypot => Some("text"),
+            Kind::Text | Kind::Number | Kind::Honeypot => Some("text"),
             Kind::Email => Some("email"),
             Kind::Tel => Some("tel"),
-            Kind::Number => Some("number"),
             Kind::Radio => Some("radio"),
             Kind::Checkboxes | Kind::Checkbox => Some("checkbox"),
             Kind::Hidden => Some("hidden"),

@@ -1,0 +1,167 @@
+//! `mutualaid serve`: the built site on loopback, rebuilt when content
+//! changes, with a reload script injected into HTML responses on the fly —
+//! the files in the output folder stay exactly what `build` writes, so a
+//! served folder can be deployed as it is.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{self, Stream};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::broadcast;
+use tower_http::services::ServeDir;
+
+/// The path of the server-sent events that tell the page to reload.
+const RELOAD_PATH: &str = "/__livereload";
+/// Injected before `</body>` of every HTML response in serve mode only.
+const RELOAD_SCRIPT: &str =
+    "<script>new EventSource(\"/__livereload\").onmessage=function(){location.reload()}</script>";
+
+#[derive(Clone)]
+struct AppState {
+    out: PathBuf,
+    reload: broadcast::Sender<()>,
+}
+
+/// Builds once, then serves until interrupted.
+pub async fn serve(content: PathBuf, out: PathBuf, port: u16) -> anyhow::Result<()> {
+    rebuild(&content, &out);
+    let (reload, _) = broadcast::channel(16);
+    watch(content.clone(), out.clone(), reload.clone())?;
+
+    let state = AppState {
+        out: out.clone(),
+        reload,
+    };
+    let files = ServeDir::new(&out).fallback(get(not_found).with_state(state.clone()));
+    let app = Router::new()
+        .route(RELOAD_PATH, get(reload_events))
+        .fallback_service(files)
+        .layer(axum::middleware::map_response(inject_reload_script))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("listening on 127.0.0.1:{port} (is another server using it? try --port)")
+        })?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Serving {} on http://{addr}/ (Ctrl-C to stop)",
+        out.display()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
+}
+
+/// Builds the site; prints problems instead of failing, so the server keeps
+/// serving the last good build while a person fixes the content.
+fn rebuild(content: &Path, out: &Path) -> bool {
+    let started = Instant::now();
+    match mutualaid_site::Site::load(content).and_then(|site| site.build(out)) {
+        Ok(report) => {
+            println!(
+                "Built {} pages in {} ms",
+                report.pages,
+                started.elapsed().as_millis()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            false
+        }
+    }
+}
+
+/// Watches the content folder on a thread; after a burst of changes settles,
+/// rebuilds and tells every open page to reload.
+fn watch(content: PathBuf, out: PathBuf, reload: broadcast::Sender<()>) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.send(());
+        }
+    })
+    .context("starting the file watcher")?;
+    watcher
+        .watch(&content, RecursiveMode::Recursive)
+        .with_context(|| format!("watching {}", content.display()))?;
+    std::thread::spawn(move || {
+        let _watcher = watcher; // lives as long as the thread
+        while rx.recv().is_ok() {
+            while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
+            if rebuild(&content, &out) {
+                let _ = reload.send(());
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn reload_events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let rx = state.reload.subscribe();
+    let events = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(()) => return Some((Ok(Event::default().data("reload")), rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// The built 404 page in the language of the path (`/es/…` → Spanish).
+async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
+    let spanish_like = uri
+        .path()
+        .split('/')
+        .nth(1)
+        .map(|first| state.out.join(first).join("404.html"))
+        .filter(|p| p.is_file());
+    let page = spanish_like.unwrap_or_else(|| state.out.join("404.html"));
+    match tokio::fs::read_to_string(&page).await {
+        Ok(body) => (StatusCode::NOT_FOUND, Html(body)).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "Not found").into_response(),
+    }
+}
+
+/// Adds the reload script to HTML responses.
+async fn inject_reload_script(response: Response) -> Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "could not read the page").into_response();
+    };
+    let html = String::from_utf8_lossy(&bytes);
+    let injected = match html.rfind("</body>") {
+        Some(at) => format!("{}{RELOAD_SCRIPT}{}", &html[..at], &html[at..]),
+        None => format!("{html}{RELOAD_SCRIPT}"),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(injected))
+}

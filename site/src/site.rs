@@ -1,0 +1,586 @@
+//! The whole site: [`Site::load`] reads and renders the content (config,
+//! interface texts, every page's markdown) and checks it; [`Site::render`]
+//! lays each page into the template; [`Site::build`] writes `public/`.
+//! Rendering is pure and parallel; only `load` reads and only `build` writes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mutualaid_forms::{FieldErrors, FormId};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::content::{self, Page, Template};
+use crate::diagnostic::{Diagnostic, Diagnostics, line_of};
+use crate::form_html::{FormValues, FormView};
+use crate::markdown::{self, LinkContext};
+use crate::strings::{self, Strings};
+
+/// Why a site could not be loaded or built.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// The content has problems a person must fix.
+    #[error("{0}")]
+    Content(Diagnostics),
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The output folder holds something that is not a built site.
+    #[error(
+        "{0} is not empty and does not look like a built site (no sitemap.xml); refusing to replace it. Choose another --out or empty it."
+    )]
+    ForeignOutput(PathBuf),
+    /// The built-in template failed (a defect in this program, not in content).
+    #[error("template: {0}")]
+    Template(#[from] tera::Error),
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SiteError {
+    let path = path.to_owned();
+    move |source| SiteError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+const PAGE_TEMPLATE: &str = include_str!("../templates/page.html");
+const STYLE: &str = include_str!("../templates/style.css");
+
+/// A loaded, checked site, ready to render.
+pub struct Site {
+    /// The content folder.
+    pub root: PathBuf,
+    /// `config.toml`.
+    pub config: Config,
+    /// Interface texts by language.
+    pub strings: BTreeMap<String, Strings>,
+    /// Every page, sorted by key then language order.
+    pub pages: Vec<Page>,
+    /// Each page's rendered markdown, by index in `pages`.
+    contents: Vec<String>,
+    /// Indices of the pages sharing a key (twins), by key.
+    by_key: HashMap<String, Vec<usize>>,
+    /// Indices of the pages in the navigation, in order.
+    nav: Vec<usize>,
+    tera: tera::Tera,
+}
+
+/// A form page refilled for a person: what they typed, what to fix, or that
+/// the store could not take it.
+#[derive(Default)]
+pub struct FormState<'a> {
+    /// What they typed.
+    pub values: Option<&'a FormValues>,
+    /// What to fix.
+    pub errors: Option<&'a FieldErrors>,
+    /// Whether to say "we could not save it, try again".
+    pub unavailable: bool,
+}
+
+#[derive(Serialize)]
+struct Alternate<'a> {
+    lang: &'a str,
+    href: String,
+}
+
+#[derive(Serialize)]
+struct Twin<'a> {
+    lang: &'a str,
+    url: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct NavItem<'a> {
+    url: &'a str,
+    title: &'a str,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct PageView<'a> {
+    title: &'a str,
+    description: Option<&'a str>,
+    url: &'a str,
+}
+
+fn read(path: &Path) -> Result<String, SiteError> {
+    fs::read_to_string(path).map_err(io("reading", path))
+}
+
+/// Every `.md` file below `dir`, relative to it, sorted.
+fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>, SiteError> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for entry in fs::read_dir(&here).map_err(io("listing", &here))? {
+            let entry = entry.map_err(io("listing", &here))?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = rel.join(&name);
+            let kind = entry.file_type().map_err(io("listing", &here))?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn toml_diagnostic(file: &str, source: &str, e: &toml::de::Error, hint: String) -> Diagnostic {
+    let line = e.span().map(|s| line_of(source, s.start)).unwrap_or(1);
+    Diagnostic::new(file, line, e.message().trim(), hint)
+}
+
+impl Site {
+    /// Reads the content folder, renders every page's markdown and checks
+    /// everything; all problems come back together.
+    pub fn load(root: &Path) -> Result<Site, SiteError> {
+        let mut problems = Vec::new();
+        let config_path = root.join("config.toml");
+        let config_text = read(&config_path)?;
+        let config: Config = toml::from_str(&config_text).map_err(|e| {
+            let hint = if e.message().contains("unknown field") {
+                "remove or correct the key; the settings are: base_url, languages, organisation, contact_email, discord_url, donate_url, api_base, retention_days".to_owned()
+            } else {
+                "config.toml is TOML: `key = \"value\"`".to_owned()
+            };
+            SiteError::Content(Diagnostics(vec![toml_diagnostic("config.toml", &config_text, &e, hint)]))
+        })?;
+        if config.languages.is_empty() {
+            return Err(SiteError::Content(Diagnostics(vec![Diagnostic::new(
+                "config.toml",
+                1,
+                "`languages` is empty",
+                "list the languages, the default first: `languages = [\"en\", \"es\"]`",
+            )])));
+        }
+
+        let mut strings = BTreeMap::new();
+        for lang in &config.languages {
+            let file = format!("i18n/{lang}.toml");
+            let path = root.join(&file);
+            let Ok(text) = fs::read_to_string(&path) else {
+                problems.push(Diagnostic::new(
+                    &file,
+                    1,
+                    format!("no interface texts for `{lang}`"),
+                    format!(
+                        "create {file} (copy i18n/{}.toml and translate it)",
+                        config.default_language()
+                    ),
+                ));
+                continue;
+            };
+            match toml::from_str::<Strings>(&text) {
+                Ok(s) => {
+                    problems.extend(strings::check_against_contract(&file, &text, &s));
+                    strings.insert(lang.clone(), s);
+                }
+                Err(e) => problems.push(toml_diagnostic(
+                    &file,
+                    &text,
+                    &e,
+                    "compare with the other language's file: same keys, translated values".into(),
+                )),
+            }
+        }
+
+        let pages_dir = root.join("pages");
+        let files = markdown_files(&pages_dir)?;
+        let loaded: Vec<Result<Page, Vec<Diagnostic>>> = files
+            .par_iter()
+            .map(|rel| {
+                let text = fs::read_to_string(pages_dir.join(rel)).map_err(|e| {
+                    vec![Diagnostic::new(
+                        Path::new("pages").join(rel),
+                        1,
+                        format!("cannot read: {e}"),
+                        "is it UTF-8 text?",
+                    )]
+                })?;
+                content::load_page(Path::new("pages").join(rel), rel, text, &config)
+            })
+            .collect();
+        let mut pages = Vec::with_capacity(loaded.len());
+        for result in loaded {
+            match result {
+                Ok(page) => pages.push(page),
+                Err(d) => problems.extend(d),
+            }
+        }
+        let lang_order = |l: &str| {
+            config
+                .languages
+                .iter()
+                .position(|x| x == l)
+                .unwrap_or(usize::MAX)
+        };
+        pages.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(lang_order(&a.lang).cmp(&lang_order(&b.lang)))
+        });
+
+        problems.extend(Self::check_twins(&pages, &config));
+
+        let urls: HashMap<(String, String), String> = pages
+            .iter()
+            .map(|p| ((p.key.clone(), p.lang.clone()), p.url.clone()))
+            .collect();
+        let mut paths: HashSet<String> = pages.iter().map(|p| p.url.clone()).collect();
+        paths.extend(["/sitemap.xml".to_owned(), "/robots.txt".to_owned()]);
+        let rendered: Vec<markdown::Rendered> = pages
+            .par_iter()
+            .map(|p| {
+                let ctx = LinkContext {
+                    lang: &p.lang,
+                    config: &config,
+                    urls: &urls,
+                    paths: &paths,
+                };
+                markdown::render(&p.body, &ctx)
+            })
+            .collect();
+        let mut contents = Vec::with_capacity(rendered.len());
+        for (page, r) in pages.iter().zip(rendered) {
+            problems.extend(r.problems.into_iter().map(|p| {
+                Diagnostic::new(&page.source, page.body_line + p.line - 1, p.message, p.hint)
+            }));
+            contents.push(r.html);
+        }
+
+        if !problems.is_empty() {
+            problems.sort();
+            problems.dedup();
+            return Err(SiteError::Content(Diagnostics(problems)));
+        }
+        let mut tera = tera::Tera::default();
+        tera.add_raw_template("page.html", PAGE_TEMPLATE)?;
+        tera.set_escape_fn(crate::form_html::esc);
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in pages.iter().enumerate() {
+            by_key.entry(p.key.clone()).or_default().push(i);
+        }
+        let mut nav: Vec<usize> = (0..pages.len())
+            .filter(|i| pages[*i].front.nav.is_some())
+            .collect();
+        nav.sort_by_key(|i| (pages[*i].front.nav, &pages[*i].url));
+        Ok(Site {
+            root: root.to_owned(),
+            config,
+            strings,
+            pages,
+            contents,
+            by_key,
+            nav,
+            tera,
+        })
+    }
+
+    /// Every page must exist in every language.
+    fn check_twins(pages: &[Page], config: &Config) -> Vec<Diagnostic> {
+        let mut by_key: BTreeMap<&str, Vec<&Page>> = BTreeMap::new();
+        for p in pages {
+            by_key.entry(&p.key).or_default().push(p);
+        }
+        let mut out = Vec::new();
+        for (key, twins) in by_key {
+            let first = twins[0];
+            for lang in &config.languages {
+                if twins.iter().any(|p| &p.lang == lang) {
+                    continue;
+                }
+                let stem = key.strip_suffix(".md").unwrap_or(key);
+                let wanted = if lang == config.default_language() {
+                    format!("pages/{stem}.md")
+                } else {
+                    format!("pages/{stem}.{lang}.md")
+                };
+                out.push(Diagnostic::new(
+                    &first.source,
+                    1,
+                    format!("`{}` has no `{lang}` twin", first.source.display()),
+                    format!("create `{wanted}`, the same page translated; every page exists in every language"),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The page with `key` in `lang`.
+    pub fn page(&self, key: &str, lang: &str) -> Option<&Page> {
+        self.twins(key).find(|p| p.lang == lang)
+    }
+
+    /// The page with `key` in every language it exists in.
+    fn twins<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a Page> + 'a {
+        self.by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.pages[*i])
+    }
+
+    /// The page in `lang` that shows `form` (the one in the navigation, or
+    /// the first).
+    pub fn form_page(&self, form: FormId, lang: &str) -> Option<&Page> {
+        let shows = |p: &&Page| p.form == Some(form) && p.lang == lang;
+        self.nav
+            .iter()
+            .map(|i| &self.pages[*i])
+            .find(shows)
+            .or_else(|| self.pages.iter().find(shows))
+    }
+
+    fn absolute(&self, url: &str) -> String {
+        format!("{}{}", self.config.base_url.trim_end_matches('/'), url)
+    }
+
+    fn url_or_home(&self, key: &str, lang: &str) -> &str {
+        self.page(key, lang)
+            .or_else(|| self.page("_index.md", lang))
+            .map(|p| p.url.as_str())
+            .unwrap_or("/")
+    }
+
+    /// Renders one page (index into `pages`) with its form in `state`.
+    pub fn render_page(&self, index: usize, state: &FormState) -> Result<String, SiteError> {
+        let page = &self.pages[index];
+        let lang = page.lang.as_str();
+        let strings = &self.strings[lang];
+        let mut ctx = tera::Context::new();
+        let twins: Vec<&Page> = self.twins(&page.key).collect();
+        let alternates: Vec<Alternate> = twins
+            .iter()
+            .map(|p| Alternate {
+                lang: &p.lang,
+                href: self.absolute(&p.url),
+            })
+            .chain(
+                twins
+                    .iter()
+                    .find(|p| p.lang == self.config.default_language())
+                    .map(|p| Alternate {
+                        lang: "x-default",
+                        href: self.absolute(&p.url),
+                    }),
+            )
+            .collect();
+        let other: Vec<Twin> = twins
+            .iter()
+            .filter(|p| p.lang != lang)
+            .map(|p| Twin {
+                lang: &p.lang,
+                url: &p.url,
+                name: self
+                    .strings
+                    .get(&p.lang)
+                    .map(|s| s.language_name.as_str())
+                    .unwrap_or(&p.lang),
+            })
+            .collect();
+        let nav: Vec<NavItem> = self
+            .nav
+            .iter()
+            .map(|i| &self.pages[*i])
+            .filter(|p| p.lang == lang)
+            .map(|p| NavItem {
+                url: &p.url,
+                title: p.front.nav_title.as_deref().unwrap_or(&p.front.title),
+                current: p.key == page.key,
+            })
+            .collect();
+
+        let empty_values = FormValues::default();
+        let no_errors = FieldErrors::default();
+        let (form_html, summary) = match page.form {
+            Some(form) => {
+                let action = format!(
+                    "{}/{}",
+                    self.config.api_base.trim_end_matches('/'),
+                    form.key()
+                );
+                let view = FormView {
+                    form,
+                    strings,
+                    lang,
+                    action: &action,
+                    values: state.values.unwrap_or(&empty_values),
+                    errors: state.errors.unwrap_or(&no_errors),
+                };
+                (view.render(), view.error_summary())
+            }
+            None => (String::new(), String::new()),
+        };
+
+        ctx.insert("lang", lang);
+        ctx.insert(
+            "page",
+            &PageView {
+                title: &page.front.title,
+                description: page.front.description.as_deref(),
+                url: &page.url,
+            },
+        );
+        ctx.insert("strings", strings);
+        ctx.insert("ui", &strings.ui);
+        ctx.insert("canonical", &self.absolute(&page.url));
+        ctx.insert("alternates", &alternates);
+        ctx.insert("twins", &other);
+        ctx.insert("nav", &nav);
+        ctx.insert("content", &self.contents[index]);
+        ctx.insert("form", &form_html);
+        ctx.insert("error_summary", &summary);
+        ctx.insert("unavailable", &state.unavailable);
+        ctx.insert("is_home", &(page.template == Template::Home));
+        ctx.insert("is_404", &(page.template == Template::NotFound));
+        ctx.insert("css", STYLE);
+        ctx.insert("home_url", self.url_or_home("_index.md", lang));
+        ctx.insert(
+            "signup_url",
+            self.form_page(FormId::Signup, lang)
+                .map(|p| p.url.as_str())
+                .unwrap_or("/"),
+        );
+        ctx.insert(
+            "donate_url",
+            self.form_page(FormId::Donate, lang)
+                .map(|p| p.url.as_str())
+                .unwrap_or("/"),
+        );
+        ctx.insert("privacy_url", self.url_or_home("privacy.md", lang));
+        ctx.insert("contact_email", &self.config.contact_email);
+        ctx.insert("organisation", &self.config.organisation);
+        Ok(self.tera.render("page.html", &ctx)?)
+    }
+
+    fn sitemap(&self) -> String {
+        let mut by_key: BTreeMap<&str, Vec<&Page>> = BTreeMap::new();
+        for p in self
+            .pages
+            .iter()
+            .filter(|p| p.template != Template::NotFound)
+        {
+            by_key.entry(&p.key).or_default().push(p);
+        }
+        let mut out = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" xmlns:xhtml=\"http://www.w3.org/1999/xhtml\">\n",
+        );
+        for twins in by_key.values() {
+            for p in twins {
+                out.push_str("<url><loc>");
+                out.push_str(&crate::form_html::esc(&self.absolute(&p.url)));
+                out.push_str("</loc>");
+                for t in twins.iter().filter(|_| twins.len() > 1) {
+                    out.push_str(&format!(
+                        "<xhtml:link rel=\"alternate\" hreflang=\"{}\" href=\"{}\"/>",
+                        t.lang,
+                        crate::form_html::esc(&self.absolute(&t.url))
+                    ));
+                }
+                out.push_str("</url>\n");
+            }
+        }
+        out.push_str("</urlset>\n");
+        out
+    }
+
+    /// Every file of the built site: path relative to the output folder, bytes.
+    pub fn render(&self) -> Result<Vec<(PathBuf, Vec<u8>)>, SiteError> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = (0..self.pages.len())
+            .into_par_iter()
+            .map(|i| {
+                Ok((
+                    self.pages[i].output.clone(),
+                    self.render_page(i, &FormState::default())?.into_bytes(),
+                ))
+            })
+            .collect::<Result<_, SiteError>>()?;
+        files.push(("sitemap.xml".into(), self.sitemap().into_bytes()));
+        files.push((
+            "robots.txt".into(),
+            format!(
+                "User-agent: *\nAllow: /\nSitemap: {}\n",
+                self.absolute("/sitemap.xml")
+            )
+            .into_bytes(),
+        ));
+        Ok(files)
+    }
+
+    /// Writes the site to `out`, replacing an earlier build there.
+    pub fn build(&self, out: &Path) -> Result<BuildReport, SiteError> {
+        let files = self.render()?;
+        prepare_output(out)?;
+        let dirs: BTreeSet<PathBuf> = files
+            .iter()
+            .filter_map(|(p, _)| p.parent().map(|d| out.join(d)))
+            .collect();
+        for d in &dirs {
+            fs::create_dir_all(d).map_err(io("creating", d))?;
+        }
+        files.par_iter().try_for_each(|(rel, bytes)| {
+            let path = out.join(rel);
+            fs::write(&path, bytes).map_err(io("writing", &path))
+        })?;
+        Ok(BuildReport {
+            pages: self.pages.len(),
+            files: files.len(),
+            bytes: files.iter().map(|(_, b)| b.len()).sum(),
+        })
+    }
+}
+
+/// What a build wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildReport {
+    /// HTML pages.
+    pub pages: usize,
+    /// Files in all.
+    pub files: usize,
+    /// Bytes in all.
+    pub bytes: usize,
+}
+
+/// Empties `out` if it holds an earlier build; refuses anything else.
+fn prepare_output(out: &Path) -> Result<(), SiteError> {
+    match fs::read_dir(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("opening", out)(e)),
+        Ok(mut entries) => {
+            let empty = entries.next().is_none();
+            if !empty {
+                if !out.join("sitemap.xml").is_file() {
+                    return Err(SiteError::ForeignOutput(out.to_owned()));
+                }
+                // Empty it rather than remove it, so a server serving it keeps its folder.
+                for entry in fs::read_dir(out).map_err(io("opening", out))? {
+                    let path = entry.map_err(io("opening", out))?.path();
+                    if path.is_dir() {
+                        fs::remove_dir_all(&path).map_err(io("removing", &path))?;
+                    } else {
+                        fs::remove_file(&path).map_err(io("removing", &path))?;
+                    }
+                }
+            }
+        }
+    }
+    fs::create_dir_all(out).map_err(io("creating", out))
+}

@@ -1,0 +1,245 @@
+//! `content/i18n/<lang>.toml`: the words of the interface in each language —
+//! navigation, buttons, and every form label, hint, option and error message.
+//! [`check_against_contract`] proves each language has a text for everything
+//! the form contract can show.
+
+use std::collections::BTreeMap;
+
+use mutualaid_forms::{Field, FormId, Kind};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Diagnostic;
+
+/// One language's interface texts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strings {
+    /// The language's name in itself ("Español"), for the language switch.
+    pub language_name: String,
+    /// The site's name in this language.
+    pub site_title: String,
+    /// Navigation, footer, buttons, error-page words.
+    pub ui: Ui,
+    /// Form texts by form key (`signup`, `donate`).
+    #[serde(default)]
+    pub forms: BTreeMap<String, FormTexts>,
+}
+
+/// Words used around the pages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct Ui {
+    pub skip_link: String,
+    pub nav_label: String,
+    pub language_label: String,
+    pub footer_privacy: String,
+    pub footer_contact: String,
+    pub required: String,
+    pub optional: String,
+    pub error_summary_title: String,
+    pub error_title_prefix: String,
+    pub cta_signup: String,
+    pub cta_donate: String,
+    pub cta_label: String,
+    pub unavailable_title: String,
+    pub unavailable_text: String,
+}
+
+/// The texts of one form.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormTexts {
+    /// The submit button.
+    pub submit: Option<String>,
+    /// Headings of the form's parts, by group key.
+    #[serde(default)]
+    pub groups: BTreeMap<String, String>,
+    /// Field texts by wire name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldTexts>,
+}
+
+/// The texts of one field.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldTexts {
+    /// The label (or legend, for a group of choices).
+    pub label: Option<String>,
+    /// Help shown under the label.
+    pub hint: Option<String>,
+    /// Labels of the choices, by option value.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Messages by error code; `{max}` and `{min}` are filled in from the contract.
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Strings {
+    /// The texts of a form; empty if content lacks them (`check` reports that).
+    pub fn form(&self, form: FormId) -> &FormTexts {
+        static EMPTY: std::sync::OnceLock<FormTexts> = std::sync::OnceLock::new();
+        self.forms
+            .get(form.key())
+            .unwrap_or_else(|| EMPTY.get_or_init(FormTexts::default))
+    }
+
+    /// The message for a field's error code, with `{min}`/`{max}` filled in.
+    pub fn error_message(&self, form: FormId, field: &Field, code: &str) -> String {
+        let template = self
+            .form(form)
+            .fields
+            .get(field.name)
+            .and_then(|f| f.errors.get(code))
+            .map(String::as_str)
+            .unwrap_or(code);
+        let (min, max) = match (field.range, field.max_len) {
+            (Some((min, max)), _) => (min, max),
+            (None, Some(max)) => (0, max),
+            (None, None) => (0, 0),
+        };
+        template
+            .replace("{max}", &max.to_string())
+            .replace("{min}", &min.to_string())
+    }
+}
+
+/// The line of the most specific `[table]` header that exists in `source`,
+/// trying `tables` in order; 1 if none does.
+fn table_line(source: &str, tables: &[String]) -> usize {
+    tables
+        .iter()
+        .find_map(|t| {
+            let header = format!("[{t}]");
+            source
+                .lines()
+                .position(|l| l.trim() == header)
+                .map(|i| i + 1)
+        })
+        .unwrap_or(1)
+}
+
+/// Checks that `strings` (from `file`, whose text is `source`) has a text for
+/// everything the contract can show, and nothing the contract does not know.
+pub fn check_against_contract(file: &str, source: &str, strings: &Strings) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    // (tables, most specific first; the key; what it is)
+    let mut absent: Vec<(Vec<String>, String, String)> = Vec::new();
+    let mut missing = |tables: Vec<String>, key: String, what: &str| {
+        absent.push((tables, key, what.to_owned()));
+    };
+    for form in FormId::ALL {
+        let f = form.key();
+        let texts = strings.form(form);
+        if texts.submit.is_none() {
+            missing(vec![format!("forms.{f}")], "submit".into(), "submit button");
+        }
+        for group in form.groups() {
+            if !texts.groups.contains_key(*group) {
+                missing(
+                    vec![format!("forms.{f}.groups"), format!("forms.{f}")],
+                    (*group).into(),
+                    "heading of a part of the form",
+                );
+            }
+        }
+        for field in form.fields().iter().filter(|f| f.kind != Kind::Hidden) {
+            let name = field.name;
+            let table = format!("forms.{f}.fields.{name}");
+            let parents = |sub: &str| {
+                let mut t = vec![format!("{table}.{sub}"), table.clone()];
+                t.retain(|x| !x.ends_with('.'));
+                t.push(format!("forms.{f}"));
+                t
+            };
+            let ft = texts.fields.get(name);
+            if ft.and_then(|t| t.label.as_ref()).is_none() {
+                missing(parents(""), "label".into(), &format!("label of `{name}`"));
+            }
+            for option in field.options {
+                if !ft.is_some_and(|t| t.options.contains_key(*option)) {
+                    missing(
+                        parents("options"),
+                        (*option).into(),
+                        &format!("label of the choice `{option}` of `{name}`"),
+                    );
+                }
+            }
+            for code in field.errors {
+                if !ft.is_some_and(|t| t.errors.contains_key(*code)) {
+                    missing(
+                        parents("errors"),
+                        (*code).into(),
+                        &format!("message for the error `{code}` of `{name}`"),
+                    );
+                }
+            }
+        }
+        for (name, ft) in &texts.fields {
+            let table = format!("forms.{f}.fields.{name}");
+            let Some(field) = form.field(name) else {
+                out.push(Diagnostic::new(
+                    file,
+                    table_line(source, std::slice::from_ref(&table)),
+                    format!("[{table}]: the {f} form has no field `{name}`"),
+                    format!(
+                        "the fields are: {}",
+                        form.fields()
+                            .iter()
+                            .map(|f| f.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+                continue;
+            };
+            for option in ft
+                .options
+                .keys()
+                .filter(|o| !field.options.contains(&o.as_str()))
+            {
+                out.push(Diagnostic::new(
+                    file,
+                    table_line(source, &[format!("{table}.options")]),
+                    format!("`{option}` is not a choice of `{name}`"),
+                    format!("the choices are: {}", field.options.join(", ")),
+                ));
+            }
+            for code in ft
+                .errors
+                .keys()
+                .filter(|c| !field.errors.contains(&c.as_str()))
+            {
+                out.push(Diagnostic::new(
+                    file,
+                    table_line(source, &[format!("{table}.errors")]),
+                    format!("`{name}` never has the error `{code}`"),
+                    format!("its error codes are: {}", field.errors.join(", ")),
+                ));
+            }
+        }
+    }
+    for (tables, key, what) in absent {
+        let table = &tables[0];
+        out.push(Diagnostic::new(
+            file,
+            table_line(source, &tables),
+            format!("missing `{key}` under [{table}]: the {what}"),
+            format!("add `{key} = \"…\"` under [{table}]; every language needs every label and message (compare with the other i18n files)"),
+        ));
+    }
+    for key in strings
+        .forms
+        .keys()
+        .filter(|k| FormId::from_key(k).is_none())
+    {
+        out.push(Diagnostic::new(
+            file,
+            table_line(source, &[format!("forms.{key}")]),
+            format!("there is no form `{key}`"),
+            "the forms are `signup` and `donate`",
+        ));
+    }
+    out
+}
