@@ -1,0 +1,247 @@
+//! The real content, built: every page in both languages, linked to its
+//! twin, the organisation's headings and calls to action kept, nothing
+//! fetched from another host, and the same bytes every time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::{html, real_site, sel};
+
+fn attr(doc: &scraper::Html, selector: &str, name: &str) -> Option<String> {
+    doc.select(&sel(selector))
+        .next()
+        .and_then(|e| e.value().attr(name))
+        .map(str::to_owned)
+}
+
+#[test]
+fn every_page_exists_in_english_and_spanish_and_links_to_its_twin() {
+    let built = real_site();
+    let site = &built.site;
+    let keys: Vec<&str> = site
+        .pages
+        .iter()
+        .filter(|p| p.lang == "en")
+        .map(|p| p.key.as_str())
+        .collect();
+    assert!(
+        keys.len() >= 9,
+        "explainer, program, resources, two forms, two thank-yous, privacy, 404: {keys:?}"
+    );
+    for key in keys {
+        let en = site.page(key, "en").expect("English page");
+        let es = site
+            .page(key, "es")
+            .unwrap_or_else(|| panic!("{key} has no Spanish twin"));
+        assert!(es.url.starts_with("/es/"), "{}", es.url);
+        for (page, twin) in [(en, es), (es, en)] {
+            let text = std::fs::read_to_string(built.out().join(&page.output)).expect("built");
+            let doc = html(&text);
+            assert_eq!(
+                attr(&doc, "html", "lang").as_deref(),
+                Some(page.lang.as_str()),
+                "{}",
+                page.url
+            );
+            let switch = format!(r#"a[hreflang="{}"][lang="{}"]"#, twin.lang, twin.lang);
+            assert_eq!(
+                attr(&doc, &switch, "href").as_deref(),
+                Some(twin.url.as_str()),
+                "language switch on {}",
+                page.url
+            );
+            if key != "404.md" {
+                let alternate = format!(r#"link[rel="alternate"][hreflang="{}"]"#, twin.lang);
+                assert_eq!(
+                    attr(&doc, &alternate, "href"),
+                    Some(format!("{}{}", site.config.base_url, twin.url)),
+                    "hreflang alternate on {}",
+                    page.url
+                );
+                assert_eq!(
+                    attr(&doc, "link[rel=canonical]", "href"),
+                    Some(format!("{}{}", site.config.base_url, page.url))
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_organisations_headings_and_calls_to_action_are_kept() {
+    let built = real_site();
+    let read = |rel: &str| std::fs::read_to_string(built.out().join(rel)).expect(rel);
+    let home = html(&read("index.html"));
+    let h1: String = home.select(&sel("h1")).next().expect("h1").text().collect();
+    assert_eq!(h1, "Mutual Aid in San Diego: Why Here, Why Now?");
+    assert!(
+        home.select(&sel("h2"))
+            .any(|h| h.text().collect::<String>() == "What is Mutual Aid?")
+    );
+    assert_eq!(attr(&home, ".cta a", "href").as_deref(), Some("/signup/"));
+
+    let program = read("program/index.html");
+    assert!(program.contains("DSA San Diego’s Mutual Aid Efforts in Response to COVID19"));
+
+    let config = &built.site.config;
+    let resources = html(&read("resources/index.html"));
+    let h1: String = resources
+        .select(&sel("h1"))
+        .next()
+        .expect("h1")
+        .text()
+        .collect();
+    assert_eq!(h1, "Resources – Where to Act Now");
+    let hrefs: Vec<&str> = resources
+        .select(&sel("main a"))
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    for wanted in [
+        "/signup/".to_owned(),
+        "/donate/".to_owned(),
+        config.discord_url.clone(),
+        config.donate_url.clone(),
+        format!("mailto:{}", config.contact_email),
+    ] {
+        assert!(
+            hrefs.contains(&wanted.as_str()),
+            "resources links to {wanted}: {hrefs:?}"
+        );
+    }
+    let es = html(&read("es/resources/index.html"));
+    let es_hrefs: Vec<&str> = es
+        .select(&sel("main a"))
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert!(
+        es_hrefs.contains(&"/es/signup/"),
+        "Spanish links stay Spanish: {es_hrefs:?}"
+    );
+    assert!(es_hrefs.contains(&config.discord_url.as_str()));
+}
+
+#[test]
+fn no_page_runs_a_script_or_loads_anything_from_another_host() {
+    for (path, text) in real_site().pages() {
+        let doc = html(&text);
+        assert!(
+            doc.select(&sel("script")).next().is_none(),
+            "{} has a script",
+            path.display()
+        );
+        for element in doc.select(&sel("[src], link[href]")) {
+            let v = element.value();
+            let url = v.attr("src").or(v.attr("href")).unwrap_or_default();
+            let rel = v.attr("rel").unwrap_or_default();
+            if v.name() == "link" && matches!(rel, "canonical" | "alternate") {
+                continue; // not fetched by the browser
+            }
+            assert!(
+                url.starts_with("data:") || (url.starts_with('/') && !url.starts_with("//")),
+                "{} fetches {url} ({})",
+                path.display(),
+                v.name()
+            );
+        }
+        assert!(
+            !text.contains("{{"),
+            "{} has an unfilled setting",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_not_found_page_sitemap_and_robots_are_written() {
+    let built = real_site();
+    let out = built.out();
+    for not_found in ["404.html", "es/404.html"] {
+        let text = std::fs::read_to_string(out.join(not_found)).expect(not_found);
+        assert!(text.contains(r#"<meta name="robots" content="noindex">"#));
+    }
+    let sitemap = std::fs::read_to_string(out.join("sitemap.xml")).expect("sitemap");
+    let base = &built.site.config.base_url;
+    for page in built
+        .site
+        .pages
+        .iter()
+        .filter(|p| !p.url.ends_with("404.html"))
+    {
+        assert!(
+            sitemap.contains(&format!("<loc>{base}{}</loc>", page.url)),
+            "sitemap lacks {}",
+            page.url
+        );
+    }
+    assert!(!sitemap.contains("404"));
+    assert!(sitemap.contains(&format!(r#"hreflang="es" href="{base}/es/signup/""#)));
+    let robots = std::fs::read_to_string(out.join("robots.txt")).expect("robots");
+    assert!(robots.contains(&format!("Sitemap: {base}/sitemap.xml")));
+}
+
+fn all_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("listing") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(
+                    path.strip_prefix(root).expect("inside").to_owned(),
+                    std::fs::read(&path).expect("reading"),
+                );
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn two_builds_of_the_same_content_are_byte_identical() {
+    let content = mutualaid_tests::real_content();
+    let (a, b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    mutualaid_site::Site::load(&content)
+        .expect("load")
+        .build(a.path())
+        .expect("build a");
+    mutualaid_site::Site::load(&content)
+        .expect("load")
+        .build(b.path())
+        .expect("build b");
+    let (fa, fb) = (all_files(a.path()), all_files(b.path()));
+    assert!(fa.len() >= 20, "{} files", fa.len());
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (path, bytes) in &fa {
+        assert!(
+            bytes == &fb[path],
+            "{} differs between builds",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_build_replaces_an_earlier_build_but_refuses_a_foreign_folder() {
+    let site = &real_site().site;
+    let out = tempfile::tempdir().expect("tmp");
+    site.build(out.path()).expect("first build");
+    std::fs::write(out.path().join("stale.html"), "old").expect("write");
+    site.build(out.path()).expect("second build");
+    assert!(
+        !out.path().join("stale.html").exists(),
+        "an earlier build's leftovers are removed"
+    );
+
+    let foreign = tempfile::tempdir().expect("tmp");
+    std::fs::write(foreign.path().join("thesis.docx"), "years of work").expect("write");
+    let err = site
+        .build(foreign.path())
+        .expect_err("must not empty a folder that is not a build");
+    assert!(err.to_string().contains("refusing"), "{err}");
+    assert!(foreign.path().join("thesis.docx").exists());
+}

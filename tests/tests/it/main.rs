@@ -1,0 +1,64 @@
+//! One integration-test binary for the workspace; a module per area.
+
+mod budget; // every built page fits in one round trip
+mod built_site; // the real content, built: pages, twins, links, no third parties
+mod check; // `mutualaid check` on a clean and a broken fixture site
+mod forms_html; // the built forms carry the contract's fields and attributes
+mod serve; // `mutualaid serve` as a person uses it
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use mutualaid_site::Site;
+
+/// The real site, built once into a temporary folder for all tests.
+pub struct Built {
+    dir: tempfile::TempDir,
+    /// The loaded site the files came from.
+    pub site: Site,
+}
+
+impl Built {
+    /// The output folder.
+    pub fn out(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every HTML page: (path relative to the output, its text), sorted.
+    pub fn pages(&self) -> Vec<(PathBuf, String)> {
+        let mut pages: Vec<(PathBuf, String)> = self
+            .site
+            .pages
+            .iter()
+            .map(|p| {
+                let text =
+                    std::fs::read_to_string(self.out().join(&p.output)).expect("a built page");
+                (p.output.clone(), text)
+            })
+            .collect();
+        pages.sort();
+        pages
+    }
+}
+
+/// Builds the real `content/` once.
+pub fn real_site() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let site = Site::load(&mutualaid_tests::real_content())
+            .unwrap_or_else(|e| panic!("content/ has problems:\n{e}"));
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        site.build(dir.path()).expect("building the real site");
+        Built { dir, site }
+    })
+}
+
+/// Parses an HTML page.
+pub fn html(text: &str) -> scraper::Html {
+    scraper::Html::parse_document(text)
+}
+
+/// A CSS selector.
+pub fn sel(selector: &str) -> scraper::Selector {
+    scraper::Selector::parse(selector).unwrap_or_else(|e| panic!("selector {selector}: {e}"))
+}
