@@ -245,3 +245,44 @@ fn a_build_replaces_an_earlier_build_but_refuses_a_foreign_folder() {
     assert!(err.to_string().contains("refusing"), "{err}");
     assert!(foreign.path().join("thesis.docx").exists());
 }
+
+#[test]
+fn the_fixture_site_builds_with_settings_links_and_tables_resolved() {
+    let site_dir = mutualaid_tests::fixture_site();
+    let out = site_dir.path().join("public");
+    let site = mutualaid_site::Site::load(site_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let report = site.build(&out).expect("build");
+    assert_eq!(report.pages, 10);
+    let about = std::fs::read_to_string(out.join("about/index.html")).expect("about");
+    assert!(
+        about.contains("We are Fixture Network."),
+        "settings are filled in"
+    );
+    assert!(about.contains(r#"<a href="mailto:hello@fixture.example">hello@fixture.example</a>"#));
+    assert!(about.contains("<table>"), "tables render");
+    let home_es = html(&std::fs::read_to_string(out.join("es/index.html")).expect("es home"));
+    let links: Vec<&str> = home_es
+        .select(&sel("main a"))
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert!(
+        links.contains(&"/es/about/") && links.contains(&"/es/join/#f-zip"),
+        "{links:?}"
+    );
+    let nav: Vec<String> = home_es
+        .select(&sel("header nav ul a"))
+        .map(|a| a.text().collect())
+        .collect();
+    assert_eq!(
+        nav,
+        ["Inicio", "Sobre nosotros", "Únase"],
+        "navigation in nav order, in Spanish"
+    );
+    assert!(
+        home_es
+            .select(&sel(r#"header nav ul a[aria-current="page"]"#))
+            .count()
+            == 1
+    );
+    assert!(out.join("404.html").is_file() && out.join("es/404.html").is_file());
+}
