@@ -75,16 +75,31 @@ pub struct Site {
     tera: tera::Tera,
 }
 
-/// A form page refilled for a person: what they typed, what to fix, or that
-/// the store could not take it.
+/// A form page refilled for a person: what they typed, what to fix, or why
+/// it could not be taken now.
 #[derive(Default)]
 pub struct FormState<'a> {
     /// What they typed.
     pub values: Option<&'a FormValues>,
     /// What to fix.
     pub errors: Option<&'a FieldErrors>,
-    /// Whether to say "we could not save it, try again".
-    pub unavailable: bool,
+    /// A notice above the form.
+    pub notice: Option<Notice>,
+}
+
+/// Why a form was not taken, though nothing in it was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The store could not take it: try again.
+    Unavailable,
+    /// Too many submissions from this connection: wait, then try again.
+    TooManyRequests,
+}
+
+#[derive(Serialize)]
+struct NoticeView<'a> {
+    title: &'a str,
+    text: &'a str,
 }
 
 #[derive(Serialize)]
@@ -338,6 +353,19 @@ impl Site {
             .map(|i| &self.pages[*i])
     }
 
+    /// Renders the page in `lang` that shows `form`, refilled with `state`
+    /// (the handler's error and try-again pages). `None` if no page shows it.
+    pub fn render_form_page(
+        &self,
+        form: FormId,
+        lang: &str,
+        state: &FormState,
+    ) -> Option<Result<String, SiteError>> {
+        let page = self.form_page(form, lang)?;
+        let index = self.pages.iter().position(|p| std::ptr::eq(p, page))?;
+        Some(self.render_page(index, state))
+    }
+
     /// The page in `lang` that shows `form` (the one in the navigation, or
     /// the first).
     pub fn form_page(&self, form: FormId, lang: &str) -> Option<&Page> {
@@ -448,7 +476,17 @@ impl Site {
         ctx.insert("content", &self.contents[index]);
         ctx.insert("form", &form_html);
         ctx.insert("error_summary", &summary);
-        ctx.insert("unavailable", &state.unavailable);
+        let notice = state.notice.map(|n| match n {
+            Notice::Unavailable => NoticeView {
+                title: &strings.ui.unavailable_title,
+                text: &strings.ui.unavailable_text,
+            },
+            Notice::TooManyRequests => NoticeView {
+                title: &strings.ui.too_many_title,
+                text: &strings.ui.too_many_text,
+            },
+        });
+        ctx.insert("notice", &notice);
         ctx.insert("is_home", &(page.template == Template::Home));
         ctx.insert("is_404", &(page.template == Template::NotFound));
         ctx.insert("css", STYLE);

@@ -44,6 +44,8 @@ pub struct Ui {
     pub cta_label: String,
     pub unavailable_title: String,
     pub unavailable_text: String,
+    pub too_many_title: String,
+    pub too_many_text: String,
 }
 
 /// The texts of one form.

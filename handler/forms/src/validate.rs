@@ -2,7 +2,7 @@
 //! rules between fields), normalise. The result is either a clean
 //! [`Signup`] / [`Donation`] or [`FieldErrors`] in the form's field order.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
 use crate::input::{DonateInput, SignupInput, checkbox_value, tidy, tidy_all, whole_number};
@@ -10,7 +10,9 @@ use crate::normalise;
 use crate::spec::{FormId, LANGUAGES, ROLES};
 
 /// The language a person used the site in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// English, the default.
@@ -101,7 +103,7 @@ impl FieldErrors {
 }
 
 /// How a person wants to be contacted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContactMethod {
     /// By email.
@@ -113,7 +115,7 @@ pub enum ContactMethod {
 }
 
 /// A valid, normalised sign-up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signup {
     /// The name, trimmed.
     pub name: String,
@@ -128,9 +130,9 @@ pub struct Signup {
     /// Their community name, if given.
     pub neighborhood: Option<String>,
     /// Their roles, in the contract's order, without repeats.
-    pub roles: Vec<&'static str>,
+    pub roles: Vec<String>,
     /// Languages spoken, in the contract's order, without repeats.
-    pub languages: Vec<&'static str>,
+    pub languages: Vec<String>,
     /// When a shopper is free.
     pub availability: Option<String>,
     /// Whether a shopper has a car.
@@ -144,7 +146,7 @@ pub struct Signup {
 }
 
 /// How often someone wants to give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Frequency {
     /// One time.
@@ -154,7 +156,7 @@ pub enum Frequency {
 }
 
 /// A valid, normalised donation interest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Donation {
     /// The name, trimmed.
     pub name: String,
@@ -173,11 +175,11 @@ pub struct Donation {
 }
 
 /// The chosen options, in the contract's order, each once.
-fn canonical(chosen: &[String], options: &'static [&'static str]) -> Vec<&'static str> {
+fn canonical(chosen: &[String], options: &'static [&'static str]) -> Vec<String> {
     options
         .iter()
-        .copied()
-        .filter(|o| chosen.iter().any(|c| c == o))
+        .filter(|o| chosen.iter().any(|c| c == *o))
+        .map(|o| (*o).to_owned())
         .collect()
 }
 

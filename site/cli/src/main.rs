@@ -3,8 +3,10 @@
 //! - `mutualaid build` writes the static site (`content/` → `public/`).
 //! - `mutualaid check` reports every problem in the content with file, line
 //!   and a hint, and exits non-zero if there is one.
-//! - `mutualaid serve` builds, serves the site on loopback, rebuilds when
-//!   content changes and reloads the browser.
+//! - `mutualaid serve` builds, serves the site on loopback with the form
+//!   handler at `/api` (SQLite in the data folder), rebuilds when content
+//!   changes and reloads the browser.
+//! - `mutualaid export --format csv` prints the stored records as CSV.
 
 mod serve;
 
@@ -45,7 +47,8 @@ enum Command {
         #[arg(long, default_value = "content")]
         content: PathBuf,
     },
-    /// Build, serve on 127.0.0.1 and rebuild on change, with live reload.
+    /// Build, serve on 127.0.0.1 with the form handler at /api, and rebuild
+    /// on change, with live reload.
     Serve {
         /// The content folder.
         #[arg(long, default_value = "content")]
@@ -56,7 +59,29 @@ enum Command {
         /// The port (0 picks a free one).
         #[arg(long, default_value_t = 8000)]
         port: u16,
+        /// Where submissions are stored (SQLite) and digests written.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// Submissions one client may make per 10 minutes.
+        #[arg(long, default_value_t = 30)]
+        rate_limit: u64,
     },
+    /// Print the stored records.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+    },
+}
+
+/// Export formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -113,9 +138,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { content, out, port } => {
+        Command::Serve {
+            content,
+            out,
+            port,
+            data,
+            rate_limit,
+        } => {
+            let Some(site) = load(&content)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            // One JSON line per request on stderr; never a submitted value.
+            tracing_subscriber::fmt()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .init();
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(serve::serve(content, out, port))?;
+            runtime.block_on(serve::serve(serve::Options {
+                site,
+                content,
+                out,
+                port,
+                data,
+                rate_limit,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            format: Format::Csv,
+            data,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let people = runtime
+                .block_on(store.all())
+                .context("reading the records")?;
+            mutualaid_handler::export::write_csv(&people, std::io::stdout().lock())
+                .context("writing CSV")?;
             Ok(ExitCode::SUCCESS)
         }
     }

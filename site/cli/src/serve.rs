@@ -1,10 +1,11 @@
-//! `mutualaid serve`: the built site on loopback, rebuilt when content
-//! changes, with a reload script injected into HTML responses on the fly —
-//! the files in the output folder stay exactly what `build` writes, so a
-//! served folder can be deployed as it is.
+//! `mutualaid serve`: the whole product on one machine. The built site on
+//! loopback, the form handler at `/api` on SQLite in the data folder, the
+//! site rebuilt when content changes, with a reload script injected into
+//! HTML responses on the fly — the files in the output folder stay exactly
+//! what `build` writes, so a served folder can be deployed as it is.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,6 +17,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{self, Stream};
+use mutualaid_handler::domain::Retention;
+use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
 use tower_http::services::ServeDir;
@@ -32,11 +37,84 @@ struct AppState {
     reload: broadcast::Sender<()>,
 }
 
+/// What `serve` needs.
+pub struct Options {
+    /// The loaded content (checked).
+    pub site: Site,
+    /// The content folder, watched.
+    pub content: PathBuf,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The port, 0 for any free one.
+    pub port: u16,
+    /// The data folder.
+    pub data: PathBuf,
+    /// Submissions per client per 10 minutes.
+    pub rate_limit: u64,
+}
+
+/// The SQLite store in a data folder.
+pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
+    let file = data.join("mutualaid.sqlite3");
+    SqliteStore::open(&file).with_context(|| format!("opening the store {}", file.display()))
+}
+
 /// Builds once, then serves until interrupted.
-pub async fn serve(content: PathBuf, out: PathBuf, port: u16) -> anyhow::Result<()> {
-    rebuild(&content, &out);
+pub async fn serve(options: Options) -> anyhow::Result<()> {
+    let Options {
+        site,
+        content,
+        out,
+        port,
+        data,
+        rate_limit,
+    } = options;
+    site.build(&out)
+        .with_context(|| format!("writing the site to {}", out.display()))?;
     let (reload, _) = broadcast::channel(16);
-    watch(content.clone(), out.clone(), reload.clone())?;
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    watch(
+        content.clone(),
+        out.clone(),
+        vec![out.clone(), data.clone()],
+        reload.clone(),
+    )?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("listening on 127.0.0.1:{port} (is another server using it? try --port)")
+        })?;
+    let addr = listener.local_addr()?;
+
+    let store = open_store(&data)?;
+    store
+        .purge_expired(http::system_clock())
+        .await
+        .context("deleting expired records")?;
+    let config = HttpConfig {
+        thanks: HttpConfig::thanks_from_site(&site),
+        allowed_origins: vec![
+            format!("http://{addr}"),
+            format!("http://localhost:{}", addr.port()),
+        ],
+        rate_limit: RateLimit {
+            per_window: rate_limit,
+            window_secs: 600,
+        },
+        client_salt: uuid::Uuid::new_v4().to_string(),
+        store_timeout: Duration::from_secs(5),
+        retention: Retention {
+            days: site.config.retention_days,
+        },
+    };
+    let api = http::router(App {
+        store,
+        site: Arc::new(site),
+        config,
+        clock: http::system_clock,
+    })
+    .layer(axum::middleware::from_fn(http::client_from_socket));
 
     let state = AppState {
         out: out.clone(),
@@ -46,32 +124,31 @@ pub async fn serve(content: PathBuf, out: PathBuf, port: u16) -> anyhow::Result<
     let app = Router::new()
         .route(RELOAD_PATH, get(reload_events))
         .fallback_service(files)
-        .layer(axum::middleware::map_response(inject_reload_script))
-        .with_state(state);
+        .with_state(state)
+        .merge(api)
+        .layer(axum::middleware::map_response(inject_reload_script));
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| {
-            format!("listening on 127.0.0.1:{port} (is another server using it? try --port)")
-        })?;
-    let addr = listener.local_addr()?;
     println!(
-        "Serving {} on http://{addr}/ (Ctrl-C to stop)",
-        out.display()
+        "Serving {} on http://{addr}/ with the form handler at /api, data in {} (Ctrl-C to stop)",
+        out.display(),
+        data.display()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving")
 }
 
 /// Builds the site; prints problems instead of failing, so the server keeps
 /// serving the last good build while a person fixes the content.
 fn rebuild(content: &Path, out: &Path) -> bool {
     let started = Instant::now();
-    match mutualaid_site::Site::load(content).and_then(|site| site.build(out)) {
+    match Site::load(content).and_then(|site| site.build(out)) {
         Ok(report) => {
             println!(
                 "Built {} pages in {} ms",
@@ -88,11 +165,27 @@ fn rebuild(content: &Path, out: &Path) -> bool {
 }
 
 /// Watches the content folder on a thread; after a burst of changes settles,
-/// rebuilds and tells every open page to reload.
-fn watch(content: PathBuf, out: PathBuf, reload: broadcast::Sender<()>) -> anyhow::Result<()> {
+/// rebuilds and tells every open page to reload. Changes inside `ignored`
+/// folders (the output and the data, should they sit inside the content
+/// folder) are not content changes.
+fn watch(
+    content: PathBuf,
+    out: PathBuf,
+    ignored: Vec<PathBuf>,
+    reload: broadcast::Sender<()>,
+) -> anyhow::Result<()> {
+    let ignored: Vec<PathBuf> = ignored
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        let Ok(event) = event else { return };
+        let is_content = event
+            .paths
+            .iter()
+            .any(|p| !ignored.iter().any(|i| p.starts_with(i)));
+        if !event.kind.is_access() && is_content {
             let _ = tx.send(());
         }
     })

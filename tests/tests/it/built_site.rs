@@ -252,7 +252,7 @@ fn the_fixture_site_builds_with_settings_links_and_tables_resolved() {
     let out = site_dir.path().join("public");
     let site = mutualaid_site::Site::load(site_dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let report = site.build(&out).expect("build");
-    assert_eq!(report.pages, 10);
+    assert_eq!(report.pages, 12);
     let about = std::fs::read_to_string(out.join("about/index.html")).expect("about");
     assert!(
         about.contains("We are Fixture Network."),

@@ -52,7 +52,7 @@ fn a_clean_site_passes() {
         stdout,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("10 pages, no problems"), "{stdout}");
+    assert!(stdout.contains("12 pages, no problems"), "{stdout}");
 }
 
 #[test]

@@ -246,7 +246,7 @@ fn a_refilled_form_keeps_what_was_typed_escaped_and_links_each_error() {
     let state = FormState {
         values: Some(&values),
         errors: Some(&errors),
-        unavailable: false,
+        notice: None,
     };
     let text = site.render_page(index, &state).expect("render");
     assert!(!text.contains("<script>alert"), "typed markup is escaped");

@@ -4,7 +4,9 @@ mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties
 mod check; // `mutualaid check` on a clean and a broken fixture site
 mod forms_html; // the built forms carry the contract's fields and attributes
+mod handler; // the handler's answers, in process, on SQLite
 mod serve; // `mutualaid serve` as a person uses it
+mod store_contract; // every store adapter keeps the same promises
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

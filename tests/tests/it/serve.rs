@@ -23,13 +23,26 @@ impl Drop for Server {
 }
 
 fn start(content: &std::path::Path, out: &std::path::Path) -> Server {
+    start_with(content, out, &[], Stdio::inherit())
+}
+
+fn start_with(
+    content: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+    stderr: Stdio,
+) -> Server {
+    let data = out.with_file_name("data");
     let mut child = Command::new(mutualaid_bin())
         .args(["serve", "--port", "0", "--content"])
         .arg(content)
         .arg("--out")
         .arg(out)
+        .arg("--data")
+        .arg(&data)
+        .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("starting mutualaid serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -147,4 +160,141 @@ fn agent_without_timeout() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .into()
+}
+
+fn post(url: &str, content_type: &str, body: &str) -> (u16, String, Option<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent
+        .post(url)
+        .header("content-type", content_type)
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+        location,
+    )
+}
+
+#[test]
+fn a_person_signs_up_sees_the_thank_you_page_and_export_shows_the_row_and_the_log_holds_no_personal_data()
+ {
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let stderr_file = site.path().join("serve.log");
+    let log = std::fs::File::create(&stderr_file).expect("log file");
+    let server = start_with(site.path(), &out, &["--rate-limit", "4"], Stdio::from(log));
+    let form = "name=Ana+L%C3%B3pez&email=Ana%40Example.org&phone=%28619%29+555-0123&contact_method=text&zip=92105&roles=shopper&roles=delivery&consent=on&lang=es&website=";
+    let (status, _, location) = post(
+        &format!("{}/api/signup", server.base),
+        "application/x-www-form-urlencoded",
+        form,
+    );
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/es/signup/thanks/"))
+    );
+    let (status, _, _) = post(
+        &format!("{}/api/signup", server.base),
+        "application/x-www-form-urlencoded",
+        &form.replace("92105", "92115"),
+    );
+    assert_eq!(status, 303);
+    let (status, body, _) = post(
+        &format!("{}/api/signup", server.base),
+        "application/x-www-form-urlencoded",
+        "name=Ana+L%C3%B3pez&zip=9&lang=es",
+    );
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("value=\"Ana López\""),
+        "the page keeps what was typed"
+    );
+    let (status, body, _) = post(
+        &format!("{}/api/donate", server.base),
+        "application/json",
+        r#"{"name":"Ana López","email":"ana@example.org","phone":"6195550123","frequency":"monthly","consent":true}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, _, _) = post(
+        &format!("{}/api/donate", server.base),
+        "application/json",
+        r#"{"name":"Ana López"}"#,
+    );
+    assert_eq!(status, 429, "over the limit of 4");
+    drop(server);
+
+    let export = Command::new(mutualaid_bin())
+        .args(["export", "--format", "csv", "--data"])
+        .arg(site.path().join("data"))
+        .output()
+        .expect("export");
+    assert!(export.status.success());
+    let csv = String::from_utf8(export.stdout).expect("utf-8");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows.len(),
+        3,
+        "a header, the sign-up (updated in place) and the donation: {csv}"
+    );
+    assert!(
+        rows[1].contains(",signup,")
+            && rows[1].contains("Ana López,ana@example.org,'+16195550123,text,92115,"),
+        "{csv}"
+    );
+    assert!(
+        rows[2].contains(",donate,") && rows[2].contains(",monthly,"),
+        "{csv}"
+    );
+
+    let logs = std::fs::read_to_string(&stderr_file).expect("logs");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect();
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["created", "updated", "invalid", "created", "rate_limited"],
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["fields"]["outcome"].is_string())
+            .all(|l| l["fields"]["request_id"]
+                .as_str()
+                .is_some_and(|id| id.len() == 36))
+    );
+    for secret in [
+        "Ana",
+        "López",
+        "L%C3%B3pez",
+        "ana@example.org",
+        "Example.org",
+        "6195550123",
+        "(619)",
+        "92105",
+        "92115",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "the log contains {secret:?}:\n{logs}"
+        );
+    }
 }

@@ -1,0 +1,128 @@
+//! The records as CSV, for an organizer's spreadsheet. A cell that a
+//! spreadsheet would run as a formula (starting `=`, `+`, `-`, `@`, tab or
+//! carriage return) is neutralised with a leading `'`.
+
+use std::io::Write;
+
+use crate::store::{Person, Submission, Timestamp};
+
+/// The columns, in order.
+pub const COLUMNS: &[&str] = &[
+    "id",
+    "form",
+    "created_at",
+    "updated_at",
+    "name",
+    "email",
+    "phone",
+    "contact_method",
+    "zip",
+    "neighborhood",
+    "roles",
+    "languages",
+    "availability",
+    "has_car",
+    "household_size",
+    "notes",
+    "frequency",
+    "amount",
+    "message",
+    "lang",
+];
+
+/// Makes a cell safe to open in a spreadsheet.
+pub fn neutralise(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}
+
+/// RFC 3339 in UTC.
+pub fn time(t: Timestamp) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn row(p: &Person) -> Vec<String> {
+    let opt = |v: Option<&String>| v.cloned().unwrap_or_default();
+    let mut cells = vec![
+        p.id.clone(),
+        p.submission.form().key().to_owned(),
+        time(p.created_at),
+        time(p.updated_at),
+    ];
+    match &p.submission {
+        Submission::Signup(s) => cells.extend([
+            s.name.clone(),
+            opt(s.email.as_ref()),
+            opt(s.phone.as_ref()),
+            format!("{:?}", s.contact_method).to_lowercase(),
+            s.zip.clone(),
+            opt(s.neighborhood.as_ref()),
+            s.roles.join(" "),
+            s.languages.join(" "),
+            opt(s.availability.as_ref()),
+            if s.has_car {
+                "yes".into()
+            } else {
+                String::new()
+            },
+            s.household_size.map(|n| n.to_string()).unwrap_or_default(),
+            opt(s.notes.as_ref()),
+            String::new(),
+            String::new(),
+            String::new(),
+            s.lang.code().into(),
+        ]),
+        Submission::Donate(d) => cells.extend([
+            d.name.clone(),
+            d.email.clone(),
+            opt(d.phone.as_ref()),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("{:?}", d.frequency).to_lowercase(),
+            d.amount.map(|n| n.to_string()).unwrap_or_default(),
+            opt(d.message.as_ref()),
+            d.lang.code().into(),
+        ]),
+    }
+    cells.iter().map(|c| neutralise(c)).collect()
+}
+
+/// Writes the people as CSV with a header row.
+pub fn write_csv(people: &[Person], out: impl Write) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(COLUMNS)?;
+    for p in people {
+        writer.write_record(row(p))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_other_text_kept() {
+        assert_eq!(
+            neutralise("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(neutralise("+16195550123"), "'+16195550123");
+        assert_eq!(neutralise("-1"), "'-1");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("Ana"), "Ana");
+        assert_eq!(COLUMNS.len(), 20);
+    }
+}

@@ -1,0 +1,577 @@
+//! HTTP: the only module that knows HTTP. One axum [`Router`] serves
+//! `POST /api/signup` and `POST /api/donate` under Lambda (`lambda_http`)
+//! and inside `mutualaid serve` alike.
+//!
+//! Every failure maps to one status and one answer a person can act on:
+//!
+//! | case | plain HTML form | JSON |
+//! | --- | --- | --- |
+//! | stored | `303` to the thank-you page (from configuration) | `201 {id, status}` |
+//! | honeypot filled | `303` (nothing stored) | `201` (nothing stored) |
+//! | invalid | `422` the form page, error summary, values kept | `422 {errors: {field: [{code, message}]}}` |
+//! | over the rate limit | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
+//! | store down or slow | `503`, "try again", values kept | `503` |
+//! | other content type | `415` | `415` |
+//! | body over 16 KiB | `413` | `413` |
+//! | undecodable body | `400` | `400` |
+//! | JSON from an origin not allowed | — | `403` |
+//!
+//! Logs are one JSON line per request with its id, the form, the status and
+//! the outcome — never a submitted value.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use mutualaid_forms::{DonateInput, FieldErrors, FormId, Lang, SignupInput};
+use mutualaid_site::{FormState, FormValues, Notice, Site};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::domain::{self, Retention};
+use crate::store::{Counter, Store, StoreError, Submission, Timestamp};
+
+/// The largest body accepted.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How many submissions one client may make per window.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Submissions allowed per window.
+    pub per_window: u64,
+    /// Window length in seconds.
+    pub window_secs: i64,
+}
+
+/// The handler's settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Where a plain form goes after success, per form and language (paths
+    /// on the site's origin; never taken from the request).
+    pub thanks: BTreeMap<(FormId, Lang), String>,
+    /// Origins allowed to post JSON (`https://mutualaid.example.org`).
+    pub allowed_origins: Vec<String>,
+    /// Per-client limit.
+    pub rate_limit: RateLimit,
+    /// Secret mixed into the hash of a client's address.
+    pub client_salt: String,
+    /// How long to wait for the store before answering 503.
+    pub store_timeout: Duration,
+    /// How long records are kept.
+    pub retention: Retention,
+}
+
+impl HttpConfig {
+    /// The thank-you paths of a built site (`signup/thanks.md` in each language).
+    pub fn thanks_from_site(site: &Site) -> BTreeMap<(FormId, Lang), String> {
+        let mut thanks = BTreeMap::new();
+        for form in FormId::ALL {
+            for lang in [Lang::En, Lang::Es] {
+                if let Some(page) = site.page(&format!("{}/thanks.md", form.key()), lang.code()) {
+                    thanks.insert((form, lang), page.url.clone());
+                }
+            }
+        }
+        thanks
+    }
+}
+
+/// The address a request came from, set by the entry point (the socket's
+/// peer locally, the request context's source IP under Lambda).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Middleware for a local server: takes the client's address from the
+/// socket (`axum::serve` with `into_make_service_with_connect_info`).
+pub async fn client_from_socket(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(ip) = peer {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    next.run(request).await
+}
+
+/// What the handlers share.
+pub struct App<S> {
+    /// Where submissions go.
+    pub store: S,
+    /// The site, for the error and try-again pages.
+    pub site: Arc<Site>,
+    /// Settings.
+    pub config: HttpConfig,
+    /// The clock (seconds since the epoch); tests set it.
+    pub clock: fn() -> Timestamp,
+}
+
+/// The system clock.
+pub fn system_clock() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The router: `POST /api/signup`, `POST /api/donate`.
+pub fn router<S: Store>(app: App<S>) -> Router {
+    let origins: Vec<HeaderValue> = app
+        .config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
+    let app = Arc::new(app);
+    Router::new()
+        .route("/api/signup", post(submit::<S, SignupInput>))
+        .route("/api/donate", post(submit::<S, DonateInput>))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(app)
+}
+
+/// A form's wire struct, as the handler needs it.
+trait FormInput: DeserializeOwned + Send + 'static {
+    const FORM: FormId;
+    fn is_bot(&self) -> bool;
+    fn lang(&self) -> Lang;
+    fn into_submission(self) -> Result<Submission, FieldErrors>;
+}
+
+impl FormInput for SignupInput {
+    const FORM: FormId = FormId::Signup;
+    fn is_bot(&self) -> bool {
+        SignupInput::is_bot(self)
+    }
+    fn lang(&self) -> Lang {
+        SignupInput::lang(self)
+    }
+    fn into_submission(self) -> Result<Submission, FieldErrors> {
+        self.validate_and_normalise().map(Submission::Signup)
+    }
+}
+
+impl FormInput for DonateInput {
+    const FORM: FormId = FormId::Donate;
+    fn is_bot(&self) -> bool {
+        DonateInput::is_bot(self)
+    }
+    fn lang(&self) -> Lang {
+        DonateInput::lang(self)
+    }
+    fn into_submission(self) -> Result<Submission, FieldErrors> {
+        self.validate_and_normalise().map(Submission::Donate)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Form,
+    Json,
+}
+
+fn encoding(headers: &HeaderMap) -> Option<Encoding> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Some(Encoding::Form),
+        "application/json" => Some(Encoding::Json),
+        _ => None,
+    }
+}
+
+/// A hash of the client's address with a secret salt: enough to count
+/// requests, never the address itself.
+fn client_key(salt: &str, addr: Option<IpAddr>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(addr.map(|a| a.to_string()).unwrap_or_default().as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn within<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(format!(
+            "no answer within {} ms",
+            limit.as_millis()
+        )))
+    })
+}
+
+/// What one request came to, for the log line.
+struct Handled {
+    response: Response,
+    outcome: &'static str,
+}
+
+fn handled(response: impl IntoResponse, outcome: &'static str) -> Handled {
+    Handled {
+        response: response.into_response(),
+        outcome,
+    }
+}
+
+async fn submit<S: Store, F: FormInput>(
+    State(app): State<Arc<App<S>>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let handled = handle::<S, F>(&app, client.map(|c| c.0.0), &headers, body).await;
+    let status = handled.response.status().as_u16();
+    tracing::info!(
+        request_id = %request_id,
+        form = F::FORM.key(),
+        status,
+        outcome = handled.outcome,
+        micros = started.elapsed().as_micros() as u64,
+        "submission"
+    );
+    handled.response
+}
+
+async fn handle<S: Store, F: FormInput>(
+    app: &App<S>,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Handled {
+    let Some(encoding) = encoding(headers) else {
+        return handled(
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                axum::Json(
+                    json!({"error": "unsupported_media_type", "message": "Send application/x-www-form-urlencoded or application/json."}),
+                ),
+            ),
+            "unsupported_media_type",
+        );
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return handled(too_large(encoding), "too_large");
+        }
+        Err(_) => return handled(malformed(encoding), "malformed"),
+    };
+    if encoding == Encoding::Json
+        && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !app
+            .config
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+    {
+        return handled(
+            (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"error": "origin_not_allowed"})),
+            ),
+            "origin_not_allowed",
+        );
+    }
+    let (input, values) = match encoding {
+        Encoding::Form => match serde_html_form::from_bytes::<F>(&body) {
+            Ok(input) => {
+                let pairs: Vec<(String, String)> =
+                    form_urlencoded::parse(&body).into_owned().collect();
+                (
+                    input,
+                    FormValues::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                )
+            }
+            Err(_) => return handled(malformed(encoding), "malformed"),
+        },
+        Encoding::Json => match serde_json::from_slice::<F>(&body) {
+            Ok(input) => (input, FormValues::default()),
+            Err(_) => return handled(malformed(encoding), "malformed"),
+        },
+    };
+    let lang = input.lang();
+    let now = (app.clock)();
+    let day = domain::day(now);
+    let timeout = app.config.store_timeout;
+
+    if input.is_bot() {
+        count(app, &day, Counter::Honeypot).await;
+        let fake = uuid::Uuid::now_v7().to_string();
+        return handled(
+            success(app, F::FORM, lang, encoding, &fake, "created"),
+            "honeypot",
+        );
+    }
+
+    let limit = app.config.rate_limit;
+    let window_start = now - now.rem_euclid(limit.window_secs.max(1));
+    let window_end = window_start + limit.window_secs.max(1);
+    let key = client_key(&app.config.client_salt, client);
+    match within(timeout, app.store.hit(&key, window_start, window_end)).await {
+        Ok(n) if n > limit.per_window => {
+            count(app, &day, Counter::RateLimited).await;
+            let retry_after = (window_end - now).max(1);
+            let mut response = page_or_json(
+                app,
+                F::FORM,
+                lang,
+                encoding,
+                &values,
+                None,
+                Some(Notice::TooManyRequests),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return handled(response, "rate_limited");
+        }
+        Ok(_) => {}
+        Err(_) => {
+            return handled(
+                page_or_json(
+                    app,
+                    F::FORM,
+                    lang,
+                    encoding,
+                    &values,
+                    None,
+                    Some(Notice::Unavailable),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                "store_unavailable",
+            );
+        }
+    }
+
+    let submission = match input.into_submission() {
+        Ok(s) => s,
+        Err(errors) => {
+            count(app, &day, Counter::Rejected).await;
+            return handled(
+                page_or_json(
+                    app,
+                    F::FORM,
+                    lang,
+                    encoding,
+                    &values,
+                    Some(&errors),
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                "invalid",
+            );
+        }
+    };
+    match within(
+        timeout,
+        domain::accept(&app.store, submission, now, app.config.retention),
+    )
+    .await
+    {
+        Ok(accepted) => {
+            count(app, &day, accepted.status.counter()).await;
+            let status = match accepted.status {
+                domain::Outcome::Created => "created",
+                domain::Outcome::Updated => "updated",
+                domain::Outcome::Unchanged => "unchanged",
+            };
+            handled(
+                success(app, F::FORM, lang, encoding, &accepted.id, status),
+                status,
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store refused a submission");
+            handled(
+                page_or_json(
+                    app,
+                    F::FORM,
+                    lang,
+                    encoding,
+                    &values,
+                    None,
+                    Some(Notice::Unavailable),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                "store_unavailable",
+            )
+        }
+    }
+}
+
+/// Counts for the digest's self-report; a failure here must not fail a
+/// submission that was stored.
+async fn count<S: Store>(app: &App<S>, day: &str, counter: Counter) {
+    if let Err(e) = within(app.config.store_timeout, app.store.count(day, counter)).await {
+        tracing::warn!(error = %e, counter = counter.name(), "could not count");
+    }
+}
+
+fn success<S>(
+    app: &App<S>,
+    form: FormId,
+    lang: Lang,
+    encoding: Encoding,
+    id: &str,
+    status: &str,
+) -> Response {
+    match encoding {
+        Encoding::Json => (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": id, "status": status})),
+        )
+            .into_response(),
+        Encoding::Form => {
+            let location = app
+                .config
+                .thanks
+                .get(&(form, lang))
+                .or_else(|| app.config.thanks.get(&(form, Lang::En)))
+                .map(String::as_str)
+                .unwrap_or("/");
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, location),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+            )
+                .into_response()
+        }
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The form page again (plain forms) or a JSON answer, for 422, 429 and 503.
+#[allow(clippy::too_many_arguments)]
+fn page_or_json<S>(
+    app: &App<S>,
+    form: FormId,
+    lang: Lang,
+    encoding: Encoding,
+    values: &FormValues,
+    errors: Option<&FieldErrors>,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    let strings = app
+        .site
+        .strings
+        .get(lang.code())
+        .or_else(|| app.site.strings.values().next());
+    match encoding {
+        Encoding::Form => {
+            let state = FormState {
+                values: Some(values),
+                errors,
+                notice,
+            };
+            match app.site.render_form_page(form, lang.code(), &state) {
+                Some(Ok(page)) => html(status, page),
+                _ => (status, "Please go back and try again.").into_response(),
+            }
+        }
+        Encoding::Json => {
+            let mut body = serde_json::Map::new();
+            if let Some(errors) = errors {
+                let mut fields = serde_json::Map::new();
+                for e in &errors.0 {
+                    let field = form.field(e.field);
+                    let list: Vec<_> = e
+                        .codes
+                        .iter()
+                        .map(|code| {
+                            let message = match (strings, field) {
+                                (Some(s), Some(f)) => s.error_message(form, f, code),
+                                _ => (*code).to_owned(),
+                            };
+                            json!({"code": code, "message": message})
+                        })
+                        .collect();
+                    fields.insert(e.field.to_owned(), list.into());
+                }
+                body.insert("errors".into(), fields.into());
+            }
+            if let (Some(notice), Some(s)) = (notice, strings) {
+                let (code, title, text) = match notice {
+                    Notice::Unavailable => (
+                        "unavailable",
+                        &s.ui.unavailable_title,
+                        &s.ui.unavailable_text,
+                    ),
+                    Notice::TooManyRequests => {
+                        ("rate_limited", &s.ui.too_many_title, &s.ui.too_many_text)
+                    }
+                };
+                body.insert("error".into(), code.into());
+                body.insert("message".into(), format!("{title}. {text}").into());
+            }
+            (status, axum::Json(serde_json::Value::Object(body))).into_response()
+        }
+    }
+}
+
+fn too_large(encoding: Encoding) -> Response {
+    match encoding {
+        Encoding::Json => (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({"error": "too_large", "limit_bytes": BODY_LIMIT}))).into_response(),
+        Encoding::Form => html(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "<!doctype html><html lang=\"en\"><title>Too long</title><p>The form was too long to send. Please go back, shorten the longest answers and send it again.</p><p lang=\"es\">El formulario era demasiado largo. Regrese, acorte las respuestas más largas y envíelo de nuevo.</p></html>".into(),
+        ),
+    }
+}
+
+fn malformed(encoding: Encoding) -> Response {
+    match encoding {
+        Encoding::Json => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "malformed", "message": "The body is not a JSON object of form fields."}))).into_response(),
+        Encoding::Form => html(
+            StatusCode::BAD_REQUEST,
+            "<!doctype html><html lang=\"en\"><title>Could not read the form</title><p>We could not read the form. Please go back and send it again.</p><p lang=\"es\">No pudimos leer el formulario. Regrese y envíelo de nuevo.</p></html>".into(),
+        ),
+    }
+}

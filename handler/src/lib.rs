@@ -1,0 +1,19 @@
+//! The form handler: a submission from an HTML form or JSON is validated with
+//! the form contract, stored, and answered — the same code under AWS Lambda
+//! and inside `mutualaid serve`.
+//!
+//! Where a submission goes: [`http`] (decode, rate-limit, answer) →
+//! `mutualaid_forms` (validate, normalise) → [`domain::accept`] (created,
+//! updated or unchanged) → the [`store::Store`] port → SQLite
+//! ([`store::sqlite`]) or DynamoDB (`store::dynamo`, `aws` feature).
+//! [`export`] writes the records as CSV.
+//!
+//! Architecture invariants: only [`http`] knows HTTP; the domain and the
+//! store know nothing of it. The AWS SDKs compile only with the `aws`
+//! feature. No personal data goes to logs or error messages: logs carry the
+//! request id, the form, the status and the outcome.
+
+pub mod domain;
+pub mod export;
+pub mod http;
+pub mod store;
