@@ -109,6 +109,26 @@ pub async fn client_from_socket(
     next.run(request).await
 }
 
+/// Middleware under Lambda: takes the client's address from the API Gateway
+/// (HTTP API v2) or Function URL request context.
+#[cfg(feature = "aws")]
+pub async fn client_from_lambda(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use lambda_http::request::RequestContext;
+    let ip = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    next.run(request).await
+}
+
 /// What the handlers share.
 pub struct App<S> {
     /// Where submissions go.

@@ -16,4 +16,6 @@
 pub mod domain;
 pub mod export;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod store;

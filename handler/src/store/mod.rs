@@ -1,7 +1,7 @@
 //! The store port: the few operations the domain needs, each atomic, and the
 //! records they keep. Two adapters implement it with the same semantics:
 //! [`sqlite::SqliteStore`] (embedded, the default) and, with the `aws`
-//! feature, the DynamoDB adapter. One contract test suite runs against both.
+//! feature, `dynamo::DynamoStore`. One contract test suite runs against both.
 //!
 //! Concurrency is optimistic: the domain reads a person, decides, and writes
 //! with [`Store::create`] (fails if a contact is already taken) or
@@ -14,6 +14,9 @@ use mutualaid_forms::{Donation, FormId, Signup};
 use serde::{Deserialize, Serialize};
 
 pub mod sqlite;
+
+#[cfg(feature = "aws")]
+pub mod dynamo;
 
 /// Seconds since the Unix epoch.
 pub type Timestamp = i64;

@@ -1,5 +1,6 @@
 //! One integration-test binary for the workspace; a module per area.
 
+mod aws; // DynamoDB adapter, faults and the submit Lambda, against moto
 mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties
 mod check; // `mutualaid check` on a clean and a broken fixture site

@@ -1,0 +1,28 @@
+//! The `submit` Lambda: the handler's router behind `lambda_http`, on DynamoDB.
+
+use std::sync::Arc;
+
+use mutualaid_handler::http::{self, App};
+use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+    let env = SubmitEnv::from_env()?;
+    let site = mutualaid_site::Site::load(&env.content_dir)
+        .map_err(|e| format!("loading {}: {e}", env.content_dir.display()))?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    let app = App {
+        store,
+        site: Arc::new(site),
+        config: env.http,
+        clock: http::system_clock,
+    };
+    let router = http::router(app).layer(axum::middleware::from_fn(http::client_from_lambda));
+    lambda_http::run(router).await
+}

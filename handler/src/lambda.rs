@@ -1,0 +1,112 @@
+//! What the Lambda binaries read from their environment, checked at start:
+//! a missing or malformed variable stops the function with a message naming
+//! it, before any request is taken.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mutualaid_forms::{FormId, Lang};
+
+use crate::domain::Retention;
+use crate::http::{HttpConfig, RateLimit};
+
+/// Every variable `submit` reads, and no other (the template sets exactly these).
+pub const SUBMIT_ENV: &[&str] = &[
+    "TABLE_NAME",
+    "SITE_ORIGIN",
+    "CONTENT_DIR",
+    "THANKS_SIGNUP_EN",
+    "THANKS_SIGNUP_ES",
+    "THANKS_DONATE_EN",
+    "THANKS_DONATE_ES",
+    "RETENTION_DAYS",
+    "RATE_LIMIT_PER_WINDOW",
+    "RATE_LIMIT_WINDOW_SECS",
+    "CLIENT_SALT",
+    "STORE_TIMEOUT_MS",
+];
+
+/// A variable is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct EnvError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn var(name: &'static str) -> Result<String, EnvError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(EnvError {
+            name,
+            problem: "is not set".into(),
+        }),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str) -> Result<T, EnvError> {
+    var(name)?.trim().parse().map_err(|_| EnvError {
+        name,
+        problem: "is not a whole number".into(),
+    })
+}
+
+/// The `submit` function's settings.
+#[derive(Debug, Clone)]
+pub struct SubmitEnv {
+    /// The DynamoDB table.
+    pub table: String,
+    /// Where the site's content (for error pages) was packaged.
+    pub content_dir: PathBuf,
+    /// The handler's settings.
+    pub http: HttpConfig,
+}
+
+impl SubmitEnv {
+    /// Reads and checks every variable.
+    pub fn from_env() -> Result<SubmitEnv, EnvError> {
+        let mut thanks = BTreeMap::new();
+        for (form, lang, name) in [
+            (FormId::Signup, Lang::En, "THANKS_SIGNUP_EN"),
+            (FormId::Signup, Lang::Es, "THANKS_SIGNUP_ES"),
+            (FormId::Donate, Lang::En, "THANKS_DONATE_EN"),
+            (FormId::Donate, Lang::Es, "THANKS_DONATE_ES"),
+        ] {
+            let path = var(name)?;
+            if !path.starts_with('/') || path.starts_with("//") {
+                return Err(EnvError {
+                    name,
+                    problem: "must be a path on the site, like /signup/thanks/".into(),
+                });
+            }
+            thanks.insert((form, lang), path);
+        }
+        let origin = var("SITE_ORIGIN")?;
+        if !origin.starts_with("https://") && !origin.starts_with("http://") {
+            return Err(EnvError {
+                name: "SITE_ORIGIN",
+                problem: "must be an origin like https://mutualaid.example.org".into(),
+            });
+        }
+        Ok(SubmitEnv {
+            table: var("TABLE_NAME")?,
+            content_dir: PathBuf::from(var("CONTENT_DIR")?),
+            http: HttpConfig {
+                thanks,
+                allowed_origins: vec![origin.trim_end_matches('/').to_owned()],
+                rate_limit: RateLimit {
+                    per_window: number("RATE_LIMIT_PER_WINDOW")?,
+                    window_secs: number("RATE_LIMIT_WINDOW_SECS")?,
+                },
+                client_salt: var("CLIENT_SALT")?,
+                store_timeout: Duration::from_millis(number("STORE_TIMEOUT_MS")?),
+                retention: Retention {
+                    days: number("RETENTION_DAYS")?,
+                },
+            },
+        })
+    }
+}
