@@ -8,7 +8,7 @@
 //! | a contact (dedupe) | `CONTACT#<form>:<email or phone>` | `CONTACT` | `person_id`, `expires_at` |
 //! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
-//! | the digest watermark | `DIGEST` | `WATERMARK` | (digest issue) |
+//! | the digest watermark | `DIGEST` | `WATERMARK` | `at` (moved only by a conditional put) |
 //!
 //! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes) is the
 //!   time-ordered index the digest queries: everything changed since a time.
@@ -405,6 +405,46 @@ impl Store for DynamoStore {
         self.add("COUNTS".into(), format!("{day}#{}", counter.name()), None)
             .await
             .map(drop)
+    }
+
+    async fn watermark(&self) -> Result<Option<Timestamp>, StoreError> {
+        let item = self.get("DIGEST".into(), "WATERMARK").await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    async fn advance_watermark(
+        &self,
+        expected: Option<Timestamp>,
+        to: Timestamp,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s("DIGEST"))
+            .item(SORT_KEY, s("WATERMARK"))
+            .item("at", n(to));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(at) => put
+                .condition_expression("#at = :expected")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":expected", n(at)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn counts(

@@ -187,6 +187,17 @@ pub trait Store: Send + Sync + 'static {
         counter: Counter,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The time up to which the last successful digest reported, if any.
+    fn watermark(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+
+    /// Moves the watermark from `expected` (`None`: never set) to `to`, or
+    /// fails with [`StoreError::Conflict`] if someone moved it first.
+    fn advance_watermark(
+        &self,
+        expected: Option<Timestamp>,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The counters of the days from `from_day` to `to_day` inclusive, summed.
     fn counts(
         &self,

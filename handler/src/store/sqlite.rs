@@ -5,7 +5,8 @@
 //!
 //! Tables: `people` (the record as JSON, with its version, last change and
 //! expiry), `contacts` (contact key → person, the dedupe index), `hits`
-//! (rate-limit windows) and `counters` (per-day self-report).
+//! (rate-limit windows), `counters` (per-day self-report) and `watermark`
+//! (one row: how far the last successful digest reported).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS hits (
     n INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (client, window_start)
+);
+CREATE TABLE IF NOT EXISTS watermark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
@@ -258,6 +263,43 @@ impl Store for SqliteStore {
             )
             .map(drop)
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn watermark(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.with_tx(|tx| {
+            tx.query_row("SELECT at FROM watermark WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn advance_watermark(
+        &self,
+        expected: Option<Timestamp>,
+        to: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with_tx(move |tx| {
+            let changed = match expected {
+                None => tx.execute(
+                    "INSERT OR IGNORE INTO watermark (id, at) VALUES (1, ?1)",
+                    [to],
+                ),
+                Some(at) => tx.execute(
+                    "UPDATE watermark SET at = ?2 WHERE id = 1 AND at = ?1",
+                    [at, to],
+                ),
+            }
+            .map_err(unavailable)?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
         })
         .await
     }

@@ -153,6 +153,32 @@ pub async fn contract<S: Store + Clone>(store: S) {
         (2, 1, 0)
     );
 
+    // The digest watermark moves only from where it was.
+    assert_eq!(store.watermark().await.expect("read"), None);
+    store
+        .advance_watermark(None, 500)
+        .await
+        .expect("first digest");
+    assert!(
+        matches!(
+            store.advance_watermark(None, 600).await,
+            Err(StoreError::Conflict)
+        ),
+        "already set"
+    );
+    assert!(
+        matches!(
+            store.advance_watermark(Some(400), 600).await,
+            Err(StoreError::Conflict)
+        ),
+        "stale"
+    );
+    store
+        .advance_watermark(Some(500), 700)
+        .await
+        .expect("next digest");
+    assert_eq!(store.watermark().await.expect("read"), Some(700));
+
     concurrency(&store).await;
 }
 
