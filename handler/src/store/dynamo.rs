@@ -8,7 +8,7 @@
 //! | a contact (dedupe) | `CONTACT#<form>:<email or phone>` | `CONTACT` | `person_id`, `expires_at` |
 //! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
-//! | the digest watermark | `DIGEST` | `WATERMARK` | `at` (moved only by a conditional put) |
+//! | the digest state | `DIGEST` | `STATE` | `state` (watermark and lease), `version` (moved only by a conditional put) |
 //!
 //! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes) is the
 //!   time-ordered index the digest queries: everything changed since a time.
@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Counter, Person, Store, StoreError, Timestamp};
+use super::{Counter, DigestState, Person, Store, StoreError, Timestamp};
 
 /// The partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -407,33 +407,40 @@ impl Store for DynamoStore {
             .map(drop)
     }
 
-    async fn watermark(&self) -> Result<Option<Timestamp>, StoreError> {
-        let item = self.get("DIGEST".into(), "WATERMARK").await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| i.get("at"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()))
+    async fn digest_state(&self) -> Result<DigestState, StoreError> {
+        match self.get("DIGEST".into(), "STATE").await? {
+            None => Ok(DigestState::default()),
+            Some(mut item) => {
+                let state = item
+                    .remove("state")
+                    .ok_or_else(|| StoreError::Unavailable("digest state without state".into()))?;
+                serde_dynamo::from_attribute_value(state).map_err(|e| {
+                    StoreError::Unavailable(format!("the digest state does not decode: {e}"))
+                })
+            }
+        }
     }
 
-    async fn advance_watermark(
+    async fn put_digest_state(
         &self,
-        expected: Option<Timestamp>,
-        to: Timestamp,
+        state: &DigestState,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
+        let value = serde_dynamo::to_attribute_value(state)
+            .map_err(|e| StoreError::Unavailable(format!("encoding the digest state: {e}")))?;
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item(PARTITION_KEY, s("DIGEST"))
-            .item(SORT_KEY, s("WATERMARK"))
-            .item("at", n(to));
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(at) => put
-                .condition_expression("#at = :expected")
-                .expression_attribute_names("#at", "at")
-                .expression_attribute_values(":expected", n(at)),
+            .item(SORT_KEY, s("STATE"))
+            .item("state", value)
+            .item("version", n(state.version));
+        let put = if expected_version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(expected_version))
         };
         match put.send().await {
             Ok(_) => Ok(()),

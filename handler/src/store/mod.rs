@@ -99,6 +99,21 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The digest's progress: the watermark (everything changed before it has
+/// been reported in a digest the mail service accepted) and a lease, so two
+/// runs at once send one digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestState {
+    /// Changes before this time have been reported.
+    pub watermark: Option<Timestamp>,
+    /// The run holding the lease, if any.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds.
+    pub lease_until: Option<Timestamp>,
+    /// 0 until first written, then +1 on each write.
+    pub version: u64,
+}
+
 /// Counters kept per day for the digest's self-report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,15 +202,15 @@ pub trait Store: Send + Sync + 'static {
         counter: Counter,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The time up to which the last successful digest reported, if any.
-    fn watermark(&self) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+    /// How far the digest has reported, and who is sending one now.
+    fn digest_state(&self) -> impl Future<Output = Result<DigestState, StoreError>> + Send;
 
-    /// Moves the watermark from `expected` (`None`: never set) to `to`, or
-    /// fails with [`StoreError::Conflict`] if someone moved it first.
-    fn advance_watermark(
+    /// Writes the digest state if it is still at `expected_version` (0: never
+    /// written), or fails with [`StoreError::Conflict`].
+    fn put_digest_state(
         &self,
-        expected: Option<Timestamp>,
-        to: Timestamp,
+        state: &DigestState,
+        expected_version: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The counters of the days from `from_day` to `to_day` inclusive, summed.

@@ -5,15 +5,15 @@
 //!
 //! Tables: `people` (the record as JSON, with its version, last change and
 //! expiry), `contacts` (contact key → person, the dedupe index), `hits`
-//! (rate-limit windows), `counters` (per-day self-report) and `watermark`
-//! (one row: how far the last successful digest reported).
+//! (rate-limit windows), `counters` (per-day self-report) and `digest_state`
+//! (one row: the digest's watermark and lease).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Counter, Person, Store, StoreError, Timestamp};
+use super::{Counter, DigestState, Person, Store, StoreError, Timestamp};
 
 /// The SQLite adapter.
 #[derive(Clone)]
@@ -43,9 +43,10 @@ CREATE TABLE IF NOT EXISTS hits (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (client, window_start)
 );
-CREATE TABLE IF NOT EXISTS watermark (
+CREATE TABLE IF NOT EXISTS digest_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    at INTEGER NOT NULL
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
@@ -267,39 +268,43 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn watermark(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.with_tx(|tx| {
-            tx.query_row("SELECT at FROM watermark WHERE id = 1", [], |row| {
-                row.get(0)
+    async fn digest_state(&self) -> Result<DigestState, StoreError> {
+        let json: Option<String> = self
+            .with_tx(|tx| {
+                tx.query_row("SELECT state FROM digest_state WHERE id = 1", [], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(unavailable)
             })
-            .optional()
-            .map_err(unavailable)
-        })
-        .await
+            .await?;
+        match json {
+            None => Ok(DigestState::default()),
+            Some(json) => serde_json::from_str(&json).map_err(unavailable),
+        }
     }
 
-    async fn advance_watermark(
+    async fn put_digest_state(
         &self,
-        expected: Option<Timestamp>,
-        to: Timestamp,
+        state: &DigestState,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(state).map_err(unavailable)?;
+        let version = state.version as i64;
         self.with_tx(move |tx| {
-            let changed = match expected {
-                None => tx.execute(
-                    "INSERT OR IGNORE INTO watermark (id, at) VALUES (1, ?1)",
-                    [to],
-                ),
-                Some(at) => tx.execute(
-                    "UPDATE watermark SET at = ?2 WHERE id = 1 AND at = ?1",
-                    [at, to],
-                ),
+            let changed = if expected_version == 0 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO digest_state (id, state, version) VALUES (1, ?1, ?2)",
+                    params![json, version],
+                )
+            } else {
+                tx.execute(
+                    "UPDATE digest_state SET state = ?1, version = ?2 WHERE id = 1 AND version = ?3",
+                    params![json, version, expected_version as i64],
+                )
             }
             .map_err(unavailable)?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict)
-            }
+            if changed == 1 { Ok(()) } else { Err(StoreError::Conflict) }
         })
         .await
     }

@@ -8,7 +8,7 @@ use mutualaid_forms::validate::ContactMethod;
 use mutualaid_forms::{Lang, Signup};
 use mutualaid_handler::domain::{self, Outcome, Retention};
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{Counter, Store, StoreError, Submission};
+use mutualaid_handler::store::{Counter, DigestState, Store, StoreError, Submission};
 
 fn signup(email: &str, zip: &str) -> Submission {
     Submission::Signup(Signup {
@@ -153,31 +153,42 @@ pub async fn contract<S: Store + Clone>(store: S) {
         (2, 1, 0)
     );
 
-    // The digest watermark moves only from where it was.
-    assert_eq!(store.watermark().await.expect("read"), None);
+    // The digest state moves only from where it was.
+    assert_eq!(
+        store.digest_state().await.expect("read"),
+        DigestState::default()
+    );
+    let first = DigestState {
+        watermark: Some(500),
+        version: 1,
+        ..DigestState::default()
+    };
     store
-        .advance_watermark(None, 500)
+        .put_digest_state(&first, 0)
         .await
         .expect("first digest");
     assert!(
         matches!(
-            store.advance_watermark(None, 600).await,
+            store.put_digest_state(&first, 0).await,
             Err(StoreError::Conflict)
         ),
-        "already set"
+        "already written"
     );
+    let next = DigestState {
+        watermark: Some(700),
+        lease_owner: Some("run-2".into()),
+        lease_until: Some(900),
+        version: 2,
+    };
     assert!(
         matches!(
-            store.advance_watermark(Some(400), 600).await,
+            store.put_digest_state(&next, 5).await,
             Err(StoreError::Conflict)
         ),
         "stale"
     );
-    store
-        .advance_watermark(Some(500), 700)
-        .await
-        .expect("next digest");
-    assert_eq!(store.watermark().await.expect("read"), Some(700));
+    store.put_digest_state(&next, 1).await.expect("next digest");
+    assert_eq!(store.digest_state().await.expect("read"), next);
 
     concurrency(&store).await;
 }
