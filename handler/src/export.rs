@@ -45,7 +45,8 @@ pub fn time(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-fn row(p: &Person) -> Vec<String> {
+/// One person's cells, in [`COLUMNS`] order, neutralised.
+pub fn row(p: &Person) -> Vec<String> {
     let opt = |v: Option<&String>| v.cloned().unwrap_or_default();
     let mut cells = vec![
         p.id.clone(),

@@ -110,3 +110,77 @@ impl SubmitEnv {
         })
     }
 }
+
+/// Every variable `digest` reads, and no other.
+pub const DIGEST_ENV: &[&str] = &[
+    "TABLE_NAME",
+    "CONTENT_DIR",
+    "DIGEST_FROM",
+    "DIGEST_TO",
+    "DIGEST_LANG",
+    "DIGEST_TIME_ZONE",
+    "PAIRING_CAP",
+    "PAIRING_MAX_MILES",
+];
+
+/// The `digest` function's settings.
+#[derive(Debug, Clone)]
+pub struct DigestEnv {
+    /// The DynamoDB table.
+    pub table: String,
+    /// Where the site's content (the digest's words) was packaged.
+    pub content_dir: PathBuf,
+    /// Sender, organizers, language, time zone, pairing.
+    pub digest: crate::digest::DigestConfig,
+}
+
+fn mailbox(name: &'static str, value: &str) -> Result<lettre::message::Mailbox, EnvError> {
+    value.trim().parse().map_err(|_| EnvError {
+        name,
+        problem: "is not an email address".into(),
+    })
+}
+
+impl DigestEnv {
+    /// Reads and checks every variable.
+    pub fn from_env() -> Result<DigestEnv, EnvError> {
+        let to = var("DIGEST_TO")?
+            .split(',')
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| mailbox("DIGEST_TO", a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lang = match var("DIGEST_LANG")?.trim() {
+            "en" => Lang::En,
+            "es" => Lang::Es,
+            _ => {
+                return Err(EnvError {
+                    name: "DIGEST_LANG",
+                    problem: "must be en or es".into(),
+                });
+            }
+        };
+        let time_zone = var("DIGEST_TIME_ZONE")?;
+        if jiff::tz::TimeZone::get(&time_zone).is_err() {
+            return Err(EnvError {
+                name: "DIGEST_TIME_ZONE",
+                problem: "is not a time zone like America/Los_Angeles".into(),
+            });
+        }
+        let max_miles: f64 = number("PAIRING_MAX_MILES")?;
+        Ok(DigestEnv {
+            table: var("TABLE_NAME")?,
+            content_dir: PathBuf::from(var("CONTENT_DIR")?),
+            digest: crate::digest::DigestConfig {
+                from: mailbox("DIGEST_FROM", &var("DIGEST_FROM")?)?,
+                to,
+                lang,
+                time_zone,
+                pairing: crate::digest::pairing::PairingConfig {
+                    cap: number("PAIRING_CAP")?,
+                    max_miles,
+                    ..Default::default()
+                },
+            },
+        })
+    }
+}

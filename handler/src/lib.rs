@@ -6,16 +6,19 @@
 //! `mutualaid_forms` (validate, normalise) → [`domain::accept`] (created,
 //! updated or unchanged) → the [`store::Store`] port → SQLite
 //! ([`store::sqlite`]) or DynamoDB (`store::dynamo`, `aws` feature).
-//! [`export`] writes the records as CSV.
+//! [`export`] writes the records as CSV. [`digest`] builds the organizers'
+//! daily email and sends it through a [`mail::Mailer`] (outbox, SMTP, SES).
 //!
 //! Architecture invariants: only [`http`] knows HTTP; the domain and the
 //! store know nothing of it. The AWS SDKs compile only with the `aws`
 //! feature. No personal data goes to logs or error messages: logs carry the
 //! request id, the form, the status and the outcome.
 
+pub mod digest;
 pub mod domain;
 pub mod export;
 pub mod http;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod mail;
 pub mod store;

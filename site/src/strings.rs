@@ -23,6 +23,57 @@ pub struct Strings {
     /// Form texts by form key (`signup`, `donate`).
     #[serde(default)]
     pub forms: BTreeMap<String, FormTexts>,
+    /// The organizers' daily digest.
+    pub digest: DigestTexts,
+}
+
+/// The words of the organizers' digest; `{…}` are filled in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct DigestTexts {
+    pub subject: String,
+    pub heading: String,
+    pub first_heading: String,
+    pub quiet: String,
+    pub quiet_ever: String,
+    pub totals: String,
+    pub role_shopper: String,
+    pub role_delivery: String,
+    pub role_money: String,
+    pub donations: String,
+    pub self_report: String,
+    pub counter_created: String,
+    pub counter_updated: String,
+    pub counter_unchanged: String,
+    pub counter_rejected: String,
+    pub counter_honeypot: String,
+    pub counter_rate_limited: String,
+    pub attention: String,
+    pub nobody_near: String,
+    pub all_busy: String,
+    pub pairings: String,
+    pub pairing: String,
+    pub no_shared_language: String,
+    pub no_pairings: String,
+    pub by_area: String,
+    pub new: String,
+    pub updated: String,
+    pub changed: String,
+    pub reach: String,
+    pub prefers: String,
+    pub roles: String,
+    pub languages: String,
+    pub availability: String,
+    pub has_car: String,
+    pub household: String,
+    pub notes: String,
+    pub donation_interest: String,
+    pub once: String,
+    pub monthly: String,
+    pub amount: String,
+    pub message: String,
+    pub csv_note: String,
 }
 
 /// Words used around the pages.

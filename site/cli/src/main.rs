@@ -74,6 +74,44 @@ enum Command {
         /// The data folder `serve` stores in.
         #[arg(long, default_value = ".data")]
         data: PathBuf,
+        /// Only records changed on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Send the organizers' digest of everything since the last one: to the
+    /// outbox folder (`<data>/outbox/`, the default) or through SMTP.
+    Digest {
+        /// The content folder (the digest's words).
+        #[arg(long, default_value = "content")]
+        content: PathBuf,
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// Print the text part and send nothing, move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send through this SMTP server instead of the outbox
+        /// (`smtp://localhost:25`, `smtps://user:password@host:465`).
+        #[arg(long, env = "MUTUALAID_SMTP_URL")]
+        smtp: Option<String>,
+        /// The sender.
+        #[arg(long, default_value = "Mutual aid digest <digest@localhost>")]
+        from: String,
+        /// The organizers (repeat or separate with commas).
+        #[arg(long, value_delimiter = ',', default_value = "organizers@localhost")]
+        to: Vec<String>,
+        /// The organizers' language.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// Time zone for dates.
+        #[arg(long, default_value = "America/Los_Angeles")]
+        time_zone: String,
+        /// The most people one volunteer is suggested for.
+        #[arg(long, default_value_t = 3)]
+        cap: usize,
+        /// Nobody is paired further than this many miles.
+        #[arg(long, default_value_t = 10.0)]
+        max_miles: f64,
     },
 }
 
@@ -171,15 +209,113 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export {
             format: Format::Csv,
             data,
+            since,
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
+            let since = match since {
+                None => i64::MIN,
+                Some(day) => day
+                    .parse::<jiff::civil::Date>()
+                    .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+                    .map(|z| z.timestamp().as_second())
+                    .with_context(|| format!("--since {day}: expected a day like 2026-11-26"))?,
+            };
             let people = runtime
-                .block_on(store.all())
+                .block_on(mutualaid_handler::store::Store::changed_since(
+                    &store, since,
+                ))
                 .context("reading the records")?;
             mutualaid_handler::export::write_csv(&people, std::io::stdout().lock())
                 .context("writing CSV")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Digest {
+            content,
+            data,
+            dry_run,
+            smtp,
+            from,
+            to,
+            lang,
+            time_zone,
+            cap,
+            max_miles,
+        } => {
+            let Some(site) = load(&content)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let strings = site.strings.get(&lang).with_context(|| {
+                format!("--lang {lang}: the content has no texts in that language")
+            })?;
+            let mailbox = |a: &str| {
+                a.trim()
+                    .parse()
+                    .with_context(|| format!("{a:?} is not an email address"))
+            };
+            let config = mutualaid_handler::digest::DigestConfig {
+                from: mailbox(&from)?,
+                to: to
+                    .iter()
+                    .map(|a| mailbox(a))
+                    .collect::<anyhow::Result<_>>()?,
+                lang: mutualaid_forms::Lang::from_code(Some(&lang)),
+                time_zone,
+                pairing: mutualaid_handler::digest::pairing::PairingConfig {
+                    cap,
+                    max_miles,
+                    ..Default::default()
+                },
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let now = mutualaid_handler::http::system_clock();
+            runtime.block_on(digest(&store, strings, &config, &data, smtp, dry_run, now))
+        }
     }
+}
+
+/// `mutualaid digest`: a dry run prints; otherwise send and report.
+async fn digest(
+    store: &mutualaid_handler::store::sqlite::SqliteStore,
+    strings: &mutualaid_site::strings::Strings,
+    config: &mutualaid_handler::digest::DigestConfig,
+    data: &std::path::Path,
+    smtp: Option<String>,
+    dry_run: bool,
+    now: i64,
+) -> anyhow::Result<ExitCode> {
+    use mutualaid_handler::digest::{self, RunReport};
+    use mutualaid_handler::mail::{Outbox, Smtp};
+    use mutualaid_handler::store::Store;
+    if dry_run {
+        let state = store
+            .digest_state()
+            .await
+            .context("reading the digest state")?;
+        let (d, _) = digest::prepare(store, strings, config, state.watermark, now).await?;
+        print!("{}", digest::render::text(&d, strings, config));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run_id = format!("cli-{}", std::process::id());
+    let report = match smtp {
+        Some(url) => {
+            digest::run(store, &Smtp::from_url(&url)?, strings, config, now, &run_id).await?
+        }
+        None => {
+            let outbox = Outbox {
+                dir: data.join("outbox"),
+            };
+            let report = digest::run(store, &outbox, strings, config, now, &run_id).await?;
+            println!("Wrote the digest to {}", outbox.dir.display());
+            report
+        }
+    };
+    match report {
+        RunReport::Sent { entries, .. } => {
+            println!("Sent a digest of {entries} new or updated entries.")
+        }
+        RunReport::AlreadyRunning => println!("Another digest run is in progress; nothing sent."),
+    }
+    Ok(ExitCode::SUCCESS)
 }

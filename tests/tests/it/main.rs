@@ -4,6 +4,7 @@ mod aws; // DynamoDB adapter, faults and the submit Lambda, against moto
 mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties
 mod check; // `mutualaid check` on a clean and a broken fixture site
+mod digest; // the organizers' digest through SES and the outbox
 mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod serve; // `mutualaid serve` as a person uses it

@@ -1,0 +1,50 @@
+//! The `digest` Lambda: on each EventBridge Scheduler event, sends the
+//! organizers' digest through SES, from DynamoDB.
+
+use mutualaid_handler::digest::{self, RunReport};
+use mutualaid_handler::lambda::DigestEnv;
+use mutualaid_handler::{http::system_clock, mail::Ses, store::dynamo::DynamoStore};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+    let env = DigestEnv::from_env()?;
+    let site = mutualaid_site::Site::load(&env.content_dir)
+        .map_err(|e| format!("loading {}: {e}", env.content_dir.display()))?;
+    let strings = site
+        .strings
+        .get(env.digest.lang.code())
+        .cloned()
+        .ok_or("no texts for the digest's language")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws));
+    let handler = lambda_http::lambda_runtime::service_fn(
+        |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let (store, mailer, strings, config) = (&store, &mailer, &strings, &env.digest);
+            async move {
+                let report = digest::run(
+                    store,
+                    mailer,
+                    strings,
+                    config,
+                    system_clock(),
+                    &event.context.request_id,
+                )
+                .await?;
+                tracing::info!(
+                    sent = matches!(report, RunReport::Sent { .. }),
+                    "digest run"
+                );
+                Ok::<_, lambda_http::Error>(
+                    serde_json::json!({ "sent": matches!(report, RunReport::Sent { .. }) }),
+                )
+            }
+        },
+    );
+    lambda_http::lambda_runtime::run(handler).await
+}

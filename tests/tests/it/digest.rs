@@ -1,0 +1,454 @@
+//! The organizers' digest: built from a real store, sent through SES (moto)
+//! or the outbox, parsed back as MIME, with the watermark moving only after
+//! the mail service accepted the message.
+
+use std::time::Duration;
+
+use mail_parser::{MessageParser, MimeHeaders};
+use mutualaid_forms::Lang;
+use mutualaid_forms::validate::ContactMethod;
+use mutualaid_handler::digest::pairing::PairingConfig;
+use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
+use mutualaid_handler::domain::{self, Retention};
+use mutualaid_handler::mail::{Mailer, Outbox, Ses};
+use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{Store, Submission};
+use mutualaid_site::strings::Strings;
+use mutualaid_tests::aws;
+
+const KEEP: Retention = Retention { days: 30 };
+/// 2026-11-26 20:00 UTC (12:00 in San Diego).
+const NOON: i64 = 1_795_723_200;
+
+fn strings(lang: &str) -> Strings {
+    crate::real_site().site.strings[lang].clone()
+}
+
+fn config(to: &str) -> DigestConfig {
+    DigestConfig {
+        from: "Mutual aid digest <digest@mutualaid.example.org>"
+            .parse()
+            .expect("from"),
+        to: vec![to.parse().expect("to")],
+        lang: Lang::En,
+        time_zone: "America/Los_Angeles".into(),
+        pairing: PairingConfig::default(),
+    }
+}
+
+fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
+    Submission::Signup(mutualaid_forms::Signup {
+        name: name.into(),
+        email: Some(email.into()),
+        phone: None,
+        contact_method: ContactMethod::Email,
+        zip: zip.into(),
+        neighborhood: None,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        languages: langs.iter().map(|l| (*l).to_owned()).collect(),
+        availability: None,
+        has_car: false,
+        household_size: Some(2),
+        notes: Some("no stairs".into()),
+        lang: Lang::En,
+    })
+}
+
+/// Seeds a small neighbourhood: two shoppers, two people asking, one far away.
+async fn seed<S: Store>(store: &S, at: i64) {
+    let people = [
+        signup(
+            "Ana Shopper",
+            "ana@example.org",
+            "92105",
+            &["shopper"],
+            &["es", "en"],
+        ),
+        signup(
+            "Bo Shopper",
+            "bo@example.org",
+            "92115",
+            &["shopper"],
+            &["en"],
+        ),
+        signup(
+            "Cy Needs",
+            "cy@example.org",
+            "92105",
+            &["delivery"],
+            &["es"],
+        ),
+        signup(
+            "Di Needs",
+            "di@example.org",
+            "92116",
+            &["money", "delivery"],
+            &[],
+        ),
+        signup(
+            "Ed Faraway",
+            "ed@example.org",
+            "92004",
+            &["delivery"],
+            &["en"],
+        ),
+    ];
+    for (i, p) in people.into_iter().enumerate() {
+        domain::accept(store, p, at + i as i64, KEEP)
+            .await
+            .expect("seed");
+    }
+}
+
+/// Every raw message moto's SES holds for `to`.
+fn sent_to(to: &str) -> Vec<String> {
+    let text = ureq::get(&format!("{}/moto-api/data.json", aws::endpoint()))
+        .call()
+        .expect("moto data")
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_string()
+        .expect("text");
+    let data: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut out = Vec::new();
+    let ses = &data["ses"];
+    for m in ses["RawMessage"].as_array().into_iter().flatten() {
+        let raw = m["raw_data"].as_str().unwrap_or_default();
+        if m["destinations"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|a| a == to))
+        {
+            out.push(raw.to_owned());
+        }
+    }
+    out
+}
+
+async fn ses(endpoint: &str) -> aws_sdk_sesv2::Client {
+    aws_sdk_sesv2::Client::new(&aws::sdk_config(endpoint).await)
+}
+
+#[tokio::test]
+async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
+    let endpoint = aws::endpoint();
+    let table = aws::unique_table("digest");
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
+    store.create_table().await.expect("table");
+    let ses_client = ses(&endpoint).await;
+    ses_client
+        .create_email_identity()
+        .email_identity("digest@mutualaid.example.org")
+        .send()
+        .await
+        .expect("verify sender");
+    seed(&store, NOON - 3_600).await;
+    let to = format!("organizers+{table}@example.org");
+    let report = digest::run(
+        &store,
+        &Ses::new(ses_client),
+        &strings("en"),
+        &config(&to),
+        NOON,
+        "run-1",
+    )
+    .await
+    .expect("sent");
+    assert_eq!(
+        report,
+        RunReport::Sent {
+            entries: 5,
+            watermark: NOON
+        }
+    );
+
+    let raw = sent_to(&to);
+    assert_eq!(raw.len(), 1, "one message to the organizers");
+    let message = MessageParser::default()
+        .parse(raw[0].as_bytes())
+        .expect("MIME");
+    assert_eq!(message.subject(), Some("Mutual aid digest, 2026-11-26"));
+    let recipients: Vec<&str> = message
+        .to()
+        .expect("to")
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(recipients, [to.as_str()]);
+    let text = message.body_text(0).expect("text part");
+    let html = message.body_html(0).expect("HTML part");
+    for part in [&text, &html] {
+        assert!(
+            part.contains("92105 City Heights"),
+            "grouped by area with the neighbourhood: {part}"
+        );
+        assert!(part.contains("92115 College Area"));
+        assert!(
+            part.contains(
+                "Cy Needs (92105 City Heights) — Ana Shopper (92105 City Heights), 0.0 mi"
+            ),
+            "a shared language, the same ZIP: {part}"
+        );
+        assert!(
+            part.contains("Ed Faraway") && part.contains("nobody volunteers within 10 miles"),
+            "flagged: {part}"
+        );
+    }
+    let attention = text.find("Needs attention").expect("attention section");
+    assert!(
+        attention < text.find("Suggested pairings").expect("pairings"),
+        "flagged first"
+    );
+    assert!(
+        text.contains("- 2 volunteer shoppers") && text.contains("- 3 want groceries delivered"),
+        "{text}"
+    );
+    let csv = message.attachments().next().expect("a CSV attachment");
+    assert_eq!(csv.attachment_name(), Some("digest-2026-11-26.csv"));
+    let csv = String::from_utf8_lossy(csv.contents()).into_owned();
+    assert_eq!(csv.lines().count(), 6, "a header and five people: {csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .expect("header")
+            .starts_with("status,changes,id,form")
+    );
+    assert!(csv.contains("new,,") && csv.contains("Cy Needs,cy@example.org"));
+}
+
+#[tokio::test]
+async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
+    let endpoint = aws::endpoint();
+    let table = aws::unique_table("refused");
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
+    store.create_table().await.expect("table");
+    seed(&store, NOON - 3_600).await;
+    let to = format!("organizers+{table}@example.org");
+    let mut cfg = config(&to);
+    let sender = format!("unverified-{table}@mutualaid.example.org");
+    cfg.from = sender.parse().expect("from");
+    let mailer = Ses::new(ses(&endpoint).await);
+
+    let refused = digest::run(&store, &mailer, &strings("en"), &cfg, NOON, "run-1").await;
+    assert!(matches!(refused, Err(DigestError::Mail(_))), "{refused:?}");
+    let message = refused.expect_err("refused").to_string();
+    assert!(
+        message.contains("not sent") && message.contains("next run"),
+        "{message}"
+    );
+    let state = store.digest_state().await.expect("state");
+    assert_eq!(
+        (state.watermark, state.lease_owner),
+        (None, None),
+        "the watermark has not moved; the lease is back"
+    );
+    assert!(sent_to(&to).is_empty());
+
+    ses(&endpoint)
+        .await
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .expect("verify");
+    let next_day = NOON + 86_400;
+    let report = digest::run(&store, &mailer, &strings("en"), &cfg, next_day, "run-2")
+        .await
+        .expect("sent");
+    assert_eq!(
+        report,
+        RunReport::Sent {
+            entries: 5,
+            watermark: next_day
+        },
+        "the missed entries are in"
+    );
+    let again = digest::run(
+        &store,
+        &mailer,
+        &strings("en"),
+        &cfg,
+        next_day + 60,
+        "run-3",
+    )
+    .await
+    .expect("sent");
+    assert_eq!(
+        again,
+        RunReport::Sent {
+            entries: 0,
+            watermark: next_day + 60
+        },
+        "a re-run sends nothing new"
+    );
+    let raw = sent_to(&to);
+    assert_eq!(raw.len(), 2);
+    let quiet = MessageParser::default()
+        .parse(raw[1].as_bytes())
+        .expect("MIME");
+    assert!(
+        quiet
+            .body_text(0)
+            .expect("text")
+            .contains("No new sign-ups since 2026-11-27 12:00."),
+        "said plainly"
+    );
+}
+
+#[tokio::test]
+async fn values_people_typed_cannot_inject_headers_markup_or_formulas() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    for (name, email) in [
+        ("<script>alert(1)</script>", "s@example.org"),
+        ("=HYPERLINK(\"http://evil.example\",\"x\")", "h@example.org"),
+        ("Eve\r\nBcc: x@y.example", "e@example.org"),
+    ] {
+        domain::accept(
+            &store,
+            signup(name, email, "92105", &["delivery"], &[]),
+            NOON - 10,
+            KEEP,
+        )
+        .await
+        .expect("seed");
+    }
+    let outbox = Outbox {
+        dir: dir.path().join("outbox"),
+    };
+    digest::run(
+        &store,
+        &outbox,
+        &strings("en"),
+        &config("organizers@example.org"),
+        NOON,
+        "run",
+    )
+    .await
+    .expect("sent");
+    let file = std::fs::read_dir(&outbox.dir)
+        .expect("outbox")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let raw = std::fs::read(&file).expect("eml");
+    let message = MessageParser::default().parse(&raw).expect("MIME");
+    assert!(message.header("Bcc").is_none(), "no header from a name");
+    let headers = String::from_utf8_lossy(
+        &raw[..raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers")],
+    )
+    .into_owned();
+    assert!(!headers.contains("x@y.example"), "{headers}");
+    let html = message.body_html(0).expect("html");
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    let text = message.body_text(0).expect("text");
+    assert!(
+        text.contains("Eve  Bcc: x@y.example"),
+        "CR and LF are spaces in text: {text}"
+    );
+    let csv =
+        String::from_utf8_lossy(message.attachments().next().expect("csv").contents()).into_owned();
+    assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
+    assert!(!csv.contains(",=HYPERLINK"));
+}
+
+#[tokio::test]
+async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    seed(&store, NOON - 100).await;
+    let cfg = DigestConfig {
+        lang: Lang::Es,
+        ..config("organizadores@example.org")
+    };
+    let (d, _) = digest::prepare(&store, &strings("es"), &cfg, None, NOON)
+        .await
+        .expect("dry run");
+    assert!(
+        digest::render::text(&d, &strings("es"), &cfg).contains("Parejas sugeridas"),
+        "in the organizers' language"
+    );
+    assert_eq!(
+        store.digest_state().await.expect("state").watermark,
+        None,
+        "a dry run moves nothing"
+    );
+
+    let outbox = Outbox {
+        dir: dir.path().join("outbox"),
+    };
+    digest::run(&store, &outbox, &strings("es"), &cfg, NOON, "run")
+        .await
+        .expect("sent");
+    let files: Vec<_> = std::fs::read_dir(&outbox.dir)
+        .expect("outbox")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let raw = std::fs::read(&files[0]).expect("eml");
+    let message = MessageParser::default()
+        .parse(&raw)
+        .expect("a valid MIME message");
+    assert_eq!(
+        message.subject(),
+        Some("Resumen de ayuda mutua, 2026-11-26")
+    );
+    assert!(
+        message
+            .from()
+            .and_then(|f| f.first())
+            .and_then(|a| a.address())
+            == Some("digest@mutualaid.example.org")
+    );
+    assert_eq!(message.text_body_count(), 1);
+    assert_eq!(message.html_body_count(), 1);
+    assert_eq!(message.attachment_count(), 1);
+    assert!(
+        message
+            .body_text(0)
+            .expect("text")
+            .contains("Inscripciones nuevas y actualizadas por zona")
+    );
+}
+
+/// The outbox, slowly: long enough for a second run to start meanwhile.
+struct SlowOutbox(Outbox);
+
+impl Mailer for SlowOutbox {
+    async fn send(
+        &self,
+        message: &lettre::Message,
+    ) -> Result<(), mutualaid_handler::mail::MailError> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.0.send(message).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_send_one_digest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    seed(&store, NOON - 100).await;
+    let outbox = SlowOutbox(Outbox {
+        dir: dir.path().join("outbox"),
+    });
+    let (s, c) = (strings("en"), config("organizers@example.org"));
+    let (a, b) = tokio::join!(
+        digest::run(&store, &outbox, &s, &c, NOON, "run-a"),
+        digest::run(&store, &outbox, &s, &c, NOON, "run-b"),
+    );
+    let mut reports = [a.expect("a"), b.expect("b")];
+    reports.sort_by_key(|r| matches!(r, RunReport::Sent { .. }));
+    assert_eq!(reports[0], RunReport::AlreadyRunning);
+    assert!(matches!(reports[1], RunReport::Sent { entries: 5, .. }));
+    assert_eq!(std::fs::read_dir(&outbox.0.dir).expect("outbox").count(), 1);
+}
