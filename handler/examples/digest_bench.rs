@@ -63,7 +63,11 @@ fn main() {
         everyone.push(person(i, &["delivery"], NOW - 10 * 86_400, &mut seed));
     }
     for i in 45_000..50_000 {
-        let roles: &[&str] = if i % 2 == 0 { &["delivery"] } else { &["money", "delivery"] };
+        let roles: &[&str] = if i % 2 == 0 {
+            &["delivery"]
+        } else {
+            &["money", "delivery"]
+        };
         everyone.push(person(i, roles, NOW - 3_600, &mut seed));
     }
     let changed: Vec<Person> = everyone[45_000..].to_vec();
@@ -85,7 +89,14 @@ fn main() {
     let mut last = None;
     for _ in 0..runs {
         let started = Instant::now();
-        let d = digest::build(changed.clone(), &everyone, counters.clone(), Some(NOW - 86_400), NOW, config.pairing);
+        let d = digest::build(
+            changed.clone(),
+            &everyone,
+            counters.clone(),
+            Some(NOW - 86_400),
+            NOW,
+            config.pairing,
+        );
         build_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
         let message = render::message(&d, strings, &config).expect("message");
@@ -96,7 +107,12 @@ fn main() {
     let (d, bytes) = last.expect("ran");
     build_ms.sort_by(f64::total_cmp);
     render_ms.sort_by(f64::total_cmp);
-    println!("digest of {} sign-ups on record: {} requests in this digest, {} volunteers", everyone.len(), d.requesters.len(), d.volunteers.len());
+    println!(
+        "digest of {} sign-ups on record: {} requests in this digest, {} volunteers",
+        everyone.len(),
+        d.requesters.len(),
+        d.volunteers.len()
+    );
     println!(
         "pairs suggested: {}; nobody within {} mi: {}; all nearby volunteers busy: {}",
         d.pairing.pairs.len(),
@@ -104,6 +120,17 @@ fn main() {
         d.pairing.nobody_near.len(),
         d.pairing.all_busy.len()
     );
-    println!("build (group + optimal pairing): median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs", build_ms[runs / 2], build_ms[0], build_ms[runs - 1]);
-    println!("render (text + HTML + CSV + MIME): median {:.1} ms (min {:.1}, max {:.1}); message {} KiB", render_ms[runs / 2], render_ms[0], render_ms[runs - 1], bytes / 1024);
+    println!(
+        "build (group + optimal pairing): median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs",
+        build_ms[runs / 2],
+        build_ms[0],
+        build_ms[runs - 1]
+    );
+    println!(
+        "render (text + HTML + CSV + MIME): median {:.1} ms (min {:.1}, max {:.1}); message {} KiB",
+        render_ms[runs / 2],
+        render_ms[0],
+        render_ms[runs - 1],
+        bytes / 1024
+    );
 }

@@ -66,10 +66,10 @@ pub fn fixture_site() -> tempfile::TempDir {
     dir
 }
 
-/// The `submit` Lambda binary (`aws` feature), built on first use.
-pub fn submit_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+/// The Lambda binaries (`submit`, `digest`; `aws` feature), built on first use.
+pub fn lambda_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args([
@@ -79,22 +79,24 @@ pub fn submit_bin() -> &'static Path {
                 "mutualaid-handler",
                 "--features",
                 "aws",
-                "--bin",
-                "submit",
+                "--bins",
             ])
             .current_dir(workspace())
             .status()
-            .expect("running cargo build for the submit binary");
-        assert!(status.success(), "cargo build --bin submit failed");
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let bin = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .join("submit");
-        assert!(bin.is_file(), "no binary at {}", bin.display());
-        bin
-    })
+            .expect("running cargo build for the Lambda binaries");
+        assert!(
+            status.success(),
+            "cargo build -p mutualaid-handler --features aws --bins failed"
+        );
+    });
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join(name);
+    assert!(bin.is_file(), "no binary at {}", bin.display());
+    bin
 }
 
 pub mod aws {

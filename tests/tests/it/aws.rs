@@ -14,7 +14,7 @@ use mutualaid_handler::store::Store;
 use mutualaid_handler::store::dynamo::{self, DynamoStore};
 use mutualaid_site::Site;
 use mutualaid_tests::proxy::{self, Mode};
-use mutualaid_tests::{aws, lambda, submit_bin};
+use mutualaid_tests::{aws, lambda, lambda_bin};
 use serde_json::{Value, json};
 
 use crate::handler::{config, send};
@@ -201,7 +201,7 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
     let endpoint = aws::endpoint();
     let (store, table) = fresh_store(&endpoint, "lambda").await;
     let emulator = lambda::start().await;
-    let mut child = Command::new(submit_bin())
+    let mut child = Command::new(lambda_bin("submit"))
         .envs(submit_env(&emulator.address, &table))
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -265,22 +265,131 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
 }
 
 #[tokio::test]
-async fn the_submit_binary_stops_at_once_naming_a_missing_variable() {
-    for missing in mutualaid_handler::lambda::SUBMIT_ENV {
-        let env: Vec<(&str, String)> = submit_env("127.0.0.1:9", "t")
+async fn each_lambda_stops_at_once_naming_a_missing_variable() {
+    let digest_extra = [
+        ("DIGEST_FROM", "d@example.org".to_owned()),
+        ("DIGEST_TO", "o@example.org".to_owned()),
+        ("DIGEST_LANG", "en".to_owned()),
+        ("DIGEST_TIME_ZONE", "America/Los_Angeles".to_owned()),
+        ("PAIRING_CAP", "3".to_owned()),
+        ("PAIRING_MAX_MILES", "10".to_owned()),
+    ];
+    for (binary, vars) in [
+        ("submit", mutualaid_handler::lambda::SUBMIT_ENV),
+        ("digest", mutualaid_handler::lambda::DIGEST_ENV),
+    ] {
+        let all: Vec<(&str, String)> = submit_env("127.0.0.1:9", "t")
             .into_iter()
-            .filter(|(k, _)| k != missing)
+            .chain(digest_extra.clone())
             .collect();
-        let out = Command::new(submit_bin())
-            .env_clear()
-            .envs(env)
-            .output()
-            .expect("run submit");
-        assert!(!out.status.success(), "{missing}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(missing),
-            "the error names {missing}: {stderr}"
-        );
+        for missing in vars {
+            let env: Vec<(&str, String)> =
+                all.iter().filter(|(k, _)| k != missing).cloned().collect();
+            let out = Command::new(lambda_bin(binary))
+                .env_clear()
+                .envs(env)
+                .output()
+                .expect("run");
+            assert!(!out.status.success(), "{binary} without {missing}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(missing),
+                "{binary}: the error names {missing}: {stderr}"
+            );
+        }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_binary_sends_on_a_schedule_event() {
+    let endpoint = aws::endpoint();
+    let (store, table) = fresh_store(&endpoint, "digest-lambda").await;
+    let sender = format!("digest-{table}@mutualaid.example.org");
+    let ses = aws_sdk_sesv2::Client::new(&aws::sdk_config(&endpoint).await);
+    ses.create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .expect("verify");
+    let signup = mutualaid_forms::SignupInput {
+        name: Some("Kim".into()),
+        email: Some("kim@example.org".into()),
+        contact_method: Some("email".into()),
+        zip: Some("92105".into()),
+        roles: vec!["delivery".into()],
+        consent: Some("on".into()),
+        ..Default::default()
+    };
+    let submission = mutualaid_handler::store::Submission::Signup(
+        signup.validate_and_normalise().expect("valid"),
+    );
+    let retention = mutualaid_handler::domain::Retention { days: 30 };
+    mutualaid_handler::domain::accept(&store, submission, http::system_clock() - 5, retention)
+        .await
+        .expect("seed");
+
+    let emulator = lambda::start().await;
+    let to = format!("organizers+{table}@example.org");
+    let mut child = Command::new(lambda_bin("digest"))
+        .envs(
+            submit_env(&emulator.address, &table)
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("AWS_") || mutualaid_handler::lambda::DIGEST_ENV.contains(k)
+                }),
+        )
+        .envs([
+            ("DIGEST_FROM", sender.clone()),
+            ("DIGEST_TO", to.clone()),
+            ("DIGEST_LANG", "es".into()),
+            ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
+            ("PAIRING_CAP", "3".into()),
+            ("PAIRING_MAX_MILES", "10".into()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting digest");
+    let schedule_event = json!({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "2026-11-27T16:00:00Z", "detail": {}});
+    let (is_error, answer) = emulator.invoke(schedule_event).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!is_error, "{answer}");
+    assert_eq!(answer["sent"], true);
+    assert!(
+        store
+            .digest_state()
+            .await
+            .expect("state")
+            .watermark
+            .is_some(),
+        "the watermark moved after SES accepted"
+    );
+    let data: Value = serde_json::from_str(
+        &ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .expect("moto")
+            .body_mut()
+            .with_config()
+            .limit(1 << 28)
+            .read_to_string()
+            .expect("text"),
+    )
+    .expect("JSON");
+    let raw: Vec<&str> = data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|a| a == to.as_str()))
+        })
+        .filter_map(|m| m["raw_data"].as_str())
+        .collect();
+    assert_eq!(raw.len(), 1);
+    assert!(
+        raw[0].contains("Subject: Resumen de ayuda mutua"),
+        "in the organizers' language"
+    );
 }

@@ -452,3 +452,111 @@ async fn two_runs_at_once_send_one_digest() {
     assert!(matches!(reports[1], RunReport::Sent { entries: 5, .. }));
     assert_eq!(std::fs::read_dir(&outbox.0.dir).expect("outbox").count(), 1);
 }
+
+/// A real SMTP server (aiosmtpd, installed by `tests/run`) writing to a Maildir.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(clippy::zombie_processes)] // SmtpServer waits for it when dropped
+fn smtp_server() -> SmtpServer {
+    let python = mutualaid_tests::workspace().join(".venv-test/bin/python");
+    assert!(
+        python.is_file(),
+        "no {}: run the tests with `tests/run`, which installs aiosmtpd",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let maildir = tempfile::tempdir().expect("tmp");
+    let child = std::process::Command::new(python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir.path().join("mail"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting aiosmtpd");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return SmtpServer {
+                child,
+                port,
+                maildir,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("aiosmtpd did not start");
+}
+
+#[tokio::test]
+async fn a_digest_goes_through_a_real_smtp_server() {
+    let server = smtp_server();
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    seed(&store, NOON - 100).await;
+    let smtp =
+        mutualaid_handler::mail::Smtp::from_url(&format!("smtp://127.0.0.1:{}", server.port))
+            .expect("url");
+    let report = digest::run(
+        &store,
+        &smtp,
+        &strings("en"),
+        &config("organizers@example.org"),
+        NOON,
+        "run",
+    )
+    .await
+    .expect("sent");
+    assert!(matches!(report, RunReport::Sent { entries: 5, .. }));
+    let new = server.maildir.path().join("mail/new");
+    let files: Vec<_> = std::fs::read_dir(&new)
+        .expect("maildir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read(&files[0]).expect("message");
+    let message = MessageParser::default().parse(&raw).expect("MIME");
+    assert_eq!(message.subject(), Some("Mutual aid digest, 2026-11-26"));
+    assert!(message.body_text(0).expect("text").contains("Cy Needs"));
+
+    drop(server);
+    let refused = digest::run(
+        &store,
+        &smtp,
+        &strings("en"),
+        &config("organizers@example.org"),
+        NOON + 60,
+        "run-2",
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(DigestError::Mail(_))),
+        "the server is gone: {refused:?}"
+    );
+    assert_eq!(
+        store.digest_state().await.expect("state").watermark,
+        Some(NOON),
+        "the watermark stays at the last sent digest"
+    );
+}

@@ -23,7 +23,7 @@ impl Drop for Server {
 }
 
 fn start(content: &std::path::Path, out: &std::path::Path) -> Server {
-    start_with(content, out, &[], Stdio::inherit())
+    start_with(content, out, &[], Stdio::null())
 }
 
 fn start_with(
@@ -297,4 +297,83 @@ fn a_person_signs_up_sees_the_thank_you_page_and_export_shows_the_row_and_the_lo
             "the log contains {secret:?}:\n{logs}"
         );
     }
+}
+
+#[test]
+fn mutualaid_digest_prints_a_dry_run_then_writes_the_outbox_and_export_filters_by_day() {
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let server = start(site.path(), &out);
+    let form = "name=Jo+Neighbour&email=jo%40example.org&contact_method=email&zip=92105&roles=delivery&consent=on&lang=en";
+    assert_eq!(
+        post(
+            &format!("{}/api/signup", server.base),
+            "application/x-www-form-urlencoded",
+            form
+        )
+        .0,
+        303
+    );
+    drop(server);
+    // A digest reports what changed before the second it runs in; the next one takes the rest.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let data = site.path().join("data");
+    let run = |extra: &[&str]| {
+        Command::new(mutualaid_bin())
+            .args(["digest", "--content"])
+            .arg(site.path())
+            .arg("--data")
+            .arg(&data)
+            .args(extra)
+            .output()
+            .expect("digest")
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        text.contains("Jo Neighbour") && text.contains("92105 City Heights"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nobody volunteers within 10 miles"),
+        "no volunteer yet: {text}"
+    );
+    assert!(!data.join("outbox").exists(), "a dry run sends nothing");
+
+    let sent = run(&["--to", "a@example.org,b@example.org"]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(data.join("outbox"))
+        .expect("outbox")
+        .collect();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(files[0].as_ref().expect("entry").path()).expect("eml");
+    assert!(eml.contains("To: a@example.org, b@example.org"), "{eml}");
+    let again = run(&["--dry-run"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("No new sign-ups since"),
+        "the watermark moved"
+    );
+
+    let export = |since: &str| {
+        let out = Command::new(mutualaid_bin())
+            .args(["export", "--format", "csv", "--since", since, "--data"])
+            .arg(&data)
+            .output()
+            .expect("export");
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .count()
+    };
+    assert_eq!(export("2020-01-01"), 2, "a header and Jo");
+    assert_eq!(export("2999-01-01"), 1, "only the header");
 }
