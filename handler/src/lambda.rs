@@ -3,7 +3,6 @@
 //! it, before any request is taken.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use mutualaid_forms::{FormId, Lang};
@@ -15,7 +14,6 @@ use crate::http::{HttpConfig, RateLimit};
 pub const SUBMIT_ENV: &[&str] = &[
     "TABLE_NAME",
     "SITE_ORIGIN",
-    "CONTENT_DIR",
     "THANKS_SIGNUP_EN",
     "THANKS_SIGNUP_ES",
     "THANKS_DONATE_EN",
@@ -59,8 +57,6 @@ fn number<T: std::str::FromStr>(name: &'static str) -> Result<T, EnvError> {
 pub struct SubmitEnv {
     /// The DynamoDB table.
     pub table: String,
-    /// Where the site's content (for error pages) was packaged.
-    pub content_dir: PathBuf,
     /// The handler's settings.
     pub http: HttpConfig,
 }
@@ -93,7 +89,6 @@ impl SubmitEnv {
         }
         Ok(SubmitEnv {
             table: var("TABLE_NAME")?,
-            content_dir: PathBuf::from(var("CONTENT_DIR")?),
             http: HttpConfig {
                 thanks,
                 allowed_origins: vec![origin.trim_end_matches('/').to_owned()],
@@ -114,7 +109,6 @@ impl SubmitEnv {
 /// Every variable `digest` reads, and no other.
 pub const DIGEST_ENV: &[&str] = &[
     "TABLE_NAME",
-    "CONTENT_DIR",
     "DIGEST_FROM",
     "DIGEST_TO",
     "DIGEST_LANG",
@@ -128,8 +122,6 @@ pub const DIGEST_ENV: &[&str] = &[
 pub struct DigestEnv {
     /// The DynamoDB table.
     pub table: String,
-    /// Where the site's content (the digest's words) was packaged.
-    pub content_dir: PathBuf,
     /// Sender, organizers, language, time zone, pairing.
     pub digest: crate::digest::DigestConfig,
 }
@@ -169,7 +161,6 @@ impl DigestEnv {
         let max_miles: f64 = number("PAIRING_MAX_MILES")?;
         Ok(DigestEnv {
             table: var("TABLE_NAME")?,
-            content_dir: PathBuf::from(var("CONTENT_DIR")?),
             digest: crate::digest::DigestConfig {
                 from: mailbox("DIGEST_FROM", &var("DIGEST_FROM")?)?,
                 to,

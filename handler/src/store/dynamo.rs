@@ -48,16 +48,22 @@ pub const INDEX_PARTITION_KEY: &str = "gsi1pk";
 pub const INDEX_SORT_KEY: &str = "gsi1sk";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// The DynamoDB actions this adapter calls (the `submit` function's policy).
-pub const ACTIONS: &[&str] = &[
+/// The DynamoDB actions the `submit` function's code calls: `find`
+/// (GetItem), `create`/`replace` (TransactWriteItems, whose Put and Delete
+/// need PutItem and DeleteItem), `hit`/`count` (UpdateItem). Its policy
+/// grants exactly these, on the table only.
+pub const SUBMIT_ACTIONS: &[&str] = &[
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
-    "dynamodb:Query",
+    "dynamodb:PutItem",
     "dynamodb:TransactWriteItems",
     "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem",
 ];
+
+/// The DynamoDB actions the `digest` function's code calls:
+/// `digest_state` (GetItem), `put_digest_state` (PutItem), `changed_since`
+/// (Query on [`INDEX`]) and `counts` (Query on the table).
+pub const DIGEST_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"];
 
 /// The DynamoDB store.
 #[derive(Clone)]

@@ -180,10 +180,6 @@ fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)> {
         ("AWS_REGION", aws::REGION.into()),
         ("TABLE_NAME", table.to_owned()),
         ("SITE_ORIGIN", crate::handler::ORIGIN.into()),
-        (
-            "CONTENT_DIR",
-            mutualaid_tests::real_content().display().to_string(),
-        ),
         ("THANKS_SIGNUP_EN", "/signup/thanks/".into()),
         ("THANKS_SIGNUP_ES", "/es/signup/thanks/".into()),
         ("THANKS_DONATE_EN", "/donate/thanks/".into()),

@@ -7,6 +7,7 @@ mod check; // `mutualaid check` on a clean and a broken fixture site
 mod digest; // the organizers' digest through SES and the outbox
 mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
+mod infra; // the SAM template agrees with the code
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 

@@ -13,8 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .without_time()
         .init();
     let env = DigestEnv::from_env()?;
-    let site = mutualaid_site::Site::load(&env.content_dir)
-        .map_err(|e| format!("loading {}: {e}", env.content_dir.display()))?;
+    let site = mutualaid_lambdas::load_site()?;
     let strings = site
         .strings
         .get(env.digest.lang.code())

@@ -13,8 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .without_time()
         .init();
     let env = SubmitEnv::from_env()?;
-    let site = mutualaid_site::Site::load(&env.content_dir)
-        .map_err(|e| format!("loading {}: {e}", env.content_dir.display()))?;
+    let site = mutualaid_lambdas::load_site()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
     let app = App {

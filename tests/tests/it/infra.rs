@@ -1,0 +1,296 @@
+//! The SAM template (`infra/template.yaml`) agrees with the code: the table
+//! is the store's key design, each function gets exactly the environment its
+//! binary reads and exactly the IAM actions its adapters call, and the site
+//! is private behind CloudFront with `/api/*` on the same origin.
+
+use std::collections::BTreeSet;
+
+use mutualaid_handler::lambda::{DIGEST_ENV, SUBMIT_ENV};
+use mutualaid_handler::mail::SES_ACTIONS;
+use mutualaid_handler::store::dynamo;
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = mutualaid_tests::workspace().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).expect("infra/template.yaml");
+    serde_norway::from_str(&text).expect("the template is YAML")
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(!r.is_null(), "no resource {name}");
+    r
+}
+
+#[test]
+fn the_table_is_the_stores_key_design() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+    let keys: Vec<&str> = table["KeySchema"]
+        .as_sequence()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["AttributeName"].as_str())
+        .collect();
+    assert_eq!(keys, [dynamo::PARTITION_KEY, dynamo::SORT_KEY]);
+    let index = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"].as_str(), Some(dynamo::INDEX));
+    let index_keys: Vec<&str> = index["KeySchema"]
+        .as_sequence()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["AttributeName"].as_str())
+        .collect();
+    assert_eq!(
+        index_keys,
+        [dynamo::INDEX_PARTITION_KEY, dynamo::INDEX_SORT_KEY]
+    );
+    assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(dynamo::TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        table["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(table["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        resource(&t, "Table")["DeletionPolicy"].as_str(),
+        Some("Retain")
+    );
+}
+
+#[test]
+fn each_function_gets_exactly_the_environment_its_binary_reads() {
+    let t = template();
+    for (function, wanted) in [
+        ("SubmitFunction", SUBMIT_ENV),
+        ("DigestFunction", DIGEST_ENV),
+    ] {
+        let vars = resource(&t, function)["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .expect("variables");
+        let names: BTreeSet<String> = vars
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(names, set(wanted), "{function}");
+    }
+    // The thank-you paths are the real site's thank-you pages.
+    let site = &crate::real_site().site;
+    let vars = &resource(&t, "SubmitFunction")["Properties"]["Environment"]["Variables"];
+    for (var, key, lang) in [
+        ("THANKS_SIGNUP_EN", "signup/thanks.md", "en"),
+        ("THANKS_SIGNUP_ES", "signup/thanks.md", "es"),
+        ("THANKS_DONATE_EN", "donate/thanks.md", "en"),
+        ("THANKS_DONATE_ES", "donate/thanks.md", "es"),
+    ] {
+        assert_eq!(
+            vars[var].as_str(),
+            site.page(key, lang).map(|p| p.url.as_str()),
+            "{var}"
+        );
+    }
+}
+
+/// Every (actions, resources) statement of a function's inline policies.
+fn statements(t: &Value, function: &str) -> Vec<(BTreeSet<String>, Vec<Value>)> {
+    let policies = resource(t, function)["Properties"]["Policies"]
+        .as_sequence()
+        .expect("inline policies only");
+    policies
+        .iter()
+        .flat_map(|p| p["Statement"].as_sequence().expect("statements").iter())
+        .map(|s| {
+            assert_eq!(s["Effect"].as_str(), Some("Allow"));
+            let actions: BTreeSet<String> = strings(&s["Action"]).into_iter().collect();
+            (
+                actions,
+                s["Resource"].as_sequence().expect("resources").clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sender() {
+    let t = template();
+    let table_arn: Value = serde_norway::from_str("Fn::GetAtt: [Table, Arn]").expect("yaml");
+    let index_arn: Value =
+        serde_norway::from_str(&format!("Fn::Sub: ${{Table.Arn}}/index/{}", dynamo::INDEX))
+            .expect("yaml");
+
+    let submit = statements(&t, "SubmitFunction");
+    assert_eq!(submit.len(), 1);
+    assert_eq!(submit[0].0, set(dynamo::SUBMIT_ACTIONS));
+    assert_eq!(
+        submit[0].1,
+        std::slice::from_ref(&table_arn),
+        "the table only, no index, no wildcard"
+    );
+
+    let digest = statements(&t, "DigestFunction");
+    assert_eq!(digest.len(), 2);
+    assert_eq!(digest[0].0, set(dynamo::DIGEST_ACTIONS));
+    assert_eq!(digest[0].1, [table_arn, index_arn]);
+    assert_eq!(digest[1].0, set(SES_ACTIONS));
+    let identity = serde_norway::to_string(&digest[1].1).expect("yaml");
+    assert!(
+        identity.contains(":identity/${SenderEmail}") && !identity.contains('*'),
+        "the sender identity only: {identity}"
+    );
+}
+
+#[test]
+fn the_functions_are_rust_on_arm64_built_by_cargo_lambda_from_the_lambdas_crate() {
+    let t = template();
+    for (function, binary) in [("SubmitFunction", "submit"), ("DigestFunction", "digest")] {
+        let f = resource(&t, function);
+        assert_eq!(f["Type"].as_str(), Some("AWS::Serverless::Function"));
+        assert_eq!(f["Properties"]["Runtime"].as_str(), Some("provided.al2023"));
+        assert_eq!(strings(&f["Properties"]["Architectures"]), ["arm64"]);
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda")
+        );
+        assert_eq!(
+            f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some(binary)
+        );
+        let code = f["Properties"]["CodeUri"].as_str().expect("CodeUri");
+        let crate_dir = mutualaid_tests::workspace().join("infra").join(code);
+        assert!(
+            crate_dir
+                .join("src/bin")
+                .join(format!("{binary}.rs"))
+                .is_file(),
+            "{function}: {code} has the {binary} binary"
+        );
+        let log_group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .expect("its own log group");
+        assert!(
+            resource(&t, log_group)["Properties"]["RetentionInDays"]
+                .as_i64()
+                .is_some(),
+            "{log_group} has a retention"
+        );
+    }
+}
+
+#[test]
+fn the_digest_runs_daily_in_san_diegos_time_with_retries_and_a_dead_letter_queue() {
+    let t = template();
+    let schedule = &resource(&t, "DigestFunction")["Properties"]["Events"]["Daily"];
+    assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"));
+    let p = &schedule["Properties"];
+    assert_eq!(
+        p["ScheduleExpressionTimezone"].as_str(),
+        Some("America/Los_Angeles")
+    );
+    assert_eq!(
+        p["ScheduleExpression"]["Fn::Sub"].as_str(),
+        Some("cron(0 ${DigestHour} * * ? *)")
+    );
+    assert!(
+        p["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_i64()
+            .is_some_and(|n| n > 0)
+    );
+    assert_eq!(p["DeadLetterConfig"]["Type"].as_str(), Some("SQS"));
+    let hour = &t["Parameters"]["DigestHour"];
+    assert_eq!(
+        (hour["MinValue"].as_i64(), hour["MaxValue"].as_i64()),
+        (Some(0), Some(23))
+    );
+}
+
+#[test]
+fn the_site_is_private_behind_cloudfront_with_the_api_on_the_same_origin() {
+    let t = template();
+    let block = &resource(&t, "SiteBucket")["Properties"]["PublicAccessBlockConfiguration"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[flag].as_bool(), Some(true), "{flag}");
+    }
+    let config = &resource(&t, "Distribution")["Properties"]["DistributionConfig"];
+    assert_eq!(
+        config["DefaultCacheBehavior"]["Compress"].as_bool(),
+        Some(true)
+    );
+    let api = config["CacheBehaviors"]
+        .as_sequence()
+        .expect("behaviours")
+        .iter()
+        .find(|b| b["PathPattern"].as_str() == Some("/api/*"))
+        .expect("/api/* is routed");
+    assert_eq!(api["TargetOriginId"].as_str(), Some("api"));
+    assert_eq!(strings(&api["AllowedMethods"]).len(), 7, "all methods");
+    assert_eq!(
+        api["CachePolicyId"].as_str(),
+        Some("4135ea2d-6df8-44a3-9df3-4b5a84be39ad"),
+        "Managed-CachingDisabled"
+    );
+    assert_eq!(
+        config["CustomErrorResponses"][0]["ResponsePagePath"].as_str(),
+        Some("/404.html")
+    );
+    let headers = &resource(&t, "SecurityHeaders")["Properties"]["ResponseHeadersPolicyConfig"];
+    let csp = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+        .as_str()
+        .expect("CSP");
+    assert!(
+        csp.contains("script-src 'none'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("form-action 'self'"),
+        "the forms post to /api on the same origin: {csp}"
+    );
+    for header in [
+        "StrictTransportSecurity",
+        "ContentTypeOptions",
+        "ReferrerPolicy",
+    ] {
+        assert!(
+            !headers["SecurityHeadersConfig"][header].is_null(),
+            "{header}"
+        );
+    }
+    assert_eq!(
+        headers["CustomHeadersConfig"]["Items"][0]["Header"].as_str(),
+        Some("Permissions-Policy")
+    );
+    assert_eq!(
+        crate::real_site().site.config.api_base,
+        "/api",
+        "the built forms post to the same origin"
+    );
+}
