@@ -6,10 +6,9 @@
 //! changes are kept for the digest). It retries on a concurrent write, so two
 //! first submissions by one person at once give one record.
 
-use mutualaid_forms::{Donation, Signup};
 use serde::Serialize;
 
-use crate::store::{Change, Counter, Person, Store, StoreError, Submission, Timestamp};
+use crate::store::{Change, Counter, FIELDS, Person, Store, StoreError, Submission, Timestamp};
 
 /// What became of an accepted submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,131 +52,26 @@ pub struct Retention {
 /// Attempts before giving up on a record that keeps changing under us.
 const ATTEMPTS: usize = 8;
 
-fn text<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn push(changes: &mut Vec<Change>, field: &str, from: String, to: String) {
-    if from != to {
-        changes.push(Change {
-            field: field.to_owned(),
-            from,
-            to,
-        });
-    }
-}
-
-fn signup_changes(old: &Signup, new: &Signup) -> Vec<Change> {
-    let mut c = Vec::new();
-    push(&mut c, "name", old.name.clone(), new.name.clone());
-    push(
-        &mut c,
-        "email",
-        text(old.email.as_ref()),
-        text(new.email.as_ref()),
-    );
-    push(
-        &mut c,
-        "phone",
-        text(old.phone.as_ref()),
-        text(new.phone.as_ref()),
-    );
-    push(
-        &mut c,
-        "contact_method",
-        format!("{:?}", old.contact_method).to_lowercase(),
-        format!("{:?}", new.contact_method).to_lowercase(),
-    );
-    push(&mut c, "zip", old.zip.clone(), new.zip.clone());
-    push(
-        &mut c,
-        "neighborhood",
-        text(old.neighborhood.as_ref()),
-        text(new.neighborhood.as_ref()),
-    );
-    push(&mut c, "roles", old.roles.join(", "), new.roles.join(", "));
-    push(
-        &mut c,
-        "languages",
-        old.languages.join(", "),
-        new.languages.join(", "),
-    );
-    push(
-        &mut c,
-        "availability",
-        text(old.availability.as_ref()),
-        text(new.availability.as_ref()),
-    );
-    push(
-        &mut c,
-        "has_car",
-        old.has_car.to_string(),
-        new.has_car.to_string(),
-    );
-    push(
-        &mut c,
-        "household_size",
-        text(old.household_size),
-        text(new.household_size),
-    );
-    push(
-        &mut c,
-        "notes",
-        text(old.notes.as_ref()),
-        text(new.notes.as_ref()),
-    );
-    push(
-        &mut c,
-        "lang",
-        old.lang.code().to_owned(),
-        new.lang.code().to_owned(),
-    );
-    c
-}
-
-fn donation_changes(old: &Donation, new: &Donation) -> Vec<Change> {
-    let mut c = Vec::new();
-    push(&mut c, "name", old.name.clone(), new.name.clone());
-    push(&mut c, "email", old.email.clone(), new.email.clone());
-    push(
-        &mut c,
-        "phone",
-        text(old.phone.as_ref()),
-        text(new.phone.as_ref()),
-    );
-    push(
-        &mut c,
-        "frequency",
-        format!("{:?}", old.frequency).to_lowercase(),
-        format!("{:?}", new.frequency).to_lowercase(),
-    );
-    push(&mut c, "amount", text(old.amount), text(new.amount));
-    push(
-        &mut c,
-        "message",
-        text(old.message.as_ref()),
-        text(new.message.as_ref()),
-    );
-    push(
-        &mut c,
-        "lang",
-        old.lang.code().to_owned(),
-        new.lang.code().to_owned(),
-    );
-    c
-}
-
-/// What changed between two submissions of the same form.
+/// What changed between two submissions, field by field, as text.
 pub fn changes(old: &Submission, new: &Submission) -> Vec<Change> {
-    match (old, new) {
-        (Submission::Signup(a), Submission::Signup(b)) => signup_changes(a, b),
-        (Submission::Donate(a), Submission::Donate(b)) => donation_changes(a, b),
-        _ => vec![Change {
+    if old.form() != new.form() {
+        return vec![Change {
             field: "form".into(),
             from: old.form().key().into(),
             to: new.form().key().into(),
-        }],
+        }];
     }
+    FIELDS
+        .iter()
+        .zip(old.field_texts())
+        .zip(new.field_texts())
+        .filter(|((_, from), to)| from != to)
+        .map(|((field, from), to)| Change {
+            field: (*field).to_owned(),
+            from,
+            to,
+        })
+        .collect()
 }
 
 /// Stores a valid submission: created, updated or unchanged. Returns only

@@ -4,9 +4,10 @@
 
 use std::io::Write;
 
-use crate::store::{Person, Submission, Timestamp};
+use crate::store::{Person, Timestamp};
 
-/// The columns, in order.
+/// The columns, in order: the record's id, form and times, then
+/// [`crate::store::FIELDS`].
 pub const COLUMNS: &[&str] = &[
     "id",
     "form",
@@ -47,56 +48,16 @@ pub fn time(t: Timestamp) -> String {
 
 /// One person's cells, in [`COLUMNS`] order, neutralised.
 pub fn row(p: &Person) -> Vec<String> {
-    let opt = |v: Option<&String>| v.cloned().unwrap_or_default();
-    let mut cells = vec![
+    [
         p.id.clone(),
         p.submission.form().key().to_owned(),
         time(p.created_at),
         time(p.updated_at),
-    ];
-    match &p.submission {
-        Submission::Signup(s) => cells.extend([
-            s.name.clone(),
-            opt(s.email.as_ref()),
-            opt(s.phone.as_ref()),
-            format!("{:?}", s.contact_method).to_lowercase(),
-            s.zip.clone(),
-            opt(s.neighborhood.as_ref()),
-            s.roles.join(" "),
-            s.languages.join(" "),
-            opt(s.availability.as_ref()),
-            if s.has_car {
-                "yes".into()
-            } else {
-                String::new()
-            },
-            s.household_size.map(|n| n.to_string()).unwrap_or_default(),
-            opt(s.notes.as_ref()),
-            String::new(),
-            String::new(),
-            String::new(),
-            s.lang.code().into(),
-        ]),
-        Submission::Donate(d) => cells.extend([
-            d.name.clone(),
-            d.email.clone(),
-            opt(d.phone.as_ref()),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            format!("{:?}", d.frequency).to_lowercase(),
-            d.amount.map(|n| n.to_string()).unwrap_or_default(),
-            opt(d.message.as_ref()),
-            d.lang.code().into(),
-        ]),
-    }
-    cells.iter().map(|c| neutralise(c)).collect()
+    ]
+    .into_iter()
+    .chain(p.submission.field_texts())
+    .map(|c| neutralise(&c))
+    .collect()
 }
 
 /// Writes the people as CSV with a header row.
@@ -124,6 +85,10 @@ mod tests {
         assert_eq!(neutralise("-1"), "'-1");
         assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(neutralise("Ana"), "Ana");
-        assert_eq!(COLUMNS.len(), 20);
+        assert_eq!(
+            COLUMNS[4..],
+            crate::store::FIELDS,
+            "the export shows every field"
+        );
     }
 }

@@ -382,16 +382,7 @@ async fn handle<S: Store, F: FormInput>(
         Ok(_) => {}
         Err(_) => {
             return handled(
-                page_or_json(
-                    app,
-                    F::FORM,
-                    lang,
-                    encoding,
-                    &values,
-                    None,
-                    Some(Notice::Unavailable),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                ),
+                unavailable(app, F::FORM, lang, encoding, &values),
                 "store_unavailable",
             );
         }
@@ -437,16 +428,7 @@ async fn handle<S: Store, F: FormInput>(
         Err(e) => {
             tracing::warn!(error = %e, "store refused a submission");
             handled(
-                page_or_json(
-                    app,
-                    F::FORM,
-                    lang,
-                    encoding,
-                    &values,
-                    None,
-                    Some(Notice::Unavailable),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                ),
+                unavailable(app, F::FORM, lang, encoding, &values),
                 "store_unavailable",
             )
         }
@@ -505,6 +487,26 @@ fn html(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// 503: the store could not take it; the form again with what they typed.
+fn unavailable<S>(
+    app: &App<S>,
+    form: FormId,
+    lang: Lang,
+    encoding: Encoding,
+    values: &FormValues,
+) -> Response {
+    page_or_json(
+        app,
+        form,
+        lang,
+        encoding,
+        values,
+        None,
+        Some(Notice::Unavailable),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
 }
 
 /// The form page again (plain forms) or a JSON answer, for 422, 429 and 503.

@@ -72,21 +72,13 @@ pub fn lambda_bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "mutualaid-handler",
-                "--features",
-                "aws",
-                "--bins",
-            ])
+            .args(["build", "--quiet", "-p", "mutualaid-lambdas", "--bins"])
             .current_dir(workspace())
             .status()
             .expect("running cargo build for the Lambda binaries");
         assert!(
             status.success(),
-            "cargo build -p mutualaid-handler --features aws --bins failed"
+            "cargo build -p mutualaid-lambdas --bins failed"
         );
     });
     let exe = std::env::current_exe().expect("the test binary's path");

@@ -15,3 +15,12 @@ pub fn load_site() -> Result<mutualaid_site::Site, String> {
         .map_err(|e| format!("writing the content to {}: {e}", dir.display()))?;
     mutualaid_site::Site::load(&dir).map_err(|e| format!("loading the content: {e}"))
 }
+
+/// JSON logs on stdout, as CloudWatch expects; the runtime adds the time.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+}

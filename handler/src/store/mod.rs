@@ -40,6 +40,56 @@ impl Submission {
         }
     }
 
+    /// Every field of either form as text, in [`FIELDS`] order (empty where
+    /// this form has no such field): the export's columns, and what an update
+    /// is compared on.
+    pub fn field_texts(&self) -> [String; FIELDS.len()] {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let lower = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
+        match self {
+            Submission::Signup(s) => [
+                s.name.clone(),
+                opt(&s.email),
+                opt(&s.phone),
+                lower(&s.contact_method),
+                s.zip.clone(),
+                opt(&s.neighborhood),
+                s.roles.join(", "),
+                s.languages.join(", "),
+                opt(&s.availability),
+                if s.has_car {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+                s.household_size.map(|n| n.to_string()).unwrap_or_default(),
+                opt(&s.notes),
+                String::new(),
+                String::new(),
+                String::new(),
+                s.lang.code().into(),
+            ],
+            Submission::Donate(d) => [
+                d.name.clone(),
+                d.email.clone(),
+                opt(&d.phone),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                lower(&d.frequency),
+                d.amount.map(|n| n.to_string()).unwrap_or_default(),
+                opt(&d.message),
+                d.lang.code().into(),
+            ],
+        }
+    }
+
     /// The keys that identify the person: their normalised email and phone,
     /// per form (`signup:email:ana@example.org`, `signup:phone:+16195550123`).
     pub fn contact_keys(&self) -> Vec<String> {
@@ -55,6 +105,26 @@ impl Submission {
             .collect()
     }
 }
+
+/// The fields of both forms, by wire name, in the order the export shows them.
+pub const FIELDS: [&str; 16] = [
+    "name",
+    "email",
+    "phone",
+    "contact_method",
+    "zip",
+    "neighborhood",
+    "roles",
+    "languages",
+    "availability",
+    "has_car",
+    "household_size",
+    "notes",
+    "frequency",
+    "amount",
+    "message",
+    "lang",
+];
 
 /// One change between two versions of a person's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

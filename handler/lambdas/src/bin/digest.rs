@@ -7,11 +7,7 @@ use mutualaid_handler::{http::system_clock, mail::Ses, store::dynamo::DynamoStor
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
+    mutualaid_lambdas::init_logging();
     let env = DigestEnv::from_env()?;
     let site = mutualaid_lambdas::load_site()?;
     let strings = site

@@ -7,11 +7,7 @@ use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
+    mutualaid_lambdas::init_logging();
     let env = SubmitEnv::from_env()?;
     let site = mutualaid_lambdas::load_site()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

@@ -1,0 +1,196 @@
+// End-to-end, as a person uses the site: `mutualaid serve` (the real binary)
+// in Debian's Chromium, headless. With JavaScript disabled, people sign up,
+// fix their mistakes and give, in English and Spanish; axe-core checks every
+// built page and the error page against WCAG 2.2 AA; screenshots are written
+// for a person to look at.
+//
+// Run by tests/run (which installs chromium and these packages):
+//   MUTUALAID_BIN=target/debug/mutualaid node --test tests/browser/e2e.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, statSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const bin = resolve(root, process.env.MUTUALAID_BIN ?? 'target/debug/mutualaid');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+const work = mkdtempSync(join(tmpdir(), 'mutualaid-e2e-'));
+const out = join(work, 'public');
+const data = join(work, 'data');
+export const shots = process.env.SCREENSHOTS_DIR ?? join(work, 'screenshots');
+let server, base, browser;
+
+before(async () => {
+  server = spawn(bin, ['serve', '--port', '0', '--content', join(root, 'content'), '--out', out, '--data', data, '--rate-limit', '1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  base = await new Promise((ok, fail) => {
+    let seen = '';
+    server.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const m = seen.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) ok(m[0]);
+    });
+    server.on('exit', (code) => fail(new Error(`mutualaid serve exited (${code}): ${seen}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  console.log(`screenshots: ${shots}`);
+});
+
+/** A page with JavaScript off, as on a phone with scripts blocked. */
+async function noScriptPage(viewport = { width: 360, height: 740 }) {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport });
+  return context.newPage();
+}
+
+function builtPages() {
+  const found = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.html')) found.push('/' + relative(out, path).replace(/index\.html$/, ''));
+    }
+  };
+  walk(out);
+  return found.sort();
+}
+
+async function axe(page) {
+  await page.addScriptTag({ content: axeSource });
+  return page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  }, WCAG);
+}
+
+function exported() {
+  return execFileSync(bin, ['export', '--format', 'csv', '--data', data], { encoding: 'utf8' });
+}
+
+async function fill(page, values) {
+  for (const [name, value] of Object.entries(values)) {
+    if (Array.isArray(value)) {
+      for (const v of value) await page.check(`input[name="${name}"][value="${v}"]`);
+    } else if (value === true) {
+      await page.check(`input[name="${name}"]`);
+    } else if (typeof value === 'string' && (await page.locator(`input[type=radio][name="${name}"]`).count()) > 0) {
+      await page.check(`input[name="${name}"][value="${value}"]`);
+    } else {
+      await page.fill(`[name="${name}"]`, value);
+    }
+  }
+}
+
+async function submit(page) {
+  await Promise.all([page.waitForLoadState('load'), page.click('form button[type=submit]')]);
+  await page.waitForLoadState('load');
+}
+
+test('every built page and the error page have zero axe violations at WCAG 2.2 AA', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const pages = builtPages();
+  assert.ok(pages.length >= 18, `pages: ${pages}`);
+  const problems = [];
+  for (const path of pages) {
+    await page.goto(base + path);
+    for (const v of await axe(page)) problems.push(`${path} ${v}`);
+  }
+  for (const path of ['/signup/', '/es/signup/', '/donate/']) {
+    await page.goto(base + path);
+    await page.fill('[name=name]', '<b>Test</b>');
+    await submit(page);
+    assert.match(await page.title(), /^Error: /);
+    for (const v of await axe(page)) problems.push(`${path} (error page) ${v}`);
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('without JavaScript, a person signs up in English, fixes an error and lands on the thank-you page', async () => {
+  const page = await noScriptPage();
+  await page.goto(`${base}/signup/`);
+  await page.screenshot({ path: join(shots, 'signup-360.png'), fullPage: true });
+  await fill(page, { name: 'Lena Ortiz', email: 'lena@example.org', contact_method: 'email', zip: '90012', roles: ['delivery'], household_size: '3', notes: 'Ground floor, please' });
+  await submit(page);
+  assert.match(await page.title(), /^Error: /);
+  await page.screenshot({ path: join(shots, 'signup-error-360.png'), fullPage: true });
+  const links = await page.$$eval('.error-summary a', (as) => as.map((a) => [a.getAttribute('href'), a.textContent]));
+  assert.deepEqual(links.map(([href]) => href), ['#f-zip', '#f-consent']);
+  assert.match(links[0][1], /San Diego County/);
+  // The summary's links are focusable and lead to the fields.
+  for (const [href] of links) {
+    assert.equal(await page.locator(href).count(), 1, href);
+  }
+  assert.equal(await page.locator('.error-summary a[href]').count(), links.length, 'links are focusable');
+  assert.equal(await page.getAttribute('.error-summary', 'tabindex'), '-1');
+  // What they typed is still there.
+  assert.equal(await page.inputValue('[name=name]'), 'Lena Ortiz');
+  assert.equal(await page.inputValue('[name=notes]'), 'Ground floor, please');
+  assert.equal(await page.isChecked('input[name=roles][value=delivery]'), true);
+  await fill(page, { zip: '92105', consent: true });
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/signup/thanks/');
+  assert.match(exported(), /Lena Ortiz,lena@example\.org,,email,92105/);
+  await page.context().close();
+});
+
+test('sin JavaScript, una persona se inscribe en español y cada mensaje está en español', async () => {
+  const page = await noScriptPage();
+  await page.goto(`${base}/es/signup/`);
+  await fill(page, { name: 'Rosa Díaz', phone: '619 555 0177', contact_method: 'email', zip: '92113', roles: ['shopper'], consent: true });
+  await submit(page);
+  assert.match(await page.title(), /^Error: /);
+  const summary = await page.textContent('.error-summary');
+  assert.match(summary, /Hay un problema/);
+  assert.match(summary, /correo electrónico/);
+  assert.doesNotMatch(summary, /Enter|There is a problem/);
+  assert.equal(await page.getAttribute('html', 'lang'), 'es');
+  await page.check('input[name=contact_method][value=text]');
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/es/signup/thanks/');
+  assert.match(exported(), /Rosa Díaz,,'\+16195550177,text,92113/);
+  await page.context().close();
+});
+
+test('without JavaScript, a person offers a monthly donation', async () => {
+  const page = await noScriptPage();
+  await page.goto(`${base}/donate/`);
+  await fill(page, { name: 'Sam Lee', email: 'sam@example.org', frequency: 'monthly', amount: '25', consent: true });
+  await submit(page);
+  assert.equal(new URL(page.url()).pathname, '/donate/thanks/');
+  assert.match(exported(), /Sam Lee,sam@example\.org,.*,monthly,25,/);
+  await page.context().close();
+});
+
+test('screenshots of the home page, the sign-up form and its error state at 360×740 and 1280×800', async () => {
+  for (const [w, h] of [[360, 740], [1280, 800]]) {
+    const page = await noScriptPage({ width: w, height: h });
+    await page.goto(`${base}/`);
+    await page.screenshot({ path: join(shots, `home-${w}x${h}.png`) });
+    await page.goto(`${base}/signup/`);
+    await page.screenshot({ path: join(shots, `signup-${w}x${h}.png`) });
+    await submit(page);
+    await page.screenshot({ path: join(shots, `signup-error-${w}x${h}.png`) });
+    await page.context().close();
+  }
+  assert.ok(readdirSync(shots).length >= 6);
+});
