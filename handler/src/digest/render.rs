@@ -406,7 +406,7 @@ pub fn csv(d: &Digest) -> Vec<u8> {
     {
         let mut w = csv::Writer::from_writer(&mut out);
         let mut header = vec!["status", "changes"];
-        header.extend_from_slice(export::COLUMNS);
+        header.extend(export::columns());
         let _ = w.write_record(&header);
         for e in d.entries() {
             let mut row = vec![
