@@ -91,6 +91,77 @@ pub fn lambda_bin(name: &str) -> PathBuf {
     bin
 }
 
+pub mod serve {
+    //! `mutualaid serve` as a process on a free loopback port.
+
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// The server process, stopped when dropped.
+    pub struct Server {
+        child: Child,
+        /// `http://127.0.0.1:PORT`, no trailing slash.
+        pub base: String,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts `bin serve` on `content`, building into `out`, storing in
+    /// `data`, with `extra` arguments; returns once it says where it listens.
+    pub fn serve(
+        bin: &Path,
+        content: &Path,
+        out: &Path,
+        data: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Server {
+        let mut child = Command::new(bin)
+            .args(["serve", "--port", "0", "--content"])
+            .arg(content)
+            .arg("--out")
+            .arg(out)
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("starting mutualaid serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            base: String::new(),
+        };
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+            if let Some(at) = line.find("http://") {
+                server.base = line[at..]
+                    .split_whitespace()
+                    .next()
+                    .expect("url")
+                    .trim_end_matches('/')
+                    .to_owned();
+                return server;
+            }
+        }
+        panic!("mutualaid serve never said where it listens");
+    }
+}
+
 pub mod aws {
     //! The moto server the test command started, and SDK clients for it.
 
@@ -135,23 +206,22 @@ pub mod aws {
 
 pub mod proxy {
     //! A TCP proxy in front of a server that a test can cut: pass traffic,
-    //! drop every connection, or stall (accept and never answer).
-
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU8, Ordering};
+    //! drop every connection, or stall (hold connections open, forward
+    //! nothing). A change of mode applies to open connections too, so a
+    //! client's pooled connections are cut as a real outage would cut them.
 
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
 
     /// What the proxy does with connections.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[repr(u8)]
     pub enum Mode {
         /// Forward both ways.
-        Pass = 0,
-        /// Close at once.
-        Drop = 1,
-        /// Hold the connection open and send nothing.
-        Stall = 2,
+        Pass,
+        /// Close at once (open connections are reset).
+        Drop,
+        /// Hold connections open and forward nothing.
+        Stall,
     }
 
     /// A running proxy.
@@ -159,13 +229,13 @@ pub mod proxy {
     pub struct Proxy {
         /// `http://127.0.0.1:PORT`
         pub url: String,
-        mode: Arc<AtomicU8>,
+        mode: watch::Sender<Mode>,
     }
 
     impl Proxy {
-        /// Switches mode for new and existing traffic.
+        /// Switches mode for new and open connections.
         pub fn set(&self, mode: Mode) {
-            self.mode.store(mode as u8, Ordering::SeqCst);
+            self.mode.send_replace(mode);
         }
     }
 
@@ -173,32 +243,39 @@ pub mod proxy {
     pub async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let mode = Arc::new(AtomicU8::new(Mode::Pass as u8));
-        let shared = mode.clone();
+        let (mode, _) = watch::channel(Mode::Pass);
+        let modes = mode.clone();
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mode = shared.clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    match mode.load(Ordering::SeqCst) {
-                        1 => drop(inbound),
-                        2 => {
-                            // Hold it until the proxy's mode changes, then drop it.
-                            while mode.load(Ordering::SeqCst) == 2 {
-                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                            }
-                        }
-                        _ => {
-                            if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                    .await;
-                            }
-                        }
-                    }
-                });
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(connection(inbound, target.clone(), modes.subscribe()));
             }
         });
         Proxy { url, mode }
+    }
+
+    /// One client connection: forwarded while the mode is `Pass`, held
+    /// while it is `Stall`, closed when it becomes `Drop` or when a stall
+    /// ends (the client has given up on it by then).
+    async fn connection(mut inbound: TcpStream, target: String, mut mode: watch::Receiver<Mode>) {
+        let current = *mode.borrow_and_update();
+        match current {
+            Mode::Drop => return,
+            Mode::Stall => {
+                let _ = mode.changed().await;
+                return;
+            }
+            Mode::Pass => {}
+        }
+        let Ok(mut outbound) = TcpStream::connect(&target).await else {
+            return;
+        };
+        let cut = tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+            cut = async { mode.wait_for(|m| *m != Mode::Pass).await.map(|m| *m) } => cut,
+        };
+        if let Ok(Mode::Stall) = cut {
+            let _ = mode.wait_for(|m| *m != Mode::Stall).await;
+        }
     }
 }
 
@@ -223,6 +300,8 @@ pub mod lambda {
         queue: Mutex<Vec<(String, Value)>>,
         queued: Notify,
         polls: Mutex<u32>,
+        first_poll: std::sync::OnceLock<std::time::Instant>,
+        next_id: std::sync::atomic::AtomicU64,
         answers: Mutex<HashMap<String, mpsc::UnboundedSender<(bool, Value)>>>,
     }
 
@@ -240,26 +319,47 @@ pub mod lambda {
     impl Emulator {
         /// Queues an event and waits for the function's answer.
         pub async fn invoke(&self, event: Value) -> Answer {
-            let id = format!(
-                "req-{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0)
-            );
+            self.invoke_within(event, Duration::from_secs(30))
+                .await
+                .expect("the function answers within 30 s")
+        }
+
+        /// Queues an event and waits up to `limit` for the function's
+        /// answer; `None` when none came (the event is then forgotten).
+        pub async fn invoke_within(&self, event: Value, limit: Duration) -> Option<Answer> {
+            let n = self
+                .shared
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = format!("req-{n}");
             let (tx, mut rx) = mpsc::unbounded_channel();
             self.shared
                 .answers
                 .lock()
                 .expect("lock")
                 .insert(id.clone(), tx);
-            self.shared.queue.lock().expect("lock").push((id, event));
+            self.shared
+                .queue
+                .lock()
+                .expect("lock")
+                .push((id.clone(), event));
             self.shared.queued.notify_waiters();
             self.shared.queued.notify_one();
-            tokio::time::timeout(Duration::from_secs(30), rx.recv())
-                .await
-                .expect("the function answers within 30 s")
-                .expect("an answer")
+            let answer = tokio::time::timeout(limit, rx.recv()).await.ok().flatten();
+            if answer.is_none() {
+                self.shared.answers.lock().expect("lock").remove(&id);
+                self.shared
+                    .queue
+                    .lock()
+                    .expect("lock")
+                    .retain(|(queued, _)| *queued != id);
+            }
+            answer
+        }
+
+        /// When a function first asked for an event (its cold start ends).
+        pub fn first_poll(&self) -> Option<std::time::Instant> {
+            self.shared.first_poll.get().copied()
         }
 
         /// How many times the function has asked for its next event.
@@ -270,6 +370,7 @@ pub mod lambda {
 
     async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         *shared.polls.lock().expect("lock") += 1;
+        let _ = shared.first_poll.set(std::time::Instant::now());
         loop {
             let notified = shared.queued.notified();
             if let Some((id, event)) = {

@@ -2,25 +2,13 @@
 //! in the path's language, and an edit that rebuilds and reloads the open
 //! page — with the reload script only in what is served, never in the files.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use mutualaid_tests::serve::{Server, serve};
 use mutualaid_tests::{fixture_site, mutualaid_bin};
-
-/// The server process, stopped when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start(content: &std::path::Path, out: &std::path::Path) -> Server {
     start_with(content, out, &[], Stdio::null())
@@ -33,41 +21,7 @@ fn start_with(
     stderr: Stdio,
 ) -> Server {
     let data = out.with_file_name("data");
-    let mut child = Command::new(mutualaid_bin())
-        .args(["serve", "--port", "0", "--content"])
-        .arg(content)
-        .arg("--out")
-        .arg(out)
-        .arg("--data")
-        .arg(&data)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("starting mutualaid serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server {
-        child,
-        base: String::new(),
-    };
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-        if let Some(at) = line.find("http://") {
-            server.base = line[at..]
-                .split_whitespace()
-                .next()
-                .expect("url")
-                .trim_end_matches('/')
-                .to_owned();
-            return server;
-        }
-    }
-    panic!("mutualaid serve never said where it listens");
+    serve(mutualaid_bin(), content, out, &data, extra, stderr)
 }
 
 fn agent() -> ureq::Agent {
