@@ -1,0 +1,52 @@
+//! The form contract on any bytes, as the handler meets them: decoded as a
+//! plain form (`application/x-www-form-urlencoded`) and as JSON into both
+//! forms' inputs, then validated and normalised. Nothing may panic, and
+//! whatever is accepted must already be in its normal form.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mutualaid_forms::{DonateInput, SignupInput, normalise, zips};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(input) = serde_html_form::from_bytes::<SignupInput>(data) {
+        signup(input);
+    }
+    if let Ok(input) = serde_json::from_slice::<SignupInput>(data) {
+        signup(input);
+    }
+    if let Ok(input) = serde_html_form::from_bytes::<DonateInput>(data) {
+        donation(input);
+    }
+    if let Ok(input) = serde_json::from_slice::<DonateInput>(data) {
+        donation(input);
+    }
+});
+
+fn signup(input: SignupInput) {
+    let _ = (input.is_bot(), input.lang());
+    let Ok(s) = input.validate_and_normalise() else {
+        return;
+    };
+    assert!(zips::find(&s.zip).is_some(), "an accepted ZIP is in the county");
+    assert!(s.email.is_some() || s.phone.is_some(), "a way to reach them");
+    if let Some(email) = &s.email {
+        assert_eq!(&normalise::email(email), email, "email already normal");
+    }
+    if let Some(phone) = &s.phone {
+        assert_eq!(normalise::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
+    }
+    assert!(!s.name.is_empty() && s.name == s.name.trim(), "name trimmed, not empty");
+    assert!(!s.roles.is_empty(), "at least one role");
+}
+
+fn donation(input: DonateInput) {
+    let _ = (input.is_bot(), input.lang());
+    let Ok(d) = input.validate_and_normalise() else {
+        return;
+    };
+    assert_eq!(normalise::email(&d.email), d.email, "email already normal");
+    if let Some(phone) = &d.phone {
+        assert_eq!(normalise::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
+    }
+    assert!(!d.name.is_empty() && d.name == d.name.trim(), "name trimmed, not empty");
+}
