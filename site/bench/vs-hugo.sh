@@ -14,7 +14,8 @@ set -euo pipefail
 n=${1:-1000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 corpus_py=${CORPUS_PY:-$root/../shared/bench/corpus.py}
-work=$(mktemp -d /dev/shm/mutualaid-bench.XXXXXX)
+# BENCH_DIR picks the disk (default tmpfs); e.g. BENCH_DIR=/var/tmp for ext4.
+work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/mutualaid-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 python3 "$corpus_py" "$n" "$work/corpus" >/dev/null

@@ -551,37 +551,86 @@ impl Site {
                 ))
             })
             .collect::<Result<_, SiteError>>()?;
-        files.push(("sitemap.xml".into(), self.sitemap().into_bytes()));
-        files.push((
-            "robots.txt".into(),
-            format!(
-                "User-agent: *\nAllow: /\nSitemap: {}\n",
-                self.absolute("/sitemap.xml")
-            )
-            .into_bytes(),
-        ));
+        files.extend(self.site_files());
         Ok(files)
     }
 
-    /// Writes the site to `out`, replacing an earlier build there.
+    /// The files that are not pages: the sitemap and robots.txt.
+    fn site_files(&self) -> [(PathBuf, Vec<u8>); 2] {
+        [
+            ("sitemap.xml".into(), self.sitemap().into_bytes()),
+            (
+                "robots.txt".into(),
+                format!(
+                    "User-agent: *\nAllow: /\nSitemap: {}\n",
+                    self.absolute("/sitemap.xml")
+                )
+                .into_bytes(),
+            ),
+        ]
+    }
+
+    /// Writes the site to `out`, replacing an earlier build there. Pages are
+    /// written as they are rendered (never all held in memory) into a
+    /// staging folder beside `out`; only when every page is written does the
+    /// earlier build make way, so a failed build leaves it whole.
     pub fn build(&self, out: &Path) -> Result<BuildReport, SiteError> {
-        let files = self.render()?;
-        prepare_output(out)?;
-        let dirs: BTreeSet<PathBuf> = files
+        check_output(out)?;
+        let staging = staging_folder(out);
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io("removing", &staging))?;
+        }
+        let report = match self.write_into(&staging) {
+            Ok(report) => report,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        empty_output(out)?;
+        for entry in fs::read_dir(&staging).map_err(io("opening", &staging))? {
+            let from = entry.map_err(io("opening", &staging))?.path();
+            let to = out.join(from.file_name().unwrap_or_default());
+            fs::rename(&from, &to).map_err(io("moving into place", &to))?;
+        }
+        fs::remove_dir(&staging).map_err(io("removing", &staging))?;
+        Ok(report)
+    }
+
+    /// Renders and writes every file into the new folder `dir`.
+    fn write_into(&self, dir: &Path) -> Result<BuildReport, SiteError> {
+        let site_files = self.site_files();
+        let dirs: BTreeSet<PathBuf> = self
+            .pages
             .iter()
-            .filter_map(|(p, _)| p.parent().map(|d| out.join(d)))
+            .map(|p| p.output.as_path())
+            .chain(site_files.iter().map(|(p, _)| p.as_path()))
+            .filter_map(Path::parent)
+            .map(|d| dir.join(d))
             .collect();
+        fs::create_dir_all(dir).map_err(io("creating", dir))?;
         for d in &dirs {
             fs::create_dir_all(d).map_err(io("creating", d))?;
         }
-        files.par_iter().try_for_each(|(rel, bytes)| {
-            let path = out.join(rel);
-            fs::write(&path, bytes).map_err(io("writing", &path))
-        })?;
+        let page_bytes = (0..self.pages.len())
+            .into_par_iter()
+            .map(|i| {
+                let html = self.render_page(i, &FormState::default())?;
+                let path = dir.join(&self.pages[i].output);
+                fs::write(&path, &html).map_err(io("writing", &path))?;
+                Ok::<usize, SiteError>(html.len())
+            })
+            .try_reduce(|| 0, |a, b| Ok(a + b))?;
+        let mut bytes = page_bytes;
+        for (rel, content) in &site_files {
+            let path = dir.join(rel);
+            fs::write(&path, content).map_err(io("writing", &path))?;
+            bytes += content.len();
+        }
         Ok(BuildReport {
             pages: self.pages.len(),
-            files: files.len(),
-            bytes: files.iter().map(|(_, b)| b.len()).sum(),
+            files: self.pages.len() + site_files.len(),
+            bytes,
         })
     }
 }
@@ -597,26 +646,40 @@ pub struct BuildReport {
     pub bytes: usize,
 }
 
-/// Empties `out` if it holds an earlier build; refuses anything else.
-fn prepare_output(out: &Path) -> Result<(), SiteError> {
+/// Refuses an output folder that holds something other than an earlier build.
+fn check_output(out: &Path) -> Result<(), SiteError> {
     match fs::read_dir(out) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io("opening", out)(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("opening", out)(e)),
         Ok(mut entries) => {
-            let empty = entries.next().is_none();
-            if !empty {
-                if !out.join("sitemap.xml").is_file() {
-                    return Err(SiteError::ForeignOutput(out.to_owned()));
-                }
-                // Empty it rather than remove it, so a server serving it keeps its folder.
-                for entry in fs::read_dir(out).map_err(io("opening", out))? {
-                    let path = entry.map_err(io("opening", out))?.path();
-                    if path.is_dir() {
-                        fs::remove_dir_all(&path).map_err(io("removing", &path))?;
-                    } else {
-                        fs::remove_file(&path).map_err(io("removing", &path))?;
-                    }
-                }
+            if entries.next().is_some() && !out.join("sitemap.xml").is_file() {
+                return Err(SiteError::ForeignOutput(out.to_owned()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where a build is written before it replaces the one in `out`: a hidden
+/// folder beside it, on the same file system, so moving it in is a rename.
+fn staging_folder(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "public".into());
+    out.with_file_name(format!(".{name}.building"))
+}
+
+/// Empties `out` (checked by [`check_output`]), or creates it. It is
+/// emptied rather than removed, so a server serving it keeps its folder.
+fn empty_output(out: &Path) -> Result<(), SiteError> {
+    if let Ok(entries) = fs::read_dir(out) {
+        for entry in entries {
+            let path = entry.map_err(io("opening", out))?.path();
+            if path.is_dir() {
+                fs::remove_dir_all(&path).map_err(io("removing", &path))?;
+            } else {
+                fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
     }
