@@ -479,27 +479,11 @@ fn serve_faults(db: &Path, requests: usize, acked: &AtomicUsize, done: &AtomicBo
 
 fn load_lambda(cli: &Cli, bin: &Path, instances: usize, moto: &str) -> anyhow::Result<Run> {
     ensure!(bin.is_file(), "no submit binary at {}", bin.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let table = aws::unique_table("load");
-    let store = runtime.block_on(async {
-        let store = DynamoStore::new(aws::dynamo(moto).await, &table);
-        store.create_table().await.map(|_| store)
-    })?;
+    let (runtime, store, table) = runtime_and_table(moto, "load")?;
     let proxy = runtime.block_on(proxy::start(moto.trim_start_matches("http://").to_owned()));
     let emulator = runtime.block_on(lambda::start());
     let mut functions: Vec<Child> = (0..instances)
-        .map(|_| {
-            Command::new(bin)
-                .envs(submit_env(&emulator.address, &proxy.url, &table))
-                .env_remove("RUST_LOG")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting submit")
-        })
+        .map(|_| start_submit(bin, &emulator, &proxy.url, &table))
         .collect::<anyhow::Result<_>>()?;
     let pids: Vec<u32> = functions.iter().map(Child::id).collect();
 
@@ -606,6 +590,23 @@ fn submit_env(runtime_api: &str, dynamodb: &str, table: &str) -> Vec<(&'static s
     ]
 }
 
+/// A Tokio runtime for the emulator and the SDK, and a new table in moto.
+fn runtime_and_table(
+    moto: &str,
+    what: &str,
+) -> anyhow::Result<(tokio::runtime::Runtime, DynamoStore, String)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let table = aws::unique_table(what);
+    let store = runtime.block_on(async {
+        let store = DynamoStore::new(aws::dynamo(moto).await, &table);
+        store.create_table().await.map(|_| store)
+    })?;
+    Ok((runtime, store, table))
+}
+
 /// Starts one `submit` process on `emulator`, talking to `dynamodb`.
 fn start_submit(
     bin: &Path,
@@ -643,16 +644,7 @@ fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
 
 fn submit_bench(bin: &Path, moto: &str, requests: usize) -> anyhow::Result<()> {
     ensure!(bin.is_file(), "no submit binary at {}", bin.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let table = aws::unique_table("bench");
-    let store = runtime.block_on(async {
-        let store = DynamoStore::new(aws::dynamo(moto).await, &table);
-        store.create_table().await.map(|_| store)
-    })?;
-    drop(store);
+    let (runtime, _, table) = runtime_and_table(moto, "bench")?;
 
     let mut starts = Vec::new();
     for _ in 0..20 {
