@@ -173,7 +173,7 @@ pub mod aws {
     /// moto's address (`MOTO_ENDPOINT`, set by `tests/run`).
     pub fn endpoint() -> String {
         std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
-            panic!("MOTO_ENDPOINT is not set: run the tests with `tests/run`, which starts moto (or start `moto_server -p PORT` and set MOTO_ENDPOINT=http://127.0.0.1:PORT)")
+            panic!("MOTO_ENDPOINT is not set: run the tests with `tests/run`, which starts moto (or start `.venv-test/bin/python tests/moto/serve.py -p PORT` and set MOTO_ENDPOINT=http://127.0.0.1:PORT)")
         })
     }
 
