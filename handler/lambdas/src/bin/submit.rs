@@ -5,7 +5,9 @@ use std::sync::Arc;
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
 
-#[tokio::main]
+// One thread: Lambda gives a function one event at a time, and worker threads
+// waking each other cost more CPU than the sign-up itself (BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     mutualaid_lambdas::init_logging();
     let env = SubmitEnv::from_env()?;
