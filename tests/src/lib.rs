@@ -67,18 +67,44 @@ pub fn fixture_site() -> tempfile::TempDir {
 }
 
 /// The Lambda binaries (`submit`, `digest`; `aws` feature), built on first use.
+///
+/// Built so that what `cargo test --workspace` compiled is reused, not
+/// compiled again (about 2 minutes of AWS crates on this machine):
+/// - with the features that command resolved: every member's binaries and
+///   tests at once (`-p mutualaid-lambdas` alone resolves others);
+/// - without the variables cargo sets for a test process (`CARGO_PKG_NAME`,
+///   `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...): ring's build script reruns when
+///   they change, and everything above it with it.
 pub fn lambda_bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "mutualaid-lambdas", "--bins"])
+        let mut command = Command::new(cargo);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key == "OUT_DIR"
+                || [
+                    "CARGO_PKG_",
+                    "CARGO_MANIFEST_",
+                    "CARGO_CRATE_",
+                    "CARGO_BIN_",
+                    "CARGO_PRIMARY_",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
+            {
+                command.env_remove(key.as_ref());
+            }
+        }
+        let status = command
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
             .current_dir(workspace())
             .status()
             .expect("running cargo build for the Lambda binaries");
         assert!(
             status.success(),
-            "cargo build -p mutualaid-lambdas --bins failed"
+            "cargo build --workspace --bins --tests failed"
         );
     });
     let exe = std::env::current_exe().expect("the test binary's path");
