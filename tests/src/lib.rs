@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests in `tests/it/`: where the
-//! workspace is, the `mutualaid` binary (built once), and fixture sites
+//! workspace is, its binaries (built once), and fixture sites
 //! copied into temporary folders so each test can change its own copy.
 
 use std::path::{Path, PathBuf};
@@ -19,63 +19,23 @@ pub fn real_content() -> PathBuf {
     workspace().join("content")
 }
 
-/// The `mutualaid` binary of this build profile, built on first use (a
-/// no-op when `cargo build` already built it).
+/// The `mutualaid` binary of this build profile ([`workspace_bin`]).
 pub fn mutualaid_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "mutualaid", "--bin", "mutualaid"])
-            .current_dir(workspace())
-            .status()
-            .expect("running cargo build for the mutualaid binary");
-        assert!(status.success(), "cargo build -p mutualaid failed");
-        // target/<profile>/deps/it-<hash> → target/<profile>/mutualaid
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let bin = profile_dir.join("mutualaid");
-        assert!(bin.is_file(), "no binary at {}", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| workspace_bin("mutualaid"))
 }
 
-/// Copies a folder tree.
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("creating the copy");
-    for entry in std::fs::read_dir(from).expect("reading the fixture") {
-        let entry = entry.expect("a fixture entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copying a fixture file");
-        }
-    }
-}
-
-/// A temporary copy of the fixture site `tests/fixtures/site`, with the
-/// real interface texts (`content/i18n`) so the forms are complete.
-pub fn fixture_site() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    copy_tree(&workspace().join("tests/fixtures/site"), dir.path());
-    copy_tree(&real_content().join("i18n"), &dir.path().join("i18n"));
-    dir
-}
-
-/// The Lambda binaries (`submit`, `digest`; `aws` feature), built on first use.
+/// A binary of the workspace in this build profile (`target/<profile>/NAME`),
+/// after building every binary once per test process.
 ///
 /// Built so that what `cargo test --workspace` compiled is reused, not
-/// compiled again (about 2 minutes of AWS crates on this machine):
+/// compiled again (minutes of AWS and SQLite crates on this machine):
 /// - with the features that command resolved: every member's binaries and
 ///   tests at once (`-p mutualaid-lambdas` alone resolves others);
 /// - without the variables cargo sets for a test process (`CARGO_PKG_NAME`,
 ///   `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...): ring's build script reruns when
 ///   they change, and everything above it with it.
-pub fn lambda_bin(name: &str) -> PathBuf {
+pub fn workspace_bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -101,12 +61,13 @@ pub fn lambda_bin(name: &str) -> PathBuf {
             .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
             .current_dir(workspace())
             .status()
-            .expect("running cargo build for the Lambda binaries");
+            .expect("running cargo build for the workspace's binaries");
         assert!(
             status.success(),
             "cargo build --workspace --bins --tests failed"
         );
     });
+    // target/<profile>/deps/it-<hash> → target/<profile>/NAME
     let exe = std::env::current_exe().expect("the test binary's path");
     let bin = exe
         .parent()
@@ -115,6 +76,29 @@ pub fn lambda_bin(name: &str) -> PathBuf {
         .join(name);
     assert!(bin.is_file(), "no binary at {}", bin.display());
     bin
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the copy");
+    for entry in std::fs::read_dir(from).expect("reading the fixture") {
+        let entry = entry.expect("a fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a fixture file");
+        }
+    }
+}
+
+/// A temporary copy of the fixture site `tests/fixtures/site`, with the
+/// real interface texts (`content/i18n`) so the forms are complete.
+pub fn fixture_site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    copy_tree(&workspace().join("tests/fixtures/site"), dir.path());
+    copy_tree(&real_content().join("i18n"), &dir.path().join("i18n"));
+    dir
 }
 
 pub mod serve {

@@ -14,7 +14,7 @@ use mutualaid_handler::store::Store;
 use mutualaid_handler::store::dynamo::{self, DynamoStore};
 use mutualaid_site::Site;
 use mutualaid_tests::proxy::{self, Mode};
-use mutualaid_tests::{aws, lambda, lambda_bin};
+use mutualaid_tests::{aws, lambda, workspace_bin};
 use serde_json::{Value, json};
 
 use crate::handler::{config, send};
@@ -197,7 +197,7 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
     let endpoint = aws::endpoint();
     let (store, table) = fresh_store(&endpoint, "lambda").await;
     let emulator = lambda::start().await;
-    let mut child = Command::new(lambda_bin("submit"))
+    let mut child = Command::new(workspace_bin("submit"))
         .envs(submit_env(&emulator.address, &table))
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -281,7 +281,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
         for missing in vars {
             let env: Vec<(&str, String)> =
                 all.iter().filter(|(k, _)| k != missing).cloned().collect();
-            let out = Command::new(lambda_bin(binary))
+            let out = Command::new(workspace_bin(binary))
                 .env_clear()
                 .envs(env)
                 .output()
@@ -326,7 +326,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
 
     let emulator = lambda::start().await;
     let to = format!("organizers+{table}@example.org");
-    let mut child = Command::new(lambda_bin("digest"))
+    let mut child = Command::new(workspace_bin("digest"))
         .envs(
             submit_env(&emulator.address, &table)
                 .into_iter()
