@@ -30,8 +30,8 @@ chmod +x "$work/submit"
 
 target/release/load --requests "$requests" submit-bench --submit "$work/submit" --moto "$MOTO_ENDPOINT" >"$work/bench.txt"
 grep '^[0-9]* valid sign-ups' "$work/bench.txt" | sed 's/: CPU.*;/:/' # (its CPU figure is the wrapper's)
-# The last instance took the sign-ups; wait for its perf to finish writing.
-sleep 3
+# The last instance took the sign-ups; wait until every perf has written its data.
+while pgrep -f -- "-o $work/perf-" >/dev/null; do sleep 0.2; done
 data=$(ls -S "$work"/perf-*.data | head -n 1)
 perf script -i "$data" -F ip,sym --no-inline 2>/dev/null >"$work/stacks.txt"
 python3 - "$work/stacks.txt" "$((requests + 50))" <<'PY'
