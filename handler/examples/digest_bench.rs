@@ -44,11 +44,11 @@ fn person(i: usize, roles: &[&str], at: i64, seed: &mut u64) -> Person {
             notes: Some("Vegetarian; please knock".into()),
             lang: Lang::En,
         }),
-        contacts: vec![format!("signup:email:p{i}@example.org")],
+        identities: vec![],
         created_at: at,
         updated_at: at,
         version: 1,
-        changes: vec![],
+        reported_version: 0,
         expires_at: at + 365 * 86_400,
     }
 }
@@ -70,7 +70,16 @@ fn main() {
         };
         everyone.push(person(i, roles, NOW - 3_600, &mut seed));
     }
-    let changed: Vec<Person> = everyone[45_000..].to_vec();
+    let changed: Vec<digest::Entry> = everyone[45_000..]
+        .iter()
+        .map(|person| digest::Entry {
+            person: person.clone(),
+            is_new: true,
+            changes: vec![],
+            may_repeat: false,
+            links: vec![],
+        })
+        .collect();
     let counters: Vec<(Counter, u64)> = Counter::ALL.iter().map(|c| (*c, 100)).collect();
     let content = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../content");
     let site = mutualaid_site::Site::load(&content).expect("content");

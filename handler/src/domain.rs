@@ -1,45 +1,37 @@
 //! The domain: what happens to a valid submission, with no HTTP inside.
 //!
-//! [`accept`] finds the person by their normalised email or phone and decides:
-//! **created** (nobody had those contacts), **unchanged** (the same content
-//! again: nothing written, nothing new in the digest) or **updated** (the
-//! changes are kept for the digest). It retries on a concurrent write, so two
-//! first submissions by one person at once give one record.
+//! **Same person** = the same normalised name
+//! ([`mutualaid_forms::normalise::name_key`]: NFKC, case folded, accents
+//! removed, whitespace collapsed) **and** the same email or phone, on the
+//! same form. [`accept`] looks the submission's identity keys up:
+//!
+//! - nobody holds them → a **new record** (even if another record shares the
+//!   phone or email: a household or a borrowed phone stays two people, and
+//!   the digest shows the link);
+//! - a record holds one (the email's holder first, if the email and the
+//!   phone point at two records) → an **update** of that record with
+//!   [`Submission::merged_onto`] (an optional field left empty keeps its
+//!   earlier value); identical content is **unchanged** and writes nothing
+//!   but the log entry. An identity key another record holds stays with it.
+//!
+//! No submission rewrites or releases another record. Every accepted
+//! submission gets a random reference and a log entry. Concurrent writes
+//! are retried, so two first submissions of one person at once give one
+//! record.
 
-use serde::Serialize;
-
-use crate::store::{Change, Counter, FIELDS, Person, Store, StoreError, Submission, Timestamp};
-
-/// What became of an accepted submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// A new person.
-    Created,
-    /// A person's details changed.
-    Updated,
-    /// The same as what was stored.
-    Unchanged,
-}
-
-impl Outcome {
-    /// The counter this outcome adds to.
-    pub fn counter(self) -> Counter {
-        match self {
-            Outcome::Created => Counter::Created,
-            Outcome::Updated => Counter::Updated,
-            Outcome::Unchanged => Counter::Unchanged,
-        }
-    }
-}
+use crate::store::{
+    Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission, Timestamp,
+};
 
 /// The answer to an accepted submission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// The person's record id.
-    pub id: String,
-    /// created, updated or unchanged.
-    pub status: Outcome,
+    /// This submission's reference (random; not the record's id).
+    pub reference: String,
+    /// The record it landed on (for the log and tests; never sent back).
+    pub person_id: String,
+    /// Created, updated or unchanged (for the counters; never sent back).
+    pub outcome: Outcome,
 }
 
 /// How long a record is kept, from its last change.
@@ -51,6 +43,29 @@ pub struct Retention {
 
 /// Attempts before giving up on a record that keeps changing under us.
 const ATTEMPTS: usize = 8;
+
+/// Crockford's base-32 alphabet: no I, L, O or U, so a reference read over
+/// the phone is not misheard.
+const REFERENCE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A new submission reference: 60 random bits as `XXXX-XXXX-XXXX`. Random,
+/// so it tells nothing about the person, their record or when they first
+/// signed up.
+pub fn new_reference() -> String {
+    let bits = u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes"),
+    );
+    let chars: Vec<char> = (0..12)
+        .map(|i| REFERENCE_ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
 
 /// What changed between two submissions, field by field, as text.
 pub fn changes(old: &Submission, new: &Submission) -> Vec<Change> {
@@ -75,84 +90,97 @@ pub fn changes(old: &Submission, new: &Submission) -> Vec<Change> {
 }
 
 /// Stores a valid submission: created, updated or unchanged. Returns only
-/// after the store has durably accepted the write (or found nothing to write).
+/// after the store has durably accepted the write (the log entry, at least).
 pub async fn accept<S: Store>(
     store: &S,
     submission: Submission,
     now: Timestamp,
     retention: Retention,
 ) -> Result<Accepted, StoreError> {
-    let contacts = submission.contact_keys();
+    let wanted = submission.identity_keys();
     let expires_at = now + i64::from(retention.days) * 86_400;
     for _ in 0..ATTEMPTS {
-        let found = store.find(&contacts).await?;
-        // Contacts another person owns stay theirs (email and phone may point at two records).
-        let owned_elsewhere: Vec<String> = found
+        let reference = new_reference();
+        let holders = store.holders(&wanted).await?;
+        // The email's holder first: `wanted` is in contact order, email first.
+        let target = wanted
             .iter()
-            .skip(1)
-            .flat_map(|p| p.contacts.iter().cloned())
-            .collect();
-        let result = match found.into_iter().next() {
+            .find_map(|key| holders.iter().find(|(k, _)| k == key))
+            .map(|(_, p)| p.clone());
+        let log = |person: &Person, outcome| LogEntry {
+            reference: reference.clone(),
+            person_id: person.id.clone(),
+            at: now,
+            form: submission.form(),
+            outcome,
+            version: person.version,
+        };
+        let result = match target {
             None => {
                 let person = Person {
                     id: uuid::Uuid::now_v7().to_string(),
                     submission: submission.clone(),
-                    contacts: contacts.clone(),
+                    identities: wanted.clone(),
                     created_at: now,
                     updated_at: now,
                     version: 1,
-                    changes: Vec::new(),
+                    reported_version: 0,
                     expires_at,
                 };
-                store.create(&person).await.map(|()| Accepted {
-                    id: person.id,
-                    status: Outcome::Created,
-                })
-            }
-            Some(existing) if existing.submission == submission => {
-                return Ok(Accepted {
-                    id: existing.id,
-                    status: Outcome::Unchanged,
-                });
+                let entry = log(&person, Outcome::Created);
+                store.create(&person, &entry).await.map(|()| entry)
             }
             Some(existing) => {
-                let wanted: Vec<String> = contacts
-                    .iter()
-                    .filter(|c| !owned_elsewhere.contains(c))
-                    .cloned()
-                    .collect();
-                let released: Vec<String> = existing
-                    .contacts
-                    .iter()
-                    .filter(|c| !wanted.contains(c))
-                    .cloned()
-                    .collect();
-                let claimed: Vec<String> = wanted
-                    .iter()
-                    .filter(|c| !existing.contacts.contains(c))
-                    .cloned()
-                    .collect();
-                let person = Person {
-                    changes: changes(&existing.submission, &submission),
-                    submission: submission.clone(),
-                    contacts: wanted,
-                    updated_at: now,
-                    version: existing.version + 1,
-                    expires_at,
-                    ..existing
-                };
-                store
-                    .replace(&person, person.version - 1, &released, &claimed)
-                    .await
-                    .map(|()| Accepted {
-                        id: person.id,
-                        status: Outcome::Updated,
-                    })
+                let merged = submission.merged_onto(&existing.submission);
+                if merged == existing.submission {
+                    let entry = log(&existing, Outcome::Unchanged);
+                    store.log(&entry, existing.expires_at).await.map(|()| entry)
+                } else {
+                    // Keys of the merged record: its own, or free; never another's.
+                    let keys = merged.identity_keys();
+                    let unknown: Vec<String> = keys
+                        .iter()
+                        .filter(|k| !wanted.contains(k))
+                        .cloned()
+                        .collect();
+                    let mut held = holders.clone();
+                    if !unknown.is_empty() {
+                        held.extend(store.holders(&unknown).await?);
+                    }
+                    let identities = keys
+                        .into_iter()
+                        .filter(|k| {
+                            held.iter()
+                                .find(|(h, _)| h == k)
+                                .is_none_or(|(_, p)| p.id == existing.id)
+                        })
+                        .collect();
+                    let person = Person {
+                        submission: merged,
+                        identities,
+                        updated_at: now,
+                        version: existing.version + 1,
+                        expires_at,
+                        ..existing.clone()
+                    };
+                    let entry = log(&person, Outcome::Updated);
+                    store
+                        .update(&person, &existing, &entry)
+                        .await
+                        .map(|()| entry)
+                }
             }
         };
         match result {
             Err(StoreError::Conflict) => continue,
-            other => return other,
+            Err(e) => return Err(e),
+            Ok(entry) => {
+                return Ok(Accepted {
+                    reference: entry.reference,
+                    person_id: entry.person_id,
+                    outcome: entry.outcome,
+                });
+            }
         }
     }
     Err(StoreError::Unavailable(
@@ -165,4 +193,22 @@ pub fn day(now: Timestamp) -> String {
     jiff::Timestamp::from_second(now)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_else(|_| "1970-01-01".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_random_readable_and_unambiguous() {
+        let a = new_reference();
+        let b = new_reference();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 14);
+        assert!(
+            a.chars()
+                .all(|c| c == '-' || REFERENCE_ALPHABET.contains(&(c as u8)))
+        );
+        assert!(!a.contains(['I', 'L', 'O', 'U']));
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::store::{FIELDS, Person, Timestamp};
+use crate::store::{FIELDS, LogEntry, Person, Timestamp};
 
 /// The record's own columns, before its [`FIELDS`].
 const RECORD_COLUMNS: [&str; 4] = ["id", "form", "created_at", "updated_at"];
@@ -49,6 +49,25 @@ pub fn write_csv(people: &[Person], out: impl Write) -> Result<(), csv::Error> {
     writer.write_record(columns())?;
     for p in people {
         writer.write_record(row(p))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Writes the submission log as CSV: one row per accepted submission, by
+/// its reference (no personal data: time, form, record id, outcome).
+pub fn write_log_csv(log: &[LogEntry], out: impl Write) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(["reference", "at", "form", "record_id", "outcome", "version"])?;
+    for e in log {
+        writer.write_record([
+            e.reference.clone(),
+            time(e.at),
+            e.form.key().to_owned(),
+            e.person_id.clone(),
+            e.outcome.name().to_owned(),
+            e.version.to_string(),
+        ])?;
     }
     writer.flush()?;
     Ok(())

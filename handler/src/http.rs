@@ -6,8 +6,8 @@
 //!
 //! | case | plain HTML form | JSON |
 //! | --- | --- | --- |
-//! | stored | `303` to the thank-you page (from configuration) | `201 {id, status}` |
-//! | honeypot filled | `303` (nothing stored) | `201` (nothing stored) |
+//! | stored (new, updated or unchanged alike) | `303` to the thank-you page (from configuration) | `201 {"status": "received", "reference"}` |
+//! | honeypot filled | `303` (nothing stored) | `201`, the same shape (nothing stored) |
 //! | invalid | `422` the form page, error summary, values kept | `422 {errors: {field: [{code, message}]}}` |
 //! | over the rate limit | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
 //! | store down or slow | `503`, "try again", values kept | `503` |
@@ -15,6 +15,17 @@
 //! | body over 16 KiB | `413` | `413` |
 //! | undecodable body | `400` | `400` |
 //! | JSON from an origin not allowed | — | `403` |
+//! | a plain form posted from another site | `403`, the form page with a link to it, nothing stored | — |
+//!
+//! The answer never tells a stranger whether a person is on record: a new
+//! sign-up, an update and an unchanged resubmission get the same status and
+//! shape, and the reference is random per submission (see
+//! [`crate::domain`]).
+//!
+//! A plain form post is *cross-site* when `Sec-Fetch-Site` says
+//! `cross-site`, or, where a browser sends no `Sec-Fetch-Site`, when its
+//! `Origin` is neither the request's own host nor one of the configured site
+//! origins. A request with neither header (an old browser) is accepted.
 //!
 //! Logs are one JSON line per request with its id, the form, the status and
 //! the outcome — never a submitted value.
@@ -61,7 +72,8 @@ pub struct HttpConfig {
     /// Where a plain form goes after success, per form and language (paths
     /// on the site's origin; never taken from the request).
     pub thanks: BTreeMap<(FormId, Lang), String>,
-    /// Origins allowed to post JSON (`https://mutualaid.example.org`).
+    /// The site's own origins (`https://mutualaid.example.org`): allowed to
+    /// post JSON, and plain forms from elsewhere are refused.
     pub allowed_origins: Vec<String>,
     /// Per-client limit.
     pub rate_limit: RateLimit,
@@ -309,6 +321,23 @@ async fn handle<S: Store, F: FormInput>(
         }
         Err(_) => return handled(malformed(encoding), "malformed"),
     };
+    if encoding == Encoding::Form && is_cross_site(&app.config.allowed_origins, headers) {
+        let lang = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| Lang::from_code(Some(v.trim())))
+            .unwrap_or_default();
+        let page = page_or_json(
+            app,
+            F::FORM,
+            lang,
+            encoding,
+            &FormValues::default(),
+            None,
+            Some(Notice::CrossSite),
+            StatusCode::FORBIDDEN,
+        );
+        return handled(page, "cross_site");
+    }
     if encoding == Encoding::Json
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !app
@@ -349,11 +378,8 @@ async fn handle<S: Store, F: FormInput>(
 
     if input.is_bot() {
         count(app, &day, Counter::Honeypot).await;
-        let fake = uuid::Uuid::now_v7().to_string();
-        return handled(
-            success(app, F::FORM, lang, encoding, &fake, "created"),
-            "honeypot",
-        );
+        let fake = domain::new_reference();
+        return handled(success(app, F::FORM, lang, encoding, &fake), "honeypot");
     }
 
     let limit = app.config.rate_limit;
@@ -414,15 +440,10 @@ async fn handle<S: Store, F: FormInput>(
     .await
     {
         Ok(accepted) => {
-            count(app, &day, accepted.status.counter()).await;
-            let status = match accepted.status {
-                domain::Outcome::Created => "created",
-                domain::Outcome::Updated => "updated",
-                domain::Outcome::Unchanged => "unchanged",
-            };
+            count(app, &day, accepted.outcome.counter()).await;
             handled(
-                success(app, F::FORM, lang, encoding, &accepted.id, status),
-                status,
+                success(app, F::FORM, lang, encoding, &accepted.reference),
+                accepted.outcome.name(),
             )
         }
         Err(e) => {
@@ -443,18 +464,38 @@ async fn count<S: Store>(app: &App<S>, day: &str, counter: Counter) {
     }
 }
 
+/// Whether a plain form post came from another site (the module docs say how).
+fn is_cross_site(site_origins: &[String], headers: &HeaderMap) -> bool {
+    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(fetch_site) = value(header::HeaderName::from_static("sec-fetch-site")) {
+        return fetch_site.trim().eq_ignore_ascii_case("cross-site");
+    }
+    let Some(origin) = value(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    if site_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return false;
+    }
+    let origin_host = origin.split_once("://").map(|(_, host)| host);
+    let own_host = value(header::HOST);
+    !matches!((origin_host, own_host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h.trim()))
+}
+
 fn success<S>(
     app: &App<S>,
     form: FormId,
     lang: Lang,
     encoding: Encoding,
-    id: &str,
-    status: &str,
+    reference: &str,
 ) -> Response {
     match encoding {
         Encoding::Json => (
             StatusCode::CREATED,
-            axum::Json(json!({"id": id, "status": status})),
+            axum::Json(json!({"status": "received", "reference": reference})),
         )
             .into_response(),
         Encoding::Form => {
@@ -568,6 +609,9 @@ fn page_or_json<S>(
                     ),
                     Notice::TooManyRequests => {
                         ("rate_limited", &s.ui.too_many_title, &s.ui.too_many_text)
+                    }
+                    Notice::CrossSite => {
+                        ("cross_site", &s.ui.cross_site_title, &s.ui.cross_site_text)
                     }
                 };
                 body.insert("error".into(), code.into());

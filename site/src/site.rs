@@ -94,11 +94,20 @@ pub enum Notice {
     Unavailable,
     /// Too many submissions from this connection: wait, then try again.
     TooManyRequests,
+    /// Sent from another website: not saved; here is our form.
+    CrossSite,
 }
 
 #[derive(Serialize)]
 struct NoticeView<'a> {
     title: &'a str,
+    text: &'a str,
+    link: Option<NoticeLink<'a>>,
+}
+
+#[derive(Serialize)]
+struct NoticeLink<'a> {
+    href: &'a str,
     text: &'a str,
 }
 
@@ -480,10 +489,20 @@ impl Site {
             Notice::Unavailable => NoticeView {
                 title: &strings.ui.unavailable_title,
                 text: &strings.ui.unavailable_text,
+                link: None,
             },
             Notice::TooManyRequests => NoticeView {
                 title: &strings.ui.too_many_title,
                 text: &strings.ui.too_many_text,
+                link: None,
+            },
+            Notice::CrossSite => NoticeView {
+                title: &strings.ui.cross_site_title,
+                text: &strings.ui.cross_site_text,
+                link: Some(NoticeLink {
+                    href: &page.url,
+                    text: &strings.ui.cross_site_link,
+                }),
             },
         });
         ctx.insert("notice", &notice);

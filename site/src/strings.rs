@@ -49,6 +49,8 @@ pub struct DigestTexts {
     pub counter_rejected: String,
     pub counter_honeypot: String,
     pub counter_rate_limited: String,
+    pub counter_unreadable: String,
+    pub deferred: String,
     pub attention: String,
     pub nobody_near: String,
     pub all_busy: String,
@@ -59,7 +61,14 @@ pub struct DigestTexts {
     pub by_area: String,
     pub new: String,
     pub updated: String,
+    pub may_repeat: String,
     pub changed: String,
+    pub contact_changed: String,
+    pub link_shared: String,
+    pub link_same_name: String,
+    pub a_phone: String,
+    pub an_email: String,
+    pub unreadable_record: String,
     pub reach: String,
     pub prefers: String,
     pub roles: String,
@@ -97,6 +106,9 @@ pub struct Ui {
     pub unavailable_text: String,
     pub too_many_title: String,
     pub too_many_text: String,
+    pub cross_site_title: String,
+    pub cross_site_text: String,
+    pub cross_site_link: String,
 }
 
 /// The texts of one form.

@@ -32,7 +32,10 @@ pub const ZIP_LEN: u64 = 5;
 pub const ZIP_PATTERN: &str = "9[12][0-9]{3}";
 
 /// The two forms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum FormId {
     /// Volunteer shoppers and people who need groceries or money for groceries.
     Signup,

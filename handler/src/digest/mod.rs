@@ -1,11 +1,27 @@
-//! The organizers' daily digest: everything changed since the last digest the
-//! mail service accepted, grouped by area, with pairing suggestions.
+//! The organizers' daily digest: every record not yet reported by a digest
+//! the mail service accepted, grouped by area, with pairing suggestions.
 //!
-//! [`run`] takes a lease on the digest state (so two runs at once send one
-//! digest), [`prepare`]s the digest, hands the message to the mailer, and
-//! only after the mailer accepted it moves the watermark with a
-//! compare-and-set. A refused or failed send leaves the watermark where it
-//! was: the next run catches the missed day up.
+//! **Selection is by state, never by a time window.** Every write makes its
+//! record *pending* (its version is newer than the one the organizers last
+//! saw). [`run`]:
+//!
+//! 1. takes a lease on the digest state (two runs at once send one digest);
+//!    if the previous run recorded that its mail was accepted but stopped
+//!    before marking its records reported, finishes that first;
+//! 2. reads the pending records (on DynamoDB, each re-read strongly
+//!    consistently) and shows each against the version the organizers last
+//!    saw: new, or what changed;
+//! 3. writes down what this digest carries (the *manifest*, under the lease);
+//! 4. hands the message to the mailer;
+//! 5. records that the mail service accepted it;
+//! 6. marks each record reported at the version sent, conditionally: a
+//!    record written again meanwhile stays pending, for the next digest.
+//!
+//! The promise is **at-least-once**: a write that commits while a digest
+//! runs, or that an index shows late, is in the next one; in normal
+//! operation every record version is reported in exactly one digest. If a
+//! run stops between 4 and 5, the next digest repeats the manifest's entries
+//! and marks them "may repeat".
 //!
 //! - [`pairing`]: the optimal, capped assignment of volunteers.
 //! - [`render`]: text, HTML and CSV, and the `lettre` message.
@@ -13,16 +29,30 @@
 pub mod pairing;
 pub mod render;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use mutualaid_forms::normalise::name_key;
 use mutualaid_forms::{Lang, zips};
 use mutualaid_site::strings::Strings;
 
-use crate::domain::day;
+use crate::domain::{changes, day};
 use crate::mail::{MailError, Mailer};
-use crate::store::{Counter, DigestState, Person, Store, StoreError, Submission, Timestamp};
+use crate::store::{
+    Change, Counter, DigestState, ManifestEntry, Person, Store, StoreError, Submission, Timestamp,
+    contact_kind,
+};
 use pairing::{Located, Pairing, PairingConfig};
 
 /// How long a run may hold the lease before another may take over.
 pub const LEASE_SECS: i64 = 15 * 60;
+
+/// The most records one digest carries; the rest stay pending, for the
+/// next one (the digest says how many). Keeps the manifest and the message
+/// a size a mail client shows whole.
+pub const MAX_ENTRIES: usize = 2_000;
+
+/// The most links shown for one person.
+const MAX_LINKS: usize = 5;
 
 /// Who gets the digest, in which language and time zone.
 #[derive(Debug, Clone)]
@@ -45,43 +75,71 @@ pub enum DigestError {
     /// The store could not be read or written.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// The mail service did not accept the digest; the watermark did not move.
+    /// The mail service did not accept the digest; nothing is marked reported.
     #[error("the digest was not sent (the next run will include these entries): {0}")]
     Mail(#[from] MailError),
     /// The message could not be built (a configuration problem).
     #[error("building the message: {0}")]
     Message(String),
+    /// Another run took the lease over while this one ran (it took longer
+    /// than the lease); what this run sent, if anything, the next digest
+    /// repeats, marked.
+    #[error(
+        "another digest run took over the lease; the next digest repeats what this one carried"
+    )]
+    LeaseLost,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunReport {
-    /// A digest was sent and the watermark moved.
+    /// A digest was sent and its records marked reported.
     Sent {
-        /// New and updated people reported.
+        /// New and updated records reported.
         entries: usize,
-        /// The new watermark.
-        watermark: Timestamp,
+        /// Of those, how many an earlier digest may already have carried.
+        repeated: usize,
+        /// Records that could not be read (counted in the digest).
+        unreadable: usize,
     },
     /// Another run holds the lease; nothing was sent.
     AlreadyRunning,
 }
 
-/// One person in the digest, with where they are.
+/// Another record that shares a contact with an entry's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// `phone` or `email`.
+    pub contact: String,
+    /// The other record's id.
+    pub id: String,
+    /// Its name and ZIP code, if it could be read.
+    pub other: Option<(String, String)>,
+    /// Whether the names are the same (normalised): maybe one person twice.
+    pub same_name: bool,
+}
+
+/// One record in the digest, against what the organizers last saw.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Their record.
+    /// Their record, as it is now.
     pub person: Person,
-    /// Whether they are new since the last digest (else updated).
+    /// Whether no digest has shown them before (else updated).
     pub is_new: bool,
+    /// What changed since the version the organizers last saw.
+    pub changes: Vec<Change>,
+    /// Whether an earlier digest may already have carried this entry.
+    pub may_repeat: bool,
+    /// Other records that share a phone or email with this one.
+    pub links: Vec<Link>,
 }
 
 /// Everything the digest says, before it is words.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    /// From (the last watermark), if there was a digest before.
+    /// When the previous digest was made, if there was one.
     pub since: Option<Timestamp>,
-    /// Up to (exclusive).
+    /// When this one is made.
     pub until: Timestamp,
     /// New and updated sign-ups, grouped by ZIP code, in ZIP order.
     pub by_area: Vec<(String, Vec<Entry>)>,
@@ -91,6 +149,10 @@ pub struct Digest {
     pub role_totals: [usize; 3],
     /// The forms' counters for the days covered.
     pub counters: Vec<(Counter, u64)>,
+    /// Records that could not be read (by key; they stay pending).
+    pub unreadable: Vec<String>,
+    /// Pending records beyond [`MAX_ENTRIES`], left for the next digest.
+    pub deferred: usize,
     /// People who asked for help in this digest (pairing's requester indices).
     pub requesters: Vec<Person>,
     /// Every volunteer shopper on record (pairing's volunteer indices).
@@ -112,6 +174,17 @@ impl Digest {
             .flat_map(|(_, e)| e.iter())
             .chain(self.donations.iter())
     }
+
+    /// What this digest carries, for the manifest.
+    pub fn manifest(&self) -> Vec<ManifestEntry> {
+        self.entries()
+            .map(|e| ManifestEntry {
+                id: e.person.id.clone(),
+                version: e.person.version,
+                may_repeat: e.may_repeat,
+            })
+            .collect()
+    }
 }
 
 fn located(person: &Person) -> Option<Located> {
@@ -132,53 +205,43 @@ fn has_role(person: &Person, role: &str) -> bool {
     matches!(&person.submission, Submission::Signup(s) if s.roles.iter().any(|r| r == role))
 }
 
-/// Builds the digest from what changed in `[since, until)` and everyone on
-/// record (for volunteers).
+/// Builds the digest from its entries and everyone on record (for
+/// volunteers).
 pub fn build(
-    changed: Vec<Person>,
+    entries: Vec<Entry>,
     everyone: &[Person],
     counters: Vec<(Counter, u64)>,
     since: Option<Timestamp>,
     until: Timestamp,
     config: PairingConfig,
 ) -> Digest {
-    let mut by_zip: std::collections::BTreeMap<String, Vec<Entry>> =
-        std::collections::BTreeMap::new();
+    let mut by_zip: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut donations = Vec::new();
     let mut role_totals = [0; 3];
     let mut requesters = Vec::new();
-    for person in changed.into_iter().filter(|p| p.updated_at < until) {
-        let is_new = since.is_none_or(|s| person.created_at >= s);
+    for entry in entries {
+        let person = &entry.person;
         for (i, role) in ["shopper", "delivery", "money"].iter().enumerate() {
-            role_totals[i] += usize::from(has_role(&person, role));
+            role_totals[i] += usize::from(has_role(person, role));
         }
-        if has_role(&person, "delivery") || has_role(&person, "money") {
+        if has_role(person, "delivery") || has_role(person, "money") {
             requesters.push(person.clone());
         }
         match &person.submission {
-            Submission::Signup(s) => by_zip
-                .entry(s.zip.clone())
-                .or_default()
-                .push(Entry { person, is_new }),
-            Submission::Donate(_) => donations.push(Entry { person, is_new }),
+            Submission::Signup(s) => by_zip.entry(s.zip.clone()).or_default().push(entry),
+            Submission::Donate(_) => donations.push(entry),
         }
     }
     for entries in by_zip.values_mut() {
         entries.sort_by(|a, b| {
-            a.person
-                .updated_at
-                .cmp(&b.person.updated_at)
-                .then(a.person.id.cmp(&b.person.id))
+            (a.person.updated_at, &a.person.id).cmp(&(b.person.updated_at, &b.person.id))
         });
     }
     // Someone who both volunteers and asks for help is not suggested to shop for others today.
-    let asking: std::collections::HashSet<&str> =
-        requesters.iter().map(|p| p.id.as_str()).collect();
+    let asking: HashSet<&str> = requesters.iter().map(|p| p.id.as_str()).collect();
     let mut volunteers: Vec<Person> = everyone
         .iter()
-        .filter(|p| {
-            p.updated_at < until && has_role(p, "shopper") && !asking.contains(p.id.as_str())
-        })
+        .filter(|p| has_role(p, "shopper") && !asking.contains(p.id.as_str()))
         .cloned()
         .collect();
     volunteers.sort_by(|a, b| a.id.cmp(&b.id));
@@ -196,31 +259,130 @@ pub fn build(
         donations,
         role_totals,
         counters,
+        unreadable: Vec::new(),
+        deferred: 0,
         requesters,
         volunteers,
         pairing,
     }
 }
 
-/// Reads the store and builds the digest and its message, without sending
-/// or moving anything (also `mutualaid digest --dry-run`).
+/// The records that share a contact with `person`, read from the contact
+/// index (so they are current, and no record is ever rewritten to link it).
+async fn links<S: Store>(
+    store: &S,
+    person: &Person,
+    cache: &mut HashMap<String, Option<Person>>,
+) -> Result<Vec<Link>, StoreError> {
+    let own_name = name_key(person.submission.name());
+    let mut out: Vec<Link> = Vec::new();
+    for (contact, id) in store.sharing(&person.submission.contact_keys()).await? {
+        if id == person.id || out.iter().any(|l| l.id == id) || out.len() >= MAX_LINKS {
+            continue;
+        }
+        if !cache.contains_key(&id) {
+            let other = match store.person(&id).await {
+                Ok(found) => found,
+                Err(StoreError::Unreadable { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            cache.insert(id.clone(), other);
+        }
+        let other = cache.get(&id).cloned().flatten();
+        out.push(Link {
+            contact: contact_kind(&contact).to_owned(),
+            id,
+            same_name: other
+                .as_ref()
+                .is_some_and(|o| name_key(o.submission.name()) == own_name),
+            other: other.map(|o| {
+                let zip = match &o.submission {
+                    Submission::Signup(s) => s.zip.clone(),
+                    Submission::Donate(_) => String::new(),
+                };
+                (o.submission.name().to_owned(), zip)
+            }),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the store and builds the digest and its message, changing nothing
+/// (also `mutualaid digest --dry-run`). Entries in `may_repeat` (the
+/// manifest of a run that stopped before it knew whether its mail was
+/// accepted) are marked as possible repeats.
 pub async fn prepare<S: Store>(
     store: &S,
     strings: &Strings,
     config: &DigestConfig,
-    watermark: Option<Timestamp>,
+    state: &DigestState,
     now: Timestamp,
 ) -> Result<(Digest, lettre::Message), DigestError> {
-    let changed = store.changed_since(watermark.unwrap_or(0)).await?;
-    let everyone = store.changed_since(0).await?;
-    let from_day = day(watermark.unwrap_or(now - 86_400));
+    let may_repeat: HashSet<&str> = if state.manifest_accepted {
+        HashSet::new()
+    } else {
+        state.manifest.iter().map(|e| e.id.as_str()).collect()
+    };
+    let mut pending = store.pending().await?;
+    // Possible repeats first, then oldest change first: what waited longest goes out first.
+    pending
+        .people
+        .sort_by_key(|p| (!may_repeat.contains(p.id.as_str()), p.updated_at));
+    let deferred = pending.people.len().saturating_sub(MAX_ENTRIES);
+    pending.people.truncate(MAX_ENTRIES);
+    let mut cache = HashMap::new();
+    let mut entries = Vec::with_capacity(pending.people.len());
+    for person in pending.people {
+        let seen = match person.reported_version {
+            0 => None,
+            v => match store.version(&person.id, v).await {
+                Ok(seen) => seen,
+                Err(StoreError::Unreadable { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let changes = match &seen {
+            Some(seen) => changes(seen, &person.submission),
+            None => Vec::new(),
+        };
+        entries.push(Entry {
+            is_new: person.reported_version == 0,
+            changes,
+            may_repeat: may_repeat.contains(person.id.as_str()),
+            links: links(store, &person, &mut cache).await?,
+            person,
+        });
+    }
+    let everyone = store.everyone().await?;
+    let from_day = day(state.last_sent.unwrap_or(now - 86_400));
     let counters = store.counts(&from_day, &day(now)).await?;
-    let digest = build(changed, &everyone, counters, watermark, now, config.pairing);
+    let mut digest = build(
+        entries,
+        &everyone.people,
+        counters,
+        state.last_sent,
+        now,
+        config.pairing,
+    );
+    let mut unreadable = pending.unreadable;
+    unreadable.extend(everyone.unreadable);
+    unreadable.sort();
+    unreadable.dedup();
+    digest.unreadable = unreadable;
+    digest.deferred = deferred;
     let message = render::message(&digest, strings, config).map_err(DigestError::Message)?;
     Ok((digest, message))
 }
 
-/// Sends one digest: lease, prepare, send, then move the watermark.
+/// Marks every record of an accepted manifest reported at the version sent.
+async fn mark_manifest<S: Store>(store: &S, manifest: &[ManifestEntry]) -> Result<(), StoreError> {
+    for entry in manifest {
+        store.mark_reported(&entry.id, entry.version).await?;
+    }
+    Ok(())
+}
+
+/// Sends one digest: lease, prepare, manifest, send, record, mark.
 pub async fn run<S: Store, M: Mailer>(
     store: &S,
     mailer: &M,
@@ -229,50 +391,91 @@ pub async fn run<S: Store, M: Mailer>(
     now: Timestamp,
     run_id: &str,
 ) -> Result<RunReport, DigestError> {
-    let state = store.digest_state().await?;
-    if state.lease_until.is_some_and(|until| until > now)
-        && state.lease_owner.as_deref() != Some(run_id)
+    let found = store.digest_state().await?;
+    if found.lease_until.is_some_and(|until| until > now)
+        && found.lease_owner.as_deref() != Some(run_id)
     {
         return Ok(RunReport::AlreadyRunning);
     }
-    let leased = DigestState {
+    let mut state = DigestState {
         lease_owner: Some(run_id.to_owned()),
         lease_until: Some(now + LEASE_SECS),
-        version: state.version + 1,
-        ..state.clone()
+        version: found.version + 1,
+        ..found.clone()
     };
-    match store.put_digest_state(&leased, state.version).await {
+    match store.put_digest_state(&state, found.version).await {
         Err(StoreError::Conflict) => return Ok(RunReport::AlreadyRunning),
         other => other?,
     }
-    let release = |watermark| DigestState {
-        watermark,
-        lease_owner: None,
-        lease_until: None,
-        version: leased.version + 1,
-    };
-    let sent = async {
-        let (digest, message) = prepare(store, strings, config, state.watermark, now).await?;
-        mailer.send(&message).await?;
-        Ok::<usize, DigestError>(digest.entries().count())
-    }
-    .await;
-    match sent {
-        Ok(entries) => {
-            store
-                .put_digest_state(&release(Some(now)), leased.version)
-                .await?;
-            Ok(RunReport::Sent {
-                entries,
-                watermark: now,
-            })
+    // Each later write of the state goes through here: under the lease, or not at all.
+    async fn advance<S: Store>(
+        store: &S,
+        state: &mut DigestState,
+        change: impl FnOnce(&mut DigestState),
+    ) -> Result<(), DigestError> {
+        let mut next = state.clone();
+        change(&mut next);
+        next.version = state.version + 1;
+        match store.put_digest_state(&next, state.version).await {
+            Ok(()) => {
+                *state = next;
+                Ok(())
+            }
+            Err(StoreError::Conflict) => Err(DigestError::LeaseLost),
+            Err(e) => Err(e.into()),
         }
+    }
+    // The previous run's mail was accepted; only its marking was left.
+    if state.manifest_accepted {
+        mark_manifest(store, &state.manifest).await?;
+        advance(store, &mut state, |s| {
+            s.manifest.clear();
+            s.manifest_accepted = false;
+        })
+        .await?;
+    }
+    let earlier_manifest = state.manifest.clone();
+    let prepared = prepare(store, strings, config, &state, now).await;
+    let (digest, message) = match prepared {
+        Ok(prepared) => prepared,
         Err(e) => {
-            // Give the lease back so the next run need not wait; the watermark stays.
-            let _ = store
-                .put_digest_state(&release(state.watermark), leased.version)
-                .await;
-            Err(e)
+            let _ = advance(store, &mut state, |s| {
+                s.lease_owner = None;
+                s.lease_until = None;
+            })
+            .await;
+            return Err(e);
         }
+    };
+    let manifest = digest.manifest();
+    advance(store, &mut state, |s| {
+        s.manifest = manifest.clone();
+        s.manifest_accepted = false;
+    })
+    .await?;
+    if let Err(e) = mailer.send(&message).await {
+        // Not accepted: this digest was not sent. What an earlier, unknown run carried stays marked.
+        let _ = advance(store, &mut state, |s| {
+            s.manifest = earlier_manifest;
+            s.lease_owner = None;
+            s.lease_until = None;
+        })
+        .await;
+        return Err(e.into());
     }
+    advance(store, &mut state, |s| s.manifest_accepted = true).await?;
+    mark_manifest(store, &manifest).await?;
+    advance(store, &mut state, |s| {
+        s.manifest.clear();
+        s.manifest_accepted = false;
+        s.last_sent = Some(now);
+        s.lease_owner = None;
+        s.lease_until = None;
+    })
+    .await?;
+    Ok(RunReport::Sent {
+        entries: manifest.len(),
+        repeated: manifest.iter().filter(|e| e.may_repeat).count(),
+        unreadable: digest.unreadable.len(),
+    })
 }

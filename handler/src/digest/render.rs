@@ -124,21 +124,56 @@ fn zip_of(person: &Person) -> &str {
     }
 }
 
+fn change_text(c: &crate::store::Change) -> String {
+    format!(
+        "{}: {} → {}",
+        c.field,
+        if c.from.is_empty() { "—" } else { &c.from },
+        if c.to.is_empty() { "—" } else { &c.to }
+    )
+}
+
+/// What changed, contact changes first.
 fn changes(entry: &Entry) -> String {
-    entry
-        .person
-        .changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{}: {} → {}",
-                c.field,
-                if c.from.is_empty() { "—" } else { &c.from },
-                if c.to.is_empty() { "—" } else { &c.to }
-            )
-        })
+    let mut list: Vec<&crate::store::Change> = entry.changes.iter().collect();
+    list.sort_by_key(|c| !c.is_contact());
+    list.into_iter()
+        .map(change_text)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// "Maria A." — the first name and the initials of the rest, as a link
+/// names another record.
+pub fn short_name(name: &str) -> String {
+    let mut words = line(name)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let first = words.next().unwrap_or_default();
+    words.fold(first, |out, w| match w.chars().next() {
+        Some(c) => format!("{out} {c}."),
+        None => out,
+    })
+}
+
+fn link_text(link: &super::Link, t: &DigestTexts) -> String {
+    let contact = match link.contact.as_str() {
+        "phone" => &t.a_phone,
+        _ => &t.an_email,
+    };
+    let other = match &link.other {
+        Some((name, zip)) if zip.is_empty() => short_name(name),
+        Some((name, zip)) => format!("{} ({zip})", short_name(name)),
+        None => t.unreadable_record.clone(),
+    };
+    let template = if link.same_name {
+        &t.link_same_name
+    } else {
+        &t.link_shared
+    };
+    fill(template, &[("contact", contact), ("other", &other)])
 }
 
 fn counter_label(counter: Counter, t: &DigestTexts) -> &str {
@@ -291,26 +326,67 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             });
         }
     }
+    let mut report: Vec<Line> = d
+        .counters
+        .iter()
+        .map(|(c, n)| Line {
+            lead: n.to_string(),
+            rest: counter_label(*c, t).to_owned(),
+            sub: vec![],
+        })
+        .collect();
+    report.push(Line {
+        lead: d.unreadable.len().to_string(),
+        rest: t.counter_unreadable.clone(),
+        sub: if d.unreadable.is_empty() {
+            vec![]
+        } else {
+            vec![d.unreadable.join(", ")]
+        },
+    });
+    if d.deferred > 0 {
+        report.push(Line {
+            lead: d.deferred.to_string(),
+            rest: t.deferred.clone(),
+            sub: vec![],
+        });
+    }
     out.push(Section {
         heading: t.self_report.clone(),
-        lines: d
-            .counters
-            .iter()
-            .map(|(c, n)| Line {
-                lead: n.to_string(),
-                rest: counter_label(*c, t).to_owned(),
-                sub: vec![],
-            })
-            .collect(),
+        lines: report,
     });
     (heading, out)
 }
 
 fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
-    let status = if e.is_new { &t.new } else { &t.updated };
+    let mut status = if e.is_new {
+        t.new.clone()
+    } else {
+        t.updated.clone()
+    };
+    if e.may_repeat {
+        status = format!("{status}, {}", t.may_repeat);
+    }
     let mut sub: Vec<String> = Vec::new();
-    if !e.is_new && !e.person.changes.is_empty() {
-        sub.push(format!("{}: {}", t.changed, line(&changes(e))));
+    // A changed phone or email first and loud: a stranger who knows a name and an email could be behind it.
+    for c in e.changes.iter().filter(|c| c.is_contact()) {
+        sub.push(format!(
+            "⚠ {}: {}",
+            t.contact_changed,
+            line(&change_text(c))
+        ));
+    }
+    let others: Vec<String> = e
+        .changes
+        .iter()
+        .filter(|c| !c.is_contact())
+        .map(change_text)
+        .collect();
+    if !e.is_new && !others.is_empty() {
+        sub.push(format!("{}: {}", t.changed, line(&others.join("; "))));
+    }
+    for link in &e.links {
+        sub.push(format!("⚑ {}", line(&link_text(link, t))));
     }
     sub.extend(details(&e.person, t).into_iter().map(|(k, v)| {
         if k.is_empty() {
@@ -399,23 +475,27 @@ pub fn html(d: &Digest, strings: &Strings, config: &DigestConfig) -> String {
     out
 }
 
-/// The CSV attachment: the entries, with whether each is new or updated and
-/// what changed, then the export's columns.
+/// The CSV attachment: the entries, with whether each is new or updated,
+/// whether it may repeat an earlier digest, what changed and the records it
+/// shares a contact with, then the export's columns.
 pub fn csv(d: &Digest) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut w = csv::Writer::from_writer(&mut out);
-        let mut header = vec!["status", "changes"];
+        let mut header = vec!["status", "may_repeat", "changes", "shares_contact_with"];
         header.extend(export::columns());
         let _ = w.write_record(&header);
         for e in d.entries() {
+            let links: Vec<String> = e
+                .links
+                .iter()
+                .map(|l| format!("{} {}", l.contact, l.id))
+                .collect();
             let mut row = vec![
-                if e.is_new {
-                    "new".to_owned()
-                } else {
-                    "updated".to_owned()
-                },
+                if e.is_new { "new" } else { "updated" }.to_owned(),
+                if e.may_repeat { "yes" } else { "" }.to_owned(),
                 neutralise(&changes(e)),
+                neutralise(&links.join("; ")),
             ];
             row.extend(export::row(&e.person));
             let _ = w.write_record(&row);

@@ -4,66 +4,97 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! | --- | --- | --- | --- |
-//! | a person | `PERSON#<id>` | `PERSON` | `record` (the [`Person`], via `serde_dynamo`), `version`, `gsi1pk` = `CHANGES`, `gsi1sk` = `<updated_at, 12 digits>#<id>`, `expires_at` |
-//! | a contact (dedupe) | `CONTACT#<form>:<email or phone>` | `CONTACT` | `person_id`, `expires_at` |
+//! | a record | `PERSON#<id>` | `PERSON` | `record` (the [`Person`], via `serde_dynamo`), `version`, `reported_version`, `expires_at`, `gsi1pk` = `CHANGES`, `gsi1sk` = `<updated_at, 12 digits>#<id>`, and `pending` = `PENDING` only while it is pending |
+//! | a version | `PERSON#<id>` | `V#<version, 10 digits>` | `submission`, `at`, `expires_at` |
+//! | a log entry | `PERSON#<id>` | `LOG#<reference>` | `reference`, `person_id`, `at`, `form`, `outcome`, `version`, `expires_at` |
+//! | an identity key | `IDENTITY#<key>` | `IDENTITY` | `person_id`, `expires_at` |
+//! | a contact | `CONTACT#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `expires_at` |
 //! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
-//! | the digest state | `DIGEST` | `STATE` | `state` (watermark and lease), `version` (moved only by a conditional put) |
+//! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
 //!
-//! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes) is the
-//!   time-ordered index the digest queries: everything changed since a time.
-//!   One partition: a neighbourhood network writes far below its limit.
-//! - [`TTL_ATTRIBUTE`] (`expires_at`, epoch seconds) is the table's TTL:
-//!   DynamoDB deletes a record after the retention period.
-//! - Creating a person is one transaction: the person `Put` with
-//!   `attribute_not_exists(pk)` and one contact `Put` per contact with
-//!   `attribute_not_exists(pk)`; so two first submissions by the same person
-//!   at once give one record. An update is one transaction too: the person
-//!   `Put` with `version = :expected`, claimed contacts `Put` with
-//!   `attribute_not_exists(pk)`, released contacts `Delete` with
-//!   `person_id = :id`.
+//! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes): every
+//!   record in change order (export, the volunteers pairing can offer).
+//! - [`PENDING_INDEX`] (`pending`, keys `pending`/`gsi1sk`, keys only): a
+//!   **sparse** index of the pending records. Indexes are eventually
+//!   consistent, so the digest re-reads each record it lists with a strongly
+//!   consistent `BatchGetItem`; a write the index does not show yet is in
+//!   the next digest.
+//! - [`TTL_ATTRIBUTE`] (`expires_at`, epoch seconds) is the table's TTL.
+//!   Every item a record keeps carries the record's expiry, and an update
+//!   extends all of them (versions and log entries first, then the identity
+//!   and contact items in the update's transaction), so none expires before
+//!   the record. An identity item whose expiry has passed counts as free,
+//!   as DynamoDB deletes expired items late.
+//! - Creating a record is one transaction: the record `Put` with
+//!   `attribute_not_exists(pk)`, one identity `Put` per key with
+//!   `attribute_not_exists(pk)` (so two first submissions of one person at
+//!   once give one record), the contacts, the first version, the log entry.
+//!   An update is one transaction: the record `Update` with
+//!   `version = :expected` (it never writes `reported_version`), identity
+//!   keys kept or claimed (`person_id = :id` or free), released ones
+//!   deleted, contacts moved, the version and the log entry. Only
+//!   [`Store::mark_reported`] writes `reported_version` and removes `pending`.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
-use serde::{Deserialize, Serialize};
+use mutualaid_forms::FormId;
 
-use super::{Counter, DigestState, Person, Store, StoreError, Timestamp};
+use super::{
+    Counter, DigestState, LogEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp,
+};
 
 /// The partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
 /// The sort key attribute.
 pub const SORT_KEY: &str = "sk";
-/// The time-ordered index the digest queries.
+/// Every record, in change order.
 pub const INDEX: &str = "by_change";
 /// The index's partition key attribute.
 pub const INDEX_PARTITION_KEY: &str = "gsi1pk";
 /// The index's sort key attribute.
 pub const INDEX_SORT_KEY: &str = "gsi1sk";
+/// The sparse index of pending records.
+pub const PENDING_INDEX: &str = "pending";
+/// Its partition key attribute, present only while a record is pending.
+pub const PENDING_ATTRIBUTE: &str = "pending";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// The DynamoDB actions the `submit` function's code calls: `find`
-/// (GetItem), `create`/`replace` (TransactWriteItems, whose Put and Delete
-/// need PutItem and DeleteItem), `hit`/`count` (UpdateItem). Its policy
-/// grants exactly these, on the table only.
+/// The DynamoDB actions the `submit` function's code calls: `holders`
+/// (GetItem), `create`/`update`/`log` (TransactWriteItems, whose Put,
+/// Update, Delete and ConditionCheck need PutItem, UpdateItem, DeleteItem
+/// and ConditionCheckItem), the expiry refresh before an update (Query,
+/// UpdateItem), `hit`/`count` (UpdateItem). Its policy grants exactly
+/// these, on the table only.
 pub const SUBMIT_ACTIONS: &[&str] = &[
+    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:Query",
     "dynamodb:TransactWriteItems",
     "dynamodb:UpdateItem",
 ];
 
 /// The DynamoDB actions the `digest` function's code calls:
-/// `digest_state` (GetItem), `put_digest_state` (PutItem), `changed_since`
-/// (Query on [`INDEX`]) and `counts` (Query on the table).
-pub const DIGEST_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"];
+/// `digest_state` (GetItem), `put_digest_state` (PutItem), `pending`
+/// (Query on [`PENDING_INDEX`], then BatchGetItem), `everyone` (Query on
+/// [`INDEX`]), `person`/`version` (GetItem), `sharing` and `counts` (Query
+/// on the table), `mark_reported` (UpdateItem).
+pub const DIGEST_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
 
 /// The DynamoDB store.
 #[derive(Clone)]
@@ -72,16 +103,7 @@ pub struct DynamoStore {
     table: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct PersonItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-    version: u64,
-    expires_at: Timestamp,
-    record: Person,
-}
+type Item = HashMap<String, AttributeValue>;
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -99,40 +121,147 @@ where
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
-fn person_item(person: &Person) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let item = PersonItem {
-        pk: format!("PERSON#{}", person.id),
-        sk: "PERSON".into(),
-        gsi1pk: "CHANGES".into(),
-        gsi1sk: format!("{:012}#{}", person.updated_at.max(0), person.id),
-        version: person.version,
-        expires_at: person.expires_at,
-        record: person.clone(),
-    };
-    serde_dynamo::to_item(item)
+fn built(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn person_pk(id: &str) -> String {
+    format!("PERSON#{id}")
+}
+
+fn change_key(person: &Person) -> String {
+    format!("{:012}#{}", person.updated_at.max(0), person.id)
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn record_value(person: &Person) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(person)
         .map_err(|e| StoreError::Unavailable(format!("encoding a record: {e}")))
 }
 
-fn person_from(item: HashMap<String, AttributeValue>) -> Result<Person, StoreError> {
-    serde_dynamo::from_item::<_, PersonItem>(item)
-        .map(|i| i.record)
-        .map_err(|e| StoreError::Unavailable(format!("a stored record does not decode: {e}")))
+/// The whole item of a new record.
+fn person_item(person: &Person) -> Result<Item, StoreError> {
+    let mut item = Item::new();
+    item.insert(PARTITION_KEY.into(), s(person_pk(&person.id)));
+    item.insert(SORT_KEY.into(), s("PERSON"));
+    item.insert("record".into(), record_value(person)?);
+    item.insert("version".into(), n(person.version));
+    item.insert("reported_version".into(), n(person.reported_version));
+    item.insert(TTL_ATTRIBUTE.into(), n(person.expires_at));
+    item.insert(INDEX_PARTITION_KEY.into(), s("CHANGES"));
+    item.insert(INDEX_SORT_KEY.into(), s(change_key(person)));
+    if person.is_pending() {
+        item.insert(PENDING_ATTRIBUTE.into(), s("PENDING"));
+    }
+    Ok(item)
 }
 
-fn contact_put(
+/// A record item back; the record's id (from the key) names it if it does
+/// not decode.
+fn person_from(item: Item) -> Result<Person, StoreError> {
+    let key = text(&item, PARTITION_KEY)
+        .and_then(|pk| pk.strip_prefix("PERSON#"))
+        .unwrap_or("?")
+        .to_owned();
+    let unreadable = || StoreError::Unreadable { key: key.clone() };
+    let reported = number(&item, "reported_version").unwrap_or(0).max(0) as u64;
+    let record = item.get("record").cloned().ok_or_else(unreadable)?;
+    let mut person: Person =
+        serde_dynamo::from_attribute_value(record).map_err(|_| unreadable())?;
+    if person.id != key {
+        return Err(unreadable());
+    }
+    person.reported_version = reported;
+    Ok(person)
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(built)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn version_item(person: &Person) -> Result<Item, StoreError> {
+    let submission = serde_dynamo::to_attribute_value(&person.submission)
+        .map_err(|e| StoreError::Unavailable(format!("encoding a version: {e}")))?;
+    Ok(HashMap::from([
+        (PARTITION_KEY.into(), s(person_pk(&person.id))),
+        (SORT_KEY.into(), s(format!("V#{:010}", person.version))),
+        ("submission".into(), submission),
+        ("at".into(), n(person.updated_at)),
+        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+    ]))
+}
+
+fn log_item(entry: &LogEntry, expires_at: Timestamp) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.into(), s(person_pk(&entry.person_id))),
+        (SORT_KEY.into(), s(format!("LOG#{}", entry.reference))),
+        ("reference".into(), s(&entry.reference)),
+        ("person_id".into(), s(&entry.person_id)),
+        ("at".into(), n(entry.at)),
+        ("form".into(), s(entry.form.key())),
+        ("outcome".into(), s(entry.outcome.name())),
+        ("version".into(), n(entry.version)),
+        (TTL_ATTRIBUTE.into(), n(expires_at)),
+    ])
+}
+
+fn log_from(item: &Item) -> Option<LogEntry> {
+    Some(LogEntry {
+        reference: text(item, "reference")?.to_owned(),
+        person_id: text(item, "person_id")?.to_owned(),
+        at: number(item, "at")?,
+        form: FormId::from_key(text(item, "form")?)?,
+        outcome: Outcome::from_name(text(item, "outcome")?)?,
+        version: number(item, "version")?.max(0) as u64,
+    })
+}
+
+fn identity_item(key: &str, person: &Person) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.into(), s(format!("IDENTITY#{key}"))),
+        (SORT_KEY.into(), s("IDENTITY")),
+        ("person_id".into(), s(&person.id)),
+        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+    ])
+}
+
+fn contact_item(contact: &str, person: &Person) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.into(), s(format!("CONTACT#{contact}"))),
+        (SORT_KEY.into(), s(person_pk(&person.id))),
+        ("person_id".into(), s(&person.id)),
+        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+    ])
+}
+
+/// A claim of an identity key: free (never held, or its holder's expiry
+/// has passed) or already this record's.
+fn identity_claim(
     table: &str,
-    contact: &str,
+    key: &str,
     person: &Person,
 ) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        .item(PARTITION_KEY, s(format!("CONTACT#{contact}")))
-        .item(SORT_KEY, s("CONTACT"))
-        .item("person_id", s(&person.id))
-        .item(TTL_ATTRIBUTE, n(person.expires_at))
-        .condition_expression("attribute_not_exists(pk)")
+        .set_item(Some(identity_item(key, person)))
+        .condition_expression("attribute_not_exists(pk) OR person_id = :id OR expires_at < :now")
+        .expression_attribute_values(":id", s(&person.id))
+        .expression_attribute_values(":now", n(person.updated_at))
         .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        .map_err(built)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -153,36 +282,41 @@ impl DynamoStore {
                 .attribute_name(name)
                 .key_type(kind)
                 .build()
+                .map_err(built)
         };
         let attr = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
+                .map_err(built)
         };
-        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(INDEX)
-            .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash).map_err(built)?)
-            .key_schema(key(INDEX_SORT_KEY, KeyType::Range).map_err(built)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(built)?;
+        let index = |name: &str, hash: &str, projection| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(INDEX_SORT_KEY, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(projection).build())
+                .build()
+                .map_err(built)
+        };
         self.client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr(PARTITION_KEY).map_err(built)?)
-            .attribute_definitions(attr(SORT_KEY).map_err(built)?)
-            .attribute_definitions(attr(INDEX_PARTITION_KEY).map_err(built)?)
-            .attribute_definitions(attr(INDEX_SORT_KEY).map_err(built)?)
-            .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(built)?)
-            .key_schema(key(SORT_KEY, KeyType::Range).map_err(built)?)
-            .global_secondary_indexes(index)
+            .attribute_definitions(attr(PARTITION_KEY)?)
+            .attribute_definitions(attr(SORT_KEY)?)
+            .attribute_definitions(attr(INDEX_PARTITION_KEY)?)
+            .attribute_definitions(attr(INDEX_SORT_KEY)?)
+            .attribute_definitions(attr(PENDING_ATTRIBUTE)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+            .key_schema(key(SORT_KEY, KeyType::Range)?)
+            .global_secondary_indexes(index(INDEX, INDEX_PARTITION_KEY, ProjectionType::All)?)
+            .global_secondary_indexes(index(
+                PENDING_INDEX,
+                PENDING_ATTRIBUTE,
+                ProjectionType::KeysOnly,
+            )?)
             .send()
             .await
             .map_err(unavailable)?;
@@ -202,11 +336,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn get(
-        &self,
-        pk: String,
-        sk: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -251,14 +381,16 @@ impl DynamoStore {
         }
     }
 
+    /// Every item a query matches, page by page. `index` None reads the
+    /// table consistently.
     async fn query_all(
         &self,
         index: Option<&str>,
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start: Option<Item> = None;
         loop {
             let mut query = self
                 .client
@@ -271,6 +403,9 @@ impl DynamoStore {
             } else {
                 query = query.consistent_read(true);
             }
+            if condition.contains("#pending") {
+                query = query.expression_attribute_names("#pending", PENDING_ATTRIBUTE);
+            }
             for (name, value) in &values {
                 query = query.expression_attribute_values(*name, value.clone());
             }
@@ -281,6 +416,46 @@ impl DynamoStore {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Records by id, read consistently, 100 keys per `BatchGetItem`.
+    async fn batch_get_people(&self, ids: &[String]) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        (PARTITION_KEY.to_owned(), s(person_pk(id))),
+                        (SORT_KEY.to_owned(), s("PERSON")),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(built)?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(mut responses) = out.responses {
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(found)
     }
 
     async fn add(
@@ -311,86 +486,331 @@ impl DynamoStore {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Unavailable("UpdateItem returned no count".into()))
     }
+
+    /// Moves the expiry of the record's versions and log entries to its new
+    /// one, before the update that moves the record's own: extending first
+    /// means nothing the record keeps can expire before it.
+    async fn extend_kept_items(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        let items = self
+            .query_all(None, "pk = :p", vec![(":p", s(person_pk(id)))])
+            .await?;
+        for item in items
+            .into_iter()
+            .filter(|i| text(i, SORT_KEY) != Some("PERSON"))
+        {
+            let (Some(pk), Some(sk)) = (item.get(PARTITION_KEY), item.get(SORT_KEY)) else {
+                continue;
+            };
+            if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= expires_at) {
+                continue;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, pk.clone())
+                .key(SORT_KEY, sk.clone())
+                .update_expression("SET expires_at = :e")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":e", n(expires_at))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans the table for items whose sort key starts with `prefix` (the
+    /// submission log; an operator's read, never on a request's path).
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+fn scan_of(items: Vec<Item>) -> Scan {
+    let mut scan = Scan::default();
+    for item in items {
+        match person_from(item) {
+            Ok(person) => scan.people.push(person),
+            Err(StoreError::Unreadable { key }) => scan.unreadable.push(key),
+            Err(_) => {}
+        }
+    }
+    scan
 }
 
 impl Store for DynamoStore {
-    async fn find(&self, contacts: &[String]) -> Result<Vec<Person>, StoreError> {
-        let mut people: Vec<Person> = Vec::new();
-        for contact in contacts {
-            let Some(item) = self.get(format!("CONTACT#{contact}"), "CONTACT").await? else {
+    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
+        let mut out = Vec::new();
+        for key in identities {
+            let Some(item) = self.get(format!("IDENTITY#{key}"), "IDENTITY").await? else {
                 continue;
             };
-            let Some(id) = item.get("person_id").and_then(|v| v.as_s().ok()) else {
+            let Some(id) = text(&item, "person_id") else {
                 continue;
             };
-            if people.iter().any(|p| &p.id == id) {
-                continue;
-            }
-            if let Some(item) = self.get(format!("PERSON#{id}"), "PERSON").await? {
-                people.push(person_from(item)?);
+            // A holder gone (expired, deleted late by TTL) holds nothing.
+            if let Some(record) = self.get(person_pk(id), "PERSON").await? {
+                out.push((key.clone(), person_from(record)?));
             }
         }
-        Ok(people)
+        Ok(out)
     }
 
-    async fn create(&self, person: &Person) -> Result<(), StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(person_item(person)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        for contact in &person.contacts {
-            items.push(contact_put(&self.table, contact, person)?);
+    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for contact in contacts {
+            let items = self
+                .query_all(
+                    None,
+                    "pk = :p",
+                    vec![(":p", s(format!("CONTACT#{contact}")))],
+                )
+                .await?;
+            for item in items {
+                if let Some(id) = text(&item, "person_id") {
+                    out.push((contact.clone(), id.to_owned()));
+                }
+            }
         }
+        Ok(out)
+    }
+
+    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
+        let mut items = vec![put(
+            &self.table,
+            person_item(person)?,
+            Some("attribute_not_exists(pk)"),
+        )?];
+        for key in &person.identities {
+            items.push(identity_claim(&self.table, key, person)?);
+        }
+        for contact in person.submission.contact_keys() {
+            items.push(put(&self.table, contact_item(&contact, person), None)?);
+        }
+        items.push(put(&self.table, version_item(person)?, None)?);
+        items.push(put(
+            &self.table,
+            log_item(log, person.expires_at),
+            Some("attribute_not_exists(pk)"),
+        )?);
         self.transact(items).await
     }
 
-    async fn replace(
+    async fn update(
         &self,
         person: &Person,
-        expected_version: u64,
-        released: &[String],
-        claimed: &[String],
+        previous: &Person,
+        log: &LogEntry,
     ) -> Result<(), StoreError> {
-        let put = Put::builder()
+        self.extend_kept_items(&person.id, person.expires_at)
+            .await?;
+        let update = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(person_item(person)?))
+            .key(PARTITION_KEY, s(person_pk(&person.id)))
+            .key(SORT_KEY, s("PERSON"))
+            .update_expression(
+                "SET #record = :record, version = :version, expires_at = :expires, gsi1sk = :change, #pending = :pending",
+            )
             .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(expected_version))
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
+            .expression_attribute_values(":record", record_value(person)?)
+            .expression_attribute_values(":version", n(person.version))
+            .expression_attribute_values(":expires", n(person.expires_at))
+            .expression_attribute_values(":change", s(change_key(person)))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":expected", n(previous.version))
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        for contact in claimed {
-            items.push(contact_put(&self.table, contact, person)?);
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for key in &person.identities {
+            items.push(identity_claim(&self.table, key, person)?);
         }
-        for contact in released {
+        for key in previous
+            .identities
+            .iter()
+            .filter(|k| !person.identities.contains(k))
+        {
             let delete = Delete::builder()
                 .table_name(&self.table)
-                .key(PARTITION_KEY, s(format!("CONTACT#{contact}")))
-                .key(SORT_KEY, s("CONTACT"))
-                .condition_expression("person_id = :id")
+                .key(PARTITION_KEY, s(format!("IDENTITY#{key}")))
+                .key(SORT_KEY, s("IDENTITY"))
+                .condition_expression("attribute_not_exists(pk) OR person_id = :id")
                 .expression_attribute_values(":id", s(&person.id))
                 .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(built)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
+        let contacts = person.submission.contact_keys();
+        for contact in &contacts {
+            items.push(put(&self.table, contact_item(contact, person), None)?);
+        }
+        for old in previous
+            .submission
+            .contact_keys()
+            .iter()
+            .filter(|c| !contacts.contains(c))
+        {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(format!("CONTACT#{old}")))
+                .key(SORT_KEY, s(person_pk(&person.id)))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        items.push(put(&self.table, version_item(person)?, None)?);
+        items.push(put(
+            &self.table,
+            log_item(log, person.expires_at),
+            Some("attribute_not_exists(pk)"),
+        )?);
         self.transact(items).await
     }
 
-    async fn changed_since(&self, since: Timestamp) -> Result<Vec<Person>, StoreError> {
-        let items = self
+    async fn log(&self, entry: &LogEntry, expires_at: Timestamp) -> Result<(), StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(&entry.person_id)))
+            .key(SORT_KEY, s("PERSON"))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(built)?;
+        self.transact(vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            put(
+                &self.table,
+                log_item(entry, expires_at),
+                Some("attribute_not_exists(pk)"),
+            )?,
+        ])
+        .await
+    }
+
+    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        self.get(person_pk(id), "PERSON")
+            .await?
+            .map(person_from)
+            .transpose()
+    }
+
+    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
+        let Some(mut item) = self.get(person_pk(id), &format!("V#{version:010}")).await? else {
+            return Ok(None);
+        };
+        let submission = item
+            .remove("submission")
+            .ok_or_else(|| StoreError::Unreadable { key: id.to_owned() })?;
+        serde_dynamo::from_attribute_value(submission)
+            .map(Some)
+            .map_err(|_| StoreError::Unreadable { key: id.to_owned() })
+    }
+
+    async fn pending(&self) -> Result<Scan, StoreError> {
+        let listed = self
             .query_all(
-                Some(INDEX),
-                "gsi1pk = :p AND gsi1sk >= :s",
-                vec![
-                    (":p", s("CHANGES")),
-                    (":s", s(format!("{:012}", since.max(0)))),
-                ],
+                Some(PENDING_INDEX),
+                "#pending = :p",
+                vec![(":p", s("PENDING"))],
             )
             .await?;
-        items.into_iter().map(person_from).collect()
+        let ids: Vec<String> = listed
+            .iter()
+            .filter_map(|item| text(item, PARTITION_KEY)?.strip_prefix("PERSON#"))
+            .map(str::to_owned)
+            .collect();
+        let mut scan = scan_of(self.batch_get_people(&ids).await?);
+        scan.people.retain(Person::is_pending);
+        scan.people
+            .sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        scan.unreadable.sort();
+        Ok(scan)
+    }
+
+    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        let attempt = |expression: &'static str, condition: &'static str| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(person_pk(id)))
+                .key(SORT_KEY, s("PERSON"))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
+                .expression_attribute_values(":v", n(version))
+                .send()
+        };
+        let failed_condition = |e: &SdkError<_, _>| {
+            e.as_service_error().is_some_and(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+            )
+        };
+        // Still at the version sent: reported, no longer pending.
+        match attempt(
+            "SET reported_version = :v REMOVE #pending",
+            "attribute_exists(pk) AND version = :v AND reported_version < :v",
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if failed_condition(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Written again meanwhile: what was sent is reported; it stays pending.
+        match attempt(
+            "SET reported_version = :v",
+            "attribute_exists(pk) AND version > :v AND reported_version < :v AND attribute_exists(#pending)",
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if failed_condition(&e) => Ok(()), // gone, or already further
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn everyone(&self) -> Result<Scan, StoreError> {
+        let items = self
+            .query_all(Some(INDEX), "gsi1pk = :p", vec![(":p", s("CHANGES"))])
+            .await?;
+        Ok(scan_of(items))
+    }
+
+    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
+        let mut log: Vec<LogEntry> = self
+            .scan_prefix("LOG#")
+            .await?
+            .iter()
+            .filter_map(log_from)
+            .collect();
+        log.sort_by(|a, b| (a.at, &a.reference).cmp(&(b.at, &b.reference)));
+        Ok(log)
     }
 
     async fn hit(

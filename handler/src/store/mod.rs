@@ -1,17 +1,41 @@
-//! The store port: the few operations the domain needs, each atomic, and the
-//! records they keep. Two adapters implement it with the same semantics:
-//! [`sqlite::SqliteStore`] (embedded, the default) and, with the `aws`
-//! feature, `dynamo::DynamoStore`. One contract test suite runs against both.
+//! The store port: the few operations the domain and the digest need, each
+//! atomic, and the records they keep. Two adapters implement it with the same
+//! semantics: [`sqlite::SqliteStore`] (embedded, the default) and, with the
+//! `aws` feature, `dynamo::DynamoStore`. One contract test suite
+//! (`tests/tests/it/store_contract.rs`) runs against both.
 //!
-//! Concurrency is optimistic: the domain reads a person, decides, and writes
-//! with [`Store::create`] (fails if a contact is already taken) or
-//! [`Store::replace`] (fails if the record changed since it was read). A
-//! [`StoreError::Conflict`] means "read again and decide again".
+//! ## What is kept
+//!
+//! - A **record** ([`Person`]): one person's latest submission, its version
+//!   (1 when created, +1 per change), the version the organizers last saw in
+//!   a digest ([`Person::reported_version`]; the record is *pending* while its
+//!   version is newer) and the identity keys it holds.
+//! - Every **version** of the record, until retention ends.
+//! - The **submission log** ([`LogEntry`]): one entry per accepted submission,
+//!   by its random reference — also for a resubmission that changed nothing.
+//! - **Identity keys** ([`Submission::identity_keys`]): a hash of the form, the
+//!   normalised name and one contact. Each is held by at most one record:
+//!   this is what makes two simultaneous first submissions of one person one
+//!   record.
+//! - The **contact index**: contact → every record that gave it. Not unique:
+//!   two people who share a phone are two records, *linked* by it (the digest
+//!   shows the link).
+//!
+//! ## Concurrency
+//!
+//! Optimistic: the domain reads, decides, and writes with [`Store::create`]
+//! (fails if an identity key is taken) or [`Store::update`] (fails if the
+//! record moved on or an identity key it claims was taken). A
+//! [`StoreError::Conflict`] means "read again and decide again". Only the
+//! digest moves [`Person::reported_version`], with [`Store::mark_reported`],
+//! and no write of a submission ever touches it.
 
 use std::future::Future;
 
+use mutualaid_forms::normalise::name_key;
 use mutualaid_forms::{Donation, FormId, Signup};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub mod sqlite;
 
@@ -90,8 +114,16 @@ impl Submission {
         }
     }
 
-    /// The keys that identify the person: their normalised email and phone,
-    /// per form (`signup:email:ana@example.org`, `signup:phone:+16195550123`).
+    /// The name as typed.
+    pub fn name(&self) -> &str {
+        match self {
+            Submission::Signup(s) => &s.name,
+            Submission::Donate(d) => &d.name,
+        }
+    }
+
+    /// The person's contacts as index keys, email first, per form
+    /// (`signup:email:ana@example.org`, `signup:phone:+16195550123`).
     pub fn contact_keys(&self) -> Vec<String> {
         let form = self.form().key();
         let (email, phone) = match self {
@@ -104,6 +136,71 @@ impl Submission {
             .chain(phone.map(|p| format!("{form}:phone:{p}")))
             .collect()
     }
+
+    /// The identity keys of this submission, one per contact, in
+    /// [`Self::contact_keys`] order (email first): a hash of the normalised
+    /// name ([`name_key`]) and the contact key. Same person = same name and
+    /// the same email or phone = a shared identity key.
+    pub fn identity_keys(&self) -> Vec<String> {
+        let name = name_key(self.name());
+        self.contact_keys()
+            .iter()
+            .map(|contact| identity_key(&name, contact))
+            .collect()
+    }
+
+    /// This submission as an update of `earlier` (the same person's record):
+    /// what it says, with every optional field it left empty keeping its
+    /// earlier value (a phone, a neighbourhood, languages, notes, a ticked
+    /// "has a car" — re-sending the form with fewer fields erases nothing).
+    /// A submission from another form replaces the earlier one whole.
+    pub fn merged_onto(&self, earlier: &Submission) -> Submission {
+        fn keep<T: Clone>(new: &Option<T>, old: &Option<T>) -> Option<T> {
+            new.clone().or_else(|| old.clone())
+        }
+        match (self, earlier) {
+            (Submission::Signup(new), Submission::Signup(old)) => Submission::Signup(Signup {
+                email: keep(&new.email, &old.email),
+                phone: keep(&new.phone, &old.phone),
+                neighborhood: keep(&new.neighborhood, &old.neighborhood),
+                languages: if new.languages.is_empty() {
+                    old.languages.clone()
+                } else {
+                    new.languages.clone()
+                },
+                availability: keep(&new.availability, &old.availability),
+                has_car: new.has_car || old.has_car,
+                household_size: keep(&new.household_size, &old.household_size),
+                notes: keep(&new.notes, &old.notes),
+                ..new.clone()
+            }),
+            (Submission::Donate(new), Submission::Donate(old)) => Submission::Donate(Donation {
+                phone: keep(&new.phone, &old.phone),
+                amount: keep(&new.amount, &old.amount),
+                message: keep(&new.message, &old.message),
+                ..new.clone()
+            }),
+            _ => self.clone(),
+        }
+    }
+}
+
+/// The identity key of a normalised name and a contact key: the first 128
+/// bits of SHA-256, hex. A key names no one by itself.
+pub fn identity_key(name_key: &str, contact_key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(name_key.as_bytes());
+    hasher.update([0]);
+    hasher.update(contact_key.as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The kind of contact a contact key names: `email` or `phone`.
+pub fn contact_kind(contact_key: &str) -> &str {
+    contact_key.split(':').nth(1).unwrap_or("")
 }
 
 /// The fields of both forms, by wire name, in the order the export shows them.
@@ -126,6 +223,42 @@ pub const FIELDS: [&str; 16] = [
     "lang",
 ];
 
+/// A person's record: their latest submission and where the organizers are
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// Stable id (a UUIDv7: sorts by creation time). Never shown to the
+    /// person who submitted: their answer carries a per-submission reference.
+    pub id: String,
+    /// Their latest submission (merged: see [`Submission::merged_onto`]).
+    pub submission: Submission,
+    /// The identity keys this record holds (some of its submission's
+    /// [`Submission::identity_keys`]: a key another record held first stays
+    /// with that record).
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// When first stored.
+    pub created_at: Timestamp,
+    /// When last changed.
+    pub updated_at: Timestamp,
+    /// 1 when created, +1 on each change.
+    pub version: u64,
+    /// The version the organizers last saw in a digest the mail service
+    /// accepted (0: never reported). Kept beside the record, not in it: only
+    /// [`Store::mark_reported`] moves it.
+    #[serde(skip)]
+    pub reported_version: u64,
+    /// When the record is deleted (retention), from its last change.
+    pub expires_at: Timestamp,
+}
+
+impl Person {
+    /// Whether a digest still has to report it.
+    pub fn is_pending(&self) -> bool {
+        self.version > self.reported_version
+    }
+}
+
 /// One change between two versions of a person's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -137,49 +270,132 @@ pub struct Change {
     pub to: String,
 }
 
-/// A person's record: their latest submission and how it came to be.
+impl Change {
+    /// Whether it changes how to reach the person (a stranger who knows a
+    /// name and an email could be behind it).
+    pub fn is_contact(&self) -> bool {
+        self.field == "email" || self.field == "phone"
+    }
+}
+
+/// What became of an accepted submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A new record.
+    Created,
+    /// A record's details changed.
+    Updated,
+    /// The same as what was stored: nothing changed.
+    Unchanged,
+}
+
+impl Outcome {
+    /// Its name in storage and in the export.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+
+    /// From [`Self::name`].
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        match name {
+            "created" => Some(Outcome::Created),
+            "updated" => Some(Outcome::Updated),
+            "unchanged" => Some(Outcome::Unchanged),
+            _ => None,
+        }
+    }
+
+    /// The counter this outcome adds to.
+    pub fn counter(self) -> Counter {
+        match self {
+            Outcome::Created => Counter::Created,
+            Outcome::Updated => Counter::Updated,
+            Outcome::Unchanged => Counter::Unchanged,
+        }
+    }
+}
+
+/// One accepted submission in the log, by its reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Person {
-    /// Stable id (a UUIDv7: sorts by creation time).
-    pub id: String,
-    /// Their latest submission.
-    pub submission: Submission,
-    /// The contact keys that point at this record.
-    pub contacts: Vec<String>,
-    /// When first stored.
-    pub created_at: Timestamp,
-    /// When last changed.
-    pub updated_at: Timestamp,
-    /// 1 when created, +1 on each update.
+pub struct LogEntry {
+    /// The reference the submitter was given (random, not time-ordered).
+    pub reference: String,
+    /// The record it landed on.
+    pub person_id: String,
+    /// When it was accepted.
+    pub at: Timestamp,
+    /// Which form.
+    pub form: FormId,
+    /// Created, updated or unchanged.
+    pub outcome: Outcome,
+    /// The record's version after it.
     pub version: u64,
-    /// What the last update changed (empty for a new record).
-    pub changes: Vec<Change>,
-    /// When the record is deleted (retention).
-    pub expires_at: Timestamp,
+}
+
+/// What a read of many records found: the records that decode, and the keys
+/// of those that do not (one damaged record never hides the rest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The records that decode.
+    pub people: Vec<Person>,
+    /// The keys (record ids) of those that do not.
+    pub unreadable: Vec<String>,
 }
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Someone else wrote first: read again and decide again.
-    #[error("conflict: the record changed or a contact was taken concurrently")]
+    #[error("conflict: the record changed or an identity was taken concurrently")]
     Conflict,
     /// The store is down, slow or refused; nothing was acknowledged.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A stored record does not decode (named by its key only).
+    #[error("the stored record {key} does not decode")]
+    Unreadable {
+        /// The record's id.
+        key: String,
+    },
 }
 
-/// The digest's progress: the watermark (everything changed before it has
-/// been reported in a digest the mail service accepted) and a lease, so two
-/// runs at once send one digest.
+/// A record the digest carries, as written down before the digest is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The record.
+    pub id: String,
+    /// The version the digest shows.
+    pub version: u64,
+    /// Whether an earlier digest may already have carried it (that digest's
+    /// run stopped before it recorded whether the mail was accepted).
+    #[serde(default)]
+    pub may_repeat: bool,
+}
+
+/// The digest's progress: a lease, so two runs at once send one digest, and
+/// the manifest of the digest being sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestState {
-    /// Changes before this time have been reported.
-    pub watermark: Option<Timestamp>,
+    /// When the last digest the mail service accepted was made (for its
+    /// heading and the self-report's days; never to select records).
+    #[serde(default, alias = "watermark")]
+    pub last_sent: Option<Timestamp>,
     /// The run holding the lease, if any.
     pub lease_owner: Option<String>,
     /// Until when the lease holds.
     pub lease_until: Option<Timestamp>,
+    /// What the digest being sent carries (empty between runs).
+    #[serde(default)]
+    pub manifest: Vec<ManifestEntry>,
+    /// Whether the mail service accepted the digest in [`Self::manifest`]
+    /// (then only marking its records reported is left to do).
+    #[serde(default)]
+    pub manifest_accepted: bool,
     /// 0 until first written, then +1 on each write.
     pub version: u64,
 }
@@ -226,35 +442,85 @@ impl Counter {
     }
 }
 
-/// The narrow port the domain uses. Every method is one atomic operation.
+/// The narrow port the domain and the digest use. Every method is one atomic
+/// operation.
 pub trait Store: Send + Sync + 'static {
-    /// The distinct people any of `contacts` points at, in the order of
-    /// `contacts` (so the email's owner comes before the phone's).
-    fn find(
+    /// The records holding any of these identity keys, as (key, record), in
+    /// the order of `identities`. A holder that does not decode is
+    /// [`StoreError::Unreadable`].
+    fn holders(
+        &self,
+        identities: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Person)>, StoreError>> + Send;
+
+    /// Every record listed under any of these contact keys, as (contact key,
+    /// record id), in the order of `contacts`.
+    fn sharing(
         &self,
         contacts: &[String],
-    ) -> impl Future<Output = Result<Vec<Person>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
-    /// Stores a new person and claims all their contacts, or fails with
-    /// [`StoreError::Conflict`] if any contact is taken.
-    fn create(&self, person: &Person) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Replaces a person's record if it is still at `expected_version`;
-    /// releases `released` contacts and claims `claimed` ones (each must be
-    /// free), or fails with [`StoreError::Conflict`].
-    fn replace(
+    /// Stores a new record (version 1, pending), its first version, its
+    /// contacts and `log`, and claims its identity keys, or fails with
+    /// [`StoreError::Conflict`] if any of them is held.
+    fn create(
         &self,
         person: &Person,
-        expected_version: u64,
-        released: &[String],
-        claimed: &[String],
+        log: &LogEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every person changed at or after `since`, oldest change first.
-    fn changed_since(
+    /// Replaces `previous` (still at its version) with `person` (the next
+    /// version, pending), keeps the new version and `log`, claims the
+    /// identity keys `person` holds and `previous` did not (each must be
+    /// free), releases those it no longer holds, moves its contacts, and
+    /// extends the expiry of everything the record keeps; or fails with
+    /// [`StoreError::Conflict`]. Never touches another record.
+    fn update(
         &self,
-        since: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Person>, StoreError>> + Send;
+        person: &Person,
+        previous: &Person,
+        log: &LogEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Logs a submission that changed nothing; it lasts as long as the
+    /// record (`expires_at`).
+    fn log(
+        &self,
+        entry: &LogEntry,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One record, read consistently.
+    fn person(&self, id: &str) -> impl Future<Output = Result<Option<Person>, StoreError>> + Send;
+
+    /// A record's submission as it was at `version`.
+    fn version(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<Option<Submission>, StoreError>> + Send;
+
+    /// Every pending record (version newer than the reported one), each read
+    /// consistently, oldest change first. A write not yet visible here is
+    /// pending in the next read.
+    fn pending(&self) -> impl Future<Output = Result<Scan, StoreError>> + Send;
+
+    /// Records that a digest the mail service accepted showed `id` at
+    /// `version`: its reported version moves up to `version` (never down),
+    /// and it stays pending if it was written again meanwhile. A record
+    /// gone or already further is left alone.
+    fn mark_reported(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every record, oldest change first (export, and the volunteers pairing
+    /// can offer).
+    fn everyone(&self) -> impl Future<Output = Result<Scan, StoreError>> + Send;
+
+    /// The whole submission log, by reference.
+    fn submissions(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
 
     /// Counts one request for `client` in the window starting `window_start`
     /// and returns the count so far (including this one). Entries expire at `expires_at`.
@@ -272,7 +538,7 @@ pub trait Store: Send + Sync + 'static {
         counter: Counter,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// How far the digest has reported, and who is sending one now.
+    /// The digest's lease and manifest.
     fn digest_state(&self) -> impl Future<Output = Result<DigestState, StoreError>> + Send;
 
     /// Writes the digest state if it is still at `expected_version` (0: never

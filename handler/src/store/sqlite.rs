@@ -3,17 +3,28 @@
 //! `BEGIN IMMEDIATE` transaction on a connection behind a mutex, run off the
 //! async threads.
 //!
-//! Tables: `people` (the record as JSON, with its version, last change and
-//! expiry), `contacts` (contact key → person, the dedupe index), `hits`
-//! (rate-limit windows), `counters` (per-day self-report) and `digest_state`
-//! (one row: the digest's watermark and lease).
+//! | table | what it keeps |
+//! | --- | --- |
+//! | `people` | each record as JSON, with its `version`, `reported_version`, `pending` (1 while the version is newer than the reported one, else NULL; a partial index lists the pending), last change and expiry |
+//! | `versions` | every version of each record's submission |
+//! | `submissions` | the submission log, by reference |
+//! | `identities` | identity key → the one record holding it |
+//! | `contacts` | contact key → every record that gave it |
+//! | `hits`, `counters`, `digest_state` | rate-limit windows, per-day self-report, the digest's lease and manifest |
+//!
+//! Everything a record keeps is deleted with it (`ON DELETE CASCADE`), so
+//! [`SqliteStore::purge_expired`] leaves nothing behind. A database written
+//! by the first schema (one record per contact) is migrated when opened.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Counter, DigestState, Person, Store, StoreError, Timestamp};
+use super::{
+    Counter, DigestState, LogEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp,
+};
 
 /// The SQLite adapter.
 #[derive(Clone)]
@@ -21,21 +32,48 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// The schema's version, in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY,
     record TEXT NOT NULL,
     version INTEGER NOT NULL,
+    reported_version INTEGER NOT NULL DEFAULT 0,
+    pending INTEGER,
     updated_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS people_by_change ON people (updated_at);
-CREATE TABLE IF NOT EXISTS contacts (
-    contact TEXT PRIMARY KEY,
+CREATE INDEX IF NOT EXISTS people_pending ON people (pending) WHERE pending IS NOT NULL;
+CREATE TABLE IF NOT EXISTS versions (
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    submission TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (person_id, version)
+);
+CREATE TABLE IF NOT EXISTS submissions (
+    reference TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    form TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_by_person ON submissions (person_id);
+CREATE TABLE IF NOT EXISTS identities (
+    identity TEXT PRIMARY KEY,
     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE
 );
+CREATE INDEX IF NOT EXISTS identities_by_person ON identities (person_id);
+CREATE TABLE IF NOT EXISTS contacts (
+    contact TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    PRIMARY KEY (contact, person_id)
+);
+CREATE INDEX IF NOT EXISTS contacts_by_person ON contacts (person_id);
 CREATE TABLE IF NOT EXISTS hits (
     client TEXT NOT NULL,
     window_start INTEGER NOT NULL,
@@ -60,28 +98,73 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn decode(json: &str) -> Result<Person, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Unavailable(format!("a stored record does not decode: {e}")))
+fn decode(id: &str, json: &str, reported_version: i64) -> Result<Person, StoreError> {
+    let mut person: Person =
+        serde_json::from_str(json).map_err(|_| StoreError::Unreadable { key: id.to_owned() })?;
+    if person.id != id {
+        return Err(StoreError::Unreadable { key: id.to_owned() });
+    }
+    person.reported_version = reported_version.max(0) as u64;
+    Ok(person)
 }
 
-fn encode(person: &Person) -> Result<String, StoreError> {
-    serde_json::to_string(person).map_err(unavailable)
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+/// A constraint failed: someone else holds the key (or the reference).
+fn conflict_or_unavailable(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict,
+        _ => unavailable(e),
+    }
 }
 
 impl SqliteStore {
-    /// Opens (and creates if needed) the database file `path`.
+    /// Opens (and creates or migrates if needed) the database file `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path).map_err(unavailable)?;
+        let mut conn = Connection::open(path).map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;")
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(unavailable)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(unavailable)?;
+        if version < SCHEMA_VERSION {
+            let first_schema = version == 0
+                && tx
+                    .query_row(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people'",
+                        [],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(unavailable)?
+                    .is_some();
+            if first_schema {
+                migrate_from_first_schema(&tx)?;
+            } else {
+                tx.execute_batch(SCHEMA).map_err(unavailable)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(unavailable)?;
+        } else if version > SCHEMA_VERSION {
+            return Err(unavailable(format!(
+                "{} was written by a newer mutualaid (schema {version}); use that version",
+                path.display()
+            )));
+        }
+        tx.commit().map_err(unavailable)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -108,7 +191,8 @@ impl SqliteStore {
         .map_err(unavailable)?
     }
 
-    /// Deletes records past their retention date; returns how many.
+    /// Deletes records past their retention date, with everything they keep;
+    /// returns how many records.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.with_tx(move |tx| {
             tx.execute("DELETE FROM hits WHERE expires_at <= ?1", [now])
@@ -119,118 +203,391 @@ impl SqliteStore {
         .await
     }
 
-    /// Every person, oldest first.
-    pub async fn all(&self) -> Result<Vec<Person>, StoreError> {
-        self.changed_since(i64::MIN).await
+    async fn scan(&self, only_pending: bool) -> Result<Scan, StoreError> {
+        self.with_tx(move |tx| {
+            let sql = if only_pending {
+                "SELECT id, record, reported_version FROM people WHERE pending IS NOT NULL ORDER BY updated_at, id"
+            } else {
+                "SELECT id, record, reported_version FROM people ORDER BY updated_at, id"
+            };
+            let mut stmt = tx.prepare(sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, rusqlite::types::Value>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut scan = Scan::default();
+            for row in rows {
+                let (id, record, reported) = row.map_err(unavailable)?;
+                let decoded = match &record {
+                    rusqlite::types::Value::Text(json) => decode(&id, json, reported),
+                    _ => Err(StoreError::Unreadable { key: id.clone() }),
+                };
+                match decoded {
+                    Ok(person) => scan.people.push(person),
+                    Err(_) => scan.unreadable.push(id),
+                }
+            }
+            Ok(scan)
+        })
+        .await
     }
 }
 
-fn contact_taken(tx: &rusqlite::Transaction, contact: &str) -> Result<bool, StoreError> {
-    tx.query_row(
-        "SELECT 1 FROM contacts WHERE contact = ?1",
-        [contact],
-        |_| Ok(()),
+fn insert_person(tx: &rusqlite::Transaction, person: &Person) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO people (id, record, version, reported_version, pending, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            person.id,
+            encode(person)?,
+            person.version as i64,
+            person.reported_version as i64,
+            person.is_pending().then_some(1),
+            person.updated_at,
+            person.expires_at
+        ],
     )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(unavailable)
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+fn insert_version(tx: &rusqlite::Transaction, person: &Person) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO versions (person_id, version, submission, at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            person.id,
+            person.version as i64,
+            encode(&person.submission)?,
+            person.updated_at
+        ],
+    )
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+fn insert_log(tx: &rusqlite::Transaction, entry: &LogEntry) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO submissions (reference, person_id, at, form, outcome, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            entry.reference,
+            entry.person_id,
+            entry.at,
+            entry.form.key(),
+            entry.outcome.name(),
+            entry.version as i64
+        ],
+    )
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+/// Claims identity keys for `id`; a key another record holds is a conflict.
+fn claim(tx: &rusqlite::Transaction, id: &str, keys: &[&String]) -> Result<(), StoreError> {
+    for key in keys {
+        tx.execute(
+            "INSERT INTO identities (identity, person_id) VALUES (?1, ?2)",
+            params![key, id],
+        )
+        .map_err(conflict_or_unavailable)?;
+    }
+    Ok(())
+}
+
+fn add_contacts(
+    tx: &rusqlite::Transaction,
+    id: &str,
+    contacts: &[&String],
+) -> Result<(), StoreError> {
+    for contact in contacts {
+        tx.execute(
+            "INSERT OR IGNORE INTO contacts (contact, person_id) VALUES (?1, ?2)",
+            params![contact, id],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The first schema kept one record per contact (`contacts.contact` unique),
+/// each record's changes inside it, and a time watermark for the digest.
+/// Its records decode as [`Person`]; they become version 1 of themselves,
+/// reported if the watermark had passed their last change, and they hold the
+/// identity keys of their contacts (unique then, so free now).
+fn migrate_from_first_schema(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    let watermark: Option<Timestamp> = tx
+        .query_row("SELECT state FROM digest_state WHERE id = 1", [], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()
+        .map_err(unavailable)?
+        .and_then(|json| serde_json::from_str::<DigestState>(&json).ok())
+        .and_then(|state| state.last_sent);
+    tx.execute_batch(
+        "DROP TABLE contacts;
+         ALTER TABLE people ADD COLUMN reported_version INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE people ADD COLUMN pending INTEGER;",
+    )
+    .map_err(unavailable)?;
+    tx.execute_batch(SCHEMA).map_err(unavailable)?;
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT id, record FROM people")
+            .map_err(unavailable)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?
+    };
+    for (id, json) in rows {
+        // A record that does not decode stays as it is: listed as unreadable, never dropped.
+        let Ok(mut person) = decode(&id, &json, 0) else {
+            continue;
+        };
+        person.identities = person.submission.identity_keys();
+        let reported = watermark.is_some_and(|w| person.updated_at < w);
+        person.reported_version = if reported { person.version } else { 0 };
+        tx.execute(
+            "UPDATE people SET record = ?2, reported_version = ?3, pending = ?4 WHERE id = ?1",
+            params![
+                id,
+                encode(&person)?,
+                person.reported_version as i64,
+                person.is_pending().then_some(1)
+            ],
+        )
+        .map_err(unavailable)?;
+        insert_version(tx, &person)?;
+        claim(tx, &id, &person.identities.iter().collect::<Vec<_>>()).or_else(|e| match e {
+            StoreError::Conflict => Ok(()),
+            e => Err(e),
+        })?;
+        add_contacts(
+            tx,
+            &id,
+            &person.submission.contact_keys().iter().collect::<Vec<_>>(),
+        )?;
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
-    async fn find(&self, contacts: &[String]) -> Result<Vec<Person>, StoreError> {
-        let contacts = contacts.to_vec();
+    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
+        let identities = identities.to_vec();
         self.with_tx(move |tx| {
-            let mut people: Vec<Person> = Vec::new();
-            for contact in &contacts {
-                let record: Option<String> = tx
+            let mut out = Vec::new();
+            for key in identities {
+                let row: Option<(String, Option<String>, i64)> = tx
                     .query_row(
-                        "SELECT p.record FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.contact = ?1",
-                        [contact],
-                        |row| row.get(0),
+                        "SELECT p.id, p.record, p.reported_version FROM identities i JOIN people p ON p.id = i.person_id WHERE i.identity = ?1",
+                        [&key],
+                        |row| Ok((row.get(0)?, row.get(1).ok(), row.get(2)?)),
                     )
                     .optional()
                     .map_err(unavailable)?;
-                if let Some(json) = record {
-                    let person = decode(&json)?;
-                    if !people.iter().any(|p| p.id == person.id) {
-                        people.push(person);
-                    }
+                if let Some((id, record, reported)) = row {
+                    let person = decode(&id, record.as_deref().unwrap_or(""), reported)?;
+                    out.push((key, person));
                 }
             }
-            Ok(people)
+            Ok(out)
         })
         .await
     }
 
-    async fn create(&self, person: &Person) -> Result<(), StoreError> {
-        let person = person.clone();
-        let json = encode(&person)?;
+    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let contacts = contacts.to_vec();
         self.with_tx(move |tx| {
-            for contact in &person.contacts {
-                if contact_taken(tx, contact)? {
-                    return Err(StoreError::Conflict);
+            let mut out = Vec::new();
+            let mut stmt = tx
+                .prepare("SELECT person_id FROM contacts WHERE contact = ?1 ORDER BY person_id")
+                .map_err(unavailable)?;
+            for contact in contacts {
+                let ids = stmt
+                    .query_map([&contact], |row| row.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                for id in ids {
+                    out.push((contact.clone(), id.map_err(unavailable)?));
                 }
             }
-            tx.execute(
-                "INSERT INTO people (id, record, version, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![person.id, json, person.version as i64, person.updated_at, person.expires_at],
-            )
-            .map_err(unavailable)?;
-            for contact in &person.contacts {
-                tx.execute("INSERT INTO contacts (contact, person_id) VALUES (?1, ?2)", params![contact, person.id])
-                    .map_err(unavailable)?;
-            }
-            Ok(())
+            Ok(out)
         })
         .await
     }
 
-    async fn replace(
+    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
+        let (person, log) = (person.clone(), log.clone());
+        self.with_tx(move |tx| {
+            insert_person(tx, &person)?;
+            claim(
+                tx,
+                &person.id,
+                &person.identities.iter().collect::<Vec<_>>(),
+            )?;
+            add_contacts(
+                tx,
+                &person.id,
+                &person.submission.contact_keys().iter().collect::<Vec<_>>(),
+            )?;
+            insert_version(tx, &person)?;
+            insert_log(tx, &log)
+        })
+        .await
+    }
+
+    async fn update(
         &self,
         person: &Person,
-        expected_version: u64,
-        released: &[String],
-        claimed: &[String],
+        previous: &Person,
+        log: &LogEntry,
     ) -> Result<(), StoreError> {
-        let person = person.clone();
+        let (person, previous, log) = (person.clone(), previous.clone(), log.clone());
         let json = encode(&person)?;
-        let (released, claimed) = (released.to_vec(), claimed.to_vec());
         self.with_tx(move |tx| {
             let updated = tx
                 .execute(
-                    "UPDATE people SET record = ?2, version = ?3, updated_at = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
-                    params![person.id, json, person.version as i64, person.updated_at, person.expires_at, expected_version as i64],
+                    "UPDATE people SET record = ?2, version = ?3, pending = 1, updated_at = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
+                    params![person.id, json, person.version as i64, person.updated_at, person.expires_at, previous.version as i64],
                 )
                 .map_err(unavailable)?;
             if updated != 1 {
                 return Err(StoreError::Conflict);
             }
-            for contact in &claimed {
-                if contact_taken(tx, contact)? {
-                    return Err(StoreError::Conflict); // the transaction rolls back on drop
-                }
-                tx.execute("INSERT INTO contacts (contact, person_id) VALUES (?1, ?2)", params![contact, person.id])
-                    .map_err(unavailable)?;
+            let claimed: Vec<&String> = person
+                .identities
+                .iter()
+                .filter(|k| !previous.identities.contains(k))
+                .collect();
+            claim(tx, &person.id, &claimed)?;
+            for key in previous.identities.iter().filter(|k| !person.identities.contains(k)) {
+                tx.execute(
+                    "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
+                    params![key, person.id],
+                )
+                .map_err(unavailable)?;
             }
-            for contact in &released {
-                tx.execute("DELETE FROM contacts WHERE contact = ?1 AND person_id = ?2", params![contact, person.id])
-                    .map_err(unavailable)?;
+            let contacts = person.submission.contact_keys();
+            for old in previous.submission.contact_keys().iter().filter(|c| !contacts.contains(c)) {
+                tx.execute(
+                    "DELETE FROM contacts WHERE contact = ?1 AND person_id = ?2",
+                    params![old, person.id],
+                )
+                .map_err(unavailable)?;
             }
-            Ok(())
+            add_contacts(tx, &person.id, &contacts.iter().collect::<Vec<_>>())?;
+            insert_version(tx, &person)?;
+            insert_log(tx, &log)
         })
         .await
     }
 
-    async fn changed_since(&self, since: Timestamp) -> Result<Vec<Person>, StoreError> {
+    async fn log(&self, entry: &LogEntry, _expires_at: Timestamp) -> Result<(), StoreError> {
+        // Kept as long as the record: deleted with it (ON DELETE CASCADE).
+        let entry = entry.clone();
         self.with_tx(move |tx| {
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM people WHERE id = ?1",
+                    [&entry.person_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Conflict);
+            }
+            insert_log(tx, &entry)
+        })
+        .await
+    }
+
+    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        let id = id.to_owned();
+        self.with_tx(move |tx| {
+            let row: Option<(Option<String>, i64)> = tx
+                .query_row(
+                    "SELECT record, reported_version FROM people WHERE id = ?1",
+                    [&id],
+                    |row| Ok((row.get(0).ok(), row.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(record, reported)| decode(&id, record.as_deref().unwrap_or(""), reported))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
+        let id = id.to_owned();
+        self.with_tx(move |tx| {
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT submission FROM versions WHERE person_id = ?1 AND version = ?2",
+                    params![id, version as i64],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            json.map(|json| {
+                serde_json::from_str(&json).map_err(|_| StoreError::Unreadable { key: id.clone() })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pending(&self) -> Result<Scan, StoreError> {
+        self.scan(true).await
+    }
+
+    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.with_tx(move |tx| {
+            tx.execute(
+                "UPDATE people SET reported_version = ?2, pending = CASE WHEN version <= ?2 THEN NULL ELSE 1 END WHERE id = ?1 AND reported_version < ?2",
+                params![id, version as i64],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn everyone(&self) -> Result<Scan, StoreError> {
+        self.scan(false).await
+    }
+
+    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_tx(|tx| {
             let mut stmt = tx
-                .prepare("SELECT record FROM people WHERE updated_at >= ?1 ORDER BY updated_at, id")
+                .prepare("SELECT reference, person_id, at, form, outcome, version FROM submissions ORDER BY at, reference")
                 .map_err(unavailable)?;
             let rows = stmt
-                .query_map([since], |row| row.get::<_, String>(0))
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                })
                 .map_err(unavailable)?;
-            rows.map(|json| decode(&json.map_err(unavailable)?))
-                .collect()
+            let mut out = Vec::new();
+            for row in rows {
+                let (reference, person_id, at, form, outcome, version) = row.map_err(unavailable)?;
+                let (Some(form), Some(outcome)) = (FormId::from_key(&form), Outcome::from_name(&outcome)) else {
+                    continue;
+                };
+                out.push(LogEntry { reference, person_id, at, form, outcome, version: version as u64 });
+            }
+            Ok(out)
         })
         .await
     }
@@ -269,18 +626,24 @@ impl Store for SqliteStore {
     }
 
     async fn digest_state(&self) -> Result<DigestState, StoreError> {
-        let json: Option<String> = self
+        let row: Option<(String, i64)> = self
             .with_tx(|tx| {
-                tx.query_row("SELECT state FROM digest_state WHERE id = 1", [], |row| {
-                    row.get(0)
-                })
+                tx.query_row(
+                    "SELECT state, version FROM digest_state WHERE id = 1",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
                 .optional()
                 .map_err(unavailable)
             })
             .await?;
-        match json {
+        match row {
             None => Ok(DigestState::default()),
-            Some(json) => serde_json::from_str(&json).map_err(unavailable),
+            Some((json, version)) => {
+                let mut state: DigestState = serde_json::from_str(&json).map_err(unavailable)?;
+                state.version = version as u64;
+                Ok(state)
+            }
         }
     }
 
@@ -330,5 +693,133 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+}
+
+/// The SQLite store for a server that must keep serving when the database
+/// cannot be opened (a damaged or unreadable file, a full disk): it opens
+/// the file on first use and, while that fails, answers every operation
+/// with [`StoreError::Unavailable`] (the handler's 503, input kept) and
+/// tries again at most once a second, so the site stays up and the forms
+/// work again as soon as the file is fixed.
+#[derive(Clone)]
+pub struct OpenWhenReady {
+    path: std::path::PathBuf,
+    state: Arc<Mutex<Opening>>,
+}
+
+struct Opening {
+    store: Option<SqliteStore>,
+    last_attempt: Option<std::time::Instant>,
+}
+
+impl OpenWhenReady {
+    /// Tries to open `path` now; if that fails, keeps trying on use.
+    pub fn new(path: &Path) -> (OpenWhenReady, Result<(), StoreError>) {
+        let opened = SqliteStore::open(path);
+        let first = opened.as_ref().map(drop).map_err(unavailable);
+        let state = Opening {
+            store: opened.ok(),
+            last_attempt: Some(std::time::Instant::now()),
+        };
+        (
+            OpenWhenReady {
+                path: path.to_owned(),
+                state: Arc::new(Mutex::new(state)),
+            },
+            first,
+        )
+    }
+
+    /// The open store, or why there is none yet.
+    pub fn store(&self) -> Result<SqliteStore, StoreError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| unavailable("the store's lock is poisoned"))?;
+        if let Some(store) = &state.store {
+            return Ok(store.clone());
+        }
+        let due = state
+            .last_attempt
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+        if !due {
+            return Err(unavailable("the database could not be opened"));
+        }
+        state.last_attempt = Some(std::time::Instant::now());
+        let store = SqliteStore::open(&self.path)?;
+        state.store = Some(store.clone());
+        Ok(store)
+    }
+}
+
+impl Store for OpenWhenReady {
+    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
+        self.store()?.holders(identities).await
+    }
+    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        self.store()?.sharing(contacts).await
+    }
+    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
+        self.store()?.create(person, log).await
+    }
+    async fn update(
+        &self,
+        person: &Person,
+        previous: &Person,
+        log: &LogEntry,
+    ) -> Result<(), StoreError> {
+        self.store()?.update(person, previous, log).await
+    }
+    async fn log(&self, entry: &LogEntry, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.store()?.log(entry, expires_at).await
+    }
+    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        self.store()?.person(id).await
+    }
+    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
+        self.store()?.version(id, version).await
+    }
+    async fn pending(&self) -> Result<Scan, StoreError> {
+        self.store()?.pending().await
+    }
+    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        self.store()?.mark_reported(id, version).await
+    }
+    async fn everyone(&self) -> Result<Scan, StoreError> {
+        self.store()?.everyone().await
+    }
+    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
+        self.store()?.submissions().await
+    }
+    async fn hit(
+        &self,
+        client: &str,
+        window_start: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.store()?.hit(client, window_start, expires_at).await
+    }
+    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
+        self.store()?.count(day, counter).await
+    }
+    async fn digest_state(&self) -> Result<DigestState, StoreError> {
+        self.store()?.digest_state().await
+    }
+    async fn put_digest_state(
+        &self,
+        state: &DigestState,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.store()?
+            .put_digest_state(state, expected_version)
+            .await
+    }
+    async fn counts(
+        &self,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<(Counter, u64)>, StoreError> {
+        self.store()?.counts(from_day, to_day).await
     }
 }

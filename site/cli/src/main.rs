@@ -6,7 +6,9 @@
 //! - `mutualaid serve` builds, serves the site on loopback with the form
 //!   handler at `/api` (SQLite in the data folder), rebuilds when content
 //!   changes and reloads the browser.
-//! - `mutualaid export --format csv` prints the stored records as CSV.
+//! - `mutualaid export --format csv` prints the stored records (or, with
+//!   `--table submissions`, the submission log) as CSV.
+//! - `mutualaid digest` sends the organizers' digest.
 
 mod serve;
 
@@ -66,11 +68,16 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         rate_limit: u64,
     },
-    /// Print the stored records.
+    /// Print the stored records (or the submission log). A record that
+    /// cannot be read is named on stderr; every other one is printed.
     Export {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
+        /// What to print: each person's record, or every accepted submission
+        /// by its reference (time, form, record, outcome).
+        #[arg(long, value_enum, default_value_t = Table::People)]
+        table: Table,
         /// The data folder `serve` stores in.
         #[arg(long, default_value = ".data")]
         data: PathBuf,
@@ -120,6 +127,15 @@ enum Command {
 enum Format {
     /// Comma-separated values with a header row.
     Csv,
+}
+
+/// What `export` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Table {
+    /// One row per person: their latest details.
+    People,
+    /// One row per accepted submission, by reference.
+    Submissions,
 }
 
 fn main() -> ExitCode {
@@ -208,9 +224,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Export {
             format: Format::Csv,
+            table,
             data,
             since,
         } => {
+            use mutualaid_handler::store::Store;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
             let since = match since {
@@ -221,13 +239,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|z| z.timestamp().as_second())
                     .with_context(|| format!("--since {day}: expected a day like 2026-11-26"))?,
             };
-            let people = runtime
-                .block_on(mutualaid_handler::store::Store::changed_since(
-                    &store, since,
-                ))
-                .context("reading the records")?;
-            mutualaid_handler::export::write_csv(&people, std::io::stdout().lock())
-                .context("writing CSV")?;
+            let out = std::io::stdout().lock();
+            match table {
+                Table::People => {
+                    let mut scan = runtime
+                        .block_on(store.everyone())
+                        .context("reading the records")?;
+                    scan.people.retain(|p| p.updated_at >= since);
+                    mutualaid_handler::export::write_csv(&scan.people, out)
+                        .context("writing CSV")?;
+                    for key in &scan.unreadable {
+                        eprintln!(
+                            "warning: the record {key} could not be read and is not in the export; every other record is"
+                        );
+                    }
+                }
+                Table::Submissions => {
+                    let mut log = runtime
+                        .block_on(store.submissions())
+                        .context("reading the submission log")?;
+                    log.retain(|e| e.at >= since);
+                    mutualaid_handler::export::write_log_csv(&log, out).context("writing CSV")?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Digest {
@@ -293,7 +327,7 @@ async fn digest(
             .digest_state()
             .await
             .context("reading the digest state")?;
-        let (d, _) = digest::prepare(store, strings, config, state.watermark, now).await?;
+        let (d, _) = digest::prepare(store, strings, config, &state, now).await?;
         print!("{}", digest::render::text(&d, strings, config));
         return Ok(ExitCode::SUCCESS);
     }
@@ -312,8 +346,22 @@ async fn digest(
         }
     };
     match report {
-        RunReport::Sent { entries, .. } => {
-            println!("Sent a digest of {entries} new or updated entries.")
+        RunReport::Sent {
+            entries,
+            repeated,
+            unreadable,
+        } => {
+            println!("Sent a digest of {entries} new or updated entries.");
+            if repeated > 0 {
+                println!(
+                    "{repeated} of them may repeat an earlier digest (its run stopped before recording that its mail was accepted); they are marked."
+                );
+            }
+            if unreadable > 0 {
+                println!(
+                    "{unreadable} records could not be read; the digest counts them (see `mutualaid export`)."
+                );
+            }
         }
         RunReport::AlreadyRunning => println!("Another digest run is in progress; nothing sent."),
     }

@@ -19,7 +19,7 @@ use axum::routing::get;
 use futures_util::stream::{self, Stream};
 use mutualaid_handler::domain::Retention;
 use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
-use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::sqlite::{OpenWhenReady, SqliteStore};
 use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
@@ -53,9 +53,12 @@ pub struct Options {
     pub rate_limit: u64,
 }
 
+/// The database file in a data folder.
+const STORE_FILE: &str = "mutualaid.sqlite3";
+
 /// The SQLite store in a data folder.
 pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
-    let file = data.join("mutualaid.sqlite3");
+    let file = data.join(STORE_FILE);
     SqliteStore::open(&file).with_context(|| format!("opening the store {}", file.display()))
 }
 
@@ -87,16 +90,28 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         })?;
     let addr = listener.local_addr()?;
 
-    let store = open_store(&data)?;
-    store
-        .purge_expired(http::system_clock())
-        .await
-        .context("deleting expired records")?;
+    // The site is served even when the store cannot be opened: the forms answer 503 until it can.
+    let file = data.join(STORE_FILE);
+    let (store, opened) = OpenWhenReady::new(&file);
+    match opened {
+        Ok(()) => {
+            store
+                .store()?
+                .purge_expired(http::system_clock())
+                .await
+                .context("deleting expired records")?;
+        }
+        Err(e) => eprintln!(
+            "warning: the store {} could not be opened ({e}); the site is served and the forms answer 503 until it can be",
+            file.display()
+        ),
+    }
     let config = HttpConfig {
         thanks: HttpConfig::thanks_from_site(&site),
         allowed_origins: vec![
             format!("http://{addr}"),
             format!("http://localhost:{}", addr.port()),
+            site.config.base_url.trim_end_matches('/').to_owned(),
         ],
         rate_limit: RateLimit {
             per_window: rate_limit,

@@ -1,7 +1,8 @@
 //! The form contract on any bytes, as the handler meets them: decoded as a
 //! plain form (`application/x-www-form-urlencoded`) and as JSON into both
 //! forms' inputs, then validated and normalised. Nothing may panic, and
-//! whatever is accepted must already be in its normal form.
+//! whatever is accepted must already be in its normal form (the name's
+//! comparison key too).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -37,6 +38,7 @@ fn signup(input: SignupInput) {
     }
     assert!(!s.name.is_empty() && s.name == s.name.trim(), "name trimmed, not empty");
     assert!(!s.roles.is_empty(), "at least one role");
+    name_key_is_stable(&s.name);
 }
 
 fn donation(input: DonateInput) {
@@ -49,4 +51,13 @@ fn donation(input: DonateInput) {
         assert_eq!(normalise::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
     }
     assert!(!d.name.is_empty() && d.name == d.name.trim(), "name trimmed, not empty");
+    name_key_is_stable(&d.name);
+}
+
+/// The name two submissions are compared on is its own normal form: it does
+/// not change when normalised again, and it has no edge spaces.
+fn name_key_is_stable(name: &str) {
+    let key = normalise::name_key(name);
+    assert_eq!(normalise::name_key(&key), key, "a name key is already normal");
+    assert_eq!(key.trim(), key, "no edge spaces");
 }

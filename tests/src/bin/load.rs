@@ -1,8 +1,10 @@
 //! Load and faults, on loopback: sends N distinct sign-ups from C concurrent
 //! clients to `mutualaid serve` (SQLite) or to the real `submit` Lambda
 //! binary (DynamoDB in moto, through a cuttable proxy), then reads the store
-//! back and checks that every acknowledged sign-up is stored exactly once
-//! and that nothing but an acknowledgement claimed success.
+//! back and checks that every acknowledged sign-up is stored exactly once —
+//! one record per person, created once, every acknowledged reference in the
+//! submission log on that person's record — and that nothing but an
+//! acknowledgement claimed success.
 //!
 //! A client behaves like a patient person: a 5xx or no answer is tried
 //! again (up to 100 times) until acknowledged. With `--faults` the store is
@@ -12,8 +14,9 @@
 //! process restarted: the handler must recover by itself.
 //!
 //! Half the people send the plain HTML form (ack: 303 to the thank-you
-//! page), half JSON (ack: 201 with `created`; `unchanged` is only right
-//! after a refused attempt that was stored anyway).
+//! page), half JSON (ack: `201 {"status": "received", "reference"}`). A
+//! refused attempt that was stored anyway shows in the log as `created`,
+//! followed by the acknowledged retry as `unchanged`.
 //!
 //! ```sh
 //! cargo build --release -p mutualaid -p mutualaid-lambdas -p mutualaid-tests --bins
@@ -23,7 +26,7 @@
 //!
 //! Prints throughput and latency; exits non-zero when an invariant fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -90,8 +93,8 @@ enum Target {
 /// What one attempt got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
-    /// 303 to the thank-you page, or 201 with `created` / `updated` / `unchanged`.
-    Ack(&'static str),
+    /// 303 to the thank-you page (no reference), or 201 with a reference.
+    Ack(Option<String>),
     /// A 5xx: not acknowledged, try again.
     Refused(u16),
     /// No answer in time, or the connection broke.
@@ -140,17 +143,14 @@ fn person(i: usize) -> Person {
 /// Reads an answer (status, location, body) as an outcome.
 fn classify(json: bool, status: u16, location: Option<&str>, body: &str) -> Outcome {
     match status {
-        303 if !json && location.is_some_and(|l| l.contains("/thanks/")) => Outcome::Ack("form"),
-        201 if json => match serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v["status"].as_str().map(str::to_owned))
-            .as_deref()
-        {
-            Some("created") => Outcome::Ack("created"),
-            Some("updated") => Outcome::Ack("updated"),
-            Some("unchanged") => Outcome::Ack("unchanged"),
-            other => Outcome::Unexpected(format!("201 with status {other:?}")),
-        },
+        303 if !json && location.is_some_and(|l| l.contains("/thanks/")) => Outcome::Ack(None),
+        201 if json => {
+            let answer = serde_json::from_str::<Value>(body).unwrap_or_default();
+            match (answer["status"].as_str(), answer["reference"].as_str()) {
+                (Some("received"), Some(reference)) => Outcome::Ack(Some(reference.to_owned())),
+                other => Outcome::Unexpected(format!("201 with {other:?}")),
+            }
+        }
         500..=599 => Outcome::Refused(status),
         _ => Outcome::Unexpected(format!("{status} {location:?}")),
     }
@@ -159,9 +159,18 @@ fn classify(json: bool, status: u16, location: Option<&str>, body: &str) -> Outc
 /// One person's attempts, in order, with each attempt's latency.
 type Attempts = Vec<(Outcome, Duration)>;
 
+/// What the store holds after a run.
+#[derive(Default)]
+struct Stored {
+    /// email → the ids of the records with that email.
+    records: BTreeMap<String, Vec<String>>,
+    /// The submission log: reference → (record id, outcome).
+    log: HashMap<String, (String, String)>,
+}
+
 /// A finished run: what was loaded, each person's attempts, the wall time,
-/// and the store's records counted per email.
-type Run = (String, Vec<Attempts>, Duration, BTreeMap<String, usize>);
+/// and what the store holds.
+type Run = (String, Vec<Attempts>, Duration, Stored);
 
 /// Runs the load: `send` makes one attempt for person `i`.
 fn drive(
@@ -212,18 +221,20 @@ fn drive(
     (results.into_iter().map(|(_, a)| a).collect(), wall)
 }
 
-/// Checks the invariants against what the store holds (`stored`: email →
-/// records with that email) and prints the figures. Returns the problems.
-fn report(
-    what: &str,
-    people: &[Attempts],
-    wall: Duration,
-    stored: &BTreeMap<String, usize>,
-) -> Vec<String> {
+/// Checks the invariants against what the store holds and prints the
+/// figures. Returns the problems.
+fn report(what: &str, people: &[Attempts], wall: Duration, stored: &Stored) -> Vec<String> {
     let mut problems = Vec::new();
     let mut latencies: Vec<Duration> = Vec::new();
     let mut first_try: Vec<Duration> = Vec::new();
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    // record id → (created entries, all entries) in the log
+    let mut per_record: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (id, outcome) in stored.log.values() {
+        let e = per_record.entry(id.as_str()).or_default();
+        e.0 += usize::from(outcome == "created");
+        e.1 += 1;
+    }
     let mut stored_though_refused = 0;
     for (i, attempts) in people.iter().enumerate() {
         for (n, (outcome, latency)) in attempts.iter().enumerate() {
@@ -232,7 +243,8 @@ fn report(
                 first_try.push(*latency);
             }
             let key = match outcome {
-                Outcome::Ack(kind) => format!("ack {kind}"),
+                Outcome::Ack(None) => "ack (form)".into(),
+                Outcome::Ack(Some(_)) => "ack (json)".into(),
                 Outcome::Refused(s) => format!("refused {s}"),
                 Outcome::NoAnswer => "no answer".into(),
                 Outcome::Unexpected(s) => {
@@ -243,34 +255,54 @@ fn report(
             *tally.entry(key).or_default() += 1;
         }
         let acked = matches!(attempts.last(), Some((Outcome::Ack(_), _)));
-        let copies = stored.get(&email(i)).copied().unwrap_or(0);
-        if acked && copies != 1 {
+        let ids = stored.records.get(&email(i)).cloned().unwrap_or_default();
+        if acked && ids.len() != 1 {
             problems.push(format!(
-                "person {i} was acknowledged but is stored {copies} times"
+                "person {i} was acknowledged but is stored {} times",
+                ids.len()
             ));
         }
         if !acked {
             problems.push(format!(
-                "person {i} was never acknowledged in {} attempts (stored {copies} times)",
-                attempts.len()
+                "person {i} was never acknowledged in {} attempts (stored {} times)",
+                attempts.len(),
+                ids.len()
             ));
         }
-        match attempts.last() {
-            Some((Outcome::Ack("unchanged" | "updated"), _)) if attempts.len() == 1 => {
-                problems.push(format!("person {i}: first attempt acknowledged as not new"));
+        if let [id] = ids.as_slice() {
+            let (created, entries) = per_record.get(id.as_str()).copied().unwrap_or((0, 0));
+            if created != 1 {
+                problems.push(format!("person {i}'s record was created {created} times"));
             }
-            Some((Outcome::Ack("unchanged"), _)) => stored_though_refused += 1,
-            _ => {}
+            if entries == 0 || entries > attempts.len() {
+                problems.push(format!(
+                    "person {i}: {entries} submissions logged for {} attempts",
+                    attempts.len()
+                ));
+            }
+            stored_though_refused += entries.saturating_sub(1);
+        }
+        if let Some((Outcome::Ack(Some(reference)), _)) = attempts.last() {
+            match stored.log.get(reference) {
+                Some((id, _)) if ids.contains(id) => {}
+                Some(_) => problems.push(format!(
+                    "person {i}: acknowledged reference {reference} is logged on another record"
+                )),
+                None => problems.push(format!(
+                    "person {i}: acknowledged reference {reference} is not in the submission log"
+                )),
+            }
         }
     }
     let strangers = stored
+        .records
         .keys()
         .filter(|e| !e.ends_with("@load.example.org"))
         .count();
     if strangers > 0 {
         problems.push(format!("{strangers} stored records nobody sent"));
     }
-    let records: usize = stored.values().sum();
+    let records: usize = stored.records.values().map(Vec::len).sum();
     latencies.sort();
     first_try.sort();
     let pct = |v: &[Duration], p: f64| -> f64 {
@@ -308,12 +340,13 @@ fn report(
         println!("  {k}: {n}");
     }
     println!(
-        "store: {records} records for {} people; refused yet stored, then `unchanged` on retry (JSON): {stored_though_refused}",
-        stored.len()
+        "store: {records} records for {} people, {} submissions logged; refused yet stored, then `unchanged` on retry: {stored_though_refused}",
+        stored.records.len(),
+        stored.log.len()
     );
     if problems.is_empty() {
         println!(
-            "ok: every acknowledged sign-up is stored exactly once; every other answer was a 5xx or none"
+            "ok: every acknowledged sign-up is stored exactly once (one record, created once, its reference logged on it); every other answer was a 5xx or none"
         );
     }
     problems
@@ -406,18 +439,34 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
         done.store(true, Ordering::Relaxed);
         result
     });
-    let csv = Command::new(bin)
-        .args(["export", "--format", "csv", "--data"])
-        .arg(&data)
-        .output()
-        .context("running mutualaid export")?;
-    ensure!(
-        csv.status.success(),
-        "mutualaid export failed: {}",
-        String::from_utf8_lossy(&csv.stderr)
-    );
+    let export = |table: &str| -> anyhow::Result<String> {
+        let csv = Command::new(bin)
+            .args(["export", "--format", "csv", "--table", table, "--data"])
+            .arg(&data)
+            .output()
+            .context("running mutualaid export")?;
+        ensure!(
+            csv.status.success(),
+            "mutualaid export failed: {}",
+            String::from_utf8_lossy(&csv.stderr)
+        );
+        Ok(String::from_utf8(csv.stdout)?)
+    };
+    let (people_csv, log_csv) = (export("people")?, export("submissions")?);
     drop(server);
-    let stored = emails_in_csv(&String::from_utf8(csv.stdout)?)?;
+    let mut stored = Stored::default();
+    for row in csv_rows(&people_csv, &["email", "id"])? {
+        stored
+            .records
+            .entry(row[0].clone())
+            .or_default()
+            .push(row[1].clone());
+    }
+    for row in csv_rows(&log_csv, &["reference", "record_id", "outcome"])? {
+        stored
+            .log
+            .insert(row[0].clone(), (row[1].clone(), row[2].clone()));
+    }
     let what = format!(
         "mutualaid serve (SQLite): {} sign-ups, {} clients{}",
         cli.requests,
@@ -431,21 +480,32 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
     Ok((what, people, wall, stored))
 }
 
-/// Counts the export's rows per email.
-fn emails_in_csv(csv: &str) -> anyhow::Result<BTreeMap<String, usize>> {
+/// The named columns of an export's rows (the load's values hold no commas
+/// or quotes).
+fn csv_rows(csv: &str, columns: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
     let mut lines = csv.lines();
-    let header = lines.next().context("the export has a header row")?;
-    let column = header
+    let header: Vec<&str> = lines
+        .next()
+        .context("the export has a header row")?
         .split(',')
-        .position(|c| c == "email")
-        .context("the export has an email column")?;
-    let mut stored = BTreeMap::new();
-    for line in lines {
-        // The load's values hold no commas or quotes.
-        let email = line.split(',').nth(column).unwrap_or_default().to_owned();
-        *stored.entry(email).or_default() += 1;
-    }
-    Ok(stored)
+        .collect();
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h == c)
+                .with_context(|| format!("the export has a {c} column"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            at.iter()
+                .map(|i| cells.get(*i).copied().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect())
 }
 
 /// Waits until `acked` reaches `n`, or the run ends.
@@ -531,11 +591,21 @@ fn load_lambda(cli: &Cli, bin: &Path, instances: usize, moto: &str) -> anyhow::R
         let _ = f.kill();
         let _ = f.wait();
     }
-    let everyone = runtime.block_on(store.changed_since(0))?;
-    let mut stored = BTreeMap::new();
-    for p in everyone {
+    let everyone = runtime.block_on(store.everyone())?;
+    ensure!(
+        everyone.unreadable.is_empty(),
+        "unreadable records: {:?}",
+        everyone.unreadable
+    );
+    let mut stored = Stored::default();
+    for p in everyone.people {
         let email = p.submission.field_texts()[1].clone();
-        *stored.entry(email).or_default() += 1;
+        stored.records.entry(email).or_default().push(p.id);
+    }
+    for e in runtime.block_on(store.submissions())? {
+        stored
+            .log
+            .insert(e.reference, (e.person_id, e.outcome.name().to_owned()));
     }
     let what = format!(
         "submit Lambda ({instances} instances) + DynamoDB (moto): {} sign-ups, {} clients{}",

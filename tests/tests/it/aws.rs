@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Request, StatusCode, header};
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::store::Store;
@@ -36,6 +37,106 @@ async fn dynamodb_meets_the_store_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_names_a_damaged_record_and_reads_the_rest() {
+    let endpoint = aws::endpoint();
+    let (store, table) = fresh_store(&endpoint, "damaged").await;
+    let client = aws::dynamo(&endpoint).await;
+    crate::store_contract::a_damaged_record_is_named_and_the_rest_read(&store, |id| async move {
+        client
+            .update_item()
+            .table_name(&table)
+            .key(
+                dynamo::PARTITION_KEY,
+                AttributeValue::S(format!("PERSON#{id}")),
+            )
+            .key(dynamo::SORT_KEY, AttributeValue::S("PERSON".into()))
+            .update_expression("SET #r = :bad")
+            .expression_attribute_names("#r", "record")
+            .expression_attribute_values(":bad", AttributeValue::S("not a record".into()))
+            .send()
+            .await
+            .expect("damage");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
+    use mutualaid_handler::domain;
+    use mutualaid_handler::store::Submission;
+    let endpoint = aws::endpoint();
+    let (store, table) = fresh_store(&endpoint, "expiry").await;
+    let keep = crate::store_contract::KEEP;
+    let rosa = crate::store_contract::person(
+        "Rosa",
+        Some("rosa@example.org"),
+        Some("+16195550142"),
+        "92105",
+        &["delivery"],
+    );
+    let first = domain::accept(&store, Submission::Signup(rosa.clone()), 1_000, keep)
+        .await
+        .expect("created");
+    domain::accept(&store, Submission::Signup(rosa.clone()), 2_000, keep)
+        .await
+        .expect("unchanged");
+    let mut moved = rosa.clone();
+    moved.zip = "92115".into();
+    domain::accept(&store, Submission::Signup(moved), 3_000, keep)
+        .await
+        .expect("updated");
+    let items = aws::dynamo(&endpoint)
+        .await
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let mut kinds = std::collections::BTreeMap::new();
+    for item in &items {
+        let pk = item[dynamo::PARTITION_KEY].as_s().expect("pk");
+        let sk = item[dynamo::SORT_KEY].as_s().expect("sk");
+        let kind = format!(
+            "{} {}",
+            pk.split('#').next().unwrap_or_default(),
+            sk.split('#').next().unwrap_or_default()
+        );
+        if ["RATE", "COUNTS", "DIGEST"]
+            .iter()
+            .any(|k| kind.starts_with(k))
+        {
+            continue;
+        }
+        let expires: i64 = item[dynamo::TTL_ATTRIBUTE]
+            .as_n()
+            .expect("every item the record keeps expires")
+            .parse()
+            .expect("a number");
+        assert_eq!(
+            expires,
+            3_000 + 30 * 86_400,
+            "{pk} {sk}: the record's expiry, from its last change"
+        );
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    assert_eq!(
+        kinds,
+        std::collections::BTreeMap::from([
+            ("CONTACT PERSON".to_owned(), 2),
+            ("IDENTITY IDENTITY".to_owned(), 2),
+            ("PERSON LOG".to_owned(), 3),
+            ("PERSON PERSON".to_owned(), 1),
+            ("PERSON V".to_owned(), 2),
+        ]),
+        "record {}: its versions, log, identity keys and contacts",
+        first.person_id
+    );
+}
+
+#[tokio::test]
 async fn the_table_has_the_key_design_index_and_ttl() {
     let endpoint = aws::endpoint();
     let (_, table) = fresh_store(&endpoint, "design").await;
@@ -49,16 +150,24 @@ async fn the_table_has_the_key_design_index_and_ttl() {
     let t = described.table().expect("table");
     let keys: Vec<&str> = t.key_schema().iter().map(|k| k.attribute_name()).collect();
     assert_eq!(keys, [dynamo::PARTITION_KEY, dynamo::SORT_KEY]);
-    let index = &t.global_secondary_indexes()[0];
-    assert_eq!(index.index_name(), Some(dynamo::INDEX));
-    let index_keys: Vec<&str> = index
-        .key_schema()
-        .iter()
-        .map(|k| k.attribute_name())
-        .collect();
+    let index_keys = |name: &str| -> Vec<String> {
+        t.global_secondary_indexes()
+            .iter()
+            .find(|i| i.index_name() == Some(name))
+            .unwrap_or_else(|| panic!("no index {name}"))
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name().to_owned())
+            .collect()
+    };
     assert_eq!(
-        index_keys,
+        index_keys(dynamo::INDEX),
         [dynamo::INDEX_PARTITION_KEY, dynamo::INDEX_SORT_KEY]
+    );
+    assert_eq!(
+        index_keys(dynamo::PENDING_INDEX),
+        [dynamo::PENDING_ATTRIBUTE, dynamo::INDEX_SORT_KEY],
+        "the sparse index of pending records"
     );
     let ttl = client
         .describe_time_to_live()
@@ -102,7 +211,12 @@ async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself(
 
     let ok = post(signup("before@example.org")).await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
-    let mut acknowledged = vec![ok.json()["id"].as_str().expect("id").to_owned()];
+    let mut acknowledged = vec![
+        ok.json()["reference"]
+            .as_str()
+            .expect("reference")
+            .to_owned(),
+    ];
 
     for (mode, email) in [
         (Mode::Stall, "stalled@example.org"),
@@ -138,9 +252,9 @@ async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself(
             "the input is kept"
         );
         let stored = direct
-            .find(&[format!("signup:email:{email}")])
+            .sharing(&[format!("signup:email:{email}")])
             .await
-            .expect("find in moto");
+            .expect("read moto");
         assert!(stored.is_empty(), "{mode:?}: a 503 was not stored");
     }
 
@@ -149,21 +263,29 @@ async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself(
     for _ in 0..20 {
         let answer = post(signup("after@example.org")).await;
         if answer.status == StatusCode::CREATED {
-            recovered = Some(answer.json()["id"].as_str().expect("id").to_owned());
+            recovered = Some(
+                answer.json()["reference"]
+                    .as_str()
+                    .expect("reference")
+                    .to_owned(),
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     acknowledged.push(recovered.expect("the handler recovers once the store is back"));
-    let everyone: Vec<String> = direct
-        .changed_since(0)
+    let logged: Vec<String> = direct
+        .submissions()
         .await
         .expect("read")
         .into_iter()
-        .map(|p| p.id)
+        .map(|e| e.reference)
         .collect();
-    for id in &acknowledged {
-        assert!(everyone.contains(id), "acknowledged {id} is stored");
+    for reference in &acknowledged {
+        assert!(
+            logged.contains(reference),
+            "acknowledged {reference} is stored"
+        );
     }
 }
 
@@ -233,8 +355,8 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
         let body: Value =
             serde_json::from_str(created["body"].as_str().expect("body")).expect("JSON body");
         assert_eq!(
-            body["status"],
-            if function_url { "unchanged" } else { "created" }
+            body["status"], "received",
+            "the same answer, new (API Gateway) or unchanged (Function URL)"
         );
 
         let (_, invalid) = emulator
@@ -253,7 +375,7 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
             "{page}"
         );
     }
-    let people = store.changed_since(0).await.expect("read moto");
+    let people = store.everyone().await.expect("read moto").people;
     assert_eq!(people.len(), 2, "Gil and Hal, once each");
     assert!(emulator.polls() >= 7, "the binary polled for each event");
     let _ = child.kill();
@@ -353,13 +475,8 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     assert!(!is_error, "{answer}");
     assert_eq!(answer["sent"], true);
     assert!(
-        store
-            .digest_state()
-            .await
-            .expect("state")
-            .watermark
-            .is_some(),
-        "the watermark moved after SES accepted"
+        store.pending().await.expect("pending").people.is_empty(),
+        "Kim is reported once SES accepted"
     );
     let data: Value = serde_json::from_str(
         &ureq::get(&format!("{endpoint}/moto-api/data.json"))

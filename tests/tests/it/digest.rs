@@ -1,6 +1,7 @@
-//! The organizers' digest: built from a real store, sent through SES (moto)
-//! or the outbox, parsed back as MIME, with the watermark moving only after
-//! the mail service accepted the message.
+//! The organizers' digest: built from a real store, sent through SES (moto),
+//! SMTP or the outbox, parsed back as MIME, with records marked reported only
+//! after the mail service accepted the message; and the promise under
+//! concurrent writers and a crash, on both stores.
 
 use std::time::Duration;
 
@@ -159,7 +160,8 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
         report,
         RunReport::Sent {
             entries: 5,
-            watermark: NOON
+            repeated: 0,
+            unreadable: 0
         }
     );
 
@@ -212,9 +214,9 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
         csv.lines()
             .next()
             .expect("header")
-            .starts_with("status,changes,id,form")
+            .starts_with("status,may_repeat,changes,shares_contact_with,id,form")
     );
-    assert!(csv.contains("new,,") && csv.contains("Cy Needs,cy@example.org"));
+    assert!(csv.contains("new,,,,") && csv.contains("Cy Needs,cy@example.org"));
 }
 
 #[tokio::test]
@@ -239,9 +241,14 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
     );
     let state = store.digest_state().await.expect("state");
     assert_eq!(
-        (state.watermark, state.lease_owner),
-        (None, None),
-        "the watermark has not moved; the lease is back"
+        (state.last_sent, state.lease_owner, state.manifest.len()),
+        (None, None, 0),
+        "nothing recorded as sent; the lease is back"
+    );
+    assert_eq!(
+        store.pending().await.expect("pending").people.len(),
+        5,
+        "everyone is still pending"
     );
     assert!(sent_to(&to).is_empty());
 
@@ -260,9 +267,10 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
         report,
         RunReport::Sent {
             entries: 5,
-            watermark: next_day
+            repeated: 0,
+            unreadable: 0
         },
-        "the missed entries are in"
+        "the missed entries are in, not marked as repeats (the refused one was never sent)"
     );
     let again = digest::run(
         &store,
@@ -278,7 +286,8 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
         again,
         RunReport::Sent {
             entries: 0,
-            watermark: next_day + 60
+            repeated: 0,
+            unreadable: 0
         },
         "a re-run sends nothing new"
     );
@@ -369,7 +378,7 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
         lang: Lang::Es,
         ..config("organizadores@example.org")
     };
-    let (d, _) = digest::prepare(&store, &strings("es"), &cfg, None, NOON)
+    let (d, _) = digest::prepare(&store, &strings("es"), &cfg, &Default::default(), NOON)
         .await
         .expect("dry run");
     assert!(
@@ -377,9 +386,9 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
         "in the organizers' language"
     );
     assert_eq!(
-        store.digest_state().await.expect("state").watermark,
-        None,
-        "a dry run moves nothing"
+        store.pending().await.expect("pending").people.len(),
+        5,
+        "a dry run marks nothing"
     );
 
     let outbox = Outbox {
@@ -555,8 +564,8 @@ async fn a_digest_goes_through_a_real_smtp_server() {
         "the server is gone: {refused:?}"
     );
     assert_eq!(
-        store.digest_state().await.expect("state").watermark,
+        store.digest_state().await.expect("state").last_sent,
         Some(NOON),
-        "the watermark stays at the last sent digest"
+        "the last sent digest is still the first"
     );
 }

@@ -316,7 +316,7 @@ async fn a_plain_form_is_stored_then_answered_with_303_to_the_thank_you_page_in_
         "/es/signup/thanks/",
         "from configuration, never the request"
     );
-    let people = h.store.all().await.expect("read");
+    let people = h.store.everyone().await.expect("read").people;
     assert_eq!(people.len(), 1);
     let Submission::Signup(s) = &people[0].submission else {
         panic!("a sign-up")
@@ -326,35 +326,54 @@ async fn a_plain_form_is_stored_then_answered_with_303_to_the_thank_you_page_in_
 }
 
 #[tokio::test]
-async fn json_gets_201_with_the_id_and_created_updated_or_unchanged() {
+async fn json_answers_the_same_for_new_updated_and_unchanged_with_a_reference_per_submission() {
     let h = harness(100);
     let body = json!({"name": "Cy", "email": "cy@example.org", "contact_method": "email", "zip": "92105",
                       "roles": ["delivery"], "household_size": 3, "consent": true, "lang": "en"});
-    let first = post_json(&h.router, "/api/signup", &body, 1).await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let id = first.json()["id"].as_str().expect("id").to_owned();
-    assert_eq!(first.json()["status"], "created");
-
-    let again = post_json(&h.router, "/api/signup", &body, 1).await;
-    assert_eq!(
-        (again.json()["id"].as_str(), again.json()["status"].as_str()),
-        (Some(id.as_str()), Some("unchanged"))
-    );
-
     let mut moved = body.clone();
     moved["zip"] = json!("92115");
-    let updated = post_json(&h.router, "/api/signup", &moved, 1).await;
-    assert_eq!(updated.json()["status"], "updated");
-    assert_eq!(updated.json()["id"], id.as_str());
     let mut role = moved.clone();
     role["roles"] = json!(["shopper"]);
-    post_json(&h.router, "/api/signup", &role, 1).await;
-    let people = h.store.all().await.expect("read");
+    let mut answers = Vec::new();
+    for b in [&body, &body, &moved, &role] {
+        let answer = post_json(&h.router, "/api/signup", b, 1).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        let v = answer.json();
+        let keys: Vec<&String> = v.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["reference", "status"], "one shape for every outcome");
+        assert_eq!(v["status"], "received", "never created/updated/unchanged");
+        answers.push(v["reference"].as_str().expect("reference").to_owned());
+    }
+    let distinct: std::collections::HashSet<&String> = answers.iter().collect();
+    assert_eq!(distinct.len(), 4, "a reference per submission: {answers:?}");
+    let people = h.store.everyone().await.expect("read").people;
     assert_eq!(people.len(), 1, "one person, updated in place");
     let p = &people[0];
+    assert!(
+        !answers.contains(&p.id),
+        "the record's id is never sent back"
+    );
     assert_eq!(p.version, 3);
-    let change = p
-        .changes
+    let log = h.store.submissions().await.expect("log");
+    let outcomes: Vec<&str> = answers
+        .iter()
+        .map(|r| {
+            log.iter()
+                .find(|e| &e.reference == r)
+                .expect("every reference is in the log")
+                .outcome
+                .name()
+        })
+        .collect();
+    assert_eq!(outcomes, ["created", "unchanged", "updated", "updated"]);
+    let first = h
+        .store
+        .version(&p.id, 2)
+        .await
+        .expect("read")
+        .expect("version 2");
+    let changes = mutualaid_handler::domain::changes(&first, &p.submission);
+    let change = changes
         .iter()
         .find(|c| c.field == "roles")
         .expect("the role change is recorded");
@@ -376,8 +395,36 @@ async fn json_gets_201_with_the_id_and_created_updated_or_unchanged() {
             counts[&Counter::Updated],
             counts[&Counter::Unchanged]
         ),
-        (1, 2, 1)
+        (1, 2, 1),
+        "the organizers' self-report still tells them apart"
     );
+}
+
+#[tokio::test]
+async fn a_known_and_an_unknown_address_get_answers_of_one_shape() {
+    let h = harness(100);
+    let known = json!({"name": "Rosa", "email": "rosa@example.org", "contact_method": "email", "zip": "92105",
+                       "roles": ["delivery"], "consent": true});
+    post_json(&h.router, "/api/signup", &known, 1).await;
+    let mut probe = known.clone();
+    probe["name"] = json!("Prober");
+    let on_record = post_json(&h.router, "/api/signup", &probe, 2).await;
+    probe["email"] = json!("nobody@example.org");
+    let not_on_record = post_json(&h.router, "/api/signup", &probe, 3).await;
+    assert_eq!(on_record.status, not_on_record.status);
+    let shape = |a: &Answer| {
+        let v = a.json();
+        (
+            v["status"].clone(),
+            v.as_object()
+                .expect("object")
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+            v["reference"].as_str().expect("reference").len(),
+        )
+    };
+    assert_eq!(shape(&on_record), shape(&not_on_record));
 }
 
 #[tokio::test]
@@ -388,16 +435,116 @@ async fn a_change_of_zip_is_an_update_that_records_the_change() {
     moved.iter_mut().find(|(k, _)| k == "zip").expect("zip").1 = "92115".into();
     let answer = post_form(&h.router, "/api/signup", &moved, 1).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
-    let people = h.store.all().await.expect("read");
+    let people = h.store.everyone().await.expect("read").people;
     assert_eq!(people.len(), 1);
+    let first = h
+        .store
+        .version(&people[0].id, 1)
+        .await
+        .expect("read")
+        .expect("version 1");
     assert_eq!(
-        people[0].changes,
+        mutualaid_handler::domain::changes(&first, &people[0].submission),
         vec![mutualaid_handler::store::Change {
             field: "zip".into(),
             from: "92105".into(),
             to: "92115".into()
         }]
     );
+}
+
+/// A plain form post with these headers.
+fn form_post_with(headers: &[(&str, &str)], lang: &str) -> Request<Body> {
+    let mut form = ana();
+    form.iter_mut().find(|(k, _)| k == "lang").expect("lang").1 = lang.into();
+    let mut req = request(
+        "/api/signup",
+        "application/x-www-form-urlencoded",
+        form_body(&form),
+        1,
+    );
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            v.parse().expect("value"),
+        );
+    }
+    req
+}
+
+#[tokio::test]
+async fn a_plain_form_posted_from_another_site_is_refused_in_its_language_and_nothing_stored() {
+    let h = harness(100);
+    for (headers, lang, phrase) in [
+        (
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ],
+            "es",
+            "Este formulario llegó desde otro sitio web",
+        ),
+        (
+            vec![
+                ("origin", "https://evil.example"),
+                ("host", "mutualaid.example.org"),
+            ],
+            "en",
+            "This form came from another website",
+        ),
+        (
+            vec![("origin", "null")],
+            "en",
+            "This form came from another website",
+        ),
+    ] {
+        let answer = send(&h.router, form_post_with(&headers, lang)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(answer.body.contains(phrase), "{lang}: {}", answer.body);
+        let doc = html(&answer.body);
+        let link = doc
+            .select(&sel(".notice a"))
+            .next()
+            .and_then(|a| a.value().attr("href"))
+            .expect("a link back to the form");
+        let form_page = h
+            .site
+            .form_page(FormId::Signup, lang)
+            .expect("the sign-up page");
+        assert_eq!(link, form_page.url);
+        assert!(
+            !answer.body.contains("Ana López"),
+            "nothing from the other site is shown"
+        );
+    }
+    assert!(
+        h.store.everyone().await.expect("read").people.is_empty(),
+        "nothing stored"
+    );
+    // From the site itself, by any of its names, or from a browser that says nothing: accepted.
+    for headers in [
+        vec![("sec-fetch-site", "same-origin"), ("origin", ORIGIN)],
+        vec![("origin", ORIGIN)],
+        vec![
+            ("origin", "http://localhost:8000"),
+            ("host", "localhost:8000"),
+        ],
+        vec![
+            ("origin", "http://127.0.0.1:8000"),
+            ("host", "127.0.0.1:8000"),
+        ],
+        vec![("sec-fetch-site", "none")],
+        vec![],
+    ] {
+        let answer = send(&h.router, form_post_with(&headers, "en")).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{headers:?}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(h.store.everyone().await.expect("read").people.len(), 1);
 }
 
 #[tokio::test]
@@ -488,7 +635,7 @@ async fn a_plain_form_with_errors_comes_back_in_its_language_with_every_value_ke
         .collect();
     assert_eq!(notes, "Sin \"gluten\" & <b>sal</b>");
     assert!(
-        h.store.all().await.expect("read").is_empty(),
+        h.store.everyone().await.expect("read").people.is_empty(),
         "nothing stored"
     );
 }
@@ -527,7 +674,7 @@ async fn other_content_types_get_415_and_big_bodies_413() {
     let answer = post_json(&h.router, "/api/donate", &big, 1).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.json()["error"], "too_large");
-    assert!(h.store.all().await.expect("read").is_empty());
+    assert!(h.store.everyone().await.expect("read").people.is_empty());
 }
 
 #[tokio::test]
@@ -584,7 +731,7 @@ async fn a_bot_filling_the_honeypot_is_thanked_and_nothing_is_stored() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::CREATED);
-    assert!(h.store.all().await.expect("read").is_empty());
+    assert!(h.store.everyone().await.expect("read").people.is_empty());
     let counts: BTreeMap<Counter, u64> = h
         .store
         .counts("1970-01-01", "9999-12-31")
@@ -621,7 +768,7 @@ async fn json_is_allowed_only_from_the_sites_origin() {
             .headers
             .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
     );
-    assert!(h.store.all().await.expect("read").is_empty());
+    assert!(h.store.everyone().await.expect("read").people.is_empty());
 
     let mut from_site = request("/api/donate", "application/json", body.to_string(), 1);
     from_site
@@ -675,7 +822,7 @@ async fn hostile_input_is_never_a_500_and_never_stored_unescaped() {
         assert!(!answer.body.contains("<script"), "{what}");
     }
     // Only the CRLF name was valid; it is stored as text, and escaped wherever shown.
-    let people = h.store.all().await.expect("read");
+    let people = h.store.everyone().await.expect("read").people;
     assert_eq!(people.len(), 1, "{people:?}");
     let mut csv = Vec::new();
     mutualaid_handler::export::write_csv(&people, &mut csv).expect("csv");
@@ -698,7 +845,7 @@ async fn the_csv_export_neutralises_formulas() {
         StatusCode::SEE_OTHER
     );
     let mut csv = Vec::new();
-    mutualaid_handler::export::write_csv(&h.store.all().await.expect("read"), &mut csv)
+    mutualaid_handler::export::write_csv(&h.store.everyone().await.expect("read").people, &mut csv)
         .expect("csv");
     let csv = String::from_utf8(csv).expect("utf-8");
     let row = csv.lines().nth(1).expect("a row");

@@ -46,19 +46,30 @@ fn the_table_is_the_stores_key_design() {
         .filter_map(|k| k["AttributeName"].as_str())
         .collect();
     assert_eq!(keys, [dynamo::PARTITION_KEY, dynamo::SORT_KEY]);
-    let index = &table["GlobalSecondaryIndexes"][0];
-    assert_eq!(index["IndexName"].as_str(), Some(dynamo::INDEX));
-    let index_keys: Vec<&str> = index["KeySchema"]
-        .as_sequence()
-        .expect("keys")
-        .iter()
-        .filter_map(|k| k["AttributeName"].as_str())
-        .collect();
-    assert_eq!(
-        index_keys,
-        [dynamo::INDEX_PARTITION_KEY, dynamo::INDEX_SORT_KEY]
-    );
-    assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    for (i, name, hash, projection) in [
+        (0, dynamo::INDEX, dynamo::INDEX_PARTITION_KEY, "ALL"),
+        (
+            1,
+            dynamo::PENDING_INDEX,
+            dynamo::PENDING_ATTRIBUTE,
+            "KEYS_ONLY",
+        ),
+    ] {
+        let index = &table["GlobalSecondaryIndexes"][i];
+        assert_eq!(index["IndexName"].as_str(), Some(name));
+        let index_keys: Vec<&str> = index["KeySchema"]
+            .as_sequence()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["AttributeName"].as_str())
+            .collect();
+        assert_eq!(index_keys, [hash, dynamo::INDEX_SORT_KEY], "{name}");
+        assert_eq!(
+            index["Projection"]["ProjectionType"].as_str(),
+            Some(projection),
+            "{name}"
+        );
+    }
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"].as_str(),
         Some(dynamo::TTL_ATTRIBUTE)
@@ -139,9 +150,9 @@ fn statements(t: &Value, function: &str) -> Vec<(BTreeSet<String>, Vec<Value>)> 
 fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sender() {
     let t = template();
     let table_arn: Value = serde_norway::from_str("Fn::GetAtt: [Table, Arn]").expect("yaml");
-    let index_arn: Value =
-        serde_norway::from_str(&format!("Fn::Sub: ${{Table.Arn}}/index/{}", dynamo::INDEX))
-            .expect("yaml");
+    let index_arn = |name: &str| -> Value {
+        serde_norway::from_str(&format!("Fn::Sub: ${{Table.Arn}}/index/{name}")).expect("yaml")
+    };
 
     let submit = statements(&t, "SubmitFunction");
     assert_eq!(submit.len(), 1);
@@ -155,7 +166,14 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
     let digest = statements(&t, "DigestFunction");
     assert_eq!(digest.len(), 2);
     assert_eq!(digest[0].0, set(dynamo::DIGEST_ACTIONS));
-    assert_eq!(digest[0].1, [table_arn, index_arn]);
+    assert_eq!(
+        digest[0].1,
+        [
+            table_arn,
+            index_arn(dynamo::INDEX),
+            index_arn(dynamo::PENDING_INDEX)
+        ]
+    );
     assert_eq!(digest[1].0, set(SES_ACTIONS));
     let identity = serde_norway::to_string(&digest[1].1).expect("yaml");
     assert!(
