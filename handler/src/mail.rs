@@ -1,7 +1,8 @@
 //! The mailer port and its adapters. A message is built once with `lettre`
 //! (see `digest::render`) and handed to one of:
 //!
-//! - [`Outbox`]: writes `<folder>/<time>-<id>.eml` (the local default);
+//! - [`Outbox`]: writes `<folder>/<time, to the microsecond>-<id>.eml` (the
+//!   local default; names sort in the order the messages were written);
 //! - [`Smtp`]: any SMTP server, via lettre's transport (URL like
 //!   `smtps://user:password@smtp.example.org:465` or `smtp://localhost:25`);
 //! - `Ses` (`aws` feature): SES v2 `SendEmail` with the raw MIME.
@@ -53,7 +54,7 @@ impl Mailer for Outbox {
         let dir = self.dir.clone();
         let name = format!(
             "{}-{}.eml",
-            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.6fZ"),
             uuid::Uuid::new_v4().simple()
         );
         let path = dir.join(&name);

@@ -267,42 +267,65 @@ pub fn build(
     }
 }
 
-/// The records that share a contact with `person`, read from the contact
-/// index (so they are current, and no record is ever rewritten to link it).
+/// The records that share a contact with each of `people`, from the contact
+/// index (so links are current, and no record is ever rewritten to link
+/// it): one read of the index for all of them, names from `known` (or read).
 async fn links<S: Store>(
     store: &S,
-    person: &Person,
-    cache: &mut HashMap<String, Option<Person>>,
-) -> Result<Vec<Link>, StoreError> {
-    let own_name = name_key(person.submission.name());
-    let mut out: Vec<Link> = Vec::new();
-    for (contact, id) in store.sharing(&person.submission.contact_keys()).await? {
-        if id == person.id || out.iter().any(|l| l.id == id) || out.len() >= MAX_LINKS {
-            continue;
-        }
-        if !cache.contains_key(&id) {
-            let other = match store.person(&id).await {
-                Ok(found) => found,
-                Err(StoreError::Unreadable { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            cache.insert(id.clone(), other);
-        }
-        let other = cache.get(&id).cloned().flatten();
-        out.push(Link {
-            contact: contact_kind(&contact).to_owned(),
-            id,
-            same_name: other
-                .as_ref()
-                .is_some_and(|o| name_key(o.submission.name()) == own_name),
-            other: other.map(|o| {
-                let zip = match &o.submission {
-                    Submission::Signup(s) => s.zip.clone(),
-                    Submission::Donate(_) => String::new(),
+    people: &[Person],
+    known: &HashMap<&str, &Person>,
+) -> Result<Vec<Vec<Link>>, StoreError> {
+    let mut contacts: Vec<String> = people
+        .iter()
+        .flat_map(|p| p.submission.contact_keys())
+        .collect();
+    contacts.sort();
+    contacts.dedup();
+    let mut by_contact: HashMap<String, Vec<String>> = HashMap::new();
+    for (contact, id) in store.sharing(&contacts).await? {
+        by_contact.entry(contact).or_default().push(id);
+    }
+    let mut read: HashMap<String, Option<Person>> = HashMap::new();
+    let mut out = Vec::with_capacity(people.len());
+    for person in people {
+        let own_name = name_key(person.submission.name());
+        let mut list: Vec<Link> = Vec::new();
+        for contact in person.submission.contact_keys() {
+            for id in by_contact.get(&contact).into_iter().flatten() {
+                if *id == person.id || list.iter().any(|l| &l.id == id) || list.len() >= MAX_LINKS {
+                    continue;
+                }
+                let other = match known.get(id.as_str()) {
+                    Some(p) => Some((*p).clone()),
+                    None => {
+                        if !read.contains_key(id) {
+                            let found = match store.person(id).await {
+                                Ok(found) => found,
+                                Err(StoreError::Unreadable { .. }) => None,
+                                Err(e) => return Err(e),
+                            };
+                            read.insert(id.clone(), found);
+                        }
+                        read.get(id).cloned().flatten()
+                    }
                 };
-                (o.submission.name().to_owned(), zip)
-            }),
-        });
+                list.push(Link {
+                    contact: contact_kind(&contact).to_owned(),
+                    id: id.clone(),
+                    same_name: other
+                        .as_ref()
+                        .is_some_and(|o| name_key(o.submission.name()) == own_name),
+                    other: other.map(|o| {
+                        let zip = match &o.submission {
+                            Submission::Signup(s) => s.zip.clone(),
+                            Submission::Donate(_) => String::new(),
+                        };
+                        (o.submission.name().to_owned(), zip)
+                    }),
+                });
+            }
+        }
+        out.push(list);
     }
     Ok(out)
 }
@@ -323,6 +346,7 @@ pub async fn prepare<S: Store>(
     } else {
         state.manifest.iter().map(|e| e.id.as_str()).collect()
     };
+    let everyone = store.everyone().await?;
     let mut pending = store.pending().await?;
     // Possible repeats first, then oldest change first: what waited longest goes out first.
     pending
@@ -330,9 +354,15 @@ pub async fn prepare<S: Store>(
         .sort_by_key(|p| (!may_repeat.contains(p.id.as_str()), p.updated_at));
     let deferred = pending.people.len().saturating_sub(MAX_ENTRIES);
     pending.people.truncate(MAX_ENTRIES);
-    let mut cache = HashMap::new();
+    let known: HashMap<&str, &Person> = everyone
+        .people
+        .iter()
+        .chain(pending.people.iter())
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    let mut links = links(store, &pending.people, &known).await?.into_iter();
     let mut entries = Vec::with_capacity(pending.people.len());
-    for person in pending.people {
+    for person in pending.people.iter().cloned() {
         let seen = match person.reported_version {
             0 => None,
             v => match store.version(&person.id, v).await {
@@ -349,11 +379,10 @@ pub async fn prepare<S: Store>(
             is_new: person.reported_version == 0,
             changes,
             may_repeat: may_repeat.contains(person.id.as_str()),
-            links: links(store, &person, &mut cache).await?,
+            links: links.next().unwrap_or_default(),
             person,
         });
     }
-    let everyone = store.everyone().await?;
     let from_day = day(state.last_sent.unwrap_or(now - 86_400));
     let counters = store.counts(&from_day, &day(now)).await?;
     let mut digest = build(
@@ -372,14 +401,6 @@ pub async fn prepare<S: Store>(
     digest.deferred = deferred;
     let message = render::message(&digest, strings, config).map_err(DigestError::Message)?;
     Ok((digest, message))
-}
-
-/// Marks every record of an accepted manifest reported at the version sent.
-async fn mark_manifest<S: Store>(store: &S, manifest: &[ManifestEntry]) -> Result<(), StoreError> {
-    for entry in manifest {
-        store.mark_reported(&entry.id, entry.version).await?;
-    }
-    Ok(())
 }
 
 /// Sends one digest: lease, prepare, manifest, send, record, mark.
@@ -427,7 +448,7 @@ pub async fn run<S: Store, M: Mailer>(
     }
     // The previous run's mail was accepted; only its marking was left.
     if state.manifest_accepted {
-        mark_manifest(store, &state.manifest).await?;
+        store.mark_reported(&state.manifest).await?;
         advance(store, &mut state, |s| {
             s.manifest.clear();
             s.manifest_accepted = false;
@@ -464,7 +485,7 @@ pub async fn run<S: Store, M: Mailer>(
         return Err(e.into());
     }
     advance(store, &mut state, |s| s.manifest_accepted = true).await?;
-    mark_manifest(store, &manifest).await?;
+    store.mark_reported(&manifest).await?;
     advance(store, &mut state, |s| {
         s.manifest.clear();
         s.manifest_accepted = false;

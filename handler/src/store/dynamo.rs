@@ -48,7 +48,8 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Counter, DigestState, LogEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp,
+    Counter, DigestState, LogEntry, ManifestEntry, Outcome, Person, Scan, Store, StoreError,
+    Submission, Timestamp,
 };
 
 /// The partition key attribute.
@@ -526,6 +527,49 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One record of [`Store::mark_reported`]: two conditional updates.
+    async fn mark_one_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        let attempt = |expression: &'static str, condition: &'static str| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(person_pk(id)))
+                .key(SORT_KEY, s("PERSON"))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
+                .expression_attribute_values(":v", n(version))
+                .send()
+        };
+        let failed_condition = |e: &SdkError<_, _>| {
+            e.as_service_error().is_some_and(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+            )
+        };
+        // Still at the version sent: reported, no longer pending.
+        match attempt(
+            "SET reported_version = :v REMOVE #pending",
+            "attribute_exists(pk) AND version = :v AND reported_version < :v",
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if failed_condition(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Written again meanwhile: what was sent is reported; it stays pending.
+        match attempt(
+            "SET reported_version = :v",
+            "attribute_exists(pk) AND version > :v AND reported_version < :v AND attribute_exists(#pending)",
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if failed_condition(&e) => Ok(()), // gone, or already further
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Scans the table for items whose sort key starts with `prefix` (the
     /// submission log; an operator's read, never on a request's path).
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>, StoreError> {
@@ -753,46 +797,11 @@ impl Store for DynamoStore {
         Ok(scan)
     }
 
-    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
-        let attempt = |expression: &'static str, condition: &'static str| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(person_pk(id)))
-                .key(SORT_KEY, s("PERSON"))
-                .update_expression(expression)
-                .condition_expression(condition)
-                .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
-                .expression_attribute_values(":v", n(version))
-                .send()
-        };
-        let failed_condition = |e: &SdkError<_, _>| {
-            e.as_service_error().is_some_and(
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-            )
-        };
-        // Still at the version sent: reported, no longer pending.
-        match attempt(
-            "SET reported_version = :v REMOVE #pending",
-            "attribute_exists(pk) AND version = :v AND reported_version < :v",
-        )
-        .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if failed_condition(&e) => {}
-            Err(e) => return Err(unavailable(e)),
+    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
+        for entry in reported {
+            self.mark_one_reported(&entry.id, entry.version).await?;
         }
-        // Written again meanwhile: what was sent is reported; it stays pending.
-        match attempt(
-            "SET reported_version = :v",
-            "attribute_exists(pk) AND version > :v AND reported_version < :v AND attribute_exists(#pending)",
-        )
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if failed_condition(&e) => Ok(()), // gone, or already further
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(())
     }
 
     async fn everyone(&self) -> Result<Scan, StoreError> {

@@ -505,14 +505,13 @@ pub trait Store: Send + Sync + 'static {
     /// pending in the next read.
     fn pending(&self) -> impl Future<Output = Result<Scan, StoreError>> + Send;
 
-    /// Records that a digest the mail service accepted showed `id` at
-    /// `version`: its reported version moves up to `version` (never down),
-    /// and it stays pending if it was written again meanwhile. A record
-    /// gone or already further is left alone.
+    /// Records that a digest the mail service accepted showed each record at
+    /// its entry's version: its reported version moves up to that version
+    /// (never down), and it stays pending if it was written again meanwhile.
+    /// A record gone or already further is left alone.
     fn mark_reported(
         &self,
-        id: &str,
-        version: u64,
+        reported: &[ManifestEntry],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every record, oldest change first (export, and the volunteers pairing

@@ -23,7 +23,8 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Counter, DigestState, LogEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp,
+    Counter, DigestState, LogEntry, ManifestEntry, Outcome, Person, Scan, Store, StoreError,
+    Submission, Timestamp,
 };
 
 /// The SQLite adapter.
@@ -545,15 +546,17 @@ impl Store for SqliteStore {
         self.scan(true).await
     }
 
-    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
-        let id = id.to_owned();
+    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
+        let reported = reported.to_vec();
         self.with_tx(move |tx| {
-            tx.execute(
-                "UPDATE people SET reported_version = ?2, pending = CASE WHEN version <= ?2 THEN NULL ELSE 1 END WHERE id = ?1 AND reported_version < ?2",
-                params![id, version as i64],
-            )
-            .map(drop)
-            .map_err(unavailable)
+            let mut stmt = tx
+                .prepare("UPDATE people SET reported_version = ?2, pending = CASE WHEN version <= ?2 THEN NULL ELSE 1 END WHERE id = ?1 AND reported_version < ?2")
+                .map_err(unavailable)?;
+            for entry in &reported {
+                stmt.execute(params![entry.id, entry.version as i64])
+                    .map_err(unavailable)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -783,8 +786,8 @@ impl Store for OpenWhenReady {
     async fn pending(&self) -> Result<Scan, StoreError> {
         self.store()?.pending().await
     }
-    async fn mark_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
-        self.store()?.mark_reported(id, version).await
+    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
+        self.store()?.mark_reported(reported).await
     }
     async fn everyone(&self) -> Result<Scan, StoreError> {
         self.store()?.everyone().await

@@ -290,7 +290,7 @@ async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself(
 }
 
 /// The environment the `submit` binary needs, pointing at moto and the emulator.
-fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)> {
+pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", "submit".into()),

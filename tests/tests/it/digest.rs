@@ -18,15 +18,15 @@ use mutualaid_handler::store::{Store, Submission};
 use mutualaid_site::strings::Strings;
 use mutualaid_tests::aws;
 
-const KEEP: Retention = Retention { days: 30 };
+pub const KEEP: Retention = Retention { days: 30 };
 /// 2026-11-26 20:00 UTC (12:00 in San Diego).
-const NOON: i64 = 1_795_723_200;
+pub const NOON: i64 = 1_795_723_200;
 
-fn strings(lang: &str) -> Strings {
+pub fn strings(lang: &str) -> Strings {
     crate::real_site().site.strings[lang].clone()
 }
 
-fn config(to: &str) -> DigestConfig {
+pub fn config(to: &str) -> DigestConfig {
     DigestConfig {
         from: "Mutual aid digest <digest@mutualaid.example.org>"
             .parse()
@@ -38,7 +38,7 @@ fn config(to: &str) -> DigestConfig {
     }
 }
 
-fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
+pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
     Submission::Signup(mutualaid_forms::Signup {
         name: name.into(),
         email: Some(email.into()),
@@ -57,7 +57,7 @@ fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) ->
 }
 
 /// Seeds a small neighbourhood: two shoppers, two people asking, one far away.
-async fn seed<S: Store>(store: &S, at: i64) {
+pub async fn seed<S: Store>(store: &S, at: i64) {
     let people = [
         signup(
             "Ana Shopper",

@@ -5,9 +5,11 @@ mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties
 mod check; // `mutualaid check` on a clean and a broken fixture site
 mod digest; // the organizers' digest through SES and the outbox
+mod digest_promise; // at least once: a race with writers, a stopped run, a damaged record; both stores
 mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod infra; // the SAM template agrees with the code
+mod intake; // nobody merged, overwritten or told who is on record: serve and the submit Lambda
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 

@@ -325,6 +325,14 @@ async fn email_and_phone_pointing_at_two_records<S: Store>(store: &S) {
     );
 }
 
+fn reported(id: &str, version: u64) -> [ManifestEntry; 1] {
+    [ManifestEntry {
+        id: id.to_owned(),
+        version,
+        may_repeat: false,
+    }]
+}
+
 async fn pending_until_reported_at_the_version_shown<S: Store>(store: &S) {
     let pending_ids = |scan: mutualaid_handler::store::Scan| -> Vec<String> {
         scan.people.into_iter().map(|p| p.id).collect()
@@ -336,7 +344,10 @@ async fn pending_until_reported_at_the_version_shown<S: Store>(store: &S) {
         pending_ids(store.pending().await.expect("pending")).contains(&a.person_id),
         "a new record is pending"
     );
-    store.mark_reported(&a.person_id, 1).await.expect("mark");
+    store
+        .mark_reported(&reported(&a.person_id, 1))
+        .await
+        .expect("mark");
     assert!(!pending_ids(store.pending().await.expect("pending")).contains(&a.person_id));
     let p = record(store, &a.person_id).await;
     assert_eq!((p.version, p.reported_version), (1, 1));
@@ -348,7 +359,10 @@ async fn pending_until_reported_at_the_version_shown<S: Store>(store: &S) {
     domain::accept(store, signup("pending@example.org", "92113"), 5_002, KEEP)
         .await
         .expect("v3");
-    store.mark_reported(&a.person_id, 2).await.expect("mark 2");
+    store
+        .mark_reported(&reported(&a.person_id, 2))
+        .await
+        .expect("mark 2");
     let p = record(store, &a.person_id).await;
     assert_eq!((p.version, p.reported_version), (3, 2));
     assert!(
@@ -356,10 +370,13 @@ async fn pending_until_reported_at_the_version_shown<S: Store>(store: &S) {
         "written again meanwhile: still pending"
     );
     // Never down; a record that is gone is left alone.
-    store.mark_reported(&a.person_id, 1).await.expect("mark 1");
+    store
+        .mark_reported(&reported(&a.person_id, 1))
+        .await
+        .expect("mark 1");
     assert_eq!(record(store, &a.person_id).await.reported_version, 2);
     store
-        .mark_reported("no-such-record", 1)
+        .mark_reported(&reported("no-such-record", 1))
         .await
         .expect("a record gone is no error");
     assert!(
@@ -369,7 +386,10 @@ async fn pending_until_reported_at_the_version_shown<S: Store>(store: &S) {
             .expect("read")
             .is_none()
     );
-    store.mark_reported(&a.person_id, 3).await.expect("mark 3");
+    store
+        .mark_reported(&reported(&a.person_id, 3))
+        .await
+        .expect("mark 3");
     assert!(!pending_ids(store.pending().await.expect("pending")).contains(&a.person_id));
 }
 
