@@ -470,3 +470,129 @@ async fn dynamodb_a_damaged_record_is_counted_and_the_digest_sent() {
     })
     .await;
 }
+
+/// What organizers read about people who share a contact, a changed phone,
+/// and a record changed twice between digests.
+#[tokio::test]
+async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers_last_saw() {
+    use crate::store_contract::person;
+    use mutualaid_handler::store::Submission;
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let outbox = Outbox {
+        dir: dir.path().join("outbox"),
+    };
+    let (s, c) = (strings("en"), config("organizers@example.org"));
+    let accept = |p: mutualaid_forms::Signup, at: i64| {
+        let store = store.clone();
+        async move {
+            domain::accept(&store, Submission::Signup(p), at, KEEP)
+                .await
+                .expect("accepted")
+        }
+    };
+    let mut maria = person(
+        "Maria Abuela",
+        None,
+        Some("+16195550199"),
+        "92105",
+        &["delivery"],
+    );
+    maria.notes = Some("diabetic, 3rd floor no elevator".into());
+    accept(maria, NOON - 500).await;
+    accept(
+        person(
+            "Jose Perez",
+            Some("jose@example.org"),
+            Some("+16195550199"),
+            "92105",
+            &["shopper"],
+        ),
+        NOON - 400,
+    )
+    .await;
+    accept(
+        person(
+            "Ana Ruiz",
+            Some("ana@example.org"),
+            None,
+            "92105",
+            &["shopper"],
+        ),
+        NOON - 300,
+    )
+    .await;
+    accept(
+        person(
+            "Ana Ruiz",
+            None,
+            Some("+16195550188"),
+            "92115",
+            &["shopper"],
+        ),
+        NOON - 200,
+    )
+    .await;
+    accept(
+        person(
+            "Ana Ruiz",
+            Some("ana@example.org"),
+            Some("+16195550188"),
+            "92105",
+            &["shopper"],
+        ),
+        NOON - 100,
+    )
+    .await;
+    let rosa = person(
+        "Rosa Marquez",
+        Some("rosa@example.org"),
+        Some("+16195550142"),
+        "92105",
+        &["delivery"],
+    );
+    accept(rosa.clone(), NOON - 50).await;
+    digest::run(&store, &outbox, &s, &c, NOON, "day-1")
+        .await
+        .expect("day 1");
+    let day_1 = &digests_in(&outbox.dir)[0].0;
+    assert!(
+        day_1.contains("⚑ shares a phone with Maria A. (92105) — a household or a borrowed phone?"),
+        "{day_1}"
+    );
+    assert!(
+        day_1.contains("⚑ shares a phone with Jose P. (92105) — a household or a borrowed phone?"),
+        "{day_1}"
+    );
+    assert!(
+        day_1.contains("⚑ same name and a phone as Ana R. (92115) — the same person twice?"),
+        "the email's record was updated; the phone's is flagged: {day_1}"
+    );
+
+    // Rosa changes her phone, then her ZIP, before the next digest.
+    let mut new_phone = rosa.clone();
+    new_phone.phone = Some("+18585550100".into());
+    accept(new_phone.clone(), NOON + 100).await;
+    let mut moved = new_phone;
+    moved.zip = "92115".into();
+    accept(moved, NOON + 200).await;
+    digest::run(&store, &outbox, &s, &c, NOON + 86_400, "day-2")
+        .await
+        .expect("day 2");
+    let digests = digests_in(&outbox.dir);
+    let (day_2, rows) = digests.last().expect("day 2");
+    assert_eq!(rows.len(), 1, "only Rosa changed: {rows:?}");
+    assert_eq!(rows[0].0, "updated");
+    let rosa_at = day_2.find("Rosa Marquez [updated]").expect("Rosa, updated");
+    let lines: Vec<&str> = day_2[rosa_at..].lines().take(3).collect();
+    assert_eq!(
+        lines[1].trim(),
+        "⚠ contact details changed — check with the person that it was them: phone: +16195550142 → +18585550100",
+        "the changed phone first, against what the organizers last saw: {day_2}"
+    );
+    assert_eq!(
+        lines[2].trim(),
+        "changed: zip: 92105 → 92115",
+        "both changes since the last digest, in one entry: {day_2}"
+    );
+}
