@@ -1,86 +1,171 @@
-//! Benchmark of the digest: 50,000 sign-ups on record, of which 5,000 new
-//! requests for groceries or money and 2,000 volunteer shoppers, across the
-//! county's ZIP codes. Times building the digest (grouping and the optimal
-//! capped pairing) and rendering it (text, HTML, CSV, the MIME message).
+//! Benchmark of the digest from SQLite: 50,000 people on record, 5,000 open
+//! cases of mixed ages (delivery and money), 2,000 volunteer shoppers of
+//! whom many already hold matches, 500 new sign-ups pending. Times
+//! `digest::prepare` — the store reads (pending records, everyone, cases,
+//! pauses, actions, counters), building the board (the optimal capped
+//! pairing over every open case) and rendering text, HTML, two CSVs and the
+//! MIME message — median of 5 runs.
 //!
-//! Run: `cargo run --release -p mutualaid-handler --example digest_bench`
+//! Run: `cargo run --release -p mutualaid-handler --example digest_bench [DIR]`
+//! (DIR: where the database goes; default a temporary folder, which on this
+//! machine is on disk — pass a tmpfs folder such as /dev/shm to leave the
+//! disk out of the set-up).
 
 use std::time::Instant;
 
 use mutualaid_forms::validate::ContactMethod;
 use mutualaid_forms::{Lang, Signup, zips};
 use mutualaid_handler::digest::pairing::PairingConfig;
-use mutualaid_handler::digest::{self, DigestConfig, render};
-use mutualaid_handler::store::{Counter, Person, Submission};
+use mutualaid_handler::digest::{self, DigestConfig};
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{
+    ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, LogEntry, Outcome, Person,
+    Store, Submission,
+};
 
 const NOW: i64 = 1_795_723_200;
+const PEOPLE: usize = 50_000;
+const VOLUNTEERS: usize = 2_000;
+const OPEN_CASES: usize = 5_000;
+const PENDING: usize = 500;
 
-fn person(i: usize, roles: &[&str], at: i64, seed: &mut u64) -> Person {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, m: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % m
+    }
+}
+
+fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
     let all = zips::all();
-    let zip = all[(*seed % all.len() as u64) as usize].code;
-    let langs: &[&str] = match *seed % 4 {
+    let zip = all[rng.next(all.len() as u64) as usize].code;
+    let langs: &[&str] = match rng.next(4) {
         0 => &["en"],
         1 => &["es"],
         2 => &["en", "es"],
         _ => &["vi"],
     };
+    let submission = Submission::Signup(Signup {
+        name: format!("Person {i}"),
+        email: Some(format!("p{i}@example.org")),
+        phone: None,
+        contact_method: ContactMethod::Email,
+        zip: zip.to_owned(),
+        neighborhood: None,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        languages: langs.iter().map(|l| (*l).to_owned()).collect(),
+        availability: None,
+        has_car: false,
+        household_size: Some(2),
+        notes: Some("Vegetarian; please knock".into()),
+        lang: Lang::En,
+    });
     Person {
         id: format!("{i:08}"),
-        submission: Submission::Signup(Signup {
-            name: format!("Person {i}"),
-            email: Some(format!("p{i}@example.org")),
-            phone: None,
-            contact_method: ContactMethod::Email,
-            zip: zip.to_owned(),
-            neighborhood: None,
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            languages: langs.iter().map(|l| (*l).to_owned()).collect(),
-            availability: None,
-            has_car: false,
-            household_size: Some(2),
-            notes: Some("Vegetarian; please knock".into()),
-            lang: Lang::En,
-        }),
-        identities: vec![],
+        identities: submission.identity_keys(),
+        submission,
         created_at: at,
         updated_at: at,
         version: 1,
-        reported_version: 0,
+        reported_version: 1,
         expires_at: at + 365 * 86_400,
     }
 }
 
 fn main() {
-    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut everyone = Vec::with_capacity(50_000);
-    for i in 0..2_000 {
-        everyone.push(person(i, &["shopper"], NOW - 30 * 86_400, &mut seed));
-    }
-    for i in 2_000..45_000 {
-        everyone.push(person(i, &["delivery"], NOW - 10 * 86_400, &mut seed));
-    }
-    for i in 45_000..50_000 {
-        let roles: &[&str] = if i % 2 == 0 {
-            &["delivery"]
-        } else {
-            &["money", "delivery"]
-        };
-        everyone.push(person(i, roles, NOW - 3_600, &mut seed));
-    }
-    let changed: Vec<digest::Entry> = everyone[45_000..]
-        .iter()
-        .map(|person| digest::Entry {
-            person: person.clone(),
-            is_new: true,
-            changes: vec![],
-            may_repeat: false,
-            links: vec![],
-        })
-        .collect();
-    let counters: Vec<(Counter, u64)> = Counter::ALL.iter().map(|c| (*c, 100)).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir_in(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| std::env::temp_dir().to_string_lossy().into_owned()),
+    )
+    .expect("a folder for the database");
+    let store = SqliteStore::open(&dir.path().join("bench.sqlite3")).expect("store");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut open = 0;
+        for i in 0..PEOPLE {
+            let (roles, at): (&[&str], i64) = if i < VOLUNTEERS {
+                (&["shopper"], NOW - 60 * 86_400)
+            } else if i < VOLUNTEERS + OPEN_CASES {
+                let age = rng.next(90) as i64;
+                let roles: &[&str] = if i % 5 == 0 {
+                    &["money"]
+                } else if i % 7 == 0 {
+                    &["delivery", "money"]
+                } else {
+                    &["delivery"]
+                };
+                (roles, NOW - age * 86_400 - 3_600)
+            } else {
+                (&["shopper"], NOW - 100 * 86_400)
+            };
+            let mut p = person(i, roles, at, &mut rng);
+            if i >= PEOPLE - PENDING {
+                p.reported_version = 0; // new since the last digest
+            }
+            let cases: Vec<Case> = CaseKind::ALL
+                .into_iter()
+                .filter(|k| p.submission.asks_for(*k))
+                .map(|k| Case::open(&p.id, k, at, None, p.expires_at))
+                .collect();
+            open += cases.len();
+            let log = LogEntry {
+                reference: format!("REF-{i}"),
+                person_id: p.id.clone(),
+                at,
+                form: p.submission.form(),
+                outcome: Outcome::Created,
+                version: 1,
+            };
+            store.create(&p, &log, &cases).await.expect("create");
+        }
+        // Loads: the first 1,200 volunteers each hold 1–3 matches, from the open cases.
+        let cases = store.active_cases().await.expect("cases").cases;
+        let mut deliveries = cases.iter().filter(|c| c.kind == CaseKind::Delivery);
+        for v in 0..1_200 {
+            for _ in 0..=(v % 3) {
+                let Some(case) = deliveries.next() else { break };
+                let mut matched = case.clone();
+                matched.state = CaseState::Matched;
+                matched.volunteer_id = Some(format!("{v:08}"));
+                matched.matched_at = Some(NOW - rng.next(30) as i64 * 86_400);
+                matched.version += 1;
+                let change = CaseChange {
+                    case: matched,
+                    expected_version: case.version,
+                    from_state: CaseState::Open,
+                    cap: Some(3),
+                    released_volunteer: None,
+                    action: CaseAction {
+                        id: format!("action-{v}-{}", case.id),
+                        at: NOW - 86_400,
+                        kind: ActionKind::Confirm,
+                        case_id: Some(case.id.clone()),
+                        volunteer_id: Some(format!("{v:08}")),
+                        by: "bench".into(),
+                        detail: String::new(),
+                        expires_at: NOW + 86_400,
+                    },
+                };
+                store.change_case(&change).await.expect("match");
+            }
+        }
+        println!(
+            "set-up: {PEOPLE} people, {open} cases opened ({} matched to volunteers), {PENDING} new sign-ups pending, in {:.1} s",
+            cases.len() - store.active_cases().await.expect("cases").cases.iter().filter(|c| c.state == CaseState::Open).count(),
+            started.elapsed().as_secs_f64()
+        );
+    });
+
     let content = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../content");
     let site = mutualaid_site::Site::load(&content).expect("content");
     let strings = &site.strings["en"];
@@ -90,56 +175,48 @@ fn main() {
         lang: Lang::En,
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
+        review_days: 14,
     };
-
+    let state = mutualaid_handler::store::DigestState {
+        last_sent: Some(NOW - 86_400),
+        ..Default::default()
+    };
     let runs = 5;
-    let mut build_ms = Vec::new();
-    let mut render_ms = Vec::new();
+    let mut ms = Vec::new();
     let mut last = None;
     for _ in 0..runs {
         let started = Instant::now();
-        let d = digest::build(
-            changed.clone(),
-            &everyone,
-            counters.clone(),
-            Some(NOW - 86_400),
-            NOW,
-            config.pairing,
-        );
-        build_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        let started = Instant::now();
-        let message = render::message(&d, strings, &config).expect("message");
-        let bytes = message.formatted().len();
-        render_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        last = Some((d, bytes));
+        let (d, message) = runtime
+            .block_on(digest::prepare(&store, strings, &config, &state, NOW))
+            .expect("prepare");
+        let bytes = message.formatted();
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let html = digest::render::html(&d, strings, &config).len();
+        last = Some((d, bytes.len(), html));
     }
-    let (d, bytes) = last.expect("ran");
-    build_ms.sort_by(f64::total_cmp);
-    render_ms.sort_by(f64::total_cmp);
+    let (d, bytes, html) = last.expect("ran");
+    ms.sort_by(f64::total_cmp);
+    let b = &d.board;
     println!(
-        "digest of {} sign-ups on record: {} requests in this digest, {} volunteers",
-        everyone.len(),
-        d.requesters.len(),
-        d.volunteers.len()
+        "the digest: {} entries; {} delivery and {} money cases waiting; {} suggested; {} nobody near; {} all busy; {} matched or funded; {} volunteers at capacity",
+        d.entries().count(),
+        b.waiting.len(),
+        b.waiting_money.len(),
+        b.suggested.len(),
+        b.nobody_near.len(),
+        b.all_busy.len(),
+        b.active.len(),
+        b.at_capacity.len()
     );
     println!(
-        "pairs suggested: {}; nobody within {} mi: {}; all nearby volunteers busy: {}",
-        d.pairing.pairs.len(),
-        config.pairing.max_miles,
-        d.pairing.nobody_near.len(),
-        d.pairing.all_busy.len()
+        "store read + build + render (digest::prepare): median {:.0} ms (min {:.0}, max {:.0}) over {runs} runs",
+        ms[runs / 2],
+        ms[0],
+        ms[runs - 1]
     );
     println!(
-        "build (group + optimal pairing): median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs",
-        build_ms[runs / 2],
-        build_ms[0],
-        build_ms[runs - 1]
-    );
-    println!(
-        "render (text + HTML + CSV + MIME): median {:.1} ms (min {:.1}, max {:.1}); message {} KiB",
-        render_ms[runs / 2],
-        render_ms[0],
-        render_ms[runs - 1],
-        bytes / 1024
+        "message {} KiB; HTML part {} KiB",
+        bytes / 1024,
+        html / 1024
     );
 }

@@ -18,9 +18,16 @@
 //! submission gets a random reference and a log entry. Concurrent writes
 //! are retried, so two first submissions of one person at once give one
 //! record.
+//!
+//! **Cases**: each kind of help a submission asks for (groceries delivered,
+//! money for groceries) opens a case unless the person already has one of
+//! that kind that is not closed — written in the same atomic operation. A
+//! person who asks again after their case was closed gets a new case, which
+//! remembers when the last one closed.
 
 use crate::store::{
-    Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission, Timestamp,
+    Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission,
+    Timestamp,
 };
 
 /// The answer to an accepted submission.
@@ -89,6 +96,33 @@ pub fn changes(old: &Submission, new: &Submission) -> Vec<Change> {
         .collect()
 }
 
+/// The cases `submission` opens for `person_id`, given their cases so far.
+fn new_cases(
+    person_id: &str,
+    submission: &Submission,
+    earlier: &[Case],
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Vec<Case> {
+    CaseKind::ALL
+        .into_iter()
+        .filter(|kind| submission.asks_for(*kind))
+        .filter(|kind| {
+            !earlier
+                .iter()
+                .any(|c| c.kind == *kind && c.state.is_active())
+        })
+        .map(|kind| {
+            let last_closed = earlier
+                .iter()
+                .filter(|c| c.kind == kind)
+                .filter_map(|c| c.closed.map(|(at, _)| at))
+                .max();
+            Case::open(person_id, kind, now, last_closed, expires_at)
+        })
+        .collect()
+}
+
 /// Stores a valid submission: created, updated or unchanged. Returns only
 /// after the store has durably accepted the write (the log entry, at least).
 pub async fn accept<S: Store>(
@@ -128,13 +162,20 @@ pub async fn accept<S: Store>(
                     expires_at,
                 };
                 let entry = log(&person, Outcome::Created);
-                store.create(&person, &entry).await.map(|()| entry)
+                let cases = new_cases(&person.id, &submission, &[], now, expires_at);
+                store.create(&person, &entry, &cases).await.map(|()| entry)
             }
             Some(existing) => {
                 let merged = submission.merged_onto(&existing.submission);
+                let earlier = store.cases_of(&existing.id).await?;
                 if merged == existing.submission {
                     let entry = log(&existing, Outcome::Unchanged);
-                    store.log(&entry, existing.expires_at).await.map(|()| entry)
+                    let cases =
+                        new_cases(&existing.id, &merged, &earlier, now, existing.expires_at);
+                    store
+                        .log(&entry, existing.expires_at, &cases)
+                        .await
+                        .map(|()| entry)
                 } else {
                     // Keys of the merged record: its own, or free; never another's.
                     let keys = merged.identity_keys();
@@ -164,8 +205,10 @@ pub async fn accept<S: Store>(
                         ..existing.clone()
                     };
                     let entry = log(&person, Outcome::Updated);
+                    let cases =
+                        new_cases(&person.id, &person.submission, &earlier, now, expires_at);
                     store
-                        .update(&person, &existing, &entry)
+                        .update(&person, &existing, &entry, &cases)
                         .await
                         .map(|()| entry)
                 }

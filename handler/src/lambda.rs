@@ -115,6 +115,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "DIGEST_TIME_ZONE",
     "PAIRING_CAP",
     "PAIRING_MAX_MILES",
+    "MATCH_REVIEW_DAYS",
 ];
 
 /// The `digest` function's settings.
@@ -171,6 +172,7 @@ impl DigestEnv {
                     max_miles,
                     ..Default::default()
                 },
+                review_days: number("MATCH_REVIEW_DAYS")?,
             },
         })
     }

@@ -8,12 +8,14 @@
 //! ([`store::sqlite`]) or DynamoDB (`store::dynamo`, `aws` feature).
 //! [`export`] writes the records as CSV. [`digest`] builds the organizers'
 //! daily email and sends it through a [`mail::Mailer`] (outbox, SMTP, SES).
+//! [`cases`] is what organizers do with the requests the digest lists.
 //!
 //! Architecture invariants: only [`http`] knows HTTP; the domain and the
 //! store know nothing of it. The AWS SDKs compile only with the `aws`
 //! feature. No personal data goes to logs or error messages: logs carry the
 //! request id, the form, the status and the outcome.
 
+pub mod cases;
 pub mod digest;
 pub mod domain;
 pub mod export;

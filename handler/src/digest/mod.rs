@@ -23,16 +23,23 @@
 //! run stops between 4 and 5, the next digest repeats the manifest's entries
 //! and marks them "may repeat".
 //!
+//! Beside what changed, every digest carries the **cases** ([`board`]):
+//! every request still waiting, with how long, until an organizer matches,
+//! funds or closes it; pairings suggested over all of them; matches under
+//! way; volunteers at capacity; what organizers did since the last digest.
+//!
+//! - [`board`]: the cases side, before it is words.
 //! - [`pairing`]: the optimal, capped assignment of volunteers.
 //! - [`render`]: text, HTML and CSV, and the `lettre` message.
 
+pub mod board;
 pub mod pairing;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use mutualaid_forms::Lang;
 use mutualaid_forms::normalise::name_key;
-use mutualaid_forms::{Lang, zips};
 use mutualaid_site::strings::Strings;
 
 use crate::domain::{changes, day};
@@ -41,7 +48,8 @@ use crate::store::{
     Change, Counter, DigestState, ManifestEntry, Person, Store, StoreError, Submission, Timestamp,
     contact_kind,
 };
-use pairing::{Located, Pairing, PairingConfig};
+use board::{Board, BoardInput};
+use pairing::PairingConfig;
 
 /// How long a run may hold the lease before another may take over.
 pub const LEASE_SECS: i64 = 15 * 60;
@@ -67,6 +75,8 @@ pub struct DigestConfig {
     pub time_zone: String,
     /// Pairing settings.
     pub pairing: PairingConfig,
+    /// After how many days a match is asked "still going?" (default 14).
+    pub review_days: u32,
 }
 
 /// Why a digest run failed.
@@ -153,12 +163,8 @@ pub struct Digest {
     pub unreadable: Vec<String>,
     /// Pending records beyond [`MAX_ENTRIES`], left for the next digest.
     pub deferred: usize,
-    /// People who asked for help in this digest (pairing's requester indices).
-    pub requesters: Vec<Person>,
-    /// Every volunteer shopper on record (pairing's volunteer indices).
-    pub volunteers: Vec<Person>,
-    /// The suggestions.
-    pub pairing: Pairing,
+    /// The cases: waiting, suggested, matched, at capacity, actions.
+    pub board: Board,
 }
 
 impl Digest {
@@ -187,45 +193,25 @@ impl Digest {
     }
 }
 
-fn located(person: &Person) -> Option<Located> {
-    let Submission::Signup(s) = &person.submission else {
-        return None;
-    };
-    let zip = zips::find(&s.zip)?;
-    Some(Located {
-        id: person.id.clone(),
-        area: s.zip.clone(),
-        lat: zip.lat,
-        lon: zip.lon,
-        languages: s.languages.clone(),
-    })
-}
-
 fn has_role(person: &Person, role: &str) -> bool {
     matches!(&person.submission, Submission::Signup(s) if s.roles.iter().any(|r| r == role))
 }
 
-/// Builds the digest from its entries and everyone on record (for
-/// volunteers).
+/// Builds the digest from its entries and its board.
 pub fn build(
     entries: Vec<Entry>,
-    everyone: &[Person],
+    board: Board,
     counters: Vec<(Counter, u64)>,
     since: Option<Timestamp>,
     until: Timestamp,
-    config: PairingConfig,
 ) -> Digest {
     let mut by_zip: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut donations = Vec::new();
     let mut role_totals = [0; 3];
-    let mut requesters = Vec::new();
     for entry in entries {
         let person = &entry.person;
         for (i, role) in ["shopper", "delivery", "money"].iter().enumerate() {
             role_totals[i] += usize::from(has_role(person, role));
-        }
-        if has_role(person, "delivery") || has_role(person, "money") {
-            requesters.push(person.clone());
         }
         match &person.submission {
             Submission::Signup(s) => by_zip.entry(s.zip.clone()).or_default().push(entry),
@@ -237,21 +223,6 @@ pub fn build(
             (a.person.updated_at, &a.person.id).cmp(&(b.person.updated_at, &b.person.id))
         });
     }
-    // Someone who both volunteers and asks for help is not suggested to shop for others today.
-    let asking: HashSet<&str> = requesters.iter().map(|p| p.id.as_str()).collect();
-    let mut volunteers: Vec<Person> = everyone
-        .iter()
-        .filter(|p| has_role(p, "shopper") && !asking.contains(p.id.as_str()))
-        .cloned()
-        .collect();
-    volunteers.sort_by(|a, b| a.id.cmp(&b.id));
-    requesters.sort_by(|a, b| a.id.cmp(&b.id));
-    let r: Vec<Located> = requesters.iter().filter_map(located).collect();
-    let v: Vec<Located> = volunteers.iter().filter_map(located).collect();
-    // Every sign-up's ZIP is a county ZIP (validated), so nobody is dropped here.
-    debug_assert_eq!(r.len(), requesters.len());
-    debug_assert_eq!(v.len(), volunteers.len());
-    let pairing = pairing::pair(&r, &v, config);
     Digest {
         since,
         until,
@@ -261,9 +232,7 @@ pub fn build(
         counters,
         unreadable: Vec::new(),
         deferred: 0,
-        requesters,
-        volunteers,
-        pairing,
+        board,
     }
 }
 
@@ -385,16 +354,24 @@ pub async fn prepare<S: Store>(
     }
     let from_day = day(state.last_sent.unwrap_or(now - 86_400));
     let counters = store.counts(&from_day, &day(now)).await?;
-    let mut digest = build(
-        entries,
-        &everyone.people,
-        counters,
-        state.last_sent,
+    let cases = store.active_cases().await?;
+    let volunteers = store.volunteers().await?;
+    let actions = store.actions_since(state.last_sent.unwrap_or(0)).await?;
+    // A record the index lists late is in `pending` already: `newer` wins.
+    let board = board::board(&BoardInput {
+        everyone: &everyone.people,
+        newer: &pending.people,
+        cases: &cases.cases,
+        volunteers: &volunteers,
+        actions: &actions,
         now,
-        config.pairing,
-    );
+        pairing: config.pairing,
+        review_days: config.review_days,
+    });
+    let mut digest = build(entries, board, counters, state.last_sent, now);
     let mut unreadable = pending.unreadable;
     unreadable.extend(everyone.unreadable);
+    unreadable.extend(cases.unreadable);
     unreadable.sort();
     unreadable.dedup();
     digest.unreadable = unreadable;

@@ -6,12 +6,22 @@
 //!
 //! Distance depends only on where people are (their ZIP's centroid) and which
 //! languages they speak, so people are grouped by (area, languages) and the
-//! problem is solved as a min-cost max-flow on the groups (successive
-//! shortest paths with potentials), then split back to people in id order.
+//! problem is solved as a min-cost max-flow on the groups (primal-dual:
+//! Dijkstra with potentials, then a blocking flow along every shortest path
+//! at once), then split back to people in id order.
 //! The result is deterministic for the same input.
+//!
+//! [`pair_with`] adds what the organizers know: each volunteer's own
+//! capacity (the cap minus the matches they already hold), and pairs that
+//! must never be suggested (a pairing an organizer declined, two people of
+//! one household). Anyone in such a pair gets a group of their own, and the
+//! edge between the two is left out of the flow network; every other
+//! person is grouped as before. Groups of interchangeable people with a
+//! missing edge only between singletons keep the flow exact, so the
+//! assignment stays optimal.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
 /// Someone who asked for help, or a volunteer shopper.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,15 +105,21 @@ struct Group<'a> {
     members: Vec<usize>,
 }
 
-fn groups(people: &[Located]) -> Vec<Group<'_>> {
-    let mut by_key: BTreeMap<(&str, Vec<&str>), Vec<usize>> = BTreeMap::new();
+/// What makes people interchangeable: area, languages, and (for someone in
+/// an excluded pair) their own index.
+type GroupKey<'a> = (&'a str, Vec<&'a str>, Option<usize>);
+
+/// Groups people by (area, languages); those in `alone` each get their own.
+fn groups<'a>(people: &'a [Located], alone: &HashSet<usize>) -> Vec<Group<'a>> {
+    let mut by_key: BTreeMap<GroupKey<'a>, Vec<usize>> = BTreeMap::new();
     let mut order: Vec<usize> = (0..people.len()).collect();
     order.sort_by(|a, b| people[*a].id.cmp(&people[*b].id));
     for i in order {
         let mut langs: Vec<&str> = people[i].languages.iter().map(String::as_str).collect();
         langs.sort_unstable();
+        let own = alone.contains(&i).then_some(i);
         by_key
-            .entry((people[i].area.as_str(), langs))
+            .entry((people[i].area.as_str(), langs, own))
             .or_default()
             .push(i);
     }
@@ -116,10 +132,27 @@ fn groups(people: &[Located]) -> Vec<Group<'_>> {
         .collect()
 }
 
-/// Suggests volunteers for requesters.
+/// Suggests volunteers for requesters, each volunteer at most `config.cap`
+/// times.
 pub fn pair(requesters: &[Located], volunteers: &[Located], config: PairingConfig) -> Pairing {
-    let rg = groups(requesters);
-    let vg = groups(volunteers);
+    let capacity = vec![config.cap; volunteers.len()];
+    pair_with(requesters, volunteers, &capacity, &HashSet::new(), config)
+}
+
+/// Suggests volunteers for requesters: volunteer `j` at most `capacity[j]`
+/// times, and never a (requester, volunteer) pair in `excluded`.
+pub fn pair_with(
+    requesters: &[Located],
+    volunteers: &[Located],
+    capacity: &[usize],
+    excluded: &HashSet<(usize, usize)>,
+    config: PairingConfig,
+) -> Pairing {
+    let alone_r: HashSet<usize> = excluded.iter().map(|(r, _)| *r).collect();
+    let alone_v: HashSet<usize> = excluded.iter().map(|(_, v)| *v).collect();
+    let rg = groups(requesters, &alone_r);
+    let vg = groups(volunteers, &alone_v);
+    let supply = |g: &Group| -> usize { g.members.iter().map(|m| capacity[*m]).sum() };
     // Nodes: source, requester groups, volunteer groups, sink.
     let source = 0;
     let r_node = |i: usize| 1 + i;
@@ -130,7 +163,7 @@ pub fn pair(requesters: &[Located], volunteers: &[Located], config: PairingConfi
         flow.add_edge(source, r_node(i), g.members.len() as i64, 0);
     }
     for (j, g) in vg.iter().enumerate() {
-        flow.add_edge(v_node(j), sink, (g.members.len() * config.cap) as i64, 0);
+        flow.add_edge(v_node(j), sink, supply(g) as i64, 0);
     }
     let mut has_near = vec![false; rg.len()];
     let mut group_edges: Vec<(usize, usize, usize, f64, bool)> = Vec::new(); // (edge, i, j, miles, shared)
@@ -138,6 +171,10 @@ pub fn pair(requesters: &[Located], volunteers: &[Located], config: PairingConfi
         for (j, v) in vg.iter().enumerate() {
             let d = miles((r.first.lat, r.first.lon), (v.first.lat, v.first.lon));
             if d > config.max_miles {
+                continue;
+            }
+            // Only singletons are in excluded pairs: one check covers the group.
+            if excluded.contains(&(r.members[0], v.members[0])) {
                 continue;
             }
             has_near[i] = true;
@@ -167,8 +204,9 @@ pub fn pair(requesters: &[Located], volunteers: &[Located], config: PairingConfi
             next_requester[i] += 1;
             let slot = volunteer_load[j]
                 .iter()
-                .position(|load| *load < config.cap)
-                .expect("flow respects the cap");
+                .enumerate()
+                .position(|(k, load)| *load < capacity[vg[j].members[k]])
+                .expect("flow respects each volunteer's capacity");
             volunteer_load[j][slot] += 1;
             pairs.push(Pair {
                 requester,
@@ -242,7 +280,6 @@ impl MinCostFlow {
         let mut potential = vec![0i64; n];
         loop {
             let mut dist = vec![i64::MAX; n];
-            let mut via = vec![usize::MAX; n];
             dist[source] = 0;
             let mut heap = BinaryHeap::new();
             heap.push(Reverse((0i64, source)));
@@ -258,7 +295,6 @@ impl MinCostFlow {
                     let nd = d + self.cost[e] + potential[u] - potential[v];
                     if nd < dist[v] {
                         dist[v] = nd;
-                        via[v] = e;
                         heap.push(Reverse((nd, v)));
                     }
                 }
@@ -271,21 +307,70 @@ impl MinCostFlow {
                     *p += *d;
                 }
             }
-            let mut push = i64::MAX;
-            let mut v = sink;
-            while v != source {
-                let e = via[v];
-                push = push.min(self.cap[e]);
-                v = self.to[e ^ 1];
-            }
-            let mut v = sink;
-            while v != source {
-                let e = via[v];
-                self.cap[e] -= push;
-                self.cap[e ^ 1] += push;
-                v = self.to[e ^ 1];
-            }
+            // Every shortest path at once: a blocking flow (Dinic) on the
+            // edges whose reduced cost is now zero, before the next Dijkstra.
+            self.blocking_flows(source, sink, &potential);
         }
+    }
+
+    /// Whether edge `e` out of `u` is on a shortest path under `potential`.
+    fn admissible(&self, u: usize, e: usize, potential: &[i64]) -> bool {
+        self.cap[e] > 0 && self.cost[e] + potential[u] - potential[self.to[e]] == 0
+    }
+
+    /// Pushes flow along every zero-reduced-cost path from `source` to
+    /// `sink`, level graph by level graph, until none is left.
+    fn blocking_flows(&mut self, source: usize, sink: usize, potential: &[i64]) {
+        let n = self.adjacency.len();
+        loop {
+            let mut level = vec![usize::MAX; n];
+            level[source] = 0;
+            let mut queue = std::collections::VecDeque::from([source]);
+            while let Some(u) = queue.pop_front() {
+                for &e in &self.adjacency[u] {
+                    let v = self.to[e];
+                    if level[v] == usize::MAX && self.admissible(u, e, potential) {
+                        level[v] = level[u] + 1;
+                        queue.push_back(v);
+                    }
+                }
+            }
+            if level[sink] == usize::MAX {
+                return;
+            }
+            let mut next = vec![0usize; n];
+            while self.push(source, sink, i64::MAX, &level, &mut next, potential) > 0 {}
+        }
+    }
+
+    /// One augmenting path in the level graph (depth-first, each node's
+    /// edges tried once per level graph); returns the units pushed.
+    fn push(
+        &mut self,
+        u: usize,
+        sink: usize,
+        limit: i64,
+        level: &[usize],
+        next: &mut [usize],
+        potential: &[i64],
+    ) -> i64 {
+        if u == sink {
+            return limit;
+        }
+        while next[u] < self.adjacency[u].len() {
+            let e = self.adjacency[u][next[u]];
+            let v = self.to[e];
+            if level[v] == level[u] + 1 && self.admissible(u, e, potential) {
+                let pushed = self.push(v, sink, limit.min(self.cap[e]), level, next, potential);
+                if pushed > 0 {
+                    self.cap[e] -= pushed;
+                    self.cap[e ^ 1] += pushed;
+                    return pushed;
+                }
+            }
+            next[u] += 1;
+        }
+        0
     }
 }
 
@@ -462,6 +547,112 @@ mod tests {
                 total(&p),
                 best.1
             );
+        }
+    }
+
+    #[test]
+    fn each_volunteer_is_offered_only_their_remaining_capacity() {
+        let requesters: Vec<Located> = (0..4)
+            .map(|i| at(&format!("r{i}"), 0.1 * f64::from(i), &[]))
+            .collect();
+        let volunteers = [at("busy", 0.0, &[]), at("free", 3.0, &[])];
+        let p = pair_with(
+            &requesters,
+            &volunteers,
+            &[0, 2],
+            &HashSet::new(),
+            PairingConfig::default(),
+        );
+        assert!(p.pairs.iter().all(|p| p.volunteer == 1), "{p:?}");
+        assert_eq!(p.pairs.len(), 2);
+        assert_eq!(
+            p.all_busy.len(),
+            2,
+            "the rest wait: everyone near is at capacity"
+        );
+    }
+
+    #[test]
+    fn an_excluded_pair_is_never_suggested() {
+        // r0 and v0 are one household; r1 was declined for v1.
+        let requesters = [at("r0", 0.0, &[]), at("r1", 3.0, &[])];
+        let volunteers = [at("v0", 0.0, &[]), at("v1", 3.0, &[])];
+        let excluded = HashSet::from([(0, 0), (1, 1)]);
+        let p = pair_with(
+            &requesters,
+            &volunteers,
+            &[3, 3],
+            &excluded,
+            PairingConfig::default(),
+        );
+        let chosen: Vec<(usize, usize)> =
+            p.pairs.iter().map(|p| (p.requester, p.volunteer)).collect();
+        assert_eq!(chosen, [(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn with_capacities_and_exclusions_the_optimum_matches_brute_force() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let config = PairingConfig {
+            cap: 2,
+            max_miles: 6.0,
+            language_penalty_miles: 0.0,
+        };
+        for _ in 0..300 {
+            // Few distinct places, so groups form and exclusions split them.
+            let requesters: Vec<Located> = (0..4)
+                .map(|i| at(&format!("r{i}"), next(4) as f64 * 2.0, &[]))
+                .collect();
+            let volunteers: Vec<Located> = (0..3)
+                .map(|i| at(&format!("v{i}"), next(4) as f64 * 2.0, &[]))
+                .collect();
+            let capacity: Vec<usize> = (0..3).map(|_| next(3) as usize).collect();
+            let excluded: HashSet<(usize, usize)> = (0..2)
+                .map(|_| (next(4) as usize, next(3) as usize))
+                .collect();
+            let p = pair_with(&requesters, &volunteers, &capacity, &excluded, config);
+            for pair in &p.pairs {
+                assert!(!excluded.contains(&(pair.requester, pair.volunteer)));
+            }
+            for (v, cap) in capacity.iter().enumerate() {
+                assert!(p.pairs.iter().filter(|p| p.volunteer == v).count() <= *cap);
+            }
+            // Brute force: each requester gets a volunteer (0..3) or none (3).
+            let mut best = (0usize, f64::MAX);
+            for code in 0..4usize.pow(4) {
+                let picks: Vec<usize> = (0..4).map(|k| code / 4usize.pow(k as u32) % 4).collect();
+                let mut load = [0usize; 3];
+                let mut cost = 0.0;
+                let mut ok = true;
+                for (r, v) in picks.iter().enumerate() {
+                    if *v < 3 {
+                        load[*v] += 1;
+                        let d = miles((0.0, requesters[r].lon), (0.0, volunteers[*v].lon));
+                        ok &= d <= config.max_miles && !excluded.contains(&(r, *v));
+                        cost += d;
+                    }
+                }
+                ok &= (0..3).all(|v| load[v] <= capacity[v]);
+                let n = picks.iter().filter(|v| **v < 3).count();
+                if ok && (n > best.0 || (n == best.0 && cost < best.1 - 1e-9)) {
+                    best = (n, cost);
+                }
+            }
+            assert_eq!(p.pairs.len(), best.0, "{capacity:?} {excluded:?}");
+            if best.0 > 0 {
+                assert!(
+                    (total(&p) - best.1).abs() < 0.02,
+                    "{} vs {}",
+                    total(&p),
+                    best.1
+                );
+            }
         }
     }
 }

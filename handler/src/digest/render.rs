@@ -12,9 +12,10 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use mutualaid_forms::zips;
 use mutualaid_site::strings::{DigestTexts, Strings};
 
+use super::board::{ActionView, CaseView};
 use super::{Digest, DigestConfig, Entry};
 use crate::export::{self, neutralise};
-use crate::store::{Counter, Person, Submission, Timestamp};
+use crate::store::{ActionKind, CaseKind, Counter, Person, Submission, Timestamp};
 
 /// A value as one safe line: control characters (CR, LF, tabs…) become spaces.
 pub fn line(value: &str) -> String {
@@ -225,36 +226,179 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             lines: Vec::new(),
         });
     }
+    let board = &d.board;
     let miles = format!("{}", config.pairing.max_miles);
-    let cap = config.pairing.cap.to_string();
-    let attention: Vec<Line> = d
-        .pairing
+    let cap = people_text(config.pairing.cap, t);
+    let attention: Vec<Line> = board
         .nobody_near
         .iter()
-        .map(|i| (*i, fill(&t.nobody_near, &[("miles", &miles)])))
+        .map(|c| (c, fill(&t.nobody_near, &[("miles", &miles)])))
         .chain(
-            d.pairing
+            board
                 .all_busy
                 .iter()
-                .map(|i| (*i, fill(&t.all_busy, &[("cap", &cap)]))),
+                .map(|c| (c, fill(&t.all_busy, &[("cap", &cap)]))),
         )
-        .map(|(i, why)| {
-            let p = &d.requesters[i];
-            Line {
-                lead: line(name(p)),
-                rest: format!("{} — {why}", area_name(zip_of(p))),
-                sub: details(p, t)
-                    .into_iter()
-                    .take(1)
-                    .map(|(k, v)| format!("{k}: {}", line(&v)))
-                    .collect(),
-            }
+        .map(|(c, why)| {
+            let mut l = case_line(c, t, tz);
+            l.rest = format!("{} — {why}", l.rest);
+            l
         })
         .collect();
     if !attention.is_empty() {
         out.push(Section {
             heading: t.attention.clone(),
-            lines: attention,
+            lines: capped(attention, t),
+        });
+    }
+    let waiting_count = board.waiting.len() + board.waiting_money.len();
+    let mut waiting: Vec<Line> = board.waiting.iter().map(|c| case_line(c, t, tz)).collect();
+    if !board.waiting_money.is_empty() {
+        waiting = capped(waiting, t);
+        waiting.push(Line {
+            lead: board.waiting_money.len().to_string(),
+            rest: t.waiting_money_elsewhere.clone(),
+            sub: vec![],
+        });
+    }
+    out.push(Section {
+        heading: fill(&t.still_waiting, &[("count", &waiting_count.to_string())]),
+        lines: capped(waiting, t),
+    });
+    let pairs: Vec<Line> = board
+        .suggested
+        .iter()
+        .map(|s| {
+            let r = s.case.person.as_ref();
+            let mut text = fill(
+                &t.pairing,
+                &[
+                    ("requester", &r.map(|p| line(name(p))).unwrap_or_default()),
+                    ("requester_area", &area_name(r.map(zip_of).unwrap_or(""))),
+                    ("volunteer", &line(name(&s.volunteer))),
+                    ("volunteer_area", &area_name(zip_of(&s.volunteer))),
+                    ("miles", &format!("{:.1}", s.miles)),
+                ],
+            );
+            if !s.shared_language {
+                text = format!("{text} ({})", t.no_shared_language);
+            }
+            if s.case.network_pays {
+                text = format!("{text} — {}", t.network_pays);
+            }
+            Line {
+                lead: String::new(),
+                rest: text,
+                sub: vec![fill(
+                    &t.pair_ref,
+                    &[("case", &s.case.case.id), ("volunteer", &s.volunteer.id)],
+                )],
+            }
+        })
+        .collect();
+    out.push(Section {
+        heading: t.pairings.clone(),
+        lines: if pairs.is_empty() {
+            vec![Line {
+                lead: String::new(),
+                rest: t.no_pairings.clone(),
+                sub: vec![],
+            }]
+        } else {
+            capped(pairs, t)
+        },
+    });
+    if !board.active.is_empty() {
+        let lines: Vec<Line> = board
+            .active
+            .iter()
+            .map(|a| {
+                let mut l = case_line(&a.case, t, tz);
+                let days = days_text(a.case.days, t);
+                l.rest = match &a.volunteer {
+                    Some(v) => fill(
+                        &t.matched_with,
+                        &[
+                            (
+                                "area",
+                                &area_name(a.case.person.as_ref().map(zip_of).unwrap_or("")),
+                            ),
+                            ("volunteer", &line(name(v))),
+                            ("volunteer_area", &area_name(zip_of(v))),
+                            ("days", &days),
+                        ],
+                    ),
+                    None => fill(
+                        &t.funded_since,
+                        &[
+                            (
+                                "area",
+                                &area_name(a.case.person.as_ref().map(zip_of).unwrap_or("")),
+                            ),
+                            ("days", &days),
+                        ],
+                    ),
+                };
+                if a.still_going {
+                    l.rest = format!("{} — {}", l.rest, t.still_going);
+                }
+                l
+            })
+            .collect();
+        out.push(Section {
+            heading: fill(&t.matched, &[("count", &board.active.len().to_string())]),
+            lines: capped(lines, t),
+        });
+    }
+    if !board.at_capacity.is_empty() {
+        out.push(Section {
+            heading: t.at_capacity.clone(),
+            lines: capped(
+                board
+                    .at_capacity
+                    .iter()
+                    .map(|(v, n)| Line {
+                        lead: line(name(v)),
+                        rest: format!(
+                            "({}) — {}",
+                            area_name(zip_of(v)),
+                            fill(&t.load, &[("count", &people_text(*n, t))])
+                        ),
+                        sub: vec![fill(&t.volunteer_ref, &[("volunteer", &v.id)])],
+                    })
+                    .collect(),
+                t,
+            ),
+        });
+    }
+    if !board.waiting_money.is_empty() || !d.donations.is_empty() {
+        let mut lines: Vec<Line> = board
+            .waiting_money
+            .iter()
+            .map(|c| case_line(c, t, tz))
+            .collect();
+        lines = capped(lines, t);
+        lines.push(Line {
+            lead: d.donations.len().to_string(),
+            rest: t.money_offered.clone(),
+            sub: vec![],
+        });
+        out.push(Section {
+            heading: t.money.clone(),
+            lines,
+        });
+    }
+    if !board.actions.is_empty() {
+        out.push(Section {
+            heading: t.actions.clone(),
+            lines: capped(
+                board
+                    .actions
+                    .iter()
+                    .map(|a| action_line(a, t, tz))
+                    .collect(),
+                t,
+            ),
         });
     }
     if !d.is_quiet() {
@@ -275,48 +419,23 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             })
             .collect(),
         });
-        let pairs: Vec<Line> = d
-            .pairing
-            .pairs
-            .iter()
-            .map(|p| {
-                let (r, v) = (&d.requesters[p.requester], &d.volunteers[p.volunteer]);
-                let mut text = fill(
-                    &t.pairing,
-                    &[
-                        ("requester", &line(name(r))),
-                        ("requester_area", &area_name(zip_of(r))),
-                        ("volunteer", &line(name(v))),
-                        ("volunteer_area", &area_name(zip_of(v))),
-                        ("miles", &format!("{:.1}", p.miles)),
-                    ],
-                );
-                if !p.shared_language {
-                    text = format!("{text} ({})", t.no_shared_language);
-                }
-                Line {
-                    lead: String::new(),
-                    rest: text,
-                    sub: vec![],
-                }
-            })
-            .collect();
-        out.push(Section {
-            heading: t.pairings.clone(),
-            lines: if pairs.is_empty() {
-                vec![Line {
-                    lead: String::new(),
-                    rest: t.no_pairings.clone(),
-                    sub: vec![],
-                }]
-            } else {
-                pairs
-            },
-        });
+        // New and updated people, area by area, up to a budget for the whole
+        // message; the rest are counted (and all are in the CSV).
+        let mut budget = MAX_ENTRY_LINES;
         for (zip, entries) in &d.by_area {
+            let shown = entries.len().min(budget);
+            budget -= shown;
+            let mut lines: Vec<Line> = entries[..shown].iter().map(|e| entry_line(e, t)).collect();
+            if shown < entries.len() {
+                lines.push(Line {
+                    lead: String::new(),
+                    rest: fill(&t.more, &[("count", &(entries.len() - shown).to_string())]),
+                    sub: vec![],
+                });
+            }
             out.push(Section {
                 heading: format!("{} — {} ({})", t.by_area, area_name(zip), entries.len()),
-                lines: entries.iter().map(|e| entry_line(e, t)).collect(),
+                lines,
             });
         }
         if !d.donations.is_empty() {
@@ -356,6 +475,127 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         lines: report,
     });
     (heading, out)
+}
+
+/// "1 day" / "3 days", in the organizers' words.
+fn days_text(n: i64, t: &DigestTexts) -> String {
+    if n == 1 {
+        t.one_day.clone()
+    } else {
+        fill(&t.many_days, &[("n", &n.to_string())])
+    }
+}
+
+/// "1 person" / "3 people", in the organizers' words.
+fn people_text(n: usize, t: &DigestTexts) -> String {
+    if n == 1 {
+        t.one_person.clone()
+    } else {
+        fill(&t.many_people, &[("n", &n.to_string())])
+    }
+}
+
+/// The most lines a list of cases shows; the rest are counted (and all are
+/// in the CSV), so the HTML part stays under ~100 KB and a mail client shows
+/// it whole (Gmail clips a message past 102 KB, cutting off what follows).
+pub const MAX_LINES: usize = 30;
+
+/// The most new and updated people the message shows, across all areas.
+pub const MAX_ENTRY_LINES: usize = 60;
+
+fn capped(mut lines: Vec<Line>, t: &DigestTexts) -> Vec<Line> {
+    if lines.len() > MAX_LINES {
+        let more = lines.len() - MAX_LINES;
+        lines.truncate(MAX_LINES);
+        lines.push(Line {
+            lead: String::new(),
+            rest: fill(&t.more, &[("count", &more.to_string())]),
+            sub: vec![],
+        });
+    }
+    lines
+}
+
+/// A case: who, where, how long, and its id for `mutualaid cases`.
+fn case_line(c: &CaseView, t: &DigestTexts, tz: &str) -> Line {
+    let who = c
+        .person
+        .as_ref()
+        .map(|p| line(name(p)))
+        .unwrap_or_else(|| t.unreadable_record.clone());
+    let area = area_name(c.person.as_ref().map(zip_of).unwrap_or(""));
+    let kind = match c.case.kind {
+        CaseKind::Delivery => &t.kind_delivery,
+        CaseKind::Funding => &t.kind_funding,
+    };
+    let mut rest = format!(
+        "({area}) — {kind}, {}",
+        fill(&t.waited, &[("days", &days_text(c.days, t))])
+    );
+    if let Some(closed) = c.case.asked_again_after {
+        rest = format!(
+            "{rest} — {}",
+            fill(&t.asked_again, &[("date", &local(closed, tz, "%Y-%m-%d"))])
+        );
+    }
+    if c.network_pays {
+        rest = format!("{rest} — {}", t.network_pays);
+    }
+    let mut sub: Vec<String> = c
+        .person
+        .as_ref()
+        .map(|p| details(p, t))
+        .unwrap_or_default()
+        .into_iter()
+        .take(1)
+        .map(|(k, v)| format!("{k}: {}", line(&v)))
+        .collect();
+    sub.push(fill(&t.case_ref, &[("case", &c.case.id)]));
+    Line {
+        lead: who,
+        rest,
+        sub,
+    }
+}
+
+fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
+    let person = a
+        .person
+        .as_ref()
+        .map(|p| short_name(name(p)))
+        .unwrap_or_else(|| t.unreadable_record.clone());
+    let volunteer = a
+        .volunteer
+        .as_ref()
+        .map(|p| short_name(name(p)))
+        .unwrap_or_default();
+    let template = match a.action.kind {
+        ActionKind::Confirm => &t.action_confirm,
+        ActionKind::Decline => &t.action_decline,
+        ActionKind::Close => &t.action_close,
+        ActionKind::Fund => &t.action_fund,
+        ActionKind::Reopen => &t.action_reopen,
+        ActionKind::Pause => &t.action_pause,
+        ActionKind::Keep => &t.action_keep,
+    };
+    let text = fill(
+        template,
+        &[
+            ("person", &person),
+            ("volunteer", &volunteer),
+            ("detail", &a.action.detail),
+        ],
+    );
+    Line {
+        lead: local(a.action.at, tz, "%Y-%m-%d %H:%M"),
+        rest: text,
+        sub: a
+            .action
+            .case_id
+            .iter()
+            .map(|id| fill(&t.case_ref, &[("case", id)]))
+            .collect(),
+    }
 }
 
 fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
@@ -521,8 +761,88 @@ pub fn message(d: &Digest, strings: &Strings, config: &DigestConfig) -> Result<M
         .singlepart(SinglePart::plain(text_part))
         .singlepart(SinglePart::html(html_part));
     let content_type = ContentType::parse("text/csv; charset=utf-8").map_err(|e| e.to_string())?;
-    let attachment = Attachment::new(format!("digest-{date}.csv")).body(csv(d), content_type);
+    let attachment =
+        Attachment::new(format!("digest-{date}.csv")).body(csv(d), content_type.clone());
+    let cases = Attachment::new(format!("cases-{date}.csv")).body(cases_csv(d), content_type);
     builder
-        .multipart(MultiPart::mixed().multipart(body).singlepart(attachment))
+        .multipart(
+            MultiPart::mixed()
+                .multipart(body)
+                .singlepart(attachment)
+                .singlepart(cases),
+        )
         .map_err(|e| e.to_string())
+}
+
+/// The second CSV attachment: every case that is not closed, with who asked,
+/// how long it has waited or run, the volunteer, and today's suggestion.
+pub fn cases_csv(d: &Digest) -> Vec<u8> {
+    let board = &d.board;
+    let suggested: std::collections::HashMap<&str, &Person> = board
+        .suggested
+        .iter()
+        .map(|s| (s.case.case.id.as_str(), &s.volunteer))
+        .collect();
+    let mut out = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let _ = w.write_record([
+            "case",
+            "kind",
+            "state",
+            "days",
+            "asked_again_after",
+            "network_pays",
+            "person_id",
+            "name",
+            "zip",
+            "volunteer_id",
+            "volunteer",
+            "suggested_volunteer_id",
+            "suggested_volunteer",
+            "still_going",
+        ]);
+        let views = board
+            .waiting
+            .iter()
+            .chain(&board.waiting_money)
+            .map(|c| (c, None, false))
+            .chain(
+                board
+                    .active
+                    .iter()
+                    .map(|a| (&a.case, a.volunteer.as_ref(), a.still_going)),
+            );
+        for (c, volunteer, still_going) in views {
+            let suggestion = suggested.get(c.case.id.as_str());
+            let row = [
+                c.case.id.clone(),
+                c.case.kind.name().to_owned(),
+                c.case.state.name().to_owned(),
+                c.days.to_string(),
+                c.case
+                    .asked_again_after
+                    .map(export::time)
+                    .unwrap_or_default(),
+                if c.network_pays { "yes" } else { "" }.to_owned(),
+                c.case.person_id.clone(),
+                c.person
+                    .as_ref()
+                    .map(|p| name(p).to_owned())
+                    .unwrap_or_default(),
+                c.person
+                    .as_ref()
+                    .map(|p| zip_of(p).to_owned())
+                    .unwrap_or_default(),
+                c.case.volunteer_id.clone().unwrap_or_default(),
+                volunteer.map(|v| name(v).to_owned()).unwrap_or_default(),
+                suggestion.map(|v| v.id.clone()).unwrap_or_default(),
+                suggestion.map(|v| name(v).to_owned()).unwrap_or_default(),
+                if still_going { "yes" } else { "" }.to_owned(),
+            ];
+            let _ = w.write_record(row.iter().map(|c| neutralise(c)));
+        }
+        let _ = w.flush();
+    }
+    out
 }

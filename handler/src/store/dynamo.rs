@@ -9,6 +9,11 @@
 //! | a log entry | `PERSON#<id>` | `LOG#<reference>` | `reference`, `person_id`, `at`, `form`, `outcome`, `version`, `expires_at` |
 //! | an identity key | `IDENTITY#<key>` | `IDENTITY` | `person_id`, `expires_at` |
 //! | a contact | `CONTACT#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `expires_at` |
+//! | a case | `PERSON#<person id>` | `CASE#<case id>` | `record` (the [`Case`]), `version`, `expires_at`, `gsi1sk` = `<opened at, 12 digits>#<case id>`, and `pending` = `CASE` while it is not closed |
+//! | a person's active case of a kind | `PERSON#<person id>` | `ACTIVE#<kind>` | `case_id`, `expires_at` (present only while that case is not closed: at most one per person and kind) |
+//! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases), `expires_at` |
+//! | a volunteer's pause | `PERSON#<volunteer id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER` |
+//! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
@@ -16,7 +21,8 @@
 //! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes): every
 //!   record in change order (export, the volunteers pairing can offer).
 //! - [`PENDING_INDEX`] (`pending`, keys `pending`/`gsi1sk`, keys only): a
-//!   **sparse** index of the pending records. Indexes are eventually
+//!   **sparse** index of the digest's work: the pending records (`PENDING`),
+//!   the cases not closed (`CASE`) and the paused volunteers (`VOLUNTEER`). Indexes are eventually
 //!   consistent, so the digest re-reads each record it lists with a strongly
 //!   consistent `BatchGetItem`; a write the index does not show yet is in
 //!   the next digest.
@@ -35,6 +41,13 @@
 //!   keys kept or claimed (`person_id = :id` or free), released ones
 //!   deleted, contacts moved, the version and the log entry. Only
 //!   [`Store::mark_reported`] writes `reported_version` and removes `pending`.
+//! - A case is opened in the same transaction as the submission that asks
+//!   for it, with its `ACTIVE#<kind>` item `attribute_not_exists(pk)`: one
+//!   case of a kind at a time per person. An organizer's action is one
+//!   transaction: the case `Put` with `version = :expected`, the `ACTIVE`
+//!   item deleted on close or claimed on reopen, the volunteer's `LOAD`
+//!   raised with `n < :cap` on a confirmation (or lowered when a match ends),
+//!   and the action recorded.
 
 use std::collections::HashMap;
 
@@ -48,8 +61,8 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Counter, DigestState, LogEntry, ManifestEntry, Outcome, Person, Scan, Store, StoreError,
-    Submission, Timestamp,
+    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, LogEntry, ManifestEntry, Outcome,
+    Person, Scan, Store, StoreError, Submission, Timestamp, VolunteerState,
 };
 
 /// The partition key attribute.
@@ -83,6 +96,78 @@ pub const SUBMIT_ACTIONS: &[&str] = &[
     "dynamodb:TransactWriteItems",
     "dynamodb:UpdateItem",
 ];
+
+fn case_item(case: &Case) -> Result<Item, StoreError> {
+    let record = serde_dynamo::to_attribute_value(case)
+        .map_err(|e| StoreError::Unavailable(format!("encoding a case: {e}")))?;
+    let mut item = HashMap::from([
+        (PARTITION_KEY.to_owned(), s(person_pk(&case.person_id))),
+        (SORT_KEY.to_owned(), s(format!("CASE#{}", case.id))),
+        ("record".to_owned(), record),
+        ("version".to_owned(), n(case.version)),
+        (TTL_ATTRIBUTE.to_owned(), n(case.expires_at)),
+        (
+            INDEX_SORT_KEY.to_owned(),
+            s(format!("{:012}#{}", case.opened_at.max(0), case.id)),
+        ),
+    ]);
+    if case.state.is_active() {
+        item.insert(PENDING_ATTRIBUTE.into(), s("CASE"));
+    }
+    Ok(item)
+}
+
+fn case_from(item: &Item) -> Result<Case, StoreError> {
+    let key = text(item, SORT_KEY)
+        .and_then(|sk| sk.strip_prefix("CASE#"))
+        .unwrap_or("?")
+        .to_owned();
+    let mut case = item
+        .get("record")
+        .cloned()
+        .and_then(|r| serde_dynamo::from_attribute_value::<_, Case>(r).ok())
+        .filter(|c| c.id == key)
+        .ok_or(StoreError::Unreadable { key })?;
+    // The item's own expiry is the truth: an update of the person extends it.
+    if let Some(at) = number(item, TTL_ATTRIBUTE) {
+        case.expires_at = at;
+    }
+    Ok(case)
+}
+
+fn active_slot(case: &Case) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(person_pk(&case.person_id))),
+        (
+            SORT_KEY.to_owned(),
+            s(format!("ACTIVE#{}", case.kind.name())),
+        ),
+        ("case_id".to_owned(), s(&case.id)),
+        (TTL_ATTRIBUTE.to_owned(), n(case.expires_at)),
+    ])
+}
+
+/// A new case and its claim on the person's one active case of its kind.
+fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreError> {
+    Ok([
+        put(table, case_item(case)?, Some("attribute_not_exists(pk)"))?,
+        put(table, active_slot(case), Some("attribute_not_exists(pk)"))?,
+    ])
+}
+
+fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
+    let record = serde_dynamo::to_attribute_value(action)
+        .map_err(|e| StoreError::Unavailable(format!("encoding an action: {e}")))?;
+    Ok(HashMap::from([
+        (PARTITION_KEY.to_owned(), s("ACTIONS")),
+        (
+            SORT_KEY.to_owned(),
+            s(format!("{:012}#{}", action.at.max(0), action.id)),
+        ),
+        ("record".to_owned(), record),
+        (TTL_ATTRIBUTE.to_owned(), n(action.expires_at)),
+    ]))
+}
 
 /// The DynamoDB actions the `digest` function's code calls:
 /// `digest_state` (GetItem), `put_digest_state` (PutItem), `pending`
@@ -419,19 +504,29 @@ impl DynamoStore {
         }
     }
 
-    /// Records by id, read consistently, 100 keys per `BatchGetItem`.
-    async fn batch_get_people(&self, ids: &[String]) -> Result<Vec<Item>, StoreError> {
+    /// Every item the sparse index lists under `list` (`PENDING`, `CASE`,
+    /// `VOLUNTEER`), each re-read consistently: the index lags, the items
+    /// do not.
+    async fn listed(&self, list: &str) -> Result<Vec<Item>, StoreError> {
+        let keys: Vec<Item> = self
+            .query_all(Some(PENDING_INDEX), "#pending = :p", vec![(":p", s(list))])
+            .await?
+            .into_iter()
+            .filter_map(|item| {
+                Some(HashMap::from([
+                    (PARTITION_KEY.to_owned(), item.get(PARTITION_KEY)?.clone()),
+                    (SORT_KEY.to_owned(), item.get(SORT_KEY)?.clone()),
+                ]))
+            })
+            .collect();
+        self.batch_get(keys).await
+    }
+
+    /// Items by key, read consistently, 100 keys per `BatchGetItem`.
+    async fn batch_get(&self, all_keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| {
-                    HashMap::from([
-                        (PARTITION_KEY.to_owned(), s(person_pk(id))),
-                        (SORT_KEY.to_owned(), s("PERSON")),
-                    ])
-                })
-                .collect();
+        for chunk in all_keys.chunks(100) {
+            let keys: Vec<Item> = chunk.to_vec();
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -645,7 +740,12 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
-    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        person: &Person,
+        log: &LogEntry,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
         let mut items = vec![put(
             &self.table,
             person_item(person)?,
@@ -663,6 +763,9 @@ impl Store for DynamoStore {
             log_item(log, person.expires_at),
             Some("attribute_not_exists(pk)"),
         )?);
+        for case in new_cases {
+            items.extend(open_case(&self.table, case)?);
+        }
         self.transact(items).await
     }
 
@@ -671,6 +774,7 @@ impl Store for DynamoStore {
         person: &Person,
         previous: &Person,
         log: &LogEntry,
+        new_cases: &[Case],
     ) -> Result<(), StoreError> {
         self.extend_kept_items(&person.id, person.expires_at)
             .await?;
@@ -735,10 +839,18 @@ impl Store for DynamoStore {
             log_item(log, person.expires_at),
             Some("attribute_not_exists(pk)"),
         )?);
+        for case in new_cases {
+            items.extend(open_case(&self.table, case)?);
+        }
         self.transact(items).await
     }
 
-    async fn log(&self, entry: &LogEntry, expires_at: Timestamp) -> Result<(), StoreError> {
+    async fn log(
+        &self,
+        entry: &LogEntry,
+        expires_at: Timestamp,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(person_pk(&entry.person_id)))
@@ -746,15 +858,179 @@ impl Store for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(built)?;
-        self.transact(vec![
+        let mut items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
             put(
                 &self.table,
                 log_item(entry, expires_at),
                 Some("attribute_not_exists(pk)"),
             )?,
+        ];
+        for case in new_cases {
+            items.extend(open_case(&self.table, case)?);
+        }
+        self.transact(items).await
+    }
+
+    async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :p AND begins_with(sk, :case)",
+                vec![(":p", s(person_pk(person_id))), (":case", s("CASE#"))],
+            )
+            .await?;
+        let mut cases = items.iter().map(case_from).collect::<Result<Vec<_>, _>>()?;
+        cases.sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+        Ok(cases)
+    }
+
+    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        let Some(person) = Case::person_of(id) else {
+            return Ok(None);
+        };
+        self.get(person_pk(person), &format!("CASE#{id}"))
+            .await?
+            .map(|item| case_from(&item))
+            .transpose()
+    }
+
+    async fn active_cases(&self) -> Result<CaseScan, StoreError> {
+        let mut scan = CaseScan::default();
+        for item in self.listed("CASE").await? {
+            match case_from(&item) {
+                Ok(case) if case.state.is_active() => scan.cases.push(case),
+                Ok(_) => {}
+                Err(StoreError::Unreadable { key }) => scan.unreadable.push(key),
+                Err(e) => return Err(e),
+            }
+        }
+        scan.cases
+            .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+        Ok(scan)
+    }
+
+    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
+        let case = &change.case;
+        let put_case = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(case_item(case)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(change.expected_version))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put_case).build()];
+        let slot_key = || {
+            (
+                s(person_pk(&case.person_id)),
+                s(format!("ACTIVE#{}", case.kind.name())),
+            )
+        };
+        match (change.from_state.is_active(), case.state.is_active()) {
+            (true, false) => {
+                let (pk, sk) = slot_key();
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, pk)
+                    .key(SORT_KEY, sk)
+                    .condition_expression("case_id = :id")
+                    .expression_attribute_values(":id", s(&case.id))
+                    .build()
+                    .map_err(built)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            (false, true) => items.push(put(
+                &self.table,
+                active_slot(case),
+                Some("attribute_not_exists(pk)"),
+            )?),
+            _ => {}
+        }
+        let load = |volunteer: &str, expression: &str, condition: Option<(&str, u64)>| {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(person_pk(volunteer)))
+                .key(SORT_KEY, s("LOAD"))
+                .update_expression(expression)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":e", n(case.expires_at));
+            if let Some((condition, cap)) = condition {
+                update = update
+                    .condition_expression(condition)
+                    .expression_attribute_values(":cap", n(cap));
+            }
+            update
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(built)
+        };
+        if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+            items.push(load(
+                volunteer,
+                "SET n = if_not_exists(n, :zero) + :one, expires_at = if_not_exists(expires_at, :e)",
+                Some(("attribute_not_exists(n) OR n < :cap", cap)),
+            )?);
+        }
+        if let Some(volunteer) = &change.released_volunteer {
+            items.push(load(
+                volunteer,
+                "SET n = if_not_exists(n, :one) - :one, expires_at = if_not_exists(expires_at, :e)",
+                None,
+            )?);
+        }
+        items.push(put(&self.table, action_item(&change.action)?, None)?);
+        self.transact(items).await
+    }
+
+    async fn set_volunteer(
+        &self,
+        state: &VolunteerState,
+        action: &CaseAction,
+    ) -> Result<(), StoreError> {
+        let record = serde_dynamo::to_attribute_value(state)
+            .map_err(|e| StoreError::Unavailable(format!("encoding a volunteer: {e}")))?;
+        let item = HashMap::from([
+            (PARTITION_KEY.to_owned(), s(person_pk(&state.person_id))),
+            (SORT_KEY.to_owned(), s("VOLUNTEER")),
+            ("record".to_owned(), record),
+            (PENDING_ATTRIBUTE.to_owned(), s("VOLUNTEER")),
+            (INDEX_SORT_KEY.to_owned(), s(&state.person_id)),
+            (TTL_ATTRIBUTE.to_owned(), n(state.expires_at)),
+        ]);
+        self.transact(vec![
+            put(&self.table, item, None)?,
+            put(&self.table, action_item(action)?, None)?,
         ])
         .await
+    }
+
+    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
+        Ok(self
+            .listed("VOLUNTEER")
+            .await?
+            .into_iter()
+            .filter_map(|mut item| item.remove("record"))
+            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
+            .collect())
+    }
+
+    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :p AND sk >= :since",
+                vec![
+                    (":p", s("ACTIONS")),
+                    (":since", s(format!("{:012}", since.max(0)))),
+                ],
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|mut item| item.remove("record"))
+            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
+            .collect())
     }
 
     async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
@@ -777,19 +1053,7 @@ impl Store for DynamoStore {
     }
 
     async fn pending(&self) -> Result<Scan, StoreError> {
-        let listed = self
-            .query_all(
-                Some(PENDING_INDEX),
-                "#pending = :p",
-                vec![(":p", s("PENDING"))],
-            )
-            .await?;
-        let ids: Vec<String> = listed
-            .iter()
-            .filter_map(|item| text(item, PARTITION_KEY)?.strip_prefix("PERSON#"))
-            .map(str::to_owned)
-            .collect();
-        let mut scan = scan_of(self.batch_get_people(&ids).await?);
+        let mut scan = scan_of(self.listed("PENDING").await?);
         scan.people.retain(Person::is_pending);
         scan.people
             .sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));

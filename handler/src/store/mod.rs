@@ -37,7 +37,10 @@ use mutualaid_forms::{Donation, FormId, Signup};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod case;
 pub mod sqlite;
+
+pub use case::{ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, VolunteerState};
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
@@ -120,6 +123,11 @@ impl Submission {
             Submission::Signup(s) => &s.name,
             Submission::Donate(d) => &d.name,
         }
+    }
+
+    /// Whether this submission asks for the help a case of `kind` gives.
+    pub fn asks_for(&self, kind: CaseKind) -> bool {
+        matches!(self, Submission::Signup(s) if s.roles.iter().any(|r| r == kind.role()))
     }
 
     /// The person's contacts as index keys, email first, per form
@@ -347,6 +355,34 @@ pub struct Scan {
     pub unreadable: Vec<String>,
 }
 
+/// What a read of many cases found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseScan {
+    /// The cases that decode.
+    pub cases: Vec<Case>,
+    /// The keys of those that do not.
+    pub unreadable: Vec<String>,
+}
+
+/// An organizer's action on a case, as the store applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseChange {
+    /// The case after the action (its version one more than expected).
+    pub case: Case,
+    /// The version the organizer acted on.
+    pub expected_version: u64,
+    /// Where the case was before.
+    pub from_state: CaseState,
+    /// A volunteer who takes the case on: they must hold fewer than this
+    /// many matched cases.
+    pub cap: Option<u64>,
+    /// A volunteer who is given the case back (it was matched to them and
+    /// is no longer): their load goes down.
+    pub released_volunteer: Option<String>,
+    /// The action, recorded with the change.
+    pub action: CaseAction,
+}
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -461,34 +497,79 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// Stores a new record (version 1, pending), its first version, its
-    /// contacts and `log`, and claims its identity keys, or fails with
-    /// [`StoreError::Conflict`] if any of them is held.
+    /// contacts, `log` and `new_cases`, and claims its identity keys; or
+    /// fails with [`StoreError::Conflict`] if any of them is held (or the
+    /// person already has an active case of a kind in `new_cases`).
     fn create(
         &self,
         person: &Person,
         log: &LogEntry,
+        new_cases: &[Case],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replaces `previous` (still at its version) with `person` (the next
-    /// version, pending), keeps the new version and `log`, claims the
-    /// identity keys `person` holds and `previous` did not (each must be
-    /// free), releases those it no longer holds, moves its contacts, and
-    /// extends the expiry of everything the record keeps; or fails with
+    /// version, pending), keeps the new version, `log` and `new_cases`,
+    /// claims the identity keys `person` holds and `previous` did not (each
+    /// must be free), releases those it no longer holds, moves its contacts,
+    /// and extends the expiry of everything the record keeps; or fails with
     /// [`StoreError::Conflict`]. Never touches another record.
     fn update(
         &self,
         person: &Person,
         previous: &Person,
         log: &LogEntry,
+        new_cases: &[Case],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Logs a submission that changed nothing; it lasts as long as the
-    /// record (`expires_at`).
+    /// Logs a submission that changed nothing (it lasts as long as the
+    /// record, `expires_at`), with the cases it opened (a person asking
+    /// again after their case was closed); fails with
+    /// [`StoreError::Conflict`] if the record is gone or a case of that kind
+    /// is already active.
     fn log(
         &self,
         entry: &LogEntry,
         expires_at: Timestamp,
+        new_cases: &[Case],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every case of one person, closed ones too, oldest first.
+    fn cases_of(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Vec<Case>, StoreError>> + Send;
+
+    /// One case, read consistently.
+    fn case(&self, id: &str) -> impl Future<Output = Result<Option<Case>, StoreError>> + Send;
+
+    /// Every case that is not closed, oldest first; cases that do not decode
+    /// are named by key.
+    fn active_cases(&self) -> impl Future<Output = Result<CaseScan, StoreError>> + Send;
+
+    /// Applies an organizer's action to a case, atomically: the case must
+    /// still be at `change.expected_version`; a volunteer given the case
+    /// must still be under `change.cap` matches; the action is recorded.
+    /// Otherwise [`StoreError::Conflict`], and nothing changes.
+    fn change_case(
+        &self,
+        change: &CaseChange,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Pauses (or unpauses) a volunteer and records the action.
+    fn set_volunteer(
+        &self,
+        state: &VolunteerState,
+        action: &CaseAction,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every volunteer's standing (those ever paused).
+    fn volunteers(&self) -> impl Future<Output = Result<Vec<VolunteerState>, StoreError>> + Send;
+
+    /// The organizers' actions at or after `since`, oldest first.
+    fn actions_since(
+        &self,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Vec<CaseAction>, StoreError>> + Send;
 
     /// One record, read consistently.
     fn person(&self, id: &str) -> impl Future<Output = Result<Option<Person>, StoreError>> + Send;

@@ -10,6 +10,8 @@
 //! | `submissions` | the submission log, by reference |
 //! | `identities` | identity key → the one record holding it |
 //! | `contacts` | contact key → every record that gave it |
+//! | `cases` | each request (delivery or funding) and where it is; at most one not closed per person and kind (a unique partial index) |
+//! | `volunteers`, `actions` | a volunteer's pause; every organizer action |
 //! | `hits`, `counters`, `digest_state` | rate-limit windows, per-day self-report, the digest's lease and manifest |
 //!
 //! Everything a record keeps is deleted with it (`ON DELETE CASCADE`), so
@@ -23,8 +25,8 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Counter, DigestState, LogEntry, ManifestEntry, Outcome, Person, Scan, Store, StoreError,
-    Submission, Timestamp,
+    Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, LogEntry,
+    ManifestEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp, VolunteerState,
 };
 
 /// The SQLite adapter.
@@ -34,7 +36,7 @@ pub struct SqliteStore {
 }
 
 /// The schema's version, in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -87,6 +89,31 @@ CREATE TABLE IF NOT EXISTS digest_state (
     state TEXT NOT NULL,
     version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    volunteer_id TEXT,
+    record TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS cases_one_active_per_kind ON cases (person_id, kind) WHERE state != 'closed';
+CREATE INDEX IF NOT EXISTS cases_active ON cases (opened_at) WHERE state != 'closed';
+CREATE INDEX IF NOT EXISTS cases_by_person ON cases (person_id);
+CREATE INDEX IF NOT EXISTS cases_by_volunteer ON cases (volunteer_id) WHERE state = 'matched';
+CREATE TABLE IF NOT EXISTS volunteers (
+    person_id TEXT PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_by_time ON actions (at);
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -157,6 +184,9 @@ impl SqliteStore {
             } else {
                 tx.execute_batch(SCHEMA).map_err(unavailable)?;
             }
+            if version > 0 || first_schema {
+                open_cases_for_earlier_requests(&tx)?;
+            }
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
                 .map_err(unavailable)?;
         } else if version > SCHEMA_VERSION {
@@ -197,6 +227,8 @@ impl SqliteStore {
     pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.with_tx(move |tx| {
             tx.execute("DELETE FROM hits WHERE expires_at <= ?1", [now])
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM actions WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
             tx.execute("DELETE FROM people WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)
@@ -286,6 +318,65 @@ fn insert_log(tx: &rusqlite::Transaction, entry: &LogEntry) -> Result<(), StoreE
     Ok(())
 }
 
+fn insert_case(tx: &rusqlite::Transaction, case: &Case) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO cases (id, person_id, kind, state, volunteer_id, record, version, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            case.id,
+            case.person_id,
+            case.kind.name(),
+            case.state.name(),
+            case.volunteer_id,
+            encode(case)?,
+            case.version as i64,
+            case.opened_at
+        ],
+    )
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+fn insert_action(tx: &rusqlite::Transaction, action: &CaseAction) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO actions (id, at, record, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![action.id, action.at, encode(action)?, action.expires_at],
+    )
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+fn decode_case(id: &str, json: &str) -> Result<Case, StoreError> {
+    serde_json::from_str::<Case>(json)
+        .ok()
+        .filter(|c| c.id == id)
+        .ok_or_else(|| StoreError::Unreadable { key: id.to_owned() })
+}
+
+/// Cases a query lists as (id, record).
+fn cases_where(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    param: Option<&str>,
+) -> Result<CaseScan, StoreError> {
+    let mut stmt = tx.prepare(sql).map_err(unavailable)?;
+    let map = |row: &rusqlite::Row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1).ok()));
+    let rows: Vec<(String, Option<String>)> = match param {
+        Some(p) => stmt.query_map([p], map),
+        None => stmt.query_map([], map),
+    }
+    .map_err(unavailable)?
+    .collect::<Result<_, _>>()
+    .map_err(unavailable)?;
+    let mut scan = CaseScan::default();
+    for (id, json) in rows {
+        match decode_case(&id, json.as_deref().unwrap_or("")) {
+            Ok(case) => scan.cases.push(case),
+            Err(_) => scan.unreadable.push(id),
+        }
+    }
+    Ok(scan)
+}
+
 /// Claims identity keys for `id`; a key another record holds is a conflict.
 fn claim(tx: &rusqlite::Transaction, id: &str, keys: &[&String]) -> Result<(), StoreError> {
     for key in keys {
@@ -309,6 +400,33 @@ fn add_contacts(
             params![contact, id],
         )
         .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Before cases (schemas 1 and 2), a request lived only in its record: each
+/// record that asks for delivery or money gets an open case of that kind,
+/// opened when the record was created, so no earlier request is forgotten.
+fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    let rows: Vec<(String, String, i64)> = {
+        let mut stmt = tx
+            .prepare("SELECT id, record, reported_version FROM people")
+            .map_err(unavailable)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?
+    };
+    for (id, json, reported) in rows {
+        let Ok(person) = decode(&id, &json, reported) else {
+            continue;
+        };
+        for kind in CaseKind::ALL {
+            if person.submission.asks_for(kind) {
+                let case = Case::open(&id, kind, person.created_at, None, person.expires_at);
+                insert_case(tx, &case)?;
+            }
+        }
     }
     Ok(())
 }
@@ -419,8 +537,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
-        let (person, log) = (person.clone(), log.clone());
+    async fn create(
+        &self,
+        person: &Person,
+        log: &LogEntry,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
+        let (person, log, new_cases) = (person.clone(), log.clone(), new_cases.to_vec());
         self.with_tx(move |tx| {
             insert_person(tx, &person)?;
             claim(
@@ -434,6 +557,9 @@ impl Store for SqliteStore {
                 &person.submission.contact_keys().iter().collect::<Vec<_>>(),
             )?;
             insert_version(tx, &person)?;
+            for case in &new_cases {
+                insert_case(tx, case)?;
+            }
             insert_log(tx, &log)
         })
         .await
@@ -444,8 +570,10 @@ impl Store for SqliteStore {
         person: &Person,
         previous: &Person,
         log: &LogEntry,
+        new_cases: &[Case],
     ) -> Result<(), StoreError> {
         let (person, previous, log) = (person.clone(), previous.clone(), log.clone());
+        let new_cases = new_cases.to_vec();
         let json = encode(&person)?;
         self.with_tx(move |tx| {
             let updated = tx
@@ -480,14 +608,22 @@ impl Store for SqliteStore {
             }
             add_contacts(tx, &person.id, &contacts.iter().collect::<Vec<_>>())?;
             insert_version(tx, &person)?;
+            for case in &new_cases {
+                insert_case(tx, case)?;
+            }
             insert_log(tx, &log)
         })
         .await
     }
 
-    async fn log(&self, entry: &LogEntry, _expires_at: Timestamp) -> Result<(), StoreError> {
+    async fn log(
+        &self,
+        entry: &LogEntry,
+        _expires_at: Timestamp,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
         // Kept as long as the record: deleted with it (ON DELETE CASCADE).
-        let entry = entry.clone();
+        let (entry, new_cases) = (entry.clone(), new_cases.to_vec());
         self.with_tx(move |tx| {
             let exists = tx
                 .query_row(
@@ -500,6 +636,9 @@ impl Store for SqliteStore {
                 .is_some();
             if !exists {
                 return Err(StoreError::Conflict);
+            }
+            for case in &new_cases {
+                insert_case(tx, case)?;
             }
             insert_log(tx, &entry)
         })
@@ -538,6 +677,135 @@ impl Store for SqliteStore {
                 serde_json::from_str(&json).map_err(|_| StoreError::Unreadable { key: id.clone() })
             })
             .transpose()
+        })
+        .await
+    }
+
+    async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
+        let person_id = person_id.to_owned();
+        self.with_tx(move |tx| {
+            let scan = cases_where(
+                tx,
+                "SELECT id, record FROM cases WHERE person_id = ?1 ORDER BY opened_at, id",
+                Some(&person_id),
+            )?;
+            match scan.unreadable.first() {
+                Some(key) => Err(StoreError::Unreadable { key: key.clone() }),
+                None => Ok(scan.cases),
+            }
+        })
+        .await
+    }
+
+    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        let id = id.to_owned();
+        self.with_tx(move |tx| {
+            let scan = cases_where(tx, "SELECT id, record FROM cases WHERE id = ?1", Some(&id))?;
+            match scan.unreadable.first() {
+                Some(key) => Err(StoreError::Unreadable { key: key.clone() }),
+                None => Ok(scan.cases.into_iter().next()),
+            }
+        })
+        .await
+    }
+
+    async fn active_cases(&self) -> Result<CaseScan, StoreError> {
+        self.with_tx(|tx| {
+            cases_where(
+                tx,
+                "SELECT id, record FROM cases WHERE state != 'closed' ORDER BY opened_at, id",
+                None,
+            )
+        })
+        .await
+    }
+
+    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
+        let change = change.clone();
+        self.with_tx(move |tx| {
+            let case = &change.case;
+            let updated = tx
+                .execute(
+                    "UPDATE cases SET state = ?2, volunteer_id = ?3, record = ?4, version = ?5 WHERE id = ?1 AND version = ?6",
+                    params![
+                        case.id,
+                        case.state.name(),
+                        case.volunteer_id,
+                        encode(case)?,
+                        case.version as i64,
+                        change.expected_version as i64
+                    ],
+                )
+                .map_err(conflict_or_unavailable)?;
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+            if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+                let load: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM cases WHERE volunteer_id = ?1 AND state = 'matched'",
+                        [volunteer],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if load as u64 > cap {
+                    return Err(StoreError::Conflict); // rolled back on drop
+                }
+            }
+            insert_action(tx, &change.action)
+        })
+        .await
+    }
+
+    async fn set_volunteer(
+        &self,
+        state: &VolunteerState,
+        action: &CaseAction,
+    ) -> Result<(), StoreError> {
+        let (state, action) = (state.clone(), action.clone());
+        self.with_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO volunteers (person_id, record) VALUES (?1, ?2) ON CONFLICT (person_id) DO UPDATE SET record = excluded.record",
+                params![state.person_id, encode(&state)?],
+            )
+            .map_err(conflict_or_unavailable)?;
+            insert_action(tx, &action)
+        })
+        .await
+    }
+
+    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
+        self.with_tx(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT record FROM volunteers ORDER BY person_id")
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map([], |row| row.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            Ok(rows
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect())
+        })
+        .await
+    }
+
+    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
+        self.with_tx(move |tx| {
+            let mut stmt = tx
+                .prepare("SELECT record FROM actions WHERE at >= ?1 ORDER BY at, id")
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map([since], |row| row.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            Ok(rows
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect())
         })
         .await
     }
@@ -763,19 +1031,55 @@ impl Store for OpenWhenReady {
     async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
         self.store()?.sharing(contacts).await
     }
-    async fn create(&self, person: &Person, log: &LogEntry) -> Result<(), StoreError> {
-        self.store()?.create(person, log).await
+    async fn create(
+        &self,
+        person: &Person,
+        log: &LogEntry,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
+        self.store()?.create(person, log, new_cases).await
     }
     async fn update(
         &self,
         person: &Person,
         previous: &Person,
         log: &LogEntry,
+        new_cases: &[Case],
     ) -> Result<(), StoreError> {
-        self.store()?.update(person, previous, log).await
+        self.store()?.update(person, previous, log, new_cases).await
     }
-    async fn log(&self, entry: &LogEntry, expires_at: Timestamp) -> Result<(), StoreError> {
-        self.store()?.log(entry, expires_at).await
+    async fn log(
+        &self,
+        entry: &LogEntry,
+        expires_at: Timestamp,
+        new_cases: &[Case],
+    ) -> Result<(), StoreError> {
+        self.store()?.log(entry, expires_at, new_cases).await
+    }
+    async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
+        self.store()?.cases_of(person_id).await
+    }
+    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        self.store()?.case(id).await
+    }
+    async fn active_cases(&self) -> Result<CaseScan, StoreError> {
+        self.store()?.active_cases().await
+    }
+    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
+        self.store()?.change_case(change).await
+    }
+    async fn set_volunteer(
+        &self,
+        state: &VolunteerState,
+        action: &CaseAction,
+    ) -> Result<(), StoreError> {
+        self.store()?.set_volunteer(state, action).await
+    }
+    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
+        self.store()?.volunteers().await
+    }
+    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
+        self.store()?.actions_since(since).await
     }
     async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
         self.store()?.person(id).await

@@ -9,7 +9,10 @@
 //! - `mutualaid export --format csv` prints the stored records (or, with
 //!   `--table submissions`, the submission log) as CSV.
 //! - `mutualaid digest` sends the organizers' digest.
+//! - `mutualaid cases` lists the open and matched cases and acts on them
+//!   (confirm, decline, close, fund, reopen, keep, pause).
 
+mod cases;
 mod serve;
 
 use std::path::PathBuf;
@@ -119,6 +122,24 @@ enum Command {
         /// Nobody is paired further than this many miles.
         #[arg(long, default_value_t = 10.0)]
         max_miles: f64,
+        /// A match older than this many days is asked "still going?".
+        #[arg(long, default_value_t = 14)]
+        review_days: u32,
+        /// The clock, in seconds since the epoch (tests; default: now).
+        #[arg(long, hide = true)]
+        now: Option<i64>,
+    },
+    /// The organizers' cases: list what is open and matched, and act on a
+    /// case by its id (as the digest shows it).
+    Cases {
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data", global = true)]
+        data: PathBuf,
+        /// The clock, in seconds since the epoch (tests; default: now).
+        #[arg(long, hide = true, global = true)]
+        now: Option<i64>,
+        #[command(subcommand)]
+        action: cases::CasesCommand,
     },
 }
 
@@ -264,6 +285,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cases { data, now, action } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let now = now.unwrap_or_else(mutualaid_handler::http::system_clock);
+            runtime.block_on(cases::run(&store, action, now))
+        }
         Command::Digest {
             content,
             data,
@@ -275,6 +302,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             time_zone,
             cap,
             max_miles,
+            review_days,
+            now,
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
@@ -300,10 +329,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_miles,
                     ..Default::default()
                 },
+                review_days,
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
-            let now = mutualaid_handler::http::system_clock();
+            let now = now.unwrap_or_else(mutualaid_handler::http::system_clock);
             runtime.block_on(digest(&store, strings, &config, &data, smtp, dry_run, now))
         }
     }

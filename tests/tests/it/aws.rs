@@ -127,11 +127,13 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
         std::collections::BTreeMap::from([
             ("CONTACT PERSON".to_owned(), 2),
             ("IDENTITY IDENTITY".to_owned(), 2),
+            ("PERSON ACTIVE".to_owned(), 1),
+            ("PERSON CASE".to_owned(), 1),
             ("PERSON LOG".to_owned(), 3),
             ("PERSON PERSON".to_owned(), 1),
             ("PERSON V".to_owned(), 2),
         ]),
-        "record {}: its versions, log, identity keys and contacts",
+        "record {}: its versions, log, identity keys, contacts and case",
         first.person_id
     );
 }
@@ -391,6 +393,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
         ("DIGEST_TIME_ZONE", "America/Los_Angeles".to_owned()),
         ("PAIRING_CAP", "3".to_owned()),
         ("PAIRING_MAX_MILES", "10".to_owned()),
+        ("MATCH_REVIEW_DAYS", "14".to_owned()),
     ];
     for (binary, vars) in [
         ("submit", mutualaid_handler::lambda::SUBMIT_ENV),
@@ -463,6 +466,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
             ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
             ("PAIRING_CAP", "3".into()),
             ("PAIRING_MAX_MILES", "10".into()),
+            ("MATCH_REVIEW_DAYS", "14".into()),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

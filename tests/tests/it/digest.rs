@@ -35,6 +35,7 @@ pub fn config(to: &str) -> DigestConfig {
         lang: Lang::En,
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
+        review_days: 14,
     }
 }
 
@@ -199,7 +200,7 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
     }
     let attention = text.find("Needs attention").expect("attention section");
     assert!(
-        attention < text.find("Suggested pairings").expect("pairings"),
+        attention < text.find("Suggested today").expect("pairings"),
         "flagged first"
     );
     assert!(
@@ -382,7 +383,7 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
         .await
         .expect("dry run");
     assert!(
-        digest::render::text(&d, &strings("es"), &cfg).contains("Parejas sugeridas"),
+        digest::render::text(&d, &strings("es"), &cfg).contains("Sugeridas hoy"),
         "in the organizers' language"
     );
     assert_eq!(
@@ -420,7 +421,11 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
     );
     assert_eq!(message.text_body_count(), 1);
     assert_eq!(message.html_body_count(), 1);
-    assert_eq!(message.attachment_count(), 1);
+    assert_eq!(
+        message.attachment_count(),
+        2,
+        "the entries' CSV and the cases' CSV"
+    );
     assert!(
         message
             .body_text(0)

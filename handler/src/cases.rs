@@ -1,0 +1,328 @@
+//! What organizers do with cases, with no HTTP inside: confirm a suggested
+//! pairing, decline it, mark a funding case funded, close a case, reopen
+//! it, say a long match is still going, pause a volunteer. The command line
+//! (`mutualaid cases`) and the signed links in the digest both come here.
+//!
+//! An action acts only on the case as the organizer saw it: with an
+//! expected version (a link carries the version its digest showed), a case
+//! that moved on since — another organizer clicked first, an old digest's
+//! link — is refused with what changed and when. A confirmation also needs
+//! the volunteer to be under the cap; the store checks both atomically, so
+//! of two concurrent confirmations one wins.
+
+use crate::store::{
+    ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason, Person, Store,
+    StoreError, Timestamp, VolunteerState,
+};
+
+/// An action on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Pair the case with this volunteer shopper (a suggestion confirmed).
+    Confirm {
+        /// The volunteer's record id.
+        volunteer: String,
+    },
+    /// Never suggest this volunteer for this case again.
+    Decline {
+        /// The volunteer's record id.
+        volunteer: String,
+    },
+    /// Close the case.
+    Close(CloseReason),
+    /// The network pays (a funding case).
+    Fund,
+    /// Open a closed case again.
+    Reopen,
+    /// A long match is still going: it keeps its volunteer, asked again later.
+    Keep,
+}
+
+impl Act {
+    /// The kind of action, as recorded.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Act::Confirm { .. } => ActionKind::Confirm,
+            Act::Decline { .. } => ActionKind::Decline,
+            Act::Close(_) => ActionKind::Close,
+            Act::Fund => ActionKind::Fund,
+            Act::Reopen => ActionKind::Reopen,
+            Act::Keep => ActionKind::Keep,
+        }
+    }
+
+    fn volunteer(&self) -> Option<&str> {
+        match self {
+            Act::Confirm { volunteer } | Act::Decline { volunteer } => Some(volunteer),
+            _ => None,
+        }
+    }
+}
+
+/// Why an action did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such case (or it has expired).
+    NoCase,
+    /// No such volunteer shopper.
+    NoVolunteer,
+    /// The case is not where the organizer saw it: it is now in `state`
+    /// since `changed_at`.
+    Moved {
+        /// Where it is now.
+        state: CaseState,
+        /// Since when.
+        changed_at: Timestamp,
+    },
+    /// The volunteer already holds `load` matches, the cap.
+    AtCapacity {
+        /// Their matches.
+        load: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The person has another case of this kind that is not closed.
+    AlreadyOpen,
+    /// This action does not apply to this case (say which in the message).
+    NotApplicable(&'static str),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoCase => write!(f, "there is no such case (it may have expired)"),
+            Refusal::NoVolunteer => write!(f, "there is no such volunteer shopper"),
+            Refusal::Moved { state, changed_at } => write!(
+                f,
+                "the case changed since: it is {} since {}",
+                state.name(),
+                crate::export::time(*changed_at)
+            ),
+            Refusal::AtCapacity { load, cap } => write!(
+                f,
+                "the volunteer already has {load} people (the cap is {cap})"
+            ),
+            Refusal::AlreadyOpen => write!(
+                f,
+                "the person has another case of this kind that is not closed"
+            ),
+            Refusal::NotApplicable(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// What an action came to.
+pub type Acted = Result<Case, Refusal>;
+
+fn has_role(person: &Person, role: &str) -> bool {
+    matches!(&person.submission, crate::store::Submission::Signup(s) if s.roles.iter().any(|r| r == role))
+}
+
+/// How many delivery cases are matched to `volunteer`.
+pub async fn load<S: Store>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
+    Ok(store
+        .active_cases()
+        .await?
+        .cases
+        .iter()
+        .filter(|c| c.holds_volunteer() == Some(volunteer))
+        .count())
+}
+
+/// Acts on a case. `expected_version`: the version the organizer saw
+/// (`None`: whatever it is now, as on the command line). `by`: `link` or
+/// `cli`. Returns the case as it now is, or why nothing changed.
+pub async fn act<S: Store>(
+    store: &S,
+    case_id: &str,
+    expected_version: Option<u64>,
+    act: Act,
+    now: Timestamp,
+    cap: usize,
+    by: &str,
+) -> Result<Acted, StoreError> {
+    let Some(case) = store.case(case_id).await? else {
+        return Ok(Err(Refusal::NoCase));
+    };
+    let expected = expected_version.unwrap_or(case.version);
+    if case.version != expected {
+        return Ok(Err(Refusal::Moved {
+            state: case.state,
+            changed_at: case.changed_at,
+        }));
+    }
+    if let Some(volunteer) = act.volunteer() {
+        let person = store.person(volunteer).await?;
+        if !person.as_ref().is_some_and(|p| has_role(p, "shopper")) || volunteer == case.person_id {
+            return Ok(Err(Refusal::NoVolunteer));
+        }
+    }
+    let mut next = Case {
+        version: case.version + 1,
+        changed_at: now,
+        ..case.clone()
+    };
+    let mut cap_check = None;
+    let mut released = None;
+    let not = |why| Ok(Err(Refusal::NotApplicable(why)));
+    match &act {
+        Act::Confirm { volunteer } => {
+            if case.kind != CaseKind::Delivery {
+                return not("only a delivery case is paired with a volunteer shopper");
+            }
+            if case.state != CaseState::Open {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            let held = load(store, volunteer).await?;
+            if held >= cap {
+                return Ok(Err(Refusal::AtCapacity { load: held, cap }));
+            }
+            next.state = CaseState::Matched;
+            next.volunteer_id = Some(volunteer.clone());
+            next.matched_at = Some(now);
+            cap_check = Some(cap as u64);
+        }
+        Act::Decline { volunteer } => {
+            if case.state != CaseState::Open {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            if !next.declined.contains(volunteer) {
+                next.declined.push(volunteer.clone());
+            }
+            next.changed_at = case.changed_at; // still open, as it was
+        }
+        Act::Close(reason) => {
+            if case.state == CaseState::Closed {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            released = case.holds_volunteer().map(str::to_owned);
+            next.state = CaseState::Closed;
+            next.closed = Some((now, *reason));
+        }
+        Act::Fund => {
+            if case.kind != CaseKind::Funding {
+                return not("only a funding case is marked funded");
+            }
+            if case.state != CaseState::Open {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            next.state = CaseState::Funded;
+            next.matched_at = Some(now);
+        }
+        Act::Reopen => {
+            if case.state != CaseState::Closed {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            next.state = CaseState::Open;
+            next.volunteer_id = None;
+            next.matched_at = None;
+            next.closed = None;
+        }
+        Act::Keep => {
+            if case.state != CaseState::Matched {
+                return Ok(Err(Refusal::Moved {
+                    state: case.state,
+                    changed_at: case.changed_at,
+                }));
+            }
+            next.matched_at = Some(now);
+            next.changed_at = case.changed_at;
+        }
+    }
+    let action = CaseAction {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        kind: act.kind(),
+        case_id: Some(case.id.clone()),
+        volunteer_id: act
+            .volunteer()
+            .map(str::to_owned)
+            .or_else(|| case.volunteer_id.clone()),
+        by: by.to_owned(),
+        detail: match &act {
+            Act::Close(reason) => reason.name().to_owned(),
+            _ => String::new(),
+        },
+        expires_at: case.expires_at,
+    };
+    let change = CaseChange {
+        case: next.clone(),
+        expected_version: expected,
+        from_state: case.state,
+        cap: cap_check,
+        released_volunteer: released,
+        action,
+    };
+    match store.change_case(&change).await {
+        Ok(()) => Ok(Ok(next)),
+        Err(StoreError::Conflict) => {
+            // Say what changed: the case moved, the volunteer filled up, or another case is open.
+            let now_case = store.case(case_id).await?;
+            Ok(Err(match now_case {
+                None => Refusal::NoCase,
+                Some(c) if c.version != expected => Refusal::Moved {
+                    state: c.state,
+                    changed_at: c.changed_at,
+                },
+                Some(_) => match &act {
+                    Act::Confirm { volunteer } => Refusal::AtCapacity {
+                        load: load(store, volunteer).await?,
+                        cap,
+                    },
+                    Act::Reopen => Refusal::AlreadyOpen,
+                    _ => Refusal::NotApplicable("the store refused the change; try again"),
+                },
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Pauses a volunteer for `days` (0: unpauses): not offered to anyone
+/// until then.
+pub async fn pause<S: Store>(
+    store: &S,
+    volunteer: &str,
+    days: u32,
+    now: Timestamp,
+    by: &str,
+) -> Result<Result<VolunteerState, Refusal>, StoreError> {
+    let Some(person) = store.person(volunteer).await? else {
+        return Ok(Err(Refusal::NoVolunteer));
+    };
+    if !has_role(&person, "shopper") {
+        return Ok(Err(Refusal::NoVolunteer));
+    }
+    let state = VolunteerState {
+        person_id: volunteer.to_owned(),
+        paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
+        expires_at: person.expires_at,
+    };
+    let action = CaseAction {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        kind: ActionKind::Pause,
+        case_id: None,
+        volunteer_id: Some(volunteer.to_owned()),
+        by: by.to_owned(),
+        detail: days.to_string(),
+        expires_at: person.expires_at,
+    };
+    store.set_volunteer(&state, &action).await?;
+    Ok(Ok(state))
+}

@@ -1,0 +1,262 @@
+//! Cases: every request stays open until an organizer closes it.
+//!
+//! Each role a person asks for is a [`Case`]: "to get groceries delivered" is
+//! a **delivery** case (open → matched with a volunteer shopper → closed);
+//! "to receive monetary support" is a **funding** case (open → funded →
+//! closed), paid from the network's funds and never offered to a shopper. A
+//! person has at most one *active* (not closed) case of each kind; one who
+//! asks again after their case was closed gets a new case, marked with when
+//! the last one closed.
+//!
+//! A volunteer's **load** is the number of delivery cases matched to them;
+//! pairing offers each volunteer at most the cap minus their load. A
+//! volunteer can be paused until a day. Every organizer action is recorded
+//! ([`CaseAction`]) and listed in the next digest.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+
+/// What a case asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseKind {
+    /// Groceries delivered by a volunteer shopper.
+    Delivery,
+    /// Money for groceries, from the network's funds.
+    Funding,
+}
+
+impl CaseKind {
+    /// Both kinds.
+    pub const ALL: [CaseKind; 2] = [CaseKind::Delivery, CaseKind::Funding];
+
+    /// Its name in storage, the export and the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseKind::Delivery => "delivery",
+            CaseKind::Funding => "funding",
+        }
+    }
+
+    /// The sign-up role that asks for it (`delivery`, `money`).
+    pub fn role(self) -> &'static str {
+        match self {
+            CaseKind::Delivery => "delivery",
+            CaseKind::Funding => "money",
+        }
+    }
+}
+
+/// Where a case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseState {
+    /// Waiting: for a volunteer (delivery) or for money (funding).
+    Open,
+    /// A volunteer shopper is helping (delivery).
+    Matched,
+    /// The network is paying for the groceries (funding).
+    Funded,
+    /// Done, withdrawn or closed by an organizer. A closed case stays closed.
+    Closed,
+}
+
+impl CaseState {
+    /// Its name in storage, the export and the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseState::Open => "open",
+            CaseState::Matched => "matched",
+            CaseState::Funded => "funded",
+            CaseState::Closed => "closed",
+        }
+    }
+
+    /// Whether the case still counts (not closed).
+    pub fn is_active(self) -> bool {
+        self != CaseState::Closed
+    }
+}
+
+/// Why a case was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseReason {
+    /// The help was given.
+    Done,
+    /// The person no longer needs it.
+    Withdrawn,
+    /// An organizer closed it for another reason.
+    Organizer,
+}
+
+impl CloseReason {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Done => "done",
+            CloseReason::Withdrawn => "withdrawn",
+            CloseReason::Organizer => "organizer",
+        }
+    }
+}
+
+/// One request of one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    /// Stable id: the person's record id, a dot, and 8 random hex digits
+    /// (so a store can find a case from its id alone).
+    pub id: String,
+    /// The person who asked.
+    pub person_id: String,
+    /// Delivery or funding.
+    pub kind: CaseKind,
+    /// Where it is.
+    pub state: CaseState,
+    /// The volunteer shopper, while matched (and after, once closed).
+    pub volunteer_id: Option<String>,
+    /// When it was opened.
+    pub opened_at: Timestamp,
+    /// When its state last changed.
+    pub changed_at: Timestamp,
+    /// When it was matched or funded.
+    pub matched_at: Option<Timestamp>,
+    /// When it was closed, and why.
+    pub closed: Option<(Timestamp, CloseReason)>,
+    /// When this person's previous case of this kind was closed, if they
+    /// asked again after one.
+    pub asked_again_after: Option<Timestamp>,
+    /// Volunteers an organizer declined for this case: never suggested again.
+    #[serde(default)]
+    pub declined: Vec<String>,
+    /// 1 when opened, +1 on each change.
+    pub version: u64,
+    /// When it is deleted (the person's retention).
+    pub expires_at: Timestamp,
+}
+
+impl Case {
+    /// A new open case.
+    pub fn open(
+        person_id: &str,
+        kind: CaseKind,
+        now: Timestamp,
+        asked_again_after: Option<Timestamp>,
+        expires_at: Timestamp,
+    ) -> Case {
+        Case {
+            id: format!(
+                "{person_id}.{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            person_id: person_id.to_owned(),
+            kind,
+            state: CaseState::Open,
+            volunteer_id: None,
+            opened_at: now,
+            changed_at: now,
+            matched_at: None,
+            closed: None,
+            asked_again_after,
+            declined: Vec::new(),
+            version: 1,
+            expires_at,
+        }
+    }
+
+    /// The record id of the person, from the case id.
+    pub fn person_of(case_id: &str) -> Option<&str> {
+        case_id.rsplit_once('.').map(|(person, _)| person)
+    }
+
+    /// Whether it holds a volunteer's capacity.
+    pub fn holds_volunteer(&self) -> Option<&str> {
+        match self.state {
+            CaseState::Matched => self.volunteer_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What an organizer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// Confirmed a suggested pairing: the case is matched.
+    Confirm,
+    /// Declined a suggested pairing: never suggested again.
+    Decline,
+    /// Closed a case (done, withdrawn or for another reason).
+    Close,
+    /// Marked a funding case funded.
+    Fund,
+    /// Opened a closed case again.
+    Reopen,
+    /// Paused a volunteer for some days.
+    Pause,
+    /// Said a long match is still going (it keeps its volunteer).
+    Keep,
+}
+
+impl ActionKind {
+    /// Its name in the command line, links and the export.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Confirm => "confirm",
+            ActionKind::Decline => "decline",
+            ActionKind::Close => "close",
+            ActionKind::Fund => "fund",
+            ActionKind::Reopen => "reopen",
+            ActionKind::Pause => "pause",
+            ActionKind::Keep => "keep",
+        }
+    }
+
+    /// From [`Self::name`].
+    pub fn from_name(name: &str) -> Option<ActionKind> {
+        [
+            ActionKind::Confirm,
+            ActionKind::Decline,
+            ActionKind::Close,
+            ActionKind::Fund,
+            ActionKind::Reopen,
+            ActionKind::Pause,
+            ActionKind::Keep,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+}
+
+/// An organizer's action, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseAction {
+    /// Stable id (time-ordered).
+    pub id: String,
+    /// When.
+    pub at: Timestamp,
+    /// What.
+    pub kind: ActionKind,
+    /// The case it acted on, if any (a pause acts on a volunteer).
+    pub case_id: Option<String>,
+    /// The volunteer involved, if any.
+    pub volunteer_id: Option<String>,
+    /// Whence: `link` (from a digest) or `cli`.
+    pub by: String,
+    /// The reason a case was closed, or the days of a pause.
+    pub detail: String,
+    /// When it is deleted.
+    pub expires_at: Timestamp,
+}
+
+/// A volunteer's standing beside their record: paused until when.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolunteerState {
+    /// Their record.
+    pub person_id: String,
+    /// Not offered to anyone before this time.
+    pub paused_until: Option<Timestamp>,
+    /// When it is deleted.
+    pub expires_at: Timestamp,
+}

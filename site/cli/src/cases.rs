@@ -1,0 +1,174 @@
+//! `mutualaid cases`: what organizers do from the digest's links, from the
+//! command line, for self-hosters and for tests. Each subcommand names the
+//! case (and the volunteer) by the ids the digest prints.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use mutualaid_handler::cases::{self, Act};
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{CaseState, CloseReason, Store};
+
+/// What to do.
+#[derive(Subcommand)]
+pub enum CasesCommand {
+    /// List the cases that are not closed: waiting, matched, funded.
+    List,
+    /// Pair a delivery case with a volunteer shopper (a suggestion confirmed).
+    Confirm {
+        /// The case id.
+        case: String,
+        /// The volunteer's id.
+        volunteer: String,
+        /// The most people one volunteer helps at once.
+        #[arg(long, default_value_t = 3)]
+        cap: usize,
+    },
+    /// Never suggest this volunteer for this case again.
+    Decline {
+        /// The case id.
+        case: String,
+        /// The volunteer's id.
+        volunteer: String,
+    },
+    /// Close a case: the help was given, the person withdrew, or for another reason.
+    Close {
+        /// The case id.
+        case: String,
+        /// Why.
+        #[arg(long, value_enum, default_value_t = Reason::Done)]
+        reason: Reason,
+    },
+    /// Mark a funding case funded: the network pays.
+    Fund {
+        /// The case id.
+        case: String,
+    },
+    /// Open a closed case again.
+    Reopen {
+        /// The case id.
+        case: String,
+    },
+    /// Say a long match is still going (it keeps its volunteer).
+    Keep {
+        /// The case id.
+        case: String,
+    },
+    /// Pause a volunteer: not suggested to anyone for some days (0 unpauses).
+    Pause {
+        /// The volunteer's id.
+        volunteer: String,
+        /// How many days.
+        #[arg(long)]
+        days: u32,
+    },
+}
+
+/// Why a case is closed.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Reason {
+    /// The help was given.
+    Done,
+    /// The person no longer needs it.
+    Withdrawn,
+    /// Another reason.
+    Organizer,
+}
+
+/// Runs one subcommand against the store.
+pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow::Result<ExitCode> {
+    let act = |case: String, act: Act, cap: usize| async move {
+        cases::act(store, &case, None, act, now, cap, "cli")
+            .await
+            .context("acting on the case")
+    };
+    let acted = match command {
+        CasesCommand::List => return list(store, now).await,
+        CasesCommand::Confirm {
+            case,
+            volunteer,
+            cap,
+        } => act(case, Act::Confirm { volunteer }, cap).await?,
+        CasesCommand::Decline { case, volunteer } => {
+            act(case, Act::Decline { volunteer }, 0).await?
+        }
+        CasesCommand::Close { case, reason } => {
+            let reason = match reason {
+                Reason::Done => CloseReason::Done,
+                Reason::Withdrawn => CloseReason::Withdrawn,
+                Reason::Organizer => CloseReason::Organizer,
+            };
+            act(case, Act::Close(reason), 0).await?
+        }
+        CasesCommand::Fund { case } => act(case, Act::Fund, 0).await?,
+        CasesCommand::Reopen { case } => act(case, Act::Reopen, 0).await?,
+        CasesCommand::Keep { case } => act(case, Act::Keep, 0).await?,
+        CasesCommand::Pause { volunteer, days } => {
+            return match cases::pause(store, &volunteer, days, now, "cli")
+                .await
+                .context("pausing the volunteer")?
+            {
+                Ok(_) if days == 0 => {
+                    println!("Volunteer {volunteer} is no longer paused.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(_) => {
+                    println!("Volunteer {volunteer} is paused for {days} days.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refusal) => {
+                    eprintln!("Nothing changed: {refusal}.");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+    };
+    match acted {
+        Ok(case) => {
+            println!("Case {} is now {}.", case.id, case.state.name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            eprintln!("Nothing changed: {refusal}.");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// One line per case that is not closed: id, kind, state, days, who.
+async fn list(store: &SqliteStore, now: i64) -> anyhow::Result<ExitCode> {
+    let scan = store.active_cases().await.context("reading the cases")?;
+    println!("case\tkind\tstate\tdays\tperson\tvolunteer");
+    for case in &scan.cases {
+        let since = match case.state {
+            CaseState::Open => case.opened_at,
+            _ => case.matched_at.unwrap_or(case.changed_at),
+        };
+        let person = name_of(store, &case.person_id).await;
+        let volunteer = match &case.volunteer_id {
+            Some(v) => format!("{} ({v})", name_of(store, v).await),
+            None => String::new(),
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            case.id,
+            case.kind.name(),
+            case.state.name(),
+            (now - since).max(0) / 86_400,
+            person,
+            volunteer
+        );
+    }
+    for key in &scan.unreadable {
+        eprintln!("warning: the case {key} could not be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn name_of(store: &SqliteStore, id: &str) -> String {
+    match store.person(id).await {
+        Ok(Some(p)) => p.submission.name().to_owned(),
+        _ => format!("(record {id} could not be read)"),
+    }
+}

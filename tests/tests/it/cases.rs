@@ -1,0 +1,597 @@
+//! Cases, as organizers live them over several days, on both stores: a
+//! request stays in every digest until it is matched, funded or closed;
+//! pairing runs over every open case and remembers each volunteer's load;
+//! money is never offered to a shopper; households are never paired; what an
+//! organizer confirms, declines, closes or pauses is kept, refused when the
+//! case moved on, and listed in the next digest. And `mutualaid cases` as a
+//! process.
+
+use std::process::Command;
+
+use mutualaid_forms::Signup;
+use mutualaid_handler::cases::{self, Act, Refusal};
+use mutualaid_handler::digest::{self, DigestConfig, RunReport};
+use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::mail::Outbox;
+use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
+use mutualaid_tests::aws;
+
+use crate::digest::{NOON, config, strings};
+use crate::store_contract::{KEEP, person};
+
+const DAY: i64 = 86_400;
+
+/// A store and an outbox, and the digest run day by day.
+struct Org<S> {
+    store: S,
+    outbox: Outbox,
+    config: DigestConfig,
+    _dir: tempfile::TempDir,
+    runs: usize,
+}
+
+impl<S: Store> Org<S> {
+    fn new(store: S, cap: usize) -> Org<S> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut config = config("organizers@example.org");
+        config.pairing.cap = cap;
+        Org {
+            store,
+            outbox: Outbox {
+                dir: dir.path().join("outbox"),
+            },
+            config,
+            _dir: dir,
+            runs: 0,
+        }
+    }
+
+    async fn sign_up(&self, s: &Signup, at: i64) -> Accepted {
+        domain::accept(&self.store, Submission::Signup(s.clone()), at, KEEP)
+            .await
+            .expect("accepted")
+    }
+
+    /// The digest of `at`, as organizers read it (the text part).
+    async fn digest(&mut self, at: i64) -> String {
+        self.runs += 1;
+        let report = digest::run(
+            &self.store,
+            &self.outbox,
+            &strings("en"),
+            &self.config,
+            at,
+            &format!("run-{}", self.runs),
+        )
+        .await
+        .expect("sent");
+        assert!(matches!(report, RunReport::Sent { .. }));
+        let mut files: Vec<_> = std::fs::read_dir(&self.outbox.dir)
+            .expect("outbox")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        let raw = std::fs::read(files.last().expect("a digest")).expect("eml");
+        let message = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("MIME");
+        message.body_text(0).expect("text").replace("\r\n", "\n")
+    }
+
+    async fn case_of(&self, person: &Accepted, kind: CaseKind) -> Case {
+        self.store
+            .cases_of(&person.person_id)
+            .await
+            .expect("cases")
+            .into_iter()
+            .rev()
+            .find(|c| c.kind == kind)
+            .expect("a case of that kind")
+    }
+
+    async fn act(&self, case: &Case, act: Act, at: i64) -> Result<Case, Refusal> {
+        cases::act(
+            &self.store,
+            &case.id,
+            Some(case.version),
+            act,
+            at,
+            self.config.pairing.cap,
+            "test",
+        )
+        .await
+        .expect("the store answers")
+    }
+}
+
+/// The text of one section: from its heading to the next blank line.
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let Some(start) = text.find(heading) else {
+        return "";
+    };
+    let rest = &text[start..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
+}
+
+fn rita() -> Signup {
+    person(
+        "Rita Lopez",
+        Some("rita@example.org"),
+        None,
+        "92004",
+        &["delivery"],
+    )
+}
+
+fn vic() -> Signup {
+    person(
+        "Vic Helper",
+        Some("vic@example.org"),
+        None,
+        "92004",
+        &["shopper"],
+    )
+}
+
+async fn over_several_days<S: Store>(store: S) {
+    let mut org = Org::new(store, 1);
+    // Day 1: Rita asks; nobody volunteers near her.
+    let rita = org.sign_up(&rita(), NOON - 3_600).await;
+    let day_1 = org.digest(NOON).await;
+    assert!(
+        section(&day_1, "Needs attention").contains("Rita Lopez"),
+        "{day_1}"
+    );
+    assert!(
+        section(&day_1, "Still waiting (1)")
+            .contains("Rita Lopez (92004 Borrego Springs) — groceries delivered, waiting 0 days"),
+        "{day_1}"
+    );
+
+    // Day 2: Vic volunteers near her: paired, though Rita changed nothing.
+    let vic = org.sign_up(&vic(), NOON + DAY - 3_600).await;
+    let day_2 = org.digest(NOON + DAY).await;
+    let suggested = section(&day_2, "Suggested today");
+    assert!(
+        suggested.contains(
+            "Rita Lopez (92004 Borrego Springs) — Vic Helper (92004 Borrego Springs), 0.0 mi"
+        ),
+        "day 2 pairs them: {day_2}"
+    );
+    assert!(section(&day_2, "Still waiting (1)").contains("waiting 1 day"));
+
+    // A money-only request is never offered to a shopper; it waits as a funding case.
+    let mo = org
+        .sign_up(
+            &person(
+                "Mo Needs",
+                Some("mo@example.org"),
+                None,
+                "92004",
+                &["money"],
+            ),
+            NOON + DAY + 60,
+        )
+        .await;
+    // Confirm Rita with Vic, as the digest's link would.
+    let case = org.case_of(&rita, CaseKind::Delivery).await;
+    let matched = org
+        .act(
+            &case,
+            Act::Confirm {
+                volunteer: vic.person_id.clone(),
+            },
+            NOON + DAY + 120,
+        )
+        .await
+        .expect("confirmed");
+    assert_eq!(matched.state, CaseState::Matched);
+    // The same link again: the case moved on, nothing changes.
+    let replay = org
+        .act(
+            &case,
+            Act::Confirm {
+                volunteer: vic.person_id.clone(),
+            },
+            NOON + DAY + 130,
+        )
+        .await;
+    assert!(
+        matches!(
+            replay,
+            Err(Refusal::Moved {
+                state: CaseState::Matched,
+                ..
+            })
+        ),
+        "{replay:?}"
+    );
+
+    // Day 3: Rosa asks near Vic, who is at the cap (1): not offered Vic, flagged.
+    let rosa = org
+        .sign_up(
+            &person(
+                "Rosa Marquez",
+                Some("rosa@example.org"),
+                None,
+                "92004",
+                &["delivery"],
+            ),
+            NOON + 2 * DAY - 3_600,
+        )
+        .await;
+    let day_3 = org.digest(NOON + 2 * DAY).await;
+    assert!(
+        section(&day_3, "Matched and active (1)").contains(
+            "Rita Lopez (92004 Borrego Springs) — with Vic Helper (92004 Borrego Springs), 0 days"
+        ),
+        "{day_3}"
+    );
+    assert!(
+        !section(&day_3, "Suggested today").contains("Rosa Marquez"),
+        "Vic is at capacity: {day_3}"
+    );
+    assert!(
+        section(&day_3, "Needs attention")
+            .contains("Rosa Marquez (92004 Borrego Springs) — groceries delivered, waiting 0 days — every volunteer nearby already has 1 person"),
+        "{day_3}"
+    );
+    assert!(section(&day_3, "Volunteers at capacity").contains("Vic Helper"));
+    assert!(
+        section(&day_3, "What organizers did since the last digest")
+            .contains("confirmed Rita L. with Vic H."),
+        "{day_3}"
+    );
+    let money = section(&day_3, "Money for groceries: asked and offered");
+    assert!(money.contains("Mo Needs"), "{day_3}");
+    assert!(
+        !day_3.contains("Mo Needs (92004 Borrego Springs) — Vic"),
+        "money is never paired with a shopper"
+    );
+    // A confirmation at the cap is refused and says why.
+    let rosa_case = org.case_of(&rosa, CaseKind::Delivery).await;
+    let full = org
+        .act(
+            &rosa_case,
+            Act::Confirm {
+                volunteer: vic.person_id.clone(),
+            },
+            NOON + 2 * DAY + 60,
+        )
+        .await;
+    assert_eq!(full, Err(Refusal::AtCapacity { load: 1, cap: 1 }));
+
+    // Rita's case is done: Vic is offered again (to Rosa). Mo is funded.
+    org.act(
+        &matched,
+        Act::Close(CloseReason::Done),
+        NOON + 2 * DAY + 120,
+    )
+    .await
+    .expect("closed");
+    let mo_case = org.case_of(&mo, CaseKind::Funding).await;
+    org.act(&mo_case, Act::Fund, NOON + 2 * DAY + 180)
+        .await
+        .expect("funded");
+    let day_4 = org.digest(NOON + 3 * DAY).await;
+    assert!(
+        section(&day_4, "Suggested today")
+            .contains("Rosa Marquez (92004 Borrego Springs) — Vic Helper"),
+        "{day_4}"
+    );
+    assert!(
+        !section(&day_4, "Still waiting").contains("Rita Lopez"),
+        "a closed case stays closed"
+    );
+    assert!(
+        section(&day_4, "Matched and active (1)")
+            .contains("Mo Needs (92004 Borrego Springs) — funded by the network"),
+        "{day_4}"
+    );
+    let actions = section(&day_4, "What organizers did since the last digest");
+    assert!(
+        actions.contains("closed the case of Rita L. (done)"),
+        "{day_4}"
+    );
+    assert!(
+        actions.contains("marked the case of Mo N. funded"),
+        "{day_4}"
+    );
+
+    // Rita asks again: a new case, flagged with when the last one closed.
+    org.sign_up(&self::rita(), NOON + 3 * DAY + 60).await;
+    let day_5 = org.digest(NOON + 4 * DAY).await;
+    assert!(
+        section(&day_5, "Still waiting").contains("Rita Lopez (92004 Borrego Springs) — groceries delivered, waiting 0 days — asked again (last closed 2026-11-28)"),
+        "{day_5}"
+    );
+    let rita_cases = org.store.cases_of(&rita.person_id).await.expect("cases");
+    assert_eq!(rita_cases.len(), 2, "the closed one stays closed");
+}
+
+#[tokio::test]
+async fn sqlite_cases_over_several_days() {
+    let dir = tempfile::tempdir().expect("tmp");
+    over_several_days(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
+}
+
+#[tokio::test]
+async fn dynamodb_cases_over_several_days() {
+    let endpoint = aws::endpoint();
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("cases"));
+    store.create_table().await.expect("table");
+    over_several_days(store).await;
+}
+
+async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
+    let mut org = Org::new(store.clone(), 3);
+    // Maria asks; Jose, on her phone, volunteers: one household, never paired.
+    let maria = org
+        .sign_up(
+            &person(
+                "Maria Abuela",
+                None,
+                Some("+16195550199"),
+                "92105",
+                &["delivery", "money"],
+            ),
+            NOON - 500,
+        )
+        .await;
+    let jose = org
+        .sign_up(
+            &person(
+                "Jose Perez",
+                Some("jose@example.org"),
+                Some("+16195550199"),
+                "92105",
+                &["shopper"],
+            ),
+            NOON - 400,
+        )
+        .await;
+    let day_1 = org.digest(NOON).await;
+    assert!(
+        !section(&day_1, "Suggested today").contains("Maria Abuela"),
+        "a household is not paired: {day_1}"
+    );
+    // Another volunteer nearby: Maria is paired with her, and the line says who pays.
+    let ana = org
+        .sign_up(
+            &person(
+                "Ana Shopper",
+                Some("ana@example.org"),
+                None,
+                "92105",
+                &["shopper"],
+            ),
+            NOON + 100,
+        )
+        .await;
+    let day_2 = org.digest(NOON + DAY).await;
+    assert!(
+        section(&day_2, "Suggested today").contains(
+            "Maria Abuela (92105 City Heights) — Ana Shopper (92105 City Heights), 0.0 mi — the network pays for the groceries"
+        ),
+        "{day_2}"
+    );
+    // Declined: never suggested again. Paused: not offered.
+    let case = org.case_of(&maria, CaseKind::Delivery).await;
+    let declined = org
+        .act(
+            &case,
+            Act::Decline {
+                volunteer: ana.person_id.clone(),
+            },
+            NOON + DAY + 60,
+        )
+        .await
+        .expect("declined");
+    assert_eq!(declined.state, CaseState::Open);
+    let bo = org
+        .sign_up(
+            &person(
+                "Bo Shopper",
+                Some("bo@example.org"),
+                None,
+                "92105",
+                &["shopper"],
+            ),
+            NOON + DAY + 100,
+        )
+        .await;
+    cases::pause(&org.store, &bo.person_id, 7, NOON + DAY + 120, "test")
+        .await
+        .expect("store")
+        .expect("paused");
+    let day_3 = org.digest(NOON + 2 * DAY).await;
+    let suggested = section(&day_3, "Suggested today");
+    assert!(!suggested.contains("Maria Abuela"), "{day_3}");
+    assert!(
+        section(&day_3, "What organizers did since the last digest")
+            .contains("paused Bo S. for 7 days"),
+        "{day_3}"
+    );
+    // Two organizers confirm the same case at once: one wins.
+    let carl = org
+        .sign_up(
+            &person(
+                "Carl Shopper",
+                Some("carl@example.org"),
+                None,
+                "92105",
+                &["shopper"],
+            ),
+            NOON + 2 * DAY + 100,
+        )
+        .await;
+    let dee = org
+        .sign_up(
+            &person(
+                "Dee Shopper",
+                Some("dee@example.org"),
+                None,
+                "92105",
+                &["shopper"],
+            ),
+            NOON + 2 * DAY + 110,
+        )
+        .await;
+    let case = org.case_of(&maria, CaseKind::Delivery).await;
+    let (a, b) = tokio::join!(
+        org.act(
+            &case,
+            Act::Confirm {
+                volunteer: carl.person_id.clone()
+            },
+            NOON + 2 * DAY + 200
+        ),
+        org.act(
+            &case,
+            Act::Confirm {
+                volunteer: dee.person_id.clone()
+            },
+            NOON + 2 * DAY + 200
+        ),
+    );
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b.is_ok()),
+        1,
+        "{a:?} {b:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(
+        loser,
+        Err(Refusal::Moved {
+            state: CaseState::Matched,
+            ..
+        })
+    ));
+    let _ = jose;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_households_declines_pauses_and_races() {
+    let dir = tempfile::tempdir().expect("tmp");
+    households_declines_pauses_and_races(
+        SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_households_declines_pauses_and_races() {
+    let endpoint = aws::endpoint();
+    let store = DynamoStore::new(
+        aws::dynamo(&endpoint).await,
+        aws::unique_table("households"),
+    );
+    store.create_table().await.expect("table");
+    households_declines_pauses_and_races(store).await;
+}
+
+async fn one_case_per_kind_under_concurrent_submissions<S: Store + Clone>(store: S) {
+    let s = person(
+        "Nina Needs",
+        Some("nina@example.org"),
+        None,
+        "92105",
+        &["delivery", "money"],
+    );
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (store, s) = (store.clone(), s.clone());
+        tasks.push(tokio::spawn(async move {
+            domain::accept(&store, Submission::Signup(s), NOON + i, KEEP).await
+        }));
+    }
+    let mut id = None;
+    for t in tasks {
+        id = Some(t.await.expect("task").expect("answered").person_id);
+    }
+    let cases = store.cases_of(&id.expect("a person")).await.expect("cases");
+    let kinds: Vec<CaseKind> = cases.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds.len(), 2, "one case of each kind: {cases:?}");
+    assert!(kinds.contains(&CaseKind::Delivery) && kinds.contains(&CaseKind::Funding));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_case_per_kind_under_concurrent_submissions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    one_case_per_kind_under_concurrent_submissions(
+        SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_one_case_per_kind_under_concurrent_submissions() {
+    let endpoint = aws::endpoint();
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("one-case"));
+    store.create_table().await.expect("table");
+    one_case_per_kind_under_concurrent_submissions(store).await;
+}
+
+#[test]
+fn mutualaid_cases_lists_and_acts_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = SqliteStore::open(&dir.path().join("mutualaid.sqlite3")).expect("open");
+    let (rita, vic) = runtime.block_on(async {
+        let r = domain::accept(&store, Submission::Signup(rita()), NOON, KEEP)
+            .await
+            .expect("rita");
+        let v = domain::accept(&store, Submission::Signup(vic()), NOON, KEEP)
+            .await
+            .expect("vic");
+        (r, v)
+    });
+    drop(store);
+    let run = |args: &[&str]| {
+        let out = Command::new(mutualaid_tests::mutualaid_bin())
+            .arg("cases")
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .args(["--now", &(NOON + 2 * DAY).to_string()])
+            .output()
+            .expect("mutualaid cases");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, list, _) = run(&["list"]);
+    assert!(ok);
+    let line = list
+        .lines()
+        .find(|l| l.contains("Rita Lopez"))
+        .expect("Rita's case is listed");
+    let case_id = line.split('\t').next().expect("the case id").to_owned();
+    assert!(line.contains("\tdelivery\topen\t2\t"), "{line}");
+    let (ok, out, err) = run(&["confirm", &case_id, &vic.person_id, "--cap", "1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("is now matched"), "{out}");
+    let (ok, _, err) = run(&["confirm", &case_id, &vic.person_id]);
+    assert!(!ok, "a second confirmation is refused");
+    assert!(
+        err.contains("Nothing changed: the case changed since: it is matched"),
+        "{err}"
+    );
+    let (ok, list, _) = run(&["list"]);
+    assert!(
+        ok && list.contains("\tmatched\t0\tRita Lopez\tVic Helper"),
+        "{list}"
+    );
+    let (ok, out, _) = run(&["close", &case_id, "--reason", "done"]);
+    assert!(ok && out.contains("is now closed"), "{out}");
+    let (ok, list, _) = run(&["list"]);
+    assert!(ok && !list.contains("Rita Lopez"), "{list}");
+    let (ok, out, _) = run(&["pause", &vic.person_id, "--days", "7"]);
+    assert!(ok && out.contains("paused for 7 days"), "{out}");
+    let (ok, _, err) = run(&["pause", &rita.person_id, "--days", "7"]);
+    assert!(!ok && err.contains("no such volunteer"), "{err}");
+}
