@@ -153,6 +153,7 @@ fn main() {
                         volunteer_id: Some(format!("{v:08}")),
                         by: "bench".into(),
                         detail: String::new(),
+                        version: case.version + 1,
                         expires_at: NOW + 86_400,
                     },
                 };
@@ -176,6 +177,14 @@ fn main() {
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
         review_days: 14,
+        links: Some(mutualaid_handler::links::LinkSigner {
+            keys: mutualaid_handler::links::LinkKeys::parse(
+                &mutualaid_handler::links::LinkKeys::generate(),
+            )
+            .expect("keys"),
+            page: "https://mutualaid.example.org/api/case".into(),
+            ttl_days: 14,
+        }),
     };
     let state = mutualaid_handler::store::DigestState {
         last_sent: Some(NOW - 86_400),

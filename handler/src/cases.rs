@@ -258,6 +258,7 @@ pub async fn act<S: Store>(
             Act::Close(reason) => reason.name().to_owned(),
             _ => String::new(),
         },
+        version: next.version,
         expires_at: case.expires_at,
     };
     let change = CaseChange {
@@ -321,6 +322,7 @@ pub async fn pause<S: Store>(
         volunteer_id: Some(volunteer.to_owned()),
         by: by.to_owned(),
         detail: days.to_string(),
+        version: 0,
         expires_at: person.expires_at,
     };
     store.set_volunteer(&state, &action).await?;

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::store::{FIELDS, LogEntry, Person, Timestamp};
+use crate::store::{Case, CaseAction, FIELDS, LogEntry, Person, Timestamp};
 
 /// The record's own columns, before its [`FIELDS`].
 const RECORD_COLUMNS: [&str; 4] = ["id", "form", "created_at", "updated_at"];
@@ -67,6 +67,74 @@ pub fn write_log_csv(log: &[LogEntry], out: impl Write) -> Result<(), csv::Error
             e.person_id.clone(),
             e.outcome.name().to_owned(),
             e.version.to_string(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Writes the cases as CSV: each request, its kind and state, who asked,
+/// the volunteer, and when it opened, was matched or funded, and closed.
+pub fn write_cases_csv(cases: &[Case], out: impl Write) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record([
+        "case",
+        "kind",
+        "state",
+        "person_id",
+        "volunteer_id",
+        "opened_at",
+        "matched_at",
+        "closed_at",
+        "closed_because",
+        "asked_again_after",
+        "declined",
+        "version",
+    ])?;
+    let t = |v: Option<Timestamp>| v.map(time).unwrap_or_default();
+    for c in cases {
+        writer.write_record([
+            c.id.clone(),
+            c.kind.name().to_owned(),
+            c.state.name().to_owned(),
+            c.person_id.clone(),
+            c.volunteer_id.clone().unwrap_or_default(),
+            time(c.opened_at),
+            t(c.matched_at),
+            t(c.closed.map(|(at, _)| at)),
+            c.closed
+                .map(|(_, r)| r.name().to_owned())
+                .unwrap_or_default(),
+            t(c.asked_again_after),
+            c.declined.join(" "),
+            c.version.to_string(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Writes the organizers' actions as CSV: the cases' history.
+pub fn write_actions_csv(actions: &[CaseAction], out: impl Write) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record([
+        "at",
+        "action",
+        "case",
+        "volunteer_id",
+        "by",
+        "detail",
+        "case_version",
+    ])?;
+    for a in actions {
+        writer.write_record([
+            time(a.at),
+            a.kind.name().to_owned(),
+            a.case_id.clone().unwrap_or_default(),
+            a.volunteer_id.clone().unwrap_or_default(),
+            a.by.clone(),
+            a.detail.clone(),
+            a.version.to_string(),
         ])?;
     }
     writer.flush()?;

@@ -23,6 +23,9 @@ pub const SUBMIT_ENV: &[&str] = &[
     "RATE_LIMIT_WINDOW_SECS",
     "CLIENT_SALT",
     "STORE_TIMEOUT_MS",
+    "LINK_KEYS_PARAMETER",
+    "PAIRING_CAP",
+    "DIGEST_TIME_ZONE",
 ];
 
 /// A variable is missing or malformed.
@@ -57,8 +60,26 @@ fn number<T: std::str::FromStr>(name: &'static str) -> Result<T, EnvError> {
 pub struct SubmitEnv {
     /// The DynamoDB table.
     pub table: String,
-    /// The handler's settings.
+    /// The handler's settings (its organizer actions get their keys from
+    /// [`Self::link_keys_parameter`] once the SSM client exists).
     pub http: HttpConfig,
+    /// The SSM SecureString parameter holding the link keys.
+    pub link_keys_parameter: String,
+    /// The most people one volunteer helps at once.
+    pub cap: usize,
+    /// The organizers' time zone.
+    pub time_zone: String,
+}
+
+fn time_zone(name: &'static str) -> Result<String, EnvError> {
+    let zone = var(name)?;
+    if jiff::tz::TimeZone::get(&zone).is_err() {
+        return Err(EnvError {
+            name,
+            problem: "is not a time zone like America/Los_Angeles".into(),
+        });
+    }
+    Ok(zone)
 }
 
 impl SubmitEnv {
@@ -101,7 +122,11 @@ impl SubmitEnv {
                 retention: Retention {
                     days: number("RETENTION_DAYS")?,
                 },
+                organizer_actions: None,
             },
+            link_keys_parameter: var("LINK_KEYS_PARAMETER")?,
+            cap: number("PAIRING_CAP")?,
+            time_zone: time_zone("DIGEST_TIME_ZONE")?,
         })
     }
 }
@@ -116,6 +141,8 @@ pub const DIGEST_ENV: &[&str] = &[
     "PAIRING_CAP",
     "PAIRING_MAX_MILES",
     "MATCH_REVIEW_DAYS",
+    "LINK_KEYS_PARAMETER",
+    "SITE_ORIGIN",
 ];
 
 /// The `digest` function's settings.
@@ -123,8 +150,13 @@ pub const DIGEST_ENV: &[&str] = &[
 pub struct DigestEnv {
     /// The DynamoDB table.
     pub table: String,
-    /// Sender, organizers, language, time zone, pairing.
+    /// Sender, organizers, language, time zone, pairing (its link signer is
+    /// set once the keys are read from [`Self::link_keys_parameter`]).
     pub digest: crate::digest::DigestConfig,
+    /// The SSM SecureString parameter holding the link keys.
+    pub link_keys_parameter: String,
+    /// Where the action links point: the site's origin + `/api/case`.
+    pub link_page: String,
 }
 
 fn mailbox(name: &'static str, value: &str) -> Result<lettre::message::Mailbox, EnvError> {
@@ -152,11 +184,12 @@ impl DigestEnv {
                 });
             }
         };
-        let time_zone = var("DIGEST_TIME_ZONE")?;
-        if jiff::tz::TimeZone::get(&time_zone).is_err() {
+        let time_zone = time_zone("DIGEST_TIME_ZONE")?;
+        let origin = var("SITE_ORIGIN")?;
+        if !origin.starts_with("https://") && !origin.starts_with("http://") {
             return Err(EnvError {
-                name: "DIGEST_TIME_ZONE",
-                problem: "is not a time zone like America/Los_Angeles".into(),
+                name: "SITE_ORIGIN",
+                problem: "must be an origin like https://mutualaid.example.org".into(),
             });
         }
         let max_miles: f64 = number("PAIRING_MAX_MILES")?;
@@ -173,7 +206,10 @@ impl DigestEnv {
                     ..Default::default()
                 },
                 review_days: number("MATCH_REVIEW_DAYS")?,
+                links: None,
             },
+            link_keys_parameter: var("LINK_KEYS_PARAMETER")?,
+            link_page: format!("{}/api/case", origin.trim_end_matches('/')),
         })
     }
 }

@@ -22,5 +22,6 @@ pub mod export;
 pub mod http;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod links;
 pub mod mail;
 pub mod store;

@@ -1,8 +1,9 @@
 // End-to-end, as a person uses the site: `mutualaid serve` (the real binary)
 // in Debian's Chromium, headless. With JavaScript disabled, people sign up,
-// fix their mistakes and give, in English and Spanish; axe-core checks every
-// built page and the error page against WCAG 2.2 AA; screenshots are written
-// for a person to look at.
+// fix their mistakes and give, in English and Spanish; an organizer opens a
+// pairing from the digest's .eml and confirms it; axe-core checks every built
+// page, the error page and the organizers' action pages against WCAG 2.2 AA;
+// screenshots are written for a person to look at.
 //
 // Run by tests/run (which installs chromium and these packages):
 //   MUTUALAID_BIN=target/debug/mutualaid node --test tests/browser/e2e.test.mjs
@@ -193,4 +194,94 @@ test('screenshots of the home page, the sign-up form and its error state at 360Ã
     await page.context().close();
   }
   assert.ok(readdirSync(shots).length >= 6);
+});
+
+/** axe-core on a page's HTML as a JavaScript-off page shows it (axe itself needs scripts). */
+async function axeHtml(html) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.setContent(html);
+  const violations = await axe(page);
+  await context.close();
+  return violations;
+}
+
+/** The HTML part of an .eml file (quoted-printable or base64, as lettre writes it). */
+function htmlPart(eml) {
+  for (const part of eml.split(/\r?\n--[^\r\n]+/)) {
+    const at = part.search(/\r?\n\r?\n/);
+    if (at < 0) continue;
+    const head = part.slice(0, at);
+    const body = part.slice(at).replace(/^\r?\n\r?\n/, '');
+    if (!/content-type:\s*text\/html/i.test(head)) continue;
+    if (/content-transfer-encoding:\s*base64/i.test(head)) {
+      return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+    }
+    if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
+      const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16)));
+      return Buffer.from(bytes, 'latin1').toString('utf8');
+    }
+    return body;
+  }
+  throw new Error('no HTML part');
+}
+
+/** Sends the organizers' digest to the outbox and returns its HTML part. */
+function digestHtml(lang) {
+  const before = new Set(readdirSync(join(data, 'outbox')));
+  execFileSync(bin, ['digest', '--content', join(root, 'content'), '--data', data, '--lang', lang, '--site-address', base], { encoding: 'utf8' });
+  const fresh = readdirSync(join(data, 'outbox')).filter((f) => f.endsWith('.eml') && !before.has(f)).sort();
+  return htmlPart(readFileSync(join(data, 'outbox', fresh[fresh.length - 1]), 'utf8'));
+}
+
+/** The first link in the `<li>` that names `who`, whose action is `action`. */
+function actionLink(html, who, action) {
+  const item = html.split('<li>').find((li) => li.includes(who) && li.includes(`a=${action}&amp;`));
+  assert.ok(item, `a ${action} link beside ${who}`);
+  const href = item.match(new RegExp(`href="([^"]*a=${action}&amp;[^"]*)"`))[1];
+  return href.replaceAll('&amp;', '&');
+}
+
+test('an organizer opens a pairing from the digest and confirms it, without JavaScript and without an account', async () => {
+  const post = (body) => fetch(`${base}/api/signup`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify(body) });
+  const rita = await post({ name: 'Rita Browser', email: 'rita.browser@example.org', contact_method: 'email', zip: '92004', roles: ['delivery'], consent: true });
+  assert.equal(rita.status, 201);
+  const vic = await post({ name: 'Vic Browser', email: 'vic.browser@example.org', contact_method: 'email', zip: '92004', roles: ['shopper'], consent: true });
+  assert.equal(vic.status, 201);
+  mkdirSync(join(data, 'outbox'), { recursive: true });
+  const confirm = actionLink(digestHtml('en'), 'Rita Browser', 'confirm');
+  assert.ok(confirm.startsWith(`${base}/api/case?`), confirm);
+
+  const page = await noScriptPage();
+  await page.goto(confirm);
+  const button = await page.textContent('form button');
+  assert.equal(button, 'Confirm Vic Browser as the volunteer shopper for Rita Browser');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await page.screenshot({ path: join(shots, 'organizer-confirm-360.png'), fullPage: true });
+  await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+  await page.waitForLoadState('load');
+  assert.equal(await page.textContent('h1'), 'Done');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await page.screenshot({ path: join(shots, 'organizer-confirmed-360.png'), fullPage: true });
+  // The same link again: nothing changes, and the page says why.
+  await page.goto(confirm);
+  await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+  await page.waitForLoadState('load');
+  assert.equal(await page.textContent('h1'), 'Nothing changed');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  const listed = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
+  assert.match(listed, /\tmatched\t0\tRita Browser\tVic Browser/);
+
+  // In Spanish, for Spanish-speaking organizers: the matched case's "done" page.
+  const done = actionLink(digestHtml('es'), 'Rita Browser', 'close');
+  await page.goto(done);
+  assert.equal(await page.getAttribute('html', 'lang'), 'es');
+  assert.equal(await page.textContent('form button'), 'Cerrar el caso de Rita Browser: hecho');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await page.screenshot({ path: join(shots, 'organizer-done-es-360.png'), fullPage: true });
+  // An altered link is refused, in the link's language.
+  await page.goto(done.replace('a=close', 'a=reopen'));
+  assert.equal(await page.textContent('h1'), 'Este enlace no se puede usar');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await page.context().close();
 });

@@ -212,6 +212,27 @@ pub mod aws {
                 .unwrap_or(0)
         )
     }
+
+    /// A new SSM SecureString parameter in moto holding a fresh link key,
+    /// as an operator creates it (infra/README.md): its name and the keys.
+    pub async fn link_keys_parameter(
+        endpoint: &str,
+        what: &str,
+    ) -> (String, mutualaid_handler::links::LinkKeys) {
+        let text = mutualaid_handler::links::LinkKeys::generate();
+        let name = format!("/mutualaid-test/{what}/link-keys");
+        aws_sdk_ssm::Client::new(&sdk_config(endpoint).await)
+            .put_parameter()
+            .name(&name)
+            .value(&text)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("putting the link keys in SSM (moto)");
+        let keys = mutualaid_handler::links::LinkKeys::parse(&text).expect("keys");
+        (name, keys)
+    }
 }
 
 pub mod proxy {

@@ -77,6 +77,9 @@ pub struct DigestConfig {
     pub pairing: PairingConfig,
     /// After how many days a match is asked "still going?" (default 14).
     pub review_days: u32,
+    /// Signs the organizers' action links in the HTML part (none: the digest
+    /// shows case ids only, for `mutualaid cases`).
+    pub links: Option<crate::links::LinkSigner>,
 }
 
 /// Why a digest run failed.

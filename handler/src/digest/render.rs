@@ -15,7 +15,8 @@ use mutualaid_site::strings::{DigestTexts, Strings};
 use super::board::{ActionView, CaseView};
 use super::{Digest, DigestConfig, Entry};
 use crate::export::{self, neutralise};
-use crate::store::{ActionKind, CaseKind, Counter, Person, Submission, Timestamp};
+use crate::links::{ActionLink, LinkSigner};
+use crate::store::{ActionKind, CaseKind, CaseState, Counter, Person, Submission, Timestamp};
 
 /// A value as one safe line: control characters (CR, LF, tabs…) become spaces.
 pub fn line(value: &str) -> String {
@@ -195,15 +196,24 @@ struct Section {
     lines: Vec<Line>,
 }
 
-/// A line: a lead (a name or label), then the rest, then sub-lines.
+/// A line: a lead (a name or label), then the rest, then sub-lines, and in
+/// the HTML part the organizers' action links (label, signed URL).
+#[derive(Default)]
 struct Line {
     lead: String,
     rest: String,
     sub: Vec<String>,
+    actions: Vec<(String, String)>,
 }
 
 fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<Section>) {
     let tz = &config.time_zone;
+    let buttons = Buttons {
+        signer: config.links.as_ref(),
+        now: d.until,
+        lang: config.lang.code(),
+        t,
+    };
     let until = local(d.until, tz, "%Y-%m-%d %H:%M");
     let heading = match d.since {
         Some(since) => fill(
@@ -242,6 +252,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         .map(|(c, why)| {
             let mut l = case_line(c, t, tz);
             l.rest = format!("{} — {why}", l.rest);
+            l.actions = buttons.for_case(c, false);
             l
         })
         .collect();
@@ -252,13 +263,21 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         });
     }
     let waiting_count = board.waiting.len() + board.waiting_money.len();
-    let mut waiting: Vec<Line> = board.waiting.iter().map(|c| case_line(c, t, tz)).collect();
+    let mut waiting: Vec<Line> = board
+        .waiting
+        .iter()
+        .map(|c| Line {
+            actions: buttons.for_case(c, false),
+            ..case_line(c, t, tz)
+        })
+        .collect();
     if !board.waiting_money.is_empty() {
         waiting = capped(waiting, t);
         waiting.push(Line {
             lead: board.waiting_money.len().to_string(),
             rest: t.waiting_money_elsewhere.clone(),
             sub: vec![],
+            ..Default::default()
         });
     }
     out.push(Section {
@@ -286,13 +305,36 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             if s.case.network_pays {
                 text = format!("{text} — {}", t.network_pays);
             }
+            let (case, volunteer) = (&s.case.case, Some(s.volunteer.id.as_str()));
+            let id = Some(case.id.as_str());
             Line {
                 lead: String::new(),
                 rest: text,
                 sub: vec![fill(
                     &t.pair_ref,
-                    &[("case", &s.case.case.id), ("volunteer", &s.volunteer.id)],
+                    &[("case", &case.id), ("volunteer", &s.volunteer.id)],
                 )],
+                actions: [
+                    buttons.link(
+                        &t.btn_confirm,
+                        ActionKind::Confirm,
+                        id,
+                        volunteer,
+                        case.version,
+                        "",
+                    ),
+                    buttons.link(
+                        &t.btn_decline,
+                        ActionKind::Decline,
+                        id,
+                        volunteer,
+                        case.version,
+                        "",
+                    ),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             }
         })
         .collect();
@@ -303,6 +345,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 lead: String::new(),
                 rest: t.no_pairings.clone(),
                 sub: vec![],
+                ..Default::default()
             }]
         } else {
             capped(pairs, t)
@@ -342,6 +385,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 if a.still_going {
                     l.rest = format!("{} — {}", l.rest, t.still_going);
                 }
+                l.actions = buttons.for_case(&a.case, a.still_going);
                 l
             })
             .collect();
@@ -365,6 +409,17 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                             fill(&t.load, &[("count", &people_text(*n, t))])
                         ),
                         sub: vec![fill(&t.volunteer_ref, &[("volunteer", &v.id)])],
+                        actions: buttons
+                            .link(
+                                &fill(&t.btn_pause, &[("days", "14")]),
+                                ActionKind::Pause,
+                                None,
+                                Some(&v.id),
+                                0,
+                                "14",
+                            )
+                            .into_iter()
+                            .collect(),
                     })
                     .collect(),
                 t,
@@ -375,13 +430,17 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         let mut lines: Vec<Line> = board
             .waiting_money
             .iter()
-            .map(|c| case_line(c, t, tz))
+            .map(|c| Line {
+                actions: buttons.for_case(c, false),
+                ..case_line(c, t, tz)
+            })
             .collect();
         lines = capped(lines, t);
         lines.push(Line {
             lead: d.donations.len().to_string(),
             rest: t.money_offered.clone(),
             sub: vec![],
+            ..Default::default()
         });
         out.push(Section {
             heading: t.money.clone(),
@@ -395,7 +454,24 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 board
                     .actions
                     .iter()
-                    .map(|a| action_line(a, t, tz))
+                    .map(|a| {
+                        let mut l = action_line(a, t, tz);
+                        // A forwarded digest cannot quietly close a case: every close can be undone.
+                        if a.action.kind == ActionKind::Close {
+                            l.actions = buttons
+                                .link(
+                                    &t.btn_reopen,
+                                    ActionKind::Reopen,
+                                    a.action.case_id.as_deref(),
+                                    None,
+                                    a.action.version,
+                                    "",
+                                )
+                                .into_iter()
+                                .collect();
+                        }
+                        l
+                    })
                     .collect(),
                 t,
             ),
@@ -416,6 +492,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 lead: n.to_string(),
                 rest: what.clone(),
                 sub: vec![],
+                ..Default::default()
             })
             .collect(),
         });
@@ -431,6 +508,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                     lead: String::new(),
                     rest: fill(&t.more, &[("count", &(entries.len() - shown).to_string())]),
                     sub: vec![],
+                    ..Default::default()
                 });
             }
             out.push(Section {
@@ -452,6 +530,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             lead: n.to_string(),
             rest: counter_label(*c, t).to_owned(),
             sub: vec![],
+            ..Default::default()
         })
         .collect();
     report.push(Line {
@@ -462,12 +541,14 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         } else {
             vec![d.unreadable.join(", ")]
         },
+        ..Default::default()
     });
     if d.deferred > 0 {
         report.push(Line {
             lead: d.deferred.to_string(),
             rest: t.deferred.clone(),
             sub: vec![],
+            ..Default::default()
         });
     }
     out.push(Section {
@@ -498,10 +579,10 @@ fn people_text(n: usize, t: &DigestTexts) -> String {
 /// The most lines a list of cases shows; the rest are counted (and all are
 /// in the CSV), so the HTML part stays under ~100 KB and a mail client shows
 /// it whole (Gmail clips a message past 102 KB, cutting off what follows).
-pub const MAX_LINES: usize = 30;
+pub const MAX_LINES: usize = 20;
 
 /// The most new and updated people the message shows, across all areas.
-pub const MAX_ENTRY_LINES: usize = 60;
+pub const MAX_ENTRY_LINES: usize = 40;
 
 fn capped(mut lines: Vec<Line>, t: &DigestTexts) -> Vec<Line> {
     if lines.len() > MAX_LINES {
@@ -511,9 +592,68 @@ fn capped(mut lines: Vec<Line>, t: &DigestTexts) -> Vec<Line> {
             lead: String::new(),
             rest: fill(&t.more, &[("count", &more.to_string())]),
             sub: vec![],
+            ..Default::default()
         });
     }
     lines
+}
+
+/// The organizers' buttons: signed links, when the digest has a signer.
+struct Buttons<'a> {
+    signer: Option<&'a LinkSigner>,
+    now: Timestamp,
+    lang: &'a str,
+    t: &'a DigestTexts,
+}
+
+impl Buttons<'_> {
+    fn link(
+        &self,
+        label: &str,
+        action: ActionKind,
+        case: Option<&str>,
+        volunteer: Option<&str>,
+        version: u64,
+        detail: &str,
+    ) -> Option<(String, String)> {
+        let signer = self.signer?;
+        let link = ActionLink {
+            action,
+            case: case.map(str::to_owned),
+            volunteer: volunteer.map(str::to_owned),
+            version,
+            expires: 0,
+            lang: self.lang.to_owned(),
+            detail: detail.to_owned(),
+        };
+        Some((label.to_owned(), signer.link(link, self.now)))
+    }
+
+    /// What can be done with a case as the digest shows it.
+    fn for_case(&self, c: &CaseView, still_going: bool) -> Vec<(String, String)> {
+        let t = self.t;
+        let case = &c.case;
+        let id = Some(case.id.as_str());
+        let button =
+            |label: &str, action, detail| self.link(label, action, id, None, case.version, detail);
+        let buttons = match (case.kind, case.state) {
+            (CaseKind::Funding, CaseState::Open) => vec![
+                button(&t.btn_fund, ActionKind::Fund, ""),
+                button(&t.btn_close, ActionKind::Close, "organizer"),
+            ],
+            (_, CaseState::Open) => vec![button(&t.btn_close, ActionKind::Close, "organizer")],
+            (_, CaseState::Matched | CaseState::Funded) => vec![
+                button(&t.btn_done, ActionKind::Close, "done"),
+                if still_going {
+                    button(&t.btn_keep, ActionKind::Keep, "")
+                } else {
+                    None
+                },
+            ],
+            (_, CaseState::Closed) => vec![],
+        };
+        buttons.into_iter().flatten().collect()
+    }
 }
 
 /// A case: who, where, how long, and its id for `mutualaid cases`.
@@ -555,6 +695,7 @@ fn case_line(c: &CaseView, t: &DigestTexts, tz: &str) -> Line {
         lead: who,
         rest,
         sub,
+        ..Default::default()
     }
 }
 
@@ -595,6 +736,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
             .iter()
             .map(|id| fill(&t.case_ref, &[("case", id)]))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -639,6 +781,7 @@ fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
         lead: line(name(&e.person)),
         rest: format!("[{status}]"),
         sub,
+        ..Default::default()
     }
 }
 
@@ -694,6 +837,15 @@ pub fn html(d: &Digest, strings: &Strings, config: &DigestConfig) -> String {
                 esc(&l.lead),
                 esc(&l.rest)
             );
+            for (i, (label, url)) in l.actions.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "{}<a href=\"{}\" style=\"font-weight:bold\">{}</a>",
+                    if i == 0 { " — " } else { " · " },
+                    esc(url),
+                    esc(label)
+                );
+            }
             if !l.sub.is_empty() {
                 out.push_str("<br>");
                 out.push_str(

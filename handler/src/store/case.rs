@@ -246,6 +246,9 @@ pub struct CaseAction {
     pub by: String,
     /// The reason a case was closed, or the days of a pause.
     pub detail: String,
+    /// The case's version after the action (what a reopen link acts on).
+    #[serde(default)]
+    pub version: u64,
     /// When it is deleted.
     pub expires_at: Timestamp,
 }

@@ -222,6 +222,18 @@ impl SqliteStore {
         .map_err(unavailable)?
     }
 
+    /// Every case, closed ones too, oldest first (the export).
+    pub async fn all_cases(&self) -> Result<CaseScan, StoreError> {
+        self.with_tx(|tx| {
+            cases_where(
+                tx,
+                "SELECT id, record FROM cases ORDER BY opened_at, id",
+                None,
+            )
+        })
+        .await
+    }
+
     /// Deletes records past their retention date, with everything they keep;
     /// returns how many records.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {

@@ -70,6 +70,9 @@ enum Command {
         /// Submissions one client may make per 10 minutes.
         #[arg(long, default_value_t = 30)]
         rate_limit: u64,
+        /// The most people one volunteer helps at once (organizer actions).
+        #[arg(long, default_value_t = 3)]
+        cap: usize,
     },
     /// Print the stored records (or the submission log). A record that
     /// cannot be read is named on stderr; every other one is printed.
@@ -125,6 +128,13 @@ enum Command {
         /// A match older than this many days is asked "still going?".
         #[arg(long, default_value_t = 14)]
         review_days: u32,
+        /// Where the organizers' action links point (default: `base_url`
+        /// in config.toml); the handler's base (`api_base`) is added.
+        #[arg(long)]
+        site_address: Option<String>,
+        /// How many days the action links work.
+        #[arg(long, default_value_t = mutualaid_handler::links::DEFAULT_TTL_DAYS)]
+        link_days: u32,
         /// The clock, in seconds since the epoch (tests; default: now).
         #[arg(long, hide = true)]
         now: Option<i64>,
@@ -157,6 +167,10 @@ enum Table {
     People,
     /// One row per accepted submission, by reference.
     Submissions,
+    /// One row per case (request), closed ones too.
+    Cases,
+    /// One row per organizer action: the cases' history.
+    Actions,
 }
 
 fn main() -> ExitCode {
@@ -219,6 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             data,
             rate_limit,
+            cap,
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
@@ -240,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 port,
                 data,
                 rate_limit,
+                cap,
             }))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -282,6 +298,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     log.retain(|e| e.at >= since);
                     mutualaid_handler::export::write_log_csv(&log, out).context("writing CSV")?;
                 }
+                Table::Cases => {
+                    let scan = runtime
+                        .block_on(store.all_cases())
+                        .context("reading the cases")?;
+                    let cases: Vec<_> = scan
+                        .cases
+                        .into_iter()
+                        .filter(|c| c.changed_at >= since)
+                        .collect();
+                    mutualaid_handler::export::write_cases_csv(&cases, out)
+                        .context("writing CSV")?;
+                    for key in &scan.unreadable {
+                        eprintln!(
+                            "warning: the case {key} could not be read and is not in the export"
+                        );
+                    }
+                }
+                Table::Actions => {
+                    let actions = runtime
+                        .block_on(store.actions_since(since.max(0)))
+                        .context("reading the actions")?;
+                    mutualaid_handler::export::write_actions_csv(&actions, out)
+                        .context("writing CSV")?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -303,6 +343,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cap,
             max_miles,
             review_days,
+            site_address,
+            link_days,
             now,
         } => {
             let Some(site) = load(&content)? else {
@@ -330,6 +372,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ..Default::default()
                 },
                 review_days,
+                links: Some(mutualaid_handler::links::LinkSigner {
+                    keys: serve::link_keys(&data)?,
+                    page: format!(
+                        "{}{}/case",
+                        site_address
+                            .as_deref()
+                            .unwrap_or(&site.config.base_url)
+                            .trim_end_matches('/'),
+                        site.config.api_base.trim_end_matches('/')
+                    ),
+                    ttl_days: link_days,
+                }),
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;

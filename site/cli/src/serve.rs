@@ -19,6 +19,7 @@ use axum::routing::get;
 use futures_util::stream::{self, Stream};
 use mutualaid_handler::domain::Retention;
 use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
+use mutualaid_handler::links::{KeySource, LinkKeys};
 use mutualaid_handler::store::sqlite::{OpenWhenReady, SqliteStore};
 use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
@@ -51,10 +52,19 @@ pub struct Options {
     pub data: PathBuf,
     /// Submissions per client per 10 minutes.
     pub rate_limit: u64,
+    /// The most people one volunteer helps at once.
+    pub cap: usize,
 }
 
 /// The database file in a data folder.
 const STORE_FILE: &str = "mutualaid.sqlite3";
+
+/// The keys that sign the organizers' action links, in the data folder
+/// (created on first use, readable by this user only).
+pub fn link_keys(data: &Path) -> anyhow::Result<LinkKeys> {
+    let file = data.join("link-keys");
+    LinkKeys::load_or_create(&file).with_context(|| format!("the link keys {}", file.display()))
+}
 
 /// The SQLite store in a data folder.
 pub fn open_store(data: &Path) -> anyhow::Result<SqliteStore> {
@@ -71,6 +81,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         port,
         data,
         rate_limit,
+        cap,
     } = options;
     site.build(&out)
         .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -122,6 +133,11 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         retention: Retention {
             days: site.config.retention_days,
         },
+        organizer_actions: Some(http::OrganizerActions {
+            keys: KeySource::Fixed(link_keys(&data)?),
+            cap,
+            time_zone: "America/Los_Angeles".into(),
+        }),
     };
     let api = http::router(App {
         store,

@@ -594,4 +594,27 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     assert!(ok && out.contains("paused for 7 days"), "{out}");
     let (ok, _, err) = run(&["pause", &rita.person_id, "--days", "7"]);
     assert!(!ok && err.contains("no such volunteer"), "{err}");
+    // The cases and their history, for the spreadsheet.
+    let export = |table: &str| {
+        let out = Command::new(mutualaid_tests::mutualaid_bin())
+            .args(["export", "--table", table, "--data"])
+            .arg(dir.path())
+            .output()
+            .expect("export");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let cases = export("cases");
+    assert!(
+        cases.lines().any(|l| l.starts_with(&case_id)
+            && l.contains(",delivery,closed,")
+            && l.contains(",done,")),
+        "{cases}"
+    );
+    let actions = export("actions");
+    let kinds: Vec<&str> = actions
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    assert_eq!(kinds, ["confirm", "close", "pause"], "{actions}");
 }

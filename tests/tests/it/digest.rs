@@ -36,6 +36,7 @@ pub fn config(to: &str) -> DigestConfig {
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
         review_days: 14,
+        links: None,
     }
 }
 

@@ -43,6 +43,7 @@ pub fn config(site: &Site, per_window: u64) -> HttpConfig {
         client_salt: "test-salt".into(),
         store_timeout: Duration::from_millis(500),
         retention: Retention { days: 30 },
+        organizer_actions: None,
     }
 }
 

@@ -154,28 +154,44 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
         serde_norway::from_str(&format!("Fn::Sub: ${{Table.Arn}}/index/{name}")).expect("yaml")
     };
 
+    let link_keys: Value = serde_norway::from_str(
+        "Fn::Sub: arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${LinkKeysParameterName}",
+    )
+    .expect("yaml");
+
+    // Both read the link keys (submit verifies links, digest signs them), that parameter only.
+    for function in ["SubmitFunction", "DigestFunction"] {
+        let first = &statements(&t, function)[0];
+        assert_eq!(
+            first.0,
+            set(mutualaid_handler::links::ssm::ACTIONS),
+            "{function}"
+        );
+        assert_eq!(first.1, std::slice::from_ref(&link_keys), "{function}");
+    }
+
     let submit = statements(&t, "SubmitFunction");
-    assert_eq!(submit.len(), 1);
-    assert_eq!(submit[0].0, set(dynamo::SUBMIT_ACTIONS));
+    assert_eq!(submit.len(), 2);
+    assert_eq!(submit[1].0, set(dynamo::SUBMIT_ACTIONS));
     assert_eq!(
-        submit[0].1,
+        submit[1].1,
         std::slice::from_ref(&table_arn),
         "the table only, no index, no wildcard"
     );
 
     let digest = statements(&t, "DigestFunction");
-    assert_eq!(digest.len(), 2);
-    assert_eq!(digest[0].0, set(dynamo::DIGEST_ACTIONS));
+    assert_eq!(digest.len(), 3);
+    assert_eq!(digest[1].0, set(dynamo::DIGEST_ACTIONS));
     assert_eq!(
-        digest[0].1,
+        digest[1].1,
         [
             table_arn,
             index_arn(dynamo::INDEX),
             index_arn(dynamo::PENDING_INDEX)
         ]
     );
-    assert_eq!(digest[1].0, set(SES_ACTIONS));
-    let identity = serde_norway::to_string(&digest[1].1).expect("yaml");
+    assert_eq!(digest[2].0, set(SES_ACTIONS));
+    let identity = serde_norway::to_string(&digest[2].1).expect("yaml");
     assert!(
         identity.contains(":identity/${SenderEmail}") && !identity.contains('*'),
         "the sender identity only: {identity}"

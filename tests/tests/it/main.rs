@@ -3,6 +3,7 @@
 mod aws; // DynamoDB adapter, faults and the submit Lambda, against moto
 mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties
+mod case_links; // the digest's signed links: a page on GET, one action on POST, refusals that say why
 mod cases; // requests stay open until closed; pairing over all of them; organizer actions; both stores
 mod check; // `mutualaid check` on a clean and a broken fixture site
 mod digest; // the organizers' digest through SES and the outbox

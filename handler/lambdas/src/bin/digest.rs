@@ -3,6 +3,7 @@
 
 use mutualaid_handler::digest::{self, RunReport};
 use mutualaid_handler::lambda::DigestEnv;
+use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, ssm::SsmKeys};
 use mutualaid_handler::{http::system_clock, mail::Ses, store::dynamo::DynamoStore};
 
 #[tokio::main]
@@ -18,10 +19,22 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
     let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws));
+    let keys = SsmKeys::new(aws_sdk_ssm::Client::new(&aws), env.link_keys_parameter);
+    let link_page = env.link_page;
+    let base_config = env.digest;
     let handler = lambda_http::lambda_runtime::service_fn(
         |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let (store, mailer, strings, config) = (&store, &mailer, &strings, &env.digest);
+            let (store, mailer, strings, keys) = (&store, &mailer, &strings, &keys);
+            let mut config = base_config.clone();
+            let link_page = link_page.clone();
             async move {
+                // Read each run, so a rotated key signs the next digest.
+                config.links = Some(LinkSigner {
+                    keys: keys.keys().await?,
+                    page: link_page,
+                    ttl_days: DEFAULT_TTL_DAYS,
+                });
+                let config = &config;
                 let report = digest::run(
                     store,
                     mailer,

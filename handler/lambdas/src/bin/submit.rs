@@ -1,8 +1,10 @@
-//! The `submit` Lambda: the handler's router behind `lambda_http`, on DynamoDB.
+//! The `submit` Lambda: the handler's router behind `lambda_http`, on
+//! DynamoDB — the forms, and the organizers' action pages (`/api/case`).
 
 use std::sync::Arc;
 
 use mutualaid_handler::http::{self, App};
+use mutualaid_handler::links::{KeySource, ssm::SsmKeys};
 use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
 
 // One thread: Lambda gives a function one event at a time, and worker threads
@@ -14,10 +16,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let site = mutualaid_lambdas::load_site()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    // The organizers' action pages: keys read from SSM on first use, refreshed every few minutes.
+    let keys = SsmKeys::new(aws_sdk_ssm::Client::new(&aws), env.link_keys_parameter);
+    let mut config = env.http;
+    config.organizer_actions = Some(http::OrganizerActions {
+        keys: KeySource::Ssm(Arc::new(keys)),
+        cap: env.cap,
+        time_zone: env.time_zone,
+    });
     let app = App {
         store,
         site: Arc::new(site),
-        config: env.http,
+        config,
         clock: http::system_clock,
     };
     let router = http::router(app).layer(axum::middleware::from_fn(http::client_from_lambda));

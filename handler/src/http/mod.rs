@@ -1,6 +1,7 @@
 //! HTTP: the only module that knows HTTP. One axum [`Router`] serves
-//! `POST /api/signup` and `POST /api/donate` under Lambda (`lambda_http`)
-//! and inside `mutualaid serve` alike.
+//! `POST /api/signup` and `POST /api/donate` — and the organizers' action
+//! pages, `GET`/`POST /api/case` ([`case_pages`]) — under Lambda
+//! (`lambda_http`) and inside `mutualaid serve` alike.
 //!
 //! Every failure maps to one status and one answer a person can act on:
 //!
@@ -52,7 +53,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::domain::{self, Retention};
+
+pub mod case_pages;
 use crate::store::{Counter, Store, StoreError, Submission, Timestamp};
+pub use case_pages::OrganizerActions;
 
 /// The largest body accepted.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -83,6 +87,8 @@ pub struct HttpConfig {
     pub store_timeout: Duration,
     /// How long records are kept.
     pub retention: Retention,
+    /// The organizers' action pages (`/api/case`), if links are signed here.
+    pub organizer_actions: Option<OrganizerActions>,
 }
 
 impl HttpConfig {
@@ -178,6 +184,10 @@ pub fn router<S: Store>(app: App<S>) -> Router {
     Router::new()
         .route("/api/signup", post(submit::<S, SignupInput>))
         .route("/api/donate", post(submit::<S, DonateInput>))
+        .route(
+            "/api/case",
+            axum::routing::get(case_pages::show::<S>).post(case_pages::act::<S>),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -1,0 +1,484 @@
+//! The organizers' signed links, end to end: a digest's HTML part carries
+//! them; opening one (GET) shows a page and changes nothing; its button
+//! (POST) acts once; an altered, expired or replayed link, or one for a
+//! volunteer at the cap, changes nothing and says why — in process on
+//! SQLite, and through the real `submit` Lambda on DynamoDB with the keys in
+//! SSM (moto).
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use mutualaid_handler::digest::{self, DigestConfig};
+use mutualaid_handler::domain;
+use mutualaid_handler::http::{self, App, OrganizerActions};
+use mutualaid_handler::links::{KeySource, LinkKeys, LinkSigner};
+use mutualaid_handler::mail::Outbox;
+use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{CaseKind, CaseState, Store, Submission};
+use mutualaid_site::Site;
+use mutualaid_tests::{aws, lambda, workspace_bin};
+use serde_json::json;
+
+use crate::digest::{NOON, config, strings};
+use crate::handler::send;
+use crate::store_contract::{KEEP, person};
+
+const PAGE: &str = "https://mutualaid.example.org/api/case";
+
+/// Rita (delivery) and Vic (shopper), both in 92004.
+async fn seed<S: Store>(store: &S) -> (String, String) {
+    let rita = domain::accept(
+        store,
+        Submission::Signup(person(
+            "Rita Lopez",
+            Some("rita@example.org"),
+            None,
+            "92004",
+            &["delivery"],
+        )),
+        NOON - 600,
+        KEEP,
+    )
+    .await
+    .expect("rita");
+    let vic = domain::accept(
+        store,
+        Submission::Signup(person(
+            "Vic Helper",
+            Some("vic@example.org"),
+            None,
+            "92004",
+            &["shopper"],
+        )),
+        NOON - 500,
+        KEEP,
+    )
+    .await
+    .expect("vic");
+    (rita.person_id, vic.person_id)
+}
+
+fn digest_config(keys: &LinkKeys, lang: mutualaid_forms::Lang, cap: usize) -> DigestConfig {
+    let mut c = config("organizers@example.org");
+    c.lang = lang;
+    c.pairing.cap = cap;
+    c.links = Some(LinkSigner {
+        keys: keys.clone(),
+        page: PAGE.into(),
+        ttl_days: 14,
+    });
+    c
+}
+
+/// Sends a digest to an outbox and returns its HTML part.
+async fn digest_html<S: Store>(
+    store: &S,
+    config: &DigestConfig,
+    at: i64,
+    dir: &std::path::Path,
+) -> String {
+    let outbox = Outbox {
+        dir: dir.to_owned(),
+    };
+    let lang = config.lang.code();
+    digest::run(
+        store,
+        &outbox,
+        &strings(lang),
+        config,
+        at,
+        &format!("run-{at}"),
+    )
+    .await
+    .expect("sent");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("outbox")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let raw = std::fs::read(files.last().expect("a digest")).expect("eml");
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    message.body_html(0).expect("HTML part").into_owned()
+}
+
+/// The first link in `html` whose query has `a=<action>`, unescaped, as a
+/// path and query on the handler (`/api/case?…`).
+fn link(html: &str, action: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let href = doc
+        .select(&crate::sel("a"))
+        .filter_map(|a| a.value().attr("href"))
+        .find(|h| h.starts_with(PAGE) && h.contains(&format!("a={action}&")))
+        .unwrap_or_else(|| panic!("a {action} link in {html}"))
+        .to_owned();
+    href.trim_start_matches("https://mutualaid.example.org")
+        .to_owned()
+}
+
+fn router<S: Store + Clone>(store: &S, keys: &LinkKeys, cap: usize, now: fn() -> i64) -> Router {
+    let site = Arc::new(Site::load(&mutualaid_tests::real_content()).expect("content"));
+    let mut cfg = crate::handler::config(&site, 1_000);
+    cfg.organizer_actions = Some(OrganizerActions {
+        keys: KeySource::Fixed(keys.clone()),
+        cap,
+        time_zone: "America/Los_Angeles".into(),
+    });
+    http::router(App {
+        store: store.clone(),
+        site,
+        config: cfg,
+        clock: now,
+    })
+}
+
+fn at_noon_next_day() -> i64 {
+    NOON + 86_400
+}
+
+fn far_future() -> i64 {
+    NOON + 60 * 86_400
+}
+
+async fn get(router: &Router, path: &str) -> crate::handler::Answer {
+    send(
+        router,
+        Request::get(path).body(Body::empty()).expect("request"),
+    )
+    .await
+}
+
+/// The page's button: its form's hidden fields, posted as the browser would.
+async fn press(router: &Router, page: &str) -> crate::handler::Answer {
+    let doc = scraper::Html::parse_document(page);
+    let fields: Vec<(String, String)> = doc
+        .select(&crate::sel("form[method=post] input[type=hidden]"))
+        .map(|i| {
+            (
+                i.value().attr("name").expect("name").to_owned(),
+                i.value().attr("value").expect("value").to_owned(),
+            )
+        })
+        .collect();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    send(
+        router,
+        Request::post("/api/case")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.into())
+            .expect("request"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let (rita, vic) = seed(&store).await;
+    let html = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 1),
+        NOON,
+        &dir.path().join("outbox"),
+    )
+    .await;
+    assert!(html.len() < 100 * 1024, "the HTML part stays whole");
+    let confirm = link(&html, "confirm");
+    let app = router(&store, &keys, 1, at_noon_next_day);
+
+    // GET: the page, in English, with one button — and nothing changes, however often.
+    for _ in 0..3 {
+        let page = get(&app, &confirm).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+        assert!(page.body.contains("<html lang=\"en\">"));
+        let doc = scraper::Html::parse_document(&page.body);
+        let buttons: Vec<String> = doc
+            .select(&crate::sel("button"))
+            .map(|b| b.text().collect())
+            .collect();
+        assert_eq!(
+            buttons,
+            ["Confirm Vic Helper as the volunteer shopper for Rita Lopez"]
+        );
+        assert!(
+            page.body.contains("Groceries delivered") || page.body.contains("groceries delivered")
+        );
+    }
+    let cases = store.cases_of(&rita).await.expect("cases");
+    assert_eq!(cases[0].state, CaseState::Open, "a GET changes nothing");
+
+    // POST (the button): matched, once.
+    let page = get(&app, &confirm).await;
+    let done = press(&app, &page.body).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Done"), "{}", done.body);
+    let case = &store.cases_of(&rita).await.expect("cases")[0];
+    assert_eq!(
+        (case.state, case.volunteer_id.as_deref()),
+        (CaseState::Matched, Some(vic.as_str()))
+    );
+    let next = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 1),
+        NOON + 100,
+        &dir.path().join("outbox"),
+    )
+    .await;
+    assert!(
+        next.contains("Matched and active (1)")
+            && next.contains("with Vic Helper (92004 Borrego Springs)"),
+        "the next digest shows the pair under matched: {next}"
+    );
+    assert!(
+        next.contains("confirmed Rita L. with Vic H."),
+        "and the action: {next}"
+    );
+    // Replayed: nothing changes, and the page says what changed and when.
+    let replay = press(&app, &page.body).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT);
+    assert!(
+        replay.body.contains(
+            "The case changed after this digest was sent: it is matched since 2026-11-27"
+        ),
+        "{}",
+        replay.body
+    );
+
+    // Altered: refused, saying so; expired: refused, saying when.
+    let altered = confirm.replace("&n=1&", "&n=2&");
+    assert_ne!(altered, confirm);
+    let refused = get(&app, &altered).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .body
+            .contains("This link was changed or is incomplete"),
+        "{}",
+        refused.body
+    );
+    let late = router(&store, &keys, 1, far_future);
+    let expired = get(&late, &confirm).await;
+    assert_eq!(expired.status, StatusCode::FORBIDDEN);
+    assert!(
+        expired.body.contains("This link expired on 2026-12-10"),
+        "{}",
+        expired.body
+    );
+    let other_keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let rotated = router(&store, &other_keys, 1, at_noon_next_day);
+    assert!(
+        get(&rotated, &confirm)
+            .await
+            .body
+            .contains("no longer in use")
+    );
+
+    // Rosa asks near Vic, who is at the cap (1): an old suggestion's link is refused, saying why.
+    let rosa = domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Rosa Marquez",
+            Some("rosa@example.org"),
+            None,
+            "92004",
+            &["delivery"],
+        )),
+        NOON + 100,
+        KEEP,
+    )
+    .await
+    .expect("rosa");
+    let cap_3 = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        NOON + 200,
+        &dir.path().join("outbox"),
+    )
+    .await;
+    let rosa_confirm = link(&cap_3, "confirm");
+    let page = get(&app, &rosa_confirm).await;
+    let full = press(&app, &page.body).await;
+    assert_eq!(full.status, StatusCode::CONFLICT);
+    assert!(
+        full.body
+            .contains("Vic Helper already helps 1 person (the most is 1)"),
+        "{}",
+        full.body
+    );
+    let rosa_case = store.cases_of(&rosa.person_id).await.expect("cases");
+    assert_eq!(rosa_case[0].state, CaseState::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_are_in_spanish_for_spanish_speaking_organizers_and_a_close_can_be_undone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let (rita, _) = seed(&store).await;
+    let cfg = digest_config(&keys, mutualaid_forms::Lang::Es, 3);
+    let html = digest_html(&store, &cfg, NOON, &dir.path().join("outbox")).await;
+    let close = link(&html, "close");
+    let app = router(&store, &keys, 3, at_noon_next_day);
+    let page = get(&app, &close).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<html lang=\"es\">"));
+    assert!(
+        page.body.contains(">Cerrar el caso de Rita Lopez</button>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(press(&app, &page.body).await.status, StatusCode::OK);
+    assert!(
+        store
+            .active_cases()
+            .await
+            .expect("cases")
+            .cases
+            .iter()
+            .all(|c| c.person_id != rita)
+    );
+    // The next digest lists the action, with a link that reopens the case.
+    let next = digest_html(&store, &cfg, NOON + 86_400, &dir.path().join("outbox")).await;
+    assert!(next.contains("cerró el caso de Rita L."), "{next}");
+    let reopen = link(&next, "reopen");
+    let page = get(&app, &reopen).await;
+    assert!(
+        page.body
+            .contains(">Reabrir el caso de Rita Lopez</button>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(press(&app, &page.body).await.status, StatusCode::OK);
+    let case = store.cases_of(&rita).await.expect("cases").remove(0);
+    assert_eq!(
+        (case.kind, case.state),
+        (CaseKind::Delivery, CaseState::Open)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    seed(&store).await;
+    domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Wes Helper",
+            Some("wes@example.org"),
+            None,
+            "92004",
+            &["shopper"],
+        )),
+        NOON - 400,
+        KEEP,
+    )
+    .await
+    .expect("wes");
+    let html = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        NOON,
+        &dir.path().join("outbox"),
+    )
+    .await;
+    let app = router(&store, &keys, 3, at_noon_next_day);
+    let page = get(&app, &link(&html, "confirm")).await;
+    let (a, b) = tokio::join!(press(&app, &page.body), press(&app, &page.body));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_ssm() {
+    let endpoint = aws::endpoint();
+    let table = aws::unique_table("links");
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
+    store.create_table().await.expect("table");
+    let (parameter, keys) = aws::link_keys_parameter(&endpoint, &table).await;
+    let (rita, vic) = seed(&store).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let html = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        NOON,
+        dir.path(),
+    )
+    .await;
+    let confirm = link(&html, "confirm");
+
+    let emulator = lambda::start().await;
+    let mut env = crate::aws::submit_env(&emulator.address, &table);
+    env.retain(|(k, _)| *k != "LINK_KEYS_PARAMETER");
+    env.push(("LINK_KEYS_PARAMETER", parameter));
+    let mut child = Command::new(workspace_bin("submit"))
+        .envs(env)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting submit");
+    let (path, query) = confirm.split_once('?').expect("a query");
+    let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
+    event["requestContext"]["http"]["method"] = json!("GET");
+    event["rawQueryString"] = json!(query);
+    let (_, page) = emulator.invoke(event).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    let page = page["body"].as_str().expect("a page").to_owned();
+    assert!(page.contains("Confirm Vic Helper as the volunteer shopper for Rita Lopez"));
+    assert_eq!(
+        store.cases_of(&rita).await.expect("cases")[0].state,
+        CaseState::Open
+    );
+
+    let doc = scraper::Html::parse_document(&page);
+    let fields: Vec<(String, String)> = doc
+        .select(&crate::sel("input[type=hidden]"))
+        .map(|i| {
+            (
+                i.value().attr("name").expect("name").to_owned(),
+                i.value().attr("value").expect("value").to_owned(),
+            )
+        })
+        .collect();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let post = lambda::http_event(
+        false,
+        "/api/case",
+        "application/x-www-form-urlencoded",
+        &body,
+        "203.0.113.5",
+    );
+    let (_, done) = emulator.invoke(post.clone()).await;
+    assert_eq!(done["statusCode"], 200, "{done}");
+    let case = &store.cases_of(&rita).await.expect("cases")[0];
+    assert_eq!(
+        (case.state, case.volunteer_id.as_deref()),
+        (CaseState::Matched, Some(vic.as_str()))
+    );
+    let (_, replay) = emulator.invoke(post).await;
+    assert_eq!(replay["statusCode"], 409, "{replay}");
+
+    let mut altered = lambda::http_event(false, "/api/case", "text/plain", "", "203.0.113.5");
+    altered["requestContext"]["http"]["method"] = json!("GET");
+    altered["rawQueryString"] = json!(query.replace("a=confirm", "a=decline"));
+    let (_, refused) = emulator.invoke(altered).await;
+    assert_eq!(refused["statusCode"], 403, "{refused}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
