@@ -1,6 +1,7 @@
 //! What the Lambda binaries read from their environment, checked at start:
 //! a missing or malformed variable stops the function with a message naming
-//! it, before any request is taken.
+//! it, before any request is taken; and the AWS SDK's configuration
+//! ([`sdk_config`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +10,18 @@ use mutualaid_forms::{FormId, Lang};
 
 use crate::domain::Retention;
 use crate::http::{HttpConfig, RateLimit};
+
+/// The SDK's configuration from `loader` (the environment, or a test's
+/// endpoint), with its one HTTPS client: rustls on ring, the crypto provider
+/// lettre already uses, in place of the SDK's default on aws-lc (a second
+/// provider and a C build).
+pub async fn sdk_config(loader: aws_config::ConfigLoader) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    loader.http_client(https).load().await
+}
 
 /// Every variable `submit` reads, and no other (the template sets exactly these).
 pub const SUBMIT_ENV: &[&str] = &[
@@ -23,7 +36,7 @@ pub const SUBMIT_ENV: &[&str] = &[
     "RATE_LIMIT_WINDOW_SECS",
     "CLIENT_SALT",
     "STORE_TIMEOUT_MS",
-    "LINK_KEYS_PARAMETER",
+    "LINK_KEYS_SECRET",
     "PAIRING_CAP",
     "DIGEST_TIME_ZONE",
 ];
@@ -61,10 +74,10 @@ pub struct SubmitEnv {
     /// The DynamoDB table.
     pub table: String,
     /// The handler's settings (its organizer actions get their keys from
-    /// [`Self::link_keys_parameter`] once the SSM client exists).
+    /// [`Self::link_keys_secret`] once the Secrets Manager client exists).
     pub http: HttpConfig,
-    /// The SSM SecureString parameter holding the link keys.
-    pub link_keys_parameter: String,
+    /// The Secrets Manager secret holding the link keys (name or ARN).
+    pub link_keys_secret: String,
     /// The most people one volunteer helps at once.
     pub cap: usize,
     /// The organizers' time zone.
@@ -124,7 +137,7 @@ impl SubmitEnv {
                 },
                 organizer_actions: None,
             },
-            link_keys_parameter: var("LINK_KEYS_PARAMETER")?,
+            link_keys_secret: var("LINK_KEYS_SECRET")?,
             cap: number("PAIRING_CAP")?,
             time_zone: time_zone("DIGEST_TIME_ZONE")?,
         })
@@ -141,7 +154,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "PAIRING_CAP",
     "PAIRING_MAX_MILES",
     "MATCH_REVIEW_DAYS",
-    "LINK_KEYS_PARAMETER",
+    "LINK_KEYS_SECRET",
     "SITE_ORIGIN",
 ];
 
@@ -151,10 +164,10 @@ pub struct DigestEnv {
     /// The DynamoDB table.
     pub table: String,
     /// Sender, organizers, language, time zone, pairing (its link signer is
-    /// set once the keys are read from [`Self::link_keys_parameter`]).
+    /// set once the keys are read from [`Self::link_keys_secret`]).
     pub digest: crate::digest::DigestConfig,
-    /// The SSM SecureString parameter holding the link keys.
-    pub link_keys_parameter: String,
+    /// The Secrets Manager secret holding the link keys (name or ARN).
+    pub link_keys_secret: String,
     /// Where the action links point: the site's origin + `/api/case`.
     pub link_page: String,
 }
@@ -208,7 +221,7 @@ impl DigestEnv {
                 review_days: number("MATCH_REVIEW_DAYS")?,
                 links: None,
             },
-            link_keys_parameter: var("LINK_KEYS_PARAMETER")?,
+            link_keys_secret: var("LINK_KEYS_SECRET")?,
             link_page: format!("{}/api/case", origin.trim_end_matches('/')),
         })
     }

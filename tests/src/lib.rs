@@ -78,6 +78,33 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// Says, past the test harness's output capture, that the running test
+/// skips and why: a test that needs a service or tool that is not there
+/// (moto, the test venv's Python tools) passes without checking anything,
+/// and this line in `cargo test`'s output is how a reader knows.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // Written to the process's stderr directly: `eprintln!` in a test is captured.
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// The test venv's Python (`.venv-test`, made by `tests/run`), or `None`
+/// after saying why the test skips.
+pub fn test_python() -> Option<PathBuf> {
+    let python = workspace().join(".venv-test/bin/python");
+    if python.is_file() {
+        Some(python)
+    } else {
+        skip(&format!(
+            "no {}: `tests/run` makes it (Python tools for the tests)",
+            python.display()
+        ));
+        None
+    }
+}
+
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("creating the copy");
@@ -180,21 +207,34 @@ pub mod aws {
     /// The environment a process needs to talk to moto as if it were AWS.
     pub const REGION: &str = "us-west-2";
 
-    /// moto's address (`MOTO_ENDPOINT`, set by `tests/run`).
+    /// Why a test that needs moto skips (README: Test says how to start it).
+    const NO_MOTO: &str = "no MOTO_ENDPOINT (tests/run starts moto)";
+
+    /// moto's address (`MOTO_ENDPOINT`, set by `tests/run`), or `None` after
+    /// saying why the test skips: how a test that needs moto starts,
+    /// `let Some(endpoint) = aws::moto() else { return };`.
+    pub fn moto() -> Option<String> {
+        let endpoint = std::env::var("MOTO_ENDPOINT").ok();
+        if endpoint.is_none() {
+            crate::skip(NO_MOTO);
+        }
+        endpoint
+    }
+
+    /// moto's address, in a helper of a test that already asked [`moto`].
     pub fn endpoint() -> String {
-        std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
-            panic!("MOTO_ENDPOINT is not set: run the tests with `tests/run`, which starts moto (or start `.venv-test/bin/python tests/moto/serve.py -p PORT` and set MOTO_ENDPOINT=http://127.0.0.1:PORT)")
-        })
+        std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| panic!("{NO_MOTO}"))
     }
 
     /// SDK configuration for an endpoint (moto, or a proxy in front of it).
     pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .load()
-            .await
+        mutualaid_handler::lambda::sdk_config(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new("test", "test", None, None, "tests")),
+        )
+        .await
     }
 
     /// A DynamoDB client for an endpoint.
@@ -213,23 +253,21 @@ pub mod aws {
         )
     }
 
-    /// A new SSM SecureString parameter in moto holding a fresh link key,
-    /// as an operator creates it (infra/README.md): its name and the keys.
-    pub async fn link_keys_parameter(
+    /// A new Secrets Manager secret in moto holding a fresh link key, as an
+    /// operator creates it (infra/README.md): its name and the keys.
+    pub async fn link_keys_secret(
         endpoint: &str,
         what: &str,
     ) -> (String, mutualaid_handler::links::LinkKeys) {
         let text = mutualaid_handler::links::LinkKeys::generate();
         let name = format!("/mutualaid-test/{what}/link-keys");
-        aws_sdk_ssm::Client::new(&sdk_config(endpoint).await)
-            .put_parameter()
+        aws_sdk_secretsmanager::Client::new(&sdk_config(endpoint).await)
+            .create_secret()
             .name(&name)
-            .value(&text)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
+            .secret_string(&text)
             .send()
             .await
-            .expect("putting the link keys in SSM (moto)");
+            .expect("creating the link-key secret (moto)");
         let keys = mutualaid_handler::links::LinkKeys::parse(&text).expect("keys");
         (name, keys)
     }

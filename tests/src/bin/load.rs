@@ -658,7 +658,7 @@ fn submit_env(runtime_api: &str, dynamodb: &str, table: &str) -> Vec<(&'static s
         ("CLIENT_SALT", "salt".into()),
         ("STORE_TIMEOUT_MS", "1000".into()),
         // Read only when an organizer opens an action link; the load opens none.
-        ("LINK_KEYS_PARAMETER", "/mutualaid-load/link-keys".into()),
+        ("LINK_KEYS_SECRET", "mutualaid-load/link-keys".into()),
         ("PAIRING_CAP", "3".into()),
         ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
     ]

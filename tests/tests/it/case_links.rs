@@ -3,7 +3,7 @@
 //! (POST) acts once; an altered, expired or replayed link, or one for a
 //! volunteer at the cap, changes nothing and says why — in process on
 //! SQLite, and through the real `submit` Lambda on DynamoDB with the keys in
-//! SSM (moto).
+//! Secrets Manager (moto).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -403,12 +403,12 @@ async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_ssm() {
-    let endpoint = aws::endpoint();
+async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager() {
+    let Some(endpoint) = aws::moto() else { return };
     let table = aws::unique_table("links");
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
     store.create_table().await.expect("table");
-    let (parameter, keys) = aws::link_keys_parameter(&endpoint, &table).await;
+    let (secret, keys) = aws::link_keys_secret(&endpoint, &table).await;
     let (rita, vic) = seed(&store).await;
     let dir = tempfile::tempdir().expect("tmp");
     let html = digest_html(
@@ -422,8 +422,8 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_ssm() {
 
     let emulator = lambda::start().await;
     let mut env = crate::aws::submit_env(&emulator.address, &table);
-    env.retain(|(k, _)| *k != "LINK_KEYS_PARAMETER");
-    env.push(("LINK_KEYS_PARAMETER", parameter));
+    env.retain(|(k, _)| *k != "LINK_KEYS_SECRET");
+    env.push(("LINK_KEYS_SECRET", secret));
     let mut child = Command::new(workspace_bin("submit"))
         .envs(env)
         .env_remove("RUST_LOG")

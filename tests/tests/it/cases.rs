@@ -319,7 +319,7 @@ async fn sqlite_cases_over_several_days() {
 
 #[tokio::test]
 async fn dynamodb_cases_over_several_days() {
-    let endpoint = aws::endpoint();
+    let Some(endpoint) = aws::moto() else { return };
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("cases"));
     store.create_table().await.expect("table");
     over_several_days(store).await;
@@ -483,7 +483,7 @@ async fn sqlite_households_declines_pauses_and_races() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_households_declines_pauses_and_races() {
-    let endpoint = aws::endpoint();
+    let Some(endpoint) = aws::moto() else { return };
     let store = DynamoStore::new(
         aws::dynamo(&endpoint).await,
         aws::unique_table("households"),
@@ -528,7 +528,7 @@ async fn sqlite_one_case_per_kind_under_concurrent_submissions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_one_case_per_kind_under_concurrent_submissions() {
-    let endpoint = aws::endpoint();
+    let Some(endpoint) = aws::moto() else { return };
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("one-case"));
     store.create_table().await.expect("table");
     one_case_per_kind_under_concurrent_submissions(store).await;

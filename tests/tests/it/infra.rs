@@ -155,16 +155,16 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
     };
 
     let link_keys: Value = serde_norway::from_str(
-        "Fn::Sub: arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${LinkKeysParameterName}",
+        "Fn::Sub: arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${LinkKeysSecretName}-??????",
     )
     .expect("yaml");
 
-    // Both read the link keys (submit verifies links, digest signs them), that parameter only.
+    // Both read the link keys (submit verifies links, digest signs them), that secret only.
     for function in ["SubmitFunction", "DigestFunction"] {
         let first = &statements(&t, function)[0];
         assert_eq!(
             first.0,
-            set(mutualaid_handler::links::ssm::ACTIONS),
+            set(mutualaid_handler::links::secrets::ACTIONS),
             "{function}"
         );
         assert_eq!(first.1, std::slice::from_ref(&link_keys), "{function}");

@@ -373,7 +373,7 @@ impl Intake for Lambda {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_submit_lambda_nobody_is_merged_overwritten_or_told_who_is_on_record() {
-    let endpoint = aws::endpoint();
+    let Some(endpoint) = aws::moto() else { return };
     let table = aws::unique_table("intake");
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
     store.create_table().await.expect("table");

@@ -3,7 +3,7 @@
 
 use mutualaid_handler::digest::{self, RunReport};
 use mutualaid_handler::lambda::DigestEnv;
-use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, ssm::SsmKeys};
+use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, secrets::SecretKeys};
 use mutualaid_handler::{http::system_clock, mail::Ses, store::dynamo::DynamoStore};
 
 #[tokio::main]
@@ -16,10 +16,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         .get(env.digest.lang.code())
         .cloned()
         .ok_or("no texts for the digest's language")?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = mutualaid_handler::lambda::sdk_config(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
     let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws));
-    let keys = SsmKeys::new(aws_sdk_ssm::Client::new(&aws), env.link_keys_parameter);
+    let keys = SecretKeys::new(
+        aws_sdk_secretsmanager::Client::new(&aws),
+        env.link_keys_secret,
+    );
     let link_page = env.link_page;
     let base_config = env.digest;
     let handler = lambda_http::lambda_runtime::service_fn(

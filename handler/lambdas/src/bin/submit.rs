@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use mutualaid_handler::http::{self, App};
-use mutualaid_handler::links::{KeySource, ssm::SsmKeys};
+use mutualaid_handler::links::{KeySource, secrets::SecretKeys};
 use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
 
 // One thread: Lambda gives a function one event at a time, and worker threads
@@ -14,13 +14,19 @@ async fn main() -> Result<(), lambda_http::Error> {
     mutualaid_lambdas::init_logging();
     let env = SubmitEnv::from_env()?;
     let site = mutualaid_lambdas::load_site()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = mutualaid_handler::lambda::sdk_config(aws_config::defaults(
+        aws_config::BehaviorVersion::latest(),
+    ))
+    .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
-    // The organizers' action pages: keys read from SSM on first use, refreshed every few minutes.
-    let keys = SsmKeys::new(aws_sdk_ssm::Client::new(&aws), env.link_keys_parameter);
+    // The organizers' action pages: keys read from Secrets Manager on first use, refreshed every few minutes.
+    let keys = SecretKeys::new(
+        aws_sdk_secretsmanager::Client::new(&aws),
+        env.link_keys_secret,
+    );
     let mut config = env.http;
     config.organizer_actions = Some(http::OrganizerActions {
-        keys: KeySource::Ssm(Arc::new(keys)),
+        keys: KeySource::Secret(Arc::new(keys)),
         cap: env.cap,
         time_zone: env.time_zone,
     });
