@@ -16,6 +16,7 @@
 //! request id, the form, the status and the outcome.
 
 pub mod cases;
+pub mod clock;
 pub mod digest;
 pub mod domain;
 pub mod export;

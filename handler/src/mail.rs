@@ -3,8 +3,8 @@
 //!
 //! - [`Outbox`]: writes `<folder>/<time, to the microsecond>-<id>.eml` (the
 //!   local default; names sort in the order the messages were written);
-//! - [`Smtp`]: any SMTP server, via lettre's transport (URL like
-//!   `smtps://user:password@smtp.example.org:465` or `smtp://localhost:25`);
+//! - `Smtp` (`smtp` feature): any SMTP server, via lettre's transport (URL
+//!   like `smtps://user:password@smtp.example.org:465` or `smtp://localhost:25`);
 //! - `Ses` (`aws` feature): SES v2 `SendEmail` with the raw MIME.
 //!
 //! `send` returns only when the service has accepted the message; the
@@ -13,7 +13,9 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
+#[cfg(feature = "smtp")]
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// Why a message was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +73,13 @@ impl Mailer for Outbox {
 }
 
 /// An SMTP server.
+#[cfg(feature = "smtp")]
 #[derive(Clone)]
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+#[cfg(feature = "smtp")]
 impl Smtp {
     /// From a URL: `smtp://host:port` (plain), `smtp://host:587?tls=required`
     /// (STARTTLS) or `smtps://user:password@host:465` (TLS).
@@ -88,6 +92,7 @@ impl Smtp {
     }
 }
 
+#[cfg(feature = "smtp")]
 impl Mailer for Smtp {
     async fn send(&self, message: &Message) -> Result<(), MailError> {
         self.transport

@@ -159,14 +159,6 @@ pub struct App<S> {
     pub clock: fn() -> Timestamp,
 }
 
-/// The system clock.
-pub fn system_clock() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The router: `POST /api/signup`, `POST /api/donate`.
 pub fn router<S: Store>(app: App<S>) -> Router {
     let origins: Vec<HeaderValue> = app

@@ -328,7 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cases { data, now, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
-            let now = now.unwrap_or_else(mutualaid_handler::http::system_clock);
+            let now = now.unwrap_or_else(mutualaid_handler::clock::system_clock);
             runtime.block_on(cases::run(&store, action, now))
         }
         Command::Digest {
@@ -387,7 +387,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
-            let now = now.unwrap_or_else(mutualaid_handler::http::system_clock);
+            let now = now.unwrap_or_else(mutualaid_handler::clock::system_clock);
             runtime.block_on(digest(&store, strings, &config, &data, smtp, dry_run, now))
         }
     }

@@ -108,7 +108,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         Ok(()) => {
             store
                 .store()?
-                .purge_expired(http::system_clock())
+                .purge_expired(mutualaid_handler::clock::system_clock())
                 .await
                 .context("deleting expired records")?;
         }
@@ -143,7 +143,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         store,
         site: Arc::new(site),
         config,
-        clock: http::system_clock,
+        clock: mutualaid_handler::clock::system_clock,
     })
     .layer(axum::middleware::from_fn(http::client_from_socket));
 

@@ -199,7 +199,7 @@ async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself(
         store: through_proxy,
         site,
         config: cfg,
-        clock: http::system_clock,
+        clock: mutualaid_handler::clock::system_clock,
     });
     let post = |body: Value| {
         let router = router.clone();
@@ -474,9 +474,14 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         signup.validate_and_normalise().expect("valid"),
     );
     let retention = mutualaid_handler::domain::Retention { days: 30 };
-    mutualaid_handler::domain::accept(&store, submission, http::system_clock() - 5, retention)
-        .await
-        .expect("seed");
+    mutualaid_handler::domain::accept(
+        &store,
+        submission,
+        mutualaid_handler::clock::system_clock() - 5,
+        retention,
+    )
+    .await
+    .expect("seed");
 
     let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
     let emulator = lambda::start().await;

@@ -100,7 +100,7 @@ async fn race<S: Store + Clone>(
         store: store.clone(),
         site,
         config: cfg,
-        clock: http::system_clock,
+        clock: mutualaid_handler::clock::system_clock,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let digests_sent = Arc::new(AtomicUsize::new(0));
@@ -115,7 +115,16 @@ async fn race<S: Store + Clone>(
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 let run_id = format!("loop-{n}-{i}");
-                match digest::run(&store, &outbox, &s, &c, http::system_clock(), &run_id).await {
+                match digest::run(
+                    &store,
+                    &outbox,
+                    &s,
+                    &c,
+                    mutualaid_handler::clock::system_clock(),
+                    &run_id,
+                )
+                .await
+                {
                     Ok(RunReport::Sent { .. }) => {
                         sent.fetch_add(1, Ordering::Relaxed);
                     }
@@ -188,7 +197,7 @@ async fn race<S: Store + Clone>(
         &outbox_mailer,
         &strings("en"),
         &config("organizers@example.org"),
-        http::system_clock(),
+        mutualaid_handler::clock::system_clock(),
         "last",
     )
     .await

@@ -55,7 +55,7 @@ pub fn harness(per_window: u64) -> Harness {
         store: store.clone(),
         site: site.clone(),
         config: config(&site, per_window),
-        clock: http::system_clock,
+        clock: mutualaid_handler::clock::system_clock,
     });
     Harness {
         router,

@@ -4,7 +4,7 @@
 use mutualaid_handler::digest::{self, RunReport};
 use mutualaid_handler::lambda::DigestEnv;
 use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, secrets::SecretKeys};
-use mutualaid_handler::{http::system_clock, mail::Ses, store::dynamo::DynamoStore};
+use mutualaid_handler::{clock::system_clock, mail::Ses, store::dynamo::DynamoStore};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -34,7 +34,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store,
         site: Arc::new(site),
         config,
-        clock: http::system_clock,
+        clock: mutualaid_handler::clock::system_clock,
     };
     let router = http::router(app).layer(axum::middleware::from_fn(http::client_from_lambda));
     lambda_http::run(router).await
