@@ -1,7 +1,7 @@
 //! The domain: what happens to a valid submission, with no HTTP inside.
 //!
-//! **Same person** = the same normalised name
-//! ([`mutualaid_forms::normalise::name_key`]: NFKC, case folded, accents
+//! **Same person** = the same normalized name
+//! ([`mutualaid_forms::normalize::name_key`]: NFKC, case folded, accents
 //! removed, whitespace collapsed) **and** the same email or phone, on the
 //! same form. [`accept`] looks the submission's identity keys up:
 //!

@@ -1,6 +1,6 @@
 //! The records as CSV, for an organizer's spreadsheet. A cell that a
 //! spreadsheet would run as a formula (starting `=`, `+`, `-`, `@`, tab or
-//! carriage return) is neutralised with a leading `'`.
+//! carriage return) is neutralized with a leading `'`.
 
 use std::io::Write;
 
@@ -15,7 +15,7 @@ pub fn columns() -> impl Iterator<Item = &'static str> {
 }
 
 /// Makes a cell safe to open in a spreadsheet.
-pub fn neutralise(cell: &str) -> String {
+pub fn neutralize(cell: &str) -> String {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_owned(),
@@ -29,7 +29,7 @@ pub fn time(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-/// One person's cells, in [`columns`] order, neutralised.
+/// One person's cells, in [`columns`] order, neutralized.
 pub fn row(p: &Person) -> Vec<String> {
     [
         p.id.clone(),
@@ -39,7 +39,7 @@ pub fn row(p: &Person) -> Vec<String> {
     ]
     .into_iter()
     .chain(p.submission.field_texts())
-    .map(|c| neutralise(&c))
+    .map(|c| neutralize(&c))
     .collect()
 }
 
@@ -146,15 +146,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formulas_are_neutralised_and_other_text_kept() {
+    fn formulas_are_neutralized_and_other_text_kept() {
         assert_eq!(
-            neutralise("=HYPERLINK(\"http://x\")"),
+            neutralize("=HYPERLINK(\"http://x\")"),
             "'=HYPERLINK(\"http://x\")"
         );
-        assert_eq!(neutralise("+16195550123"), "'+16195550123");
-        assert_eq!(neutralise("-1"), "'-1");
-        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(neutralise("Ana"), "Ana");
+        assert_eq!(neutralize("+16195550123"), "'+16195550123");
+        assert_eq!(neutralize("-1"), "'-1");
+        assert_eq!(neutralize("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralize("Ana"), "Ana");
         assert_eq!(
             columns().skip(4).collect::<Vec<_>>(),
             FIELDS,

@@ -3,7 +3,7 @@
 //! and inside `mutualaid serve`.
 //!
 //! Where a submission goes: [`http`] (decode, rate-limit, answer) →
-//! `mutualaid_forms` (validate, normalise) → [`domain::accept`] (created,
+//! `mutualaid_forms` (validate, normalize) → [`domain::accept`] (created,
 //! updated or unchanged) → the [`store::Store`] port → SQLite
 //! ([`store::sqlite`]) or DynamoDB (`store::dynamo`, `aws` feature).
 //! [`export`] writes the records as CSV. [`digest`] builds the organizers'

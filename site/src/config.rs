@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Keys still read under an older spelling: (old, current).
+pub const OLD_KEYS: &[(&str, &str)] = &[("organisation", "organization")];
+
 /// The settings in `content/config.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -11,8 +14,11 @@ pub struct Config {
     pub base_url: String,
     /// Languages, the default first.
     pub languages: Vec<String>,
-    /// The network's name.
-    pub organisation: String,
+    /// The network's name. The key was spelled `organisation` until
+    /// 2026-11; that spelling is still read, and `check` says to change it
+    /// ([`OLD_KEYS`]).
+    #[serde(alias = "organisation")]
+    pub organization: String,
     /// Where people write with questions and deletion requests.
     pub contact_email: String,
     /// The Discord invite link.
@@ -35,7 +41,7 @@ impl Config {
     pub fn value(&self, key: &str) -> Option<String> {
         Some(match key {
             "base_url" => self.base_url.clone(),
-            "organisation" => self.organisation.clone(),
+            "organization" | "organisation" => self.organization.clone(),
             "contact_email" => self.contact_email.clone(),
             "discord_url" => self.discord_url.clone(),
             "donate_url" => self.donate_url.clone(),

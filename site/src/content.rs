@@ -260,7 +260,7 @@ mod tests {
         toml::from_str(
             r#"base_url = "https://x.org"
 languages = ["en", "es"]
-organisation = "o"
+organization = "o"
 contact_email = "a@b.c"
 discord_url = "https://d"
 donate_url = "https://e"

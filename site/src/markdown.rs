@@ -77,7 +77,7 @@ fn substitute(text: &str, config: &Config, problems: &mut Vec<Problem>) -> Strin
                 problems.push(Problem {
                     line: line_of(text, offset + start),
                     message: format!("`{{{{ {inner} }}}}` is not a setting"),
-                    hint: "write `{{ config.KEY }}` with KEY one of: organisation, contact_email, discord_url, donate_url, retention_days, base_url, api_base".into(),
+                    hint: "write `{{ config.KEY }}` with KEY one of: organization, contact_email, discord_url, donate_url, retention_days, base_url, api_base".into(),
                 });
                 out.push_str(&rest[start..start + len + 2]);
             }
@@ -251,7 +251,7 @@ mod tests {
         let config: Config = toml::from_str(
             r#"base_url = "https://x.org"
 languages = ["en", "es"]
-organisation = "Red"
+organization = "Red"
 contact_email = "a@b.org"
 discord_url = "https://discord.gg/x"
 donate_url = "https://give.org"

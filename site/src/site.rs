@@ -73,6 +73,9 @@ pub struct Site {
     /// Indices of the pages in the navigation, in order.
     nav: Vec<usize>,
     tera: tera::Tera,
+    /// What works but should change (a setting under its old spelling):
+    /// `mutualaid check` prints these.
+    pub notes: Vec<Diagnostic>,
 }
 
 /// A form page refilled for a person: what they typed, what to fix, or why
@@ -181,7 +184,7 @@ impl Site {
         let config_text = read(&config_path)?;
         let config: Config = toml::from_str(&config_text).map_err(|e| {
             let hint = if e.message().contains("unknown field") {
-                "remove or correct the key; the settings are: base_url, languages, organisation, contact_email, discord_url, donate_url, api_base, retention_days".to_owned()
+                "remove or correct the key; the settings are: base_url, languages, organization, contact_email, discord_url, donate_url, api_base, retention_days".to_owned()
             } else {
                 "config.toml is TOML: `key = \"value\"`".to_owned()
             };
@@ -306,6 +309,20 @@ impl Site {
             .filter(|i| pages[*i].front.nav.is_some())
             .collect();
         nav.sort_by_key(|i| (pages[*i].front.nav, &pages[*i].url));
+        let notes = crate::config::OLD_KEYS
+            .iter()
+            .filter_map(|(old, new)| {
+                let at = config_text.lines().position(|line| {
+                    line.split('=').next().is_some_and(|key| key.trim() == *old)
+                })?;
+                Some(Diagnostic::new(
+                    "config.toml",
+                    at + 1,
+                    format!("`{old}` is the old spelling of `{new}` (still read)"),
+                    format!("write `{new} = ...`"),
+                ))
+            })
+            .collect();
         Ok(Site {
             root: root.to_owned(),
             config,
@@ -315,6 +332,7 @@ impl Site {
             by_key,
             nav,
             tera,
+            notes,
         })
     }
 
@@ -524,7 +542,7 @@ impl Site {
         );
         ctx.insert("privacy_url", self.url_or_home("privacy.md", lang));
         ctx.insert("contact_email", &self.config.contact_email);
-        ctx.insert("organisation", &self.config.organisation);
+        ctx.insert("organization", &self.config.organization);
         Ok(self.tera.render("page.html", &ctx)?)
     }
 

@@ -202,7 +202,7 @@ mod checks {
     }
 
     pub fn phone(value: &str) -> Result<(), ValidationError> {
-        match crate::normalise::phone_e164(value) {
+        match crate::normalize::phone_e164(value) {
             Some(_) => Ok(()),
             None => Err(ValidationError::new("invalid")),
         }

@@ -9,7 +9,7 @@
 //!   (`content/i18n/*.toml`), keyed by these names and codes.
 //! - [`input`]: [`SignupInput`] and [`DonateInput`], the wire structs with
 //!   their `validator` derives, decoded leniently from a form or JSON.
-//! - [`validate`]: `validate_and_normalise` gives a clean [`Signup`] /
+//! - [`validate`]: `validate_and_normalize` gives a clean [`Signup`] /
 //!   [`Donation`] or [`FieldErrors`].
 //! - [`zips`]: the San Diego County ZIP codes, with centroids.
 //!
@@ -17,7 +17,7 @@
 //! storage or AWS. It is plain data and functions.
 
 pub mod input;
-pub mod normalise;
+pub mod normalize;
 pub mod spec;
 pub mod validate;
 pub mod zips;

@@ -1,5 +1,5 @@
 //! The contract holds: every listed error code can happen, the derives use
-//! the spec's limits, and a good answer comes out normalised.
+//! the spec's limits, and a good answer comes out normalized.
 
 use crate::spec::{FormId, Kind};
 use crate::{DonateInput, Lang, SignupInput};
@@ -24,11 +24,11 @@ fn codes(form: FormId, body: Value, field: &str) -> Vec<&'static str> {
     let errors = match form {
         FormId::Signup => serde_json::from_value::<SignupInput>(body)
             .unwrap()
-            .validate_and_normalise()
+            .validate_and_normalize()
             .err(),
         FormId::Donate => serde_json::from_value::<DonateInput>(body)
             .unwrap()
-            .validate_and_normalise()
+            .validate_and_normalize()
             .err(),
     };
     errors
@@ -47,9 +47,9 @@ fn with(mut body: Value, field: &str, value: Value) -> Value {
 }
 
 #[test]
-fn a_valid_signup_is_normalised() {
+fn a_valid_signup_is_normalized() {
     let signup: SignupInput = serde_json::from_value(valid_signup()).unwrap();
-    let s = signup.validate_and_normalise().expect("valid");
+    let s = signup.validate_and_normalize().expect("valid");
     assert_eq!(s.email.as_deref(), Some("ana@example.org"));
     assert_eq!(s.phone.as_deref(), Some("+16195550123"));
     assert_eq!(s.roles, ["shopper", "delivery"]);
@@ -60,9 +60,9 @@ fn a_valid_signup_is_normalised() {
 }
 
 #[test]
-fn a_valid_donation_is_normalised() {
+fn a_valid_donation_is_normalized() {
     let d: DonateInput = serde_json::from_value(valid_donation()).unwrap();
-    let d = d.validate_and_normalise().expect("valid");
+    let d = d.validate_and_normalize().expect("valid");
     assert_eq!(d.amount, Some(1000));
     assert_eq!(d.lang, Lang::En);
 }
@@ -151,7 +151,7 @@ fn errors_come_in_field_order() {
     let body = json!({"consent": "", "zip": "1", "name": ""});
     let errors = serde_json::from_value::<SignupInput>(body)
         .unwrap()
-        .validate_and_normalise()
+        .validate_and_normalize()
         .unwrap_err();
     let fields: Vec<&str> = errors.0.iter().map(|e| e.field).collect();
     assert_eq!(

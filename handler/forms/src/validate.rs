@@ -1,12 +1,12 @@
 //! From what was sent to what is kept: tidy, validate (the derives plus the
-//! rules between fields), normalise. The result is either a clean
+//! rules between fields), normalize. The result is either a clean
 //! [`Signup`] / [`Donation`] or [`FieldErrors`] in the form's field order.
 
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
 use crate::input::{DonateInput, SignupInput, checkbox_value, tidy, tidy_all, whole_number};
-use crate::normalise;
+use crate::normalize;
 use crate::spec::{FormId, LANGUAGES, ROLES};
 
 /// The language a person used the site in.
@@ -114,7 +114,7 @@ pub enum ContactMethod {
     Text,
 }
 
-/// A valid, normalised sign-up.
+/// A valid, normalized sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signup {
     /// The name, trimmed.
@@ -155,7 +155,7 @@ pub enum Frequency {
     Monthly,
 }
 
-/// A valid, normalised donation interest.
+/// A valid, normalized donation interest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Donation {
     /// The name, trimmed.
@@ -196,8 +196,8 @@ impl SignupInput {
         Lang::from_code(self.lang.as_deref().map(str::trim))
     }
 
-    /// Validates and normalises; on failure, every problem in field order.
-    pub fn validate_and_normalise(mut self) -> Result<Signup, FieldErrors> {
+    /// Validates and normalizes; on failure, every problem in field order.
+    pub fn validate_and_normalize(mut self) -> Result<Signup, FieldErrors> {
         for text in [
             &mut self.name,
             &mut self.email,
@@ -216,7 +216,7 @@ impl SignupInput {
         tidy_all(&mut self.roles);
         tidy_all(&mut self.languages);
         if let Some(email) = &mut self.email {
-            *email = normalise::email(email);
+            *email = normalize::email(email);
         }
         let derived = self.validate().err();
         let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -237,7 +237,7 @@ impl SignupInput {
         let lang = self.lang();
         Ok(Signup {
             name: self.name.unwrap_or_default(),
-            phone: self.phone.as_deref().and_then(normalise::phone_e164),
+            phone: self.phone.as_deref().and_then(normalize::phone_e164),
             email: self.email,
             contact_method: match self.contact_method.as_deref() {
                 Some("phone") => ContactMethod::Phone,
@@ -274,8 +274,8 @@ impl DonateInput {
         Lang::from_code(self.lang.as_deref().map(str::trim))
     }
 
-    /// Validates and normalises; on failure, every problem in field order.
-    pub fn validate_and_normalise(mut self) -> Result<Donation, FieldErrors> {
+    /// Validates and normalizes; on failure, every problem in field order.
+    pub fn validate_and_normalize(mut self) -> Result<Donation, FieldErrors> {
         for text in [
             &mut self.name,
             &mut self.email,
@@ -288,7 +288,7 @@ impl DonateInput {
             tidy(text);
         }
         if let Some(email) = &mut self.email {
-            *email = normalise::email(email);
+            *email = normalize::email(email);
         }
         if let Err(derived) = self.validate() {
             return Err(FieldErrors::collect(FormId::Donate, Some(&derived), &[]));
@@ -297,7 +297,7 @@ impl DonateInput {
         Ok(Donation {
             name: self.name.unwrap_or_default(),
             email: self.email.unwrap_or_default(),
-            phone: self.phone.as_deref().and_then(normalise::phone_e164),
+            phone: self.phone.as_deref().and_then(normalize::phone_e164),
             frequency: match self.frequency.as_deref() {
                 Some("monthly") => Frequency::Monthly,
                 _ => Frequency::Once,

@@ -39,7 +39,7 @@ pub mod render;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mutualaid_forms::Lang;
-use mutualaid_forms::normalise::name_key;
+use mutualaid_forms::normalize::name_key;
 use mutualaid_site::strings::Strings;
 
 use crate::domain::{changes, day};
@@ -128,7 +128,7 @@ pub struct Link {
     pub id: String,
     /// Its name and ZIP code, if it could be read.
     pub other: Option<(String, String)>,
-    /// Whether the names are the same (normalised): maybe one person twice.
+    /// Whether the names are the same (normalized): maybe one person twice.
     pub same_name: bool,
 }
 

@@ -1,7 +1,7 @@
 //! The digest in words: a plain-text part, an HTML part and a CSV attachment,
 //! in one `lettre` message. Every value people typed is made safe for where
 //! it goes: control characters become spaces in text, HTML is escaped, CSV
-//! cells are neutralised, and no value ever reaches a header (the subject is
+//! cells are neutralized, and no value ever reaches a header (the subject is
 //! only a date; sender and recipients come from configuration).
 
 use std::fmt::Write;
@@ -14,7 +14,7 @@ use mutualaid_site::strings::{DigestTexts, Strings};
 
 use super::board::{ActionView, CaseView};
 use super::{Digest, DigestConfig, Entry};
-use crate::export::{self, neutralise};
+use crate::export::{self, neutralize};
 use crate::links::{ActionLink, LinkSigner};
 use crate::store::{ActionKind, CaseKind, CaseState, Counter, Person, Submission, Timestamp};
 
@@ -886,8 +886,8 @@ pub fn csv(d: &Digest) -> Vec<u8> {
             let mut row = vec![
                 if e.is_new { "new" } else { "updated" }.to_owned(),
                 if e.may_repeat { "yes" } else { "" }.to_owned(),
-                neutralise(&changes(e)),
-                neutralise(&links.join("; ")),
+                neutralize(&changes(e)),
+                neutralize(&links.join("; ")),
             ];
             row.extend(export::row(&e.person));
             let _ = w.write_record(&row);
@@ -992,7 +992,7 @@ pub fn cases_csv(d: &Digest) -> Vec<u8> {
                 suggestion.map(|v| name(v).to_owned()).unwrap_or_default(),
                 if still_going { "yes" } else { "" }.to_owned(),
             ];
-            let _ = w.write_record(row.iter().map(|c| neutralise(c)));
+            let _ = w.write_record(row.iter().map(|c| neutralize(c)));
         }
         let _ = w.flush();
     }

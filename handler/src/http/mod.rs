@@ -204,7 +204,7 @@ impl FormInput for SignupInput {
         SignupInput::lang(self)
     }
     fn into_submission(self) -> Result<Submission, FieldErrors> {
-        self.validate_and_normalise().map(Submission::Signup)
+        self.validate_and_normalize().map(Submission::Signup)
     }
 }
 
@@ -217,7 +217,7 @@ impl FormInput for DonateInput {
         DonateInput::lang(self)
     }
     fn into_submission(self) -> Result<Submission, FieldErrors> {
-        self.validate_and_normalise().map(Submission::Donate)
+        self.validate_and_normalize().map(Submission::Donate)
     }
 }
 

@@ -14,7 +14,7 @@
 //! - The **submission log** ([`LogEntry`]): one entry per accepted submission,
 //!   by its random reference — also for a resubmission that changed nothing.
 //! - **Identity keys** ([`Submission::identity_keys`]): a hash of the form, the
-//!   normalised name and one contact. Each is held by at most one record:
+//!   normalized name and one contact. Each is held by at most one record:
 //!   this is what makes two simultaneous first submissions of one person one
 //!   record.
 //! - The **contact index**: contact → every record that gave it. Not unique:
@@ -32,7 +32,7 @@
 
 use std::future::Future;
 
-use mutualaid_forms::normalise::name_key;
+use mutualaid_forms::normalize::name_key;
 use mutualaid_forms::{Donation, FormId, Signup};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,7 +48,7 @@ pub mod dynamo;
 /// Seconds since the Unix epoch.
 pub type Timestamp = i64;
 
-/// What a person sent, normalised.
+/// What a person sent, normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "form", rename_all = "lowercase")]
 pub enum Submission {
@@ -146,7 +146,7 @@ impl Submission {
     }
 
     /// The identity keys of this submission, one per contact, in
-    /// [`Self::contact_keys`] order (email first): a hash of the normalised
+    /// [`Self::contact_keys`] order (email first): a hash of the normalized
     /// name ([`name_key`]) and the contact key. Same person = same name and
     /// the same email or phone = a shared identity key.
     pub fn identity_keys(&self) -> Vec<String> {
@@ -193,7 +193,7 @@ impl Submission {
     }
 }
 
-/// The identity key of a normalised name and a contact key: the first 128
+/// The identity key of a normalized name and a contact key: the first 128
 /// bits of SHA-256, hex. A key names no one by itself.
 pub fn identity_key(name_key: &str, contact_key: &str) -> String {
     let mut hasher = Sha256::new();

@@ -220,6 +220,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             site.render().context("rendering the pages")?;
+            for note in &site.notes {
+                println!("note: {}", note.to_string().replace('\n', "\nnote: "));
+            }
             println!(
                 "{}: {} pages, no problems",
                 content.display(),

@@ -1,12 +1,12 @@
 //! The form contract on any bytes, as the handler meets them: decoded as a
 //! plain form (`application/x-www-form-urlencoded`) and as JSON into both
-//! forms' inputs, then validated and normalised. Nothing may panic, and
+//! forms' inputs, then validated and normalized. Nothing may panic, and
 //! whatever is accepted must already be in its normal form (the name's
 //! comparison key too).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mutualaid_forms::{DonateInput, SignupInput, normalise, zips};
+use mutualaid_forms::{DonateInput, SignupInput, normalize, zips};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(input) = serde_html_form::from_bytes::<SignupInput>(data) {
@@ -25,16 +25,16 @@ fuzz_target!(|data: &[u8]| {
 
 fn signup(input: SignupInput) {
     let _ = (input.is_bot(), input.lang());
-    let Ok(s) = input.validate_and_normalise() else {
+    let Ok(s) = input.validate_and_normalize() else {
         return;
     };
     assert!(zips::find(&s.zip).is_some(), "an accepted ZIP is in the county");
     assert!(s.email.is_some() || s.phone.is_some(), "a way to reach them");
     if let Some(email) = &s.email {
-        assert_eq!(&normalise::email(email), email, "email already normal");
+        assert_eq!(&normalize::email(email), email, "email already normal");
     }
     if let Some(phone) = &s.phone {
-        assert_eq!(normalise::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
+        assert_eq!(normalize::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
     }
     assert!(!s.name.is_empty() && s.name == s.name.trim(), "name trimmed, not empty");
     assert!(!s.roles.is_empty(), "at least one role");
@@ -43,21 +43,21 @@ fn signup(input: SignupInput) {
 
 fn donation(input: DonateInput) {
     let _ = (input.is_bot(), input.lang());
-    let Ok(d) = input.validate_and_normalise() else {
+    let Ok(d) = input.validate_and_normalize() else {
         return;
     };
-    assert_eq!(normalise::email(&d.email), d.email, "email already normal");
+    assert_eq!(normalize::email(&d.email), d.email, "email already normal");
     if let Some(phone) = &d.phone {
-        assert_eq!(normalise::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
+        assert_eq!(normalize::phone_e164(phone).as_ref(), Some(phone), "phone already E.164");
     }
     assert!(!d.name.is_empty() && d.name == d.name.trim(), "name trimmed, not empty");
     name_key_is_stable(&d.name);
 }
 
 /// The name two submissions are compared on is its own normal form: it does
-/// not change when normalised again, and it has no edge spaces.
+/// not change when normalized again, and it has no edge spaces.
 fn name_key_is_stable(name: &str) {
-    let key = normalise::name_key(name);
-    assert_eq!(normalise::name_key(&key), key, "a name key is already normal");
+    let key = normalize::name_key(name);
+    assert_eq!(normalize::name_key(&key), key, "a name key is already normal");
     assert_eq!(key.trim(), key, "no edge spaces");
 }

@@ -471,7 +471,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         ..Default::default()
     };
     let submission = mutualaid_handler::store::Submission::Signup(
-        signup.validate_and_normalise().expect("valid"),
+        signup.validate_and_normalize().expect("valid"),
     );
     let retention = mutualaid_handler::domain::Retention { days: 30 };
     mutualaid_handler::domain::accept(

@@ -1,5 +1,5 @@
 //! The real content, built: every page in both languages, linked to its
-//! twin, the organisation's headings and calls to action kept, nothing
+//! twin, the organization's headings and calls to action kept, nothing
 //! fetched from another host, and the same bytes every time.
 
 use std::collections::BTreeMap;
@@ -68,7 +68,7 @@ fn every_page_exists_in_english_and_spanish_and_links_to_its_twin() {
 }
 
 #[test]
-fn the_organisations_headings_and_calls_to_action_are_kept() {
+fn the_organizations_headings_and_calls_to_action_are_kept() {
     let built = real_site();
     let read = |rel: &str| std::fs::read_to_string(built.out().join(rel)).expect(rel);
     let home = html(&read("index.html"));

@@ -56,6 +56,61 @@ fn a_clean_site_passes() {
 }
 
 #[test]
+fn the_old_spelling_organisation_is_still_read_and_check_says_to_change_it() {
+    let site = fixture_site();
+    edit(
+        site.path(),
+        "config.toml",
+        "organization =",
+        "organisation =",
+    );
+    edit(
+        site.path(),
+        "pages/about.md",
+        "{{ config.organization }}",
+        "{{ config.organisation }}",
+    );
+    let line = line_with(site.path(), "config.toml", "organisation =");
+    let out = mutualaid(&["check"], site.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "note: config.toml:{line}: `organisation` is the old spelling of `organization` (still read)"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("write `organization = ...`"), "{stdout}");
+
+    // The site builds as before: the name in every footer and in the page that names it.
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let built = Command::new(mutualaid_bin())
+        .args(["build", "--content"])
+        .arg(site.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("build");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let about = fs::read_to_string(out_dir.path().join("about/index.html")).expect("about page");
+    assert!(about.contains("We are Fixture Network."), "{about}");
+    assert!(about.contains("<p>Fixture Network</p>"), "{about}");
+
+    // Without the old key, no note.
+    let clean = fixture_site();
+    let out = mutualaid(&["check"], clean.path());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("note:"));
+}
+
+#[test]
 fn the_real_content_passes() {
     let out = mutualaid(&["check"], &mutualaid_tests::real_content());
     assert!(

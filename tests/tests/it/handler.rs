@@ -835,7 +835,7 @@ async fn hostile_input_is_never_a_500_and_never_stored_unescaped() {
 }
 
 #[tokio::test]
-async fn the_csv_export_neutralises_formulas() {
+async fn the_csv_export_neutralizes_formulas() {
     let h = harness(100);
     let mut form = ana();
     form.iter_mut().find(|(k, _)| k == "name").expect("name").1 =

@@ -1,5 +1,5 @@
 //! One contract for every store adapter: the same operations give the same
-//! results. Who is the same person (same normalised name and the same email
+//! results. Who is the same person (same normalized name and the same email
 //! or phone) and who is not (a household on one phone, a stranger who knows
 //! an email), what an update keeps, the submission log, the pending state
 //! the digest reads, and concurrent writers: nobody merged, overwritten or
