@@ -67,6 +67,14 @@ impl Submission {
         }
     }
 
+    /// The email address, if given (a donation always has one).
+    pub fn email(&self) -> Option<&str> {
+        match self {
+            Submission::Signup(s) => s.email.as_deref(),
+            Submission::Donate(d) => Some(&d.email),
+        }
+    }
+
     /// Every field of either form as text, in [`FIELDS`] order (empty where
     /// this form has no such field): the export's columns, and what an update
     /// is compared on.

@@ -599,7 +599,7 @@ fn load_lambda(cli: &Cli, bin: &Path, instances: usize, moto: &str) -> anyhow::R
     );
     let mut stored = Stored::default();
     for p in everyone.people {
-        let email = p.submission.field_texts()[1].clone();
+        let email = p.submission.email().unwrap_or_default().to_owned();
         stored.records.entry(email).or_default().push(p.id);
     }
     for e in runtime.block_on(store.submissions())? {
