@@ -105,6 +105,17 @@ pub fn test_python() -> Option<PathBuf> {
     }
 }
 
+/// The newest message in an outbox folder (names sort in the order the
+/// messages were written), as raw MIME.
+pub fn latest_message(outbox: &Path) -> Vec<u8> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .expect("outbox")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    std::fs::read(files.last().expect("a digest")).expect("eml")
+}
+
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("creating the copy");

@@ -290,24 +290,13 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     let t = &strings.digest;
     let before = subject(&app, &link).await;
     let title = what(&link, &before, t);
-    let result: Result<(), Refusal> = match link.action {
+    let outcome = match link.action {
         ActionKind::Pause => {
             let days: u32 = link.detail.parse().unwrap_or(0);
-            match cases::pause(
-                &app.store,
-                link.volunteer.as_deref().unwrap_or(""),
-                days,
-                now,
-                "link",
-            )
-            .await
-            {
-                Ok(done) => done.map(drop),
-                Err(e) => {
-                    tracing::warn!(error = %e, "store refused an action");
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
-                }
-            }
+            let volunteer = link.volunteer.as_deref().unwrap_or("");
+            cases::pause(&app.store, volunteer, days, now, "link")
+                .await
+                .map(|done| done.map(drop))
         }
         kind => {
             let volunteer = link.volunteer.clone().unwrap_or_default();
@@ -323,9 +312,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 ActionKind::Reopen => Act::Reopen,
                 ActionKind::Keep | ActionKind::Pause => Act::Keep,
             };
-            match cases::act(
+            let case = link.case.as_deref().unwrap_or("");
+            cases::act(
                 &app.store,
-                link.case.as_deref().unwrap_or(""),
+                case,
                 Some(link.version),
                 act,
                 now,
@@ -333,13 +323,14 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 "link",
             )
             .await
-            {
-                Ok(done) => done.map(drop),
-                Err(e) => {
-                    tracing::warn!(error = %e, "store refused an action");
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
-                }
-            }
+            .map(|done| done.map(drop))
+        }
+    };
+    let result: Result<(), Refusal> = match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::warn!(error = %e, "store refused an action");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
     tracing::info!(

@@ -95,12 +95,7 @@ async fn digest_html<S: Store>(
     )
     .await
     .expect("sent");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("outbox")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    let raw = std::fs::read(files.last().expect("a digest")).expect("eml");
+    let raw = mutualaid_tests::latest_message(dir);
     let message = mail_parser::MessageParser::default()
         .parse(&raw)
         .expect("MIME");
@@ -153,8 +148,8 @@ async fn get(router: &Router, path: &str) -> crate::handler::Answer {
     .await
 }
 
-/// The page's button: its form's hidden fields, posted as the browser would.
-async fn press(router: &Router, page: &str) -> crate::handler::Answer {
+/// What the page's button posts: its form's hidden fields, encoded as the browser would.
+fn button_body(page: &str) -> String {
     let doc = scraper::Html::parse_document(page);
     let fields: Vec<(String, String)> = doc
         .select(&crate::sel("form[method=post] input[type=hidden]"))
@@ -165,9 +160,14 @@ async fn press(router: &Router, page: &str) -> crate::handler::Answer {
             )
         })
         .collect();
-    let body = form_urlencoded::Serializer::new(String::new())
+    form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
-        .finish();
+        .finish()
+}
+
+/// The page's button, pressed.
+async fn press(router: &Router, page: &str) -> crate::handler::Answer {
+    let body = button_body(page);
     send(
         router,
         Request::post("/api/case")
@@ -444,19 +444,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
         CaseState::Open
     );
 
-    let doc = scraper::Html::parse_document(&page);
-    let fields: Vec<(String, String)> = doc
-        .select(&crate::sel("input[type=hidden]"))
-        .map(|i| {
-            (
-                i.value().attr("name").expect("name").to_owned(),
-                i.value().attr("value").expect("value").to_owned(),
-            )
-        })
-        .collect();
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
+    let body = button_body(&page);
     let post = lambda::http_event(
         false,
         "/api/case",

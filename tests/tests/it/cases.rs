@@ -68,12 +68,7 @@ impl<S: Store> Org<S> {
         .await
         .expect("sent");
         assert!(matches!(report, RunReport::Sent { .. }));
-        let mut files: Vec<_> = std::fs::read_dir(&self.outbox.dir)
-            .expect("outbox")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        files.sort();
-        let raw = std::fs::read(files.last().expect("a digest")).expect("eml");
+        let raw = mutualaid_tests::latest_message(&self.outbox.dir);
         let message = mail_parser::MessageParser::default()
             .parse(&raw)
             .expect("MIME");
