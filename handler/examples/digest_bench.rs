@@ -145,7 +145,7 @@ fn main() {
                     from_state: CaseState::Open,
                     cap: Some(3),
                     released_volunteer: None,
-                    action: CaseAction {
+                    action: Some(CaseAction {
                         id: format!("action-{v}-{}", case.id),
                         at: NOW - 86_400,
                         kind: ActionKind::Confirm,
@@ -154,8 +154,9 @@ fn main() {
                         by: "bench".into(),
                         detail: String::new(),
                         version: case.version + 1,
+                        merged: None,
                         expires_at: NOW + 86_400,
-                    },
+                    }),
                 };
                 store.change_case(&change).await.expect("match");
             }

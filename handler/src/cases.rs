@@ -1,6 +1,7 @@
 //! What organizers do with cases, with no HTTP inside: confirm a suggested
 //! pairing, decline it, mark a funding case funded, close a case, reopen
-//! it, say a long match is still going, pause a volunteer. The command line
+//! it, say a long match is still going, pause a volunteer, merge two records
+//! of one person. The command line
 //! (`mutualaid cases`) and the signed links in the digest both come here.
 //!
 //! An action acts only on the case as the organizer saw it: with an
@@ -11,8 +12,8 @@
 //! of two concurrent confirmations one wins.
 
 use crate::store::{
-    ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason, Person, Store,
-    StoreError, Timestamp, VolunteerState,
+    ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason, ClosedCase,
+    MergeChange, MergedRecords, Person, Standing, Store, StoreError, Timestamp,
 };
 
 /// An action on a case.
@@ -83,6 +84,14 @@ pub enum Refusal {
     },
     /// The person has another case of this kind that is not closed.
     AlreadyOpen,
+    /// No such record (or it has expired).
+    NoRecord,
+    /// The two records are already merged, or one was merged elsewhere.
+    AlreadyMerged,
+    /// Only records that share a phone or email, on one form, are merged.
+    NotLinked,
+    /// The record to merge away holds matches as a volunteer shopper.
+    MergedAwayHelps,
     /// This action does not apply to this case (say which in the message).
     NotApplicable(&'static str),
 }
@@ -105,6 +114,19 @@ impl std::fmt::Display for Refusal {
             Refusal::AlreadyOpen => write!(
                 f,
                 "the person has another case of this kind that is not closed"
+            ),
+            Refusal::NoRecord => write!(f, "there is no such record (it may have expired)"),
+            Refusal::AlreadyMerged => write!(
+                f,
+                "these records are already merged, or one of them was merged into another"
+            ),
+            Refusal::NotLinked => write!(
+                f,
+                "only records that share a phone or email, on the same form, are merged"
+            ),
+            Refusal::MergedAwayHelps => write!(
+                f,
+                "the record to merge away helps people as a volunteer shopper: close those matches first, or merge the other way"
             ),
             Refusal::NotApplicable(why) => write!(f, "{why}"),
         }
@@ -259,6 +281,7 @@ pub async fn act<S: Store>(
             _ => String::new(),
         },
         version: next.version,
+        merged: None,
         expires_at: case.expires_at,
     };
     let change = CaseChange {
@@ -267,7 +290,7 @@ pub async fn act<S: Store>(
         from_state: case.state,
         cap: cap_check,
         released_volunteer: released,
-        action,
+        action: Some(action),
     };
     match store.change_case(&change).await {
         Ok(()) => Ok(Ok(next)),
@@ -302,16 +325,20 @@ pub async fn pause<S: Store>(
     days: u32,
     now: Timestamp,
     by: &str,
-) -> Result<Result<VolunteerState, Refusal>, StoreError> {
+) -> Result<Result<Standing, Refusal>, StoreError> {
     let Some(person) = store.person(volunteer).await? else {
         return Ok(Err(Refusal::NoVolunteer));
     };
-    if !has_role(&person, "shopper") {
+    let merged = standing_of(store, volunteer)
+        .await?
+        .is_some_and(|s| s.merged_into.is_some());
+    if !has_role(&person, "shopper") || merged {
         return Ok(Err(Refusal::NoVolunteer));
     }
-    let state = VolunteerState {
+    let state = Standing {
         person_id: volunteer.to_owned(),
         paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
+        merged_into: None,
         expires_at: person.expires_at,
     };
     let action = CaseAction {
@@ -323,8 +350,215 @@ pub async fn pause<S: Store>(
         by: by.to_owned(),
         detail: days.to_string(),
         version: 0,
+        merged: None,
         expires_at: person.expires_at,
     };
-    store.set_volunteer(&state, &action).await?;
+    store.set_standing(&state, &action).await?;
     Ok(Ok(state))
+}
+
+async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
+    Ok(store
+        .standings()
+        .await?
+        .into_iter()
+        .find(|s| s.person_id == id))
+}
+
+/// Merges the record `from` into `into`: an organizer says they are one
+/// person (a second sign-up with another spelling or contact, a form sent
+/// for them by family). Only records on the same form that share a phone
+/// or email are merged.
+///
+/// For each kind of request, `from`'s active case is carried on by `into`:
+/// if `into` has none, as a case of `into` with the same dates, state and
+/// volunteer; if it has one, that case keeps the earlier of the two dates
+/// (the person's wait counts from their first ask) and, if it was still
+/// open, takes on `from`'s match or funding. `from`'s cases are closed as
+/// merged (a reopen link in the next digest undoes a mistaken merge), and
+/// `from` is marked merged: never offered as a volunteer. What `from` sends
+/// later still opens cases (shown under its own name), so nobody is hidden.
+/// Neither record is rewritten.
+///
+/// Each try reads both records' cases and writes everything in one atomic
+/// store operation; a case that changed meanwhile (a confirmation, a new
+/// request) means read again and decide again.
+pub async fn merge<S: Store>(
+    store: &S,
+    from: &str,
+    into: &str,
+    now: Timestamp,
+    by: &str,
+) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    for _ in 0..5 {
+        match try_merge(store, from, into, now, by).await {
+            Err(StoreError::Conflict) => continue,
+            other => return other,
+        }
+    }
+    Err(StoreError::Conflict)
+}
+
+async fn try_merge<S: Store>(
+    store: &S,
+    from: &str,
+    into: &str,
+    now: Timestamp,
+    by: &str,
+) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    if from == into {
+        return Ok(Err(Refusal::AlreadyMerged));
+    }
+    let (Some(merged), Some(kept)) = (store.person(from).await?, store.person(into).await?) else {
+        return Ok(Err(Refusal::NoRecord));
+    };
+    let shared = merged
+        .submission
+        .contact_keys()
+        .iter()
+        .any(|k| kept.submission.contact_keys().contains(k));
+    if !shared {
+        return Ok(Err(Refusal::NotLinked));
+    }
+    let standings = store.standings().await?;
+    let merged_into = |id: &str| {
+        standings
+            .iter()
+            .find(|s| s.person_id == id)
+            .and_then(|s| s.merged_into.clone())
+    };
+    let from_cases = store.cases_of(from).await?;
+    let into_cases = store.cases_of(into).await?;
+    let active_of = |cases: &[Case], kind| {
+        cases
+            .iter()
+            .find(|c| c.kind == kind && c.state.is_active())
+            .cloned()
+    };
+    let carried: Vec<Case> = CaseKind::ALL
+        .into_iter()
+        .filter_map(|kind| active_of(&from_cases, kind))
+        .collect();
+    if merged_into(into).is_some()
+        || merged_into(from).is_some_and(|other| other != into)
+        || (merged_into(from).is_some() && carried.is_empty())
+    {
+        return Ok(Err(Refusal::AlreadyMerged));
+    }
+    let helps = store
+        .active_cases()
+        .await?
+        .cases
+        .iter()
+        .any(|c| c.holds_volunteer() == Some(from));
+    if helps {
+        return Ok(Err(Refusal::MergedAwayHelps));
+    }
+    let mut change = MergeChange {
+        changed: Vec::new(),
+        opened: Vec::new(),
+        standing: Standing {
+            person_id: from.to_owned(),
+            paused_until: standings
+                .iter()
+                .find(|s| s.person_id == from)
+                .and_then(|s| s.paused_until),
+            merged_into: Some(into.to_owned()),
+            expires_at: merged.expires_at,
+        },
+        action: CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::Merge,
+            case_id: None,
+            volunteer_id: None,
+            by: by.to_owned(),
+            detail: String::new(),
+            version: 0,
+            merged: None,
+            expires_at: kept.expires_at,
+        },
+    };
+    let mut closed = Vec::new();
+    for old in carried {
+        let kept_case = active_of(&into_cases, old.kind);
+        // Whether the kept case takes on this one's match or funding.
+        let takes_on = kept_case
+            .as_ref()
+            .is_some_and(|k| k.state == CaseState::Open && old.state != CaseState::Open);
+        let both_matched = kept_case
+            .as_ref()
+            .is_some_and(|k| k.holds_volunteer().is_some() && old.holds_volunteer().is_some());
+        let closing = Case {
+            state: CaseState::Closed,
+            closed: Some((now, CloseReason::Merged)),
+            changed_at: now,
+            version: old.version + 1,
+            ..old.clone()
+        };
+        closed.push(ClosedCase {
+            id: closing.id.clone(),
+            version: closing.version,
+        });
+        change.changed.push(CaseChange {
+            case: closing,
+            expected_version: old.version,
+            from_state: old.state,
+            cap: None,
+            // Its volunteer is freed only if the kept case keeps its own.
+            released_volunteer: if both_matched {
+                old.holds_volunteer().map(str::to_owned)
+            } else {
+                None
+            },
+            action: None,
+        });
+        match kept_case {
+            Some(k) => {
+                let mut next = Case {
+                    opened_at: k.opened_at.min(old.opened_at),
+                    version: k.version + 1,
+                    ..k.clone()
+                };
+                for v in &old.declined {
+                    if !next.declined.contains(v) {
+                        next.declined.push(v.clone());
+                    }
+                }
+                if takes_on {
+                    next.state = old.state;
+                    next.volunteer_id = old.volunteer_id.clone();
+                    next.matched_at = old.matched_at;
+                    next.changed_at = now;
+                }
+                change.changed.push(CaseChange {
+                    case: next,
+                    expected_version: k.version,
+                    from_state: k.state,
+                    cap: None,
+                    released_volunteer: None,
+                    action: None,
+                });
+            }
+            None => {
+                let fresh = Case::open(into, old.kind, now, None, kept.expires_at);
+                change.opened.push(Case {
+                    id: fresh.id,
+                    person_id: into.to_owned(),
+                    version: 1,
+                    changed_at: now,
+                    expires_at: kept.expires_at,
+                    ..old.clone()
+                });
+            }
+        }
+    }
+    let record = MergedRecords {
+        from: from.to_owned(),
+        into: into.to_owned(),
+        closed,
+    };
+    change.action.merged = Some(record.clone());
+    store.merge(&change).await?;
+    Ok(Ok(record))
 }

@@ -127,13 +127,25 @@ pub fn write_actions_csv(actions: &[CaseAction], out: impl Write) -> Result<(), 
         "case_version",
     ])?;
     for a in actions {
+        // A merge: the cases it closed, and which record went into which.
+        let (case, detail) = match &a.merged {
+            Some(m) => (
+                m.closed
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                format!("{} into {}", m.from, m.into),
+            ),
+            None => (a.case_id.clone().unwrap_or_default(), a.detail.clone()),
+        };
         writer.write_record([
             time(a.at),
             a.kind.name().to_owned(),
-            a.case_id.clone().unwrap_or_default(),
+            case,
             a.volunteer_id.clone().unwrap_or_default(),
             a.by.clone(),
-            a.detail.clone(),
+            detail,
             a.version.to_string(),
         ])?;
     }

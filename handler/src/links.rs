@@ -1,10 +1,11 @@
 //! Signed organizer links: what the digest's buttons carry, so that an
 //! organizer can act without an account.
 //!
-//! A link names one action on one case (and volunteer), the case's version
-//! the digest showed, an expiry, the organizers' language and the key it was
-//! signed with; the signature is HMAC-SHA256 over all of it (its first 128 bits). Opening a link
-//! (GET) only shows a page with one button; the button (POST) acts, and only
+//! A link names one action on one case (and volunteer; or, for a merge,
+//! two records), the case's version the digest showed, an expiry, the
+//! organizers' language and the key it was signed with; the signature is
+//! HMAC-SHA256 over all of it (its first 128 bits). Opening a link (GET)
+//! only shows a page with one button; the button (POST) acts, and only
 //! on the case as the link saw it (`crate::cases`). An altered link, a key
 //! no longer known or an expired link is refused, saying which.
 //!
@@ -245,7 +246,7 @@ pub struct ActionLink {
     pub action: ActionKind,
     /// The case (none for a pause).
     pub case: Option<String>,
-    /// The volunteer (a pairing, a pause).
+    /// The volunteer (a pairing, a pause), or the record kept (a merge).
     pub volunteer: Option<String>,
     /// The case's version the digest showed (0 for a pause).
     pub version: u64,
@@ -253,8 +254,8 @@ pub struct ActionLink {
     pub expires: Timestamp,
     /// The organizers' language (`en`, `es`).
     pub lang: String,
-    /// The reason a case is closed (`done`, `withdrawn`, `organizer`), or the
-    /// days of a pause.
+    /// The reason a case is closed (`done`, `withdrawn`, `organizer`), the
+    /// days of a pause, or the record merged away (a merge).
     pub detail: String,
 }
 

@@ -283,5 +283,22 @@ test('an organizer opens a pairing from the digest and confirms it, without Java
   await page.goto(done.replace('a=close', 'a=reopen'));
   assert.equal(await page.textContent('h1'), 'Este enlace no se puede usar');
   assert.deepEqual(await axeHtml(await page.content()), []);
+
+  // One person twice (her daughter sent the form too, with her phone): merged from the digest.
+  for (const name of ['Rosa Browser', 'Rosa B']) {
+    const sent = await post({ name, phone: '619-555-0142', contact_method: 'phone', zip: '92004', roles: ['delivery'], consent: true });
+    assert.equal(sent.status, 201);
+  }
+  const merge = actionLink(digestHtml('es'), 'Rosa B', 'merge');
+  await page.goto(merge);
+  assert.match(await page.textContent('form button'), /^Unir el registro de Rosa B/);
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await page.screenshot({ path: join(shots, 'organizer-merge-es-360.png'), fullPage: true });
+  await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+  await page.waitForLoadState('load');
+  assert.equal(await page.textContent('h1'), 'Hecho');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  const afterMerge = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
+  assert.equal(afterMerge.split('\n').filter((l) => l.includes('\tRosa B')).length, 1, afterMerge);
   await page.context().close();
 });

@@ -4,7 +4,8 @@
 //! capacity, and what organizers did since the last digest.
 //!
 //! Pairing offers each volunteer the cap minus the matches they hold, never
-//! a volunteer who is paused or asks for help themselves, never a pair an
+//! a volunteer who is paused, merged into another record or asks for help
+//! themselves, never a pair an
 //! organizer declined, and never two people of one household (records that
 //! share a phone or email) — see [`super::pairing::pair_with`]. A funding
 //! case is never offered to a shopper: the network pays.
@@ -15,7 +16,7 @@ use mutualaid_forms::zips;
 
 use super::pairing::{self, Located, PairingConfig};
 use crate::store::{
-    Case, CaseAction, CaseKind, CaseState, Person, Submission, Timestamp, VolunteerState,
+    Case, CaseAction, CaseKind, CaseState, Person, Standing, Submission, Timestamp,
 };
 
 /// A case as the digest shows it.
@@ -61,9 +62,9 @@ pub struct Active {
 pub struct ActionView {
     /// The action.
     pub action: CaseAction,
-    /// The person whose case it was.
+    /// The person whose case it was (a merge: the record merged away).
     pub person: Option<Person>,
-    /// The volunteer it concerned.
+    /// The volunteer it concerned (a merge: the record kept).
     pub volunteer: Option<Person>,
 }
 
@@ -99,8 +100,8 @@ pub struct BoardInput<'a> {
     pub newer: &'a [Person],
     /// Every case that is not closed.
     pub cases: &'a [Case],
-    /// Volunteers' pauses.
-    pub volunteers: &'a [VolunteerState],
+    /// Records' standings: volunteers' pauses, merged records.
+    pub standings: &'a [Standing],
     /// The organizers' actions since the previous digest.
     pub actions: &'a [CaseAction],
     /// Now.
@@ -191,11 +192,12 @@ pub fn board(input: &BoardInput) -> Board {
     out.active
         .sort_by(|a, b| (b.case.days, &a.case.case.id).cmp(&(a.case.days, &b.case.case.id)));
 
-    // Volunteers: shoppers on record, not paused, not asking for delivery themselves.
+    // Volunteers: shoppers on record, not paused, not merged into another
+    // record (that one is offered), not asking for delivery themselves.
     let paused: HashSet<&str> = input
-        .volunteers
+        .standings
         .iter()
-        .filter(|v| v.paused_until.is_some_and(|until| until > now))
+        .filter(|v| v.paused_until.is_some_and(|until| until > now) || v.merged_into.is_some())
         .map(|v| v.person_id.as_str())
         .collect();
     let asking: HashSet<&str> = input
@@ -291,19 +293,25 @@ pub fn board(input: &BoardInput) -> Board {
         .actions
         .iter()
         .map(|a| {
-            let person_id = a.case_id.as_deref().and_then(|id| {
-                by_case
-                    .get(id)
-                    .map(|c| c.person_id.as_str())
-                    .or(Case::person_of(id))
-            });
+            // A merge concerns two records: the one merged away and the one kept.
+            let person_id = match &a.merged {
+                Some(m) => Some(m.from.as_str()),
+                None => a.case_id.as_deref().and_then(|id| {
+                    by_case
+                        .get(id)
+                        .map(|c| c.person_id.as_str())
+                        .or(Case::person_of(id))
+                }),
+            };
+            let volunteer_id = match &a.merged {
+                Some(m) => Some(m.into.as_str()),
+                None => a.volunteer_id.as_deref(),
+            };
             ActionView {
                 person: person_id
                     .and_then(|id| people.get(id))
                     .map(|p| (*p).clone()),
-                volunteer: a
-                    .volunteer_id
-                    .as_deref()
+                volunteer: volunteer_id
                     .and_then(|id| people.get(id))
                     .map(|p| (*p).clone()),
                 action: a.clone(),

@@ -45,8 +45,8 @@ use mutualaid_site::strings::Strings;
 use crate::domain::{changes, day};
 use crate::mail::{MailError, Mailer};
 use crate::store::{
-    Change, Counter, DigestState, ManifestEntry, Person, Store, StoreError, Submission, Timestamp,
-    contact_kind,
+    Change, Counter, DigestState, ManifestEntry, Person, Standing, Store, StoreError, Submission,
+    Timestamp, contact_kind,
 };
 use board::{Board, BoardInput};
 use pairing::PairingConfig;
@@ -130,6 +130,8 @@ pub struct Link {
     pub other: Option<(String, String)>,
     /// Whether the names are the same (normalized): maybe one person twice.
     pub same_name: bool,
+    /// Whether an organizer merged one of the two into the other.
+    pub merged: bool,
 }
 
 /// One record in the digest, against what the organizers last saw.
@@ -246,7 +248,12 @@ async fn links<S: Store>(
     store: &S,
     people: &[Person],
     known: &HashMap<&str, &Person>,
+    standings: &[Standing],
 ) -> Result<Vec<Vec<Link>>, StoreError> {
+    let merged: HashSet<(&str, &str)> = standings
+        .iter()
+        .filter_map(|s| Some((s.person_id.as_str(), s.merged_into.as_deref()?)))
+        .collect();
     let mut contacts: Vec<String> = people
         .iter()
         .flat_map(|p| p.submission.contact_keys())
@@ -284,6 +291,8 @@ async fn links<S: Store>(
                 list.push(Link {
                     contact: contact_kind(&contact).to_owned(),
                     id: id.clone(),
+                    merged: merged.contains(&(person.id.as_str(), id.as_str()))
+                        || merged.contains(&(id.as_str(), person.id.as_str())),
                     same_name: other
                         .as_ref()
                         .is_some_and(|o| name_key(o.submission.name()) == own_name),
@@ -332,7 +341,10 @@ pub async fn prepare<S: Store>(
         .chain(pending.people.iter())
         .map(|p| (p.id.as_str(), p))
         .collect();
-    let mut links = links(store, &pending.people, &known).await?.into_iter();
+    let standings = store.standings().await?;
+    let mut links = links(store, &pending.people, &known, &standings)
+        .await?
+        .into_iter();
     let mut entries = Vec::with_capacity(pending.people.len());
     for person in pending.people.iter().cloned() {
         let seen = match person.reported_version {
@@ -358,14 +370,13 @@ pub async fn prepare<S: Store>(
     let from_day = day(state.last_sent.unwrap_or(now - 86_400));
     let counters = store.counts(&from_day, &day(now)).await?;
     let cases = store.active_cases().await?;
-    let volunteers = store.volunteers().await?;
     let actions = store.actions_since(state.last_sent.unwrap_or(0)).await?;
     // A record the index lists late is in `pending` already: `newer` wins.
     let board = board::board(&BoardInput {
         everyone: &everyone.people,
         newer: &pending.people,
         cases: &cases.cases,
-        volunteers: &volunteers,
+        standings: &standings,
         actions: &actions,
         now,
         pairing: config.pairing,

@@ -456,20 +456,32 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                     .iter()
                     .map(|a| {
                         let mut l = action_line(a, t, tz);
-                        // A forwarded digest cannot quietly close a case: every close can be undone.
-                        if a.action.kind == ActionKind::Close {
-                            l.actions = buttons
-                                .link(
-                                    &t.btn_reopen,
-                                    ActionKind::Reopen,
-                                    a.action.case_id.as_deref(),
-                                    None,
-                                    a.action.version,
-                                    "",
-                                )
-                                .into_iter()
-                                .collect();
-                        }
+                        // A forwarded digest cannot quietly close a case: every close,
+                        // and every case a merge closed, can be undone.
+                        let reopen = |case: &str, version| {
+                            buttons.link(
+                                &t.btn_reopen,
+                                ActionKind::Reopen,
+                                Some(case),
+                                None,
+                                version,
+                                "",
+                            )
+                        };
+                        l.actions = match (&a.action.merged, a.action.kind) {
+                            (Some(m), _) => m
+                                .closed
+                                .iter()
+                                .filter_map(|c| reopen(&c.id, c.version))
+                                .collect(),
+                            (None, ActionKind::Close) => a
+                                .action
+                                .case_id
+                                .iter()
+                                .filter_map(|id| reopen(id, a.action.version))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
                         l
                     })
                     .collect(),
@@ -502,7 +514,10 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         for (zip, entries) in &d.by_area {
             let shown = entries.len().min(budget);
             budget -= shown;
-            let mut lines: Vec<Line> = entries[..shown].iter().map(|e| entry_line(e, t)).collect();
+            let mut lines: Vec<Line> = entries[..shown]
+                .iter()
+                .map(|e| entry_line(e, t, &buttons))
+                .collect();
             if shown < entries.len() {
                 lines.push(Line {
                     lead: String::new(),
@@ -519,7 +534,11 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         if !d.donations.is_empty() {
             out.push(Section {
                 heading: t.donation_interest.clone(),
-                lines: d.donations.iter().map(|e| entry_line(e, t)).collect(),
+                lines: d
+                    .donations
+                    .iter()
+                    .map(|e| entry_line(e, t, &buttons))
+                    .collect(),
             });
         }
     }
@@ -718,6 +737,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Reopen => &t.action_reopen,
         ActionKind::Pause => &t.action_pause,
         ActionKind::Keep => &t.action_keep,
+        ActionKind::Merge => &t.action_merge,
     };
     let text = fill(
         template,
@@ -734,13 +754,19 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
             .action
             .case_id
             .iter()
+            .chain(
+                a.action
+                    .merged
+                    .iter()
+                    .flat_map(|m| m.closed.iter().map(|c| &c.id)),
+            )
             .map(|id| fill(&t.case_ref, &[("case", id)]))
             .collect(),
         ..Default::default()
     }
 }
 
-fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
+fn entry_line(e: &Entry, t: &DigestTexts, buttons: &Buttons) -> Line {
     let mut status = if e.is_new {
         t.new.clone()
     } else {
@@ -767,8 +793,20 @@ fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
     if !e.is_new && !others.is_empty() {
         sub.push(format!("{}: {}", t.changed, line(&others.join("; "))));
     }
+    let mut actions = Vec::new();
     for link in &e.links {
         sub.push(format!("⚑ {}", line(&link_text(link, t))));
+        // One person twice? An organizer who knows merges the two.
+        if let (false, Some((other, _))) = (link.merged, &link.other) {
+            actions.extend(buttons.link(
+                &fill(&t.btn_merge, &[("other", &short_name(other))]),
+                ActionKind::Merge,
+                None,
+                Some(&link.id),
+                0,
+                &e.person.id,
+            ));
+        }
     }
     sub.extend(details(&e.person, t).into_iter().map(|(k, v)| {
         if k.is_empty() {
@@ -781,7 +819,7 @@ fn entry_line(e: &Entry, t: &DigestTexts) -> Line {
         lead: line(name(&e.person)),
         rest: format!("[{status}]"),
         sub,
-        ..Default::default()
+        actions,
     }
 }
 

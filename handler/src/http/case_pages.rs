@@ -3,7 +3,7 @@
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /api/case?<signed link>` | `200`: who and what, and one button (a form posting the same link); **changes nothing** (mail scanners follow links) |
-//! | `POST /api/case` (the button) | `200` done; `409` nothing changed, and why (the case moved on since the digest, the volunteer is at the cap, …) |
+//! | `POST /api/case` (the button) | `200` done; `409` nothing changed, and why (the case moved on since the digest, the volunteer is at the cap, the records are already merged, …) |
 //! | an altered link, or signed with a key no longer in use | `403`, saying which |
 //! | an expired link | `403`, saying when it expired |
 //! | no keys configured | `404` |
@@ -146,6 +146,18 @@ struct Subject {
 }
 
 async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
+    if link.action == ActionKind::Merge {
+        // The record merged away (`detail`) and the one kept (`volunteer`).
+        let read = |id: &str| {
+            let id = id.to_owned();
+            async move { app.store.person(&id).await.ok().flatten() }
+        };
+        return Subject {
+            case: None,
+            person: read(&link.detail).await,
+            volunteer: read(link.volunteer.as_deref().unwrap_or("")).await,
+        };
+    }
     let case = match &link.case {
         Some(id) => app.store.case(id).await.ok().flatten(),
         None => None,
@@ -182,6 +194,7 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Reopen, _) => &t.page_reopen,
         (ActionKind::Keep, _) => &t.page_keep,
         (ActionKind::Pause, _) => &t.page_pause,
+        (ActionKind::Merge, _) => &t.page_merge,
     };
     fill(
         template,
@@ -236,7 +249,20 @@ pub(super) async fn show<S: Store>(
         );
         body.push_str(&format!("<p>{}</p>", esc(&line)));
     }
-    if let Some(v) = &s.volunteer {
+    if link.action == ActionKind::Merge {
+        for p in s.person.iter().chain(s.volunteer.iter()) {
+            let line = fill(
+                &t.page_record,
+                &[
+                    ("person", name(p)),
+                    ("area", &area(p)),
+                    ("date", &date(p.created_at, tz)),
+                ],
+            );
+            body.push_str(&format!("<p>{}</p>", esc(&line)));
+        }
+        body.push_str(&format!("<p>{}</p>", esc(&t.page_merge_note)));
+    } else if let Some(v) = &s.volunteer {
         let load = cases::load(&app.store, &v.id).await.unwrap_or(0);
         let load = if load == 1 {
             t.one_person.clone()
@@ -291,6 +317,12 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     let before = subject(&app, &link).await;
     let title = what(&link, &before, t);
     let outcome = match link.action {
+        ActionKind::Merge => {
+            let into = link.volunteer.as_deref().unwrap_or("");
+            cases::merge(&app.store, &link.detail, into, now, "link")
+                .await
+                .map(|done| done.map(drop))
+        }
         ActionKind::Pause => {
             let days: u32 = link.detail.parse().unwrap_or(0);
             let volunteer = link.volunteer.as_deref().unwrap_or("");
@@ -310,7 +342,7 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 }),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
-                ActionKind::Keep | ActionKind::Pause => Act::Keep,
+                ActionKind::Keep | ActionKind::Pause | ActionKind::Merge => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(
@@ -378,6 +410,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 Refusal::NoCase => t.refused_no_case.clone(),
                 Refusal::NoVolunteer => t.refused_no_volunteer.clone(),
                 Refusal::AlreadyOpen => fill(&t.refused_already_open, &[("person", person)]),
+                Refusal::NoRecord => t.refused_no_record.clone(),
+                Refusal::AlreadyMerged => t.refused_merged.clone(),
+                Refusal::NotLinked => t.refused_not_linked.clone(),
+                Refusal::MergedAwayHelps => fill(&t.refused_merge_volunteer, &[("person", person)]),
                 Refusal::NotApplicable(_) => t.refused_other.clone(),
             };
             page(

@@ -12,6 +12,11 @@
 //! pairing offers each volunteer at most the cap minus their load. A
 //! volunteer can be paused until a day. Every organizer action is recorded
 //! ([`CaseAction`]) and listed in the next digest.
+//!
+//! Two records of one person (a second sign-up with another spelling, a
+//! daughter's form for her mother) can be **merged** by an organizer: the
+//! requests of one are carried on by the other, each keeping the earliest
+//! date it was asked ([`MergedRecords`], [`Standing::merged_into`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +94,9 @@ pub enum CloseReason {
     Withdrawn,
     /// An organizer closed it for another reason.
     Organizer,
+    /// Its person's record was merged into another record of the same
+    /// person, which carries the request on.
+    Merged,
 }
 
 impl CloseReason {
@@ -98,6 +106,7 @@ impl CloseReason {
             CloseReason::Done => "done",
             CloseReason::Withdrawn => "withdrawn",
             CloseReason::Organizer => "organizer",
+            CloseReason::Merged => "merged",
         }
     }
 }
@@ -197,6 +206,8 @@ pub enum ActionKind {
     Pause,
     /// Said a long match is still going (it keeps its volunteer).
     Keep,
+    /// Merged two records of one person: the requests of one carried on by the other.
+    Merge,
 }
 
 impl ActionKind {
@@ -210,6 +221,7 @@ impl ActionKind {
             ActionKind::Reopen => "reopen",
             ActionKind::Pause => "pause",
             ActionKind::Keep => "keep",
+            ActionKind::Merge => "merge",
         }
     }
 
@@ -223,6 +235,7 @@ impl ActionKind {
             ActionKind::Reopen,
             ActionKind::Pause,
             ActionKind::Keep,
+            ActionKind::Merge,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -249,17 +262,48 @@ pub struct CaseAction {
     /// The case's version after the action (what a reopen link acts on).
     #[serde(default)]
     pub version: u64,
+    /// For a merge: which record was merged into which, and the cases it closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedRecords>,
     /// When it is deleted.
     pub expires_at: Timestamp,
 }
 
-/// A volunteer's standing beside their record: paused until when.
+/// What a merge did: `from`'s requests are carried on by `into`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRecords {
+    /// The record merged away (it stays, marked merged, until its retention ends).
+    pub from: String,
+    /// The record that carries on.
+    pub into: String,
+    /// `from`'s cases the merge closed, with their version after it (what a
+    /// reopen link acts on: the way back from a mistaken merge).
+    #[serde(default)]
+    pub closed: Vec<ClosedCase>,
+}
+
+/// A case an action closed, and its version after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedCase {
+    /// The case.
+    pub id: String,
+    /// Its version after the close.
+    pub version: u64,
+}
+
+/// A record's standing with the organizers, beside the record (a
+/// submission never writes it): a volunteer paused until when, a record
+/// merged into which.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VolunteerState {
+pub struct Standing {
     /// Their record.
     pub person_id: String,
     /// Not offered to anyone before this time.
     pub paused_until: Option<Timestamp>,
+    /// An organizer merged this record into that one (the same person):
+    /// never offered as a volunteer; what they send later still opens cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
     /// When it is deleted.
     pub expires_at: Timestamp,
 }

@@ -12,7 +12,7 @@
 //! | a case | `PERSON#<person id>` | `CASE#<case id>` | `record` (the [`Case`]), `version`, `expires_at`, `gsi1sk` = `<opened at, 12 digits>#<case id>`, and `pending` = `CASE` while it is not closed |
 //! | a person's active case of a kind | `PERSON#<person id>` | `ACTIVE#<kind>` | `case_id`, `expires_at` (present only while that case is not closed: at most one per person and kind) |
 //! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases), `expires_at` |
-//! | a volunteer's pause | `PERSON#<volunteer id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER` |
+//! | a record's standing (a volunteer's pause, a merge) | `PERSON#<id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER`, `merged_into` (the record it was merged into, if any) |
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
@@ -47,7 +47,13 @@
 //!   transaction: the case `Put` with `version = :expected`, the `ACTIVE`
 //!   item deleted on close or claimed on reopen, the volunteer's `LOAD`
 //!   raised with `n < :cap` on a confirmation (or lowered when a match ends),
-//!   and the action recorded.
+//!   and the action recorded. A merge is one transaction of such case
+//!   changes, the moved cases opened on the kept record (each claiming its
+//!   `ACTIVE` item), the merged record's standing `Put` with
+//!   `attribute_not_exists(merged_into) OR merged_into = :into`, a
+//!   `ConditionCheck` that the kept record is not merged itself, and the
+//!   action. It never writes one item twice (DynamoDB refuses that): a kept
+//!   case that takes on a match leaves the volunteer's `LOAD` as it was.
 
 use std::collections::HashMap;
 
@@ -61,8 +67,8 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, LogEntry, ManifestEntry, Outcome,
-    Person, Scan, Store, StoreError, Submission, Timestamp, VolunteerState,
+    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, LogEntry, ManifestEntry,
+    MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission, Timestamp,
 };
 
 /// The partition key attribute.
@@ -153,6 +159,20 @@ fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreEr
         put(table, case_item(case)?, Some("attribute_not_exists(pk)"))?,
         put(table, active_slot(case), Some("attribute_not_exists(pk)"))?,
     ])
+}
+
+/// A record's standing (`VOLUNTEER`), listed in the sparse index.
+fn standing_item(standing: &Standing) -> Result<Item, StoreError> {
+    let record = serde_dynamo::to_attribute_value(standing)
+        .map_err(|e| StoreError::Unavailable(format!("encoding a standing: {e}")))?;
+    Ok(HashMap::from([
+        (PARTITION_KEY.to_owned(), s(person_pk(&standing.person_id))),
+        (SORT_KEY.to_owned(), s("VOLUNTEER")),
+        ("record".to_owned(), record),
+        (PENDING_ATTRIBUTE.to_owned(), s("VOLUNTEER")),
+        (INDEX_SORT_KEY.to_owned(), s(&standing.person_id)),
+        (TTL_ATTRIBUTE.to_owned(), n(standing.expires_at)),
+    ]))
 }
 
 fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
@@ -420,6 +440,80 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The writes of one case change: the case at its expected version, its
+    /// `ACTIVE` slot released or claimed, the volunteers' loads.
+    fn case_change_items(&self, change: &CaseChange) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let case = &change.case;
+        let put_case = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(case_item(case)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(change.expected_version))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put_case).build()];
+        let slot_key = || {
+            (
+                s(person_pk(&case.person_id)),
+                s(format!("ACTIVE#{}", case.kind.name())),
+            )
+        };
+        match (change.from_state.is_active(), case.state.is_active()) {
+            (true, false) => {
+                let (pk, sk) = slot_key();
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, pk)
+                    .key(SORT_KEY, sk)
+                    .condition_expression("case_id = :id")
+                    .expression_attribute_values(":id", s(&case.id))
+                    .build()
+                    .map_err(built)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            (false, true) => items.push(put(
+                &self.table,
+                active_slot(case),
+                Some("attribute_not_exists(pk)"),
+            )?),
+            _ => {}
+        }
+        let load = |volunteer: &str, expression: &str, condition: Option<(&str, u64)>| {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(person_pk(volunteer)))
+                .key(SORT_KEY, s("LOAD"))
+                .update_expression(expression)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":e", n(case.expires_at));
+            if let Some((condition, cap)) = condition {
+                update = update
+                    .condition_expression(condition)
+                    .expression_attribute_values(":cap", n(cap));
+            }
+            update
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(built)
+        };
+        if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+            items.push(load(
+                volunteer,
+                "SET n = if_not_exists(n, :zero) + :one, expires_at = if_not_exists(expires_at, :e)",
+                Some(("attribute_not_exists(n) OR n < :cap", cap)),
+            )?);
+        }
+        if let Some(volunteer) = &change.released_volunteer {
+            items.push(load(
+                volunteer,
+                "SET n = if_not_exists(n, :one) - :one, expires_at = if_not_exists(expires_at, :e)",
+                None,
+            )?);
+        }
+        Ok(items)
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -911,93 +1005,56 @@ impl Store for DynamoStore {
     }
 
     async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
-        let case = &change.case;
-        let put_case = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(case_item(case)?))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(change.expected_version))
-            .build()
-            .map_err(built)?;
-        let mut items = vec![TransactWriteItem::builder().put(put_case).build()];
-        let slot_key = || {
-            (
-                s(person_pk(&case.person_id)),
-                s(format!("ACTIVE#{}", case.kind.name())),
-            )
-        };
-        match (change.from_state.is_active(), case.state.is_active()) {
-            (true, false) => {
-                let (pk, sk) = slot_key();
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .key(PARTITION_KEY, pk)
-                    .key(SORT_KEY, sk)
-                    .condition_expression("case_id = :id")
-                    .expression_attribute_values(":id", s(&case.id))
-                    .build()
-                    .map_err(built)?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-            }
-            (false, true) => items.push(put(
-                &self.table,
-                active_slot(case),
-                Some("attribute_not_exists(pk)"),
-            )?),
-            _ => {}
+        let mut items = self.case_change_items(change)?;
+        if let Some(action) = &change.action {
+            items.push(put(&self.table, action_item(action)?, None)?);
         }
-        let load = |volunteer: &str, expression: &str, condition: Option<(&str, u64)>| {
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(person_pk(volunteer)))
-                .key(SORT_KEY, s("LOAD"))
-                .update_expression(expression)
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":e", n(case.expires_at));
-            if let Some((condition, cap)) = condition {
-                update = update
-                    .condition_expression(condition)
-                    .expression_attribute_values(":cap", n(cap));
-            }
-            update
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(built)
-        };
-        if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
-            items.push(load(
-                volunteer,
-                "SET n = if_not_exists(n, :zero) + :one, expires_at = if_not_exists(expires_at, :e)",
-                Some(("attribute_not_exists(n) OR n < :cap", cap)),
-            )?);
-        }
-        if let Some(volunteer) = &change.released_volunteer {
-            items.push(load(
-                volunteer,
-                "SET n = if_not_exists(n, :one) - :one, expires_at = if_not_exists(expires_at, :e)",
-                None,
-            )?);
-        }
-        items.push(put(&self.table, action_item(&change.action)?, None)?);
         self.transact(items).await
     }
 
-    async fn set_volunteer(
-        &self,
-        state: &VolunteerState,
-        action: &CaseAction,
-    ) -> Result<(), StoreError> {
-        let record = serde_dynamo::to_attribute_value(state)
-            .map_err(|e| StoreError::Unavailable(format!("encoding a volunteer: {e}")))?;
-        let item = HashMap::from([
-            (PARTITION_KEY.to_owned(), s(person_pk(&state.person_id))),
-            (SORT_KEY.to_owned(), s("VOLUNTEER")),
-            ("record".to_owned(), record),
-            (PENDING_ATTRIBUTE.to_owned(), s("VOLUNTEER")),
-            (INDEX_SORT_KEY.to_owned(), s(&state.person_id)),
-            (TTL_ATTRIBUTE.to_owned(), n(state.expires_at)),
-        ]);
+    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
+        let standing = &merge.standing;
+        let Some(into) = standing.merged_into.as_deref() else {
+            return Err(StoreError::Conflict);
+        };
+        let mut items = Vec::new();
+        for change in &merge.changed {
+            items.extend(self.case_change_items(change)?);
+        }
+        for case in &merge.opened {
+            items.extend(open_case(&self.table, case)?);
+        }
+        let mut item = standing_item(standing)?;
+        item.insert("merged_into".into(), s(into));
+        let put_standing = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(merged_into) OR merged_into = :into")
+            .expression_attribute_values(":into", s(into))
+            .build()
+            .map_err(built)?;
+        items.push(TransactWriteItem::builder().put(put_standing).build());
+        let into_not_merged = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(into)))
+            .key(SORT_KEY, s("VOLUNTEER"))
+            .condition_expression("attribute_not_exists(merged_into)")
+            .build()
+            .map_err(built)?;
+        items.push(
+            TransactWriteItem::builder()
+                .condition_check(into_not_merged)
+                .build(),
+        );
+        items.push(put(&self.table, action_item(&merge.action)?, None)?);
+        self.transact(items).await
+    }
+
+    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
+        let mut item = standing_item(state)?;
+        if let Some(into) = &state.merged_into {
+            item.insert("merged_into".into(), s(into));
+        }
         self.transact(vec![
             put(&self.table, item, None)?,
             put(&self.table, action_item(action)?, None)?,
@@ -1005,7 +1062,7 @@ impl Store for DynamoStore {
         .await
     }
 
-    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
+    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
         Ok(self
             .listed("VOLUNTEER")
             .await?

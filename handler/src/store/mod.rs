@@ -40,7 +40,10 @@ use sha2::{Digest, Sha256};
 pub mod case;
 pub mod sqlite;
 
-pub use case::{ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, VolunteerState};
+pub use case::{
+    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase, MergedRecords,
+    Standing,
+};
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
@@ -387,7 +390,24 @@ pub struct CaseChange {
     /// A volunteer who is given the case back (it was matched to them and
     /// is no longer): their load goes down.
     pub released_volunteer: Option<String>,
-    /// The action, recorded with the change.
+    /// The action, recorded with the change (none for the changes of a
+    /// merge, which records one action for all of them).
+    pub action: Option<CaseAction>,
+}
+
+/// An organizer's merge of two records of one person, as the store applies
+/// it: `from`'s active cases closed as merged, or carried on by `into`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeChange {
+    /// Cases changed, each at its expected version: `from`'s closed as
+    /// merged, and `into`'s that take on an earlier date or a match.
+    pub changed: Vec<CaseChange>,
+    /// `from`'s cases of a kind `into` had none of, now `into`'s (new ids,
+    /// their dates, state and volunteer kept).
+    pub opened: Vec<Case>,
+    /// `from`'s standing, merged into `into`.
+    pub standing: Standing,
+    /// The merge, recorded.
     pub action: CaseAction,
 }
 
@@ -563,15 +583,22 @@ pub trait Store: Send + Sync + 'static {
         change: &CaseChange,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Merges two records of one person, atomically: every case change at
+    /// its expected version, each opened case claiming its kind for `into`,
+    /// `from` not merged into another record and `into` not merged at all;
+    /// the action recorded. Otherwise [`StoreError::Conflict`], and nothing
+    /// changes. Never touches either record itself.
+    fn merge(&self, merge: &MergeChange) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Pauses (or unpauses) a volunteer and records the action.
-    fn set_volunteer(
+    fn set_standing(
         &self,
-        state: &VolunteerState,
+        state: &Standing,
         action: &CaseAction,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every volunteer's standing (those ever paused).
-    fn volunteers(&self) -> impl Future<Output = Result<Vec<VolunteerState>, StoreError>> + Send;
+    fn standings(&self) -> impl Future<Output = Result<Vec<Standing>, StoreError>> + Send;
 
     /// The organizers' actions at or after `since`, oldest first.
     fn actions_since(

@@ -26,7 +26,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, LogEntry,
-    ManifestEntry, Outcome, Person, Scan, Store, StoreError, Submission, Timestamp, VolunteerState,
+    ManifestEntry, MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission,
+    Timestamp,
 };
 
 /// The SQLite adapter.
@@ -354,6 +355,52 @@ fn insert_action(tx: &rusqlite::Transaction, action: &CaseAction) -> Result<(), 
         params![action.id, action.at, encode(action)?, action.expires_at],
     )
     .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+fn upsert_standing(tx: &rusqlite::Transaction, standing: &Standing) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO volunteers (person_id, record) VALUES (?1, ?2) ON CONFLICT (person_id) DO UPDATE SET record = excluded.record",
+        params![standing.person_id, encode(standing)?],
+    )
+    .map_err(conflict_or_unavailable)?;
+    Ok(())
+}
+
+/// Writes one case change if the case is still at its expected version and
+/// a volunteer given it is still within the cap; else a conflict (the
+/// caller's transaction rolls back).
+fn apply_case_change(tx: &rusqlite::Transaction, change: &CaseChange) -> Result<(), StoreError> {
+    let case = &change.case;
+    let updated = tx
+        .execute(
+            "UPDATE cases SET state = ?2, volunteer_id = ?3, record = ?4, version = ?5, opened_at = ?7 WHERE id = ?1 AND version = ?6",
+            params![
+                case.id,
+                case.state.name(),
+                case.volunteer_id,
+                encode(case)?,
+                case.version as i64,
+                change.expected_version as i64,
+                case.opened_at
+            ],
+        )
+        .map_err(conflict_or_unavailable)?;
+    if updated != 1 {
+        return Err(StoreError::Conflict);
+    }
+    if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+        let load: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM cases WHERE volunteer_id = ?1 AND state = 'matched'",
+                [volunteer],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        if load as u64 > cap {
+            return Err(StoreError::Conflict);
+        }
+    }
     Ok(())
 }
 
@@ -735,58 +782,61 @@ impl Store for SqliteStore {
     async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
         let change = change.clone();
         self.with_tx(move |tx| {
-            let case = &change.case;
-            let updated = tx
-                .execute(
-                    "UPDATE cases SET state = ?2, volunteer_id = ?3, record = ?4, version = ?5 WHERE id = ?1 AND version = ?6",
-                    params![
-                        case.id,
-                        case.state.name(),
-                        case.volunteer_id,
-                        encode(case)?,
-                        case.version as i64,
-                        change.expected_version as i64
-                    ],
-                )
-                .map_err(conflict_or_unavailable)?;
-            if updated != 1 {
-                return Err(StoreError::Conflict);
+            apply_case_change(tx, &change)?;
+            match &change.action {
+                Some(action) => insert_action(tx, action),
+                None => Ok(()),
             }
-            if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
-                let load: i64 = tx
-                    .query_row(
-                        "SELECT COUNT(*) FROM cases WHERE volunteer_id = ?1 AND state = 'matched'",
-                        [volunteer],
-                        |row| row.get(0),
-                    )
-                    .map_err(unavailable)?;
-                if load as u64 > cap {
-                    return Err(StoreError::Conflict); // rolled back on drop
-                }
-            }
-            insert_action(tx, &change.action)
         })
         .await
     }
 
-    async fn set_volunteer(
-        &self,
-        state: &VolunteerState,
-        action: &CaseAction,
-    ) -> Result<(), StoreError> {
+    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
+        let merge = merge.clone();
+        self.with_tx(move |tx| {
+            let standing = &merge.standing;
+            let Some(into) = standing.merged_into.as_deref() else {
+                return Err(StoreError::Conflict);
+            };
+            let merged_into = |id: &str| -> Result<Option<String>, StoreError> {
+                Ok(tx
+                    .query_row(
+                        "SELECT record FROM volunteers WHERE person_id = ?1",
+                        [id],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?
+                    .and_then(|json| serde_json::from_str::<Standing>(&json).ok())
+                    .and_then(|s| s.merged_into))
+            };
+            if merged_into(into)?.is_some()
+                || merged_into(&standing.person_id)?.is_some_and(|other| other != into)
+            {
+                return Err(StoreError::Conflict);
+            }
+            for change in &merge.changed {
+                apply_case_change(tx, change)?;
+            }
+            for case in &merge.opened {
+                insert_case(tx, case)?;
+            }
+            upsert_standing(tx, standing)?;
+            insert_action(tx, &merge.action)
+        })
+        .await
+    }
+
+    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         let (state, action) = (state.clone(), action.clone());
         self.with_tx(move |tx| {
-            tx.execute(
-                "INSERT INTO volunteers (person_id, record) VALUES (?1, ?2) ON CONFLICT (person_id) DO UPDATE SET record = excluded.record",
-                params![state.person_id, encode(&state)?],
-            )
-            .map_err(conflict_or_unavailable)?;
+            upsert_standing(tx, &state)?;
             insert_action(tx, &action)
         })
         .await
     }
 
-    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
+    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
         self.with_tx(|tx| {
             let mut stmt = tx
                 .prepare("SELECT record FROM volunteers ORDER BY person_id")
@@ -1080,15 +1130,14 @@ impl Store for OpenWhenReady {
     async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
         self.store()?.change_case(change).await
     }
-    async fn set_volunteer(
-        &self,
-        state: &VolunteerState,
-        action: &CaseAction,
-    ) -> Result<(), StoreError> {
-        self.store()?.set_volunteer(state, action).await
+    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
+        self.store()?.merge(merge).await
     }
-    async fn volunteers(&self) -> Result<Vec<VolunteerState>, StoreError> {
-        self.store()?.volunteers().await
+    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
+        self.store()?.set_standing(state, action).await
+    }
+    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
+        self.store()?.standings().await
     }
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
         self.store()?.actions_since(since).await

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{CaseState, CloseReason, Store};
+use mutualaid_handler::store::{Case, CaseState, CloseReason, Store};
 
 /// What to do.
 #[derive(Subcommand)]
@@ -54,6 +54,15 @@ pub enum CasesCommand {
     Keep {
         /// The case id.
         case: String,
+    },
+    /// Merge two records of one person (they share a phone or email): the
+    /// requests of RECORD are carried on by INTO, each keeping its earliest date.
+    Merge {
+        /// The record merged away: its id, or the id of one of its cases
+        /// (the record is the part before the dot).
+        record: String,
+        /// The record that carries on (an id or a case id, as for RECORD).
+        into: String,
     },
     /// Pause a volunteer: not suggested to anyone for some days (0 unpauses).
     Pause {
@@ -104,6 +113,32 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
         CasesCommand::Fund { case } => act(case, Act::Fund, 0).await?,
         CasesCommand::Reopen { case } => act(case, Act::Reopen, 0).await?,
         CasesCommand::Keep { case } => act(case, Act::Keep, 0).await?,
+        CasesCommand::Merge { record, into } => {
+            let record_of = |id: &str| Case::person_of(id).unwrap_or(id).to_owned();
+            let (from, into) = (record_of(&record), record_of(&into));
+            return match cases::merge(store, &from, &into, now, "cli")
+                .await
+                .context("merging the records")?
+            {
+                Ok(merged) => {
+                    println!(
+                        "Record {from} is merged into {into}; {} of its cases carried on.",
+                        merged.closed.len()
+                    );
+                    for case in &merged.closed {
+                        println!(
+                            "  closed {} (undo: mutualaid cases reopen {})",
+                            case.id, case.id
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refusal) => {
+                    eprintln!("Nothing changed: {refusal}.");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
         CasesCommand::Pause { volunteer, days } => {
             return match cases::pause(store, &volunteer, days, now, "cli")
                 .await

@@ -367,6 +367,98 @@ async fn the_pages_are_in_spanish_for_spanish_speaking_organizers_and_a_close_ca
     );
 }
 
+/// Rosa asks on day 1; her daughter sends the form for her with Rosa's
+/// phone and her own email: two records, linked.
+async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
+    let mut ids = Vec::new();
+    for (name, email, at) in [
+        ("Rosa Martinez", None, NOON - 3 * 86_400),
+        ("Rosa M", Some("daughter@example.org"), NOON - 700),
+    ] {
+        let accepted = domain::accept(
+            store,
+            Submission::Signup(person(
+                name,
+                email,
+                Some("+16195550142"),
+                "92004",
+                &["delivery"],
+            )),
+            at,
+            KEEP,
+        )
+        .await
+        .expect("accepted");
+        ids.push(accepted.person_id);
+    }
+    (ids[0].clone(), ids[1].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone() {
+    for lang in [mutualaid_forms::Lang::En, mutualaid_forms::Lang::Es] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+        let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+        let (first, second) = rosa_twice(&store).await;
+        let cfg = digest_config(&keys, lang, 3);
+        let html = digest_html(&store, &cfg, NOON, &dir.path().join("outbox")).await;
+        let merge = link(&html, "merge");
+        let app = router(&store, &keys, 3, at_noon_next_day);
+        let (title, merged_text, again) = match lang {
+            mutualaid_forms::Lang::En => (
+                ">Merge the record of ",
+                "merged the record of",
+                "already merged",
+            ),
+            _ => (
+                ">Unir el registro de ",
+                "unió el registro de",
+                "ya están unidos",
+            ),
+        };
+        for _ in 0..2 {
+            let page = get(&app, &merge).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            assert!(page.body.contains(title), "{}", page.body);
+            assert!(page.body.contains("Rosa Martinez") && page.body.contains("Rosa M"));
+            assert_eq!(
+                store.active_cases().await.expect("cases").cases.len(),
+                2,
+                "a GET merges nothing"
+            );
+        }
+        let page = get(&app, &merge).await;
+        let done = press(&app, &page.body).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        let active = store.active_cases().await.expect("cases").cases;
+        assert_eq!(active.len(), 1, "one request: {active:?}");
+        assert_eq!(
+            active[0].opened_at,
+            NOON - 3 * 86_400,
+            "waiting since her first ask"
+        );
+        let replay = press(&app, &page.body).await;
+        assert_eq!(replay.status, StatusCode::CONFLICT);
+        assert!(replay.body.contains(again), "{}", replay.body);
+        // The next digest says what was done, with the way back.
+        let next = digest_html(&store, &cfg, NOON + 86_400, &dir.path().join("outbox")).await;
+        assert!(next.contains(merged_text), "{next}");
+        let reopen = link(&next, "reopen");
+        let page = get(&app, &reopen).await;
+        assert_eq!(press(&app, &page.body).await.status, StatusCode::OK);
+        let back: Vec<String> = store
+            .active_cases()
+            .await
+            .expect("cases")
+            .cases
+            .into_iter()
+            .map(|c| c.person_id)
+            .collect();
+        assert!(back.contains(&first) && back.contains(&second), "{back:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -467,6 +559,38 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     altered["rawQueryString"] = json!(query.replace("a=confirm", "a=decline"));
     let (_, refused) = emulator.invoke(altered).await;
     assert_eq!(refused["statusCode"], 403, "{refused}");
+
+    // One person twice, merged from the next digest's link.
+    let (first, second) = rosa_twice(&store).await;
+    let html = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        NOON + 86_400,
+        dir.path(),
+    )
+    .await;
+    let merge = link(&html, "merge");
+    let (path, query) = merge.split_once('?').expect("a query");
+    let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
+    event["requestContext"]["http"]["method"] = json!("GET");
+    event["rawQueryString"] = json!(query);
+    let (_, page) = emulator.invoke(event).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    let page = page["body"].as_str().expect("a page").to_owned();
+    let post = lambda::http_event(
+        false,
+        "/api/case",
+        "application/x-www-form-urlencoded",
+        &button_body(&page),
+        "203.0.113.5",
+    );
+    let (_, done) = emulator.invoke(post).await;
+    assert_eq!(done["statusCode"], 200, "{done}");
+    let mut theirs = store.cases_of(&first).await.expect("cases");
+    theirs.extend(store.cases_of(&second).await.expect("cases"));
+    let active: Vec<_> = theirs.iter().filter(|c| c.state.is_active()).collect();
+    assert_eq!(active.len(), 1, "{theirs:?}");
+    assert_eq!(active[0].opened_at, NOON - 3 * 86_400);
     let _ = child.kill();
     let _ = child.wait();
 }

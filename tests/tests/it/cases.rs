@@ -21,11 +21,11 @@ use mutualaid_tests::aws;
 use crate::digest::{NOON, config, strings};
 use crate::store_contract::{KEEP, person};
 
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// A store and an outbox, and the digest run day by day.
-struct Org<S> {
-    store: S,
+pub(crate) struct Org<S> {
+    pub(crate) store: S,
     outbox: Outbox,
     config: DigestConfig,
     _dir: tempfile::TempDir,
@@ -33,7 +33,7 @@ struct Org<S> {
 }
 
 impl<S: Store> Org<S> {
-    fn new(store: S, cap: usize) -> Org<S> {
+    pub(crate) fn new(store: S, cap: usize) -> Org<S> {
         let dir = tempfile::tempdir().expect("tmp");
         let mut config = config("organizers@example.org");
         config.pairing.cap = cap;
@@ -48,14 +48,14 @@ impl<S: Store> Org<S> {
         }
     }
 
-    async fn sign_up(&self, s: &Signup, at: i64) -> Accepted {
+    pub(crate) async fn sign_up(&self, s: &Signup, at: i64) -> Accepted {
         domain::accept(&self.store, Submission::Signup(s.clone()), at, KEEP)
             .await
             .expect("accepted")
     }
 
     /// The digest of `at`, as organizers read it (the text part).
-    async fn digest(&mut self, at: i64) -> String {
+    pub(crate) async fn digest(&mut self, at: i64) -> String {
         self.runs += 1;
         let report = digest::run(
             &self.store,
@@ -75,7 +75,7 @@ impl<S: Store> Org<S> {
         message.body_text(0).expect("text").replace("\r\n", "\n")
     }
 
-    async fn case_of(&self, person: &Accepted, kind: CaseKind) -> Case {
+    pub(crate) async fn case_of(&self, person: &Accepted, kind: CaseKind) -> Case {
         self.store
             .cases_of(&person.person_id)
             .await
@@ -86,7 +86,7 @@ impl<S: Store> Org<S> {
             .expect("a case of that kind")
     }
 
-    async fn act(&self, case: &Case, act: Act, at: i64) -> Result<Case, Refusal> {
+    pub(crate) async fn act(&self, case: &Case, act: Act, at: i64) -> Result<Case, Refusal> {
         cases::act(
             &self.store,
             &case.id,
@@ -102,7 +102,7 @@ impl<S: Store> Org<S> {
 }
 
 /// The text of one section: from its heading to the next blank line.
-fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+pub(crate) fn section<'a>(text: &'a str, heading: &str) -> &'a str {
     let Some(start) = text.find(heading) else {
         return "";
     };
@@ -534,14 +534,20 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let store = SqliteStore::open(&dir.path().join("mutualaid.sqlite3")).expect("open");
-    let (rita, vic) = runtime.block_on(async {
+    let (rita, vic, rita_again) = runtime.block_on(async {
         let r = domain::accept(&store, Submission::Signup(rita()), NOON, KEEP)
             .await
             .expect("rita");
         let v = domain::accept(&store, Submission::Signup(vic()), NOON, KEEP)
             .await
             .expect("vic");
-        (r, v)
+        // Rita again, as "R. Lopez" with her email: a second record, linked.
+        let mut again = rita();
+        again.name = "R. Lopez".into();
+        let a = domain::accept(&store, Submission::Signup(again), NOON + DAY, KEEP)
+            .await
+            .expect("rita again");
+        (r, v, a)
     });
     drop(store);
     let run = |args: &[&str]| {
@@ -561,6 +567,23 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     };
     let (ok, list, _) = run(&["list"]);
     assert!(ok);
+    let again_case = list
+        .lines()
+        .find(|l| l.contains("R. Lopez"))
+        .and_then(|l| l.split('\t').next())
+        .expect("her second record's case")
+        .to_owned();
+    // Merged by a case id of the record merged away: one case left, Rita's.
+    let (ok, out, err) = run(&["merge", &again_case, &rita.person_id]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("undo: mutualaid cases reopen {again_case}")),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["merge", &rita_again.person_id, &rita.person_id]);
+    assert!(!ok && err.contains("already merged"), "{err}");
+    let (ok, list, _) = run(&["list"]);
+    assert!(ok && !list.contains("R. Lopez"), "{list}");
     let line = list
         .lines()
         .find(|l| l.contains("Rita Lopez"))
@@ -611,5 +634,12 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
         .skip(1)
         .filter_map(|l| l.split(',').nth(1))
         .collect();
-    assert_eq!(kinds, ["confirm", "close", "pause"], "{actions}");
+    assert_eq!(kinds, ["merge", "confirm", "close", "pause"], "{actions}");
+    assert!(
+        actions.contains(&format!(
+            "{again_case},,cli,{} into {}",
+            rita_again.person_id, rita.person_id
+        )),
+        "{actions}"
+    );
 }

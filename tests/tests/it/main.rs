@@ -12,6 +12,7 @@ mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod infra; // the SAM template agrees with the code
 mod intake; // nobody merged, overwritten or told who is on record: serve and the submit Lambda
+mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 

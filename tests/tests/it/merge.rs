@@ -1,0 +1,417 @@
+//! Two records of one person made one by an organizer, on both stores: a
+//! person who signed up twice (another spelling, another email, a form sent
+//! by family) is shown once, waiting since their first ask; their match
+//! moves with them and the volunteer's load stays true; what they send
+//! later still reaches the organizers; a mistaken merge is undone by
+//! reopening. And the races: a merge against a confirmation, two opposite
+//! merges, a merge against the person sending the form again.
+
+use mutualaid_handler::cases::{self, Act, Refusal};
+use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
+use mutualaid_tests::aws;
+
+use crate::cases::{DAY, Org, section};
+use crate::digest::NOON;
+use crate::store_contract::{KEEP, person};
+
+/// Rosa signs up on day 1 for groceries and money; on day 3 her daughter
+/// sends the form for her as "Rosa M." with Rosa's phone and her own email.
+async fn rosa_twice<S: Store>(org: &Org<S>, tag: &str) -> (Accepted, Accepted) {
+    let phone = phone_of(tag);
+    let first = org
+        .sign_up(
+            &person(
+                &format!("Rosa Martinez {tag}"),
+                None,
+                Some(&phone),
+                "92105",
+                &["delivery", "money"],
+            ),
+            NOON - DAY,
+        )
+        .await;
+    let second = org
+        .sign_up(
+            &person(
+                &format!("Rosa M {tag}"),
+                Some(&format!("daughter.{tag}@example.org")),
+                Some(&phone),
+                "92105",
+                &["delivery"],
+            ),
+            NOON + DAY,
+        )
+        .await;
+    assert!(second.person_id != first.person_id, "two records, linked");
+    (first, second)
+}
+
+/// Her phone: one per tag.
+fn phone_of(tag: &str) -> String {
+    let n = tag
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("+1619555{:04}", n % 10_000)
+}
+
+async fn merge<S: Store>(org: &Org<S>, from: &str, into: &str, at: i64) -> Result<(), Refusal> {
+    cases::merge(&org.store, from, into, at, "test")
+        .await
+        .expect("the store answers")
+        .map(drop)
+}
+
+async fn active<S: Store>(org: &Org<S>, ids: &[&str], kind: CaseKind) -> Vec<Case> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(
+            org.store
+                .cases_of(id)
+                .await
+                .expect("cases")
+                .into_iter()
+                .filter(|c| c.kind == kind && c.state.is_active()),
+        );
+    }
+    out
+}
+
+async fn one_person_twice<S: Store>(store: S) {
+    let mut org = Org::new(store, 1);
+    let (rosa, daughter) = rosa_twice(&org, "a").await;
+    let day_2 = org.digest(NOON + DAY + 600).await;
+    assert_eq!(
+        section(&day_2, "Still waiting").matches("Rosa M").count(),
+        2,
+        "before the merge she waits twice: {day_2}"
+    );
+    // Refused: a record into itself, a stranger who shares nothing.
+    let stranger = org
+        .sign_up(
+            &person(
+                "Sara Stranger",
+                Some("someone.else@example.org"),
+                None,
+                "92105",
+                &["delivery"],
+            ),
+            NOON + DAY + 60,
+        )
+        .await;
+    assert_eq!(
+        merge(
+            &org,
+            &daughter.person_id,
+            &daughter.person_id,
+            NOON + 2 * DAY
+        )
+        .await,
+        Err(Refusal::AlreadyMerged)
+    );
+    assert_eq!(
+        merge(&org, &stranger.person_id, &rosa.person_id, NOON + 2 * DAY).await,
+        Err(Refusal::NotLinked)
+    );
+    // Merged the other way round from how they came: the newer record kept.
+    merge(&org, &rosa.person_id, &daughter.person_id, NOON + 2 * DAY)
+        .await
+        .expect("merged");
+    let ids = [rosa.person_id.as_str(), daughter.person_id.as_str()];
+    let delivery = active(&org, &ids, CaseKind::Delivery).await;
+    assert_eq!(delivery.len(), 1, "{delivery:?}");
+    assert_eq!(delivery[0].person_id, daughter.person_id);
+    assert_eq!(
+        delivery[0].opened_at,
+        NOON - DAY,
+        "she waits since her first ask"
+    );
+    let funding = active(&org, &ids, CaseKind::Funding).await;
+    assert_eq!(
+        funding.len(),
+        1,
+        "the money request carried on: {funding:?}"
+    );
+    assert_eq!(
+        (funding[0].person_id.as_str(), funding[0].opened_at),
+        (daughter.person_id.as_str(), NOON - DAY)
+    );
+    let closed: Vec<Case> = org
+        .store
+        .cases_of(&rosa.person_id)
+        .await
+        .expect("cases")
+        .into_iter()
+        .filter(|c| c.closed.map(|(_, why)| why) == Some(CloseReason::Merged))
+        .collect();
+    assert_eq!(
+        closed.len(),
+        2,
+        "both of the first record's cases closed as merged"
+    );
+    // A replayed merge changes nothing.
+    assert_eq!(
+        merge(
+            &org,
+            &rosa.person_id,
+            &daughter.person_id,
+            NOON + 2 * DAY + 1
+        )
+        .await,
+        Err(Refusal::AlreadyMerged)
+    );
+    let day_3 = org.digest(NOON + 2 * DAY + 600).await;
+    let waiting = section(&day_3, "Still waiting");
+    assert_eq!(waiting.matches("Rosa M").count(), 1, "{day_3}");
+    assert!(
+        waiting.contains("Rosa M a (92105 City Heights) — groceries delivered, waiting 3 days"),
+        "{day_3}"
+    );
+    assert!(
+        section(&day_3, "What organizers did since the last digest")
+            .contains("merged the record of Rosa M. a. into that of Rosa M. a."),
+        "{day_3}"
+    );
+
+    // Her match moves with her and the volunteer's load stays true (cap 1).
+    let vic = org
+        .sign_up(
+            &person(
+                "Vic Near",
+                Some("vic.m@example.org"),
+                None,
+                "92105",
+                &["shopper"],
+            ),
+            NOON + 2 * DAY + 700,
+        )
+        .await;
+    let (ana, ana_again) = rosa_twice(&org, "bb").await;
+    let first = org.case_of(&ana, CaseKind::Delivery).await;
+    org.act(
+        &first,
+        Act::Confirm {
+            volunteer: vic.person_id.clone(),
+        },
+        NOON + 3 * DAY,
+    )
+    .await
+    .expect("confirmed");
+    merge(
+        &org,
+        &ana.person_id,
+        &ana_again.person_id,
+        NOON + 3 * DAY + 60,
+    )
+    .await
+    .expect("merged");
+    let kept = org.case_of(&ana_again, CaseKind::Delivery).await;
+    assert_eq!(
+        (kept.state, kept.volunteer_id.as_deref()),
+        (CaseState::Matched, Some(vic.person_id.as_str())),
+        "the kept case took on the match"
+    );
+    assert_eq!(
+        cases::load(&org.store, &vic.person_id).await.expect("load"),
+        1
+    );
+    let other = org
+        .sign_up(
+            &person(
+                "Otto Asks",
+                Some("otto.m@example.org"),
+                None,
+                "92105",
+                &["delivery"],
+            ),
+            NOON + 3 * DAY + 100,
+        )
+        .await;
+    let otto = org.case_of(&other, CaseKind::Delivery).await;
+    assert!(
+        matches!(
+            org.act(
+                &otto,
+                Act::Confirm {
+                    volunteer: vic.person_id.clone()
+                },
+                NOON + 3 * DAY + 200
+            )
+            .await,
+            Err(Refusal::AtCapacity { load: 1, cap: 1 })
+        ),
+        "Vic still holds one person after the merge"
+    );
+    org.act(&kept, Act::Close(CloseReason::Done), NOON + 3 * DAY + 300)
+        .await
+        .expect("closed");
+    org.act(
+        &org.case_of(&other, CaseKind::Delivery).await,
+        Act::Confirm {
+            volunteer: vic.person_id.clone(),
+        },
+        NOON + 3 * DAY + 400,
+    )
+    .await
+    .expect("Vic is free again: the store's count of his load went down");
+
+    // A merged record is never offered as a volunteer; what it sends later
+    // still opens a case, shown under its own name.
+    let (lu, lu_again) = rosa_twice(&org, "ccc").await;
+    merge(&org, &lu.person_id, &lu_again.person_id, NOON + 4 * DAY)
+        .await
+        .expect("merged");
+    domain::accept(
+        &org.store,
+        Submission::Signup(person(
+            "Rosa Martinez ccc",
+            None,
+            Some(&phone_of("ccc")),
+            "92105",
+            &["delivery"],
+        )),
+        NOON + 4 * DAY + 60,
+        KEEP,
+    )
+    .await
+    .expect("accepted");
+    let again = active(&org, &[lu.person_id.as_str()], CaseKind::Delivery).await;
+    assert_eq!(
+        again.len(),
+        1,
+        "asked again after the merge: a case of her own"
+    );
+    assert!(again[0].asked_again_after.is_some());
+    // Undo: reopening what the merge closed brings the case back.
+    let funding_closed = org
+        .store
+        .cases_of(&lu.person_id)
+        .await
+        .expect("cases")
+        .into_iter()
+        .find(|c| c.kind == CaseKind::Funding)
+        .expect("the closed funding case");
+    let reopened = org
+        .act(&funding_closed, Act::Reopen, NOON + 4 * DAY + 120)
+        .await
+        .expect("reopened");
+    assert_eq!(reopened.state, CaseState::Open);
+}
+
+#[tokio::test]
+async fn sqlite_one_person_twice_is_merged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    one_person_twice(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
+}
+
+#[tokio::test]
+async fn dynamodb_one_person_twice_is_merged() {
+    let Some(endpoint) = aws::moto() else { return };
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("merge"));
+    store.create_table().await.expect("table");
+    one_person_twice(store).await;
+}
+
+async fn merges_race<S: Store + Clone>(store: S) {
+    let org = Org::new(store, 3);
+    for round in 0..4 {
+        let tag = "r".repeat(round + 1);
+        let vic = org
+            .sign_up(
+                &person(
+                    &format!("Vic Race {tag}"),
+                    Some(&format!("vic.{tag}@example.org")),
+                    None,
+                    "92105",
+                    &["shopper"],
+                ),
+                NOON,
+            )
+            .await;
+        // A merge against a confirmation of the merged record's case.
+        let (first, second) = rosa_twice(&org, &format!("{tag}x")).await;
+        let case = org.case_of(&first, CaseKind::Delivery).await;
+        let (merged, confirmed) = tokio::join!(
+            merge(&org, &first.person_id, &second.person_id, NOON + 2 * DAY),
+            org.act(
+                &case,
+                Act::Confirm {
+                    volunteer: vic.person_id.clone()
+                },
+                NOON + 2 * DAY
+            ),
+        );
+        merged.expect("a merge reads again and goes on");
+        let ids = [first.person_id.as_str(), second.person_id.as_str()];
+        let delivery = active(&org, &ids, CaseKind::Delivery).await;
+        assert_eq!(delivery.len(), 1, "one request, never none: {delivery:?}");
+        assert_eq!(delivery[0].person_id, second.person_id);
+        assert_eq!(delivery[0].opened_at, NOON - DAY);
+        let confirmed_ok = confirmed.is_ok();
+        match confirmed {
+            Ok(_) => assert_eq!(delivery[0].state, CaseState::Matched, "the match moved"),
+            Err(Refusal::Moved { .. }) => assert_eq!(delivery[0].state, CaseState::Open),
+            other => panic!("{other:?}"),
+        }
+        // Two organizers merge the same pair, each the other way: one wins.
+        let (a, b) = rosa_twice(&org, &format!("{tag}y")).await;
+        let (ab, ba) = tokio::join!(
+            merge(&org, &a.person_id, &b.person_id, NOON + 2 * DAY),
+            merge(&org, &b.person_id, &a.person_id, NOON + 2 * DAY),
+        );
+        assert_eq!(
+            usize::from(ab.is_ok()) + usize::from(ba.is_ok()),
+            1,
+            "{ab:?} {ba:?}"
+        );
+        let ids = [a.person_id.as_str(), b.person_id.as_str()];
+        for kind in [CaseKind::Delivery, CaseKind::Funding] {
+            assert_eq!(active(&org, &ids, kind).await.len(), 1, "{kind:?}");
+        }
+        // A merge while the person sends the form again: nobody is lost.
+        let (c, d) = rosa_twice(&org, &format!("{tag}z")).await;
+        let resend = Submission::Signup(person(
+            &format!("Rosa Martinez {tag}z"),
+            None,
+            Some(&phone_of(&format!("{tag}z"))),
+            "92105",
+            &["delivery"],
+        ));
+        let (merged, sent) = tokio::join!(
+            merge(&org, &c.person_id, &d.person_id, NOON + 2 * DAY),
+            domain::accept(&org.store, resend, NOON + 2 * DAY, KEEP),
+        );
+        merged.expect("merged");
+        assert_eq!(sent.expect("accepted").person_id, c.person_id);
+        let ids = [c.person_id.as_str(), d.person_id.as_str()];
+        let delivery = active(&org, &ids, CaseKind::Delivery).await;
+        assert!(
+            delivery.iter().any(|x| x.person_id == d.person_id),
+            "the request carried on: {delivery:?}"
+        );
+        assert_eq!(
+            cases::load(&org.store, &vic.person_id).await.expect("load"),
+            usize::from(confirmed_ok),
+            "the volunteer's load counts the match once, or not at all"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_merges_race_with_confirmations_merges_and_submissions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    merges_race(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_merges_race_with_confirmations_merges_and_submissions() {
+    let Some(endpoint) = aws::moto() else { return };
+    let store = DynamoStore::new(
+        aws::dynamo(&endpoint).await,
+        aws::unique_table("merge-race"),
+    );
+    store.create_table().await.expect("table");
+    merges_race(store).await;
+}
