@@ -14,12 +14,23 @@ pub fn columns() -> impl Iterator<Item = &'static str> {
     RECORD_COLUMNS.into_iter().chain(FIELDS)
 }
 
-/// Makes a cell safe to open in a spreadsheet.
+/// Makes a cell safe to open in a spreadsheet: no display controls (a
+/// record stored before they were refused), and a cell that starts like a
+/// formula starts with `'`. Every cell is also quoted ([`csv_writer`]), so a
+/// spreadsheet that splits on `;` sees `Carol;=1+1` as one cell.
 pub fn neutralize(cell: &str) -> String {
+    let cell = mutualaid_forms::normalize::multi_line(cell);
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_owned(),
+        Some('=' | '+' | '-' | '@') => format!("'{cell}"),
+        _ => cell,
     }
+}
+
+/// A CSV writer that quotes every cell.
+pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(out)
 }
 
 /// RFC 3339 in UTC.
@@ -45,7 +56,7 @@ pub fn row(p: &Person) -> Vec<String> {
 
 /// Writes the people as CSV with a header row.
 pub fn write_csv(people: &[Person], out: impl Write) -> Result<(), csv::Error> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv_writer(out);
     writer.write_record(columns())?;
     for p in people {
         writer.write_record(row(p))?;
@@ -57,7 +68,7 @@ pub fn write_csv(people: &[Person], out: impl Write) -> Result<(), csv::Error> {
 /// Writes the submission log as CSV: one row per accepted submission, by
 /// its reference (no personal data: time, form, record id, outcome).
 pub fn write_log_csv(log: &[LogEntry], out: impl Write) -> Result<(), csv::Error> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv_writer(out);
     writer.write_record(["reference", "at", "form", "record_id", "outcome", "version"])?;
     for e in log {
         writer.write_record([
@@ -76,7 +87,7 @@ pub fn write_log_csv(log: &[LogEntry], out: impl Write) -> Result<(), csv::Error
 /// Writes the cases as CSV: each request, its kind and state, who asked,
 /// the volunteer, and when it opened, was matched or funded, and closed.
 pub fn write_cases_csv(cases: &[Case], out: impl Write) -> Result<(), csv::Error> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv_writer(out);
     writer.write_record([
         "case",
         "kind",
@@ -116,7 +127,7 @@ pub fn write_cases_csv(cases: &[Case], out: impl Write) -> Result<(), csv::Error
 
 /// Writes the organizers' actions as CSV: the cases' history.
 pub fn write_actions_csv(actions: &[CaseAction], out: impl Write) -> Result<(), csv::Error> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv_writer(out);
     writer.write_record([
         "at",
         "action",
@@ -167,6 +178,17 @@ mod tests {
         assert_eq!(neutralize("-1"), "'-1");
         assert_eq!(neutralize("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(neutralize("Ana"), "Ana");
+        assert_eq!(neutralize("Ca\u{202E}rol\u{0}"), "Carol");
+        let mut out = Vec::new();
+        let mut w = csv_writer(&mut out);
+        w.write_record([neutralize("Carol;=1+1"), neutralize("a,b")])
+            .expect("written");
+        drop(w);
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "\"Carol;=1+1\",\"a,b\"\n",
+            "quoted: one cell however a spreadsheet splits"
+        );
         assert_eq!(
             columns().skip(4).collect::<Vec<_>>(),
             FIELDS,

@@ -150,7 +150,7 @@ test('without JavaScript, a person signs up in English, fixes an error and lands
   await fill(page, { zip: '92105', consent: true });
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/signup/thanks/');
-  assert.match(exported(), /Lena Ortiz,lena@example\.org,,email,92105/);
+  assert.match(exported(), /"Lena Ortiz","lena@example\.org","","email","92105"/);
   await page.context().close();
 });
 
@@ -168,7 +168,7 @@ test('sin JavaScript, una persona se inscribe en español y cada mensaje está e
   await page.check('input[name=contact_method][value=text]');
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/es/signup/thanks/');
-  assert.match(exported(), /Rosa Díaz,,'\+16195550177,text,92113/);
+  assert.match(exported(), /"Rosa Díaz","","'\+16195550177","text","92113"/);
   await page.context().close();
 });
 

@@ -124,23 +124,25 @@ pub struct DonateInput {
 
 /// Trims every text and drops what is left empty, so that "  " is "not given".
 pub(crate) fn tidy(value: &mut Option<String>) {
+    tidy_with(value, crate::normalize::single_line);
+}
+
+/// [`tidy`] for a many-line field (notes, a message): line breaks kept, one `\n` each.
+pub(crate) fn tidy_text(value: &mut Option<String>) {
+    tidy_with(value, crate::normalize::multi_line);
+}
+
+fn tidy_with(value: &mut Option<String>, clean: fn(&str) -> String) {
     if let Some(text) = value {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            *value = None;
-        } else if trimmed.len() != text.len() {
-            *value = Some(trimmed.to_owned());
-        }
+        let cleaned = clean(text);
+        *value = (!cleaned.is_empty()).then_some(cleaned);
     }
 }
 
 /// [`tidy`] for a repeatable field.
 pub(crate) fn tidy_all(values: &mut Vec<String>) {
     for v in values.iter_mut() {
-        let trimmed = v.trim();
-        if trimmed.len() != v.len() {
-            *v = trimmed.to_owned();
-        }
+        *v = crate::normalize::single_line(v);
     }
     values.retain(|v| !v.is_empty());
 }

@@ -1,5 +1,8 @@
 //! Normal forms used to recognise the same person: a lowercased email, an
-//! E.164 phone number and a name key.
+//! E.164 phone number and a name key. And what every text a person types is
+//! cleaned of before it is kept: characters that change how *other* text
+//! displays ([`is_display_control`]), so a name cannot reverse itself in
+//! the organizers' digest or start a fake line.
 //!
 //! **Same person** (the handler's rule): the same [`name_key`] *and* the same
 //! email or phone, on the same form. Two people who share a phone (a household,
@@ -8,6 +11,49 @@
 use phonenumber::{Mode, country};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+
+/// Whether a character only steers how text displays, never shows itself:
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069), the line and paragraph separators (U+2028, U+2029), and
+/// the control characters (C0, DEL, C1: NUL, CR, LF, tab, …).
+pub fn is_display_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+        || c.is_control()
+}
+
+/// A one-line field as it is kept: every line break, separator or tab a
+/// space, every other display control removed, trimmed.
+pub fn single_line(raw: &str) -> String {
+    raw.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                Some(' ')
+            }
+            c if is_display_control(c) => None,
+            c => Some(c),
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A many-line field (notes, a message) as it is kept: every line break
+/// (CR LF, CR, U+2028, U+2029, NEL) one `\n`, a tab a space, every other
+/// display control removed, trimmed.
+pub fn multi_line(raw: &str) -> String {
+    let unified = raw.replace("\r\n", "\n");
+    unified
+        .chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => Some('\n'),
+            '\t' => Some(' '),
+            c if is_display_control(c) => None,
+            c => Some(c),
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
 
 /// Parses a phone number as a person in San Diego types it ("619 555 0123",
 /// "(619) 555-0123", "+52 664 123 4567") into E.164 ("+16195550123"), or
@@ -87,6 +133,28 @@ mod tests {
     fn non_numbers_are_refused() {
         for typed in ["12", "call me", "555-0123", "+1 000 000 0000", ""] {
             assert_eq!(phone_e164(typed), None, "{typed}");
+        }
+    }
+
+    #[test]
+    fn display_tricks_and_controls_are_removed_and_line_breaks_kept_only_in_notes() {
+        assert_eq!(single_line("Carol\u{202E}lorac"), "Carollorac");
+        assert_eq!(
+            single_line("Ana\u{2028}- fake line\u{0}"),
+            "Ana - fake line"
+        );
+        assert_eq!(single_line(" Jo\r\nBo\t\u{2066}x\u{2069} "), "Jo  Bo x");
+        assert_eq!(
+            multi_line("line 1\r\nline 2\rline 3\u{2029}\u{202D}end\u{7}"),
+            "line 1\nline 2\nline 3\nend"
+        );
+        for c in [
+            '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{0}', '\u{9F}',
+        ] {
+            assert!(is_display_control(c), "{c:?}");
+        }
+        for c in ['a', 'ñ', 'ا', ' ', '\u{200D}'] {
+            assert!(!is_display_control(c), "{c:?}");
         }
     }
 

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
-use crate::input::{DonateInput, SignupInput, checkbox_value, tidy, tidy_all, whole_number};
+use crate::input::{
+    DonateInput, SignupInput, checkbox_value, tidy, tidy_all, tidy_text, whole_number,
+};
 use crate::normalize;
 use crate::spec::{FormId, LANGUAGES, ROLES};
 
@@ -208,11 +210,11 @@ impl SignupInput {
             &mut self.availability,
             &mut self.has_car,
             &mut self.household_size,
-            &mut self.notes,
             &mut self.consent,
         ] {
             tidy(text);
         }
+        tidy_text(&mut self.notes);
         tidy_all(&mut self.roles);
         tidy_all(&mut self.languages);
         if let Some(email) = &mut self.email {
@@ -282,11 +284,11 @@ impl DonateInput {
             &mut self.phone,
             &mut self.frequency,
             &mut self.amount,
-            &mut self.message,
             &mut self.consent,
         ] {
             tidy(text);
         }
+        tidy_text(&mut self.message);
         if let Some(email) = &mut self.email {
             *email = normalize::email(email);
         }

@@ -18,12 +18,10 @@ use crate::export::{self, neutralize};
 use crate::links::{ActionLink, LinkSigner};
 use crate::store::{ActionKind, CaseKind, CaseState, Counter, Person, Submission, Timestamp};
 
-/// A value as one safe line: control characters (CR, LF, tabs…) become spaces.
+/// A value as one safe line: line breaks and tabs become spaces, and no
+/// display control (a bidi override, a line separator, NUL…) survives.
 pub fn line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    mutualaid_forms::normalize::single_line(value)
 }
 
 fn esc(value: &str) -> String {
@@ -911,7 +909,7 @@ pub fn html(d: &Digest, strings: &Strings, config: &DigestConfig) -> String {
 pub fn csv(d: &Digest) -> Vec<u8> {
     let mut out = Vec::new();
     {
-        let mut w = csv::Writer::from_writer(&mut out);
+        let mut w = crate::export::csv_writer(&mut out);
         let mut header = vec!["status", "may_repeat", "changes", "shares_contact_with"];
         header.extend(export::columns());
         let _ = w.write_record(&header);
@@ -975,7 +973,7 @@ pub fn cases_csv(d: &Digest) -> Vec<u8> {
         .collect();
     let mut out = Vec::new();
     {
-        let mut w = csv::Writer::from_writer(&mut out);
+        let mut w = crate::export::csv_writer(&mut out);
         let _ = w.write_record([
             "case",
             "kind",

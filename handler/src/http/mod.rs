@@ -8,9 +8,9 @@
 //! | case | plain HTML form | JSON |
 //! | --- | --- | --- |
 //! | stored (new, updated or unchanged alike) | `303` to the thank-you page (from configuration) | `201 {"status": "received", "reference"}` |
-//! | honeypot filled | `303` (nothing stored) | `201`, the same shape (nothing stored) |
+//! | honeypot filled | `303` (nothing stored; counts against the client's limit) | `201`, the same shape (nothing stored) |
 //! | invalid | `422` the form page, error summary, values kept | `422 {errors: {field: [{code, message}]}}` |
-//! | over the rate limit | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
+//! | over the rate limit (N submissions per client — an IPv4 address or an IPv6 /64 — per window; errors and honeypot hits count) | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
 //! | store down or slow | `503`, "try again", values kept | `503` |
 //! | other content type | `415` | `415` |
 //! | body over 16 KiB | `413` | `413` |
@@ -184,7 +184,32 @@ pub fn router<S: Store>(app: App<S>) -> Router {
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(drop_unusable_request_id))
         .with_state(app)
+}
+
+/// Whether a client's `X-Request-Id` is kept (logged and echoed): up to 64
+/// characters of `[A-Za-z0-9_-]`.
+pub fn is_usable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+/// Removes a client's request id that is not usable, so that one is made
+/// instead: a client's 8 KB header is neither logged nor echoed.
+async fn drop_unusable_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ids = request.headers().get_all("x-request-id");
+    let usable = ids.iter().count() == 1 && ids.iter().all(|v| is_usable_request_id(v.as_bytes()));
+    if !usable {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
 }
 
 /// A form's wire struct, as the handler needs it.
@@ -237,12 +262,31 @@ fn encoding(headers: &HeaderMap) -> Option<Encoding> {
     }
 }
 
-/// A hash of the client's address with a secret salt: enough to count
-/// requests, never the address itself.
+/// What one client is, for the rate limit: an IPv4 address, or an IPv6
+/// address's /64 (one home or phone is given a whole /64, and could
+/// otherwise take a fresh address for every try).
+pub fn client_network(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
+/// A hash of the client's network ([`client_network`]) with a secret salt:
+/// enough to count requests, never the address itself.
 fn client_key(salt: &str, addr: Option<IpAddr>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(salt.as_bytes());
-    hasher.update(addr.map(|a| a.to_string()).unwrap_or_default().as_bytes());
+    hasher.update(
+        addr.map(|a| client_network(a).to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     hasher.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -378,12 +422,6 @@ async fn handle<S: Store, F: FormInput>(
     let day = domain::day(now);
     let timeout = app.config.store_timeout;
 
-    if input.is_bot() {
-        count(app, &day, Counter::Honeypot).await;
-        let fake = domain::new_reference();
-        return handled(success(app, F::FORM, lang, encoding, &fake), "honeypot");
-    }
-
     let limit = app.config.rate_limit;
     let window_start = now - now.rem_euclid(limit.window_secs.max(1));
     let window_end = window_start + limit.window_secs.max(1);
@@ -414,6 +452,13 @@ async fn handle<S: Store, F: FormInput>(
                 "store_unavailable",
             );
         }
+    }
+
+    // A bot is thanked and nothing is kept; its tries count against it like anyone's.
+    if input.is_bot() {
+        count(app, &day, Counter::Honeypot).await;
+        let fake = domain::new_reference();
+        return handled(success(app, F::FORM, lang, encoding, &fake), "honeypot");
     }
 
     let submission = match input.into_submission() {

@@ -13,6 +13,7 @@
 //!   (confirm, decline, close, fund, reopen, keep, pause).
 
 mod cases;
+mod listen;
 mod serve;
 
 use std::path::PathBuf;
@@ -73,6 +74,16 @@ enum Command {
         /// The most people one volunteer helps at once (organizer actions).
         #[arg(long, default_value_t = 3)]
         cap: usize,
+        /// Seconds a client may take to send a request's headers (a slower
+        /// one is cut off, so it cannot hold a connection).
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a client may pause while sending a request's body.
+        #[arg(long, default_value_t = 30)]
+        body_timeout: u64,
+        /// Connections served at once; more wait until one closes.
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
     },
     /// Print the stored records (or the submission log). A record that
     /// cannot be read is named on stderr; every other one is printed.
@@ -237,6 +248,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             rate_limit,
             cap,
+            header_timeout,
+            body_timeout,
+            max_connections,
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
@@ -259,6 +273,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data,
                 rate_limit,
                 cap,
+                limits: listen::Limits {
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
+                    body_timeout: std::time::Duration::from_secs(body_timeout),
+                    max_connections,
+                },
             }))?;
             Ok(ExitCode::SUCCESS)
         }

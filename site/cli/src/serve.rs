@@ -54,6 +54,8 @@ pub struct Options {
     pub rate_limit: u64,
     /// The most people one volunteer helps at once.
     pub cap: usize,
+    /// Client timeouts and the connection cap.
+    pub limits: crate::listen::Limits,
 }
 
 /// The database file in a data folder.
@@ -82,6 +84,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         data,
         rate_limit,
         cap,
+        limits,
     } = options;
     site.build(&out)
         .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -105,17 +108,27 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     let file = data.join(STORE_FILE);
     let (store, opened) = OpenWhenReady::new(&file);
     match opened {
-        Ok(()) => {
-            store
-                .store()?
-                .purge_expired(mutualaid_handler::clock::system_clock())
-                .await
-                .context("deleting expired records")?;
-        }
+        Ok(()) => purge(&store, &data, site.config.retention_days)
+            .await
+            .context("deleting expired records")?,
         Err(e) => eprintln!(
             "warning: the store {} could not be opened ({e}); the site is served and the forms answer 503 until it can be",
             file.display()
         ),
+    }
+    // Retention holds while serve runs for months: expired records and old mail go every hour.
+    {
+        let (store, data, days) = (store.clone(), data.clone(), site.config.retention_days);
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(PURGE_EVERY);
+            hourly.tick().await;
+            loop {
+                hourly.tick().await;
+                if let Err(e) = purge(&store, &data, days).await {
+                    eprintln!("warning: deleting expired records: {e:#}");
+                }
+            }
+        });
     }
     let config = HttpConfig {
         thanks: HttpConfig::thanks_from_site(&site),
@@ -155,24 +168,87 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     let app = Router::new()
         .route(RELOAD_PATH, get(reload_events))
         .fallback_service(files)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(api)
-        .layer(axum::middleware::map_response(inject_reload_script));
+        .layer(axum::middleware::map_response(inject_reload_script))
+        .layer(axum::middleware::from_fn_with_state(state, tidy_path));
 
     println!(
         "Serving {} on http://{addr}/ with the form handler at /api, data in {} (Ctrl-C to stop)",
         out.display(),
         data.display()
     );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    crate::listen::serve(listener, app, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
     .context("serving")
+}
+
+/// How often `serve` deletes what retention says must go.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes expired records (and all they keep) and outbox mail older than
+/// the retention period.
+async fn purge(store: &OpenWhenReady, data: &Path, retention_days: u32) -> anyhow::Result<()> {
+    store
+        .store()?
+        .purge_expired(mutualaid_handler::clock::system_clock())
+        .await?;
+    let outbox = data.join("outbox");
+    let keep = Duration::from_secs(u64::from(retention_days) * 86_400);
+    let Ok(entries) = std::fs::read_dir(&outbox) else {
+        return Ok(()); // no mail written yet
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > keep);
+        if old {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the served folder's private files private and every redirect on
+/// this host: a path with a segment that starts with `.` (`/.git/config`,
+/// `/%2Eenv`) is not found, and repeated slashes are one (`//signup` would
+/// otherwise be redirected to `//signup/`, which a browser reads as
+/// another host).
+async fn tidy_path(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    if decoded
+        .split(['/', '\\'])
+        .any(|segment| segment.starts_with('.'))
+    {
+        return not_found(State(state), request.uri().clone()).await;
+    }
+    if path.contains("//") {
+        let mut single = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && single.ends_with('/')) {
+                single.push(c);
+            }
+        }
+        let rewritten = match request.uri().query() {
+            Some(q) => format!("{single}?{q}"),
+            None => single,
+        };
+        if let Ok(uri) = rewritten.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    next.run(request).await
 }
 
 /// Builds the site; prints problems instead of failing, so the server keeps

@@ -480,32 +480,32 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
     Ok((what, people, wall, stored))
 }
 
-/// The named columns of an export's rows (the load's values hold no commas
-/// or quotes).
+/// The named columns of an export's rows.
 fn csv_rows(csv: &str, columns: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader
+        .headers()
         .context("the export has a header row")?
-        .split(',')
-        .collect();
+        .clone();
     let at: Vec<usize> = columns
         .iter()
         .map(|c| {
             header
                 .iter()
-                .position(|h| h == c)
+                .position(|h| h == *c)
                 .with_context(|| format!("the export has a {c} column"))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split(',').collect();
-            at.iter()
-                .map(|i| cells.get(*i).copied().unwrap_or_default().to_owned())
-                .collect()
+    reader
+        .records()
+        .map(|row| {
+            let row = row.context("an export row")?;
+            Ok(at
+                .iter()
+                .map(|i| row.get(*i).unwrap_or_default().to_owned())
+                .collect())
         })
-        .collect())
+        .collect()
 }
 
 /// Waits until `acked` reaches `n`, or the run ends.

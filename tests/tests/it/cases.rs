@@ -623,9 +623,11 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     };
     let cases = export("cases");
     assert!(
-        cases.lines().any(|l| l.starts_with(&case_id)
-            && l.contains(",delivery,closed,")
-            && l.contains(",done,")),
+        cases
+            .lines()
+            .any(|l| l.starts_with(&format!("\"{case_id}\""))
+                && l.contains(",\"delivery\",\"closed\",")
+                && l.contains(",\"done\",")),
         "{cases}"
     );
     let actions = export("actions");
@@ -633,11 +635,12 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
         .lines()
         .skip(1)
         .filter_map(|l| l.split(',').nth(1))
+        .map(|cell| cell.trim_matches('"'))
         .collect();
     assert_eq!(kinds, ["merge", "confirm", "close", "pause"], "{actions}");
     assert!(
         actions.contains(&format!(
-            "{again_case},,cli,{} into {}",
+            "\"{again_case}\",\"\",\"cli\",\"{} into {}\"",
             rita_again.person_id, rita.person_id
         )),
         "{actions}"

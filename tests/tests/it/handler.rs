@@ -822,15 +822,16 @@ async fn hostile_input_is_never_a_500_and_never_stored_unescaped() {
         );
         assert!(!answer.body.contains("<script"), "{what}");
     }
-    // Only the CRLF name was valid; it is stored as text, and escaped wherever shown.
+    // Only the CRLF name was valid; it is stored on one line, and escaped wherever shown.
     let people = h.store.everyone().await.expect("read").people;
     assert_eq!(people.len(), 1, "{people:?}");
+    assert_eq!(people[0].submission.name(), "Eve  Bcc: x@y.example");
     let mut csv = Vec::new();
     mutualaid_handler::export::write_csv(&people, &mut csv).expect("csv");
     let csv = String::from_utf8(csv).expect("utf-8");
     assert!(
-        csv.contains("\"Eve\r\nBcc: x@y.example\""),
-        "a CRLF value is one quoted CSV cell: {csv}"
+        csv.contains("\"Eve  Bcc: x@y.example\""),
+        "a name is one line: {csv}"
     );
 }
 
@@ -854,6 +855,6 @@ async fn the_csv_export_neutralizes_formulas() {
         row.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\""),
         "{row}"
     );
-    assert!(row.contains("'@SUM(A1:A9)"), "{row}");
-    assert!(row.contains("'+16195550123"), "{row}");
+    assert!(row.contains("\"'@SUM(A1:A9)\""), "{row}");
+    assert!(row.contains("\"'+16195550123\""), "{row}");
 }

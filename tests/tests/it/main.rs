@@ -1,5 +1,6 @@
 //! One integration-test binary for the workspace; a module per area.
 
+mod abuse; // issue 13: limits, slow clients, request ids, dotfiles, display tricks
 mod aws; // DynamoDB adapter, faults and the submit Lambda, against moto
 mod budget; // every built page fits in one round trip
 mod built_site; // the real content, built: pages, twins, links, no third parties

@@ -203,12 +203,14 @@ fn a_person_signs_up_sees_the_thank_you_page_and_export_shows_the_row_and_the_lo
         "a header, the sign-up (updated in place) and the donation: {csv}"
     );
     assert!(
-        rows[1].contains(",signup,")
-            && rows[1].contains("Ana López,ana@example.org,'+16195550123,text,92115,"),
+        rows[1].contains(",\"signup\",")
+            && rows[1].contains(
+                "\"Ana López\",\"ana@example.org\",\"'+16195550123\",\"text\",\"92115\","
+            ),
         "{csv}"
     );
     assert!(
-        rows[2].contains(",donate,") && rows[2].contains(",monthly,"),
+        rows[2].contains(",\"donate\",") && rows[2].contains(",\"monthly\","),
         "{csv}"
     );
 
@@ -396,7 +398,7 @@ fn export_names_a_damaged_record_on_stderr_and_prints_every_other() {
         4,
         "every submission, by reference: {log}"
     );
-    assert!(log.starts_with("reference,at,form,record_id,outcome,version"));
+    assert!(log.starts_with("\"reference\",\"at\",\"form\",\"record_id\",\"outcome\",\"version\""));
 }
 
 #[test]

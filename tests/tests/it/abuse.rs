@@ -1,0 +1,349 @@
+//! Tried as an attacker would (issue 13), through `mutualaid serve` as a
+//! process and the handler's router in process: the rate limit catches the
+//! right client and lets an outreach table through; slow clients are cut
+//! off and connections capped; a client's request id is neither logged nor
+//! echoed unless it is a plain short id; dotfiles are not served and no
+//! redirect leaves the host; names cannot steer how the digest displays.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv6Addr, TcpStream};
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use mutualaid_handler::http::ClientAddr;
+use mutualaid_handler::mail::Outbox;
+use mutualaid_handler::store::Store;
+use mutualaid_tests::serve::{Server, serve};
+use mutualaid_tests::{fixture_site, mutualaid_bin};
+
+use crate::handler::{Harness, harness, send};
+
+fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let data = site.path().join("data");
+    let server = serve(
+        mutualaid_bin(),
+        site.path(),
+        &out,
+        &data,
+        extra,
+        Stdio::null(),
+    );
+    (site, server)
+}
+
+fn address(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_owned()
+}
+
+/// Sends `request` as it is and reads the whole answer (the server closes).
+fn raw(server: &Server, request: &str) -> String {
+    let mut stream = TcpStream::connect(address(server)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get(server: &Server, path: &str) -> String {
+    raw(
+        server,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            address(server)
+        ),
+    )
+}
+
+fn header_of<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn dotfiles_are_not_served_and_no_redirect_leaves_the_host() {
+    let (site, server) = start(&[]);
+    let out = site.path().join("public");
+    std::fs::write(out.join(".env"), "SECRET=hunter2").expect("a dotfile");
+    std::fs::create_dir_all(out.join(".git")).expect("a dot folder");
+    std::fs::write(out.join(".git").join("config"), "SECRET=hunter2").expect("a file in it");
+    for path in [
+        "/.env",
+        "/.git/config",
+        "/%2Eenv",
+        "/es/../.env",
+        "/signup/.%2e/.env",
+    ] {
+        let answer = get(&server, path);
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        assert!(!answer.contains("hunter2"), "{path}");
+    }
+    for path in ["//signup", "///signup", "//example.org/%2e%2e"] {
+        let answer = get(&server, path);
+        if let Some(location) = header_of(&answer, "location") {
+            assert!(!location.starts_with("//"), "{path} → {location}");
+            assert!(location.starts_with('/'), "{path} → {location}");
+        }
+    }
+    let answer = get(&server, "//signup");
+    assert!(answer.starts_with("HTTP/1.1 30"), "{answer}");
+    assert_eq!(header_of(&answer, "location"), Some("/signup/"));
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_connections_are_capped() {
+    let (_site, server) = start(&["--header-timeout", "2", "--max-connections", "4"]);
+    // Four clients that never finish their headers hold every slot…
+    let slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(address(&server)).expect("connect");
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                .expect("half a request");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // …so a fifth waits…
+    let mut fifth = TcpStream::connect(address(&server)).expect("connect");
+    fifth
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("a whole request");
+    fifth
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    assert!(
+        fifth.read(&mut byte).is_err(),
+        "not answered while every slot is held"
+    );
+    // …until the slow ones are cut off, and then it is answered.
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        let read = s.read_to_end(&mut rest);
+        let text = String::from_utf8_lossy(&rest);
+        assert!(
+            read.is_ok() && !text.contains("200 OK"),
+            "a slow client is closed, never served: {read:?} {text}"
+        );
+    }
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = fifth.read_to_end(&mut answer);
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[test]
+fn a_clients_request_id_is_kept_only_if_short_and_plain() {
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let data = site.path().join("data");
+    let log = site.path().join("serve.log");
+    let server = serve(
+        mutualaid_bin(),
+        site.path(),
+        &out,
+        &data,
+        &[],
+        Stdio::from(std::fs::File::create(&log).expect("log")),
+    );
+    let post = |id: &str| {
+        raw(
+            &server,
+            &format!(
+                "POST /api/signup HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-Request-Id: {id}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+                address(&server)
+            ),
+        )
+    };
+    let long = "A".repeat(8 * 1024);
+    for sent in [long.as_str(), "has spaces and <b>", "x".repeat(65).as_str()] {
+        let answer = post(sent);
+        let echoed = header_of(&answer, "x-request-id").expect("an id is always given");
+        assert_ne!(echoed, sent);
+        assert!(echoed.len() <= 64, "{echoed}");
+    }
+    let answer = post("abc-123_XYZ");
+    assert_eq!(header_of(&answer, "x-request-id"), Some("abc-123_XYZ"));
+    drop(server);
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(logged.contains("abc-123_XYZ"), "{logged}");
+    assert!(!logged.contains(&long[..100]), "the 8 KB id is not logged");
+}
+
+fn signup_form(name: &str, email: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("name", name),
+        ("email", email),
+        ("contact_method", "email"),
+        ("zip", "92105"),
+        ("roles", "delivery"),
+        ("consent", "on"),
+    ];
+    pairs.extend_from_slice(extra);
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+async fn post_from(h: &Harness, body: String, from: IpAddr) -> StatusCode {
+    let mut request = Request::post("/api/signup")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    request.extensions_mut().insert(ClientAddr(from));
+    send(&h.router, request).await.status
+}
+
+#[tokio::test]
+async fn the_limit_counts_bots_and_a_whole_ipv6_slash_64_as_one_client() {
+    let h = harness(3);
+    let bot: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+    for _ in 0..3 {
+        let trap = signup_form(
+            "Bot",
+            "bot@example.org",
+            &[("website", "http://spam.example")],
+        );
+        assert_eq!(post_from(&h, trap, bot).await, StatusCode::SEE_OTHER);
+    }
+    // The same /64, another address: the same client, past its limit — bot or not.
+    let next: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:fffe".parse().expect("ip");
+    let trap = signup_form(
+        "Bot",
+        "bot@example.org",
+        &[("website", "http://spam.example")],
+    );
+    assert_eq!(
+        post_from(&h, trap, next).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let person = signup_form("Ana Real", "ana.real@example.org", &[]);
+    assert_eq!(
+        post_from(&h, person.clone(), next).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another /64 is another client.
+    let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+    assert_eq!(post_from(&h, person, other).await, StatusCode::SEE_OTHER);
+    assert_eq!(h.store.everyone().await.expect("read").people.len(), 1);
+}
+
+#[tokio::test]
+async fn ten_people_behind_one_address_each_needing_three_tries_get_through_with_the_default() {
+    // The default: 30 per 10 minutes (`serve --rate-limit`, the template's RateLimitPerWindow).
+    let h = harness(30);
+    let table: IpAddr = "198.51.100.77".parse().expect("ip");
+    for i in 0..10 {
+        let email = format!("neighbour{i}@example.org");
+        // Two tries with a mistake (no ZIP code, then no consent), then right.
+        let no_zip =
+            signup_form(&format!("Neighbour {i}"), &email, &[]).replace("zip=92105", "zip=");
+        let no_consent =
+            signup_form(&format!("Neighbour {i}"), &email, &[]).replace("&consent=on", "");
+        for wrong in [no_zip, no_consent] {
+            assert_eq!(
+                post_from(&h, wrong, table).await,
+                StatusCode::UNPROCESSABLE_ENTITY
+            );
+        }
+        let right = signup_form(&format!("Neighbour {i}"), &email, &[]);
+        assert_eq!(
+            post_from(&h, right, table).await,
+            StatusCode::SEE_OTHER,
+            "person {i}"
+        );
+    }
+    assert_eq!(h.store.everyone().await.expect("read").people.len(), 10);
+    let one_more = signup_form("Eleventh", "eleventh@example.org", &[]);
+    assert_eq!(
+        post_from(&h, one_more, table).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn names_cannot_reverse_text_or_fake_lines_in_the_digest_or_the_spreadsheet() {
+    let h = harness(100);
+    let tricky = "Carol\u{202E}lorac\u{2028}- Fake line\u{0}";
+    let body = signup_form(
+        tricky,
+        "carol@example.org",
+        &[
+            ("notes", "line 1\r\nline 2\u{2029}\u{2066}x\u{2069}"),
+            ("neighborhood", "Nor\u{202D}th\nPark"),
+        ],
+    );
+    assert_eq!(
+        post_from(&h, body, "198.51.100.9".parse().expect("ip")).await,
+        StatusCode::SEE_OTHER
+    );
+    let semi = signup_form("Carol;=1+1", "carol2@example.org", &[]);
+    assert_eq!(
+        post_from(&h, semi, "198.51.100.9".parse().expect("ip")).await,
+        StatusCode::SEE_OTHER
+    );
+    let people = h.store.everyone().await.expect("read").people;
+    let carol = people
+        .iter()
+        .find(|p| p.submission.email() == Some("carol@example.org"))
+        .expect("stored");
+    assert_eq!(carol.submission.name(), "Carollorac - Fake line");
+    let mutualaid_handler::store::Submission::Signup(s) = &carol.submission else {
+        panic!("a sign-up")
+    };
+    assert_eq!(s.notes.as_deref(), Some("line 1\nline 2\nx"));
+    assert_eq!(s.neighborhood.as_deref(), Some("North Park"));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let outbox = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    let config = crate::digest::config("organizers@example.org");
+    mutualaid_handler::digest::run(
+        &h.store,
+        &outbox,
+        &crate::digest::strings("en"),
+        &config,
+        mutualaid_handler::clock::system_clock(),
+        "run-1",
+    )
+    .await
+    .expect("sent");
+    let raw = mutualaid_tests::latest_message(dir.path());
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    let text = message.body_text(0).expect("text");
+    let html = message.body_html(0).expect("html");
+    let csv =
+        String::from_utf8_lossy(message.attachments().next().expect("csv").contents()).into_owned();
+    for (part, out) in [
+        ("text", text.as_ref()),
+        ("html", html.as_ref()),
+        ("csv", csv.as_str()),
+    ] {
+        for c in [
+            '\u{202E}', '\u{202D}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{0}',
+        ] {
+            assert!(!out.contains(c), "{part} carries {c:?}");
+        }
+    }
+    assert!(text.contains("Carollorac - Fake line"), "{text}");
+    assert!(csv.contains("\"Carol;=1+1\""), "one quoted cell: {csv}");
+}
