@@ -8,7 +8,8 @@
 //! ([`store::sqlite`]) or DynamoDB (`store::dynamo`, `aws` feature).
 //! [`export`] writes the records as CSV. [`digest`] builds the organizers'
 //! daily email and sends it through a [`mail::Mailer`] (outbox, SMTP, SES).
-//! [`cases`] is what organizers do with the requests the digest lists.
+//! [`cases`] is what organizers do with the requests the digest lists;
+//! [`erase`] deletes a person's data when they ask.
 //!
 //! Architecture invariants: only [`http`] knows HTTP; the domain and the
 //! store know nothing of it. The AWS SDKs compile only with the `aws`
@@ -19,6 +20,7 @@ pub mod cases;
 pub mod clock;
 pub mod digest;
 pub mod domain;
+pub mod erase;
 pub mod export;
 pub mod http;
 #[cfg(feature = "aws")]

@@ -110,6 +110,8 @@ pub struct DigestTexts {
     pub action_pause: String,
     pub action_keep: String,
     pub action_merge: String,
+    pub action_erase_record: String,
+    pub action_erase_volunteer: String,
     pub more: String,
     pub one_day: String,
     pub many_days: String,

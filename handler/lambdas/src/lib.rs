@@ -1,6 +1,7 @@
 //! What the two Lambda binaries share: the site's content, compiled in (the
 //! error pages and the digest's words come from it), written out once at cold
-//! start so `mutualaid_site::Site::load` reads it as it reads `content/`.
+//! start so `mutualaid_site::Site::load` reads it as it reads `content/`;
+//! and the deletion request the `digest` function answers ([`delete`]).
 
 use include_dir::{Dir, include_dir};
 
@@ -23,4 +24,68 @@ pub fn init_logging() {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// A request to delete a person's data (`{"email": …}` or `{"phone": …}`,
+/// and `"record"` to pick one of several records), answered with what was
+/// found or deleted. The answer goes to the organizer who invoked the
+/// function; nothing of it is logged.
+pub async fn delete<S: mutualaid_handler::store::Store>(
+    store: &S,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    use mutualaid_handler::erase::{self, Contact, Outcome};
+    use serde_json::json;
+    let text = |name: &str| request.get(name).and_then(|v| v.as_str());
+    let contact = match (text("email"), text("phone")) {
+        (Some(email), None) => Contact::email(email),
+        (None, Some(phone)) => Contact::phone(phone),
+        _ => None,
+    };
+    let Some(contact) = contact else {
+        return Ok(json!({
+            "error": "give one of \"email\" or \"phone\", as the person gave it"
+        }));
+    };
+    let listed = |people: &[mutualaid_handler::store::Person]| {
+        people
+            .iter()
+            .map(|p| {
+                json!({
+                    "record": p.id,
+                    "name": p.submission.name(),
+                    "form": p.submission.form().key(),
+                    "since": mutualaid_handler::export::time(p.created_at),
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let now = mutualaid_handler::clock::system_clock();
+    let outcome = erase::delete(store, &contact, text("record"), now).await?;
+    tracing::info!(
+        deleted = matches!(outcome, Outcome::Deleted(_)),
+        "deletion request"
+    );
+    Ok(match outcome {
+        Outcome::NoRecord => json!({ "deleted": null, "records": [] }),
+        Outcome::Choose(people) => json!({
+            "deleted": null,
+            "records": listed(&people),
+            "why": "several records hold it (a household, a shared phone): add \"record\" to pick the person who asked",
+        }),
+        Outcome::NotAmong(people) => json!({
+            "deleted": null,
+            "records": listed(&people),
+            "why": "that record does not hold it",
+        }),
+        Outcome::Deleted(e) => json!({
+            "deleted": {
+                "record": e.id,
+                "versions": e.removed.versions,
+                "submissions": e.removed.submissions,
+                "cases": e.removed.cases,
+            },
+            "reopened": e.reopened,
+        }),
+    })
 }

@@ -736,6 +736,8 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Pause => &t.action_pause,
         ActionKind::Keep => &t.action_keep,
         ActionKind::Merge => &t.action_merge,
+        ActionKind::Erase if a.action.case_id.is_some() => &t.action_erase_volunteer,
+        ActionKind::Erase => &t.action_erase_record,
     };
     let text = fill(
         template,

@@ -195,6 +195,8 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Keep, _) => &t.page_keep,
         (ActionKind::Pause, _) => &t.page_pause,
         (ActionKind::Merge, _) => &t.page_merge,
+        // Never signed into a link: deletion is asked for by the person, not clicked.
+        (ActionKind::Erase, _) => &t.refused_other,
     };
     fill(
         template,
@@ -317,6 +319,9 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     let before = subject(&app, &link).await;
     let title = what(&link, &before, t);
     let outcome = match link.action {
+        ActionKind::Erase => Ok(Err(Refusal::NotApplicable(
+            "a deletion is not made from a link",
+        ))),
         ActionKind::Merge => {
             let into = link.volunteer.as_deref().unwrap_or("");
             cases::merge(&app.store, &link.detail, into, now, "link")
@@ -342,7 +347,9 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 }),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
-                ActionKind::Keep | ActionKind::Pause | ActionKind::Merge => Act::Keep,
+                ActionKind::Keep | ActionKind::Pause | ActionKind::Merge | ActionKind::Erase => {
+                    Act::Keep
+                }
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

@@ -208,6 +208,9 @@ pub enum ActionKind {
     Keep,
     /// Merged two records of one person: the requests of one carried on by the other.
     Merge,
+    /// Deleted a record at the person's request (a case it volunteered
+    /// for is open again: that case is named).
+    Erase,
 }
 
 impl ActionKind {
@@ -222,6 +225,7 @@ impl ActionKind {
             ActionKind::Pause => "pause",
             ActionKind::Keep => "keep",
             ActionKind::Merge => "merge",
+            ActionKind::Erase => "erase",
         }
     }
 
@@ -236,6 +240,7 @@ impl ActionKind {
             ActionKind::Pause,
             ActionKind::Keep,
             ActionKind::Merge,
+            ActionKind::Erase,
         ]
         .into_iter()
         .find(|a| a.name() == name)

@@ -67,7 +67,7 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, LogEntry, ManifestEntry,
+    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, LogEntry, ManifestEntry,
     MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission, Timestamp,
 };
 
@@ -193,12 +193,16 @@ fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
 /// `digest_state` (GetItem), `put_digest_state` (PutItem), `pending`
 /// (Query on [`PENDING_INDEX`], then BatchGetItem), `everyone` (Query on
 /// [`INDEX`]), `person`/`version` (GetItem), `sharing` and `counts` (Query
-/// on the table), `mark_reported` (UpdateItem).
+/// on the table), `mark_reported` (UpdateItem); and an erasure on request
+/// (`erase`: Query, UpdateItem, DeleteItem; the cases it reopens:
+/// TransactWriteItems of Put and Update).
 pub const DIGEST_ACTIONS: &[&str] = &[
     "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
+    "dynamodb:TransactWriteItems",
     "dynamodb:UpdateItem",
 ];
 
@@ -1048,6 +1052,99 @@ impl Store for DynamoStore {
         );
         items.push(put(&self.table, action_item(&merge.action)?, None)?);
         self.transact(items).await
+    }
+
+    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
+        let pk = person_pk(id);
+        let items = self
+            .query_all(None, "pk = :p", vec![(":p", s(&pk))])
+            .await?;
+        let mut erased = Erased::default();
+        let mut record = None;
+        for item in &items {
+            let sk = text(item, SORT_KEY).unwrap_or("");
+            if sk == "PERSON" {
+                erased.record = true;
+                record = person_from(item.clone()).ok();
+            } else if sk.starts_with("V#") {
+                erased.versions += 1;
+            } else if sk.starts_with("LOG#") {
+                erased.submissions += 1;
+            } else if sk.starts_with("CASE#") {
+                erased.cases += 1;
+                // A volunteer this person's match held is given the place back.
+                if let Ok(case) = case_from(item)
+                    && let Some(volunteer) = case.holds_volunteer()
+                {
+                    let lowered = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key(PARTITION_KEY, s(person_pk(volunteer)))
+                        .key(SORT_KEY, s("LOAD"))
+                        .update_expression("SET n = n - :one")
+                        .condition_expression("n > :zero")
+                        .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":zero", n(0))
+                        .send()
+                        .await;
+                    if let Err(e) = lowered
+                        && !e
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception())
+                    {
+                        return Err(unavailable(e));
+                    }
+                }
+            }
+        }
+        let delete = |pk: String, sk: String, owner: Option<&str>| {
+            let mut request = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(pk))
+                .key(SORT_KEY, s(sk));
+            if let Some(owner) = owner {
+                // An identity key another record holds now is that record's.
+                request = request
+                    .condition_expression("person_id = :id")
+                    .expression_attribute_values(":id", s(owner));
+            }
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(()),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(unavailable(e)),
+                }
+            }
+        };
+        if let Some(person) = &record {
+            for key in &person.identities {
+                delete(format!("IDENTITY#{key}"), "IDENTITY".into(), Some(id)).await?;
+            }
+            for contact in person.submission.contact_keys() {
+                delete(format!("CONTACT#{contact}"), pk.clone(), None).await?;
+            }
+        }
+        // The record last: if this stops halfway, erasing again finds it and finishes.
+        for item in &items {
+            let sk = text(item, SORT_KEY).unwrap_or("");
+            if sk != "PERSON" {
+                delete(pk.clone(), sk.to_owned(), None).await?;
+            }
+        }
+        if erased.record {
+            delete(pk.clone(), "PERSON".into(), None).await?;
+        }
+        self.transact(vec![put(&self.table, action_item(action)?, None)?])
+            .await?;
+        Ok(erased)
     }
 
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {

@@ -411,6 +411,19 @@ pub struct MergeChange {
     pub action: CaseAction,
 }
 
+/// What erasing a record removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Whether the record itself was there.
+    pub record: bool,
+    /// Its versions.
+    pub versions: usize,
+    /// Its entries in the submission log.
+    pub submissions: usize,
+    /// Its cases.
+    pub cases: usize,
+}
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -589,6 +602,19 @@ pub trait Store: Send + Sync + 'static {
     /// the action recorded. Otherwise [`StoreError::Conflict`], and nothing
     /// changes. Never touches either record itself.
     fn merge(&self, merge: &MergeChange) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a record and everything it keeps — every version, its
+    /// submission log entries, identity keys, contacts, cases and standing —
+    /// at the person's request, overwriting what it deletes where the store
+    /// can (SQLite). A volunteer the record's cases held is given them back.
+    /// Cases *it* held as a volunteer stay for the caller to reopen.
+    /// Deleting a record that is gone deletes what is left of it. `action`
+    /// (naming no one but by id) is recorded for the next digest.
+    fn erase(
+        &self,
+        id: &str,
+        action: &CaseAction,
+    ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
 
     /// Pauses (or unpauses) a volunteer and records the action.
     fn set_standing(

@@ -11,8 +11,12 @@
 //! | `identities` | identity key → the one record holding it |
 //! | `contacts` | contact key → every record that gave it |
 //! | `cases` | each request (delivery or funding) and where it is; at most one not closed per person and kind (a unique partial index) |
-//! | `volunteers`, `actions` | a volunteer's pause; every organizer action |
+//! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `hits`, `counters`, `digest_state` | rate-limit windows, per-day self-report, the digest's lease and manifest |
+//!
+//! Deleted content is overwritten (`PRAGMA secure_delete`), and an erasure
+//! on request ends with a checkpoint that empties the write-ahead log, so a
+//! deleted person is left in no file.
 //!
 //! Everything a record keeps is deleted with it (`ON DELETE CASCADE`), so
 //! [`SqliteStore::purge_expired`] leaves nothing behind. A database written
@@ -25,7 +29,7 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, LogEntry,
+    Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
     ManifestEntry, MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission,
     Timestamp,
 };
@@ -160,7 +164,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )
         .map_err(unavailable)?;
         let tx = conn
@@ -218,6 +222,25 @@ impl SqliteStore {
             let value = f(&tx)?;
             tx.commit().map_err(unavailable)?;
             Ok(value)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Moves everything in the write-ahead log into the database file and
+    /// empties the log, so that deleted content (zeroed in the database by
+    /// `secure_delete`) is left in no file. Returns whether the log could be
+    /// emptied (not while another connection is reading).
+    pub async fn checkpoint(&self) -> Result<bool, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn
+                .lock()
+                .map_err(|_| unavailable("the database lock is poisoned"))?;
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .map_err(unavailable)?;
+            Ok(busy == 0)
         })
         .await
         .map_err(unavailable)?
@@ -827,6 +850,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
+        let (id, action) = (id.to_owned(), action.clone());
+        let erased = self
+            .with_tx(move |tx| {
+                let count = |table: &str| -> Result<usize, StoreError> {
+                    tx.query_row(
+                        &format!("SELECT COUNT(*) FROM {table} WHERE person_id = ?1"),
+                        [&id],
+                        |row| row.get::<_, i64>(0),
+                    )
+                    .map(|n| n as usize)
+                    .map_err(unavailable)
+                };
+                let (versions, submissions, cases) =
+                    (count("versions")?, count("submissions")?, count("cases")?);
+                // Everything else the record keeps goes with it (ON DELETE CASCADE).
+                let record = tx
+                    .execute("DELETE FROM people WHERE id = ?1", [&id])
+                    .map_err(unavailable)?
+                    == 1;
+                insert_action(tx, &action)?;
+                Ok(Erased {
+                    record,
+                    versions,
+                    submissions,
+                    cases,
+                })
+            })
+            .await?;
+        self.checkpoint().await?;
+        Ok(erased)
+    }
+
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         let (state, action) = (state.clone(), action.clone());
         self.with_tx(move |tx| {
@@ -1132,6 +1188,9 @@ impl Store for OpenWhenReady {
     }
     async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
         self.store()?.merge(merge).await
+    }
+    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
+        self.store()?.erase(id, action).await
     }
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         self.store()?.set_standing(state, action).await

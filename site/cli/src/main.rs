@@ -13,6 +13,7 @@
 //!   (confirm, decline, close, fund, reopen, keep, pause).
 
 mod cases;
+mod erase;
 mod listen;
 mod serve;
 
@@ -161,6 +162,25 @@ enum Command {
         now: Option<i64>,
         #[command(subcommand)]
         action: cases::CasesCommand,
+    },
+    /// Delete a person's data at their request. Lists the records with that
+    /// email or phone; deletes the one record (or, when several share it —
+    /// a household, a borrowed phone — the one `--record` picks) with every
+    /// version, its submission log and its cases, overwriting what it
+    /// deletes. A case it volunteered for goes back to waiting.
+    Delete {
+        /// The email address the person gave.
+        #[arg(long, required_unless_present = "phone", conflicts_with = "phone")]
+        email: Option<String>,
+        /// The phone number the person gave.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The record to delete, when several hold that email or phone.
+        #[arg(long)]
+        record: Option<String>,
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
     },
 }
 
@@ -346,6 +366,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Delete {
+            email,
+            phone,
+            record,
+            data,
+        } => {
+            let contact = match (&email, &phone) {
+                (Some(e), _) => mutualaid_handler::erase::Contact::email(e),
+                (None, Some(p)) => mutualaid_handler::erase::Contact::phone(p),
+                (None, None) => None,
+            };
+            let Some(contact) = contact else {
+                eprintln!(
+                    "error: that is not an email address or phone number (write one as the person gave it, like ana@example.org or \"619 555 0123\")"
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            runtime.block_on(erase::run(&store, &contact, record.as_deref()))
         }
         Command::Cases { data, now, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

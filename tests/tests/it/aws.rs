@@ -307,6 +307,35 @@ async fn invoke_patiently(emulator: &lambda::Emulator, event: Value) -> lambda::
     answer
 }
 
+/// The `digest` binary, started against the emulator and moto, sending
+/// from `sender` to `to` in Spanish, with the link keys in `secret`.
+pub fn start_digest(
+    runtime_api: &str,
+    table: &str,
+    sender: &str,
+    to: &str,
+    secret: String,
+) -> std::process::Child {
+    Command::new(workspace_bin("digest"))
+        .envs(submit_env(runtime_api, table).into_iter().filter(|(k, _)| {
+            k.starts_with("AWS_") || mutualaid_handler::lambda::DIGEST_ENV.contains(k)
+        }))
+        .envs([
+            ("DIGEST_FROM", sender.to_owned()),
+            ("DIGEST_TO", to.to_owned()),
+            ("DIGEST_LANG", "es".into()),
+            ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
+            ("PAIRING_CAP", "3".into()),
+            ("PAIRING_MAX_MILES", "10".into()),
+            ("MATCH_REVIEW_DAYS", "14".into()),
+            ("LINK_KEYS_SECRET", secret),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting digest")
+}
+
 /// The environment the `submit` binary needs, pointing at moto and the emulator.
 pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -486,28 +515,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
     let emulator = lambda::start().await;
     let to = format!("organizers+{table}@example.org");
-    let mut child = Command::new(workspace_bin("digest"))
-        .envs(
-            submit_env(&emulator.address, &table)
-                .into_iter()
-                .filter(|(k, _)| {
-                    k.starts_with("AWS_") || mutualaid_handler::lambda::DIGEST_ENV.contains(k)
-                }),
-        )
-        .envs([
-            ("DIGEST_FROM", sender.clone()),
-            ("DIGEST_TO", to.clone()),
-            ("DIGEST_LANG", "es".into()),
-            ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
-            ("PAIRING_CAP", "3".into()),
-            ("PAIRING_MAX_MILES", "10".into()),
-            ("MATCH_REVIEW_DAYS", "14".into()),
-            ("LINK_KEYS_SECRET", secret),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting digest");
+    let mut child = start_digest(&emulator.address, &table, &sender, &to, secret);
     let schedule_event = json!({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "2026-11-27T16:00:00Z", "detail": {}});
     let (is_error, answer) = emulator.invoke(schedule_event).await;
     let _ = child.kill();

@@ -9,6 +9,7 @@ mod cases; // requests stay open until closed; pairing over all of them; organiz
 mod check; // `mutualaid check` on a clean and a broken fixture site
 mod digest; // the organizers' digest through SES and the outbox
 mod digest_promise; // at least once: a race with writers, a stopped run, a damaged record; both stores
+mod erase; // a person's data deleted on request: one of a household, no trace left; SQLite and the digest Lambda
 mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod infra; // the SAM template agrees with the code

@@ -1,5 +1,8 @@
 //! The `digest` Lambda: on each EventBridge Scheduler event, sends the
-//! organizers' digest through SES, from DynamoDB.
+//! organizers' digest through SES, from DynamoDB. Invoked by an organizer
+//! with `{"delete": {"email": "…"}}` (or `"phone"`, and `"record"` to pick
+//! one of several), it deletes a person's data at their request instead
+//! (`mutualaid_handler::erase`; infra/README.md has the command).
 
 use mutualaid_handler::digest::{self, RunReport};
 use mutualaid_handler::lambda::DigestEnv;
@@ -34,6 +37,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             let mut config = base_config.clone();
             let link_page = link_page.clone();
             async move {
+                if let Some(request) = event.payload.get("delete") {
+                    return mutualaid_lambdas::delete(store, request).await;
+                }
                 // Read each run, so a rotated key signs the next digest.
                 config.links = Some(LinkSigner {
                     keys: keys.keys().await?,

@@ -1,0 +1,210 @@
+//! Erasure on request: a person asks (by email, or by phone) to have their
+//! data deleted, and an organizer runs `mutualaid delete` (or invokes the
+//! `digest` function with a delete event in AWS).
+//!
+//! The records holding that email or phone are listed first. A phone is
+//! often shared — a household, a borrowed phone — so when more than one
+//! record holds it, nothing is deleted until one is picked by id: Jose
+//! asking to be deleted must not delete Maria. The record picked is deleted
+//! with every version, its submission log entries, its identity keys,
+//! contacts, cases and standing ([`Store::erase`]). A case it was matched
+//! to *as a volunteer* belongs to someone else: it goes back to open, and
+//! the next digest says so. What stays: the organizers' action history,
+//! which names records only by their random ids, and mail already sent.
+
+use mutualaid_forms::FormId;
+use mutualaid_forms::normalize;
+
+use crate::store::{
+    ActionKind, Case, CaseAction, CaseChange, CaseState, Erased, Person, Store, StoreError,
+    Timestamp,
+};
+
+/// How the person asking is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact {
+    /// An email address, normalized.
+    Email(String),
+    /// A phone number, E.164.
+    Phone(String),
+}
+
+impl Contact {
+    /// An email as a person gives it.
+    pub fn email(raw: &str) -> Option<Contact> {
+        let email = normalize::email(raw);
+        email.contains('@').then_some(Contact::Email(email))
+    }
+
+    /// A phone number as a person gives it, if it is one.
+    pub fn phone(raw: &str) -> Option<Contact> {
+        normalize::phone_e164(raw).map(Contact::Phone)
+    }
+
+    /// Its contact keys on every form.
+    fn keys(&self) -> Vec<String> {
+        FormId::ALL
+            .iter()
+            .map(|form| match self {
+                Contact::Email(e) => format!("{}:email:{e}", form.key()),
+                Contact::Phone(p) => format!("{}:phone:{p}", form.key()),
+            })
+            .collect()
+    }
+}
+
+/// Every record that holds `contact`, oldest first.
+pub async fn records_with<S: Store>(
+    store: &S,
+    contact: &Contact,
+) -> Result<Vec<Person>, StoreError> {
+    let mut ids: Vec<String> = store
+        .sharing(&contact.keys())
+        .await?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut people = Vec::new();
+    for id in ids {
+        if let Some(p) = store.person(&id).await? {
+            people.push(p);
+        }
+    }
+    people.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(people)
+}
+
+/// What a deletion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// The record's id.
+    pub id: String,
+    /// What went with it.
+    pub removed: Erased,
+    /// Cases it was matched to as a volunteer, open again.
+    pub reopened: Vec<String>,
+}
+
+/// What a request to delete came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No record holds that contact.
+    NoRecord,
+    /// Several records hold it (a household, a shared phone): pick one by
+    /// id. Nothing was deleted.
+    Choose(Vec<Person>),
+    /// The id picked is not one of the records holding the contact.
+    NotAmong(Vec<Person>),
+    /// Deleted.
+    Deleted(Erasure),
+}
+
+/// Deletes the record holding `contact` — the only one, or the one `pick`
+/// names among them. `now`: when (the action recorded for the organizers).
+pub async fn delete<S: Store>(
+    store: &S,
+    contact: &Contact,
+    pick: Option<&str>,
+    now: Timestamp,
+) -> Result<Outcome, StoreError> {
+    let found = records_with(store, contact).await?;
+    let id = match (pick, found.as_slice()) {
+        (None, []) => return Ok(Outcome::NoRecord),
+        (None, [one]) => one.id.clone(),
+        (None, _) => return Ok(Outcome::Choose(found)),
+        (Some(id), _) if found.iter().any(|p| p.id == id) => id.to_owned(),
+        (Some(_), _) => return Ok(Outcome::NotAmong(found)),
+    };
+    let expires_at = found
+        .iter()
+        .find(|p| p.id == id)
+        .map(|p| p.expires_at)
+        .unwrap_or(now);
+    erase(store, &id, now, expires_at)
+        .await
+        .map(Outcome::Deleted)
+}
+
+/// Deletes one record by id, then opens again every case it was matched to
+/// as a volunteer (each recorded as an action for the next digest).
+pub async fn erase<S: Store>(
+    store: &S,
+    id: &str,
+    now: Timestamp,
+    action_expires_at: Timestamp,
+) -> Result<Erasure, StoreError> {
+    let record_action = CaseAction {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        kind: ActionKind::Erase,
+        case_id: None,
+        volunteer_id: None,
+        by: "request".into(),
+        detail: String::new(),
+        version: 0,
+        merged: None,
+        expires_at: action_expires_at,
+    };
+    // The record's own deletion is recorded with it, named by nothing but its id.
+    let removed = store
+        .erase(
+            id,
+            &CaseAction {
+                detail: "record".into(),
+                ..record_action.clone()
+            },
+        )
+        .await?;
+    let mut reopened = Vec::new();
+    // Cases it volunteered for: read again after each conflict (an organizer acting meanwhile).
+    for _ in 0..5 {
+        let held: Vec<Case> = store
+            .active_cases()
+            .await?
+            .cases
+            .into_iter()
+            .filter(|c| c.holds_volunteer() == Some(id))
+            .collect();
+        if held.is_empty() {
+            break;
+        }
+        for case in held {
+            let open = Case {
+                state: CaseState::Open,
+                volunteer_id: None,
+                matched_at: None,
+                changed_at: now,
+                version: case.version + 1,
+                ..case.clone()
+            };
+            let change = CaseChange {
+                expected_version: case.version,
+                from_state: case.state,
+                cap: None,
+                // The volunteer's load went with their record.
+                released_volunteer: None,
+                action: Some(CaseAction {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    case_id: Some(case.id.clone()),
+                    detail: "volunteer".into(),
+                    version: open.version,
+                    expires_at: case.expires_at,
+                    ..record_action.clone()
+                }),
+                case: open,
+            };
+            match store.change_case(&change).await {
+                Ok(()) => reopened.push(case.id),
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(Erasure {
+        id: id.to_owned(),
+        removed,
+        reopened,
+    })
+}

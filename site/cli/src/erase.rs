@@ -1,0 +1,84 @@
+//! `mutualaid delete`: a person's data deleted at their request, saying
+//! what was found, what was deleted and what was not.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mutualaid_handler::erase::{self, Contact, Outcome};
+use mutualaid_handler::export::time;
+use mutualaid_handler::store::Person;
+use mutualaid_handler::store::sqlite::SqliteStore;
+
+fn list(people: &[Person]) {
+    for p in people {
+        println!(
+            "  --record {}   {} — {} form, on record since {}",
+            p.id,
+            p.submission.name(),
+            p.submission.form().key(),
+            time(p.created_at)
+        );
+    }
+}
+
+/// Runs one request to delete.
+pub async fn run(
+    store: &SqliteStore,
+    contact: &Contact,
+    pick: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let what = match contact {
+        Contact::Email(_) => "email address",
+        Contact::Phone(_) => "phone number",
+    };
+    let now = mutualaid_handler::clock::system_clock();
+    let outcome = erase::delete(store, contact, pick, now)
+        .await
+        .context("deleting the record")?;
+    match outcome {
+        Outcome::NoRecord => {
+            println!("No record holds that {what}. Nothing was deleted.");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Choose(people) => {
+            println!(
+                "{} records hold that {what} (a household or a shared phone shares it). Nothing was deleted. Delete only the person who asked, by adding one of:",
+                people.len()
+            );
+            list(&people);
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::NotAmong(people) => {
+            println!(
+                "That record does not hold that {what}. Nothing was deleted. The records that do:"
+            );
+            list(&people);
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Deleted(erasure) => {
+            let r = erasure.removed;
+            println!(
+                "Deleted the record {}: {} versions, {} submissions in the log, {} cases, its contacts and identity keys.",
+                erasure.id, r.versions, r.submissions, r.cases
+            );
+            for case in &erasure.reopened {
+                println!(
+                    "The case {case} was matched to them as a volunteer: it is waiting again (the next digest says so)."
+                );
+            }
+            println!(
+                "Mail already sent (digests in the organizers' inboxes and in the outbox) is not changed: delete it there if the person asks."
+            );
+            if !store
+                .checkpoint()
+                .await
+                .context("emptying the write-ahead log")?
+            {
+                println!(
+                    "warning: another process (mutualaid serve?) is reading the store, so its write-ahead log still holds the deleted data; run this again when it is stopped, or it is emptied at its next checkpoint."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

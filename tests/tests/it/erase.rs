@@ -1,0 +1,414 @@
+//! A person's data deleted at their request (issue 13): `mutualaid delete`
+//! as a process on SQLite, and the `digest` function's delete event on
+//! DynamoDB (moto). Jose and Maria share a phone: Jose asking to be deleted
+//! lists both and deletes nothing until one is picked; then Jose goes with
+//! every version, log entry and case, Ana — whom he shopped for — waits
+//! again and the digest says so, and Jose is left in no file of the data
+//! folder but the mail already sent.
+
+use std::path::Path;
+use std::process::Command;
+
+use mutualaid_handler::cases::{self, Act};
+use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::mail::Outbox;
+use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{ActionKind, CaseKind, CaseState, Store, Submission};
+use mutualaid_tests::{aws, lambda};
+use serde_json::json;
+
+use crate::digest::{NOON, config, strings};
+use crate::store_contract::{KEEP, person};
+
+const JOSE_EMAIL: &str = "josue.borrado@example.org";
+const JOSE_NAME: &str = "Josué Borrado";
+const SHARED_PHONE: &str = "+16195550181";
+
+struct Household {
+    maria: Accepted,
+    jose: Accepted,
+    ana: Accepted,
+}
+
+/// Maria asks for groceries; Jose, on her phone, volunteers (and updates his
+/// details once); Ana asks too, and Jose is confirmed as her shopper.
+async fn household<S: Store>(store: &S) -> Household {
+    let accept = |s, at| domain::accept(store, Submission::Signup(s), at, KEEP);
+    let maria = accept(
+        person(
+            "Maria Hogar",
+            None,
+            Some(SHARED_PHONE),
+            "92105",
+            &["delivery"],
+        ),
+        NOON - 900,
+    )
+    .await
+    .expect("maria");
+    let mut jose_signup = person(
+        JOSE_NAME,
+        Some(JOSE_EMAIL),
+        Some(SHARED_PHONE),
+        "92105",
+        &["shopper"],
+    );
+    let jose = accept(jose_signup.clone(), NOON - 800).await.expect("jose");
+    jose_signup.availability = Some("Weekends".into());
+    accept(jose_signup, NOON - 700).await.expect("jose, again");
+    let ana = accept(
+        person(
+            "Ana Waiting",
+            Some("ana.waiting@example.org"),
+            None,
+            "92105",
+            &["delivery"],
+        ),
+        NOON - 600,
+    )
+    .await
+    .expect("ana");
+    let case = store
+        .cases_of(&ana.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    cases::act(
+        store,
+        &case.id,
+        None,
+        Act::Confirm {
+            volunteer: jose.person_id.clone(),
+        },
+        NOON - 500,
+        3,
+        "test",
+    )
+    .await
+    .expect("store")
+    .expect("matched");
+    Household { maria, jose, ana }
+}
+
+/// After: Jose gone, Maria kept with her request, Ana waiting again, and the
+/// deletion recorded for the digest.
+async fn only_jose_is_gone<S: Store>(store: &S, h: &Household) {
+    assert!(
+        store
+            .person(&h.jose.person_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .cases_of(&h.jose.person_id)
+            .await
+            .expect("cases")
+            .is_empty()
+    );
+    assert!(
+        store
+            .person(&h.maria.person_id)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    let maria = store.cases_of(&h.maria.person_id).await.expect("cases");
+    assert_eq!(
+        (maria[0].kind, maria[0].state),
+        (CaseKind::Delivery, CaseState::Open)
+    );
+    let ana = store
+        .cases_of(&h.ana.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    assert_eq!((ana.state, ana.volunteer_id), (CaseState::Open, None));
+    let erase_actions = store
+        .actions_since(0)
+        .await
+        .expect("actions")
+        .into_iter()
+        .filter(|a| a.kind == ActionKind::Erase)
+        .count();
+    assert_eq!(erase_actions, 2, "the record, and Ana's case reopened");
+    // Nobody else can be matched to Jose's ghost: the store's count of his load is gone with him.
+    assert_eq!(
+        cases::load(store, &h.jose.person_id).await.expect("load"),
+        0
+    );
+}
+
+/// Every file under `dir` but the outbox.
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "outbox") {
+                files(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn mutualaid_delete_removes_one_person_of_a_household_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = data.join("mutualaid.sqlite3");
+    let h = runtime.block_on(async {
+        let store = SqliteStore::open(&db).expect("open");
+        let h = household(&store).await;
+        // A digest went out with Jose in it: mail already sent.
+        let outbox = Outbox {
+            dir: data.join("outbox"),
+        };
+        mutualaid_handler::digest::run(
+            &store,
+            &outbox,
+            &strings("en"),
+            &config("organizers@example.org"),
+            NOON,
+            "run-1",
+        )
+        .await
+        .expect("sent");
+        h
+    });
+    let run = |args: &[&str]| {
+        let out = Command::new(mutualaid_tests::mutualaid_bin())
+            .arg("delete")
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .expect("mutualaid delete");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // By the shared phone: both listed, nothing deleted.
+    let (ok, listed) = run(&["--phone", "(619) 555-0181"]);
+    assert!(!ok, "{listed}");
+    assert!(
+        listed.contains("2 records hold that phone number"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("--record {}", h.maria.person_id))
+            && listed.contains(&format!("--record {}", h.jose.person_id)),
+        "{listed}"
+    );
+    let (ok, _) = run(&["--phone", "619 555 0181", "--record", &h.ana.person_id]);
+    assert!(!ok, "a record that does not hold the phone is not deleted");
+    let (ok, none) = run(&["--email", "nobody@example.org"]);
+    assert!(
+        !ok && none.contains("No record holds that email address"),
+        "{none}"
+    );
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).expect("open");
+        assert_eq!(store.everyone().await.expect("read").people.len(), 3);
+    });
+    // Picked: only Jose.
+    let (ok, done) = run(&["--phone", "619 555 0181", "--record", &h.jose.person_id]);
+    assert!(ok, "{done}");
+    assert!(
+        done.contains(&format!(
+            "Deleted the record {}: 2 versions, 2 submissions in the log, 0 cases",
+            h.jose.person_id
+        )),
+        "{done}"
+    );
+    assert!(done.contains("is waiting again"), "{done}");
+    assert!(!done.contains("warning"), "{done}");
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).expect("open");
+        only_jose_is_gone(&store, &h).await;
+        // The next digest says what happened, naming no one who asked.
+        let outbox = Outbox {
+            dir: dir.path().join("later"),
+        };
+        mutualaid_handler::digest::run(
+            &store,
+            &outbox,
+            &strings("en"),
+            &config("organizers@example.org"),
+            NOON + 86_400,
+            "run-2",
+        )
+        .await
+        .expect("sent");
+        let raw = mutualaid_tests::latest_message(&outbox.dir);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("deleted a record at the person"), "{text}");
+        assert!(text.contains("asked to have their data deleted"), "{text}");
+        assert!(!text.contains("Borrado"), "{text}");
+    });
+    // Jose is in no file of the data folder but the mail already sent.
+    let mut all = Vec::new();
+    files(&data, &mut all);
+    assert!(all.iter().any(|p| p.ends_with("mutualaid.sqlite3")));
+    for file in all {
+        let bytes = std::fs::read(&file).expect("readable");
+        for trace in [
+            JOSE_EMAIL.as_bytes(),
+            JOSE_NAME.as_bytes(),
+            b"Weekends".as_slice(),
+        ] {
+            assert!(
+                !bytes.windows(trace.len()).any(|w| w == trace),
+                "{} still holds {:?}",
+                file.display(),
+                String::from_utf8_lossy(trace)
+            );
+        }
+    }
+    let sent = std::fs::read_dir(data.join("outbox"))
+        .expect("outbox")
+        .count();
+    assert_eq!(sent, 1, "mail already sent stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_function_deletes_one_person_on_dynamodb_when_asked() {
+    let Some(endpoint) = aws::moto() else { return };
+    let table = aws::unique_table("erase");
+    let client = aws::dynamo(&endpoint).await;
+    let store = DynamoStore::new(client.clone(), &table);
+    store.create_table().await.expect("table");
+    let h = household(&store).await;
+    let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
+    let emulator = lambda::start().await;
+    let mut child = crate::aws::start_digest(
+        &emulator.address,
+        &table,
+        "digest@example.org",
+        "organizers@example.org",
+        secret,
+    );
+    let (is_error, listed) = emulator
+        .invoke(json!({"delete": {"phone": "619 555 0181"}}))
+        .await;
+    assert!(!is_error, "{listed}");
+    assert_eq!(listed["deleted"], json!(null));
+    let records: Vec<&str> = listed["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["record"].as_str())
+        .collect();
+    assert_eq!(records.len(), 2, "{listed}");
+    assert!(
+        records.contains(&h.jose.person_id.as_str())
+            && records.contains(&h.maria.person_id.as_str())
+    );
+    let (is_error, done) = emulator
+        .invoke(json!({"delete": {"phone": "619 555 0181", "record": h.jose.person_id}}))
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!is_error, "{done}");
+    assert_eq!(done["deleted"]["record"], json!(h.jose.person_id), "{done}");
+    assert_eq!(done["deleted"]["versions"], json!(2), "{done}");
+    assert_eq!(done["reopened"].as_array().map(Vec::len), Some(1), "{done}");
+    only_jose_is_gone(&store, &h).await;
+    // No item of the table holds anything of Jose's (his id only in the organizers' history).
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(&table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            let text = format!("{item:?}");
+            assert!(
+                !text.contains(JOSE_EMAIL) && !text.contains("Borrado"),
+                "{text}"
+            );
+            assert_ne!(
+                item.get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str),
+                Some(format!("PERSON#{}", h.jose.person_id).as_str()),
+                "{text}"
+            );
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    // Ana can be matched again: Jose's hold on her case is gone from the loads too.
+    let ana_case = store
+        .cases_of(&h.ana.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    let vic = domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Vic Next",
+            Some("vic.next@example.org"),
+            None,
+            "92105",
+            &["shopper"],
+        )),
+        NOON,
+        KEEP,
+    )
+    .await
+    .expect("vic");
+    cases::act(
+        &store,
+        &ana_case.id,
+        None,
+        Act::Confirm {
+            volunteer: vic.person_id,
+        },
+        NOON + 60,
+        1,
+        "test",
+    )
+    .await
+    .expect("store")
+    .expect("matched with someone else");
+}
+
+#[test]
+fn serve_deletes_outbox_mail_older_than_the_retention_period() {
+    let site = mutualaid_tests::fixture_site();
+    let data = site.path().join("data");
+    let outbox = data.join("outbox");
+    std::fs::create_dir_all(&outbox).expect("outbox");
+    let days_ago =
+        |days: u64| std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+    let retention = mutualaid_site::Site::load(site.path())
+        .expect("fixture")
+        .config
+        .retention_days;
+    for (name, age) in [("old.eml", u64::from(retention) + 2), ("recent.eml", 1)] {
+        let file = std::fs::File::create(outbox.join(name)).expect("mail");
+        file.set_modified(days_ago(age)).expect("mtime");
+    }
+    let server = mutualaid_tests::serve::serve(
+        mutualaid_tests::mutualaid_bin(),
+        site.path(),
+        &site.path().join("public"),
+        &data,
+        &[],
+        std::process::Stdio::null(),
+    );
+    assert!(!outbox.join("old.eml").exists(), "past retention: deleted");
+    assert!(outbox.join("recent.eml").exists());
+    drop(server);
+}
