@@ -219,7 +219,8 @@ pub fn build(
             role_totals[i] += usize::from(has_role(person, role));
         }
         match &person.submission {
-            Submission::Signup(s) => by_zip.entry(s.zip.clone()).or_default().push(entry),
+            // As shown: a ZIP code stored with a hidden character sorts and groups as it reads.
+            Submission::Signup(s) => by_zip.entry(render::line(&s.zip)).or_default().push(entry),
             Submission::Donate(_) => donations.push(entry),
         }
     }

@@ -51,7 +51,7 @@ fn local(t: Timestamp, tz: &str, format: &str) -> String {
 pub fn area_name(zip: &str) -> String {
     match zips::find(zip) {
         Some(z) => format!("{zip} {}", z.neighborhood.unwrap_or(z.city)),
-        None => zip.to_owned(),
+        None => line(zip),
     }
 }
 
