@@ -34,7 +34,7 @@ pub const SUBMIT_ENV: &[&str] = &[
     "RETENTION_DAYS",
     "RATE_LIMIT_PER_WINDOW",
     "RATE_LIMIT_WINDOW_SECS",
-    "CLIENT_SALT",
+    "EDGE_SECRET",
     "STORE_TIMEOUT_MS",
     "LINK_KEYS_SECRET",
     "PAIRING_CAP",
@@ -78,6 +78,9 @@ pub struct SubmitEnv {
     pub http: HttpConfig,
     /// The Secrets Manager secret holding the link keys (name or ARN).
     pub link_keys_secret: String,
+    /// The Secrets Manager secret CloudFront sends as the origin header,
+    /// and the rate limit's salt is derived from (name or ARN).
+    pub edge_secret: String,
     /// The most people one volunteer helps at once.
     pub cap: usize,
     /// The organizers' time zone.
@@ -130,7 +133,8 @@ impl SubmitEnv {
                     per_window: number("RATE_LIMIT_PER_WINDOW")?,
                     window_secs: number("RATE_LIMIT_WINDOW_SECS")?,
                 },
-                client_salt: var("CLIENT_SALT")?,
+                // Derived from the edge secret once it is read (`crate::edge`).
+                client_salt: String::new(),
                 store_timeout: Duration::from_millis(number("STORE_TIMEOUT_MS")?),
                 retention: Retention {
                     days: number("RETENTION_DAYS")?,
@@ -138,6 +142,7 @@ impl SubmitEnv {
                 organizer_actions: None,
             },
             link_keys_secret: var("LINK_KEYS_SECRET")?,
+            edge_secret: var("EDGE_SECRET")?,
             cap: number("PAIRING_CAP")?,
             time_zone: time_zone("DIGEST_TIME_ZONE")?,
         })

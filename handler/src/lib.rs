@@ -20,6 +20,8 @@ pub mod cases;
 pub mod clock;
 pub mod digest;
 pub mod domain;
+#[cfg(feature = "aws")]
+pub mod edge;
 pub mod erase;
 pub mod export;
 pub mod http;

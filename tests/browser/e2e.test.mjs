@@ -178,7 +178,7 @@ test('without JavaScript, a person offers a monthly donation', async () => {
   await fill(page, { name: 'Sam Lee', email: 'sam@example.org', frequency: 'monthly', amount: '25', consent: true });
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/donate/thanks/');
-  assert.match(exported(), /Sam Lee,sam@example\.org,.*,monthly,25,/);
+  assert.match(exported(), /"Sam Lee","sam@example\.org",.*,"monthly","25",/);
   await page.context().close();
 });
 

@@ -264,6 +264,27 @@ pub mod aws {
         )
     }
 
+    /// The name of the edge secret in moto (created if missing), holding
+    /// [`super::lambda::EDGE_SECRET_VALUE`]: the `submit` function reads it at start.
+    pub const EDGE_SECRET: &str = "/mutualaid-test/edge";
+
+    /// Creates [`EDGE_SECRET`] in moto unless it is there.
+    pub async fn edge_secret(endpoint: &str) {
+        let client = aws_sdk_secretsmanager::Client::new(&sdk_config(endpoint).await);
+        let created = client
+            .create_secret()
+            .name(EDGE_SECRET)
+            .secret_string(super::lambda::EDGE_SECRET_VALUE)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception());
+            assert!(exists, "creating the edge secret (moto): {e:?}");
+        }
+    }
+
     /// A new Secrets Manager secret in moto holding a fresh link key, as an
     /// operator creates it (infra/README.md): its name and the keys.
     pub async fn link_keys_secret(
@@ -536,8 +557,18 @@ pub mod lambda {
         Emulator { address, shared }
     }
 
-    /// An API Gateway HTTP API (payload 2.0) event, or a Function URL event
-    /// (the same shape, with a `lambda-url` domain).
+    /// The value of the edge secret the tests create (`aws::edge_secret`),
+    /// which [`http_event`] sends as CloudFront does.
+    pub const EDGE_SECRET_VALUE: &str = "test-edge-secret-0123456789abcdef";
+
+    /// The address of a CloudFront edge, as the request context's source IP
+    /// shows it for every request that came through CloudFront.
+    pub const CLOUDFRONT_EDGE: &str = "130.176.98.7";
+
+    /// An API Gateway HTTP API (payload 2.0) event as CloudFront forwards it
+    /// (the edge secret, and `source_ip` as the viewer's address; the
+    /// request context's source is a CloudFront edge), or a Function URL
+    /// event (the same shape, with a `lambda-url` domain).
     pub fn http_event(
         function_url: bool,
         path: &str,
@@ -555,13 +586,19 @@ pub mod lambda {
             "routeKey": "$default",
             "rawPath": path,
             "rawQueryString": "",
-            "headers": {"content-type": content_type, "host": domain, "user-agent": "test"},
+            "headers": {
+                "content-type": content_type,
+                "host": domain,
+                "user-agent": "test",
+                "x-origin-verify": EDGE_SECRET_VALUE,
+                "cloudfront-viewer-address": format!("{source_ip}:54321"),
+            },
             "requestContext": {
                 "accountId": "123456789012",
                 "apiId": domain.split('.').next(),
                 "domainName": domain,
                 "domainPrefix": domain.split('.').next(),
-                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test"},
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": CLOUDFRONT_EDGE, "userAgent": "test"},
                 "requestId": "gw-1",
                 "routeKey": "$default",
                 "stage": "$default",

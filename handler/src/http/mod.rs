@@ -127,21 +127,44 @@ pub async fn client_from_socket(
     next.run(request).await
 }
 
-/// Middleware under Lambda: takes the client's address from the API Gateway
-/// (HTTP API v2) or Function URL request context.
+/// Middleware under Lambda behind CloudFront: a request without the origin
+/// secret CloudFront adds is refused (`403`), so the API cannot be called
+/// around CloudFront; then the client is the viewer CloudFront saw
+/// (`CloudFront-Viewer-Address`; the request context's source IP is only a
+/// CloudFront edge). See [`crate::edge`].
 #[cfg(feature = "aws")]
-pub async fn client_from_lambda(
+pub async fn client_from_cloudfront(
+    State(edge): State<Arc<crate::edge::EdgeSecret>>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     use lambda_http::request::RequestContext;
-    let ip = match request.extensions().get::<RequestContext>() {
+    let given = request
+        .headers()
+        .get(crate::edge::ORIGIN_HEADER)
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    if !edge.accepts(&given).await {
+        tracing::info!(status = 403, "not through CloudFront");
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"error": "forbidden", "message": "Use the site's address."})),
+        )
+            .into_response();
+    }
+    request.headers_mut().remove(crate::edge::ORIGIN_HEADER);
+    let viewer = request
+        .headers()
+        .get(crate::edge::VIEWER_ADDRESS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::edge::viewer_address);
+    let source = match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
             ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
         }
         _ => None,
     };
-    if let Some(ip) = ip {
+    if let Some(ip) = viewer.or(source) {
         request.extensions_mut().insert(ClientAddr(ip));
     }
     next.run(request).await
@@ -159,7 +182,16 @@ pub struct App<S> {
     pub clock: fn() -> Timestamp,
 }
 
-/// The router: `POST /api/signup`, `POST /api/donate`.
+/// Every route the router serves, as `METHOD /path` (the template throttles
+/// each and routes each to the `submit` function).
+pub const ROUTES: &[&str] = &[
+    "POST /api/signup",
+    "POST /api/donate",
+    "GET /api/case",
+    "POST /api/case",
+];
+
+/// The router: [`ROUTES`].
 pub fn router<S: Store>(app: App<S>) -> Router {
     let origins: Vec<HeaderValue> = app
         .config

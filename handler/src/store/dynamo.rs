@@ -103,6 +103,33 @@ pub const SUBMIT_ACTIONS: &[&str] = &[
     "dynamodb:UpdateItem",
 ];
 
+/// The partition keys the `submit` function's items have (its policy's
+/// `dynamodb:LeadingKeys`): records and all they keep, identity keys,
+/// contacts, rate-limit windows, the day counters, the organizers' actions —
+/// never the digest's state.
+pub const SUBMIT_KEY_PREFIXES: &[&str] = &[
+    "PERSON#*",
+    "IDENTITY#*",
+    "CONTACT#*",
+    "RATE#*",
+    "COUNTS",
+    "ACTIONS",
+];
+
+/// The partition keys the `digest` function's items have: as `submit`'s,
+/// with the digest's state, without the rate-limit windows.
+pub const DIGEST_KEY_PREFIXES: &[&str] = &[
+    "PERSON#*",
+    "IDENTITY#*",
+    "CONTACT#*",
+    "COUNTS",
+    "ACTIONS",
+    "DIGEST",
+];
+
+/// What the `digest` function does on the indexes: queries them.
+pub const DIGEST_INDEX_ACTIONS: &[&str] = &["dynamodb:Query"];
+
 fn case_item(case: &Case) -> Result<Item, StoreError> {
     let record = serde_dynamo::to_attribute_value(case)
         .map_err(|e| StoreError::Unavailable(format!("encoding a case: {e}")))?;

@@ -85,6 +85,9 @@ enum Command {
         /// Connections served at once; more wait until one closes.
         #[arg(long, default_value_t = 256)]
         max_connections: usize,
+        /// Seconds between deletions of expired records and old mail (tests).
+        #[arg(long, default_value_t = 3600, hide = true)]
+        purge_every: u64,
     },
     /// Print the stored records (or the submission log). A record that
     /// cannot be read is named on stderr; every other one is printed.
@@ -271,6 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             header_timeout,
             body_timeout,
             max_connections,
+            purge_every,
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     body_timeout: std::time::Duration::from_secs(body_timeout),
                     max_connections,
                 },
+                purge_every: std::time::Duration::from_secs(purge_every.max(1)),
             }))?;
             Ok(ExitCode::SUCCESS)
         }

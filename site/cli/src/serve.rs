@@ -56,6 +56,9 @@ pub struct Options {
     pub cap: usize,
     /// Client timeouts and the connection cap.
     pub limits: crate::listen::Limits,
+    /// How often expired records and old mail are deleted (hourly; tests
+    /// shorten it).
+    pub purge_every: Duration,
 }
 
 /// The database file in a data folder.
@@ -85,6 +88,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         rate_limit,
         cap,
         limits,
+        purge_every,
     } = options;
     site.build(&out)
         .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -120,10 +124,10 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     {
         let (store, data, days) = (store.clone(), data.clone(), site.config.retention_days);
         tokio::spawn(async move {
-            let mut hourly = tokio::time::interval(PURGE_EVERY);
-            hourly.tick().await;
+            let mut every = tokio::time::interval(purge_every);
+            every.tick().await;
             loop {
-                hourly.tick().await;
+                every.tick().await;
                 if let Err(e) = purge(&store, &data, days).await {
                     eprintln!("warning: deleting expired records: {e:#}");
                 }
@@ -184,9 +188,6 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     .await
     .context("serving")
 }
-
-/// How often `serve` deletes what retention says must go.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Deletes expired records (and all they keep) and outbox mail older than
 /// the retention period.

@@ -655,7 +655,7 @@ fn submit_env(runtime_api: &str, dynamodb: &str, table: &str) -> Vec<(&'static s
         ("RETENTION_DAYS", "365".into()),
         ("RATE_LIMIT_PER_WINDOW", "1000".into()),
         ("RATE_LIMIT_WINDOW_SECS", "600".into()),
-        ("CLIENT_SALT", "salt".into()),
+        ("EDGE_SECRET", aws::EDGE_SECRET.into()),
         ("STORE_TIMEOUT_MS", "1000".into()),
         // Read only when an organizer opens an action link; the load opens none.
         ("LINK_KEYS_SECRET", "mutualaid-load/link-keys".into()),
@@ -675,6 +675,7 @@ fn runtime_and_table(
         .build()?;
     let table = aws::unique_table(what);
     let store = runtime.block_on(async {
+        aws::edge_secret(moto).await;
         let store = DynamoStore::new(aws::dynamo(moto).await, &table);
         store.create_table().await.map(|_| store)
     })?;

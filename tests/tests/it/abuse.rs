@@ -347,3 +347,137 @@ async fn names_cannot_reverse_text_or_fake_lines_in_the_digest_or_the_spreadshee
     assert!(text.contains("Carollorac - Fake line"), "{text}");
     assert!(csv.contains("\"Carol;=1+1\""), "one quoted cell: {csv}");
 }
+
+#[tokio::test]
+async fn every_route_the_template_throttles_is_served() {
+    use mutualaid_handler::links::{KeySource, LinkKeys};
+    let h = harness(100);
+    let mut config = crate::handler::config(&h.site, 100);
+    config.organizer_actions = Some(mutualaid_handler::http::OrganizerActions {
+        keys: KeySource::Fixed(LinkKeys::parse(&LinkKeys::generate()).expect("keys")),
+        cap: 3,
+        time_zone: "America/Los_Angeles".into(),
+    });
+    let router = mutualaid_handler::http::router(mutualaid_handler::http::App {
+        store: h.store.clone(),
+        site: h.site.clone(),
+        config,
+        clock: mutualaid_handler::clock::system_clock,
+    });
+    for route in mutualaid_handler::http::ROUTES {
+        let (method, path) = route.split_once(' ').expect("METHOD /path");
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .expect("request");
+        let status = send(&router, request).await.status;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{route}: {status}"
+        );
+    }
+}
+
+/// Through the `submit` Lambda on moto, as CloudFront forwards requests:
+/// without the edge secret nothing is taken; the client is the viewer, not
+/// the CloudFront edge everyone shares; bots and long request ids as under
+/// `serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is_the_client() {
+    use mutualaid_handler::store::dynamo::DynamoStore;
+    use mutualaid_tests::{aws, lambda, workspace_bin};
+    use serde_json::{Value, json};
+
+    let Some(endpoint) = aws::moto() else { return };
+    let table = aws::unique_table("edge");
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
+    store.create_table().await.expect("table");
+    aws::edge_secret(&endpoint).await;
+    let emulator = lambda::start().await;
+    let mut env = crate::aws::submit_env(&emulator.address, &table);
+    env.retain(|(k, _)| *k != "RATE_LIMIT_PER_WINDOW");
+    env.push(("RATE_LIMIT_PER_WINDOW", "2".into()));
+    let mut child = std::process::Command::new(workspace_bin("submit"))
+        .envs(env)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting submit");
+    let person = |n: usize| json!({"name": format!("Edge Person {n}"), "email": format!("edge{n}@example.org"), "contact_method": "email", "zip": "92105", "roles": ["delivery"], "consent": true});
+    let event = |body: &Value, viewer: &str| {
+        lambda::http_event(
+            false,
+            "/api/signup",
+            "application/json",
+            &body.to_string(),
+            viewer,
+        )
+    };
+    // Around CloudFront (no secret, or a wrong one): refused, nothing stored.
+    for secret in [None, Some("guess-guess-guess-guess")] {
+        let mut around = event(&person(0), "198.51.100.1");
+        match secret {
+            None => {
+                around["headers"]
+                    .as_object_mut()
+                    .expect("headers")
+                    .remove("x-origin-verify");
+            }
+            Some(s) => around["headers"]["x-origin-verify"] = json!(s),
+        }
+        let (_, answer) = emulator.invoke(around).await;
+        assert_eq!(answer["statusCode"], 403, "{answer}");
+    }
+    assert!(store.everyone().await.expect("read").people.is_empty());
+    // Two viewers behind one CloudFront edge: each its own client (limit 2).
+    for n in 1..=2 {
+        let (_, answer) = emulator.invoke(event(&person(n), "198.51.100.1")).await;
+        assert_eq!(answer["statusCode"], 201, "{answer}");
+    }
+    let (_, third) = emulator.invoke(event(&person(3), "198.51.100.1")).await;
+    assert_eq!(third["statusCode"], 429, "{third}");
+    let (_, other) = emulator.invoke(event(&person(4), "2001:db8:7::5")).await;
+    assert_eq!(
+        other["statusCode"], 201,
+        "another viewer, the same edge: {other}"
+    );
+    // A bot's trap hits count; then even its real-looking post is refused.
+    let mut bot = person(5);
+    bot["website"] = json!("http://spam.example");
+    for _ in 0..2 {
+        let (_, answer) = emulator.invoke(event(&bot, "203.0.113.66")).await;
+        assert_eq!(answer["statusCode"], 201, "a bot is thanked: {answer}");
+    }
+    let (_, answer) = emulator.invoke(event(&person(6), "203.0.113.66")).await;
+    assert_eq!(answer["statusCode"], 429, "{answer}");
+    // A long request id is neither echoed nor kept.
+    let mut long_id = event(&person(7), "203.0.113.80");
+    long_id["headers"]["x-request-id"] = json!("B".repeat(8 * 1024));
+    let (_, answer) = emulator.invoke(long_id).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let echoed = answer["headers"]["x-request-id"].as_str().expect("an id");
+    assert!(
+        echoed.len() <= 64 && !echoed.starts_with("BBBB"),
+        "{echoed}"
+    );
+    // A name with display tricks is kept as it reads.
+    let mut tricky = person(8);
+    tricky["name"] = json!("Ro\u{202E}sa\u{2028}Line\u{0}");
+    let (_, answer) = emulator.invoke(event(&tricky, "203.0.113.81")).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let names: Vec<String> = store
+        .everyone()
+        .await
+        .expect("read")
+        .people
+        .iter()
+        .map(|p| p.submission.name().to_owned())
+        .collect();
+    assert!(names.contains(&"Rosa Line".to_owned()), "{names:?}");
+    assert_eq!(names.len(), 5, "{names:?}");
+}

@@ -361,7 +361,7 @@ pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)>
         ("RETENTION_DAYS", "365".into()),
         ("RATE_LIMIT_PER_WINDOW", "100".into()),
         ("RATE_LIMIT_WINDOW_SECS", "600".into()),
-        ("CLIENT_SALT", "salt".into()),
+        ("EDGE_SECRET", aws::EDGE_SECRET.into()),
         // Generous: moto takes one request at a time, and the suite shares it.
         ("STORE_TIMEOUT_MS", "10000".into()),
         ("LINK_KEYS_SECRET", "mutualaid-test/unused/link-keys".into()),
@@ -374,6 +374,7 @@ pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)>
 async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_encodings() {
     let Some(endpoint) = aws::moto() else { return };
     let (store, table) = fresh_store(&endpoint, "lambda").await;
+    aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let mut child = Command::new(workspace_bin("submit"))
         .envs(submit_env(&emulator.address, &table))

@@ -512,6 +512,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     .await;
     let confirm = link(&html, "confirm");
 
+    aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let mut env = crate::aws::submit_env(&emulator.address, &table);
     env.retain(|(k, _)| *k != "LINK_KEYS_SECRET");

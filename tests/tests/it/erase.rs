@@ -408,7 +408,32 @@ fn serve_deletes_outbox_mail_older_than_the_retention_period() {
         &[],
         std::process::Stdio::null(),
     );
-    assert!(!outbox.join("old.eml").exists(), "past retention: deleted");
+    assert!(
+        !outbox.join("old.eml").exists(),
+        "past retention: deleted at start"
+    );
+    assert!(outbox.join("recent.eml").exists());
+    drop(server);
+    // And while it runs: every hour (here, every second).
+    let server = mutualaid_tests::serve::serve(
+        mutualaid_tests::mutualaid_bin(),
+        site.path(),
+        &site.path().join("public"),
+        &data,
+        &["--purge-every", "1"],
+        std::process::Stdio::null(),
+    );
+    let aged = std::fs::File::create(outbox.join("aged-while-serving.eml")).expect("mail");
+    aged.set_modified(days_ago(u64::from(retention) + 1))
+        .expect("mtime");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while outbox.join("aged-while-serving.eml").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !outbox.join("aged-while-serving.eml").exists(),
+        "deleted by the periodic purge"
+    );
     assert!(outbox.join("recent.eml").exists());
     drop(server);
 }

@@ -128,6 +128,14 @@ fn each_function_gets_exactly_the_environment_its_binary_reads() {
 }
 
 /// Every (actions, resources) statement of a function's inline policies.
+/// The `dynamodb:LeadingKeys` a function's statement `i` allows.
+fn leading_keys(t: &Value, function: &str, i: usize) -> BTreeSet<String> {
+    let statement = &resource(t, function)["Properties"]["Policies"][0]["Statement"][i];
+    strings(&statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        .into_iter()
+        .collect()
+}
+
 fn statements(t: &Value, function: &str) -> Vec<(BTreeSet<String>, Vec<Value>)> {
     let policies = resource(t, function)["Properties"]["Policies"]
         .as_sequence()
@@ -170,26 +178,42 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
         assert_eq!(first.1, std::slice::from_ref(&link_keys), "{function}");
     }
 
+    let edge: Value = serde_norway::from_str("Ref: EdgeSecret").expect("yaml");
     let submit = statements(&t, "SubmitFunction");
-    assert_eq!(submit.len(), 2);
-    assert_eq!(submit[1].0, set(dynamo::SUBMIT_ACTIONS));
+    assert_eq!(submit.len(), 3);
+    assert_eq!(submit[1].0, set(mutualaid_handler::edge::ACTIONS));
     assert_eq!(
         submit[1].1,
+        std::slice::from_ref(&edge),
+        "the edge secret only"
+    );
+    assert_eq!(submit[2].0, set(dynamo::SUBMIT_ACTIONS));
+    assert_eq!(
+        submit[2].1,
         std::slice::from_ref(&table_arn),
         "the table only, no index, no wildcard"
     );
+    assert_eq!(
+        leading_keys(&t, "SubmitFunction", 2),
+        set(dynamo::SUBMIT_KEY_PREFIXES),
+        "submit touches only its items"
+    );
 
     let digest = statements(&t, "DigestFunction");
-    assert_eq!(digest.len(), 3);
+    assert_eq!(digest.len(), 4);
     assert_eq!(digest[1].0, set(dynamo::DIGEST_ACTIONS));
+    assert_eq!(digest[1].1, std::slice::from_ref(&table_arn));
     assert_eq!(
-        digest[1].1,
-        [
-            table_arn,
-            index_arn(dynamo::INDEX),
-            index_arn(dynamo::PENDING_INDEX)
-        ]
+        leading_keys(&t, "DigestFunction", 1),
+        set(dynamo::DIGEST_KEY_PREFIXES),
+        "the digest touches only its items"
     );
+    assert_eq!(digest[2].0, set(dynamo::DIGEST_INDEX_ACTIONS));
+    assert_eq!(
+        digest[2].1,
+        [index_arn(dynamo::INDEX), index_arn(dynamo::PENDING_INDEX)]
+    );
+    let digest = [digest[0].clone(), digest[1].clone(), digest[3].clone()];
     assert_eq!(digest[2].0, set(SES_ACTIONS));
     let identity = serde_norway::to_string(&digest[2].1).expect("yaml");
     assert!(
@@ -326,5 +350,125 @@ fn the_site_is_private_behind_cloudfront_with_the_api_on_the_same_origin() {
         crate::real_site().site.config.api_base,
         "/api",
         "the built forms post to the same origin"
+    );
+}
+
+#[test]
+fn the_api_answers_only_cloudfront_which_sends_the_edge_secret_and_the_viewers_address() {
+    let t = template();
+    let config = &resource(&t, "Distribution")["Properties"]["DistributionConfig"];
+    let api = config["Origins"]
+        .as_sequence()
+        .expect("origins")
+        .iter()
+        .find(|o| o["Id"].as_str() == Some("api"))
+        .expect("the api origin");
+    let header = &api["OriginCustomHeaders"][0];
+    assert_eq!(
+        header["HeaderName"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some(mutualaid_handler::edge::ORIGIN_HEADER)
+    );
+    assert_eq!(
+        header["HeaderValue"]["Fn::Sub"].as_str(),
+        Some("{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"),
+        "the value is the secret submit reads"
+    );
+    let vars = &resource(&t, "SubmitFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars["EDGE_SECRET"]["Ref"].as_str(), Some("EdgeSecret"));
+    let generated = &resource(&t, "EdgeSecret")["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64() >= Some(32));
+
+    // The viewer's address reaches the handler; the viewer's Host does not.
+    let behaviour = config["CacheBehaviors"]
+        .as_sequence()
+        .expect("behaviours")
+        .iter()
+        .find(|b| b["PathPattern"].as_str() == Some("/api/*"))
+        .expect("/api/*");
+    assert_eq!(
+        behaviour["OriginRequestPolicyId"]["Ref"].as_str(),
+        Some("ApiOriginRequests")
+    );
+    let policy = &resource(&t, "ApiOriginRequests")["Properties"]["OriginRequestPolicyConfig"];
+    let headers: BTreeSet<String> = strings(&policy["HeadersConfig"]["Headers"])
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    assert!(
+        headers.contains(mutualaid_handler::edge::VIEWER_ADDRESS_HEADER),
+        "{headers:?}"
+    );
+    for needed in ["content-type", "origin", "sec-fetch-site"] {
+        assert!(headers.contains(needed), "{needed}: {headers:?}");
+    }
+    assert!(
+        !headers.contains("host"),
+        "API Gateway answers only to its own Host"
+    );
+    assert_eq!(
+        policy["QueryStringsConfig"]["QueryStringBehavior"].as_str(),
+        Some("all"),
+        "the signed links"
+    );
+
+    // The API's own address is published nowhere.
+    let outputs = serde_norway::to_string(&t["Outputs"]).expect("yaml");
+    assert!(!outputs.contains("execute-api"), "{outputs}");
+
+    // Every route the router serves is routed to submit, and throttled on its own.
+    let events = resource(&t, "SubmitFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("events");
+    let routed: BTreeSet<String> = events
+        .values()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().expect("method"),
+                e["Properties"]["Path"].as_str().expect("path")
+            )
+        })
+        .collect();
+    assert_eq!(routed, set(mutualaid_handler::http::ROUTES));
+    let throttled: BTreeSet<String> = resource(&t, "HttpApi")["Properties"]["RouteSettings"]
+        .as_mapping()
+        .expect("route settings")
+        .iter()
+        .map(|(route, settings)| {
+            assert!(
+                settings["ThrottlingRateLimit"].as_u64().is_some(),
+                "{route:?}"
+            );
+            route.as_str().expect("a route").to_owned()
+        })
+        .collect();
+    assert_eq!(throttled, set(mutualaid_handler::http::ROUTES));
+
+    // The WAF: its own stack in us-east-1, a rate-based rule per IP on /api/.
+    let waf_path = mutualaid_tests::workspace().join("infra/waf.yaml");
+    let waf: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&waf_path).expect("infra/waf.yaml"))
+            .expect("YAML");
+    let acl = &waf["Resources"]["WebAcl"]["Properties"];
+    assert_eq!(acl["Scope"].as_str(), Some("CLOUDFRONT"));
+    let rate = acl["Rules"]
+        .as_sequence()
+        .expect("rules")
+        .iter()
+        .find_map(|r| r["Statement"]["RateBasedStatement"].as_mapping())
+        .expect("a rate-based rule");
+    let rate = Value::Mapping(rate.clone());
+    assert_eq!(rate["AggregateKeyType"].as_str(), Some("IP"));
+    assert_eq!(
+        rate["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"].as_str(),
+        Some("/api/")
+    );
+    assert_eq!(
+        config["WebACLId"]["Fn::If"][0].as_str(),
+        Some("HasWebAcl"),
+        "the distribution takes the web ACL when one is given"
     );
 }

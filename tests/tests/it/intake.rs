@@ -377,6 +377,7 @@ async fn through_the_submit_lambda_nobody_is_merged_overwritten_or_told_who_is_o
     let table = aws::unique_table("intake");
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
     store.create_table().await.expect("table");
+    aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let child = Command::new(workspace_bin("submit"))
         .envs(crate::aws::submit_env(&emulator.address, &table))

@@ -1,8 +1,10 @@
 //! The `submit` Lambda: the handler's router behind `lambda_http`, on
-//! DynamoDB — the forms, and the organizers' action pages (`/api/case`).
+//! DynamoDB — the forms, and the organizers' action pages (`/api/case`) —
+//! taking only requests that came through CloudFront (`edge`).
 
 use std::sync::Arc;
 
+use mutualaid_handler::edge::EdgeSecret;
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::links::{KeySource, secrets::SecretKeys};
 use mutualaid_handler::{lambda::SubmitEnv, store::dynamo::DynamoStore};
@@ -19,12 +21,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     ))
     .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    // Only CloudFront's requests are taken: it sends this secret (read now; a function without it does not start).
+    let edge = Arc::new(EdgeSecret::load(secrets.clone(), env.edge_secret).await?);
     // The organizers' action pages: keys read from Secrets Manager on first use, refreshed every few minutes.
-    let keys = SecretKeys::new(
-        aws_sdk_secretsmanager::Client::new(&aws),
-        env.link_keys_secret,
-    );
+    let keys = SecretKeys::new(secrets, env.link_keys_secret);
     let mut config = env.http;
+    config.client_salt = edge.client_salt().to_owned();
     config.organizer_actions = Some(http::OrganizerActions {
         keys: KeySource::Secret(Arc::new(keys)),
         cap: env.cap,
@@ -36,6 +39,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         config,
         clock: mutualaid_handler::clock::system_clock,
     };
-    let router = http::router(app).layer(axum::middleware::from_fn(http::client_from_lambda));
+    let router = http::router(app).layer(axum::middleware::from_fn_with_state(
+        edge,
+        http::client_from_cloudfront,
+    ));
     lambda_http::run(router).await
 }
