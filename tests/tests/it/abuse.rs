@@ -481,3 +481,58 @@ async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is
     assert!(names.contains(&"Rosa Line".to_owned()), "{names:?}");
     assert_eq!(names.len(), 5, "{names:?}");
 }
+
+#[test]
+fn a_client_that_stops_sending_its_body_is_cut_off() {
+    let (_site, server) = start(&["--body-timeout", "1"]);
+    let mut stream = TcpStream::connect(address(&server)).expect("connect");
+    stream
+        .write_all(
+            b"POST /api/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"name\": \"Sl",
+        )
+        .expect("half a body");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the server ended it, not our 10 s guard: {read:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "nothing stored, no success: {answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(9));
+}
+
+#[test]
+fn the_default_limit_is_thirty_per_ten_minutes_in_serve_and_in_the_template() {
+    let help = std::process::Command::new(mutualaid_bin())
+        .args(["serve", "--help"])
+        .output()
+        .expect("serve --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let line = help
+        .lines()
+        .skip_while(|l| !l.contains("--rate-limit"))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(line.contains("[default: 30]"), "{help}");
+    let template =
+        std::fs::read_to_string(mutualaid_tests::workspace().join("infra/template.yaml"))
+            .expect("template");
+    let t: serde_norway::Value = serde_norway::from_str(&template).expect("YAML");
+    assert_eq!(
+        t["Parameters"]["RateLimitPerWindow"]["Default"].as_u64(),
+        Some(30)
+    );
+    assert_eq!(
+        t["Parameters"]["RateLimitWindowSeconds"]["Default"].as_u64(),
+        Some(600)
+    );
+}
