@@ -38,6 +38,22 @@ pub struct FrontMatter {
     /// A form rendered after the body: `signup` or `donate`.
     #[serde(default)]
     pub form: Option<Spanned<String>>,
+    /// `false`: search engines are asked not to index it, and it is not in
+    /// the sitemap (thank-you pages: reached only by sending a form).
+    #[serde(default = "indexed")]
+    pub index: bool,
+}
+
+fn indexed() -> bool {
+    true
+}
+
+impl Page {
+    /// Whether search engines may list it: not the not-found page, not a
+    /// page whose front matter says `index = false`.
+    pub fn is_indexed(&self) -> bool {
+        self.front.index && self.template != Template::NotFound
+    }
 }
 
 /// Which layout a page uses.

@@ -526,6 +526,12 @@ impl Site {
         ctx.insert("notice", &notice);
         ctx.insert("is_home", &(page.template == Template::Home));
         ctx.insert("is_404", &(page.template == Template::NotFound));
+        // Not for search engines: the not-found page, thank-you pages, and
+        // any page shown with a form's errors or a notice (the handler's answers).
+        ctx.insert(
+            "noindex",
+            &(!page.is_indexed() || !summary.is_empty() || state.notice.is_some()),
+        );
         ctx.insert("css", STYLE);
         ctx.insert("home_url", self.url_or_home("_index.md", lang));
         ctx.insert(
@@ -548,11 +554,7 @@ impl Site {
 
     fn sitemap(&self) -> String {
         let mut by_key: BTreeMap<&str, Vec<&Page>> = BTreeMap::new();
-        for p in self
-            .pages
-            .iter()
-            .filter(|p| p.template != Template::NotFound)
-        {
+        for p in self.pages.iter().filter(|p| p.is_indexed()) {
             by_key.entry(&p.key).or_default().push(p);
         }
         let mut out = String::from(

@@ -174,7 +174,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         .fallback_service(files)
         .with_state(state.clone())
         .merge(api)
-        .layer(axum::middleware::map_response(inject_reload_script))
+        .layer(axum::middleware::from_fn(inject_reload_script))
         .layer(axum::middleware::from_fn_with_state(state, tidy_path));
 
     println!(
@@ -344,25 +344,44 @@ async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
     }
 }
 
-/// Adds the reload script to HTML responses.
-async fn inject_reload_script(response: Response) -> Response {
+/// Adds the reload script to HTML responses; a `HEAD` is answered as the
+/// `GET` would be, headers and all (`Content-Length` the length sent), with
+/// no body.
+async fn inject_reload_script(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let head = request.method() == axum::http::Method::HEAD;
+    if head {
+        *request.method_mut() = axum::http::Method::GET;
+    }
+    let response = next.run(request).await;
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if !is_html {
-        return response;
-    }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "could not read the page").into_response();
+    let bytes = if is_html {
+        let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "could not read the page").into_response();
+        };
+        let html = String::from_utf8_lossy(&bytes);
+        let injected = match html.rfind("</body>") {
+            Some(at) => format!("{}{RELOAD_SCRIPT}{}", &html[..at], &html[at..]),
+            None => format!("{html}{RELOAD_SCRIPT}"),
+        };
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, injected.len().into());
+        Body::from(injected)
+    } else if head {
+        body
+    } else {
+        return Response::from_parts(parts, body);
     };
-    let html = String::from_utf8_lossy(&bytes);
-    let injected = match html.rfind("</body>") {
-        Some(at) => format!("{}{RELOAD_SCRIPT}{}", &html[..at], &html[at..]),
-        None => format!("{html}{RELOAD_SCRIPT}"),
-    };
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(injected))
+    if head {
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, bytes)
 }

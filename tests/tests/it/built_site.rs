@@ -155,25 +155,34 @@ fn no_page_runs_a_script_or_loads_anything_from_another_host() {
 fn the_not_found_page_sitemap_and_robots_are_written() {
     let built = real_site();
     let out = built.out();
-    for not_found in ["404.html", "es/404.html"] {
-        let text = std::fs::read_to_string(out.join(not_found)).expect(not_found);
-        assert!(text.contains(r#"<meta name="robots" content="noindex">"#));
-    }
-    let sitemap = std::fs::read_to_string(out.join("sitemap.xml")).expect("sitemap");
-    let base = &built.site.config.base_url;
-    for page in built
-        .site
-        .pages
-        .iter()
-        .filter(|p| !p.url.ends_with("404.html"))
-    {
+    // Pages nobody should land on from a search: not found, and thank-you pages.
+    let hidden = [
+        "404.html",
+        "es/404.html",
+        "signup/thanks/index.html",
+        "es/signup/thanks/index.html",
+        "donate/thanks/index.html",
+        "es/donate/thanks/index.html",
+    ];
+    for file in hidden {
+        let text = std::fs::read_to_string(out.join(file)).expect(file);
         assert!(
-            sitemap.contains(&format!("<loc>{base}{}</loc>", page.url)),
-            "sitemap lacks {}",
-            page.url
+            text.contains(r#"<meta name="robots" content="noindex">"#),
+            "{file}"
         );
     }
-    assert!(!sitemap.contains("404"));
+    let home = std::fs::read_to_string(out.join("index.html")).expect("home");
+    assert!(!home.contains("noindex"));
+    let sitemap = std::fs::read_to_string(out.join("sitemap.xml")).expect("sitemap");
+    let base = &built.site.config.base_url;
+    for page in &built.site.pages {
+        let listed = sitemap.contains(&format!("<loc>{base}{}</loc>", page.url));
+        let is_hidden = hidden
+            .iter()
+            .any(|h| page.output == std::path::Path::new(h));
+        assert_eq!(listed, !is_hidden, "{} in the sitemap: {listed}", page.url);
+    }
+    assert!(!sitemap.contains("404") && !sitemap.contains("thanks"));
     assert!(sitemap.contains(&format!(r#"hreflang="es" href="{base}/es/signup/""#)));
     let robots = std::fs::read_to_string(out.join("robots.txt")).expect("robots");
     assert!(robots.contains(&format!("Sitemap: {base}/sitemap.xml")));

@@ -572,6 +572,12 @@ async fn a_plain_form_with_errors_comes_back_in_its_language_with_every_value_ke
         !answer.body.contains("<script>alert"),
         "never shown unescaped"
     );
+    assert!(
+        answer
+            .body
+            .contains(r#"<meta name="robots" content="noindex">"#),
+        "an error page is no page for search engines"
+    );
     let doc = html(&answer.body);
     let title: String = doc
         .select(&sel("title"))

@@ -435,3 +435,46 @@ fn with_an_unreadable_database_serve_serves_the_site_answers_503_keeping_input_a
     assert_eq!(status, 303);
     assert!(location.is_some_and(|l| l.ends_with("/thanks/")));
 }
+
+#[test]
+fn head_answers_with_the_headers_get_sends() {
+    use std::io::Write;
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let server = start(site.path(), &out);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let ask = |method: &str, path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+        let headers: Vec<String> = head
+            .lines()
+            .map(str::to_ascii_lowercase)
+            .filter(|l| !l.starts_with("date:"))
+            .collect();
+        (headers, body.to_owned())
+    };
+    for path in ["/", "/es/signup/", "/sitemap.xml", "/no-such-page/"] {
+        let (get_headers, get_body) = ask("GET", path);
+        let (head_headers, head_body) = ask("HEAD", path);
+        assert_eq!(head_headers, get_headers, "{path}");
+        assert!(head_body.is_empty(), "{path}");
+        let length: usize = get_headers
+            .iter()
+            .find_map(|h| h.strip_prefix("content-length: "))
+            .unwrap_or_else(|| panic!("{path}: a length in {get_headers:?}"))
+            .parse()
+            .expect("a number");
+        assert_eq!(length, get_body.len(), "{path}: the length sent");
+    }
+}
