@@ -16,6 +16,7 @@
 //! | body over 16 KiB | `413` | `413` |
 //! | undecodable body | `400` | `400` |
 //! | JSON from an origin not allowed | — | `403` |
+//! | `GET` of the form's action (a reload, Enter in the address bar) | `303` to the form's page, in the language of the page the person came from | — |
 //! | a plain form posted from another site | `403`, the form page with a link to it, nothing stored | — |
 //!
 //! The answer never tells a stranger whether a person is on record: a new
@@ -186,7 +187,9 @@ pub struct App<S> {
 /// each and routes each to the `submit` function).
 pub const ROUTES: &[&str] = &[
     "POST /api/signup",
+    "GET /api/signup",
     "POST /api/donate",
+    "GET /api/donate",
     "GET /api/case",
     "POST /api/case",
 ];
@@ -206,8 +209,14 @@ pub fn router<S: Store>(app: App<S>) -> Router {
         .max_age(Duration::from_secs(3600));
     let app = Arc::new(app);
     Router::new()
-        .route("/api/signup", post(submit::<S, SignupInput>))
-        .route("/api/donate", post(submit::<S, DonateInput>))
+        .route(
+            "/api/signup",
+            post(submit::<S, SignupInput>).get(to_the_form::<S, SignupInput>),
+        )
+        .route(
+            "/api/donate",
+            post(submit::<S, DonateInput>).get(to_the_form::<S, DonateInput>),
+        )
         .route(
             "/api/case",
             axum::routing::get(case_pages::show::<S>).post(case_pages::act::<S>),
@@ -242,6 +251,39 @@ async fn drop_unusable_request_id(
         request.headers_mut().remove("x-request-id");
     }
     next.run(request).await
+}
+
+/// `GET` of a form's action — a reload of its error page, Enter in the
+/// address bar: `303` to the form's page, in the language the person was
+/// reading (the page they came from, else their browser's first language).
+async fn to_the_form<S: Store, F: FormInput>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+) -> Response {
+    let from_spanish_page = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
+        .map(|path| path.starts_with("es/") || path == "es");
+    let browser_spanish = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split([',', ';', '-']).next())
+        .is_some_and(|first| first.trim().eq_ignore_ascii_case("es"));
+    let lang = match from_spanish_page {
+        Some(true) => Lang::Es,
+        Some(false) => Lang::En,
+        None if browser_spanish => Lang::Es,
+        None => Lang::En,
+    };
+    let page = app
+        .site
+        .page(&format!("{}.md", F::FORM.key()), lang.code())
+        .map(|p| p.url.clone())
+        .unwrap_or_else(|| "/".to_owned());
+    tracing::info!(form = F::FORM.key(), status = 303, "form action opened");
+    (StatusCode::SEE_OTHER, [(header::LOCATION, page)]).into_response()
 }
 
 /// A form's wire struct, as the handler needs it.

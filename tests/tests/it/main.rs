@@ -17,6 +17,7 @@ mod intake; // nobody merged, overwritten or told who is on record: serve and th
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
+mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
