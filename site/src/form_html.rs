@@ -73,6 +73,11 @@ pub struct FormView<'a> {
     pub errors: &'a FieldErrors,
 }
 
+/// The id of a part's note.
+fn group_note_id(group: &str) -> String {
+    format!("{group}-note")
+}
+
 impl FormView<'_> {
     fn label(&self, field: &Field) -> &str {
         self.strings
@@ -150,6 +155,14 @@ impl FormView<'_> {
                 if let Some(heading) = group.and_then(|g| texts.groups.get(g)) {
                     let _ = write!(out, "<h2>{}</h2>", esc(heading));
                 }
+                if let Some((g, note)) = group.and_then(|g| Some((g, texts.group_notes.get(g)?))) {
+                    let _ = write!(
+                        out,
+                        r#"<p class="note" id="{}">{}</p>"#,
+                        group_note_id(g),
+                        esc(note)
+                    );
+                }
             }
             self.field(&mut out, field);
         }
@@ -187,6 +200,11 @@ impl FormView<'_> {
         let error = self.error(field);
         let hint = self.hint(field);
         let mut described = Vec::new();
+        if let Some(g) = field.group
+            && self.strings.form(self.form).group_notes.contains_key(g)
+        {
+            described.push(group_note_id(g));
+        }
         if hint.is_some() {
             described.push(format!("{id}-hint"));
         }

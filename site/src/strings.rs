@@ -198,6 +198,11 @@ pub struct FormTexts {
     /// Headings of the form's parts, by group key.
     #[serde(default)]
     pub groups: BTreeMap<String, String>,
+    /// A sentence under a part's heading that every field of the part
+    /// refers to (`aria-describedby`), by group key: what a person must
+    /// know before they start it ("an email or a phone, at least one").
+    #[serde(default)]
+    pub group_notes: BTreeMap<String, String>,
     /// Field texts by wire name.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldTexts>,

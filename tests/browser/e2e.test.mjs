@@ -142,6 +142,19 @@ test('without JavaScript, a person signs up in English, fixes an error and lands
     assert.equal(await page.locator(href).count(), 1, href);
   }
   assert.equal(await page.locator('.error-summary a[href]').count(), links.length, 'links are focusable');
+  // Following a link leaves the field's label, hint and error in view above it.
+  for (const [href] of links) {
+    await page.click(`.error-summary a[href="${href}"]`);
+    const id = href.slice(1);
+    const inView = await page.evaluate((id) => {
+      const parts = [document.querySelector(`label[for="${id}"]`), document.getElementById(`${id}-error`), document.getElementById(id)];
+      return parts.every((el) => {
+        const r = el.getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight;
+      });
+    }, id);
+    assert.ok(inView, `${href}: label, error and field in view`);
+  }
   assert.equal(await page.getAttribute('.error-summary', 'tabindex'), '-1');
   // What they typed is still there.
   assert.equal(await page.inputValue('[name=name]'), 'Lena Ortiz');

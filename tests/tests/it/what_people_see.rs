@@ -50,3 +50,33 @@ async fn opening_a_forms_action_leads_to_the_form_in_the_readers_language() {
         );
     }
 }
+
+#[test]
+fn email_or_phone_at_least_one_is_said_before_those_fields_and_tied_to_them() {
+    let built = crate::real_site();
+    for (file, words) in [
+        (
+            "signup/index.html",
+            "an email address or a phone number — at least one",
+        ),
+        (
+            "es/signup/index.html",
+            "un correo electrónico o un número de teléfono: al menos uno",
+        ),
+    ] {
+        let page = std::fs::read_to_string(built.out().join(file)).expect(file);
+        let note_at = page.find(r#"id="contact-note""#).expect("the note");
+        let email_at = page.find(r#"id="f-email""#).expect("the email field");
+        assert!(note_at < email_at, "{file}: said before the fields");
+        assert!(page[note_at..].contains(words), "{file}");
+        let doc = crate::html(&page);
+        for id in ["f-email", "f-phone"] {
+            let input = doc.select(&crate::sel(&format!("#{id}"))).next().expect(id);
+            let described = input.value().attr("aria-describedby").unwrap_or("");
+            assert!(
+                described.split(' ').any(|d| d == "contact-note"),
+                "{file} {id}: {described}"
+            );
+        }
+    }
+}
