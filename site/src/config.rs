@@ -60,3 +60,102 @@ impl Config {
         }
     }
 }
+
+/// Whether a host name is one no real deployment has: the documentation
+/// domains (`example.org`, `.com`, `.net`, anything under `.example`), the
+/// reserved test names (`.test`, `.invalid`) and this machine (`localhost`,
+/// `127.0.0.1`, `::1`).
+fn placeholder_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["example.org", "example.com", "example.net", "localhost"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        || [".example", ".test", ".invalid"]
+            .iter()
+            .any(|tld| host.ends_with(tld) || host == tld[1..])
+        || host == "127.0.0.1"
+        || host == "[::1]"
+        || host == "::1"
+}
+
+/// The host of a URL (`https://host:port/path`), lowercased.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.is_empty() => h,
+        _ => host,
+    }
+}
+
+impl Config {
+    /// The settings that are still placeholders (shipped examples, a local
+    /// address), as (key, why): what `check --production` refuses, since
+    /// on a live site people would write, chat or give to nobody.
+    pub fn placeholders(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("base_url", self.base_url.as_str()),
+            ("discord_url", self.discord_url.as_str()),
+            ("donate_url", self.donate_url.as_str()),
+        ] {
+            let host = url_host(value);
+            if placeholder_host(host) {
+                out.push((key, format!("`{key}` points at {host}, a placeholder")));
+            } else if key == "discord_url"
+                && value.trim_end_matches('/').ends_with("discord.gg/example")
+            {
+                out.push((key, format!("`{key}` is the example invite")));
+            }
+        }
+        let email_host = self
+            .contact_email
+            .rsplit_once('@')
+            .map(|(_, h)| h)
+            .unwrap_or("");
+        if placeholder_host(email_host) {
+            out.push((
+                "contact_email",
+                format!("`contact_email` is at {email_host}, a placeholder"),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_the_documentation_and_local_names() {
+        for host in [
+            "example.org",
+            "mutualaid.example.org",
+            "www.example.com",
+            "fixture.example",
+            "site.test",
+            "localhost",
+            "127.0.0.1",
+        ] {
+            assert!(placeholder_host(host), "{host}");
+        }
+        for host in [
+            "ayudamutua-sd.org",
+            "discord.gg",
+            "exampleorg.net",
+            "sandiego.gov",
+        ] {
+            assert!(!placeholder_host(host), "{host}");
+        }
+        assert_eq!(
+            url_host("https://user@Give.Example.ORG:8443/x?y"),
+            "Give.Example.ORG"
+        );
+        assert_eq!(url_host("http://127.0.0.1:8000/"), "127.0.0.1");
+    }
+}

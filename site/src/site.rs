@@ -336,6 +336,32 @@ impl Site {
         })
     }
 
+    /// What a live site must not ship (`check --production`,
+    /// `build --production`): every setting still a placeholder, at its line
+    /// in `config.toml`.
+    pub fn production_problems(&self) -> Vec<Diagnostic> {
+        let text = std::fs::read_to_string(self.root.join("config.toml")).unwrap_or_default();
+        let mut problems: Vec<Diagnostic> = self
+            .config
+            .placeholders()
+            .into_iter()
+            .map(|(key, why)| {
+                let line = text
+                    .lines()
+                    .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+                    .map_or(1, |i| i + 1);
+                Diagnostic::new(
+                    "config.toml",
+                    line,
+                    why,
+                    format!("set `{key}` to the network's real one before the site goes live"),
+                )
+            })
+            .collect();
+        problems.sort_by_key(|p| p.line);
+        problems
+    }
+
     /// Every page must exist in every language.
     fn check_twins(pages: &[Page], config: &Config) -> Vec<Diagnostic> {
         let mut by_key: BTreeMap<&str, Vec<&Page>> = BTreeMap::new();

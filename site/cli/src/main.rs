@@ -46,6 +46,9 @@ enum Command {
         /// Where to write the site (an earlier build there is replaced).
         #[arg(long, default_value = "public")]
         out: PathBuf,
+        /// For the live site: refuse settings that are still placeholders.
+        #[arg(long)]
+        production: bool,
     },
     /// Check the content: front matter, twins in every language, links,
     /// form texts, settings.
@@ -53,6 +56,11 @@ enum Command {
         /// The content folder.
         #[arg(long, default_value = "content")]
         content: PathBuf,
+        /// For the live site: also refuse settings that are still
+        /// placeholders (example.org addresses, the example Discord invite,
+        /// localhost).
+        #[arg(long)]
+        production: bool,
     },
     /// Build, serve on 127.0.0.1 with the form handler at /api, and rebuild
     /// on change, with live reload.
@@ -229,13 +237,36 @@ fn load(content: &std::path::Path) -> anyhow::Result<Option<Site>> {
     }
 }
 
+/// Prints every setting a live site must not ship, as `file:line` problems
+/// under the content folder; whether there were none.
+fn ready_for_production(site: &Site) -> bool {
+    let problems = site.production_problems();
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if !problems.is_empty() {
+        eprintln!(
+            "{} setting(s) still placeholders: not ready for the live site",
+            problems.len()
+        );
+    }
+    problems.is_empty()
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Build { content, out } => {
+        Command::Build {
+            content,
+            out,
+            production,
+        } => {
             let started = Instant::now();
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            if production && !ready_for_production(&site) {
+                return Ok(ExitCode::FAILURE);
+            }
             let report = site
                 .build(&out)
                 .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -249,10 +280,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { content } => {
+        Command::Check {
+            content,
+            production,
+        } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            if production && !ready_for_production(&site) {
+                return Ok(ExitCode::FAILURE);
+            }
             site.render().context("rendering the pages")?;
             for note in &site.notes {
                 println!("note: {}", note.to_string().replace('\n', "\nnote: "));

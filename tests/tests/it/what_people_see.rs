@@ -80,3 +80,55 @@ fn email_or_phone_at_least_one_is_said_before_those_fields_and_tied_to_them() {
         }
     }
 }
+
+#[test]
+fn check_production_refuses_the_shipped_placeholders_and_passes_real_settings() {
+    let run = |content: &std::path::Path, command: &str, extra: &[&str]| {
+        let out = std::process::Command::new(mutualaid_tests::mutualaid_bin())
+            .arg(command)
+            .arg("--production")
+            .arg("--content")
+            .arg(content)
+            .args(extra)
+            .output()
+            .expect("mutualaid");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let shipped = mutualaid_tests::real_content();
+    let config = std::fs::read_to_string(shipped.join("config.toml")).expect("config");
+    let line_of = |key: &str| {
+        config
+            .lines()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .expect(key)
+            + 1
+    };
+    let (ok, said) = run(&shipped, "check", &[]);
+    assert!(!ok, "{said}");
+    for key in ["base_url", "contact_email", "discord_url", "donate_url"] {
+        assert!(
+            said.contains(&format!("config.toml:{}: `{key}`", line_of(key))),
+            "{key}: {said}"
+        );
+    }
+    assert!(
+        said.contains("hint: set `contact_email` to the network's real one"),
+        "{said}"
+    );
+    // The same content with real settings passes, and builds.
+    let site = mutualaid_tests::fixture_site();
+    let real = "base_url = \"https://ayudamutua-sd.org\"\nlanguages = [\"en\", \"es\"]\norganization = \"Fixture Network\"\ncontact_email = \"hola@ayudamutua-sd.org\"\ndiscord_url = \"https://discord.gg/ayudamutua-sd\"\ndonate_url = \"https://give.ayudamutua-sd.org/\"\napi_base = \"/api\"\nretention_days = 90\n";
+    std::fs::write(site.path().join("config.toml"), real).expect("config");
+    let (ok, said) = run(site.path(), "check", &[]);
+    assert!(ok, "{said}");
+    let out = site.path().join("public");
+    let (ok, said) = run(
+        site.path(),
+        "build",
+        &["--out", out.to_str().expect("utf-8")],
+    );
+    assert!(ok && out.join("index.html").is_file(), "{said}");
+}
