@@ -110,6 +110,27 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
     out
 }
 
+/// How to reach a person and in which languages, on one line: what an
+/// organizer needs to call both sides of a pairing ("Rita Lopez: +1619…,
+/// rita@… (prefers text) — languages: es, en").
+fn reach_line(person: &Person, t: &DigestTexts) -> String {
+    let found: Vec<(String, String)> = details(person, t)
+        .into_iter()
+        .filter(|(k, _)| *k == t.reach || *k == t.languages)
+        .collect();
+    let parts: Vec<String> = found
+        .iter()
+        .map(|(k, v)| {
+            if *k == t.reach {
+                line(v)
+            } else {
+                format!("{k}: {}", line(v))
+            }
+        })
+        .collect();
+    format!("{}: {}", line(name(person)), parts.join(" — "))
+}
+
 fn name(person: &Person) -> &str {
     match &person.submission {
         Submission::Signup(s) => &s.name,
@@ -305,13 +326,16 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             }
             let (case, volunteer) = (&s.case.case, Some(s.volunteer.id.as_str()));
             let id = Some(case.id.as_str());
+            let mut sub: Vec<String> = r.iter().map(|p| reach_line(p, t)).collect();
+            sub.push(reach_line(&s.volunteer, t));
+            sub.push(fill(
+                &t.pair_ref,
+                &[("case", &case.id), ("volunteer", &s.volunteer.id)],
+            ));
             Line {
                 lead: String::new(),
                 rest: text,
-                sub: vec![fill(
-                    &t.pair_ref,
-                    &[("case", &case.id), ("volunteer", &s.volunteer.id)],
-                )],
+                sub,
                 actions: [
                     buttons.link(
                         &t.btn_confirm,

@@ -132,3 +132,70 @@ fn check_production_refuses_the_shipped_placeholders_and_passes_real_settings() 
     );
     assert!(ok && out.join("index.html").is_file(), "{said}");
 }
+
+#[tokio::test]
+async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
+    use mutualaid_forms::validate::ContactMethod;
+    use mutualaid_handler::store::Submission;
+    use mutualaid_handler::store::sqlite::SqliteStore;
+
+    use crate::digest::{NOON, config, strings};
+    use crate::store_contract::{KEEP, person};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let mut rita = person(
+        "Rita Lopez",
+        Some("rita@example.org"),
+        None,
+        "92004",
+        &["delivery"],
+    );
+    rita.languages = vec!["es".into()];
+    let mut vic = person(
+        "Vic Helper",
+        None,
+        Some("+16195550111"),
+        "92004",
+        &["shopper"],
+    );
+    vic.contact_method = ContactMethod::Text;
+    vic.languages = vec!["en".into(), "es".into()];
+    for (s, at) in [(rita, NOON - 600), (vic, NOON - 500)] {
+        mutualaid_handler::domain::accept(&store, Submission::Signup(s), at, KEEP)
+            .await
+            .expect("accepted");
+    }
+    let outbox = mutualaid_handler::mail::Outbox {
+        dir: dir.path().join("outbox"),
+    };
+    mutualaid_handler::digest::run(
+        &store,
+        &outbox,
+        &strings("en"),
+        &config("organizers@example.org"),
+        NOON,
+        "run-1",
+    )
+    .await
+    .expect("sent");
+    let raw = mutualaid_tests::latest_message(&outbox.dir);
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    let text = message.body_text(0).expect("text").replace("\r\n", "\n");
+    let suggested = crate::cases::section(&text, "Suggested today");
+    assert!(
+        suggested.contains("Rita Lopez: rita@example.org (prefers email) — languages: es"),
+        "{suggested}"
+    );
+    assert!(
+        suggested.contains("Vic Helper: +16195550111 (prefers text) — languages: en, es"),
+        "{suggested}"
+    );
+    let html = message.body_html(0).expect("html");
+    assert!(
+        html.contains("Vic Helper: +16195550111 (prefers text)"),
+        "{html}"
+    );
+}
