@@ -38,6 +38,11 @@ pub struct FrontMatter {
     /// A form rendered after the body: `signup` or `donate`.
     #[serde(default)]
     pub form: Option<Spanned<String>>,
+    /// A sign-up page for one way of taking part: the form is shown with
+    /// this role already chosen (`delivery`, `money`, `shopper`), so a
+    /// link from the home page needs no JavaScript to choose it.
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
     /// `false`: search engines are asked not to index it, and it is not in
     /// the sitemap (thank-you pages: reached only by sending a form).
     #[serde(default = "indexed")]
@@ -250,6 +255,23 @@ pub fn load_page(
             form
         }
     };
+    if let Some(role) = &front.role {
+        let known = mutualaid_forms::spec::ROLES.contains(&role.get_ref().as_str());
+        if form != Some(mutualaid_forms::FormId::Signup) || !known {
+            problems.push(Diagnostic::new(
+                &source,
+                at(role),
+                format!(
+                    "`role = \"{}\"` needs the sign-up form and one of its roles",
+                    role.get_ref()
+                ),
+                format!(
+                    "write `form = \"signup\"` and a role among: {}",
+                    mutualaid_forms::spec::ROLES.join(", ")
+                ),
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }

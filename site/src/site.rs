@@ -489,7 +489,11 @@ impl Site {
             })
             .collect();
 
-        let empty_values = FormValues::default();
+        // A page for one way of taking part shows the form with that role chosen.
+        let empty_values = match &page.front.role {
+            Some(role) => FormValues::from_pairs([("roles", role.get_ref().as_str())]),
+            None => FormValues::default(),
+        };
         let no_errors = FieldErrors::default();
         let (form_html, summary) = match page.form {
             Some(form) => {
@@ -551,6 +555,31 @@ impl Site {
         });
         ctx.insert("notice", &notice);
         ctx.insert("is_home", &(page.template == Template::Home));
+        if page.template == Template::Home {
+            // The ways in, first thing on the home page: a page per way of
+            // taking part (the form with that role chosen), then giving.
+            let mut ways: Vec<NavItem> = ["delivery", "money", "shopper"]
+                .iter()
+                .filter_map(|role| {
+                    self.pages.iter().find(|p| {
+                        p.lang == lang && p.front.role.as_ref().is_some_and(|r| r.get_ref() == role)
+                    })
+                })
+                .map(|p| NavItem {
+                    url: &p.url,
+                    title: &p.front.title,
+                    current: false,
+                })
+                .collect();
+            if let Some(give) = self.form_page(FormId::Donate, lang) {
+                ways.push(NavItem {
+                    url: &give.url,
+                    title: give.front.nav_title.as_deref().unwrap_or(&give.front.title),
+                    current: false,
+                });
+            }
+            ctx.insert("ways", &ways);
+        }
         ctx.insert("is_404", &(page.template == Template::NotFound));
         // Not for search engines: the not-found page, thank-you pages, and
         // any page shown with a form's errors or a notice (the handler's answers).
@@ -560,18 +589,6 @@ impl Site {
         );
         ctx.insert("css", STYLE);
         ctx.insert("home_url", self.url_or_home("_index.md", lang));
-        ctx.insert(
-            "signup_url",
-            self.form_page(FormId::Signup, lang)
-                .map(|p| p.url.as_str())
-                .unwrap_or("/"),
-        );
-        ctx.insert(
-            "donate_url",
-            self.form_page(FormId::Donate, lang)
-                .map(|p| p.url.as_str())
-                .unwrap_or("/"),
-        );
         ctx.insert("privacy_url", self.url_or_home("privacy.md", lang));
         ctx.insert("contact_email", &self.config.contact_email);
         ctx.insert("organization", &self.config.organization);

@@ -195,6 +195,25 @@ test('without JavaScript, a person offers a monthly donation', async () => {
   await page.context().close();
 });
 
+test('on a phone, the ways in are on the first screen and each opens the form with its choice made (EN and ES)', async () => {
+  for (const [path, first] of [['/', 'Get groceries delivered'], ['/es/', 'Recibir el mandado en su casa']]) {
+    const page = await noScriptPage();
+    await page.goto(`${base}${path}`);
+    const ways = page.locator('.ways a');
+    assert.equal(await ways.count(), 4, path);
+    assert.equal((await ways.first().textContent()).trim(), first);
+    const box = await ways.first().boundingBox();
+    assert.ok(box && box.y + box.height <= 740, `${path}: the first way in ends at ${box && box.y + box.height} px`);
+    await page.screenshot({ path: join(shots, `home-first-screen${path === '/' ? '' : '-es'}-360.png`) });
+    const header = await page.locator('header.top').boundingBox();
+    assert.ok(header.height <= 170, `${path}: the header takes ${header.height} px`);
+    await Promise.all([page.waitForLoadState('load'), ways.first().click()]);
+    assert.equal(await page.isChecked('input[name=roles][value=delivery]'), true, path);
+    assert.equal(await page.isChecked('input[name=roles][value=shopper]'), false, path);
+    await page.context().close();
+  }
+});
+
 test('screenshots of the home page, the sign-up form and its error state at 360×740 and 1280×800', async () => {
   for (const [w, h] of [[360, 740], [1280, 800]]) {
     const page = await noScriptPage({ width: w, height: h });

@@ -67,6 +67,42 @@ fn every_page_exists_in_english_and_spanish_and_links_to_its_twin() {
     }
 }
 
+/// The Flesch-Kincaid grade of English text: 0.39 × words per sentence +
+/// 11.8 × syllables per word − 15.59 (syllables: groups of vowels, less a
+/// final silent e).
+fn flesch_kincaid_grade(text: &str) -> f64 {
+    let sentences = text
+        .split(['.', '!', '?'])
+        .filter(|s| s.trim().chars().any(char::is_alphabetic))
+        .count()
+        .max(1) as f64;
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let syllables: usize = words
+        .iter()
+        .map(|w| {
+            let mut groups = 0;
+            let mut in_vowel = false;
+            for c in w.chars() {
+                let vowel = "aeiouy".contains(c);
+                if vowel && !in_vowel {
+                    groups += 1;
+                }
+                in_vowel = vowel;
+            }
+            if w.ends_with('e') && !w.ends_with("le") && groups > 1 {
+                groups -= 1;
+            }
+            groups.max(1)
+        })
+        .sum();
+    let n = words.len().max(1) as f64;
+    0.39 * (n / sentences) + 11.8 * (syllables as f64 / n) - 15.59
+}
+
 #[test]
 fn the_organizations_headings_and_calls_to_action_are_kept() {
     let built = real_site();
@@ -78,7 +114,64 @@ fn the_organizations_headings_and_calls_to_action_are_kept() {
         home.select(&sel("h2"))
             .any(|h| h.text().collect::<String>() == "What is Mutual Aid?")
     );
-    assert_eq!(attr(&home, ".cta a", "href").as_deref(), Some("/signup/"));
+    // The ways in come first: a page per way of taking part, then giving.
+    let ways: Vec<(String, String)> = home
+        .select(&sel(".ways a"))
+        .map(|a| {
+            (
+                a.value().attr("href").unwrap_or("").to_owned(),
+                a.text().collect::<String>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ways,
+        [
+            (
+                "/signup/delivery/".to_owned(),
+                "Get groceries delivered".to_owned()
+            ),
+            (
+                "/signup/money/".to_owned(),
+                "Get money for groceries".to_owned()
+            ),
+            (
+                "/signup/shopper/".to_owned(),
+                "Shop for a neighbor".to_owned()
+            ),
+            ("/donate/".to_owned(), "Donate".to_owned()),
+        ]
+    );
+    let first_way = read("index.html").find(r#"class="ways""#).expect("ways");
+    let essay = read("index.html")
+        .find("What is Mutual Aid?")
+        .expect("essay");
+    assert!(first_way < essay, "the ways in before the essay");
+    // Each way's page shows the form with its role already chosen.
+    for (file, role) in [
+        ("signup/delivery/index.html", "delivery"),
+        ("es/signup/money/index.html", "money"),
+        ("signup/shopper/index.html", "shopper"),
+    ] {
+        let page = html(&read(file));
+        let checked: Vec<&str> = page
+            .select(&sel("input[name=roles][checked]"))
+            .filter_map(|i| i.value().attr("value"))
+            .collect();
+        assert_eq!(checked, [role], "{file}");
+    }
+    // Above the essay, a summary in plain words: Flesch-Kincaid grade 8 or lower.
+    let summary = read("index.html");
+    let start = summary.find("In short</h2>").expect("the summary");
+    let text: String = html(&summary[start..])
+        .root_element()
+        .select(&sel("p"))
+        .next()
+        .expect("its paragraph")
+        .text()
+        .collect();
+    let grade = flesch_kincaid_grade(&text);
+    assert!(grade <= 8.0, "grade {grade:.1}: {text}");
 
     let program = read("program/index.html");
     assert!(program.contains("DSA San Diego’s Mutual Aid Efforts in Response to COVID19"));
