@@ -29,6 +29,24 @@ pub struct Config {
     pub api_base: String,
     /// Days personal data is kept.
     pub retention_days: u32,
+    /// Within how many days an organizer contacts a person who signed up
+    /// (the thank-you page promises it).
+    #[serde(default = "three")]
+    pub contact_within_days: u32,
+    /// The phone line for urgent help today (San Diego County: 2-1-1).
+    #[serde(default = "two_one_one")]
+    pub urgent_phone: String,
+    /// Where to find food today (a food bank's page), for the thank-you page.
+    #[serde(default)]
+    pub food_bank_url: Option<String>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn two_one_one() -> String {
+    "2-1-1".to_owned()
 }
 
 impl Config {
@@ -47,6 +65,9 @@ impl Config {
             "donate_url" => self.donate_url.clone(),
             "api_base" => self.api_base.clone(),
             "retention_days" => self.retention_days.to_string(),
+            "contact_within_days" => self.contact_within_days.to_string(),
+            "urgent_phone" => self.urgent_phone.clone(),
+            "food_bank_url" => self.food_bank_url.clone()?,
             _ => return None,
         })
     }

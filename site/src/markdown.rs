@@ -77,7 +77,7 @@ fn substitute(text: &str, config: &Config, problems: &mut Vec<Problem>) -> Strin
                 problems.push(Problem {
                     line: line_of(text, offset + start),
                     message: format!("`{{{{ {inner} }}}}` is not a setting"),
-                    hint: "write `{{ config.KEY }}` with KEY one of: organization, contact_email, discord_url, donate_url, retention_days, base_url, api_base".into(),
+                    hint: "write `{{ config.KEY }}` with KEY one of: organization, contact_email, discord_url, donate_url, retention_days, contact_within_days, urgent_phone, food_bank_url (if set), base_url, api_base".into(),
                 });
                 out.push_str(&rest[start..start + len + 2]);
             }

@@ -184,7 +184,7 @@ impl Site {
         let config_text = read(&config_path)?;
         let config: Config = toml::from_str(&config_text).map_err(|e| {
             let hint = if e.message().contains("unknown field") {
-                "remove or correct the key; the settings are: base_url, languages, organization, contact_email, discord_url, donate_url, api_base, retention_days".to_owned()
+                "remove or correct the key; the settings are: base_url, languages, organization, contact_email, discord_url, donate_url, api_base, retention_days, contact_within_days, urgent_phone, food_bank_url".to_owned()
             } else {
                 "config.toml is TOML: `key = \"value\"`".to_owned()
             };

@@ -199,3 +199,61 @@ async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
         "{html}"
     );
 }
+
+#[test]
+fn the_thank_you_page_says_what_happens_next_and_where_to_turn_today() {
+    let built = crate::real_site();
+    let config = &built.site.config;
+    let food = config
+        .food_bank_url
+        .clone()
+        .expect("a food bank in the settings");
+    for (file, when) in [
+        (
+            "signup/thanks/index.html",
+            format!("within {} days", config.contact_within_days),
+        ),
+        (
+            "es/signup/thanks/index.html",
+            format!("en un plazo de {} días", config.contact_within_days),
+        ),
+    ] {
+        let page = std::fs::read_to_string(built.out().join(file)).expect(&file);
+        assert!(page.contains(&when), "{file}: {when}");
+        assert!(
+            page.contains(&format!("<strong>{}</strong>", config.urgent_phone)),
+            "{file}: the help line"
+        );
+        assert!(
+            page.contains(&format!("href=\"{food}\"")),
+            "{file}: the food bank"
+        );
+    }
+}
+
+#[test]
+fn the_privacy_page_says_a_pairing_shares_contact_details_and_how_deletion_works() {
+    let built = crate::real_site();
+    for (file, words) in [
+        (
+            "privacy/index.html",
+            [
+                "each of the two gets the other’s first name, phone number or email address",
+                "only your information is deleted",
+            ],
+        ),
+        (
+            "es/privacy/index.html",
+            [
+                "cada una recibe el nombre, el teléfono o el correo electrónico",
+                "solo se borra su información",
+            ],
+        ),
+    ] {
+        let page = std::fs::read_to_string(built.out().join(file)).expect(file);
+        for w in words {
+            assert!(page.contains(w), "{file}: {w}");
+        }
+        assert!(!page.contains("Only the network’s organizers"), "{file}");
+    }
+}
