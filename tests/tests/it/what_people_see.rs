@@ -218,7 +218,7 @@ fn the_thank_you_page_says_what_happens_next_and_where_to_turn_today() {
             format!("en un plazo de {} días", config.contact_within_days),
         ),
     ] {
-        let page = std::fs::read_to_string(built.out().join(file)).expect(&file);
+        let page = std::fs::read_to_string(built.out().join(file)).expect(file);
         assert!(page.contains(&when), "{file}: {when}");
         assert!(
             page.contains(&format!("<strong>{}</strong>", config.urgent_phone)),
