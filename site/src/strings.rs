@@ -178,6 +178,7 @@ pub struct Ui {
     pub error_summary_title: String,
     pub error_title_prefix: String,
     pub home_lead: String,
+    pub give_now: String,
     pub cta_label: String,
     pub unavailable_title: String,
     pub unavailable_text: String,

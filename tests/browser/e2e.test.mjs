@@ -188,6 +188,11 @@ test('sin JavaScript, una persona se inscribe en español y cada mensaje está e
 test('without JavaScript, a person offers a monthly donation', async () => {
   const page = await noScriptPage();
   await page.goto(`${base}/donate/`);
+  // The giving page leads with the way to give money now; the interest form comes after.
+  const firstLink = await page.$eval('main a', (a) => [a.className, a.getAttribute('href'), a.textContent]);
+  assert.deepEqual(firstLink, ['button give', 'https://example.org/donate', 'Donate now']);
+  const linkBox = await page.locator('main a.give').boundingBox();
+  assert.ok(linkBox.y + linkBox.height <= 740, 'on the first screen');
   await fill(page, { name: 'Sam Lee', email: 'sam@example.org', frequency: 'monthly', amount: '25', consent: true });
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/donate/thanks/');
