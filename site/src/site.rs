@@ -556,7 +556,8 @@ impl Site {
         ctx.insert("notice", &notice);
         ctx.insert("is_home", &(page.template == Template::Home));
         // The giving page leads with the way to give money now; the interest form comes second.
-        let give_url = (page.form == Some(FormId::Donate)).then_some(self.config.donate_url.as_str());
+        let give_url =
+            (page.form == Some(FormId::Donate)).then_some(self.config.donate_url.as_str());
         ctx.insert("give_url", &give_url);
         if page.template == Template::Home {
             // The ways in, first thing on the home page: a page per way of

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::spec::{
-    AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, LANGUAGES, NAME_MAX,
+    AMOUNT_MAX_LEN, AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, LANGUAGES, NAME_MAX,
     NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
 };
 
@@ -102,9 +102,9 @@ pub struct DonateInput {
     #[serde(deserialize_with = "wire::text")]
     #[validate(required(code = "required"), custom(function = checks::frequency))]
     pub frequency: Option<String>,
-    /// Rough amount in whole US dollars.
+    /// A rough amount, as the person writes it.
     #[serde(deserialize_with = "wire::text")]
-    #[validate(custom(function = checks::amount))]
+    #[validate(length(max = AMOUNT_MAX_LEN, code = "too_long"))]
     pub amount: Option<String>,
     /// A message to the organizers.
     #[serde(deserialize_with = "wire::text")]
@@ -177,7 +177,7 @@ mod checks {
     //! the field's codes in [`crate::spec`].
 
     use super::*;
-    use crate::spec::{AMOUNT_MAX, AMOUNT_MIN, HOUSEHOLD_MAX, HOUSEHOLD_MIN};
+    use crate::spec::{HOUSEHOLD_MAX, HOUSEHOLD_MIN};
 
     fn one_of(value: &str, options: &[&str]) -> Result<(), ValidationError> {
         if options.contains(&value) {
@@ -244,10 +244,6 @@ mod checks {
 
     pub fn household_size(value: &str) -> Result<(), ValidationError> {
         number_in(value, HOUSEHOLD_MIN, HOUSEHOLD_MAX)
-    }
-
-    pub fn amount(value: &str) -> Result<(), ValidationError> {
-        number_in(value, AMOUNT_MIN, AMOUNT_MAX)
     }
 }
 

@@ -21,10 +21,9 @@ pub const NOTES_MAX: u64 = 1000;
 pub const HOUSEHOLD_MIN: u64 = 1;
 /// Largest household.
 pub const HOUSEHOLD_MAX: u64 = 20;
-/// Smallest donation amount (US dollars).
-pub const AMOUNT_MIN: u64 = 1;
-/// Largest donation amount (US dollars).
-pub const AMOUNT_MAX: u64 = 100_000;
+/// The longest donation amount, free text as people write it ("20.50",
+/// "$20", "20-50", "about 20").
+pub const AMOUNT_MAX_LEN: u64 = 40;
 /// ZIP codes are five digits.
 pub const ZIP_LEN: u64 = 5;
 /// The HTML `pattern` for a San Diego County ZIP code (all are 919xx–921xx);
@@ -329,10 +328,9 @@ pub static DONATE_FIELDS: &[Field] = &[
         ..field("frequency", Kind::Radio)
     },
     Field {
-        range: Some((AMOUNT_MIN, AMOUNT_MAX)),
-        inputmode: Some("numeric"),
-        errors: &["invalid", "out_of_range"],
-        ..field("amount", Kind::Number)
+        max_len: Some(AMOUNT_MAX_LEN),
+        errors: &["too_long"],
+        ..field("amount", Kind::Text)
     },
     Field {
         max_len: Some(NOTES_MAX),

@@ -63,8 +63,37 @@ fn a_valid_signup_is_normalized() {
 fn a_valid_donation_is_normalized() {
     let d: DonateInput = serde_json::from_value(valid_donation()).unwrap();
     let d = d.validate_and_normalize().expect("valid");
-    assert_eq!(d.amount, Some(1000));
+    assert_eq!(d.amount.as_deref(), Some("$1,000"));
     assert_eq!(d.lang, Lang::En);
+}
+
+#[test]
+fn an_amount_is_kept_as_people_write_it() {
+    for (typed, kept) in [
+        ("20.50", "20.50"),
+        ("$20", "$20"),
+        ("20-50", "20-50"),
+        ("  about 20 ", "about 20"),
+        ("unos 20 dólares", "unos 20 dólares"),
+    ] {
+        let mut input = valid_donation();
+        input["amount"] = serde_json::json!(typed);
+        let d: DonateInput = serde_json::from_value(input).unwrap();
+        let d = d.validate_and_normalize().expect(typed);
+        assert_eq!(d.amount.as_deref(), Some(kept), "{typed:?}");
+    }
+    let mut input = valid_donation();
+    input["amount"] = serde_json::json!("9".repeat(41));
+    let d: DonateInput = serde_json::from_value(input).unwrap();
+    let errors = d.validate_and_normalize().expect_err("too long");
+    assert_eq!(errors.first_code("amount"), Some("too_long"));
+    // A donation stored when the amount was a whole number still reads.
+    let old: crate::Donation = serde_json::from_value(serde_json::json!({
+        "name": "Bo", "email": "bo@example.org", "phone": null, "frequency": "monthly",
+        "amount": 25, "message": null, "lang": "en"
+    }))
+    .expect("an earlier record");
+    assert_eq!(old.amount.as_deref(), Some("25"));
 }
 
 /// An input that gives `code` on `field`, for every code the spec lists.

@@ -168,8 +168,10 @@ pub struct Donation {
     pub phone: Option<String>,
     /// One-time or monthly.
     pub frequency: Frequency,
-    /// Rough amount in whole dollars, if given.
-    pub amount: Option<u32>,
+    /// A rough amount, as written ("20.50", "$20", "20-50", "about 20"), if
+    /// given. (A record stored when it was a whole number reads as its text.)
+    #[serde(default, deserialize_with = "crate::input::wire::text")]
+    pub amount: Option<String>,
     /// Their message.
     pub message: Option<String>,
     /// The language they used.
@@ -304,11 +306,7 @@ impl DonateInput {
                 Some("monthly") => Frequency::Monthly,
                 _ => Frequency::Once,
             },
-            amount: self
-                .amount
-                .as_deref()
-                .and_then(whole_number)
-                .and_then(|n| u32::try_from(n).ok()),
+            amount: self.amount,
             message: self.message,
             lang,
         })

@@ -98,8 +98,8 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
                 mutualaid_forms::validate::Frequency::Monthly => &t.monthly,
             };
             let mut how = freq.clone();
-            if let Some(a) = d.amount {
-                how = format!("{how}, {}", fill(&t.amount, &[("amount", &a.to_string())]));
+            if let Some(a) = &d.amount {
+                how = format!("{how}, {}", fill(&t.amount, &[("amount", a)]));
             }
             out.push((String::new(), how));
             if let Some(m) = &d.message {

@@ -121,7 +121,7 @@ impl Submission {
                 String::new(),
                 String::new(),
                 lower(&d.frequency),
-                d.amount.map(|n| n.to_string()).unwrap_or_default(),
+                d.amount.clone().unwrap_or_default(),
                 opt(&d.message),
                 d.lang.code().into(),
             ],
