@@ -1,7 +1,47 @@
 //! `content/config.toml`: the site's settings. Unknown keys are refused so a
 //! typo is an error with a line number, not a silently ignored setting.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+/// A name as people know it: the same in every language, or one per
+/// language (`{ en = "…", es = "…" }`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Name {
+    /// One name for every language.
+    One(String),
+    /// A name per language code.
+    PerLanguage(BTreeMap<String, String>),
+}
+
+impl Name {
+    /// The name in `lang` (a per-language name lacking it: the first one;
+    /// `check` reports the missing language).
+    pub fn get(&self, lang: &str) -> &str {
+        match self {
+            Name::One(name) => name,
+            Name::PerLanguage(names) => names
+                .get(lang)
+                .or_else(|| names.values().next())
+                .map(String::as_str)
+                .unwrap_or(""),
+        }
+    }
+
+    /// The languages among `languages` it has no name for.
+    pub fn missing<'a>(&self, languages: &'a [String]) -> Vec<&'a str> {
+        match self {
+            Name::One(_) => Vec::new(),
+            Name::PerLanguage(names) => languages
+                .iter()
+                .filter(|l| !names.contains_key(l.as_str()))
+                .map(String::as_str)
+                .collect(),
+        }
+    }
+}
 
 /// Keys still read under an older spelling: (old, current).
 pub const OLD_KEYS: &[(&str, &str)] = &[("organisation", "organization")];
@@ -14,11 +54,16 @@ pub struct Config {
     pub base_url: String,
     /// Languages, the default first.
     pub languages: Vec<String>,
-    /// The network's name. The key was spelled `organisation` until
-    /// 2026-11; that spelling is still read, and `check` says to change it
-    /// ([`OLD_KEYS`]).
+    /// The network's full name, per language (the footer,
+    /// `{{ config.organization }}`). The key was spelled `organisation`
+    /// until 2026-11; that spelling is still read, and `check` says to
+    /// change it ([`OLD_KEYS`]).
     #[serde(alias = "organisation")]
-    pub organization: String,
+    pub organization: Name,
+    /// The short name, per language: the header and every page's title
+    /// (the full name if left out).
+    #[serde(default)]
+    pub short_name: Option<Name>,
     /// Where people write with questions and deletion requests.
     pub contact_email: String,
     /// The Discord invite link.
@@ -55,11 +100,25 @@ impl Config {
         self.languages.first().map(String::as_str).unwrap_or("en")
     }
 
-    /// The value of `{{ config.KEY }}` in markdown, if KEY is a setting.
-    pub fn value(&self, key: &str) -> Option<String> {
+    /// The network's full name in `lang`.
+    pub fn organization_in(&self, lang: &str) -> &str {
+        self.organization.get(lang)
+    }
+
+    /// The network's short name in `lang`.
+    pub fn short_name_in(&self, lang: &str) -> &str {
+        match &self.short_name {
+            Some(name) => name.get(lang),
+            None => self.organization_in(lang),
+        }
+    }
+
+    /// The value of `{{ config.KEY }}` on a page in `lang`, if KEY is a setting.
+    pub fn value(&self, key: &str, lang: &str) -> Option<String> {
         Some(match key {
             "base_url" => self.base_url.clone(),
-            "organization" | "organisation" => self.organization.clone(),
+            "organization" | "organisation" => self.organization_in(lang).to_owned(),
+            "short_name" => self.short_name_in(lang).to_owned(),
             "contact_email" => self.contact_email.clone(),
             "discord_url" => self.discord_url.clone(),
             "donate_url" => self.donate_url.clone(),

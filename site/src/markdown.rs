@@ -55,7 +55,7 @@ pub fn options() -> Options {
 
 /// Replaces each `{{ config.KEY }}` by its setting. Values are single-line,
 /// so line numbers stay what they were in the file.
-fn substitute(text: &str, config: &Config, problems: &mut Vec<Problem>) -> String {
+fn substitute(text: &str, config: &Config, lang: &str, problems: &mut Vec<Problem>) -> String {
     if !text.contains("{{") {
         return text.to_owned();
     }
@@ -70,14 +70,14 @@ fn substitute(text: &str, config: &Config, problems: &mut Vec<Problem>) -> Strin
         out.push_str(&rest[..start]);
         let value = inner
             .strip_prefix("config.")
-            .and_then(|key| config.value(key));
+            .and_then(|key| config.value(key, lang));
         match value {
             Some(v) => out.push_str(&v),
             None => {
                 problems.push(Problem {
                     line: line_of(text, offset + start),
                     message: format!("`{{{{ {inner} }}}}` is not a setting"),
-                    hint: "write `{{ config.KEY }}` with KEY one of: organization, contact_email, discord_url, donate_url, retention_days, contact_within_days, urgent_phone, food_bank_url (if set), base_url, api_base".into(),
+                    hint: "write `{{ config.KEY }}` with KEY one of: organization, short_name, contact_email, discord_url, donate_url, retention_days, contact_within_days, urgent_phone, food_bank_url (if set), base_url, api_base".into(),
                 });
                 out.push_str(&rest[start..start + len + 2]);
             }
@@ -156,7 +156,7 @@ fn heading_text(events: &[Event]) -> String {
 /// Renders markdown to HTML.
 pub fn render(markdown: &str, ctx: &LinkContext) -> Rendered {
     let mut problems = Vec::new();
-    let text = substitute(markdown, ctx.config, &mut problems);
+    let text = substitute(markdown, ctx.config, ctx.lang, &mut problems);
     let mut events: Vec<Event> = Vec::with_capacity(text.len() / 16);
     let mut used_ids: HashSet<String> = HashSet::new();
     let mut heading: Option<(usize, HeadingLevel, Option<CowStr>, Vec<CowStr>)> = None;

@@ -309,6 +309,32 @@ impl Site {
             .filter(|i| pages[*i].front.nav.is_some())
             .collect();
         nav.sort_by_key(|i| (pages[*i].front.nav, &pages[*i].url));
+        // A name given per language must be given in every language.
+        let name_problems: Vec<Diagnostic> = [
+            ("organization", Some(&config.organization)),
+            ("short_name", config.short_name.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, name)| {
+            let missing = name?.missing(&config.languages);
+            if missing.is_empty() {
+                return None;
+            }
+            let line = config_text
+                .lines()
+                .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+                .map_or(1, |i| i + 1);
+            Some(Diagnostic::new(
+                "config.toml",
+                line,
+                format!("`{key}` has no name in {}", missing.join(", ")),
+                format!("give it one per language: {key} = {{ en = \"…\", es = \"…\" }}"),
+            ))
+        })
+        .collect();
+        if !name_problems.is_empty() {
+            return Err(SiteError::Content(Diagnostics(name_problems)));
+        }
         let notes = crate::config::OLD_KEYS
             .iter()
             .filter_map(|(old, new)| {
@@ -595,7 +621,8 @@ impl Site {
         ctx.insert("home_url", self.url_or_home("_index.md", lang));
         ctx.insert("privacy_url", self.url_or_home("privacy.md", lang));
         ctx.insert("contact_email", &self.config.contact_email);
-        ctx.insert("organization", &self.config.organization);
+        ctx.insert("organization", self.config.organization_in(lang));
+        ctx.insert("site_name", self.config.short_name_in(lang));
         Ok(self.tera.render("page.html", &ctx)?)
     }
 

@@ -16,8 +16,6 @@ use crate::diagnostic::Diagnostic;
 pub struct Strings {
     /// The language's name in itself ("Español"), for the language switch.
     pub language_name: String,
-    /// The site's name in this language.
-    pub site_title: String,
     /// Navigation, footer, buttons, error-page words.
     pub ui: Ui,
     /// Form texts by form key (`signup`, `donate`).

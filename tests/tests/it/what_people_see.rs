@@ -257,3 +257,64 @@ fn the_privacy_page_says_a_pairing_shares_contact_details_and_how_deletion_works
         assert!(!page.contains("Only the network’s organizers"), "{file}");
     }
 }
+
+#[test]
+fn the_network_has_one_name_per_language_from_the_settings() {
+    let built = crate::real_site();
+    let config = &built.site.config;
+    for (file, lang) in [
+        ("index.html", "en"),
+        ("es/index.html", "es"),
+        ("es/signup/index.html", "es"),
+    ] {
+        let page = std::fs::read_to_string(built.out().join(file)).expect(file);
+        let doc = crate::html(&page);
+        let text_of = |selector: &str| -> String {
+            doc.select(&crate::sel(selector))
+                .next()
+                .map(|e| e.text().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(text_of(".brand"), config.short_name_in(lang), "{file}");
+        assert!(
+            text_of("title").ends_with(&format!("– {}", config.short_name_in(lang))),
+            "{file}"
+        );
+        assert!(
+            text_of("footer").contains(config.organization_in(lang)),
+            "{file}"
+        );
+    }
+    let spanish = std::fs::read_to_string(built.out().join("es/index.html")).expect("es");
+    assert!(
+        !spanish.contains(config.organization_in("en")),
+        "no English name on a Spanish page"
+    );
+    // A name given per language must be given in every language.
+    let site = mutualaid_tests::fixture_site();
+    let path = site.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replace(
+        "organization = \"Fixture Network\"",
+        "organization = { en = \"Fixture Network\" }",
+    );
+    std::fs::write(&path, &text).expect("config");
+    let out = std::process::Command::new(mutualaid_tests::mutualaid_bin())
+        .args(["check", "--content"])
+        .arg(site.path())
+        .output()
+        .expect("check");
+    let said = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("organization"))
+        .expect("the line")
+        + 1;
+    assert!(!out.status.success());
+    assert!(
+        said.contains(&format!(
+            "config.toml:{line}: `organization` has no name in es"
+        )),
+        "{said}"
+    );
+}
