@@ -122,7 +122,7 @@ impl FormView<'_> {
         let mut out = String::new();
         let _ = write!(
             out,
-            r#"<div class="error-summary" tabindex="-1" autofocus aria-labelledby="error-summary-title"><h2 id="error-summary-title">{}</h2><ul>"#,
+            r#"<div class="error-summary" role="alert" tabindex="-1" autofocus aria-labelledby="error-summary-title"><h2 id="error-summary-title">{}</h2><ul>"#,
             esc(&ui.error_summary_title)
         );
         for field in self.form.fields() {

@@ -10,8 +10,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, dirname } from 'node:path';
@@ -22,6 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const bin = resolve(root, process.env.MUTUALAID_BIN ?? 'target/debug/mutualaid');
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const vnuJar = createRequire(import.meta.url).resolve('vnu-jar/build/dist/vnu.jar');
 const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 
 const work = mkdtempSync(join(tmpdir(), 'mutualaid-e2e-'));
@@ -30,17 +31,23 @@ const data = join(work, 'data');
 export const shots = process.env.SCREENSHOTS_DIR ?? join(work, 'screenshots');
 let server, base, browser;
 
-before(async () => {
-  server = spawn(bin, ['serve', '--port', '0', '--content', join(root, 'content'), '--out', out, '--data', data, '--rate-limit', '1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  base = await new Promise((ok, fail) => {
+/** Starts `mutualaid serve` with `extra` arguments; resolves to [process, base URL]. */
+async function startServe(outDir, dataDir, extra) {
+  const child = spawn(bin, ['serve', '--port', '0', '--content', join(root, 'content'), '--out', outDir, '--data', dataDir, ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise((ok, fail) => {
     let seen = '';
-    server.stdout.on('data', (chunk) => {
+    child.stdout.on('data', (chunk) => {
       seen += chunk;
       const m = seen.match(/http:\/\/127\.0\.0\.1:\d+/);
       if (m) ok(m[0]);
     });
-    server.on('exit', (code) => fail(new Error(`mutualaid serve exited (${code}): ${seen}`)));
+    child.on('exit', (code) => fail(new Error(`mutualaid serve exited (${code}): ${seen}`)));
   });
+  return [child, url];
+}
+
+before(async () => {
+  [server, base] = await startServe(out, data, ['--rate-limit', '1000']);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
@@ -217,6 +224,35 @@ test('on a phone, the ways in are on the first screen and each opens the form wi
     assert.equal(await page.isChecked('input[name=roles][value=shopper]'), false, path);
     await page.context().close();
   }
+});
+
+test('the W3C Nu HTML checker finds no error on any built page, nor on the error, 403 and 429 pages', async () => {
+  const pages = mkdtempSync(join(work, 'answers-'));
+  const form = 'name=Nu+Checker&email=nu%40example.org&contact_method=email&zip=1&roles=delivery&lang=es';
+  const post = (url, headers = {}) => fetch(`${url}/api/signup`, {
+    method: 'POST', redirect: 'manual', body: form,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+  });
+  const invalid = await post(base);
+  assert.equal(invalid.status, 422);
+  writeFileSync(join(pages, 'error-422.html'), await invalid.text());
+  const crossSite = await post(base, { origin: 'https://elsewhere.example', 'sec-fetch-site': 'cross-site' });
+  assert.equal(crossSite.status, 403);
+  writeFileSync(join(pages, 'cross-site-403.html'), await crossSite.text());
+  // A second server that takes one submission per client: the next is a 429.
+  const [limited, limitedBase] = await startServe(join(work, 'public-limited'), join(work, 'data-limited'), ['--rate-limit', '1']);
+  try {
+    await post(limitedBase);
+    const tooMany = await post(limitedBase);
+    assert.equal(tooMany.status, 429);
+    writeFileSync(join(pages, 'too-many-429.html'), await tooMany.text());
+  } finally {
+    limited.kill();
+  }
+  const checked = spawnSync('java', ['-jar', vnuJar, '--errors-only', '--skip-non-html', out, pages], { encoding: 'utf8' });
+  assert.equal(checked.error, undefined, 'java runs');
+  assert.equal(checked.stderr.trim(), '', 'no errors');
+  assert.equal(checked.status, 0);
 });
 
 test('screenshots of the home page, the sign-up form and its error state at 360×740 and 1280×800', async () => {
