@@ -28,6 +28,13 @@ impl FormValues {
         FormValues(map)
     }
 
+    /// Every (name, value) pair, in name order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str())))
+    }
+
     /// The value of a single-valued field (the last, if repeated).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(|v| v.last()).map(String::as_str)

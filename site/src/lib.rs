@@ -28,4 +28,4 @@ pub mod strings;
 pub use config::Config;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use form_html::FormValues;
-pub use site::{BuildReport, FormState, Notice, Site, SiteError};
+pub use site::{BuildReport, FormState, Notice, SWITCH_LANGUAGE_FIELD, Site, SiteError};

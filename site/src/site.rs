@@ -125,7 +125,14 @@ struct Twin<'a> {
     lang: &'a str,
     url: &'a str,
     name: &'a str,
+    /// On a form's answer (an error page): what the language switch posts
+    /// back, so the same input is shown in the other language.
+    keep: Vec<(String, String)>,
 }
+
+/// The field a language switch on a form's answer posts: show the form
+/// again in the language it names, with what was typed; store nothing.
+pub const SWITCH_LANGUAGE_FIELD: &str = "switch_language";
 
 #[derive(Serialize)]
 struct NavItem<'a> {
@@ -501,8 +508,29 @@ impl Site {
                     .get(&p.lang)
                     .map(|s| s.language_name.as_str())
                     .unwrap_or(&p.lang),
+                keep: match (state.values, page.form) {
+                    // An answer to a form: switching language keeps what was typed.
+                    (Some(values), Some(_)) => values
+                        .pairs()
+                        .filter(|(k, _)| !matches!(*k, "lang" | "website" | SWITCH_LANGUAGE_FIELD))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .chain([
+                            ("lang".to_owned(), p.lang.clone()),
+                            (SWITCH_LANGUAGE_FIELD.to_owned(), "1".to_owned()),
+                        ])
+                        .collect(),
+                    _ => Vec::new(),
+                },
             })
             .collect();
+        let form_action = page.form.map(|form| {
+            format!(
+                "{}/{}",
+                self.config.api_base.trim_end_matches('/'),
+                form.key()
+            )
+        });
+        ctx.insert("form_action", &form_action);
         let nav: Vec<NavItem> = self
             .nav
             .iter()

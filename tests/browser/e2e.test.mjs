@@ -96,19 +96,19 @@ function exported() {
 async function fill(page, values) {
   for (const [name, value] of Object.entries(values)) {
     if (Array.isArray(value)) {
-      for (const v of value) await page.check(`input[name="${name}"][value="${v}"]`);
+      for (const v of value) await page.check(`main input[name="${name}"][value="${v}"]`);
     } else if (value === true) {
-      await page.check(`input[name="${name}"]`);
-    } else if (typeof value === 'string' && (await page.locator(`input[type=radio][name="${name}"]`).count()) > 0) {
-      await page.check(`input[name="${name}"][value="${value}"]`);
+      await page.check(`main input[name="${name}"]`);
+    } else if (typeof value === 'string' && (await page.locator(`main input[type=radio][name="${name}"]`).count()) > 0) {
+      await page.check(`main input[name="${name}"][value="${value}"]`);
     } else {
-      await page.fill(`[name="${name}"]`, value);
+      await page.fill(`main [name="${name}"]`, value);
     }
   }
 }
 
 async function submit(page) {
-  await Promise.all([page.waitForLoadState('load'), page.click('form button[type=submit]')]);
+  await Promise.all([page.waitForLoadState('load'), page.click('main form button[type=submit]')]);
   await page.waitForLoadState('load');
 }
 
@@ -124,7 +124,7 @@ test('every built page and the error page have zero axe violations at WCAG 2.2 A
   }
   for (const path of ['/signup/', '/es/signup/', '/donate/']) {
     await page.goto(base + path);
-    await page.fill('[name=name]', '<b>Test</b>');
+    await page.fill('main [name=name]', '<b>Test</b>');
     await submit(page);
     assert.match(await page.title(), /^Error: /);
     for (const v of await axe(page)) problems.push(`${path} (error page) ${v}`);
@@ -164,9 +164,24 @@ test('without JavaScript, a person signs up in English, fixes an error and lands
   }
   assert.equal(await page.getAttribute('.error-summary', 'tabindex'), '-1');
   // What they typed is still there.
-  assert.equal(await page.inputValue('[name=name]'), 'Lena Ortiz');
-  assert.equal(await page.inputValue('[name=notes]'), 'Ground floor, please');
-  assert.equal(await page.isChecked('input[name=roles][value=delivery]'), true);
+  assert.equal(await page.inputValue('main [name=name]'), 'Lena Ortiz');
+  assert.equal(await page.inputValue('main [name=notes]'), 'Ground floor, please');
+  assert.equal(await page.isChecked('main input[name=roles][value=delivery]'), true);
+  // The language switch keeps what was typed: the same form, its problems in Spanish.
+  const before = exported();
+  await Promise.all([page.waitForLoadState('load'), page.click('header button.lang')]);
+  assert.equal(await page.getAttribute('html', 'lang'), 'es');
+  assert.equal(await page.inputValue('main [name=name]'), 'Lena Ortiz');
+  assert.equal(await page.inputValue('main [name=notes]'), 'Ground floor, please');
+  assert.equal(await page.inputValue('main [name=household_size]'), '3');
+  assert.equal(await page.isChecked('main input[name=roles][value=delivery]'), true);
+  assert.match(await page.textContent('.error-summary'), /Hay un problema/);
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  assert.equal(exported(), before, 'switching language stores nothing');
+  // And back.
+  await Promise.all([page.waitForLoadState('load'), page.click('header button.lang')]);
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.equal(await page.inputValue('main [name=name]'), 'Lena Ortiz');
   await fill(page, { zip: '92105', consent: true });
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/signup/thanks/');
@@ -185,7 +200,7 @@ test('sin JavaScript, una persona se inscribe en español y cada mensaje está e
   assert.match(summary, /correo electrónico/);
   assert.doesNotMatch(summary, /Enter|There is a problem/);
   assert.equal(await page.getAttribute('html', 'lang'), 'es');
-  await page.check('input[name=contact_method][value=text]');
+  await page.check('main input[name=contact_method][value=text]');
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/es/signup/thanks/');
   assert.match(exported(), /"Rosa Díaz","","'\+16195550177","text","92113"/);
@@ -220,8 +235,8 @@ test('on a phone, the ways in are on the first screen and each opens the form wi
     const header = await page.locator('header.top').boundingBox();
     assert.ok(header.height <= 170, `${path}: the header takes ${header.height} px`);
     await Promise.all([page.waitForLoadState('load'), ways.first().click()]);
-    assert.equal(await page.isChecked('input[name=roles][value=delivery]'), true, path);
-    assert.equal(await page.isChecked('input[name=roles][value=shopper]'), false, path);
+    assert.equal(await page.isChecked('main input[name=roles][value=delivery]'), true, path);
+    assert.equal(await page.isChecked('main input[name=roles][value=shopper]'), false, path);
     await page.context().close();
   }
 });

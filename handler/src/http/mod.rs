@@ -16,6 +16,7 @@
 //! | body over 16 KiB | `413` | `413` |
 //! | undecodable body | `400` | `400` |
 //! | JSON from an origin not allowed | — | `403` |
+//! | the language switch on a form's answer (`switch_language`) | `200`, the same input in the other language, with its problems; nothing stored | — |
 //! | `GET` of the form's action (a reload, Enter in the address bar) | `303` to the form's page, in the language of the page the person came from | — |
 //! | a plain form posted from another site | `403`, the form page with a link to it, nothing stored | — |
 //!
@@ -472,6 +473,38 @@ async fn handle<S: Store, F: FormInput>(
                 axum::Json(json!({"error": "origin_not_allowed"})),
             ),
             "origin_not_allowed",
+        );
+    }
+    // The language switch on a form's answer: the same input, shown again in
+    // the other language (with its problems, if any). Nothing is stored or counted.
+    if encoding == Encoding::Form
+        && form_urlencoded::parse(&body).any(|(k, _)| k == mutualaid_site::SWITCH_LANGUAGE_FIELD)
+    {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&body)
+            .into_owned()
+            .filter(|(k, _)| k != mutualaid_site::SWITCH_LANGUAGE_FIELD)
+            .collect();
+        let stripped = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let Ok(input) = serde_html_form::from_bytes::<F>(stripped.as_bytes()) else {
+            return handled(malformed(encoding), "malformed");
+        };
+        let lang = input.lang();
+        let values = FormValues::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let errors = input.into_submission().err();
+        return handled(
+            page_or_json(
+                app,
+                F::FORM,
+                lang,
+                encoding,
+                &values,
+                errors.as_ref(),
+                None,
+                StatusCode::OK,
+            ),
+            "language_switched",
         );
     }
     let (input, values) = match encoding {

@@ -318,3 +318,34 @@ fn the_network_has_one_name_per_language_from_the_settings() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn the_language_switch_on_an_error_page_keeps_what_was_typed_and_stores_nothing() {
+    use mutualaid_handler::store::Store;
+    let h = harness(100);
+    let body = "name=Lena+Ortiz&email=lena%40example.org&contact_method=email&zip=1&roles=delivery&notes=Ground+floor&lang=es&switch_language=1";
+    let request = Request::post("/api/signup")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let answer = send(&h.router, request).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.contains(r#"<html lang="es">"#));
+    assert!(
+        answer.body.contains(r#"value="Lena Ortiz""#),
+        "what was typed"
+    );
+    assert!(
+        answer.body.contains("Hay un problema"),
+        "its problems, in Spanish"
+    );
+    // Its own switch leads back, carrying the same input.
+    assert!(
+        answer
+            .body
+            .contains(r#"<input type="hidden" name="notes" value="Ground floor">"#),
+        "{}",
+        answer.body
+    );
+    assert!(h.store.everyone().await.expect("read").people.is_empty());
+}
