@@ -236,6 +236,10 @@ test('on a phone, the ways in are on the first screen and each opens the form wi
     assert.ok(header.height <= 170, `${path}: the header takes ${header.height} px`);
     await Promise.all([page.waitForLoadState('load'), ways.first().click()]);
     assert.equal(await page.isChecked('main input[name=roles][value=delivery]'), true, path);
+    if (path === '/') {
+      await page.locator('main form h2').first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(shots, 'form-360x740.png') });
+    }
     assert.equal(await page.isChecked('main input[name=roles][value=shopper]'), false, path);
     await page.context().close();
   }
