@@ -64,6 +64,16 @@ pub fn input_id(field: &Field) -> String {
     }
 }
 
+/// Where the error summary's link for `field` leads: the input itself, or
+/// for a group of choices its fieldset (so the question, its hint and its
+/// error are in view above the choices, not cut off above the first one).
+pub fn summary_target(field: &Field) -> String {
+    match field.kind {
+        Kind::Radio | Kind::Checkboxes => format!("f-{}", field.name),
+        _ => input_id(field),
+    }
+}
+
 /// Everything needed to render one form.
 pub struct FormView<'a> {
     /// Which form.
@@ -137,7 +147,7 @@ impl FormView<'_> {
                 let _ = write!(
                     out,
                     r##"<li><a href="#{}">{}</a></li>"##,
-                    input_id(field),
+                    summary_target(field),
                     esc(&message)
                 );
             }
@@ -258,7 +268,7 @@ impl FormView<'_> {
             Kind::Radio | Kind::Checkboxes => {
                 let _ = write!(
                     out,
-                    r#"<fieldset class="{class}"{described}><legend>{}{required_mark}</legend>{hint_html}{error_html}"#,
+                    r#"<fieldset class="{class}" id="f-{name}"{described}><legend>{}{required_mark}</legend>{hint_html}{error_html}"#,
                     esc(self.label(field))
                 );
                 let kind = field.kind.input_type().unwrap_or("radio");

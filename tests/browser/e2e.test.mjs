@@ -200,6 +200,17 @@ test('sin JavaScript, una persona se inscribe en español y cada mensaje está e
   assert.match(summary, /correo electrónico/);
   assert.doesNotMatch(summary, /Enter|There is a problem/);
   assert.equal(await page.getAttribute('html', 'lang'), 'es');
+  // Following the summary's link leaves the field's label and error in view (in Spanish too).
+  const href = await page.getAttribute('.error-summary a', 'href');
+  await page.click(`.error-summary a[href="${href}"]`);
+  const inView = await page.evaluate((id) => {
+    const field = document.getElementById(id).closest('.field');
+    return [field.querySelector('legend, label'), field.querySelector('.error')].every((el) => {
+      const r = el.getBoundingClientRect();
+      return r.top >= 0 && r.bottom <= window.innerHeight;
+    });
+  }, href.slice(1));
+  assert.ok(inView, `${href}: label and error in view`);
   await page.check('main input[name=contact_method][value=text]');
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/es/signup/thanks/');
@@ -215,6 +226,11 @@ test('without JavaScript, a person offers a monthly donation', async () => {
   assert.deepEqual(firstLink, ['button give', 'https://example.org/donate', 'Donate now']);
   const linkBox = await page.locator('main a.give').boundingBox();
   assert.ok(linkBox.y + linkBox.height <= 740, 'on the first screen');
+  const giving = await noScriptPage();
+  await giving.goto(`${base}/es/donate/`);
+  const primero = await giving.$eval('main a', (a) => [a.className, a.getAttribute('href')]);
+  assert.deepEqual(primero, ['button give', 'https://example.org/donate'], 'en español también');
+  await giving.context().close();
   await fill(page, { name: 'Sam Lee', email: 'sam@example.org', frequency: 'monthly', amount: '25', consent: true });
   await submit(page);
   assert.equal(new URL(page.url()).pathname, '/donate/thanks/');

@@ -251,7 +251,7 @@ async fn the_built_forms_filled_as_a_person_would_are_accepted_and_each_required
                     .select(&sel(".error-summary a"))
                     .filter_map(|a| a.value().attr("href"))
                     .collect();
-                let id = mutualaid_site::form_html::input_id(field);
+                let id = mutualaid_site::form_html::summary_target(field);
                 assert_eq!(
                     links,
                     [format!("#{id}").as_str()],
@@ -604,12 +604,7 @@ async fn a_plain_form_with_errors_comes_back_in_its_language_with_every_value_ke
     let hrefs: Vec<&str> = summary.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(
         hrefs,
-        [
-            "#f-email",
-            "#f-contact_method-email",
-            "#f-zip",
-            "#f-consent"
-        ]
+        ["#f-email", "#f-contact_method", "#f-zip", "#f-consent"]
     );
     assert!(
         summary
