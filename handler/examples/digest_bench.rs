@@ -172,6 +172,7 @@ fn main() {
     let site = mutualaid_site::Site::load(&content).expect("content");
     let strings = &site.strings["en"];
     let config = DigestConfig {
+        network: site.config.short_name_in("en").to_owned(),
         from: "digest@example.org".parse().expect("from"),
         to: vec!["organizers@example.org".parse().expect("to")],
         lang: Lang::En,

@@ -214,6 +214,8 @@ impl DigestEnv {
         Ok(DigestEnv {
             table: var("TABLE_NAME")?,
             digest: crate::digest::DigestConfig {
+                // The site's name for the network, set once the content is loaded.
+                network: String::new(),
                 from: mailbox("DIGEST_FROM", &var("DIGEST_FROM")?)?,
                 to,
                 lang,

@@ -65,6 +65,8 @@ const MAX_LINKS: usize = 5;
 /// Who gets the digest, in which language and time zone.
 #[derive(Debug, Clone)]
 pub struct DigestConfig {
+    /// The network's name in the organizers' language (the subject names it).
+    pub network: String,
     /// The sender (an SES-verified identity in AWS).
     pub from: lettre::message::Mailbox,
     /// The organizers.

@@ -962,7 +962,10 @@ pub fn csv(d: &Digest) -> Vec<u8> {
 /// The whole message.
 pub fn message(d: &Digest, strings: &Strings, config: &DigestConfig) -> Result<Message, String> {
     let date = local(d.until, &config.time_zone, "%Y-%m-%d");
-    let subject = fill(&strings.digest.subject, &[("date", &date)]);
+    let subject = fill(
+        &strings.digest.subject,
+        &[("date", &date), ("network", &config.network)],
+    );
     let mut builder = Message::builder()
         .from(config.from.clone())
         .subject(line(&subject));

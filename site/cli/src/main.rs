@@ -464,6 +464,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("{a:?} is not an email address"))
             };
             let config = mutualaid_handler::digest::DigestConfig {
+                network: site.config.short_name_in(&lang).to_owned(),
                 from: mailbox(&from)?,
                 to: to
                     .iter()

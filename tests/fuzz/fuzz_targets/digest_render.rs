@@ -34,6 +34,7 @@ fn strings() -> &'static Strings {
 
 fn config() -> DigestConfig {
     DigestConfig {
+        network: "Network".into(),
         from: "Digest <digest@example.org>".parse().expect("from"),
         to: vec!["organizers@example.org".parse().expect("to")],
         lang: Lang::En,

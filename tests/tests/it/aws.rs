@@ -551,7 +551,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         .collect();
     assert_eq!(raw.len(), 1);
     assert!(
-        raw[0].contains("Subject: Resumen de ayuda mutua"),
-        "in the organizers' language"
+        raw[0].contains("Subject: Ayuda Mutua de San Diego: resumen del"),
+        "in the organizers' language, with the network's Spanish name"
     );
 }

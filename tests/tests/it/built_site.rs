@@ -103,6 +103,39 @@ fn flesch_kincaid_grade(text: &str) -> f64 {
     0.39 * (n / sentences) + 11.8 * (syllables as f64 / n) - 15.59
 }
 
+/// The Fernández-Huerta reading ease of Spanish text: 206.84 − 0.60 ×
+/// syllables per 100 words − 1.02 × words per sentence (syllables: groups
+/// of vowels, accented ones included). 70–80: fairly easy; 60–70: standard.
+fn fernandez_huerta(text: &str) -> f64 {
+    let sentences = text
+        .split(['.', '!', '?'])
+        .filter(|s| s.trim().chars().any(char::is_alphabetic))
+        .count()
+        .max(1) as f64;
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let syllables: usize = words
+        .iter()
+        .map(|w| {
+            let mut groups = 0;
+            let mut in_vowel = false;
+            for c in w.chars() {
+                let vowel = "aeiouáéíóúü".contains(c);
+                if vowel && !in_vowel {
+                    groups += 1;
+                }
+                in_vowel = vowel;
+            }
+            groups.max(1)
+        })
+        .sum();
+    let n = words.len().max(1) as f64;
+    206.84 - 0.60 * (syllables as f64 * 100.0 / n) - 1.02 * (n / sentences)
+}
+
 #[test]
 fn the_organizations_headings_and_calls_to_action_are_kept() {
     let built = real_site();
@@ -172,6 +205,19 @@ fn the_organizations_headings_and_calls_to_action_are_kept() {
         .collect();
     let grade = flesch_kincaid_grade(&text);
     assert!(grade <= 8.0, "grade {grade:.1}: {text}");
+    // And in Spanish: Fernández-Huerta 70 or more ("bastante fácil", about
+    // grade 6; 60–70 is grade 7–8).
+    let spanish = read("es/index.html");
+    let start = spanish.find("En pocas palabras</h2>").expect("el resumen");
+    let texto: String = html(&spanish[start..])
+        .root_element()
+        .select(&sel("p"))
+        .next()
+        .expect("its paragraph")
+        .text()
+        .collect();
+    let ease = fernandez_huerta(&texto);
+    assert!(ease >= 70.0, "Fernández-Huerta {ease:.0}: {texto}");
 
     let program = read("program/index.html");
     assert!(program.contains("DSA San Diego’s Mutual Aid Efforts in Response to COVID19"));

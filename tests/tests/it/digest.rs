@@ -28,6 +28,7 @@ pub fn strings(lang: &str) -> Strings {
 
 pub fn config(to: &str) -> DigestConfig {
     DigestConfig {
+        network: "San Diego Mutual Aid".into(),
         from: "Mutual aid digest <digest@mutualaid.example.org>"
             .parse()
             .expect("from"),
@@ -172,7 +173,10 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
     let message = MessageParser::default()
         .parse(raw[0].as_bytes())
         .expect("MIME");
-    assert_eq!(message.subject(), Some("Mutual aid digest, 2026-11-26"));
+    assert_eq!(
+        message.subject(),
+        Some("San Diego Mutual Aid: digest, 2026-11-26")
+    );
     let recipients: Vec<&str> = message
         .to()
         .expect("to")
@@ -377,6 +381,7 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
     seed(&store, NOON - 100).await;
     let cfg = DigestConfig {
         lang: Lang::Es,
+        network: "Ayuda Mutua de San Diego".into(),
         ..config("organizadores@example.org")
     };
     let (d, _) = digest::prepare(&store, &strings("es"), &cfg, &Default::default(), NOON)
@@ -410,7 +415,7 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
         .expect("a valid MIME message");
     assert_eq!(
         message.subject(),
-        Some("Resumen de ayuda mutua, 2026-11-26")
+        Some("Ayuda Mutua de San Diego: resumen del 2026-11-26")
     );
     assert!(
         message
@@ -547,7 +552,10 @@ async fn a_digest_goes_through_a_real_smtp_server() {
     assert_eq!(files.len(), 1);
     let raw = std::fs::read(&files[0]).expect("message");
     let message = MessageParser::default().parse(&raw).expect("MIME");
-    assert_eq!(message.subject(), Some("Mutual aid digest, 2026-11-26"));
+    assert_eq!(
+        message.subject(),
+        Some("San Diego Mutual Aid: digest, 2026-11-26")
+    );
     assert!(message.body_text(0).expect("text").contains("Cy Needs"));
 
     drop(server);

@@ -30,7 +30,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         env.link_keys_secret,
     );
     let link_page = env.link_page;
-    let base_config = env.digest;
+    let mut base_config = env.digest;
+    base_config.network = site
+        .config
+        .short_name_in(base_config.lang.code())
+        .to_owned();
     let handler = lambda_http::lambda_runtime::service_fn(
         |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
             let (store, mailer, strings, keys) = (&store, &mailer, &strings, &keys);
