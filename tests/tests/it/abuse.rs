@@ -13,7 +13,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use mutualaid_handler::http::ClientAddr;
-use mutualaid_handler::mail::Outbox;
 use mutualaid_handler::store::Store;
 use mutualaid_tests::serve::{Server, serve};
 use mutualaid_tests::{fixture_site, mutualaid_bin};
@@ -311,21 +310,12 @@ async fn names_cannot_reverse_text_or_fake_lines_in_the_digest_or_the_spreadshee
     assert_eq!(s.neighborhood.as_deref(), Some("North Park"));
 
     let dir = tempfile::tempdir().expect("tmp");
-    let outbox = Outbox {
-        dir: dir.path().to_owned(),
-    };
-    let config = crate::digest::config("organizers@example.org");
-    mutualaid_handler::digest::run(
+    let raw = crate::digest::to_outbox(
         &h.store,
-        &outbox,
-        &crate::digest::strings("en"),
-        &config,
+        dir.path(),
         mutualaid_handler::clock::system_clock(),
-        "run-1",
     )
-    .await
-    .expect("sent");
-    let raw = mutualaid_tests::latest_message(dir.path());
+    .await;
     let message = mail_parser::MessageParser::default()
         .parse(&raw)
         .expect("MIME");
@@ -387,7 +377,7 @@ async fn every_route_the_template_throttles_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is_the_client() {
     use mutualaid_handler::store::dynamo::DynamoStore;
-    use mutualaid_tests::{aws, lambda, workspace_bin};
+    use mutualaid_tests::{aws, lambda};
     use serde_json::{Value, json};
 
     let Some(endpoint) = aws::moto() else { return };
@@ -399,13 +389,7 @@ async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is
     let mut env = crate::aws::submit_env(&emulator.address, &table);
     env.retain(|(k, _)| *k != "RATE_LIMIT_PER_WINDOW");
     env.push(("RATE_LIMIT_PER_WINDOW", "2".into()));
-    let mut child = std::process::Command::new(workspace_bin("submit"))
-        .envs(env)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting submit");
+    let mut child = crate::aws::start_submit(env);
     let person = |n: usize| json!({"name": format!("Edge Person {n}"), "email": format!("edge{n}@example.org"), "contact_method": "email", "zip": "92105", "roles": ["delivery"], "consent": true});
     let event = |body: &Value, viewer: &str| {
         lambda::http_event(

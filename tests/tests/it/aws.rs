@@ -307,6 +307,17 @@ async fn invoke_patiently(emulator: &lambda::Emulator, event: Value) -> lambda::
     answer
 }
 
+/// The `submit` binary, started with `env` (see [`submit_env`]).
+pub fn start_submit(env: Vec<(&'static str, String)>) -> std::process::Child {
+    Command::new(workspace_bin("submit"))
+        .envs(env)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting submit")
+}
+
 /// The `digest` binary, started against the emulator and moto, sending
 /// from `sender` to `to` in Spanish, with the link keys in `secret`.
 pub fn start_digest(
@@ -376,13 +387,7 @@ async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_e
     let (store, table) = fresh_store(&endpoint, "lambda").await;
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
-    let mut child = Command::new(workspace_bin("submit"))
-        .envs(submit_env(&emulator.address, &table))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting submit");
+    let mut child = start_submit(submit_env(&emulator.address, &table));
 
     let form = "name=Gil&email=gil%40example.org&contact_method=email&zip=92105&roles=delivery&consent=on&lang=es";
     let json_body = json!({"name": "Hal", "phone": "619 555 0142", "contact_method": "text", "zip": "92115", "roles": ["shopper"], "consent": true}).to_string();

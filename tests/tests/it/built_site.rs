@@ -67,36 +67,47 @@ fn every_page_exists_in_english_and_spanish_and_links_to_its_twin() {
     }
 }
 
-/// The Flesch-Kincaid grade of English text: 0.39 × words per sentence +
-/// 11.8 × syllables per word − 15.59 (syllables: groups of vowels, less a
-/// final silent e).
-fn flesch_kincaid_grade(text: &str) -> f64 {
+/// The sentences (at least one) and the lowercase words of a text.
+fn sentences_and_words(text: &str) -> (f64, Vec<String>) {
     let sentences = text
         .split(['.', '!', '?'])
         .filter(|s| s.trim().chars().any(char::is_alphabetic))
         .count()
         .max(1) as f64;
-    let words: Vec<String> = text
+    let words = text
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()).to_lowercase())
         .filter(|w| !w.is_empty())
         .collect();
+    (sentences, words)
+}
+
+/// How many runs of `vowels` a lowercase word has: its syllables, roughly.
+fn vowel_groups(word: &str, vowels: &str) -> usize {
+    let mut groups = 0;
+    let mut in_vowel = false;
+    for c in word.chars() {
+        let vowel = vowels.contains(c);
+        if vowel && !in_vowel {
+            groups += 1;
+        }
+        in_vowel = vowel;
+    }
+    groups
+}
+
+/// The Flesch-Kincaid grade of English text: 0.39 × words per sentence +
+/// 11.8 × syllables per word − 15.59 (syllables: groups of vowels, less a
+/// final silent e).
+fn flesch_kincaid_grade(text: &str) -> f64 {
+    let (sentences, words) = sentences_and_words(text);
     let syllables: usize = words
         .iter()
         .map(|w| {
-            let mut groups = 0;
-            let mut in_vowel = false;
-            for c in w.chars() {
-                let vowel = "aeiouy".contains(c);
-                if vowel && !in_vowel {
-                    groups += 1;
-                }
-                in_vowel = vowel;
-            }
-            if w.ends_with('e') && !w.ends_with("le") && groups > 1 {
-                groups -= 1;
-            }
-            groups.max(1)
+            let groups = vowel_groups(w, "aeiouy");
+            // A final silent e ("live", "some") is no syllable.
+            let silent_e = w.ends_with('e') && !w.ends_with("le") && groups > 1;
+            (groups - usize::from(silent_e)).max(1)
         })
         .sum();
     let n = words.len().max(1) as f64;
@@ -107,30 +118,10 @@ fn flesch_kincaid_grade(text: &str) -> f64 {
 /// syllables per 100 words − 1.02 × words per sentence (syllables: groups
 /// of vowels, accented ones included). 70–80: fairly easy; 60–70: standard.
 fn fernandez_huerta(text: &str) -> f64 {
-    let sentences = text
-        .split(['.', '!', '?'])
-        .filter(|s| s.trim().chars().any(char::is_alphabetic))
-        .count()
-        .max(1) as f64;
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()).to_lowercase())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let (sentences, words) = sentences_and_words(text);
     let syllables: usize = words
         .iter()
-        .map(|w| {
-            let mut groups = 0;
-            let mut in_vowel = false;
-            for c in w.chars() {
-                let vowel = "aeiouáéíóúü".contains(c);
-                if vowel && !in_vowel {
-                    groups += 1;
-                }
-                in_vowel = vowel;
-            }
-            groups.max(1)
-        })
+        .map(|w| vowel_groups(w, "aeiouáéíóúü").max(1))
         .sum();
     let n = words.len().max(1) as f64;
     206.84 - 0.60 * (syllables as f64 * 100.0 / n) - 1.02 * (n / sentences)

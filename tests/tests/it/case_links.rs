@@ -5,7 +5,6 @@
 //! SQLite, and through the real `submit` Lambda on DynamoDB with the keys in
 //! Secrets Manager (moto).
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use axum::Router;
@@ -20,7 +19,7 @@ use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{CaseKind, CaseState, Store, Submission};
 use mutualaid_site::Site;
-use mutualaid_tests::{aws, lambda, workspace_bin};
+use mutualaid_tests::{aws, lambda};
 use serde_json::json;
 
 use crate::digest::{NOON, config, strings};
@@ -28,6 +27,15 @@ use crate::handler::send;
 use crate::store_contract::{KEEP, person};
 
 const PAGE: &str = "https://mutualaid.example.org/api/case";
+
+/// The API Gateway event of an organizer opening `link` (`/api/case?…`).
+fn opening(link: &str) -> serde_json::Value {
+    let (path, query) = link.split_once('?').expect("a query");
+    let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
+    event["requestContext"]["http"]["method"] = json!("GET");
+    event["rawQueryString"] = json!(query);
+    event
+}
 
 /// Rita (delivery) and Vic (shopper), both in 92004.
 async fn seed<S: Store>(store: &S) -> (String, String) {
@@ -517,18 +525,8 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let mut env = crate::aws::submit_env(&emulator.address, &table);
     env.retain(|(k, _)| *k != "LINK_KEYS_SECRET");
     env.push(("LINK_KEYS_SECRET", secret));
-    let mut child = Command::new(workspace_bin("submit"))
-        .envs(env)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting submit");
-    let (path, query) = confirm.split_once('?').expect("a query");
-    let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
-    event["requestContext"]["http"]["method"] = json!("GET");
-    event["rawQueryString"] = json!(query);
-    let (_, page) = emulator.invoke(event).await;
+    let mut child = crate::aws::start_submit(env);
+    let (_, page) = emulator.invoke(opening(&confirm)).await;
     assert_eq!(page["statusCode"], 200, "{page}");
     let page = page["body"].as_str().expect("a page").to_owned();
     assert!(page.contains("Confirm Vic Helper as the volunteer shopper for Rita Lopez"));
@@ -555,9 +553,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let (_, replay) = emulator.invoke(post).await;
     assert_eq!(replay["statusCode"], 409, "{replay}");
 
-    let mut altered = lambda::http_event(false, "/api/case", "text/plain", "", "203.0.113.5");
-    altered["requestContext"]["http"]["method"] = json!("GET");
-    altered["rawQueryString"] = json!(query.replace("a=confirm", "a=decline"));
+    let altered = opening(&confirm.replace("a=confirm", "a=decline"));
     let (_, refused) = emulator.invoke(altered).await;
     assert_eq!(refused["statusCode"], 403, "{refused}");
 
@@ -571,11 +567,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     )
     .await;
     let merge = link(&html, "merge");
-    let (path, query) = merge.split_once('?').expect("a query");
-    let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
-    event["requestContext"]["http"]["method"] = json!("GET");
-    event["rawQueryString"] = json!(query);
-    let (_, page) = emulator.invoke(event).await;
+    let (_, page) = emulator.invoke(opening(&merge)).await;
     assert_eq!(page["statusCode"], 200, "{page}");
     let page = page["body"].as_str().expect("a page").to_owned();
     let post = lambda::http_event(

@@ -41,6 +41,25 @@ pub fn config(to: &str) -> DigestConfig {
     }
 }
 
+/// Sends the English digest of `at` into an outbox folder `dir` and
+/// returns the message as sent (raw MIME).
+pub async fn to_outbox<S: Store>(store: &S, dir: &std::path::Path, at: i64) -> Vec<u8> {
+    let outbox = Outbox {
+        dir: dir.to_owned(),
+    };
+    digest::run(
+        store,
+        &outbox,
+        &strings("en"),
+        &config("organizers@example.org"),
+        at,
+        &format!("run-{at}"),
+    )
+    .await
+    .expect("sent");
+    mutualaid_tests::latest_message(dir)
+}
+
 pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
     Submission::Signup(mutualaid_forms::Signup {
         name: name.into(),

@@ -11,14 +11,13 @@ use std::process::Command;
 
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain::{self, Accepted};
-use mutualaid_handler::mail::Outbox;
 use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{ActionKind, CaseKind, CaseState, Store, Submission};
 use mutualaid_tests::{aws, lambda};
 use serde_json::json;
 
-use crate::digest::{NOON, config, strings};
+use crate::digest::NOON;
 use crate::store_contract::{KEEP, person};
 
 const JOSE_EMAIL: &str = "josue.borrado@example.org";
@@ -165,19 +164,7 @@ fn mutualaid_delete_removes_one_person_of_a_household_and_leaves_no_trace() {
         let store = SqliteStore::open(&db).expect("open");
         let h = household(&store).await;
         // A digest went out with Jose in it: mail already sent.
-        let outbox = Outbox {
-            dir: data.join("outbox"),
-        };
-        mutualaid_handler::digest::run(
-            &store,
-            &outbox,
-            &strings("en"),
-            &config("organizers@example.org"),
-            NOON,
-            "run-1",
-        )
-        .await
-        .expect("sent");
+        crate::digest::to_outbox(&store, &data.join("outbox"), NOON).await;
         h
     });
     let run = |args: &[&str]| {
@@ -232,20 +219,7 @@ fn mutualaid_delete_removes_one_person_of_a_household_and_leaves_no_trace() {
         let store = SqliteStore::open(&db).expect("open");
         only_jose_is_gone(&store, &h).await;
         // The next digest says what happened, naming no one who asked.
-        let outbox = Outbox {
-            dir: dir.path().join("later"),
-        };
-        mutualaid_handler::digest::run(
-            &store,
-            &outbox,
-            &strings("en"),
-            &config("organizers@example.org"),
-            NOON + 86_400,
-            "run-2",
-        )
-        .await
-        .expect("sent");
-        let raw = mutualaid_tests::latest_message(&outbox.dir);
+        let raw = crate::digest::to_outbox(&store, &dir.path().join("later"), NOON + 86_400).await;
         let text = String::from_utf8_lossy(&raw);
         assert!(text.contains("deleted a record at the person"), "{text}");
         assert!(text.contains("asked to have their data deleted"), "{text}");

@@ -12,12 +12,12 @@
 //!   unknown address;
 //! - a cross-site plain form post is refused and not stored.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{LogEntry, Outcome, Person, Store, Submission};
-use mutualaid_tests::{aws, lambda, workspace_bin};
+use mutualaid_tests::{aws, lambda};
 use serde_json::{Value, json};
 
 /// What came back: status, `Location`, body.
@@ -379,13 +379,7 @@ async fn through_the_submit_lambda_nobody_is_merged_overwritten_or_told_who_is_o
     store.create_table().await.expect("table");
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
-    let child = Command::new(workspace_bin("submit"))
-        .envs(crate::aws::submit_env(&emulator.address, &table))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting submit");
+    let child = crate::aws::start_submit(crate::aws::submit_env(&emulator.address, &table));
     let lambda = Lambda {
         emulator,
         store,

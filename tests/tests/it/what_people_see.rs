@@ -139,7 +139,7 @@ async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
     use mutualaid_handler::store::Submission;
     use mutualaid_handler::store::sqlite::SqliteStore;
 
-    use crate::digest::{NOON, config, strings};
+    use crate::digest::NOON;
     use crate::store_contract::{KEEP, person};
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -166,20 +166,7 @@ async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
             .await
             .expect("accepted");
     }
-    let outbox = mutualaid_handler::mail::Outbox {
-        dir: dir.path().join("outbox"),
-    };
-    mutualaid_handler::digest::run(
-        &store,
-        &outbox,
-        &strings("en"),
-        &config("organizers@example.org"),
-        NOON,
-        "run-1",
-    )
-    .await
-    .expect("sent");
-    let raw = mutualaid_tests::latest_message(&outbox.dir);
+    let raw = crate::digest::to_outbox(&store, &dir.path().join("outbox"), NOON).await;
     let message = mail_parser::MessageParser::default()
         .parse(&raw)
         .expect("MIME");
