@@ -185,28 +185,23 @@ fn the_organizations_headings_and_calls_to_action_are_kept() {
         assert_eq!(checked, [role], "{file}");
     }
     // Above the essay, a summary in plain words: Flesch-Kincaid grade 8 or lower.
-    let summary = read("index.html");
-    let start = summary.find("In short</h2>").expect("the summary");
-    let text: String = html(&summary[start..])
-        .root_element()
-        .select(&sel("p"))
-        .next()
-        .expect("its paragraph")
-        .text()
-        .collect();
+    let paragraph_after = |page: &str, heading: &str| -> String {
+        let text = read(page);
+        let start = text.find(&format!("{heading}</h2>")).expect(heading);
+        html(&text[start..])
+            .root_element()
+            .select(&sel("p"))
+            .next()
+            .expect("its paragraph")
+            .text()
+            .collect()
+    };
+    let text = paragraph_after("index.html", "In short");
     let grade = flesch_kincaid_grade(&text);
     assert!(grade <= 8.0, "grade {grade:.1}: {text}");
     // And in Spanish: Fernández-Huerta 70 or more ("bastante fácil", about
     // grade 6; 60–70 is grade 7–8).
-    let spanish = read("es/index.html");
-    let start = spanish.find("En pocas palabras</h2>").expect("el resumen");
-    let texto: String = html(&spanish[start..])
-        .root_element()
-        .select(&sel("p"))
-        .next()
-        .expect("its paragraph")
-        .text()
-        .collect();
+    let texto = paragraph_after("es/index.html", "En pocas palabras");
     let ease = fernandez_huerta(&texto);
     assert!(ease >= 70.0, "Fernández-Huerta {ease:.0}: {texto}");
 
