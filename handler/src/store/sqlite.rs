@@ -227,6 +227,61 @@ impl SqliteStore {
         .map_err(unavailable)?
     }
 
+    /// Writes a consistent copy of the whole store to `to` (a new file,
+    /// readable by this user only), while others keep reading and writing:
+    /// `VACUUM INTO` reads one snapshot, so every write committed before it
+    /// began is in the copy. Returns the records and submissions it holds.
+    pub async fn backup_to(&self, to: &Path) -> Result<(u64, u64), StoreError> {
+        let to = to.to_owned();
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            if to.exists() {
+                return Err(unavailable(format!(
+                    "{} exists already; choose a new file",
+                    to.display()
+                )));
+            }
+            let target = to
+                .to_str()
+                .ok_or_else(|| unavailable("the backup's path is not UTF-8"))?
+                .to_owned();
+            {
+                let conn = conn
+                    .lock()
+                    .map_err(|_| unavailable("the database lock is poisoned"))?;
+                conn.execute("VACUUM INTO ?1", [&target])
+                    .map_err(unavailable)?;
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                    .map_err(unavailable)?;
+            }
+            // The copy opens, is whole, and says what it holds.
+            let copy = Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(unavailable)?;
+            let check: String = copy
+                .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+                .map_err(unavailable)?;
+            if check != "ok" {
+                return Err(unavailable(format!(
+                    "the backup failed its integrity check: {check}"
+                )));
+            }
+            let count = |table: &str| -> Result<u64, StoreError> {
+                copy.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+                .map_err(unavailable)
+            };
+            Ok((count("people")?, count("submissions")?))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     /// Moves everything in the write-ahead log into the database file and
     /// empties the log, so that deleted content (zeroed in the database by
     /// `secure_delete`) is left in no file. Returns whether the log could be

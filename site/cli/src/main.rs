@@ -174,6 +174,19 @@ enum Command {
         #[command(subcommand)]
         action: cases::CasesCommand,
     },
+    /// Copy the store to a new file while `serve` keeps running: a
+    /// consistent snapshot (every submission acknowledged before it began),
+    /// checked, readable by you only. To restore: stop `serve`, put the copy
+    /// at `<data>/mutualaid.sqlite3` (remove `-wal` and `-shm` beside it),
+    /// start `serve`.
+    Backup {
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// The new file to write (it must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Delete a person's data at their request. Lists the records with that
     /// email or phone; deletes the one record (or, when several share it —
     /// a household, a borrowed phone — the one `--record` picks) with every
@@ -407,6 +420,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .context("writing CSV")?;
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { data, to } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let (records, submissions) = runtime
+                .block_on(store.backup_to(&to))
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!(
+                "Backed up {records} records and {submissions} logged submissions to {}.",
+                to.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Delete {

@@ -478,3 +478,118 @@ fn head_answers_with_the_headers_get_sends() {
         assert_eq!(length, get_body.len(), "{path}: the length sent");
     }
 }
+
+#[test]
+fn a_backup_taken_while_people_sign_up_holds_everyone_acknowledged_before_it() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let site = fixture_site();
+    let out = site.path().join("public");
+    let data = out.with_file_name("data");
+    let server = start_with(
+        site.path(),
+        &out,
+        &["--rate-limit", "100000"],
+        Stdio::null(),
+    );
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acknowledged, stop, base) =
+                (acknowledged.clone(), stop.clone(), server.base.clone());
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let body = serde_json::json!({
+                        "name": format!("Backup Person {w}-{n}"),
+                        "email": format!("backup-{w}-{n}@example.org"),
+                        "contact_method": "email",
+                        "zip": "92105",
+                        "roles": ["delivery"],
+                        "consent": true,
+                    });
+                    let Ok(mut answer) = agent
+                        .post(&format!("{base}/api/signup"))
+                        .header("content-type", "application/json")
+                        .send(body.to_string())
+                    else {
+                        continue;
+                    };
+                    if answer.status().as_u16() == 201 {
+                        let json: serde_json::Value = serde_json::from_str(
+                            &answer.body_mut().read_to_string().expect("body"),
+                        )
+                        .expect("JSON");
+                        let reference = json["reference"].as_str().expect("a reference");
+                        acknowledged
+                            .lock()
+                            .expect("lock")
+                            .push(reference.to_owned());
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().expect("lock").len() < 150 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Everything acknowledged before the backup begins must be in it.
+    let before: BTreeSet<String> = acknowledged.lock().expect("lock").iter().cloned().collect();
+    let copy = site.path().join("backup.sqlite3");
+    let back_up = || {
+        Command::new(mutualaid_bin())
+            .args(["backup", "--data"])
+            .arg(&data)
+            .arg("--to")
+            .arg(&copy)
+            .output()
+            .expect("mutualaid backup")
+    };
+    let backup = back_up();
+    std::thread::sleep(Duration::from_millis(300)); // sign-ups go on after it
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let said = String::from_utf8_lossy(&backup.stdout);
+    assert!(
+        backup.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert!(said.contains("Backed up"), "{said}");
+    let db =
+        rusqlite::Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the backup opens");
+    let mut stmt = db
+        .prepare("SELECT reference FROM submissions")
+        .expect("query");
+    let stored: BTreeSet<String> = stmt
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("references");
+    let missing: Vec<&String> = before.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged before the backup are missing",
+        missing.len()
+    );
+    let after = acknowledged.lock().expect("lock").len();
+    assert!(after > before.len(), "sign-ups went on while it ran");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).expect("file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "personal data: readable by the owner only");
+    }
+    // A second backup to the same file is refused, the first untouched.
+    let again = back_up();
+    assert!(!again.status.success());
+    drop(server);
+}
