@@ -127,38 +127,16 @@ pub async fn delete<S: Store>(
         .map(Outcome::Deleted)
 }
 
-/// Deletes one record by id, then opens again every case it was matched to
-/// as a volunteer (each recorded as an action for the next digest).
-pub async fn erase<S: Store>(
+/// Opens again every case `id` holds as a volunteer, each recorded as an
+/// action for the next digest (re-read after a conflict: an organizer
+/// acting meanwhile).
+async fn reopen_held<S: Store>(
     store: &S,
     id: &str,
     now: Timestamp,
-    action_expires_at: Timestamp,
-) -> Result<Erasure, StoreError> {
-    let record_action = CaseAction {
-        id: uuid::Uuid::now_v7().to_string(),
-        at: now,
-        kind: ActionKind::Erase,
-        case_id: None,
-        volunteer_id: None,
-        by: "request".into(),
-        detail: String::new(),
-        version: 0,
-        merged: None,
-        expires_at: action_expires_at,
-    };
-    // The record's own deletion is recorded with it, named by nothing but its id.
-    let removed = store
-        .erase(
-            id,
-            &CaseAction {
-                detail: "record".into(),
-                ..record_action.clone()
-            },
-        )
-        .await?;
+    record_action: &CaseAction,
+) -> Result<Vec<String>, StoreError> {
     let mut reopened = Vec::new();
-    // Cases it volunteered for: read again after each conflict (an organizer acting meanwhile).
     for _ in 0..5 {
         let held: Vec<Case> = store
             .active_cases()
@@ -183,7 +161,7 @@ pub async fn erase<S: Store>(
                 expected_version: case.version,
                 from_state: case.state,
                 cap: None,
-                // The volunteer's load went with their record.
+                // Their load goes with their record.
                 released_volunteer: None,
                 action: Some(CaseAction {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -202,6 +180,44 @@ pub async fn erase<S: Store>(
             }
         }
     }
+    Ok(reopened)
+}
+
+/// Deletes one record by id, then opens again every case it was matched to
+/// as a volunteer (each recorded as an action for the next digest).
+pub async fn erase<S: Store>(
+    store: &S,
+    id: &str,
+    now: Timestamp,
+    action_expires_at: Timestamp,
+) -> Result<Erasure, StoreError> {
+    let record_action = CaseAction {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        kind: ActionKind::Erase,
+        case_id: None,
+        volunteer_id: None,
+        by: "request".into(),
+        detail: String::new(),
+        version: 0,
+        merged: None,
+        expires_at: action_expires_at,
+    };
+    // Cases they volunteered for go back to waiting first, so that no stop
+    // halfway leaves a neighbour matched to nobody; again after, for a
+    // confirmation that raced the deletion.
+    let mut reopened = reopen_held(store, id, now, &record_action).await?;
+    // The record's own deletion is recorded with it, named by nothing but its id.
+    let removed = store
+        .erase(
+            id,
+            &CaseAction {
+                detail: "record".into(),
+                ..record_action.clone()
+            },
+        )
+        .await?;
+    reopened.extend(reopen_held(store, id, now, &record_action).await?);
     Ok(Erasure {
         id: id.to_owned(),
         removed,

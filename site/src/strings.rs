@@ -94,6 +94,7 @@ pub struct DigestTexts {
     pub matched: String,
     pub matched_with: String,
     pub funded_since: String,
+    pub volunteer_gone: String,
     pub still_going: String,
     pub at_capacity: String,
     pub load: String,

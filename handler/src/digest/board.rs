@@ -137,8 +137,13 @@ fn days(from: Timestamp, now: Timestamp) -> i64 {
 /// Builds the board.
 pub fn board(input: &BoardInput) -> Board {
     let now = input.now;
-    let people: HashMap<&str, &Person> =
-        input.everyone.iter().map(|p| (p.id.as_str(), p)).collect();
+    // Records read since `everyone` (a sign-up that came in meanwhile) win.
+    let people: HashMap<&str, &Person> = input
+        .everyone
+        .iter()
+        .chain(input.newer)
+        .map(|p| (p.id.as_str(), p))
+        .collect();
     let asking_money: HashSet<&str> = input
         .cases
         .iter()

@@ -381,6 +381,18 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 let mut l = case_line(&a.case, t, tz);
                 let days = days_text(a.case.days, t);
                 l.rest = match &a.volunteer {
+                    // Matched to a volunteer no longer on record (deleted on request, expired):
+                    // nobody is helping; say so, never "funded".
+                    None if a.case.case.kind == CaseKind::Delivery => fill(
+                        &t.volunteer_gone,
+                        &[
+                            (
+                                "area",
+                                &area_name(a.case.person.as_ref().map(zip_of).unwrap_or("")),
+                            ),
+                            ("days", &days),
+                        ],
+                    ),
                     Some(v) => fill(
                         &t.matched_with,
                         &[

@@ -473,6 +473,18 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// A check, inside a transaction, that the record `id` exists.
+    fn exists_check(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(id)))
+            .key(SORT_KEY, s("PERSON"))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     /// The writes of one case change: the case at its expected version, its
     /// `ACTIVE` slot released or claimed, the volunteers' loads.
     fn case_change_items(&self, change: &CaseChange) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -531,6 +543,8 @@ impl DynamoStore {
                 .map_err(built)
         };
         if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+            // The volunteer must still be on record (not deleted on request meanwhile).
+            items.push(self.exists_check(volunteer)?);
             items.push(load(
                 volunteer,
                 "SET n = if_not_exists(n, :zero) + :one, expires_at = if_not_exists(expires_at, :e)",
@@ -1065,6 +1079,9 @@ impl Store for DynamoStore {
             .build()
             .map_err(built)?;
         items.push(TransactWriteItem::builder().put(put_standing).build());
+        // Both records still there (not deleted on request meanwhile).
+        items.push(self.exists_check(into)?);
+        items.push(self.exists_check(&standing.person_id)?);
         let into_not_merged = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(person_pk(into)))

@@ -245,18 +245,24 @@ impl SqliteStore {
                 .to_str()
                 .ok_or_else(|| unavailable("the backup's path is not UTF-8"))?
                 .to_owned();
+            // The file exists, empty and readable by this user only, before any personal data is in it.
+            let mut create = std::fs::OpenOptions::new();
+            create.write(true).create_new(true);
+            #[cfg(unix)]
             {
+                use std::os::unix::fs::OpenOptionsExt;
+                create.mode(0o600);
+            }
+            create.open(&to).map_err(unavailable)?;
+            let copied = {
                 let conn = conn
                     .lock()
                     .map_err(|_| unavailable("the database lock is poisoned"))?;
                 conn.execute("VACUUM INTO ?1", [&target])
-                    .map_err(unavailable)?;
-            }
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
-                    .map_err(unavailable)?;
+            };
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&to);
+                return Err(unavailable(e));
             }
             // The copy opens, is whole, and says what it holds.
             let copy = Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -468,6 +474,19 @@ fn apply_case_change(tx: &rusqlite::Transaction, change: &CaseChange) -> Result<
         return Err(StoreError::Conflict);
     }
     if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
+        // The volunteer must still be on record (not deleted on request meanwhile).
+        let on_record = tx
+            .query_row(
+                "SELECT 1 FROM people WHERE id = ?1",
+                [volunteer],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .is_some();
+        if !on_record {
+            return Err(StoreError::Conflict);
+        }
         let load: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM cases WHERE volunteer_id = ?1 AND state = 'matched'",

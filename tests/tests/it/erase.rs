@@ -13,7 +13,9 @@ use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{ActionKind, CaseKind, CaseState, Store, Submission};
+use mutualaid_handler::store::{
+    ActionKind, Case, CaseChange, CaseKind, CaseState, Store, Submission,
+};
 use mutualaid_tests::{aws, lambda};
 use serde_json::json;
 
@@ -138,6 +140,65 @@ async fn only_jose_is_gone<S: Store>(store: &S, h: &Household) {
         cases::load(store, &h.jose.person_id).await.expect("load"),
         0
     );
+    // And a confirmation that raced the deletion (it read Jose before he
+    // went) is refused by the store itself.
+    let maria_case = store
+        .cases_of(&h.maria.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    let raced = CaseChange {
+        case: Case {
+            state: CaseState::Matched,
+            volunteer_id: Some(h.jose.person_id.clone()),
+            version: maria_case.version + 1,
+            ..maria_case.clone()
+        },
+        expected_version: maria_case.version,
+        from_state: CaseState::Open,
+        cap: Some(3),
+        released_volunteer: None,
+        action: None,
+    };
+    assert!(matches!(
+        store.change_case(&raced).await,
+        Err(mutualaid_handler::store::StoreError::Conflict)
+    ));
+}
+
+#[tokio::test]
+async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let h = household(&store).await;
+    // Jose's record goes without the domain's care (as retention would take it).
+    let action = mutualaid_handler::store::CaseAction {
+        id: "a-1".into(),
+        at: NOON,
+        kind: ActionKind::Erase,
+        case_id: None,
+        volunteer_id: None,
+        by: "test".into(),
+        detail: "record".into(),
+        version: 0,
+        merged: None,
+        expires_at: NOON + 86_400,
+    };
+    store
+        .erase(&h.jose.person_id, &action)
+        .await
+        .expect("erased");
+    let raw = crate::digest::to_outbox(&store, &dir.path().join("outbox"), NOON + 86_400).await;
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    let text = message.body_text(0).expect("text").replace("\r\n", "\n");
+    assert!(text.contains("nobody is helping"), "{text}");
+    let ana_line = text
+        .lines()
+        .find(|l| l.contains("Ana Waiting") && l.contains("matched"))
+        .expect("Ana's case");
+    assert!(!ana_line.contains("funded"), "{ana_line}");
 }
 
 /// Every file under `dir` but the outbox.
