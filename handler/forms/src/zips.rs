@@ -66,10 +66,14 @@ pub fn all() -> &'static [Zip] {
     &ZIPS
 }
 
-/// The county ZIP with this code, if it is one.
+/// The county ZIP with this code, if it is one. The code is read as it
+/// shows: display controls and edge spaces (a record stored before
+/// validation removed them) do not count, so a ZIP is placed on the map
+/// exactly when it is shown as that ZIP.
 pub fn find(code: &str) -> Option<&'static Zip> {
+    let shown = crate::normalize::single_line(code);
     let all = all();
-    all.binary_search_by(|z| z.code.cmp(code))
+    all.binary_search_by(|z| z.code.cmp(shown.as_str()))
         .ok()
         .map(|i| &all[i])
 }

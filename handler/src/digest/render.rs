@@ -50,7 +50,7 @@ fn local(t: Timestamp, tz: &str, format: &str) -> String {
 /// "92105 City Heights" / "91910 Chula Vista".
 pub fn area_name(zip: &str) -> String {
     match zips::find(zip) {
-        Some(z) => format!("{zip} {}", z.neighborhood.unwrap_or(z.city)),
+        Some(z) => format!("{} {}", z.code, z.neighborhood.unwrap_or(z.city)),
         None => line(zip),
     }
 }

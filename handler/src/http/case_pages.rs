@@ -122,7 +122,7 @@ fn name(p: &Person) -> &str {
 fn area(p: &Person) -> String {
     match &p.submission {
         crate::store::Submission::Signup(s) => match zips::find(&s.zip) {
-            Some(z) => format!("{} {}", s.zip, z.neighborhood.unwrap_or(z.city)),
+            Some(z) => format!("{} {}", z.code, z.neighborhood.unwrap_or(z.city)),
             None => s.zip.clone(),
         },
         crate::store::Submission::Donate(_) => String::new(),
