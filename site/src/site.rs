@@ -130,6 +130,13 @@ struct Twin<'a> {
     keep: Vec<(String, String)>,
 }
 
+/// The line (1-based) of `config.toml`'s text on which `key` is set.
+fn config_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+        .map(|i| i + 1)
+}
+
 /// The field a language switch on a form's answer posts: show the form
 /// again in the language it names, with what was typed; store nothing.
 pub const SWITCH_LANGUAGE_FIELD: &str = "switch_language";
@@ -327,10 +334,7 @@ impl Site {
             if missing.is_empty() {
                 return None;
             }
-            let line = config_text
-                .lines()
-                .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
-                .map_or(1, |i| i + 1);
+            let line = config_line(&config_text, key).unwrap_or(1);
             Some(Diagnostic::new(
                 "config.toml",
                 line,
@@ -345,12 +349,10 @@ impl Site {
         let notes = crate::config::OLD_KEYS
             .iter()
             .filter_map(|(old, new)| {
-                let at = config_text.lines().position(|line| {
-                    line.split('=').next().is_some_and(|key| key.trim() == *old)
-                })?;
+                let line = config_line(&config_text, old)?;
                 Some(Diagnostic::new(
                     "config.toml",
-                    at + 1,
+                    line,
                     format!("`{old}` is the old spelling of `{new}` (still read)"),
                     format!("write `{new} = ...`"),
                 ))
@@ -379,10 +381,7 @@ impl Site {
             .placeholders()
             .into_iter()
             .map(|(key, why)| {
-                let line = text
-                    .lines()
-                    .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
-                    .map_or(1, |i| i + 1);
+                let line = config_line(&text, key).unwrap_or(1);
                 Diagnostic::new(
                     "config.toml",
                     line,

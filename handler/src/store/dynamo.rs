@@ -188,18 +188,23 @@ fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreEr
     ])
 }
 
-/// A record's standing (`VOLUNTEER`), listed in the sparse index.
+/// A record's standing (`VOLUNTEER`), listed in the sparse index, with
+/// `merged_into` at the top level for the merge's conditions.
 fn standing_item(standing: &Standing) -> Result<Item, StoreError> {
     let record = serde_dynamo::to_attribute_value(standing)
         .map_err(|e| StoreError::Unavailable(format!("encoding a standing: {e}")))?;
-    Ok(HashMap::from([
+    let mut item = HashMap::from([
         (PARTITION_KEY.to_owned(), s(person_pk(&standing.person_id))),
         (SORT_KEY.to_owned(), s("VOLUNTEER")),
         ("record".to_owned(), record),
         (PENDING_ATTRIBUTE.to_owned(), s("VOLUNTEER")),
         (INDEX_SORT_KEY.to_owned(), s(&standing.person_id)),
         (TTL_ATTRIBUTE.to_owned(), n(standing.expires_at)),
-    ]))
+    ]);
+    if let Some(into) = &standing.merged_into {
+        item.insert("merged_into".into(), s(into));
+    }
+    Ok(item)
 }
 
 fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
@@ -1069,8 +1074,7 @@ impl Store for DynamoStore {
         for case in &merge.opened {
             items.extend(open_case(&self.table, case)?);
         }
-        let mut item = standing_item(standing)?;
-        item.insert("merged_into".into(), s(into));
+        let item = standing_item(standing)?;
         let put_standing = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -1192,10 +1196,7 @@ impl Store for DynamoStore {
     }
 
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
-        let mut item = standing_item(state)?;
-        if let Some(into) = &state.merged_into {
-            item.insert("merged_into".into(), s(into));
-        }
+        let item = standing_item(state)?;
         self.transact(vec![
             put(&self.table, item, None)?,
             put(&self.table, action_item(action)?, None)?,
