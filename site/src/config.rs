@@ -84,7 +84,21 @@ pub struct Config {
     /// Where to find food today (a food bank's page), for the thank-you page.
     #[serde(default)]
     pub food_bank_url: Option<String>,
+    /// When the organizers' digest goes out each day, `HH:MM` in
+    /// [`Self::time_zone`] (`mutualaid serve --production` sends it then;
+    /// optional, 07:00 if left out).
+    #[serde(default)]
+    pub digest_at: Option<String>,
+    /// The organizers' time zone, for the digest's time and its dates
+    /// (optional, `America/Los_Angeles` if left out).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
+
+/// When the digest goes out if `digest_at` is left out.
+pub const DEFAULT_DIGEST_AT: &str = "07:00";
+/// The time zone if `time_zone` is left out.
+pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
 
 fn three() -> u32 {
     3
@@ -129,6 +143,39 @@ impl Config {
             "food_bank_url" => self.food_bank_url.clone()?,
             _ => return None,
         })
+    }
+
+    /// The digest's time of day (`digest_at`, checked when the content is
+    /// loaded).
+    pub fn digest_time(&self) -> Result<jiff::civil::Time, String> {
+        parse_time_of_day(self.digest_at.as_deref().unwrap_or(DEFAULT_DIGEST_AT))
+    }
+
+    /// The organizers' time zone's name (`time_zone`, checked when the
+    /// content is loaded).
+    pub fn time_zone_name(&self) -> &str {
+        self.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)
+    }
+
+    /// The problems in the schedule settings, as (key, what is wrong, what
+    /// to write).
+    pub fn schedule_problems(&self) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        if let Err(why) = self.digest_time() {
+            out.push((
+                "digest_at",
+                why,
+                "write a time of day on the 24-hour clock, like digest_at = \"07:00\"".to_owned(),
+            ));
+        }
+        if jiff::tz::TimeZone::get(self.time_zone_name()).is_err() {
+            out.push((
+                "time_zone",
+                format!("`{}` is not a time zone name", self.time_zone_name()),
+                "write a name from the time zone database, like time_zone = \"America/Los_Angeles\"".to_owned(),
+            ));
+        }
+        out
     }
 
     /// The URL path prefix of a language: "" for the default, "/es" for Spanish.
@@ -207,6 +254,18 @@ impl Config {
     }
 }
 
+/// `HH:MM` on the 24-hour clock.
+pub fn parse_time_of_day(text: &str) -> Result<jiff::civil::Time, String> {
+    let bad = || format!("`{text}` is not a time of day like 07:00");
+    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let digits = |s: &str| (1..=2).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(h) || m.len() != 2 || !digits(m) {
+        return Err(bad());
+    }
+    let (h, m): (i8, i8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    jiff::civil::Time::new(h, m, 0, 0).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +296,20 @@ mod tests {
             "Give.Example.ORG"
         );
         assert_eq!(url_host("http://127.0.0.1:8000/"), "127.0.0.1");
+    }
+
+    #[test]
+    fn a_time_of_day_is_read_on_the_24_hour_clock() {
+        assert_eq!(
+            super::parse_time_of_day("07:00").map(|t| (t.hour(), t.minute())),
+            Ok((7, 0))
+        );
+        assert_eq!(
+            super::parse_time_of_day("7:05").map(|t| (t.hour(), t.minute())),
+            Ok((7, 5))
+        );
+        for bad in ["7am", "24:00", "07:60", "07:0", "", "07:00:00"] {
+            assert!(super::parse_time_of_day(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -343,6 +343,18 @@ impl Site {
             ))
         })
         .collect();
+        let name_problems: Vec<Diagnostic> = name_problems
+            .into_iter()
+            .chain(
+                config
+                    .schedule_problems()
+                    .into_iter()
+                    .map(|(key, why, hint)| {
+                        let line = config_line(&config_text, key).unwrap_or(1);
+                        Diagnostic::new("config.toml", line, why, hint)
+                    }),
+            )
+            .collect();
         if !name_problems.is_empty() {
             return Err(SiteError::Content(Diagnostics(name_problems)));
         }

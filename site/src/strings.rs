@@ -25,6 +25,24 @@ pub struct Strings {
     pub digest: DigestTexts,
 }
 
+/// The summary of a digest posted to the organizers' Discord channel;
+/// `{…}` are filled in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct DiscordTexts {
+    pub heading: String,
+    pub by_area: String,
+    pub area: String,
+    pub fewer_than_3: String,
+    pub nothing_new: String,
+    pub waiting: String,
+    pub nobody_waiting: String,
+    pub closed: String,
+    pub details: String,
+    pub more_areas: String,
+}
+
 /// The words of the organizers' digest; `{…}` are filled in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +66,7 @@ pub struct DigestTexts {
     pub counter_honeypot: String,
     pub counter_rate_limited: String,
     pub counter_unreadable: String,
+    pub counter_discord_failed: String,
     pub deferred: String,
     pub attention: String,
     pub nobody_near: String,
@@ -160,6 +179,8 @@ pub struct DigestTexts {
     pub state_matched: String,
     pub state_funded: String,
     pub state_closed: String,
+    /// The summary posted to Discord (no personal data).
+    pub discord: DiscordTexts,
 }
 
 /// Words used around the pages.

@@ -153,6 +153,50 @@ pub mod serve {
         child: Child,
         /// `http://127.0.0.1:PORT`, no trailing slash.
         pub base: String,
+        /// What it printed on stdout so far.
+        pub said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Server {
+        /// Its process id.
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Sends SIGTERM (as systemd does) and waits up to a minute for the
+        /// process to end; its exit status.
+        pub fn terminate(&mut self) -> std::process::ExitStatus {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            for _ in 0..600 {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return status;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("mutualaid serve did not stop within a minute of SIGTERM");
+        }
+
+        /// Whether it has said a line containing `text` within `wait`.
+        pub fn has_said(&self, text: &str, wait: Duration) -> bool {
+            let until = std::time::Instant::now() + wait;
+            loop {
+                if self
+                    .said
+                    .lock()
+                    .expect("lines")
+                    .iter()
+                    .any(|l| l.contains(text))
+                {
+                    return true;
+                }
+                if std::time::Instant::now() > until {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     impl Drop for Server {
@@ -186,14 +230,18 @@ pub mod serve {
             .expect("starting mutualaid serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = said.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                keep.lock().expect("lines").push(line.clone());
                 let _ = tx.send(line);
             }
         });
         let mut server = Server {
             child,
             base: String::new(),
+            said,
         };
         while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
             if let Some(at) = line.find("http://") {
@@ -608,5 +656,128 @@ pub mod lambda {
             "body": body,
             "isBase64Encoded": false
         })
+    }
+}
+
+pub mod caddy {
+    //! Debian's Caddy as the reverse proxy in front of `mutualaid serve
+    //! --production`, on a free loopback port with its own local CA (`tls
+    //! internal`), writing only into a temporary folder.
+
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// The Caddy process, stopped when dropped.
+    pub struct Caddy {
+        child: Child,
+        _dir: tempfile::TempDir,
+        /// `https://localhost:PORT`, no trailing slash.
+        pub base: String,
+        /// Its local CA's root certificate (PEM).
+        pub root_pem: Vec<u8>,
+    }
+
+    impl Drop for Caddy {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Where Debian puts Caddy, if it is installed (`tests/run` installs it).
+    pub fn binary() -> Option<PathBuf> {
+        let bin = PathBuf::from("/usr/bin/caddy");
+        if bin.is_file() {
+            Some(bin)
+        } else {
+            crate::skip("no /usr/bin/caddy: `tests/run` installs Debian's caddy");
+            None
+        }
+    }
+
+    /// A free port on 127.0.0.1.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    /// Starts Caddy proxying HTTPS on a free port to `backend`
+    /// (`127.0.0.1:PORT`); returns once it answers over HTTPS.
+    pub fn start(bin: &std::path::Path, backend: &str) -> Caddy {
+        let dir = tempfile::tempdir().expect("a folder for Caddy");
+        let port = free_port();
+        let storage = dir.path().join("data");
+        let config = dir.path().join("Caddyfile");
+        std::fs::write(
+            &config,
+            format!(
+                "{{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\tstorage file_system {}\n}}\nhttps://localhost:{port} {{\n\ttls internal\n\treverse_proxy {backend}\n}}\n",
+                storage.display()
+            ),
+        )
+        .expect("writing the Caddyfile");
+        let child = Command::new(bin)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&config)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting caddy");
+        let root = storage.join("pki/authorities/local/root.crt");
+        // Held from here on, so the process is stopped whatever happens next.
+        let mut caddy = Caddy {
+            child,
+            _dir: dir,
+            base: format!("https://localhost:{port}"),
+            root_pem: Vec::new(),
+        };
+        for _ in 0..300 {
+            if let Ok(pem) = std::fs::read(&root) {
+                caddy.root_pem = pem;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!caddy.root_pem.is_empty(), "Caddy never made its local CA");
+        for _ in 0..300 {
+            if caddy
+                .agent()
+                .get(&format!("{}/", caddy.base))
+                .call()
+                .is_ok()
+            {
+                return caddy;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("Caddy never answered over HTTPS");
+    }
+
+    impl Caddy {
+        /// An HTTPS client that trusts Caddy's local CA, follows no
+        /// redirects and treats no status as an error.
+        pub fn agent(&self) -> ureq::Agent {
+            let root = ureq::tls::Certificate::from_pem(&self.root_pem)
+                .expect("Caddy's root certificate")
+                .to_owned();
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    root,
+                ])))
+                .build();
+            ureq::Agent::config_builder()
+                .tls_config(tls)
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into()
+        }
     }
 }

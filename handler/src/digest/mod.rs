@@ -31,10 +31,13 @@
 //! - [`board`]: the cases side, before it is words.
 //! - [`pairing`]: the optimal, capped assignment of volunteers.
 //! - [`render`]: text, HTML and CSV, and the `lettre` message.
+//! - [`summary`]: the counts posted to Discord once the email is sent
+//!   ([`post_summary`]), no personal data.
 
 pub mod board;
 pub mod pairing;
 pub mod render;
+pub mod summary;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -116,6 +119,8 @@ pub enum RunReport {
         repeated: usize,
         /// Records that could not be read (counted in the digest).
         unreadable: usize,
+        /// Its counts, for a chat channel ([`post_summary`]).
+        summary: summary::Summary,
     },
     /// Another run holds the lease; nothing was sent.
     AlreadyRunning,
@@ -492,5 +497,28 @@ pub async fn run<S: Store, M: Mailer>(
         entries: manifest.len(),
         repeated: manifest.iter().filter(|e| e.may_repeat).count(),
         unreadable: digest.unreadable.len(),
+        summary: summary::Summary::of(&digest),
     })
+}
+
+/// Posts a sent digest's summary to the organizers' Discord channel, in
+/// their language. Call it after [`run`] sent the email, never before: a
+/// failure here changes nothing of the digest, and is counted for the next
+/// digest's self-report (and returned, for the log).
+pub async fn post_summary<S: Store>(
+    store: &S,
+    webhook: &crate::discord::Webhook,
+    summary: &summary::Summary,
+    strings: &Strings,
+    config: &DigestConfig,
+    now: Timestamp,
+) -> Result<(), crate::discord::DiscordError> {
+    let date = render::local(now, &config.time_zone, "%Y-%m-%d");
+    let text = summary.text(&strings.digest.discord, &config.network, &date);
+    let posted = webhook.post(&text).await;
+    if posted.is_err() {
+        // If even counting fails, the log line the caller writes is what is left.
+        let _ = store.count(&day(now), Counter::DiscordFailed).await;
+    }
+    posted
 }

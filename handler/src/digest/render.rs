@@ -29,13 +29,13 @@ fn esc(value: &str) -> String {
 }
 
 /// Fills `{name}` placeholders.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     values.iter().fold(template.to_owned(), |t, (k, v)| {
         t.replace(&format!("{{{k}}}"), v)
     })
 }
 
-fn local(t: Timestamp, tz: &str, format: &str) -> String {
+pub(crate) fn local(t: Timestamp, tz: &str, format: &str) -> String {
     jiff::Timestamp::from_second(t)
         .ok()
         .and_then(|ts| {
@@ -205,6 +205,7 @@ fn counter_label(counter: Counter, t: &DigestTexts) -> &str {
         Counter::Rejected => &t.counter_rejected,
         Counter::Honeypot => &t.counter_honeypot,
         Counter::RateLimited => &t.counter_rate_limited,
+        Counter::DiscordFailed => &t.counter_discord_failed,
     }
 }
 
@@ -579,6 +580,8 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
     let mut report: Vec<Line> = d
         .counters
         .iter()
+        // Only a network that posts to Discord can fail to: a line of zeros would puzzle the rest.
+        .filter(|(c, n)| *c != Counter::DiscordFailed || *n > 0)
         .map(|(c, n)| Line {
             lead: n.to_string(),
             rest: counter_label(*c, t).to_owned(),

@@ -57,6 +57,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::domain::{self, Retention};
 
 pub mod case_pages;
+pub mod forwarded;
+pub mod security;
 use crate::store::{Counter, Store, StoreError, Submission, Timestamp};
 pub use case_pages::OrganizerActions;
 

@@ -493,17 +493,21 @@ pub enum Counter {
     Honeypot,
     /// A client over the rate limit.
     RateLimited,
+    /// A digest's summary that could not be posted to Discord (the email
+    /// went out regardless).
+    DiscordFailed,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 6] = [
+    pub const ALL: [Counter; 7] = [
         Counter::Created,
         Counter::Updated,
         Counter::Unchanged,
         Counter::Rejected,
         Counter::Honeypot,
         Counter::RateLimited,
+        Counter::DiscordFailed,
     ];
 
     /// Its name in storage.
@@ -515,6 +519,7 @@ impl Counter {
             Counter::Rejected => "rejected",
             Counter::Honeypot => "honeypot",
             Counter::RateLimited => "rate_limited",
+            Counter::DiscordFailed => "discord_failed",
         }
     }
 }

@@ -13,9 +13,12 @@
 //!   (confirm, decline, close, fund, reopen, keep, pause).
 
 mod cases;
+mod digest;
 mod erase;
 mod listen;
+mod schedule;
 mod serve;
+mod static_site;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,7 +66,8 @@ enum Command {
         production: bool,
     },
     /// Build, serve on 127.0.0.1 with the form handler at /api, and rebuild
-    /// on change, with live reload.
+    /// on change, with live reload. With --production: the live site on one
+    /// server, behind a reverse proxy (docs/self-hosting.md).
     Serve {
         /// The content folder.
         #[arg(long, default_value = "content")]
@@ -71,18 +75,41 @@ enum Command {
         /// Where to write the site.
         #[arg(long, default_value = "public")]
         out: PathBuf,
-        /// The port (0 picks a free one).
+        /// The port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 8000)]
         port: u16,
+        /// Where to listen instead, ADDR:PORT (`127.0.0.1:8000`,
+        /// `[::1]:8000`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The live site: settings must not be placeholders; built once and
+        /// served from memory, compressed, with security headers and no
+        /// reload script; the digest sent daily (say where: --smtp or
+        /// --outbox).
+        #[arg(long)]
+        production: bool,
+        /// A reverse proxy in front (an address or a network, repeatable):
+        /// only its X-Forwarded-For / Forwarded name the client (for the
+        /// rate limit) and its X-Forwarded-Proto turns on HSTS.
+        #[arg(long, requires = "production")]
+        trusted_proxy: Vec<String>,
+        /// Send the digest daily at this time, HH:MM in the organizers' time
+        /// zone (default with --production: `digest_at` in config.toml,
+        /// else 07:00; without --production, only when given).
+        #[arg(long)]
+        digest_at: Option<String>,
+        /// The digest: where it goes and how it is made.
+        #[command(flatten)]
+        digest: digest::DigestArgs,
+        /// The clock starts at this moment, seconds since the epoch (tests).
+        #[arg(long, hide = true)]
+        clock_start: Option<i64>,
         /// Where submissions are stored (SQLite) and digests written.
         #[arg(long, default_value = ".data")]
         data: PathBuf,
         /// Submissions one client may make per 10 minutes.
         #[arg(long, default_value_t = 30)]
         rate_limit: u64,
-        /// The most people one volunteer helps at once (organizer actions).
-        #[arg(long, default_value_t = 3)]
-        cap: usize,
         /// Seconds a client may take to send a request's headers (a slower
         /// one is cut off, so it cannot hold a connection).
         #[arg(long, default_value_t = 10)]
@@ -126,38 +153,9 @@ enum Command {
         /// Print the text part and send nothing, move nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Send through this SMTP server instead of the outbox
-        /// (`smtp://localhost:25`, `smtps://user:password@host:465`).
-        #[arg(long, env = "MUTUALAID_SMTP_URL")]
-        smtp: Option<String>,
-        /// The sender.
-        #[arg(long, default_value = "Mutual aid digest <digest@localhost>")]
-        from: String,
-        /// The organizers (repeat or separate with commas).
-        #[arg(long, value_delimiter = ',', default_value = "organizers@localhost")]
-        to: Vec<String>,
-        /// The organizers' language.
-        #[arg(long, default_value = "en")]
-        lang: String,
-        /// Time zone for dates.
-        #[arg(long, default_value = "America/Los_Angeles")]
-        time_zone: String,
-        /// The most people one volunteer is suggested for.
-        #[arg(long, default_value_t = 3)]
-        cap: usize,
-        /// Nobody is paired further than this many miles.
-        #[arg(long, default_value_t = 10.0)]
-        max_miles: f64,
-        /// A match older than this many days is asked "still going?".
-        #[arg(long, default_value_t = 14)]
-        review_days: u32,
-        /// Where the organizers' action links point (default: `base_url`
-        /// in config.toml); the handler's base (`api_base`) is added.
-        #[arg(long)]
-        site_address: Option<String>,
-        /// How many days the action links work.
-        #[arg(long, default_value_t = mutualaid_handler::links::DEFAULT_TTL_DAYS)]
-        link_days: u32,
+        /// Where it goes and how it is made.
+        #[command(flatten)]
+        digest: digest::DigestArgs,
         /// The clock, in seconds since the epoch (tests; default: now).
         #[arg(long, hide = true)]
         now: Option<i64>,
@@ -318,9 +316,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             content,
             out,
             port,
+            listen,
+            production,
+            trusted_proxy,
+            digest_at,
+            digest,
+            clock_start,
             data,
             rate_limit,
-            cap,
             header_timeout,
             body_timeout,
             max_connections,
@@ -328,6 +331,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
+            };
+            if production && !ready_for_production(&site) {
+                return Ok(ExitCode::FAILURE);
+            }
+            if let Some(at) = clock_start {
+                schedule::start_clock_at(at);
+            }
+            let trusted = mutualaid_handler::http::forwarded::TrustedProxies::parse(&trusted_proxy)
+                .map_err(anyhow::Error::msg)?;
+            // In production the digest always runs, and where it goes is said; in development, when asked.
+            let digest_at = match (digest_at, production) {
+                (Some(at), _) => Some(
+                    mutualaid_site::config::parse_time_of_day(&at)
+                        .map_err(|why| anyhow::anyhow!("--digest-at: {why}"))?,
+                ),
+                (None, true) => Some(site.config.digest_time().map_err(anyhow::Error::msg)?),
+                (None, false) => None,
+            };
+            let schedule = match digest_at {
+                Some(time) => {
+                    let default_outbox = (!production).then(|| data.join("outbox"));
+                    let digester = digest::Digester::new(&site, &digest, &data, default_outbox)?;
+                    let zone = jiff::tz::TimeZone::get(&digester.config.time_zone)
+                        .context("the digest's time zone")?;
+                    Some((digester, schedule::DailyAt { time, zone }))
+                }
+                None => None,
             };
             // One JSON line per request on stderr; never a submitted value.
             tracing_subscriber::fmt()
@@ -343,14 +373,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 site,
                 content,
                 out,
-                port,
+                listen: listen.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+                production: production.then_some(trusted),
+                schedule,
                 data,
                 rate_limit,
-                cap,
+                cap: digest.cap,
                 limits: listen::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     body_timeout: std::time::Duration::from_secs(body_timeout),
                     max_connections,
+                    grace: std::time::Duration::from_secs(30),
                 },
                 purge_every: std::time::Duration::from_secs(purge_every.max(1)),
             }))?;
@@ -465,106 +498,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             content,
             data,
             dry_run,
-            smtp,
-            from,
-            to,
-            lang,
-            time_zone,
-            cap,
-            max_miles,
-            review_days,
-            site_address,
-            link_days,
+            digest,
             now,
         } => {
             let Some(site) = load(&content)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let strings = site.strings.get(&lang).with_context(|| {
-                format!("--lang {lang}: the content has no texts in that language")
-            })?;
-            let mailbox = |a: &str| {
-                a.trim()
-                    .parse()
-                    .with_context(|| format!("{a:?} is not an email address"))
-            };
-            let config = mutualaid_handler::digest::DigestConfig {
-                network: site.config.short_name_in(&lang).to_owned(),
-                from: mailbox(&from)?,
-                to: to
-                    .iter()
-                    .map(|a| mailbox(a))
-                    .collect::<anyhow::Result<_>>()?,
-                lang: mutualaid_forms::Lang::from_code(Some(&lang)),
-                time_zone,
-                pairing: mutualaid_handler::digest::pairing::PairingConfig {
-                    cap,
-                    max_miles,
-                    ..Default::default()
-                },
-                review_days,
-                links: Some(mutualaid_handler::links::LinkSigner {
-                    keys: serve::link_keys(&data)?,
-                    page: format!(
-                        "{}{}/case",
-                        site_address
-                            .as_deref()
-                            .unwrap_or(&site.config.base_url)
-                            .trim_end_matches('/'),
-                        site.config.api_base.trim_end_matches('/')
-                    ),
-                    ttl_days: link_days,
-                }),
-            };
+            let digester = digest::Digester::new(&site, &digest, &data, Some(data.join("outbox")))?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
             let now = now.unwrap_or_else(mutualaid_handler::clock::system_clock);
-            runtime.block_on(digest(&store, strings, &config, &data, smtp, dry_run, now))
+            runtime.block_on(send_digest(&store, &digester, dry_run, now))
         }
     }
 }
 
 /// `mutualaid digest`: a dry run prints; otherwise send and report.
-async fn digest(
+async fn send_digest(
     store: &mutualaid_handler::store::sqlite::SqliteStore,
-    strings: &mutualaid_site::strings::Strings,
-    config: &mutualaid_handler::digest::DigestConfig,
-    data: &std::path::Path,
-    smtp: Option<String>,
+    digester: &digest::Digester,
     dry_run: bool,
     now: i64,
 ) -> anyhow::Result<ExitCode> {
     use mutualaid_handler::digest::{self, RunReport};
-    use mutualaid_handler::mail::{Outbox, Smtp};
     use mutualaid_handler::store::Store;
     if dry_run {
         let state = store
             .digest_state()
             .await
             .context("reading the digest state")?;
-        let (d, _) = digest::prepare(store, strings, config, &state, now).await?;
-        print!("{}", digest::render::text(&d, strings, config));
+        let (d, _) =
+            digest::prepare(store, &digester.strings, &digester.config, &state, now).await?;
+        print!(
+            "{}",
+            digest::render::text(&d, &digester.strings, &digester.config)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let run_id = format!("cli-{}", std::process::id());
-    let report = match smtp {
-        Some(url) => {
-            digest::run(store, &Smtp::from_url(&url)?, strings, config, now, &run_id).await?
-        }
-        None => {
-            let outbox = Outbox {
-                dir: data.join("outbox"),
-            };
-            let report = digest::run(store, &outbox, strings, config, now, &run_id).await?;
-            println!("Wrote the digest to {}", outbox.dir.display());
-            report
-        }
-    };
+    let report = digester.send(store, now, &run_id).await?;
+    if let (Some(dir), RunReport::Sent { .. }) = (&digester.outbox, &report) {
+        println!("Wrote the digest to {}", dir.display());
+    }
     match report {
         RunReport::Sent {
             entries,
             repeated,
             unreadable,
+            ..
         } => {
             println!("Sent a digest of {entries} new or updated entries.");
             if repeated > 0 {

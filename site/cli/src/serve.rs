@@ -1,8 +1,19 @@
-//! `mutualaid serve`: the whole product on one machine. The built site on
-//! loopback, the form handler at `/api` on SQLite in the data folder, the
-//! site rebuilt when content changes, with a reload script injected into
-//! HTML responses on the fly — the files in the output folder stay exactly
-//! what `build` writes, so a served folder can be deployed as it is.
+//! `mutualaid serve`: the whole product on one machine. The built site,
+//! the form handler at `/api` on SQLite in the data folder, expired records
+//! purged hourly and, if scheduled, the daily digest ([`crate::schedule`]).
+//!
+//! Two modes:
+//! - **development** (the default): on loopback, the site rebuilt when
+//!   content changes, with a reload script injected into HTML responses on
+//!   the fly — the files in the output folder stay exactly what `build`
+//!   writes, so a served folder can be deployed as it is;
+//! - **production** (`--production`): built once and served from memory,
+//!   compressed, with `ETag`s and the security headers
+//!   ([`crate::static_site`], `http::security`); no script anywhere; the
+//!   client taken from `X-Forwarded-For` only from `--trusted-proxy`
+//!   addresses (`http::forwarded`); the digest on its schedule. SIGTERM
+//!   stops it gracefully: requests in flight are answered, a digest being
+//!   sent finishes.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -18,6 +29,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{self, Stream};
 use mutualaid_handler::domain::Retention;
+use mutualaid_handler::http::forwarded::TrustedProxies;
 use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
 use mutualaid_handler::links::{KeySource, LinkKeys};
 use mutualaid_handler::store::sqlite::{OpenWhenReady, SqliteStore};
@@ -25,6 +37,8 @@ use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
 use tower_http::services::ServeDir;
+
+use crate::static_site::{self, StaticSite};
 
 /// The path of the server-sent events that tell the page to reload.
 const RELOAD_PATH: &str = "/__livereload";
@@ -46,8 +60,13 @@ pub struct Options {
     pub content: PathBuf,
     /// The output folder.
     pub out: PathBuf,
-    /// The port, 0 for any free one.
-    pub port: u16,
+    /// Where to listen (port 0: any free one).
+    pub listen: std::net::SocketAddr,
+    /// Production mode: whose forwarding headers to believe (development
+    /// mode when none).
+    pub production: Option<TrustedProxies>,
+    /// The daily digest, if scheduled.
+    pub schedule: Option<(crate::digest::Digester, crate::schedule::DailyAt)>,
     /// The data folder.
     pub data: PathBuf,
     /// Submissions per client per 10 minutes.
@@ -83,7 +102,9 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         site,
         content,
         out,
-        port,
+        listen,
+        production,
+        schedule,
         data,
         rate_limit,
         cap,
@@ -94,17 +115,33 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("writing the site to {}", out.display()))?;
     let (reload, _) = broadcast::channel(16);
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    watch(
-        content.clone(),
-        out.clone(),
-        vec![out.clone(), data.clone()],
-        reload.clone(),
-    )?;
+    let files = match &production {
+        None => {
+            watch(
+                content.clone(),
+                out.clone(),
+                vec![out.clone(), data.clone()],
+                reload.clone(),
+            )?;
+            None
+        }
+        Some(_) => {
+            let files = StaticSite::load(&out)
+                .with_context(|| format!("reading the built site in {}", out.display()))?;
+            let (count, plain, brotli) = files.sizes();
+            println!(
+                "Serving {count} files from memory: {} KiB, {} KiB compressed",
+                plain / 1024,
+                brotli / 1024
+            );
+            Some(Arc::new(files))
+        }
+    };
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
-            format!("listening on 127.0.0.1:{port} (is another server using it? try --port)")
+            format!("listening on {listen} (is another server using it? try --listen or --port)")
         })?;
     let addr = listener.local_addr()?;
 
@@ -120,6 +157,23 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
             file.display()
         ),
     }
+    // The digest on its schedule; shutdown waits for a run in progress.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let digest_running = Arc::new(tokio::sync::Mutex::new(()));
+    let scheduled = schedule.map(|(digester, at)| {
+        println!(
+            "The digest goes out daily at {} ({}).",
+            at.time.strftime("%H:%M"),
+            digester.config.time_zone
+        );
+        tokio::spawn(crate::schedule::run(
+            store.clone(),
+            digester,
+            at,
+            digest_running.clone(),
+            stopped,
+        ))
+    });
     // Retention holds while serve runs for months: expired records and old mail go every hour.
     {
         let (store, data, days) = (store.clone(), data.clone(), site.config.retention_days);
@@ -153,49 +207,82 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         organizer_actions: Some(http::OrganizerActions {
             keys: KeySource::Fixed(link_keys(&data)?),
             cap,
-            time_zone: "America/Los_Angeles".into(),
+            time_zone: site.config.time_zone_name().to_owned(),
         }),
     };
     let api = http::router(App {
         store,
         site: Arc::new(site),
         config,
-        clock: mutualaid_handler::clock::system_clock,
-    })
-    .layer(axum::middleware::from_fn(http::client_from_socket));
+        clock: crate::schedule::now,
+    });
 
     let state = AppState {
         out: out.clone(),
         reload,
     };
-    let files = ServeDir::new(&out).fallback(get(not_found).with_state(state.clone()));
-    let app = Router::new()
-        .route(RELOAD_PATH, get(reload_events))
-        .fallback_service(files)
-        .with_state(state.clone())
-        .merge(api)
-        .layer(axum::middleware::from_fn(inject_reload_script))
-        .layer(axum::middleware::from_fn_with_state(state, tidy_path));
+    let app = match (files, production) {
+        (Some(files), Some(trusted)) => Router::new()
+            .fallback(static_site::serve_file)
+            .with_state(files)
+            .merge(api)
+            .layer(axum::middleware::from_fn_with_state(state, tidy_path))
+            .layer(axum::middleware::from_fn(http::security::security_headers))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(trusted),
+                http::forwarded::client_from_forwarded,
+            )),
+        _ => {
+            let files = ServeDir::new(&out).fallback(get(not_found).with_state(state.clone()));
+            Router::new()
+                .route(RELOAD_PATH, get(reload_events))
+                .fallback_service(files)
+                .with_state(state.clone())
+                .merge(api.layer(axum::middleware::from_fn(http::client_from_socket)))
+                .layer(axum::middleware::from_fn(inject_reload_script))
+                .layer(axum::middleware::from_fn_with_state(state, tidy_path))
+        }
+    };
 
     println!(
         "Serving {} on http://{addr}/ with the form handler at /api, data in {} (Ctrl-C to stop)",
         out.display(),
         data.display()
     );
-    crate::listen::serve(listener, app, limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving")
+    crate::listen::serve(listener, app, limits, stop_signal())
+        .await
+        .context("serving")?;
+    // Every request in flight was answered; a digest being sent finishes before the process ends.
+    let _ = stop.send(true);
+    let _finished = digest_running.lock().await;
+    if let Some(task) = scheduled {
+        task.abort();
+    }
+    println!("Stopped: every request in flight was answered.");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd and `kill` send).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    println!("Stopping: answering the requests in flight first.");
 }
 
 /// Deletes expired records (and all they keep) and outbox mail older than
 /// the retention period.
 async fn purge(store: &OpenWhenReady, data: &Path, retention_days: u32) -> anyhow::Result<()> {
-    store
-        .store()?
-        .purge_expired(mutualaid_handler::clock::system_clock())
-        .await?;
+    store.store()?.purge_expired(crate::schedule::now()).await?;
     let outbox = data.join("outbox");
     let keep = Duration::from_secs(u64::from(retention_days) * 86_400);
     let Ok(entries) = std::fs::read_dir(&outbox) else {

@@ -178,14 +178,15 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
     )
     .await
     .expect("sent");
-    assert_eq!(
+    assert!(matches!(
         report,
         RunReport::Sent {
             entries: 5,
             repeated: 0,
-            unreadable: 0
+            unreadable: 0,
+            ..
         }
-    );
+    ));
 
     let raw = sent_to(&to);
     assert_eq!(raw.len(), 1, "one message to the organizers");
@@ -287,13 +288,16 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
     let report = digest::run(&store, &mailer, &strings("en"), &cfg, next_day, "run-2")
         .await
         .expect("sent");
-    assert_eq!(
-        report,
-        RunReport::Sent {
-            entries: 5,
-            repeated: 0,
-            unreadable: 0
-        },
+    assert!(
+        matches!(
+            report,
+            RunReport::Sent {
+                entries: 5,
+                repeated: 0,
+                unreadable: 0,
+                ..
+            }
+        ),
         "the missed entries are in, not marked as repeats (the refused one was never sent)"
     );
     let again = digest::run(
@@ -306,13 +310,16 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
     )
     .await
     .expect("sent");
-    assert_eq!(
-        again,
-        RunReport::Sent {
-            entries: 0,
-            repeated: 0,
-            unreadable: 0
-        },
+    assert!(
+        matches!(
+            again,
+            RunReport::Sent {
+                entries: 0,
+                repeated: 0,
+                unreadable: 0,
+                ..
+            }
+        ),
         "a re-run sends nothing new"
     );
     let raw = sent_to(&to);

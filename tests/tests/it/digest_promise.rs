@@ -341,14 +341,15 @@ async fn killed_after_acceptance<S: Store>(store: S) {
     let report = digest::run(&store, &outbox, &s, &c, next_run, "next")
         .await
         .expect("the next digest, once the lease has run out");
-    assert_eq!(
+    assert!(matches!(
         report,
         RunReport::Sent {
             entries: 6,
             repeated: 5,
-            unreadable: 0
+            unreadable: 0,
+            ..
         }
-    );
+    ));
     let digests = digests_in(&outbox.dir);
     assert_eq!(digests.len(), 2);
     let (text, rows) = digests
@@ -373,13 +374,16 @@ async fn killed_after_acceptance<S: Store>(store: S) {
     let quiet = digest::run(&store, &outbox, &s, &c, next_run + 60, "after")
         .await
         .expect("a quiet digest");
-    assert_eq!(
-        quiet,
-        RunReport::Sent {
-            entries: 0,
-            repeated: 0,
-            unreadable: 0
-        },
+    assert!(
+        matches!(
+            quiet,
+            RunReport::Sent {
+                entries: 0,
+                repeated: 0,
+                unreadable: 0,
+                ..
+            }
+        ),
         "repeated once, then never again"
     );
 }
@@ -430,14 +434,15 @@ where
     let report = digest::run(&store, &outbox, &s, &c, NOON, "run")
         .await
         .expect("the digest is sent");
-    assert_eq!(
+    assert!(matches!(
         report,
         RunReport::Sent {
             entries: 5,
             repeated: 0,
-            unreadable: 1
+            unreadable: 1,
+            ..
         }
-    );
+    ));
     let digests = digests_in(&outbox.dir);
     let (text, rows) = &digests[0];
     assert_eq!(rows.len(), 5, "every other record is in it");
@@ -450,14 +455,15 @@ where
     let again = digest::run(&store, &outbox, &s, &c, NOON + 60, "again")
         .await
         .expect("sent");
-    assert_eq!(
+    assert!(matches!(
         again,
         RunReport::Sent {
             entries: 0,
             repeated: 0,
-            unreadable: 1
+            unreadable: 1,
+            ..
         }
-    );
+    ));
 }
 
 #[tokio::test]

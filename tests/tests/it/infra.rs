@@ -472,3 +472,48 @@ fn the_api_answers_only_cloudfront_which_sends_the_edge_secret_and_the_viewers_a
         "the distribution takes the web ACL when one is given"
     );
 }
+
+#[test]
+fn a_self_hosted_server_sends_the_security_headers_cloudfront_sends() {
+    use mutualaid_handler::http::security::{self, SECURITY_HEADERS};
+    let t = template();
+    let config = &resource(&t, "SecurityHeaders")["Properties"]["ResponseHeadersPolicyConfig"];
+    let s = &config["SecurityHeadersConfig"];
+    let header = |name: &str| {
+        SECURITY_HEADERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("serve --production sends no {name}"))
+    };
+    assert_eq!(
+        s["ContentSecurityPolicy"]["ContentSecurityPolicy"].as_str(),
+        Some(header("content-security-policy"))
+    );
+    assert_eq!(
+        s["ReferrerPolicy"]["ReferrerPolicy"].as_str(),
+        Some(header("referrer-policy"))
+    );
+    assert_eq!(
+        s["FrameOptions"]["FrameOption"].as_str(),
+        Some(header("x-frame-options"))
+    );
+    assert!(s["ContentTypeOptions"]["Override"].as_bool() == Some(true));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let hsts = &s["StrictTransportSecurity"];
+    let max_age = hsts["AccessControlMaxAgeSec"].as_u64().expect("max age");
+    assert_eq!(
+        security::STRICT_TRANSPORT_SECURITY,
+        format!(
+            "max-age={max_age}{}",
+            if hsts["IncludeSubdomains"].as_bool() == Some(true) {
+                "; includeSubDomains"
+            } else {
+                ""
+            }
+        )
+    );
+    let custom = &config["CustomHeadersConfig"]["Items"][0];
+    assert_eq!(custom["Header"].as_str(), Some("Permissions-Policy"));
+    assert_eq!(custom["Value"].as_str(), Some(header("permissions-policy")));
+}

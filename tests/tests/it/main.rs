@@ -9,12 +9,14 @@ mod cases; // requests stay open until closed; pairing over all of them; organiz
 mod check; // `mutualaid check` on a clean and a broken fixture site
 mod digest; // the organizers' digest through SES and the outbox
 mod digest_promise; // at least once: a race with writers, a stopped run, a damaged record; both stores
+mod discord; // the digest's summary on Discord: counts only, 429 waited out, a dead webhook stops nothing
 mod erase; // a person's data deleted on request: one of a household, no trace left; SQLite and the digest Lambda
 mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod infra; // the SAM template agrees with the code
 mod intake; // nobody merged, overwritten or told who is on record: serve and the submit Lambda
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
+mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings
