@@ -48,6 +48,9 @@ pub enum DiscordError {
     /// No answer: DNS, connection, TLS or timeout.
     #[error("Discord could not be reached ({0})")]
     Unreachable(String),
+    /// The webhook's URL could not be read where it is kept.
+    #[error("the webhook's address could not be read ({0})")]
+    Address(String),
 }
 
 impl Webhook {
@@ -127,6 +130,40 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => "TLS failed".into(),
         _ => "request failed".into(),
+    }
+}
+
+/// The webhook's URL in an SSM Parameter Store parameter (a SecureString),
+/// read by the digest Lambda on each run: the secret never sits in the
+/// function's environment or the template.
+#[cfg(feature = "aws")]
+pub mod ssm {
+    use aws_sdk_ssm::Client;
+    use aws_sdk_ssm::error::DisplayErrorContext;
+
+    use super::{DiscordError, Webhook};
+
+    /// The SSM actions this reads with (the digest function's policy).
+    pub const ACTIONS: &[&str] = &["ssm:GetParameter"];
+
+    /// The webhook whose URL the parameter `name` holds.
+    pub async fn webhook(client: &Client, name: &str) -> Result<Webhook, DiscordError> {
+        let out = client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| DiscordError::Address(DisplayErrorContext(&e).to_string()))?;
+        let url = out
+            .parameter
+            .and_then(|p| p.value)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| v.starts_with("https://") || v.starts_with("http://"))
+            .ok_or_else(|| {
+                DiscordError::Address(format!("the parameter {name} holds no https:// URL"))
+            })?;
+        Ok(Webhook::new(url))
     }
 }
 

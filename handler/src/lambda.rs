@@ -161,6 +161,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "MATCH_REVIEW_DAYS",
     "LINK_KEYS_SECRET",
     "SITE_ORIGIN",
+    "DISCORD_WEBHOOK_PARAMETER",
 ];
 
 /// The `digest` function's settings.
@@ -175,6 +176,9 @@ pub struct DigestEnv {
     pub link_keys_secret: String,
     /// Where the action links point: the site's origin + `/api/case`.
     pub link_page: String,
+    /// The SSM parameter holding the Discord webhook's URL (none: no
+    /// summary is posted).
+    pub discord_webhook_parameter: Option<String>,
 }
 
 fn mailbox(name: &'static str, value: &str) -> Result<lettre::message::Mailbox, EnvError> {
@@ -230,6 +234,10 @@ impl DigestEnv {
             },
             link_keys_secret: var("LINK_KEYS_SECRET")?,
             link_page: format!("{}/api/case", origin.trim_end_matches('/')),
+            discord_webhook_parameter: std::env::var("DISCORD_WEBHOOK_PARAMETER")
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         })
     }
 }

@@ -130,6 +130,32 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Where the live site says it is in [`live_content`] (not a placeholder,
+/// so `--production` takes it): the origin a browser would send.
+pub const SITE: &str = "https://aid.sandiego-mutualaid.net";
+
+/// A copy of the real content in `dir/content` with its placeholders filled
+/// in, as a network would before going live (`serve --production`).
+pub fn live_content(dir: &Path) -> PathBuf {
+    let content = dir.join("content");
+    copy_tree(&real_content(), &content);
+    let config = content.join("config.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config.toml")
+        .replace("https://mutualaid.example.org", SITE)
+        .replace("mutualaid@example.org", "help@sandiego-mutualaid.net")
+        .replace(
+            "https://discord.gg/example",
+            "https://discord.gg/sdmutualaid",
+        )
+        .replace(
+            "https://example.org/donate",
+            "https://sandiego-mutualaid.net/give",
+        );
+    std::fs::write(&config, text).expect("writing config.toml");
+    content
+}
+
 /// A temporary copy of the fixture site `tests/fixtures/site`, with the
 /// real interface texts (`content/i18n`) so the forms are complete.
 pub fn fixture_site() -> tempfile::TempDir {

@@ -517,8 +517,14 @@ pub async fn post_summary<S: Store>(
     let text = summary.text(&strings.digest.discord, &config.network, &date);
     let posted = webhook.post(&text).await;
     if posted.is_err() {
-        // If even counting fails, the log line the caller writes is what is left.
-        let _ = store.count(&day(now), Counter::DiscordFailed).await;
+        summary_failed(store, now).await;
     }
     posted
+}
+
+/// Counts a summary that could not be posted (its webhook unreadable, or
+/// the post refused), for the next digest's self-report.
+pub async fn summary_failed<S: Store>(store: &S, now: Timestamp) {
+    // If even counting fails, the log line the caller writes is what is left.
+    let _ = store.count(&day(now), Counter::DiscordFailed).await;
 }

@@ -64,6 +64,10 @@ enum Target {
         /// The `mutualaid` binary.
         #[arg(long, default_value = "target/release/mutualaid")]
         mutualaid: PathBuf,
+        /// Run `serve --production` (live settings, digest into an outbox)
+        /// behind Debian's Caddy over HTTPS, as on a small server.
+        #[arg(long)]
+        behind_caddy: bool,
     },
     /// The `submit` binary under a Lambda Runtime API emulator, DynamoDB in moto.
     Lambda {
@@ -358,7 +362,10 @@ fn main() -> anyhow::Result<()> {
         return submit_bench(submit, moto, cli.requests);
     }
     let (what, people, wall, stored) = match &cli.target {
-        Target::Serve { mutualaid } => load_serve(&cli, mutualaid)?,
+        Target::Serve {
+            mutualaid,
+            behind_caddy,
+        } => load_serve(&cli, mutualaid, *behind_caddy)?,
         Target::Lambda {
             submit,
             instances,
@@ -383,26 +390,60 @@ fn content_copy(dir: &Path) -> PathBuf {
     content
 }
 
-fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
+fn load_serve(cli: &Cli, bin: &Path, behind_caddy: bool) -> anyhow::Result<Run> {
     ensure!(bin.is_file(), "no mutualaid binary at {}", bin.display());
     let dir = tempfile::tempdir()?;
-    let content = content_copy(dir.path());
     let data = dir.path().join("data");
+    let outbox = dir.path().join("outbox");
+    let (content, extra) = if behind_caddy {
+        let production = vec![
+            "--production",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--outbox",
+            outbox.to_str().context("a UTF-8 temporary path")?,
+            "--rate-limit",
+            "1000000000",
+        ];
+        (mutualaid_tests::live_content(dir.path()), production)
+    } else {
+        (content_copy(dir.path()), vec!["--rate-limit", "1000000000"])
+    };
     let server = mutualaid_tests::serve::serve(
         bin,
         &content,
         &dir.path().join("public"),
         &data,
-        &["--rate-limit", "1000000000"],
+        &extra,
         Stdio::null(),
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(15)))
-        .build()
-        .into();
-    let base = server.base.clone();
+    let caddy = match behind_caddy {
+        true => {
+            let caddy_bin = mutualaid_tests::caddy::binary().context("Caddy is not installed")?;
+            Some(mutualaid_tests::caddy::start(
+                &caddy_bin,
+                server.base.trim_start_matches("http://"),
+            ))
+        }
+        false => None,
+    };
+    let (agent, base, origin): (ureq::Agent, String, String) = match &caddy {
+        Some(caddy) => (
+            caddy.agent(),
+            caddy.base.clone(),
+            mutualaid_tests::SITE.to_owned(),
+        ),
+        None => (
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(15)))
+                .build()
+                .into(),
+            server.base.clone(),
+            server.base.clone(),
+        ),
+    };
     let send = |_: usize, p: &Person| -> Outcome {
         let content_type = if p.json {
             "application/json"
@@ -412,7 +453,7 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
         match agent
             .post(&format!("{base}/api/signup"))
             .header("content-type", content_type)
-            .header("origin", &base)
+            .header("origin", &origin)
             .send(&p.body)
         {
             Ok(mut r) => {
@@ -453,6 +494,7 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
         Ok(String::from_utf8(csv.stdout)?)
     };
     let (people_csv, log_csv) = (export("people")?, export("submissions")?);
+    drop(caddy);
     drop(server);
     let mut stored = Stored::default();
     for row in csv_rows(&people_csv, &["email", "id"])? {
@@ -468,7 +510,12 @@ fn load_serve(cli: &Cli, bin: &Path) -> anyhow::Result<Run> {
             .insert(row[0].clone(), (row[1].clone(), row[2].clone()));
     }
     let what = format!(
-        "mutualaid serve (SQLite): {} sign-ups, {} clients{}",
+        "mutualaid serve{} (SQLite): {} sign-ups, {} clients{}",
+        if behind_caddy {
+            " --production behind Caddy (HTTPS)"
+        } else {
+            ""
+        },
         cli.requests,
         cli.clients,
         if cli.faults {

@@ -319,13 +319,15 @@ pub fn start_submit(env: Vec<(&'static str, String)>) -> std::process::Child {
 }
 
 /// The `digest` binary, started against the emulator and moto, sending
-/// from `sender` to `to` in Spanish, with the link keys in `secret`.
+/// from `sender` to `to` in Spanish, with the link keys in `secret` (and
+/// the Discord webhook's URL in the SSM parameter `discord`, if any).
 pub fn start_digest(
     runtime_api: &str,
     table: &str,
     sender: &str,
     to: &str,
     secret: String,
+    discord: Option<&str>,
 ) -> std::process::Child {
     Command::new(workspace_bin("digest"))
         .envs(submit_env(runtime_api, table).into_iter().filter(|(k, _)| {
@@ -340,6 +342,10 @@ pub fn start_digest(
             ("PAIRING_MAX_MILES", "10".into()),
             ("MATCH_REVIEW_DAYS", "14".into()),
             ("LINK_KEYS_SECRET", secret),
+            (
+                "DISCORD_WEBHOOK_PARAMETER",
+                discord.unwrap_or("").to_owned(),
+            ),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -519,9 +525,27 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     .expect("seed");
 
     let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
+    // The Discord webhook's URL in SSM, as infra/README.md says to put it; a local server plays Discord.
+    let (webhook, discord) = crate::discord::webhook(&[(204, "")]);
+    let parameter = format!("/{table}/discord-webhook");
+    aws_sdk_ssm::Client::new(&aws::sdk_config(&endpoint).await)
+        .put_parameter()
+        .name(&parameter)
+        .value(&webhook)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("putting the parameter");
     let emulator = lambda::start().await;
     let to = format!("organizers+{table}@example.org");
-    let mut child = start_digest(&emulator.address, &table, &sender, &to, secret);
+    let mut child = start_digest(
+        &emulator.address,
+        &table,
+        &sender,
+        &to,
+        secret,
+        Some(&parameter),
+    );
     let schedule_event = json!({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "2026-11-27T16:00:00Z", "detail": {}});
     let (is_error, answer) = emulator.invoke(schedule_event).await;
     let _ = child.kill();
@@ -558,5 +582,16 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     assert!(
         raw[0].contains("Subject: Ayuda Mutua de San Diego: resumen del"),
         "in the organizers' language, with the network's Spanish name"
+    );
+    let posted = discord.received.lock().expect("lock").clone();
+    assert_eq!(posted.len(), 1, "the summary went to the webhook SSM holds");
+    let content = posted[0]["content"].as_str().expect("content");
+    assert!(
+        content.contains("92105") && content.contains("menos de 3 piden ayuda"),
+        "counts in Spanish, Kim's area under 3: {content}"
+    );
+    assert!(
+        !content.contains("Kim") && !content.contains("kim@"),
+        "{content}"
     );
 }

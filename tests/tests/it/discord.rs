@@ -16,13 +16,14 @@ use mutualaid_tests::{fixture_site, latest_message, mutualaid_bin};
 /// What the stand-in answers, in turn (the last answer repeats), and what
 /// it was sent.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     answers: Arc<Mutex<VecDeque<(u16, String)>>>,
-    received: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The JSON bodies posted, in order.
+    pub(crate) received: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 /// Starts the stand-in on a free port; its webhook URL.
-fn webhook(answers: &[(u16, &str)]) -> (String, Receiver) {
+pub(crate) fn webhook(answers: &[(u16, &str)]) -> (String, Receiver) {
     let receiver = Receiver {
         answers: Arc::new(Mutex::new(
             answers.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),

@@ -327,6 +327,7 @@ async fn the_digest_function_deletes_one_person_on_dynamodb_when_asked() {
         "digest@example.org",
         "organizers@example.org",
         secret,
+        None,
     );
     let (is_error, listed) = emulator
         .invoke(json!({"delete": {"phone": "619 555 0181"}}))

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,33 +12,7 @@ use std::time::Duration;
 
 use mutualaid_tests::caddy::{self, Caddy};
 use mutualaid_tests::serve::{Server, serve};
-use mutualaid_tests::{copy_tree, mutualaid_bin, real_content};
-
-/// Where the live site says it is (not a placeholder, so `--production`
-/// takes it): the origin a browser would send.
-const SITE: &str = "https://aid.sandiego-mutualaid.net";
-
-/// A copy of the real content with its placeholders filled in, as a network
-/// would before going live.
-fn live_content(dir: &Path) -> PathBuf {
-    let content = dir.join("content");
-    copy_tree(&real_content(), &content);
-    let config = content.join("config.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config.toml")
-        .replace("https://mutualaid.example.org", SITE)
-        .replace("mutualaid@example.org", "help@sandiego-mutualaid.net")
-        .replace(
-            "https://discord.gg/example",
-            "https://discord.gg/sdmutualaid",
-        )
-        .replace(
-            "https://example.org/donate",
-            "https://sandiego-mutualaid.net/give",
-        );
-    std::fs::write(&config, text).expect("writing config.toml");
-    content
-}
+use mutualaid_tests::{SITE, live_content, mutualaid_bin, real_content};
 
 /// `serve --production` trusting 127.0.0.1 as its proxy, the digest into
 /// `<dir>/outbox`.

@@ -1,10 +1,14 @@
 //! The `digest` Lambda: on each EventBridge Scheduler event, sends the
-//! organizers' digest through SES, from DynamoDB. Invoked by an organizer
+//! organizers' digest through SES, from DynamoDB, then — when
+//! `DISCORD_WEBHOOK_PARAMETER` names an SSM parameter — posts its counts-only
+//! summary to that Discord webhook (a failure is logged and counted for the
+//! next digest; the email has gone out already). Invoked by an organizer
 //! with `{"delete": {"email": "…"}}` (or `"phone"`, and `"record"` to pick
 //! one of several), it deletes a person's data at their request instead
 //! (`mutualaid_handler::erase`; infra/README.md has the command).
 
 use mutualaid_handler::digest::{self, RunReport};
+use mutualaid_handler::discord::ssm;
 use mutualaid_handler::lambda::DigestEnv;
 use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, secrets::SecretKeys};
 use mutualaid_handler::{clock::system_clock, mail::Ses, store::dynamo::DynamoStore};
@@ -30,6 +34,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         env.link_keys_secret,
     );
     let link_page = env.link_page;
+    let discord = env
+        .discord_webhook_parameter
+        .map(|name| (aws_sdk_ssm::Client::new(&aws), name));
     let mut base_config = env.digest;
     base_config.network = site
         .config
@@ -37,7 +44,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         .to_owned();
     let handler = lambda_http::lambda_runtime::service_fn(
         |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let (store, mailer, strings, keys) = (&store, &mailer, &strings, &keys);
+            let (store, mailer, strings, keys, discord) =
+                (&store, &mailer, &strings, &keys, &discord);
             let mut config = base_config.clone();
             let link_page = link_page.clone();
             async move {
@@ -51,12 +59,13 @@ async fn main() -> Result<(), lambda_http::Error> {
                     ttl_days: DEFAULT_TTL_DAYS,
                 });
                 let config = &config;
+                let now = system_clock();
                 let report = digest::run(
                     store,
                     mailer,
                     strings,
                     config,
-                    system_clock(),
+                    now,
                     &event.context.request_id,
                 )
                 .await?;
@@ -64,6 +73,25 @@ async fn main() -> Result<(), lambda_http::Error> {
                     sent = matches!(report, RunReport::Sent { .. }),
                     "digest run"
                 );
+                if let (Some((ssm, parameter)), RunReport::Sent { summary, .. }) =
+                    (discord, &report)
+                {
+                    let posted = match ssm::webhook(ssm, parameter).await {
+                        Ok(hook) => {
+                            digest::post_summary(store, &hook, summary, strings, config, now).await
+                        }
+                        Err(e) => {
+                            digest::summary_failed(store, now).await;
+                            Err(e)
+                        }
+                    };
+                    match posted {
+                        Ok(()) => tracing::info!("summary posted to Discord"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "summary not posted to Discord; the email went out")
+                        }
+                    }
+                }
                 Ok::<_, lambda_http::Error>(
                     serde_json::json!({ "sent": matches!(report, RunReport::Sent { .. }) }),
                 )
