@@ -234,10 +234,16 @@ impl DigestEnv {
             },
             link_keys_secret: var("LINK_KEYS_SECRET")?,
             link_page: format!("{}/api/case", origin.trim_end_matches('/')),
-            discord_webhook_parameter: std::env::var("DISCORD_WEBHOOK_PARAMETER")
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
+            // Set by the template always: empty turns the summary off.
+            discord_webhook_parameter: match std::env::var("DISCORD_WEBHOOK_PARAMETER") {
+                Ok(v) => Some(v.trim().to_owned()).filter(|v| !v.is_empty()),
+                Err(_) => {
+                    return Err(EnvError {
+                        name: "DISCORD_WEBHOOK_PARAMETER",
+                        problem: "is not set (set it empty for no Discord summary)".into(),
+                    });
+                }
+            },
         })
     }
 }

@@ -464,6 +464,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
         ("PAIRING_CAP", "3".to_owned()),
         ("PAIRING_MAX_MILES", "10".to_owned()),
         ("MATCH_REVIEW_DAYS", "14".to_owned()),
+        ("DISCORD_WEBHOOK_PARAMETER", String::new()),
     ];
     for (binary, vars) in [
         ("submit", mutualaid_handler::lambda::SUBMIT_ENV),
