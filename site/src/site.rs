@@ -58,8 +58,8 @@ const STYLE: &str = include_str!("../templates/style.css");
 
 /// A loaded, checked site, ready to render.
 pub struct Site {
-    /// The content folder.
-    pub root: PathBuf,
+    /// `config.toml` as written (to point at a setting's line).
+    config_text: String,
     /// `config.toml`.
     pub config: Config,
     /// Interface texts by language.
@@ -155,8 +155,49 @@ struct PageView<'a> {
     url: &'a str,
 }
 
-fn read(path: &Path) -> Result<String, SiteError> {
-    fs::read_to_string(path).map_err(io("reading", path))
+/// Where the content is read from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A content folder.
+    Folder(&'a Path),
+    /// Files in memory, by path relative to the content folder
+    /// (`config.toml`, `pages/about.md`).
+    Files(&'a BTreeMap<PathBuf, String>),
+}
+
+impl Source<'_> {
+    /// A file's text, by its path relative to the content folder.
+    fn read(self, rel: &Path) -> Result<String, SiteError> {
+        match self {
+            Source::Folder(root) => {
+                let path = root.join(rel);
+                fs::read_to_string(&path).map_err(io("reading", &path))
+            }
+            Source::Files(files) => files.get(rel).cloned().ok_or_else(|| SiteError::Io {
+                action: "reading",
+                path: rel.to_owned(),
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+        }
+    }
+
+    /// Every `.md` file below `dir` (relative to the content folder),
+    /// relative to `dir`, sorted; none whose name or folder starts with `.`.
+    fn markdown_files(self, dir: &Path) -> Result<Vec<PathBuf>, SiteError> {
+        match self {
+            Source::Folder(root) => markdown_files(&root.join(dir)),
+            Source::Files(files) => Ok(files
+                .keys()
+                .filter_map(|p| p.strip_prefix(dir).ok())
+                .filter(|p| p.extension().is_some_and(|e| e == "md"))
+                .filter(|p| {
+                    !p.components()
+                        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                })
+                .map(Path::to_path_buf)
+                .collect()),
+        }
+    }
 }
 
 /// Every `.md` file below `dir`, relative to it, sorted.
@@ -193,9 +234,19 @@ impl Site {
     /// Reads the content folder, renders every page's markdown and checks
     /// everything; all problems come back together.
     pub fn load(root: &Path) -> Result<Site, SiteError> {
+        Self::load_from(Source::Folder(root))
+    }
+
+    /// The same from files held in memory, by their paths relative to the
+    /// content folder (`config.toml`, `i18n/en.toml`, `pages/_index.md`):
+    /// what the Lambdas compile in.
+    pub fn from_files(files: &BTreeMap<PathBuf, String>) -> Result<Site, SiteError> {
+        Self::load_from(Source::Files(files))
+    }
+
+    fn load_from(source: Source<'_>) -> Result<Site, SiteError> {
         let mut problems = Vec::new();
-        let config_path = root.join("config.toml");
-        let config_text = read(&config_path)?;
+        let config_text = source.read(Path::new("config.toml"))?;
         let config: Config = toml::from_str(&config_text).map_err(|e| {
             let hint = if e.message().contains("unknown field") {
                 "remove or correct the key; the settings are: base_url, languages, organization, contact_email, discord_url, donate_url, api_base, retention_days, contact_within_days, urgent_phone, food_bank_url".to_owned()
@@ -216,8 +267,7 @@ impl Site {
         let mut strings = BTreeMap::new();
         for lang in &config.languages {
             let file = format!("i18n/{lang}.toml");
-            let path = root.join(&file);
-            let Ok(text) = fs::read_to_string(&path) else {
+            let Ok(text) = source.read(Path::new(&file)) else {
                 problems.push(Diagnostic::new(
                     &file,
                     1,
@@ -243,12 +293,12 @@ impl Site {
             }
         }
 
-        let pages_dir = root.join("pages");
-        let files = markdown_files(&pages_dir)?;
+        let pages_dir = Path::new("pages");
+        let files = source.markdown_files(pages_dir)?;
         let loaded: Vec<Result<Page, Vec<Diagnostic>>> = files
             .par_iter()
             .map(|rel| {
-                let text = fs::read_to_string(pages_dir.join(rel)).map_err(|e| {
+                let text = source.read(&pages_dir.join(rel)).map_err(|e| {
                     vec![Diagnostic::new(
                         Path::new("pages").join(rel),
                         1,
@@ -371,7 +421,7 @@ impl Site {
             })
             .collect();
         Ok(Site {
-            root: root.to_owned(),
+            config_text,
             config,
             strings,
             pages,
@@ -387,7 +437,7 @@ impl Site {
     /// `build --production`): every setting still a placeholder, at its line
     /// in `config.toml`.
     pub fn production_problems(&self) -> Vec<Diagnostic> {
-        let text = std::fs::read_to_string(self.root.join("config.toml")).unwrap_or_default();
+        let text = &self.config_text;
         let mut problems: Vec<Diagnostic> = self
             .config
             .placeholders()

@@ -1,20 +1,34 @@
 //! What the two Lambda binaries share: the site's content, compiled in (the
-//! error pages and the digest's words come from it), written out once at cold
-//! start so `mutualaid_site::Site::load` reads it as it reads `content/`;
-//! and the deletion request the `digest` function answers ([`delete`]).
+//! error pages and the digest's words come from it) and loaded from memory
+//! at cold start ([`load_site`]: nothing is written to disk); and the
+//! deletion request the `digest` function answers ([`delete`]).
 
-use include_dir::{Dir, include_dir};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use include_dir::{Dir, DirEntry, include_dir};
 
 static CONTENT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../content");
 
-/// Writes the compiled-in content to a temporary folder and loads the site.
+/// Loads the site from the compiled-in content.
 pub fn load_site() -> Result<mutualaid_site::Site, String> {
-    let dir = std::env::temp_dir().join(format!("mutualaid-content-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    CONTENT
-        .extract(&dir)
-        .map_err(|e| format!("writing the content to {}: {e}", dir.display()))?;
-    mutualaid_site::Site::load(&dir).map_err(|e| format!("loading the content: {e}"))
+    let mut files = BTreeMap::new();
+    collect(&CONTENT, &mut files);
+    mutualaid_site::Site::from_files(&files).map_err(|e| format!("loading the content: {e}"))
+}
+
+/// Every text file below `dir`, by its path relative to the content folder.
+fn collect(dir: &Dir<'static>, files: &mut BTreeMap<PathBuf, String>) {
+    for entry in dir.entries() {
+        match entry {
+            DirEntry::Dir(d) => collect(d, files),
+            DirEntry::File(f) => {
+                if let Some(text) = f.contents_utf8() {
+                    files.insert(f.path().to_path_buf(), text.to_owned());
+                }
+            }
+        }
+    }
 }
 
 /// JSON logs on stdout, as CloudWatch expects; the runtime adds the time.

@@ -38,7 +38,7 @@ Source
 How to rerun
     python3 -m venv /tmp/zipvenv
     /tmp/zipvenv/bin/pip install -q 'zipcodes==3.0.0'
-    /tmp/zipvenv/bin/python handler/forms/scripts/sd_county_zips.py content/data
+    /tmp/zipvenv/bin/python forms/scripts/sd_county_zips.py content/data
 """
 
 import csv

@@ -1,7 +1,7 @@
 //! San Diego County ZIP codes, with city, neighbourhood and centroid.
 //!
 //! The data is `content/data/sd-county-zips.csv` (extracted by
-//! `handler/forms/scripts/sd_county_zips.py`; source in
+//! `forms/scripts/sd_county_zips.py`; source in
 //! `content/data/SOURCES.md`) and `content/data/sd-neighborhoods.csv`
 //! (community names added by hand), compiled into the crate so the validator
 //! needs no files at run time.
@@ -25,8 +25,8 @@ pub struct Zip {
     pub lon: f64,
 }
 
-const ZIPS_CSV: &str = include_str!("../../../content/data/sd-county-zips.csv");
-const NEIGHBORHOODS_CSV: &str = include_str!("../../../content/data/sd-neighborhoods.csv");
+const ZIPS_CSV: &str = include_str!("../../content/data/sd-county-zips.csv");
+const NEIGHBORHOODS_CSV: &str = include_str!("../../content/data/sd-neighborhoods.csv");
 
 static ZIPS: LazyLock<Vec<Zip>> = LazyLock::new(|| parse(ZIPS_CSV, NEIGHBORHOODS_CSV));
 
