@@ -443,7 +443,7 @@ impl Site {
             .placeholders()
             .into_iter()
             .map(|(key, why)| {
-                let line = config_line(&text, key).unwrap_or(1);
+                let line = config_line(text, key).unwrap_or(1);
                 Diagnostic::new(
                     "config.toml",
                     line,

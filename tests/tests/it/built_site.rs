@@ -420,3 +420,40 @@ fn the_fixture_site_builds_with_settings_links_and_tables_resolved() {
     );
     assert!(out.join("404.html").is_file() && out.join("es/404.html").is_file());
 }
+
+/// Every file below `dir`, by its path relative to `root`, as text.
+fn files_below(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut std::collections::BTreeMap<std::path::PathBuf, String>,
+) {
+    for entry in std::fs::read_dir(dir).expect("content") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files_below(root, &path, out);
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            out.insert(path.strip_prefix(root).expect("below").to_owned(), text);
+        }
+    }
+}
+
+#[test]
+fn the_content_loaded_from_memory_as_the_lambdas_do_renders_what_the_folder_does() {
+    let root = mutualaid_tests::real_content();
+    let mut files = std::collections::BTreeMap::new();
+    files_below(&root, &root, &mut files);
+    let from_memory = mutualaid_site::Site::from_files(&files).expect("loads from memory");
+    let from_folder = mutualaid_site::Site::load(&root).expect("loads from the folder");
+    let (a, b) = (
+        from_memory.render().expect("renders"),
+        from_folder.render().expect("renders"),
+    );
+    assert!(a.len() > 20);
+    assert!(a == b, "the same files, byte for byte");
+    // A missing file is named as it would be in the folder.
+    files.remove(std::path::Path::new("i18n/es.toml"));
+    let Err(e) = mutualaid_site::Site::from_files(&files) else {
+        panic!("loads without the Spanish texts");
+    };
+    assert!(e.to_string().contains("i18n/es.toml"), "{e}");
+}
