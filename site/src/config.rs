@@ -46,6 +46,25 @@ impl Name {
 /// Keys still read under an older spelling: (old, current).
 pub const OLD_KEYS: &[(&str, &str)] = &[("organisation", "organization")];
 
+/// Every setting `config.toml` may hold, as the shipped file lists them:
+/// the one list people are shown (a test holds it to [`Config`]'s fields).
+pub const KEYS: &[&str] = &[
+    "base_url",
+    "languages",
+    "organization",
+    "short_name",
+    "contact_email",
+    "discord_url",
+    "donate_url",
+    "api_base",
+    "retention_days",
+    "contact_within_days",
+    "urgent_phone",
+    "food_bank_url",
+    "digest_at",
+    "time_zone",
+];
+
 /// The settings in `content/config.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -127,22 +146,20 @@ impl Config {
         }
     }
 
-    /// The value of `{{ config.KEY }}` on a page in `lang`, if KEY is a setting.
+    /// The value of `{{ config.KEY }}` on a page in `lang`, if KEY is a
+    /// setting with a single value (a name in the page's language; a text or
+    /// a number as written; nothing for a list or a setting left out).
     pub fn value(&self, key: &str, lang: &str) -> Option<String> {
-        Some(match key {
-            "base_url" => self.base_url.clone(),
-            "organization" | "organisation" => self.organization_in(lang).to_owned(),
-            "short_name" => self.short_name_in(lang).to_owned(),
-            "contact_email" => self.contact_email.clone(),
-            "discord_url" => self.discord_url.clone(),
-            "donate_url" => self.donate_url.clone(),
-            "api_base" => self.api_base.clone(),
-            "retention_days" => self.retention_days.to_string(),
-            "contact_within_days" => self.contact_within_days.to_string(),
-            "urgent_phone" => self.urgent_phone.clone(),
-            "food_bank_url" => self.food_bank_url.clone()?,
-            _ => return None,
-        })
+        match key {
+            "organization" | "organisation" => return Some(self.organization_in(lang).to_owned()),
+            "short_name" => return Some(self.short_name_in(lang).to_owned()),
+            _ => {}
+        }
+        match toml::Value::try_from(self).ok()?.get(key)? {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Integer(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 
     /// The digest's time of day (`digest_at`, checked when the content is
@@ -269,6 +286,36 @@ pub fn parse_time_of_day(text: &str) -> Result<jiff::civil::Time, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_list_of_keys_is_the_settings_and_the_shipped_file_in_its_order() {
+        let shipped = include_str!("../../content/config.toml");
+        let in_file: Vec<String> = shipped
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('='))
+            .filter_map(|l| l.split('=').next().map(|k| k.trim().to_owned()))
+            .collect();
+        assert_eq!(
+            in_file, KEYS,
+            "content/config.toml lists every key, in order"
+        );
+        let config: Config = toml::from_str(shipped).expect("the shipped config");
+        let toml::Value::Table(fields) = toml::Value::try_from(&config).expect("serializes") else {
+            panic!("a table");
+        };
+        let mut fields: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let mut keys = KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys, "Config's fields are the keys");
+        assert_eq!(config.value("retention_days", "en").as_deref(), Some("365"));
+        assert_eq!(
+            config.value("short_name", "es").as_deref(),
+            Some("Ayuda Mutua de San Diego")
+        );
+        assert_eq!(config.value("languages", "en"), None);
+        assert_eq!(config.value("nonsense", "en"), None);
+    }
 
     #[test]
     fn placeholders_are_the_documentation_and_local_names() {

@@ -249,11 +249,19 @@ impl Site {
         let config_text = source.read(Path::new("config.toml"))?;
         let config: Config = toml::from_str(&config_text).map_err(|e| {
             let hint = if e.message().contains("unknown field") {
-                "remove or correct the key; the settings are: base_url, languages, organization, contact_email, discord_url, donate_url, api_base, retention_days, contact_within_days, urgent_phone, food_bank_url".to_owned()
+                format!(
+                    "remove or correct the key; the settings are: {}",
+                    crate::config::KEYS.join(", ")
+                )
             } else {
                 "config.toml is TOML: `key = \"value\"`".to_owned()
             };
-            SiteError::Content(Diagnostics(vec![toml_diagnostic("config.toml", &config_text, &e, hint)]))
+            SiteError::Content(Diagnostics(vec![toml_diagnostic(
+                "config.toml",
+                &config_text,
+                &e,
+                hint,
+            )]))
         })?;
         if config.languages.is_empty() {
             return Err(SiteError::Content(Diagnostics(vec![Diagnostic::new(
