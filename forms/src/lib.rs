@@ -24,7 +24,9 @@ pub mod zips;
 
 pub use input::{DonateInput, SignupInput};
 pub use spec::{Field, FormId, Kind};
-pub use validate::{Donation, FieldError, FieldErrors, Lang, Signup};
+pub use validate::{
+    ContactMethod, Donation, FieldError, FieldErrors, Frequency, Lang, Role, Signup,
+};
 
 #[cfg(test)]
 mod tests;

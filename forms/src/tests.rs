@@ -202,3 +202,31 @@ fn the_honeypot_tells_a_bot() {
 fn objects_where_text_belongs_are_a_decode_error() {
     assert!(serde_json::from_value::<SignupInput>(json!({"name": {"a": 1}})).is_err());
 }
+
+#[test]
+fn each_typed_value_has_the_wire_name_the_contract_lists() {
+    use crate::spec::{CONTACT_METHODS, FREQUENCIES, ROLES};
+    use crate::validate::{ContactMethod, Frequency, Role};
+    assert_eq!(Role::ALL.map(Role::as_str), ROLES);
+    assert_eq!(
+        [
+            ContactMethod::Email,
+            ContactMethod::Phone,
+            ContactMethod::Text
+        ]
+        .map(ContactMethod::as_str),
+        CONTACT_METHODS
+    );
+    assert_eq!(
+        [Frequency::Once, Frequency::Monthly].map(Frequency::as_str),
+        FREQUENCIES
+    );
+    for role in Role::ALL {
+        let json = serde_json::to_string(&role).expect("serializes");
+        assert_eq!(
+            json,
+            format!("\"{}\"", role.as_str()),
+            "stored by its wire name"
+        );
+    }
+}

@@ -116,6 +116,60 @@ pub enum ContactMethod {
     Text,
 }
 
+impl ContactMethod {
+    /// Its wire name (`email`, `phone`, `text`: [`crate::spec::CONTACT_METHODS`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactMethod::Email => "email",
+            ContactMethod::Phone => "phone",
+            ContactMethod::Text => "text",
+        }
+    }
+}
+
+/// What a person signs up for (stored and sent by its wire name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Volunteers to shop for neighbors.
+    Shopper,
+    /// Wants groceries delivered.
+    Delivery,
+    /// Wants money for groceries.
+    Money,
+}
+
+impl Role {
+    /// Every role, in the contract's order ([`crate::spec::ROLES`]).
+    pub const ALL: [Role; 3] = [Role::Shopper, Role::Delivery, Role::Money];
+
+    /// Its wire name (`shopper`, `delivery`, `money`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Shopper => "shopper",
+            Role::Delivery => "delivery",
+            Role::Money => "money",
+        }
+    }
+
+    /// The role of a wire name.
+    pub fn from_wire(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Whether it asks for help (a request an organizer answers), rather
+    /// than offering it.
+    pub fn asks_for_help(self) -> bool {
+        !matches!(self, Role::Shopper)
+    }
+}
+
+impl PartialEq<&str> for Role {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A valid, normalized sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signup {
@@ -132,7 +186,7 @@ pub struct Signup {
     /// Their community name, if given.
     pub neighborhood: Option<String>,
     /// Their roles, in the contract's order, without repeats.
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     /// Languages spoken, in the contract's order, without repeats.
     pub languages: Vec<String>,
     /// When a shopper is free.
@@ -155,6 +209,16 @@ pub enum Frequency {
     Once,
     /// Every month.
     Monthly,
+}
+
+impl Frequency {
+    /// Its wire name (`once`, `monthly`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Once => "once",
+            Frequency::Monthly => "monthly",
+        }
+    }
 }
 
 /// A valid, normalized donation interest.
@@ -250,7 +314,10 @@ impl SignupInput {
             },
             zip: self.zip.unwrap_or_default(),
             neighborhood: self.neighborhood,
-            roles: canonical(&self.roles, ROLES),
+            roles: canonical(&self.roles, ROLES)
+                .iter()
+                .filter_map(|r| Role::from_wire(r))
+                .collect(),
             languages: canonical(&self.languages, LANGUAGES),
             availability: self.availability,
             has_car: checkbox_value(self.has_car.as_deref()) == Some(true),

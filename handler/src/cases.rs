@@ -11,9 +11,11 @@
 //! the volunteer to be under the cap; the store checks both atomically, so
 //! of two concurrent confirmations one wins.
 
+use mutualaid_forms::Role;
+
 use crate::store::{
     ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason, ClosedCase,
-    MergeChange, MergedRecords, Person, Standing, Store, StoreError, Timestamp,
+    MergeChange, MergedRecords, Standing, Store, StoreError, Timestamp,
 };
 
 /// An action on a case.
@@ -136,10 +138,6 @@ impl std::fmt::Display for Refusal {
 /// What an action came to.
 pub type Acted = Result<Case, Refusal>;
 
-fn has_role(person: &Person, role: &str) -> bool {
-    matches!(&person.submission, crate::store::Submission::Signup(s) if s.roles.iter().any(|r| r == role))
-}
-
 /// How many delivery cases are matched to `volunteer`.
 pub async fn load<S: Store>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
     Ok(store
@@ -175,7 +173,11 @@ pub async fn act<S: Store>(
     }
     if let Some(volunteer) = act.volunteer() {
         let person = store.person(volunteer).await?;
-        if !person.as_ref().is_some_and(|p| has_role(p, "shopper")) || volunteer == case.person_id {
+        if !person
+            .as_ref()
+            .is_some_and(|p| p.submission.has_role(Role::Shopper))
+            || volunteer == case.person_id
+        {
             return Ok(Err(Refusal::NoVolunteer));
         }
     }
@@ -332,7 +334,7 @@ pub async fn pause<S: Store>(
     let merged = standing_of(store, volunteer)
         .await?
         .is_some_and(|s| s.merged_into.is_some());
-    if !has_role(&person, "shopper") || merged {
+    if !person.submission.has_role(Role::Shopper) || merged {
         return Ok(Err(Refusal::NoVolunteer));
     }
     let state = Standing {

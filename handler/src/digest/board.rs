@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mutualaid_forms::zips;
+use mutualaid_forms::{Role, zips};
 
 use super::pairing::{self, Located, PairingConfig};
 use crate::store::{
@@ -126,10 +126,6 @@ fn located(person: &Person) -> Option<Located> {
     })
 }
 
-fn has_role(person: &Person, role: &str) -> bool {
-    matches!(&person.submission, Submission::Signup(s) if s.roles.iter().any(|r| r == role))
-}
-
 fn days(from: Timestamp, now: Timestamp) -> i64 {
     (now - from).max(0) / 86_400
 }
@@ -214,7 +210,7 @@ pub fn board(input: &BoardInput) -> Board {
     let mut volunteers: Vec<&Person> = people
         .values()
         .copied()
-        .filter(|p| has_role(p, "shopper"))
+        .filter(|p| p.submission.has_role(Role::Shopper))
         .filter(|p| !paused.contains(p.id.as_str()) && !asking.contains(p.id.as_str()))
         .collect();
     volunteers.sort_by(|a, b| a.id.cmp(&b.id));

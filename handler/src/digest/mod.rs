@@ -41,8 +41,8 @@ pub mod summary;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use mutualaid_forms::Lang;
 use mutualaid_forms::normalize::name_key;
+use mutualaid_forms::{Lang, Role};
 use mutualaid_site::strings::Strings;
 
 use crate::domain::{changes, day};
@@ -168,7 +168,7 @@ pub struct Digest {
     /// New and updated donation interest.
     pub donations: Vec<Entry>,
     /// How many of the entries have each role: shopper, delivery, money.
-    pub role_totals: [usize; 3],
+    pub role_totals: BTreeMap<Role, usize>,
     /// The forms' counters for the days covered.
     pub counters: Vec<(Counter, u64)>,
     /// Records that could not be read (by key; they stay pending).
@@ -205,10 +205,6 @@ impl Digest {
     }
 }
 
-fn has_role(person: &Person, role: &str) -> bool {
-    matches!(&person.submission, Submission::Signup(s) if s.roles.iter().any(|r| r == role))
-}
-
 /// Builds the digest from its entries and its board.
 pub fn build(
     entries: Vec<Entry>,
@@ -219,11 +215,13 @@ pub fn build(
 ) -> Digest {
     let mut by_zip: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut donations = Vec::new();
-    let mut role_totals = [0; 3];
+    let mut role_totals = BTreeMap::new();
     for entry in entries {
         let person = &entry.person;
-        for (i, role) in ["shopper", "delivery", "money"].iter().enumerate() {
-            role_totals[i] += usize::from(has_role(person, role));
+        for role in Role::ALL {
+            if person.submission.has_role(role) {
+                *role_totals.entry(role).or_default() += 1;
+            }
         }
         match &person.submission {
             // As shown: a ZIP code stored with a hidden character sorts and groups as it reads.

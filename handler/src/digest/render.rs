@@ -9,7 +9,7 @@ use std::fmt::Write;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use mutualaid_forms::zips;
+use mutualaid_forms::{Role, zips};
 use mutualaid_site::strings::{DigestTexts, Strings};
 
 use super::board::{ActionView, CaseView};
@@ -60,7 +60,7 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
     let mut out = Vec::new();
     match &person.submission {
         Submission::Signup(s) => {
-            let method = format!("{:?}", s.contact_method).to_lowercase();
+            let method = s.contact_method.as_str();
             let mut reach = Vec::new();
             if let Some(phone) = &s.phone {
                 reach.push(phone.clone());
@@ -72,7 +72,14 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
                 t.reach.clone(),
                 format!("{} ({} {method})", reach.join(", "), t.prefers),
             ));
-            out.push((t.roles.clone(), s.roles.join(", ")));
+            out.push((
+                t.roles.clone(),
+                s.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
             if !s.languages.is_empty() {
                 out.push((t.languages.clone(), s.languages.join(", ")));
             }
@@ -525,23 +532,24 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         });
     }
     if !d.is_quiet() {
-        let [shoppers, delivery, money] = d.role_totals;
+        let role_label = |role: Role| match role {
+            Role::Shopper => &t.role_shopper,
+            Role::Delivery => &t.role_delivery,
+            Role::Money => &t.role_money,
+        };
         out.push(Section {
             heading: t.totals.clone(),
-            lines: [
-                (shoppers, &t.role_shopper),
-                (delivery, &t.role_delivery),
-                (money, &t.role_money),
-                (d.donations.len(), &t.donations),
-            ]
-            .into_iter()
-            .map(|(n, what)| Line {
-                lead: n.to_string(),
-                rest: what.clone(),
-                sub: vec![],
-                ..Default::default()
-            })
-            .collect(),
+            lines: Role::ALL
+                .into_iter()
+                .map(|r| (d.role_totals.get(&r).copied().unwrap_or(0), role_label(r)))
+                .chain([(d.donations.len(), &t.donations)])
+                .map(|(n, what)| Line {
+                    lead: n.to_string(),
+                    rest: what.clone(),
+                    sub: vec![],
+                    ..Default::default()
+                })
+                .collect(),
         });
         // New and updated people, area by area, up to a budget for the whole
         // message; the rest are counted (and all are in the CSV).

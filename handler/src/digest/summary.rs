@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use mutualaid_forms::Role;
 use mutualaid_site::strings::DiscordTexts;
 
 use super::Digest;
@@ -61,9 +62,8 @@ impl Summary {
                 let Submission::Signup(s) = &entry.person.submission else {
                     continue;
                 };
-                let has = |role: &str| s.roles.iter().any(|r| r == role);
-                counts.requests += usize::from(has("delivery") || has("money"));
-                counts.volunteers += usize::from(has("shopper"));
+                counts.requests += usize::from(s.roles.iter().any(|r| r.asks_for_help()));
+                counts.volunteers += usize::from(s.roles.contains(&Role::Shopper));
             }
         }
         let board = &digest.board;

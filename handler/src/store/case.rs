@@ -44,11 +44,11 @@ impl CaseKind {
         }
     }
 
-    /// The sign-up role that asks for it (`delivery`, `money`).
-    pub fn role(self) -> &'static str {
+    /// The sign-up role that asks for it.
+    pub fn role(self) -> mutualaid_forms::Role {
         match self {
-            CaseKind::Delivery => "delivery",
-            CaseKind::Funding => "money",
+            CaseKind::Delivery => mutualaid_forms::Role::Delivery,
+            CaseKind::Funding => mutualaid_forms::Role::Money,
         }
     }
 }

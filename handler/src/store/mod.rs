@@ -83,16 +83,19 @@ impl Submission {
     /// is compared on.
     pub fn field_texts(&self) -> [String; FIELDS.len()] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        let lower = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
         match self {
             Submission::Signup(s) => [
                 s.name.clone(),
                 opt(&s.email),
                 opt(&s.phone),
-                lower(&s.contact_method),
+                s.contact_method.as_str().to_owned(),
                 s.zip.clone(),
                 opt(&s.neighborhood),
-                s.roles.join(", "),
+                s.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 s.languages.join(", "),
                 opt(&s.availability),
                 if s.has_car {
@@ -120,7 +123,7 @@ impl Submission {
                 String::new(),
                 String::new(),
                 String::new(),
-                lower(&d.frequency),
+                d.frequency.as_str().to_owned(),
                 d.amount.clone().unwrap_or_default(),
                 opt(&d.message),
                 d.lang.code().into(),
@@ -138,7 +141,12 @@ impl Submission {
 
     /// Whether this submission asks for the help a case of `kind` gives.
     pub fn asks_for(&self, kind: CaseKind) -> bool {
-        matches!(self, Submission::Signup(s) if s.roles.iter().any(|r| r == kind.role()))
+        self.has_role(kind.role())
+    }
+
+    /// Whether this is a sign-up with `role`.
+    pub fn has_role(&self, role: mutualaid_forms::Role) -> bool {
+        matches!(self, Submission::Signup(s) if s.roles.contains(&role))
     }
 
     /// The person's contacts as index keys, email first, per form

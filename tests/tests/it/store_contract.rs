@@ -36,7 +36,7 @@ pub fn person(
         },
         zip: zip.into(),
         neighborhood: None,
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        roles: roles.iter().filter_map(|r| mutualaid_forms::Role::from_wire(r)).collect(),
         languages: vec![],
         availability: None,
         has_car: false,
