@@ -56,7 +56,10 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         contact_method: ContactMethod::Email,
         zip: zip.to_owned(),
         neighborhood: None,
-        roles: roles.iter().filter_map(|r| mutualaid_forms::Role::from_wire(r)).collect(),
+        roles: roles
+            .iter()
+            .filter_map(|r| mutualaid_forms::Role::from_wire(r))
+            .collect(),
         languages: langs.iter().map(|l| (*l).to_owned()).collect(),
         availability: None,
         has_car: false,

@@ -99,6 +99,23 @@ pub enum Notice {
     TooManyRequests,
     /// Sent from another website: not saved; here is our form.
     CrossSite,
+    /// Too long to read (over the handler's body limit): shorten it.
+    TooLarge,
+    /// Could not be read as a form: send it again.
+    Malformed,
+}
+
+impl Notice {
+    /// Its code (the JSON `error`) and, in `ui`'s language, its title and text.
+    pub fn texts(self, ui: &crate::strings::Ui) -> (&'static str, &str, &str) {
+        match self {
+            Notice::Unavailable => ("unavailable", &ui.unavailable_title, &ui.unavailable_text),
+            Notice::TooManyRequests => ("rate_limited", &ui.too_many_title, &ui.too_many_text),
+            Notice::CrossSite => ("cross_site", &ui.cross_site_title, &ui.cross_site_text),
+            Notice::TooLarge => ("too_large", &ui.too_large_title, &ui.too_large_text),
+            Notice::Malformed => ("malformed", &ui.malformed_title, &ui.malformed_text),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -656,25 +673,16 @@ impl Site {
         ctx.insert("content", &self.contents[index]);
         ctx.insert("form", &form_html);
         ctx.insert("error_summary", &summary);
-        let notice = state.notice.map(|n| match n {
-            Notice::Unavailable => NoticeView {
-                title: &strings.ui.unavailable_title,
-                text: &strings.ui.unavailable_text,
-                link: None,
-            },
-            Notice::TooManyRequests => NoticeView {
-                title: &strings.ui.too_many_title,
-                text: &strings.ui.too_many_text,
-                link: None,
-            },
-            Notice::CrossSite => NoticeView {
-                title: &strings.ui.cross_site_title,
-                text: &strings.ui.cross_site_text,
-                link: Some(NoticeLink {
+        let notice = state.notice.map(|n| {
+            let (_, title, text) = n.texts(&strings.ui);
+            NoticeView {
+                title,
+                text,
+                link: (n == Notice::CrossSite).then_some(NoticeLink {
                     href: &page.url,
                     text: &strings.ui.cross_site_link,
                 }),
-            },
+            }
         });
         ctx.insert("notice", &notice);
         ctx.insert("is_home", &(page.template == Template::Home));

@@ -207,6 +207,10 @@ pub struct Ui {
     pub cross_site_title: String,
     pub cross_site_text: String,
     pub cross_site_link: String,
+    pub too_large_title: String,
+    pub too_large_text: String,
+    pub malformed_title: String,
+    pub malformed_text: String,
 }
 
 /// The texts of one form.

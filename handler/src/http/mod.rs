@@ -13,8 +13,8 @@
 //! | over the rate limit (N submissions per client — an IPv4 address or an IPv6 /64 — per window; errors and honeypot hits count) | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
 //! | store down or slow | `503`, "try again", values kept | `503` |
 //! | other content type | `415` | `415` |
-//! | body over 16 KiB | `413` | `413` |
-//! | undecodable body | `400` | `400` |
+//! | body over 16 KiB | `413`, the form page: "too long to send, shorten it" | `413` |
+//! | undecodable body | `400`, the form page: "could not read it, send it again" | `400` |
 //! | JSON from an origin not allowed | — | `403` |
 //! | the language switch on a form's answer (`switch_language`) | `200`, the same input in the other language, with its problems; nothing stored | — |
 //! | `GET` of the form's action (a reload, Enter in the address bar) | `303` to the form's page, in the language of the page the person came from | — |
@@ -30,8 +30,10 @@
 //! `Origin` is neither the request's own host nor one of the configured site
 //! origins. A request with neither header (an old browser) is accepted.
 //!
-//! Logs are one JSON line per request with its id, the form, the status and
-//! the outcome — never a submitted value.
+//! Each row is one variant of `Answer`, which `handle` decides and `respond`
+//! alone turns into a response; every word a person reads comes from
+//! `content/i18n`. Logs are one JSON line per request with its id, the form,
+//! the status and the outcome — never a submitted value.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -382,16 +384,62 @@ async fn within<T>(
     })
 }
 
-/// What one request came to, for the log line.
-struct Handled {
-    response: Response,
-    outcome: &'static str,
+/// What a submission came to: one variant per row of the table in the
+/// module docs, decided by [`handle`] and made into a response only by
+/// [`respond`].
+enum Answer {
+    /// Stored: created, updated or unchanged (the same answer for all three).
+    Stored {
+        reference: String,
+        outcome: crate::store::Outcome,
+    },
+    /// The honeypot was filled: answered as if stored, nothing kept.
+    Honeypot { reference: String },
+    /// Problems to fix: the form again, values kept.
+    Invalid {
+        values: FormValues,
+        errors: FieldErrors,
+    },
+    /// Over the rate limit: wait this many seconds.
+    RateLimited {
+        values: FormValues,
+        retry_after: i64,
+    },
+    /// The store could not take it in time.
+    StoreUnavailable { values: FormValues },
+    /// Neither a form nor JSON.
+    UnsupportedMediaType,
+    /// Over [`BODY_LIMIT`].
+    TooLarge,
+    /// Not a form or JSON object this form reads.
+    Malformed,
+    /// JSON from an origin that is not the site's.
+    OriginNotAllowed,
+    /// A plain form posted from another site.
+    CrossSite,
+    /// The language switch: the same input in the other language.
+    LanguageSwitched {
+        values: FormValues,
+        errors: Option<FieldErrors>,
+    },
 }
 
-fn handled(response: impl IntoResponse, outcome: &'static str) -> Handled {
-    Handled {
-        response: response.into_response(),
-        outcome,
+impl Answer {
+    /// The outcome in the log line.
+    fn name(&self) -> &'static str {
+        match self {
+            Answer::Stored { outcome, .. } => outcome.name(),
+            Answer::Honeypot { .. } => "honeypot",
+            Answer::Invalid { .. } => "invalid",
+            Answer::RateLimited { .. } => "rate_limited",
+            Answer::StoreUnavailable { .. } => "store_unavailable",
+            Answer::UnsupportedMediaType => "unsupported_media_type",
+            Answer::TooLarge => "too_large",
+            Answer::Malformed => "malformed",
+            Answer::OriginNotAllowed => "origin_not_allowed",
+            Answer::CrossSite => "cross_site",
+            Answer::LanguageSwitched { .. } => "language_switched",
+        }
     }
 }
 
@@ -407,59 +455,53 @@ async fn submit<S: Store, F: FormInput>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let handled = handle::<S, F>(&app, client.map(|c| c.0.0), &headers, body).await;
-    let status = handled.response.status().as_u16();
+    let encoding = encoding(&headers);
+    let (answer, lang) = match encoding {
+        Some(encoding) => {
+            handle::<S, F>(&app, client.map(|c| c.0.0), &headers, encoding, body).await
+        }
+        None => (Answer::UnsupportedMediaType, Lang::default()),
+    };
+    let outcome = answer.name();
+    let response = respond(&app, F::FORM, lang, encoding, answer);
     tracing::info!(
         request_id = %request_id,
         form = F::FORM.key(),
-        status,
-        outcome = handled.outcome,
+        status = response.status().as_u16(),
+        outcome,
         micros = started.elapsed().as_micros() as u64,
         "submission"
     );
-    handled.response
+    response
 }
 
+/// The language a plain form's body names (`lang`), for answers given
+/// before the body is read as the form.
+fn form_lang(body: &[u8]) -> Lang {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| Lang::from_code(Some(v.trim())))
+        .unwrap_or_default()
+}
+
+/// Decides what a submission comes to, and in which language to say it:
+/// the checks in the order of the module docs' table, then the store.
 async fn handle<S: Store, F: FormInput>(
     app: &App<S>,
     client: Option<IpAddr>,
     headers: &HeaderMap,
+    encoding: Encoding,
     body: Result<Bytes, BytesRejection>,
-) -> Handled {
-    let Some(encoding) = encoding(headers) else {
-        return handled(
-            (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                axum::Json(
-                    json!({"error": "unsupported_media_type", "message": "Send application/x-www-form-urlencoded or application/json."}),
-                ),
-            ),
-            "unsupported_media_type",
-        );
-    };
+) -> (Answer, Lang) {
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return handled(too_large(encoding), "too_large");
+            return (Answer::TooLarge, Lang::default());
         }
-        Err(_) => return handled(malformed(encoding), "malformed"),
+        Err(_) => return (Answer::Malformed, Lang::default()),
     };
     if encoding == Encoding::Form && is_cross_site(&app.config.allowed_origins, headers) {
-        let lang = form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "lang")
-            .map(|(_, v)| Lang::from_code(Some(v.trim())))
-            .unwrap_or_default();
-        let page = page_or_json(
-            app,
-            F::FORM,
-            lang,
-            encoding,
-            &FormValues::default(),
-            None,
-            Some(Notice::CrossSite),
-            StatusCode::FORBIDDEN,
-        );
-        return handled(page, "cross_site");
+        return (Answer::CrossSite, form_lang(&body));
     }
     if encoding == Encoding::Json
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
@@ -469,13 +511,7 @@ async fn handle<S: Store, F: FormInput>(
             .iter()
             .any(|allowed| allowed == origin)
     {
-        return handled(
-            (
-                StatusCode::FORBIDDEN,
-                axum::Json(json!({"error": "origin_not_allowed"})),
-            ),
-            "origin_not_allowed",
-        );
+        return (Answer::OriginNotAllowed, Lang::default());
     }
     // The language switch on a form's answer: the same input, shown again in
     // the other language (with its problems, if any). Nothing is stored or counted.
@@ -490,24 +526,12 @@ async fn handle<S: Store, F: FormInput>(
             .extend_pairs(&pairs)
             .finish();
         let Ok(input) = serde_html_form::from_bytes::<F>(stripped.as_bytes()) else {
-            return handled(malformed(encoding), "malformed");
+            return (Answer::Malformed, form_lang(&body));
         };
         let lang = input.lang();
         let values = FormValues::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let errors = input.into_submission().err();
-        return handled(
-            page_or_json(
-                app,
-                F::FORM,
-                lang,
-                encoding,
-                &values,
-                errors.as_ref(),
-                None,
-                StatusCode::OK,
-            ),
-            "language_switched",
-        );
+        return (Answer::LanguageSwitched { values, errors }, lang);
     }
     let (input, values) = match encoding {
         Encoding::Form => match serde_html_form::from_bytes::<F>(&body) {
@@ -519,11 +543,11 @@ async fn handle<S: Store, F: FormInput>(
                     FormValues::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
                 )
             }
-            Err(_) => return handled(malformed(encoding), "malformed"),
+            Err(_) => return (Answer::Malformed, form_lang(&body)),
         },
         Encoding::Json => match serde_json::from_slice::<F>(&body) {
             Ok(input) => (input, FormValues::default()),
-            Err(_) => return handled(malformed(encoding), "malformed"),
+            Err(_) => return (Answer::Malformed, Lang::default()),
         },
     };
     let lang = input.lang();
@@ -539,54 +563,30 @@ async fn handle<S: Store, F: FormInput>(
         Ok(n) if n > limit.per_window => {
             count(app, &day, Counter::RateLimited).await;
             let retry_after = (window_end - now).max(1);
-            let mut response = page_or_json(
-                app,
-                F::FORM,
+            return (
+                Answer::RateLimited {
+                    values,
+                    retry_after,
+                },
                 lang,
-                encoding,
-                &values,
-                None,
-                Some(Notice::TooManyRequests),
-                StatusCode::TOO_MANY_REQUESTS,
             );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return handled(response, "rate_limited");
         }
         Ok(_) => {}
-        Err(_) => {
-            return handled(
-                unavailable(app, F::FORM, lang, encoding, &values),
-                "store_unavailable",
-            );
-        }
+        Err(_) => return (Answer::StoreUnavailable { values }, lang),
     }
 
     // A bot is thanked and nothing is kept; its tries count against it like anyone's.
     if input.is_bot() {
         count(app, &day, Counter::Honeypot).await;
-        let fake = domain::new_reference();
-        return handled(success(app, F::FORM, lang, encoding, &fake), "honeypot");
+        let reference = domain::new_reference();
+        return (Answer::Honeypot { reference }, lang);
     }
 
     let submission = match input.into_submission() {
         Ok(s) => s,
         Err(errors) => {
             count(app, &day, Counter::Rejected).await;
-            return handled(
-                page_or_json(
-                    app,
-                    F::FORM,
-                    lang,
-                    encoding,
-                    &values,
-                    Some(&errors),
-                    None,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                ),
-                "invalid",
-            );
+            return (Answer::Invalid { values, errors }, lang);
         }
     };
     match within(
@@ -597,17 +597,15 @@ async fn handle<S: Store, F: FormInput>(
     {
         Ok(accepted) => {
             count(app, &day, accepted.outcome.counter()).await;
-            handled(
-                success(app, F::FORM, lang, encoding, &accepted.reference),
-                accepted.outcome.name(),
-            )
+            let answer = Answer::Stored {
+                reference: accepted.reference,
+                outcome: accepted.outcome,
+            };
+            (answer, lang)
         }
         Err(e) => {
             tracing::warn!(error = %e, "store refused a submission");
-            handled(
-                unavailable(app, F::FORM, lang, encoding, &values),
-                "store_unavailable",
-            )
+            (Answer::StoreUnavailable { values }, lang)
         }
     }
 }
@@ -639,6 +637,83 @@ fn is_cross_site(site_origins: &[String], headers: &HeaderMap) -> bool {
     let origin_host = origin.split_once("://").map(|(_, host)| host);
     let own_host = value(header::HOST);
     !matches!((origin_host, own_host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h.trim()))
+}
+
+/// The one place an [`Answer`] becomes a response: the status and body of
+/// its row in the module docs' table, as a page in `lang` (plain forms) or
+/// JSON. Every word a person reads comes from `content/i18n`.
+fn respond<S>(
+    app: &App<S>,
+    form: FormId,
+    lang: Lang,
+    encoding: Option<Encoding>,
+    answer: Answer,
+) -> Response {
+    let unsupported = || {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(json!({"error": "unsupported_media_type", "message": "Send application/x-www-form-urlencoded or application/json."})),
+        )
+            .into_response()
+    };
+    let Some(encoding) = encoding else {
+        return unsupported();
+    };
+    let empty = FormValues::default();
+    let (status, values, errors, notice) = match &answer {
+        Answer::Stored { reference, .. } | Answer::Honeypot { reference } => {
+            return success(app, form, lang, encoding, reference);
+        }
+        Answer::UnsupportedMediaType => return unsupported(),
+        Answer::OriginNotAllowed => {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"error": "origin_not_allowed"})),
+            )
+                .into_response();
+        }
+        Answer::Invalid { values, errors } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, values, Some(errors), None)
+        }
+        Answer::LanguageSwitched { values, errors } => {
+            (StatusCode::OK, values, errors.as_ref(), None)
+        }
+        Answer::RateLimited { values, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            values,
+            None,
+            Some(Notice::TooManyRequests),
+        ),
+        Answer::StoreUnavailable { values } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            values,
+            None,
+            Some(Notice::Unavailable),
+        ),
+        Answer::CrossSite => (StatusCode::FORBIDDEN, &empty, None, Some(Notice::CrossSite)),
+        Answer::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &empty,
+            None,
+            Some(Notice::TooLarge),
+        ),
+        Answer::Malformed => (
+            StatusCode::BAD_REQUEST,
+            &empty,
+            None,
+            Some(Notice::Malformed),
+        ),
+    };
+    let mut response = match encoding {
+        Encoding::Form => form_page(app, form, lang, status, values, errors, notice),
+        Encoding::Json => json_problems(app, form, lang, status, errors, notice),
+    };
+    if let Answer::RateLimited { retry_after, .. } = answer
+        && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 fn success<S>(
@@ -686,114 +761,70 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// 503: the store could not take it; the form again with what they typed.
-fn unavailable<S>(
+/// The form's page again, with what was typed, its problems or a notice.
+fn form_page<S>(
     app: &App<S>,
     form: FormId,
     lang: Lang,
-    encoding: Encoding,
-    values: &FormValues,
-) -> Response {
-    page_or_json(
-        app,
-        form,
-        lang,
-        encoding,
-        values,
-        None,
-        Some(Notice::Unavailable),
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-}
-
-/// The form page again (plain forms) or a JSON answer, for 422, 429 and 503.
-#[allow(clippy::too_many_arguments)]
-fn page_or_json<S>(
-    app: &App<S>,
-    form: FormId,
-    lang: Lang,
-    encoding: Encoding,
+    status: StatusCode,
     values: &FormValues,
     errors: Option<&FieldErrors>,
     notice: Option<Notice>,
+) -> Response {
+    let state = FormState {
+        values: Some(values),
+        errors,
+        notice,
+    };
+    match app.site.render_form_page(form, lang.code(), &state) {
+        Some(Ok(page)) => html(status, page),
+        // Only a site without the form's page gets here (`check` refuses one).
+        _ => (status, "Please go back and try again.").into_response(),
+    }
+}
+
+/// The JSON answer: each field's problems with their messages, or the
+/// notice's code and message, in `lang`.
+fn json_problems<S>(
+    app: &App<S>,
+    form: FormId,
+    lang: Lang,
     status: StatusCode,
+    errors: Option<&FieldErrors>,
+    notice: Option<Notice>,
 ) -> Response {
     let strings = app
         .site
         .strings
         .get(lang.code())
         .or_else(|| app.site.strings.values().next());
-    match encoding {
-        Encoding::Form => {
-            let state = FormState {
-                values: Some(values),
-                errors,
-                notice,
-            };
-            match app.site.render_form_page(form, lang.code(), &state) {
-                Some(Ok(page)) => html(status, page),
-                _ => (status, "Please go back and try again.").into_response(),
-            }
+    let mut body = serde_json::Map::new();
+    if let Some(errors) = errors {
+        let mut fields = serde_json::Map::new();
+        for e in &errors.0 {
+            let field = form.field(e.field);
+            let list: Vec<_> = e
+                .codes
+                .iter()
+                .map(|code| {
+                    let message = match (strings, field) {
+                        (Some(s), Some(f)) => s.error_message(form, f, code),
+                        _ => (*code).to_owned(),
+                    };
+                    json!({"code": code, "message": message})
+                })
+                .collect();
+            fields.insert(e.field.to_owned(), list.into());
         }
-        Encoding::Json => {
-            let mut body = serde_json::Map::new();
-            if let Some(errors) = errors {
-                let mut fields = serde_json::Map::new();
-                for e in &errors.0 {
-                    let field = form.field(e.field);
-                    let list: Vec<_> = e
-                        .codes
-                        .iter()
-                        .map(|code| {
-                            let message = match (strings, field) {
-                                (Some(s), Some(f)) => s.error_message(form, f, code),
-                                _ => (*code).to_owned(),
-                            };
-                            json!({"code": code, "message": message})
-                        })
-                        .collect();
-                    fields.insert(e.field.to_owned(), list.into());
-                }
-                body.insert("errors".into(), fields.into());
-            }
-            if let (Some(notice), Some(s)) = (notice, strings) {
-                let (code, title, text) = match notice {
-                    Notice::Unavailable => (
-                        "unavailable",
-                        &s.ui.unavailable_title,
-                        &s.ui.unavailable_text,
-                    ),
-                    Notice::TooManyRequests => {
-                        ("rate_limited", &s.ui.too_many_title, &s.ui.too_many_text)
-                    }
-                    Notice::CrossSite => {
-                        ("cross_site", &s.ui.cross_site_title, &s.ui.cross_site_text)
-                    }
-                };
-                body.insert("error".into(), code.into());
-                body.insert("message".into(), format!("{title}. {text}").into());
-            }
-            (status, axum::Json(serde_json::Value::Object(body))).into_response()
+        body.insert("errors".into(), fields.into());
+    }
+    if let (Some(notice), Some(s)) = (notice, strings) {
+        let (code, title, text) = notice.texts(&s.ui);
+        body.insert("error".into(), code.into());
+        body.insert("message".into(), format!("{title}. {text}").into());
+        if notice == Notice::TooLarge {
+            body.insert("limit_bytes".into(), BODY_LIMIT.into());
         }
     }
-}
-
-fn too_large(encoding: Encoding) -> Response {
-    match encoding {
-        Encoding::Json => (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({"error": "too_large", "limit_bytes": BODY_LIMIT}))).into_response(),
-        Encoding::Form => html(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "<!doctype html><html lang=\"en\"><title>Too long</title><p>The form was too long to send. Please go back, shorten the longest answers and send it again.</p><p lang=\"es\">El formulario era demasiado largo. Regrese, acorte las respuestas más largas y envíelo de nuevo.</p></html>".into(),
-        ),
-    }
-}
-
-fn malformed(encoding: Encoding) -> Response {
-    match encoding {
-        Encoding::Json => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "malformed", "message": "The body is not a JSON object of form fields."}))).into_response(),
-        Encoding::Form => html(
-            StatusCode::BAD_REQUEST,
-            "<!doctype html><html lang=\"en\"><title>Could not read the form</title><p>We could not read the form. Please go back and send it again.</p><p lang=\"es\">No pudimos leer el formulario. Regrese y envíelo de nuevo.</p></html>".into(),
-        ),
-    }
+    (status, axum::Json(serde_json::Value::Object(body))).into_response()
 }

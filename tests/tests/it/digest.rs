@@ -68,7 +68,10 @@ pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]
         contact_method: ContactMethod::Email,
         zip: zip.into(),
         neighborhood: None,
-        roles: roles.iter().filter_map(|r| mutualaid_forms::Role::from_wire(r)).collect(),
+        roles: roles
+            .iter()
+            .filter_map(|r| mutualaid_forms::Role::from_wire(r))
+            .collect(),
         languages: langs.iter().map(|l| (*l).to_owned()).collect(),
         availability: None,
         has_car: false,

@@ -671,7 +671,19 @@ async fn other_content_types_get_415_and_big_bodies_413() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(answer.body.contains("too long"));
+    assert!(
+        answer.body.contains("Your form was too long to send") && answer.body.contains("<form"),
+        "the form page again, with the notice from content/i18n: {}",
+        answer.body
+    );
+    // A body that is not a JSON object of the form's fields.
+    let answer = send(
+        &h.router,
+        request("/api/signup", "application/json", "{\"name\": ", 1),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json()["error"], "malformed");
     let big = json!({"name": "a".repeat(17 * 1024)});
     let answer = post_json(&h.router, "/api/donate", &big, 1).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -36,7 +36,10 @@ pub fn person(
         },
         zip: zip.into(),
         neighborhood: None,
-        roles: roles.iter().filter_map(|r| mutualaid_forms::Role::from_wire(r)).collect(),
+        roles: roles
+            .iter()
+            .filter_map(|r| mutualaid_forms::Role::from_wire(r))
+            .collect(),
         languages: vec![],
         availability: None,
         has_car: false,
