@@ -266,23 +266,41 @@ impl SignupInput {
 
     /// Validates and normalizes; on failure, every problem in field order.
     pub fn validate_and_normalize(mut self) -> Result<Signup, FieldErrors> {
+        // Every field named, so a new one does not compile until it is tidied.
+        let SignupInput {
+            name,
+            email,
+            phone,
+            contact_method,
+            zip,
+            neighborhood,
+            roles,
+            languages,
+            availability,
+            has_car,
+            household_size,
+            notes,
+            consent,
+            lang: _,
+            website: _,
+        } = &mut self;
         for text in [
-            &mut self.name,
-            &mut self.email,
-            &mut self.phone,
-            &mut self.contact_method,
-            &mut self.zip,
-            &mut self.neighborhood,
-            &mut self.availability,
-            &mut self.has_car,
-            &mut self.household_size,
-            &mut self.consent,
+            name,
+            email,
+            phone,
+            contact_method,
+            zip,
+            neighborhood,
+            availability,
+            has_car,
+            household_size,
+            consent,
         ] {
             tidy(text);
         }
-        tidy_text(&mut self.notes);
-        tidy_all(&mut self.roles);
-        tidy_all(&mut self.languages);
+        tidy_text(notes);
+        tidy_all(roles);
+        tidy_all(languages);
         if let Some(email) = &mut self.email {
             *email = normalize::email(email);
         }
@@ -347,17 +365,22 @@ impl DonateInput {
 
     /// Validates and normalizes; on failure, every problem in field order.
     pub fn validate_and_normalize(mut self) -> Result<Donation, FieldErrors> {
-        for text in [
-            &mut self.name,
-            &mut self.email,
-            &mut self.phone,
-            &mut self.frequency,
-            &mut self.amount,
-            &mut self.consent,
-        ] {
+        // Every field named, so a new one does not compile until it is tidied.
+        let DonateInput {
+            name,
+            email,
+            phone,
+            frequency,
+            amount,
+            message,
+            consent,
+            lang: _,
+            website: _,
+        } = &mut self;
+        for text in [name, email, phone, frequency, amount, consent] {
             tidy(text);
         }
-        tidy_text(&mut self.message);
+        tidy_text(message);
         if let Some(email) = &mut self.email {
             *email = normalize::email(email);
         }

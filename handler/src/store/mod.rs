@@ -82,51 +82,75 @@ impl Submission {
     /// this form has no such field): the export's columns, and what an update
     /// is compared on.
     pub fn field_texts(&self) -> [String; FIELDS.len()] {
+        let mut texts: [String; FIELDS.len()] = Default::default();
+        for (field, text) in self.named_fields() {
+            // Every field has its column: `every_field_has_a_column` holds it.
+            if let Some(at) = FIELDS.iter().position(|f| *f == field) {
+                texts[at] = text;
+            }
+        }
+        texts
+    }
+
+    /// This submission's fields as (wire name, text). Written by destructuring
+    /// every field, so a field added to [`Signup`] or [`Donation`] does not
+    /// compile until it is named here — and so reaches the export and the
+    /// digest's change lines.
+    pub fn named_fields(&self) -> Vec<(&'static str, String)> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let list = |v: Vec<&str>| v.join(", ");
         match self {
-            Submission::Signup(s) => [
-                s.name.clone(),
-                opt(&s.email),
-                opt(&s.phone),
-                s.contact_method.as_str().to_owned(),
-                s.zip.clone(),
-                opt(&s.neighborhood),
-                s.roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                s.languages.join(", "),
-                opt(&s.availability),
-                if s.has_car {
-                    "yes".into()
-                } else {
-                    String::new()
-                },
-                s.household_size.map(|n| n.to_string()).unwrap_or_default(),
-                opt(&s.notes),
-                String::new(),
-                String::new(),
-                String::new(),
-                s.lang.code().into(),
+            Submission::Signup(Signup {
+                name,
+                email,
+                phone,
+                contact_method,
+                zip,
+                neighborhood,
+                roles,
+                languages,
+                availability,
+                has_car,
+                household_size,
+                notes,
+                lang,
+            }) => vec![
+                ("name", name.clone()),
+                ("email", opt(email)),
+                ("phone", opt(phone)),
+                ("contact_method", contact_method.as_str().to_owned()),
+                ("zip", zip.clone()),
+                ("neighborhood", opt(neighborhood)),
+                ("roles", list(roles.iter().map(|r| r.as_str()).collect())),
+                (
+                    "languages",
+                    list(languages.iter().map(String::as_str).collect()),
+                ),
+                ("availability", opt(availability)),
+                ("has_car", if *has_car { "yes" } else { "" }.to_owned()),
+                (
+                    "household_size",
+                    household_size.map(|n| n.to_string()).unwrap_or_default(),
+                ),
+                ("notes", opt(notes)),
+                ("lang", lang.code().to_owned()),
             ],
-            Submission::Donate(d) => [
-                d.name.clone(),
-                d.email.clone(),
-                opt(&d.phone),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                d.frequency.as_str().to_owned(),
-                d.amount.clone().unwrap_or_default(),
-                opt(&d.message),
-                d.lang.code().into(),
+            Submission::Donate(Donation {
+                name,
+                email,
+                phone,
+                frequency,
+                amount,
+                message,
+                lang,
+            }) => vec![
+                ("name", name.clone()),
+                ("email", email.clone()),
+                ("phone", opt(phone)),
+                ("frequency", frequency.as_str().to_owned()),
+                ("amount", opt(amount)),
+                ("message", opt(message)),
+                ("lang", lang.code().to_owned()),
             ],
         }
     }

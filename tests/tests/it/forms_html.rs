@@ -333,3 +333,66 @@ fn a_refilled_form_keeps_what_was_typed_escaped_and_links_each_error() {
         .collect();
     assert_eq!(notes, "Sin \"gluten\" & sin sal");
 }
+
+#[test]
+fn every_field_of_the_contract_is_stored_exported_and_compared_by_its_name() {
+    use mutualaid_handler::store::{FIELDS, Submission};
+    let signup = mutualaid_forms::SignupInput {
+        name: Some("Ana".into()),
+        email: Some("ana@example.org".into()),
+        contact_method: Some("email".into()),
+        zip: Some("92105".into()),
+        roles: vec!["delivery".into()],
+        consent: Some("on".into()),
+        ..Default::default()
+    }
+    .validate_and_normalize()
+    .expect("valid");
+    let donation = mutualaid_forms::DonateInput {
+        name: Some("Ana".into()),
+        email: Some("ana@example.org".into()),
+        frequency: Some("monthly".into()),
+        consent: Some("on".into()),
+        ..Default::default()
+    }
+    .validate_and_normalize()
+    .expect("valid");
+    let mut columns: HashSet<&str> = HashSet::new();
+    for (form, submission) in [
+        (FormId::Signup, Submission::Signup(signup)),
+        (FormId::Donate, Submission::Donate(donation)),
+    ] {
+        let stored: Vec<&str> = submission
+            .named_fields()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        // The contract's fields, but the consent box and the honeypot (checked, never kept).
+        let contract: Vec<&str> = form
+            .fields()
+            .iter()
+            .map(|f| f.name)
+            .filter(|n| !["consent", "website"].contains(n))
+            .collect();
+        assert_eq!(
+            stored,
+            contract,
+            "{}: one name per field, in the contract's order",
+            form.key()
+        );
+        for name in &stored {
+            assert!(FIELDS.contains(name), "{name} has an export column");
+        }
+        columns.extend(stored);
+        let texts = submission.field_texts();
+        for (name, text) in submission.named_fields() {
+            let at = FIELDS.iter().position(|f| *f == name).expect("a column");
+            assert_eq!(texts[at], text, "{name} is in its own column");
+        }
+    }
+    assert_eq!(
+        columns,
+        FIELDS.iter().copied().collect(),
+        "no export column without a field"
+    );
+}
