@@ -56,7 +56,7 @@ fn a_valid_signup_is_normalized() {
     assert_eq!(s.languages, ["es"]);
     assert!(s.has_car);
     assert_eq!(s.household_size, Some(3));
-    assert_eq!(s.lang, Lang::Es);
+    assert_eq!(s.lang, Lang::ES);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn a_valid_donation_is_normalized() {
     let d: DonateInput = serde_json::from_value(valid_donation()).unwrap();
     let d = d.validate_and_normalize().expect("valid");
     assert_eq!(d.amount.as_deref(), Some("$1,000"));
-    assert_eq!(d.lang, Lang::En);
+    assert_eq!(d.lang, Lang::EN);
 }
 
 #[test]
@@ -229,4 +229,30 @@ fn each_typed_value_has_the_wire_name_the_contract_lists() {
             "stored by its wire name"
         );
     }
+}
+
+#[test]
+fn a_language_is_any_two_or_three_letter_code_stored_as_its_code() {
+    use crate::validate::Lang;
+    assert_eq!(
+        Lang::parse("ar").map(|l| l.code().to_owned()),
+        Some("ar".into())
+    );
+    assert_eq!(
+        Lang::parse("fil").map(|l| l.code().to_owned()),
+        Some("fil".into())
+    );
+    for bad in ["", "e", "EN", "pt-BR", "engl", "e1"] {
+        assert_eq!(Lang::parse(bad), None, "{bad}");
+    }
+    assert_eq!(Lang::from_code(Some(" es ")), Lang::ES);
+    assert_eq!(
+        Lang::from_code(Some("<b>")),
+        Lang::EN,
+        "not a code: the default"
+    );
+    assert_eq!(serde_json::to_string(&Lang::ES).expect("json"), "\"es\"");
+    let read: Lang = serde_json::from_str("\"ar\"").expect("a stored code reads back");
+    assert_eq!(read.code(), "ar");
+    assert!(serde_json::from_str::<Lang>("\"Arabic\"").is_err());
 }

@@ -11,34 +11,80 @@ use crate::input::{
 use crate::normalize;
 use crate::spec::{FormId, LANGUAGES, ROLES};
 
-/// The language a person used the site in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    /// English, the default.
-    #[default]
-    En,
-    /// Spanish.
-    Es,
+/// The language a person used the site in: an ISO 639 code of two or
+/// three lowercase letters (`en`, `es`, `ar`, `fil`). Which languages a site
+/// has is data — `languages` in `config.toml` and a file in `content/i18n/` —
+/// not code; the handler answers a language its site lacks in the site's
+/// default. Stored and sent as its code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lang {
+    letters: [u8; 3],
+    len: u8,
 }
 
 impl Lang {
-    /// From the hidden `lang` field: anything unknown is English.
-    pub fn from_code(code: Option<&str>) -> Lang {
-        match code {
-            Some("es") => Lang::Es,
-            _ => Lang::En,
+    /// English, the default.
+    pub const EN: Lang = Lang {
+        letters: *b"en ",
+        len: 2,
+    };
+    /// Spanish.
+    pub const ES: Lang = Lang {
+        letters: *b"es ",
+        len: 2,
+    };
+
+    /// A language code of two or three lowercase ASCII letters, if it is one.
+    pub fn parse(code: &str) -> Option<Lang> {
+        let bytes = code.as_bytes();
+        if !(2..=3).contains(&bytes.len()) || !bytes.iter().all(u8::is_ascii_lowercase) {
+            return None;
         }
+        let mut letters = *b"   ";
+        letters[..bytes.len()].copy_from_slice(bytes);
+        Some(Lang {
+            letters,
+            len: bytes.len() as u8,
+        })
     }
 
-    /// `en` or `es`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Es => "es",
-        }
+    /// From the hidden `lang` field: anything that is not a language code
+    /// is English.
+    pub fn from_code(code: Option<&str>) -> Lang {
+        code.and_then(|c| Lang::parse(c.trim())).unwrap_or_default()
+    }
+
+    /// Its code: `en`, `es`, `ar`.
+    pub fn code(&self) -> &str {
+        // Only ASCII letters are ever stored (`parse`).
+        std::str::from_utf8(&self.letters[..usize::from(self.len)]).unwrap_or("en")
+    }
+}
+
+impl Default for Lang {
+    fn default() -> Lang {
+        Lang::EN
+    }
+}
+
+impl std::fmt::Debug for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lang({})", self.code())
+    }
+}
+
+impl Serialize for Lang {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Lang {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Lang, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Lang::parse(&code).ok_or_else(|| {
+            serde::de::Error::custom(format!("{code:?} is not a language code like \"en\""))
+        })
     }
 }
 

@@ -65,7 +65,7 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         has_car: false,
         household_size: Some(2),
         notes: Some("Vegetarian; please knock".into()),
-        lang: Lang::En,
+        lang: Lang::EN,
     });
     Person {
         id: format!("{i:08}"),
@@ -178,7 +178,7 @@ fn main() {
         network: site.config.short_name_in("en").to_owned(),
         from: "digest@example.org".parse().expect("from"),
         to: vec!["organizers@example.org".parse().expect("to")],
-        lang: Lang::En,
+        lang: Lang::EN,
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
         review_days: 14,

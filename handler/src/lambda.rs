@@ -103,10 +103,10 @@ impl SubmitEnv {
     pub fn from_env() -> Result<SubmitEnv, EnvError> {
         let mut thanks = BTreeMap::new();
         for (form, lang, name) in [
-            (FormId::Signup, Lang::En, "THANKS_SIGNUP_EN"),
-            (FormId::Signup, Lang::Es, "THANKS_SIGNUP_ES"),
-            (FormId::Donate, Lang::En, "THANKS_DONATE_EN"),
-            (FormId::Donate, Lang::Es, "THANKS_DONATE_ES"),
+            (FormId::Signup, Lang::EN, "THANKS_SIGNUP_EN"),
+            (FormId::Signup, Lang::ES, "THANKS_SIGNUP_ES"),
+            (FormId::Donate, Lang::EN, "THANKS_DONATE_EN"),
+            (FormId::Donate, Lang::ES, "THANKS_DONATE_ES"),
         ] {
             let path = var(name)?;
             if !path.starts_with('/') || path.starts_with("//") {
@@ -196,15 +196,12 @@ impl DigestEnv {
             .filter(|a| !a.trim().is_empty())
             .map(|a| mailbox("DIGEST_TO", a))
             .collect::<Result<Vec<_>, _>>()?;
-        let lang = match var("DIGEST_LANG")?.trim() {
-            "en" => Lang::En,
-            "es" => Lang::Es,
-            _ => {
-                return Err(EnvError {
-                    name: "DIGEST_LANG",
-                    problem: "must be en or es".into(),
-                });
-            }
+        // Whether the content has texts in it is checked once the content is loaded.
+        let Some(lang) = Lang::parse(var("DIGEST_LANG")?.trim()) else {
+            return Err(EnvError {
+                name: "DIGEST_LANG",
+                problem: "must be a language code like en or es".into(),
+            });
         };
         let time_zone = time_zone("DIGEST_TIME_ZONE")?;
         let origin = var("SITE_ORIGIN")?;

@@ -288,6 +288,18 @@ impl Site {
                 "list the languages, the default first: `languages = [\"en\", \"es\"]`",
             )])));
         }
+        if let Some(bad) = config
+            .languages
+            .iter()
+            .find(|l| mutualaid_forms::Lang::parse(l).is_none())
+        {
+            return Err(SiteError::Content(Diagnostics(vec![Diagnostic::new(
+                "config.toml",
+                config_line(&config_text, "languages").unwrap_or(1),
+                format!("`{bad}` is not a language code"),
+                "write the language's ISO 639 code in lowercase: \"ar\", \"vi\", \"fil\"",
+            )])));
+        }
 
         let mut strings = BTreeMap::new();
         for lang in &config.languages {

@@ -10,12 +10,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
 
+/// Which way a script runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Left to right.
+    #[default]
+    Ltr,
+    /// Right to left.
+    Rtl,
+}
+
 /// One language's interface texts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Strings {
     /// The language's name in itself ("Español"), for the language switch.
     pub language_name: String,
+    /// Which way its script runs (`rtl` for Arabic, Hebrew, Persian, Urdu;
+    /// `ltr` if left out): the pages' `dir`.
+    #[serde(default)]
+    pub direction: Direction,
     /// Navigation, footer, buttons, error-page words.
     pub ui: Ui,
     /// Form texts by form key (`signup`, `donate`).

@@ -98,11 +98,12 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    /// The thank-you paths of a built site (`signup/thanks.md` in each language).
+    /// The thank-you paths of a built site (`signup/thanks.md` in each of
+    /// its languages).
     pub fn thanks_from_site(site: &Site) -> BTreeMap<(FormId, Lang), String> {
         let mut thanks = BTreeMap::new();
         for form in FormId::ALL {
-            for lang in [Lang::En, Lang::Es] {
+            for lang in site_langs(site) {
                 if let Some(page) = site.page(&format!("{}/thanks.md", form.key()), lang.code()) {
                     thanks.insert((form, lang), page.url.clone());
                 }
@@ -265,23 +266,32 @@ async fn to_the_form<S: Store, F: FormInput>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
 ) -> Response {
-    let from_spanish_page = headers
+    let langs = site_langs(&app.site);
+    let default = langs.first().copied().unwrap_or_default();
+    // The page they came from says it (`/es/…`; a path in no language's folder is the default's) …
+    let from_page = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
         .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
-        .map(|path| path.starts_with("es/") || path == "es");
-    let browser_spanish = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split([',', ';', '-']).next())
-        .is_some_and(|first| first.trim().eq_ignore_ascii_case("es"));
-    let lang = match from_spanish_page {
-        Some(true) => Lang::Es,
-        Some(false) => Lang::En,
-        None if browser_spanish => Lang::Es,
-        None => Lang::En,
+        .map(|path| {
+            let first = path.split('/').next().unwrap_or("");
+            langs
+                .iter()
+                .copied()
+                .find(|l| *l != default && l.code() == first)
+                .unwrap_or(default)
+        });
+    // … else the browser's first language the site has.
+    let from_browser = || {
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split([',', ';', '-']).next())
+            .and_then(|first| Lang::parse(&first.trim().to_ascii_lowercase()))
+            .filter(|l| langs.contains(l))
     };
+    let lang = from_page.or_else(from_browser).unwrap_or(default);
     let page = app
         .site
         .page(&format!("{}.md", F::FORM.key()), lang.code())
@@ -463,6 +473,12 @@ async fn submit<S: Store, F: FormInput>(
         None => (Answer::UnsupportedMediaType, Lang::default()),
     };
     let outcome = answer.name();
+    // A language the site has no texts in is answered in its default.
+    let langs = site_langs(&app.site);
+    let lang = match langs.contains(&lang) {
+        true => lang,
+        false => langs.first().copied().unwrap_or_default(),
+    };
     let response = respond(&app, F::FORM, lang, encoding, answer);
     tracing::info!(
         request_id = %request_id,
@@ -473,6 +489,15 @@ async fn submit<S: Store, F: FormInput>(
         "submission"
     );
     response
+}
+
+/// The site's languages, the default first (`languages` in config.toml).
+fn site_langs(site: &Site) -> Vec<Lang> {
+    site.config
+        .languages
+        .iter()
+        .filter_map(|code| Lang::parse(code))
+        .collect()
 }
 
 /// The language a plain form's body names (`lang`), for answers given
@@ -734,7 +759,10 @@ fn success<S>(
                 .config
                 .thanks
                 .get(&(form, lang))
-                .or_else(|| app.config.thanks.get(&(form, Lang::En)))
+                .or_else(|| {
+                    let default = site_langs(&app.site).first().copied().unwrap_or_default();
+                    app.config.thanks.get(&(form, default))
+                })
                 .map(String::as_str)
                 .unwrap_or("/");
             (

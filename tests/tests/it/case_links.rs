@@ -194,7 +194,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     let (rita, vic) = seed(&store).await;
     let html = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 1),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 1),
         NOON,
         &dir.path().join("outbox"),
     )
@@ -238,7 +238,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     );
     let next = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 1),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 1),
         NOON + 100,
         &dir.path().join("outbox"),
     )
@@ -309,7 +309,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     .expect("rosa");
     let cap_3 = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 3),
         NOON + 200,
         &dir.path().join("outbox"),
     )
@@ -334,7 +334,7 @@ async fn the_pages_are_in_spanish_for_spanish_speaking_organizers_and_a_close_ca
     let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
     let (rita, _) = seed(&store).await;
-    let cfg = digest_config(&keys, mutualaid_forms::Lang::Es, 3);
+    let cfg = digest_config(&keys, mutualaid_forms::Lang::ES, 3);
     let html = digest_html(&store, &cfg, NOON, &dir.path().join("outbox")).await;
     let close = link(&html, "close");
     let app = router(&store, &keys, 3, at_noon_next_day);
@@ -404,7 +404,7 @@ async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone() {
-    for lang in [mutualaid_forms::Lang::En, mutualaid_forms::Lang::Es] {
+    for lang in [mutualaid_forms::Lang::EN, mutualaid_forms::Lang::ES] {
         let dir = tempfile::tempdir().expect("tmp");
         let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
         let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
@@ -414,7 +414,7 @@ async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone(
         let merge = link(&html, "merge");
         let app = router(&store, &keys, 3, at_noon_next_day);
         let (title, merged_text, again) = match lang {
-            mutualaid_forms::Lang::En => (
+            mutualaid_forms::Lang::EN => (
                 ">Merge the record of ",
                 "merged the record of",
                 "already merged",
@@ -489,7 +489,7 @@ async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
     .expect("wes");
     let html = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 3),
         NOON,
         &dir.path().join("outbox"),
     )
@@ -513,7 +513,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let dir = tempfile::tempdir().expect("tmp");
     let html = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 3),
         NOON,
         dir.path(),
     )
@@ -561,7 +561,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let (first, second) = rosa_twice(&store).await;
     let html = digest_html(
         &store,
-        &digest_config(&keys, mutualaid_forms::Lang::En, 3),
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 3),
         NOON + 86_400,
         dir.path(),
     )

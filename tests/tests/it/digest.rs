@@ -33,7 +33,7 @@ pub fn config(to: &str) -> DigestConfig {
             .parse()
             .expect("from"),
         to: vec![to.parse().expect("to")],
-        lang: Lang::En,
+        lang: Lang::EN,
         time_zone: "America/Los_Angeles".into(),
         pairing: PairingConfig::default(),
         review_days: 14,
@@ -77,7 +77,7 @@ pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]
         has_car: false,
         household_size: Some(2),
         notes: Some("no stairs".into()),
-        lang: Lang::En,
+        lang: Lang::EN,
     })
 }
 
@@ -409,7 +409,7 @@ async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
     let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
     seed(&store, NOON - 100).await;
     let cfg = DigestConfig {
-        lang: Lang::Es,
+        lang: Lang::ES,
         network: "Ayuda Mutua de San Diego".into(),
         ..config("organizadores@example.org")
     };

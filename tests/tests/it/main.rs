@@ -15,6 +15,7 @@ mod forms_html; // the built forms carry the contract's fields and attributes
 mod handler; // the handler's answers, in process, on SQLite
 mod infra; // the SAM template agrees with the code
 mod intake; // nobody merged, overwritten or told who is on record: serve and the submit Lambda
+mod languages; // issue 16: a third language, right to left, is config plus content
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod serve; // `mutualaid serve` as a person uses it

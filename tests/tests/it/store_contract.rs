@@ -45,7 +45,7 @@ pub fn person(
         has_car: false,
         household_size: None,
         notes: None,
-        lang: Lang::En,
+        lang: Lang::EN,
     }
 }
 

@@ -317,7 +317,7 @@ async fn the_language_switch_on_an_error_page_keeps_what_was_typed_and_stores_no
         .expect("request");
     let answer = send(&h.router, request).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert!(answer.body.contains(r#"<html lang="es">"#));
+    assert!(answer.body.contains(r#"<html lang="es" dir="ltr">"#));
     assert!(
         answer.body.contains(r#"value="Lena Ortiz""#),
         "what was typed"

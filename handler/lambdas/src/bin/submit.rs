@@ -27,6 +27,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     // The organizers' action pages: keys read from Secrets Manager on first use, refreshed every few minutes.
     let keys = SecretKeys::new(secrets, env.link_keys_secret);
     let mut config = env.http;
+    // A language beyond English and Spanish (config plus content): its thank-you pages from the content.
+    for (key, path) in http::HttpConfig::thanks_from_site(&site) {
+        config.thanks.entry(key).or_insert(path);
+    }
     config.client_salt = edge.client_salt().to_owned();
     config.organizer_actions = Some(http::OrganizerActions {
         keys: KeySource::Secret(Arc::new(keys)),
