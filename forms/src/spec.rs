@@ -195,18 +195,31 @@ pub const ROLES: &[&str] = &["shopper", "delivery", "money"];
 pub const LANGUAGES: &[&str] = &["en", "es", "tl", "vi", "zh", "ar", "so", "other"];
 /// Values of `frequency`.
 pub const FREQUENCIES: &[&str] = &["once", "monthly"];
-/// Values of `lang`: the languages the site is written in.
-pub const SITE_LANGUAGES: &[&str] = &["en", "es"];
+/// A person's name, on both forms.
+const NAME: Field = Field {
+    required: true,
+    max_len: Some(NAME_MAX),
+    autocomplete: Some("name"),
+    errors: &["required", "too_long"],
+    ..field("name", Kind::Text)
+};
+
+/// A phone number, optional on both forms.
+const PHONE: Field = Field {
+    max_len: Some(PHONE_MAX),
+    autocomplete: Some("tel"),
+    errors: &["invalid", "too_long"],
+    ..field("phone", Kind::Tel)
+};
+
+/// The page's language (any of the site's: `languages` in config.toml).
+const LANG: Field = field("lang", Kind::Hidden);
 
 /// The sign-up form.
 pub static SIGNUP_FIELDS: &[Field] = &[
     Field {
-        required: true,
-        max_len: Some(NAME_MAX),
-        autocomplete: Some("name"),
         group: Some("you"),
-        errors: &["required", "too_long"],
-        ..field("name", Kind::Text)
+        ..NAME
     },
     Field {
         max_len: Some(EMAIL_MAX),
@@ -216,11 +229,8 @@ pub static SIGNUP_FIELDS: &[Field] = &[
         ..field("email", Kind::Email)
     },
     Field {
-        max_len: Some(PHONE_MAX),
-        autocomplete: Some("tel"),
         group: Some("contact"),
-        errors: &["invalid", "too_long"],
-        ..field("phone", Kind::Tel)
+        ..PHONE
     },
     Field {
         required: true,
@@ -289,10 +299,7 @@ pub static SIGNUP_FIELDS: &[Field] = &[
         errors: &["required"],
         ..field("consent", Kind::Checkbox)
     },
-    Field {
-        options: SITE_LANGUAGES,
-        ..field("lang", Kind::Hidden)
-    },
+    LANG,
     Field {
         autocomplete: Some("off"),
         ..field("website", Kind::Honeypot)
@@ -301,13 +308,7 @@ pub static SIGNUP_FIELDS: &[Field] = &[
 
 /// The donation-interest form.
 pub static DONATE_FIELDS: &[Field] = &[
-    Field {
-        required: true,
-        max_len: Some(NAME_MAX),
-        autocomplete: Some("name"),
-        errors: &["required", "too_long"],
-        ..field("name", Kind::Text)
-    },
+    NAME,
     Field {
         required: true,
         max_len: Some(EMAIL_MAX),
@@ -315,12 +316,7 @@ pub static DONATE_FIELDS: &[Field] = &[
         errors: &["required", "invalid", "too_long"],
         ..field("email", Kind::Email)
     },
-    Field {
-        max_len: Some(PHONE_MAX),
-        autocomplete: Some("tel"),
-        errors: &["invalid", "too_long"],
-        ..field("phone", Kind::Tel)
-    },
+    PHONE,
     Field {
         required: true,
         options: FREQUENCIES,
@@ -342,10 +338,7 @@ pub static DONATE_FIELDS: &[Field] = &[
         errors: &["required"],
         ..field("consent", Kind::Checkbox)
     },
-    Field {
-        options: SITE_LANGUAGES,
-        ..field("lang", Kind::Hidden)
-    },
+    LANG,
     Field {
         autocomplete: Some("off"),
         ..field("website", Kind::Honeypot)
