@@ -156,6 +156,37 @@ pub fn live_content(dir: &Path) -> PathBuf {
     content
 }
 
+/// A valid sign-up, as the contract would make it: contact by email if
+/// there is one, else by phone; no languages, notes or household size.
+pub fn person(
+    name: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    zip: &str,
+    roles: &[&str],
+) -> mutualaid_forms::Signup {
+    use mutualaid_forms::{ContactMethod, Lang, Role};
+    mutualaid_forms::Signup {
+        name: name.into(),
+        email: email.map(Into::into),
+        phone: phone.map(Into::into),
+        contact_method: if email.is_some() {
+            ContactMethod::Email
+        } else {
+            ContactMethod::Phone
+        },
+        zip: zip.into(),
+        neighborhood: None,
+        roles: roles.iter().filter_map(|r| Role::from_wire(r)).collect(),
+        languages: vec![],
+        availability: None,
+        has_car: false,
+        household_size: None,
+        notes: None,
+        lang: Lang::EN,
+    }
+}
+
 /// A temporary copy of the fixture site `tests/fixtures/site`, with the
 /// real interface texts (`content/i18n`) so the forms are complete.
 pub fn fixture_site() -> tempfile::TempDir {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
 use mutualaid_forms::Lang;
-use mutualaid_forms::validate::ContactMethod;
 use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
 use mutualaid_handler::domain::{self, Retention};
@@ -62,22 +61,10 @@ pub async fn to_outbox<S: Store>(store: &S, dir: &std::path::Path, at: i64) -> V
 
 pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
     Submission::Signup(mutualaid_forms::Signup {
-        name: name.into(),
-        email: Some(email.into()),
-        phone: None,
-        contact_method: ContactMethod::Email,
-        zip: zip.into(),
-        neighborhood: None,
-        roles: roles
-            .iter()
-            .filter_map(|r| mutualaid_forms::Role::from_wire(r))
-            .collect(),
         languages: langs.iter().map(|l| (*l).to_owned()).collect(),
-        availability: None,
-        has_car: false,
         household_size: Some(2),
         notes: Some("no stairs".into()),
-        lang: Lang::EN,
+        ..mutualaid_tests::person(name, Some(email), None, zip, roles)
     })
 }
 

@@ -7,47 +7,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mutualaid_forms::validate::ContactMethod;
-use mutualaid_forms::{Lang, Signup};
+use mutualaid_forms::Signup;
 use mutualaid_handler::domain::{self, Accepted, Retention};
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
     Counter, DigestState, ManifestEntry, Outcome, Person, Store, StoreError, Submission,
 };
 
-pub const KEEP: Retention = Retention { days: 30 };
+/// The tests' sign-up builder, where the other modules have long found it.
+pub use mutualaid_tests::person;
 
-/// A sign-up with the given name, contacts, ZIP and roles; nothing optional.
-pub fn person(
-    name: &str,
-    email: Option<&str>,
-    phone: Option<&str>,
-    zip: &str,
-    roles: &[&str],
-) -> Signup {
-    Signup {
-        name: name.into(),
-        email: email.map(Into::into),
-        phone: phone.map(Into::into),
-        contact_method: if email.is_some() {
-            ContactMethod::Email
-        } else {
-            ContactMethod::Phone
-        },
-        zip: zip.into(),
-        neighborhood: None,
-        roles: roles
-            .iter()
-            .filter_map(|r| mutualaid_forms::Role::from_wire(r))
-            .collect(),
-        languages: vec![],
-        availability: None,
-        has_car: false,
-        household_size: None,
-        notes: None,
-        lang: Lang::EN,
-    }
-}
+pub const KEEP: Retention = Retention { days: 30 };
 
 fn signup(email: &str, zip: &str) -> Submission {
     Submission::Signup(person("Person", Some(email), None, zip, &["shopper"]))
