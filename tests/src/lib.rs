@@ -156,6 +156,41 @@ pub fn live_content(dir: &Path) -> PathBuf {
     content
 }
 
+/// An HTTP client for the tests: no status is an error, no redirect is
+/// followed, 10 s at most per request.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// POSTs `body` as `content_type` to `url`: (status, body, `Location`).
+pub fn post(
+    url: &str,
+    content_type: &str,
+    body: impl AsRef<[u8]>,
+) -> (u16, String, Option<String>) {
+    let mut response = http_agent()
+        .post(url)
+        .header("content-type", content_type)
+        .send(body.as_ref())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+        location,
+    )
+}
+
 /// A valid sign-up, as the contract would make it: contact by email if
 /// there is one, else by phone; no languages, notes or household size.
 pub fn person(

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use mutualaid_tests::serve::serve;
 use mutualaid_tests::{fixture_site, mutualaid_bin};
@@ -109,29 +108,13 @@ fn a_third_language_written_right_to_left_is_config_plus_content() {
         "the language switch offers Arabic"
     );
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
     let post = |body: &str| {
-        let mut answer = agent
-            .post(&format!("{}/api/signup", server.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send(body)
-            .expect("an answer");
-        let location = answer
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = answer.status().as_u16();
-        (
-            status,
-            location,
-            answer.body_mut().read_to_string().unwrap_or_default(),
-        )
+        let (status, page, location) = mutualaid_tests::post(
+            &format!("{}/api/signup", server.base),
+            "application/x-www-form-urlencoded",
+            body,
+        );
+        (status, location, page)
     };
     // A sign-up from the Arabic page: thanked on the Arabic page.
     let (status, location, _) = post(

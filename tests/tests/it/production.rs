@@ -199,7 +199,7 @@ fn through_caddy_people_sign_up_in_english_and_spanish_on_compressed_pages_with_
             "HSTS on the {what}: the proxy said HTTPS"
         );
     }
-    let direct = call(ureq_agent().get(&format!("{}/", server.base)));
+    let direct = call(mutualaid_tests::http_agent().get(&format!("{}/", server.base)));
     assert_eq!(
         direct.header("strict-transport-security"),
         None,
@@ -236,15 +236,6 @@ fn brotli_decompress(bytes: &[u8], out: &mut String) {
     brotli::Decompressor::new(bytes, 4096)
         .read_to_string(out)
         .expect("brotli");
-}
-
-fn ureq_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
 }
 
 /// POSTs a JSON sign-up to `server` from the local address `from`, with an

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mutualaid_tests::serve::{Server, serve};
-use mutualaid_tests::{fixture_site, mutualaid_bin};
+use mutualaid_tests::{fixture_site, mutualaid_bin, post};
 
 fn start(content: &std::path::Path, out: &std::path::Path) -> Server {
     start_with(content, out, &[], Stdio::null())
@@ -114,31 +114,6 @@ fn agent_without_timeout() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .into()
-}
-
-fn post(url: &str, content_type: &str, body: &str) -> (u16, String, Option<String>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut response = agent
-        .post(url)
-        .header("content-type", content_type)
-        .send(body)
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-        location,
-    )
 }
 
 #[test]
