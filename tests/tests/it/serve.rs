@@ -137,7 +137,7 @@ fn a_person_signs_up_sees_the_thank_you_page_and_export_shows_the_row_and_the_lo
     let (status, _, _) = post(
         &format!("{}/api/signup", server.base),
         "application/x-www-form-urlencoded",
-        &form.replace("92105", "92115"),
+        form.replace("92105", "92115"),
     );
     assert_eq!(status, 303);
     let (status, body, _) = post(
