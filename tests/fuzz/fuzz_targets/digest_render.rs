@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mutualaid_forms::validate::ContactMethod;
-use mutualaid_forms::{Lang, Signup};
+use mutualaid_forms::{Lang, Role, Signup};
 use mutualaid_handler::digest::board::{self, BoardInput};
 use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, Entry, Link, render};
@@ -77,9 +77,9 @@ fn people(data: &[u8], clean: bool) -> Vec<Person> {
             break;
         };
         let roles = match i % 3 {
-            0 => vec!["delivery".to_owned(), "money".to_owned()],
-            1 => vec!["shopper".to_owned()],
-            _ => vec!["delivery".to_owned()],
+            0 => vec![Role::Delivery, Role::Money],
+            1 => vec![Role::Shopper],
+            _ => vec![Role::Delivery],
         };
         out.push(Person {
             id: format!("0190000{i}"),
