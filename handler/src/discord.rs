@@ -133,35 +133,34 @@ fn describe(e: &ureq::Error) -> String {
     }
 }
 
-/// The webhook's URL in an SSM Parameter Store parameter (a SecureString),
-/// read by the digest Lambda on each run: the secret never sits in the
-/// function's environment or the template.
+/// The webhook's URL in a Secrets Manager secret, read by the digest
+/// Lambda on each run: the secret never sits in the function's environment
+/// or the template. (Secrets Manager, as for the link keys, not SSM
+/// Parameter Store: `aws-sdk-ssm` adds 155 s to every fresh build.)
 #[cfg(feature = "aws")]
-pub mod ssm {
-    use aws_sdk_ssm::Client;
-    use aws_sdk_ssm::error::DisplayErrorContext;
+pub mod secret {
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
     use super::{DiscordError, Webhook};
 
-    /// The SSM actions this reads with (the digest function's policy).
-    pub const ACTIONS: &[&str] = &["ssm:GetParameter"];
+    /// The Secrets Manager actions this reads with (the digest function's policy).
+    pub const ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
 
-    /// The webhook whose URL the parameter `name` holds.
+    /// The webhook whose URL the secret `name` holds.
     pub async fn webhook(client: &Client, name: &str) -> Result<Webhook, DiscordError> {
         let out = client
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
+            .get_secret_value()
+            .secret_id(name)
             .send()
             .await
             .map_err(|e| DiscordError::Address(DisplayErrorContext(&e).to_string()))?;
         let url = out
-            .parameter
-            .and_then(|p| p.value)
+            .secret_string
             .map(|v| v.trim().to_owned())
             .filter(|v| v.starts_with("https://") || v.starts_with("http://"))
             .ok_or_else(|| {
-                DiscordError::Address(format!("the parameter {name} holds no https:// URL"))
+                DiscordError::Address(format!("the secret {name} holds no https:// URL"))
             })?;
         Ok(Webhook::new(url))
     }

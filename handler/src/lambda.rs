@@ -161,7 +161,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "MATCH_REVIEW_DAYS",
     "LINK_KEYS_SECRET",
     "SITE_ORIGIN",
-    "DISCORD_WEBHOOK_PARAMETER",
+    "DISCORD_WEBHOOK_SECRET",
 ];
 
 /// The `digest` function's settings.
@@ -176,9 +176,9 @@ pub struct DigestEnv {
     pub link_keys_secret: String,
     /// Where the action links point: the site's origin + `/api/case`.
     pub link_page: String,
-    /// The SSM parameter holding the Discord webhook's URL (none: no
-    /// summary is posted).
-    pub discord_webhook_parameter: Option<String>,
+    /// The Secrets Manager secret holding the Discord webhook's URL (none:
+    /// no summary is posted).
+    pub discord_webhook_secret: Option<String>,
 }
 
 fn mailbox(name: &'static str, value: &str) -> Result<lettre::message::Mailbox, EnvError> {
@@ -232,11 +232,11 @@ impl DigestEnv {
             link_keys_secret: var("LINK_KEYS_SECRET")?,
             link_page: format!("{}/api/case", origin.trim_end_matches('/')),
             // Set by the template always: empty turns the summary off.
-            discord_webhook_parameter: match std::env::var("DISCORD_WEBHOOK_PARAMETER") {
+            discord_webhook_secret: match std::env::var("DISCORD_WEBHOOK_SECRET") {
                 Ok(v) => Some(v.trim().to_owned()).filter(|v| !v.is_empty()),
                 Err(_) => {
                     return Err(EnvError {
-                        name: "DISCORD_WEBHOOK_PARAMETER",
+                        name: "DISCORD_WEBHOOK_SECRET",
                         problem: "is not set (set it empty for no Discord summary)".into(),
                     });
                 }

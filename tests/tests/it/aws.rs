@@ -320,7 +320,7 @@ pub fn start_submit(env: Vec<(&'static str, String)>) -> std::process::Child {
 
 /// The `digest` binary, started against the emulator and moto, sending
 /// from `sender` to `to` in Spanish, with the link keys in `secret` (and
-/// the Discord webhook's URL in the SSM parameter `discord`, if any).
+/// the Discord webhook's URL in the secret `discord`, if any).
 pub fn start_digest(
     runtime_api: &str,
     table: &str,
@@ -342,10 +342,7 @@ pub fn start_digest(
             ("PAIRING_MAX_MILES", "10".into()),
             ("MATCH_REVIEW_DAYS", "14".into()),
             ("LINK_KEYS_SECRET", secret),
-            (
-                "DISCORD_WEBHOOK_PARAMETER",
-                discord.unwrap_or("").to_owned(),
-            ),
+            ("DISCORD_WEBHOOK_SECRET", discord.unwrap_or("").to_owned()),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -464,7 +461,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
         ("PAIRING_CAP", "3".to_owned()),
         ("PAIRING_MAX_MILES", "10".to_owned()),
         ("MATCH_REVIEW_DAYS", "14".to_owned()),
-        ("DISCORD_WEBHOOK_PARAMETER", String::new()),
+        ("DISCORD_WEBHOOK_SECRET", String::new()),
     ];
     for (binary, vars) in [
         ("submit", mutualaid_handler::lambda::SUBMIT_ENV),
@@ -526,17 +523,16 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     .expect("seed");
 
     let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
-    // The Discord webhook's URL in SSM, as infra/README.md says to put it; a local server plays Discord.
+    // The Discord webhook's URL in a secret, as infra/README.md says to put it; a local server plays Discord.
     let (webhook, discord) = crate::discord::webhook(&[(204, "")]);
-    let parameter = format!("/{table}/discord-webhook");
-    aws_sdk_ssm::Client::new(&aws::sdk_config(&endpoint).await)
-        .put_parameter()
+    let parameter = format!("{table}/discord-webhook");
+    aws_sdk_secretsmanager::Client::new(&aws::sdk_config(&endpoint).await)
+        .create_secret()
         .name(&parameter)
-        .value(&webhook)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .secret_string(&webhook)
         .send()
         .await
-        .expect("putting the parameter");
+        .expect("creating the secret");
     let emulator = lambda::start().await;
     let to = format!("organizers+{table}@example.org");
     let mut child = start_digest(
@@ -585,7 +581,11 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         "in the organizers' language, with the network's Spanish name"
     );
     let posted = discord.received.lock().expect("lock").clone();
-    assert_eq!(posted.len(), 1, "the summary went to the webhook SSM holds");
+    assert_eq!(
+        posted.len(),
+        1,
+        "the summary went to the webhook the secret holds"
+    );
     let content = posted[0]["content"].as_str().expect("content");
     assert!(
         content.contains("92105") && content.contains("menos de 3 piden ayuda"),

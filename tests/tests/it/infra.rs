@@ -203,14 +203,14 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
     assert_eq!(digest.len(), 5);
     assert_eq!(
         digest[4].0,
-        set(mutualaid_handler::discord::ssm::ACTIONS),
-        "reads the Discord webhook's parameter"
+        set(mutualaid_handler::discord::secret::ACTIONS),
+        "reads the Discord webhook's secret"
     );
     let parameter = serde_norway::to_string(&digest[4].1).expect("yaml");
     assert!(
-        parameter.contains(":parameter/${AWS::StackName}/discord-webhook")
+        parameter.contains(":secret:${AWS::StackName}/discord-webhook-??????")
             && !parameter.contains('*'),
-        "that parameter only: {parameter}"
+        "that secret only: {parameter}"
     );
     assert_eq!(digest[1].0, set(dynamo::DIGEST_ACTIONS));
     assert_eq!(digest[1].1, std::slice::from_ref(&table_arn));

@@ -1,6 +1,6 @@
 //! The `digest` Lambda: on each EventBridge Scheduler event, sends the
 //! organizers' digest through SES, from DynamoDB, then — when
-//! `DISCORD_WEBHOOK_PARAMETER` names an SSM parameter — posts its counts-only
+//! `DISCORD_WEBHOOK_SECRET` names a secret — posts its counts-only
 //! summary to that Discord webhook (a failure is logged and counted for the
 //! next digest; the email has gone out already). Invoked by an organizer
 //! with `{"delete": {"email": "…"}}` (or `"phone"`, and `"record"` to pick
@@ -8,7 +8,7 @@
 //! (`mutualaid_handler::erase`; infra/README.md has the command).
 
 use mutualaid_handler::digest::{self, RunReport};
-use mutualaid_handler::discord::ssm;
+use mutualaid_handler::discord::secret;
 use mutualaid_handler::lambda::DigestEnv;
 use mutualaid_handler::links::{DEFAULT_TTL_DAYS, LinkSigner, secrets::SecretKeys};
 use mutualaid_handler::{clock::system_clock, mail::Ses, store::dynamo::DynamoStore};
@@ -35,8 +35,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     );
     let link_page = env.link_page;
     let discord = env
-        .discord_webhook_parameter
-        .map(|name| (aws_sdk_ssm::Client::new(&aws), name));
+        .discord_webhook_secret
+        .map(|name| (aws_sdk_secretsmanager::Client::new(&aws), name));
     let mut base_config = env.digest;
     base_config.network = site
         .config
@@ -73,10 +73,9 @@ async fn main() -> Result<(), lambda_http::Error> {
                     sent = matches!(report, RunReport::Sent { .. }),
                     "digest run"
                 );
-                if let (Some((ssm, parameter)), RunReport::Sent { summary, .. }) =
-                    (discord, &report)
+                if let (Some((secrets, name)), RunReport::Sent { summary, .. }) = (discord, &report)
                 {
-                    let posted = match ssm::webhook(ssm, parameter).await {
+                    let posted = match secret::webhook(secrets, name).await {
                         Ok(hook) => {
                             digest::post_summary(store, &hook, summary, strings, config, now).await
                         }
