@@ -112,6 +112,24 @@ pub struct BoardInput<'a> {
     pub review_days: u32,
 }
 
+/// A person's email and phone as they read (display controls out, trimmed;
+/// none if nothing is left): people who share one are one household. (As
+/// validated, a contact reads as it is kept; a record stored otherwise is
+/// judged by what the organizers see.)
+fn shown_contacts(person: &Person) -> Vec<String> {
+    let (email, phone) = match &person.submission {
+        Submission::Signup(s) => (s.email.as_deref(), s.phone.as_deref()),
+        Submission::Donate(d) => (Some(d.email.as_str()), d.phone.as_deref()),
+    };
+    [("email", email), ("phone", phone)]
+        .into_iter()
+        .filter_map(|(kind, value)| {
+            let shown = mutualaid_forms::normalize::single_line(value?);
+            (!shown.is_empty()).then(|| format!("{kind}:{shown}"))
+        })
+        .collect()
+}
+
 fn located(person: &Person) -> Option<Located> {
     let Submission::Signup(s) = &person.submission else {
         return None;
@@ -119,7 +137,8 @@ fn located(person: &Person) -> Option<Located> {
     let zip = zips::find(&s.zip)?;
     Some(Located {
         id: person.id.clone(),
-        area: s.zip.clone(),
+        // The ZIP as it reads: one stored with a hidden character groups with its neighbors.
+        area: zip.code.to_owned(),
         lat: zip.lat,
         lon: zip.lon,
         languages: s.languages.clone(),
@@ -245,7 +264,7 @@ pub fn board(input: &BoardInput) -> Board {
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for (vj, (j, _)) in vols.iter().enumerate() {
         by_id.insert(volunteers[*j].id.as_str(), vj);
-        for contact in volunteers[*j].submission.contact_keys() {
+        for contact in shown_contacts(volunteers[*j]) {
             by_contact.entry(contact).or_default().push(vj);
         }
     }
@@ -253,7 +272,7 @@ pub fn board(input: &BoardInput) -> Board {
     for (ri, (i, _)) in requesters.iter().enumerate() {
         let case = &open_delivery[*i];
         let Some(asker) = &case.person else { continue };
-        for contact in asker.submission.contact_keys() {
+        for contact in shown_contacts(asker) {
             for vj in by_contact.get(&contact).into_iter().flatten() {
                 excluded.insert((ri, *vj));
             }
