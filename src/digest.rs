@@ -19,7 +19,12 @@ use mutualaid_site::strings::Strings;
 pub struct DigestArgs {
     /// Send the digest through this SMTP server
     /// (`smtp://localhost:25`, `smtps://user:password@host:465`).
-    #[arg(long, env = "MUTUALAID_SMTP_URL", hide_env_values = true, conflicts_with = "outbox")]
+    #[arg(
+        long,
+        env = "MUTUALAID_SMTP_URL",
+        hide_env_values = true,
+        conflicts_with = "outbox"
+    )]
     pub smtp: Option<String>,
     /// Write the digest as `.eml` files into this folder instead of sending
     /// it (`mutualaid digest` does so into `<data>/outbox` unless told
