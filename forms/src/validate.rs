@@ -297,17 +297,20 @@ fn canonical(chosen: &[String], options: &'static [&'static str]) -> Vec<String>
         .collect()
 }
 
+/// Whether a honeypot field holds anything: people never see it, bots fill it.
+fn honeypot_filled(website: Option<&str>) -> bool {
+    website.is_some_and(|w| !w.trim().is_empty())
+}
+
 impl SignupInput {
     /// Whether a bot filled the honeypot.
     pub fn is_bot(&self) -> bool {
-        self.website
-            .as_deref()
-            .is_some_and(|w| !w.trim().is_empty())
+        honeypot_filled(self.website.as_deref())
     }
 
     /// The language of the page it was sent from.
     pub fn lang(&self) -> Lang {
-        Lang::from_code(self.lang.as_deref().map(str::trim))
+        Lang::from_code(self.lang.as_deref())
     }
 
     /// Validates and normalizes; on failure, every problem in field order.
@@ -399,14 +402,12 @@ impl SignupInput {
 impl DonateInput {
     /// Whether a bot filled the honeypot.
     pub fn is_bot(&self) -> bool {
-        self.website
-            .as_deref()
-            .is_some_and(|w| !w.trim().is_empty())
+        honeypot_filled(self.website.as_deref())
     }
 
     /// The language of the page it was sent from.
     pub fn lang(&self) -> Lang {
-        Lang::from_code(self.lang.as_deref().map(str::trim))
+        Lang::from_code(self.lang.as_deref())
     }
 
     /// Validates and normalizes; on failure, every problem in field order.
