@@ -104,6 +104,7 @@ pub async fn run(
     busy: std::sync::Arc<Mutex<()>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let started = now();
     let mut due = {
         let last = match store.store() {
             Ok(store) => store.digest_state().await.ok().and_then(|s| s.last_sent),
@@ -128,7 +129,8 @@ pub async fn run(
         let _running = busy.lock().await;
         let sent = match store.store() {
             Ok(store) => {
-                let run_id = format!("serve-{}-{}", std::process::id(), now());
+                // One id for this process: a run of its own that failed mid-way does not lock it out.
+                let run_id = format!("serve-{}-{started}", std::process::id());
                 digester.send(&store, now(), &run_id).await
             }
             Err(e) => Err(e.into()),
@@ -145,8 +147,22 @@ pub async fn run(
                 at.next_due(now())
             }
             Ok(RunReport::AlreadyRunning) => {
-                println!("Another digest run was in progress; this one sent nothing.");
-                at.next_due(now())
+                // Another run holds the lease (a `mutualaid digest` by hand, or one that
+                // stopped mid-way): if today's digest is still not out, try again soon.
+                let last = match store.store() {
+                    Ok(store) => store.digest_state().await.ok().and_then(|s| s.last_sent),
+                    Err(_) => None,
+                };
+                if missed(last, &at, now()) {
+                    println!(
+                        "Another digest run holds the lease; trying again in {} minutes.",
+                        RETRY_AFTER.as_secs() / 60
+                    );
+                    now() + i64::try_from(RETRY_AFTER.as_secs()).unwrap_or(300)
+                } else {
+                    println!("Another digest run sent today's digest.");
+                    at.next_due(now())
+                }
             }
             Err(e) => {
                 eprintln!(

@@ -422,6 +422,8 @@ async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
         .path()
         .split('/')
         .nth(1)
+        // A language's folder: never `..` or another hidden name.
+        .filter(|first| !first.is_empty() && !first.starts_with('.') && !first.contains('\\'))
         .map(|first| state.out.join(first).join("404.html"))
         .filter(|p| p.is_file());
     let page = spanish_like.unwrap_or_else(|| state.out.join("404.html"));

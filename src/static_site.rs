@@ -262,7 +262,7 @@ pub async fn serve_file(State(site): State<Arc<StaticSite>>, request: Request) -
         }
         Encoding::Identity => {}
     }
-    if status == StatusCode::OK && matches_tag(request.headers(), &asset.tag) {
+    if status == StatusCode::OK && matches_tag(request.headers(), &tag) {
         headers.remove(header::CONTENT_TYPE);
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -275,20 +275,16 @@ pub async fn serve_file(State(site): State<Arc<StaticSite>>, request: Request) -
     (status, headers, body).into_response()
 }
 
-/// Whether `If-None-Match` names any representation of this file (a weak
-/// comparison, as RFC 9110 asks for it).
+/// Whether `If-None-Match` names the representation about to be sent
+/// (`tag`, quoted; a weak comparison, as RFC 9110 asks for it): a tag of
+/// another encoding does not match, so no cache is told its gzip copy is
+/// good for a client that takes none.
 fn matches_tag(headers: &HeaderMap, tag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|t| {
-            t == "*"
-                || t.strip_suffix("-br")
-                    .or_else(|| t.strip_suffix("-gz"))
-                    .unwrap_or(t)
-                    == tag
-        })
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == tag)
 }

@@ -56,6 +56,7 @@ pub struct DiscordTexts {
     pub closed: String,
     pub details: String,
     pub more_areas: String,
+    pub other_area: String,
 }
 
 /// The words of the organizers' digest; `{…}` are filled in.

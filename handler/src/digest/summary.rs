@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use mutualaid_forms::Role;
+use mutualaid_forms::{Role, zips};
 use mutualaid_site::strings::DiscordTexts;
 
 use super::Digest;
@@ -27,7 +27,8 @@ pub const MAX_CHARS: usize = 2_000;
 /// New sign-ups in one area.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AreaCounts {
-    /// The area as the digest names it (`92105 City Heights`).
+    /// The area as the digest names it (`92105 City Heights`); empty for
+    /// every ZIP outside the county's list, shown as the texts' `other_area`.
     pub area: String,
     /// New people asking for groceries or money for groceries.
     pub requests: usize,
@@ -53,7 +54,11 @@ impl Summary {
     pub fn of(digest: &Digest) -> Summary {
         let mut areas: BTreeMap<String, AreaCounts> = BTreeMap::new();
         for (zip, entries) in &digest.by_area {
-            let name = area_name(zip);
+            // A county ZIP by its name; anything else as one "other" area, never as typed.
+            let name = match zips::find(zip) {
+                Some(_) => area_name(zip),
+                None => String::new(),
+            };
             let counts = areas.entry(name.clone()).or_insert_with(|| AreaCounts {
                 area: name,
                 ..Default::default()
@@ -68,11 +73,14 @@ impl Summary {
         }
         let board = &digest.board;
         let waiting: Vec<&CaseView> = board.waiting.iter().chain(&board.waiting_money).collect();
+        let mut areas: Vec<AreaCounts> = areas
+            .into_values()
+            .filter(|a| a.requests + a.volunteers > 0)
+            .collect();
+        // The county's areas in order, then the rest.
+        areas.sort_by_key(|a| a.area.is_empty());
         Summary {
-            areas: areas
-                .into_values()
-                .filter(|a| a.requests + a.volunteers > 0)
-                .collect(),
+            areas,
             waiting: waiting.len(),
             longest_wait_days: waiting.iter().map(|c| c.days).max(),
             closed: board
@@ -123,10 +131,15 @@ impl Summary {
         let mut budget = MAX_CHARS.saturating_sub(fixed);
         let mut lines = Vec::new();
         for (i, a) in self.areas.iter().enumerate() {
+            let area = if a.area.is_empty() {
+                &t.other_area
+            } else {
+                &a.area
+            };
             let line = fill(
                 &t.area,
                 &[
-                    ("area", &a.area),
+                    ("area", area),
                     ("requests", &count(a.requests)),
                     ("volunteers", &count(a.volunteers)),
                 ],

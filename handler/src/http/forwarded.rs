@@ -79,28 +79,31 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// The addresses of `Forwarded: for=` (if any), else of `X-Forwarded-For`,
-/// farthest first. An element that is not an address (`unknown`, an
-/// obfuscated name) ends the chain there: nothing before it is believed.
+/// The addresses of `X-Forwarded-For` (what Caddy and nginx set), else —
+/// for a proxy that sets only the standard header — of `Forwarded: for=`,
+/// farthest first. Never `Forwarded` over `X-Forwarded-For`: a proxy that
+/// sets one passes the other on as the client sent it. An element that is
+/// not an address (`unknown`, an obfuscated name) ends the chain there:
+/// nothing before it is believed.
 fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
-    let forwarded: Vec<String> = headers
-        .get_all("forwarded")
+    let x_forwarded: Vec<String> = headers
+        .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|element| param(element, "for"))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
         .collect();
-    let items: Vec<String> = if forwarded.is_empty() {
+    let items: Vec<String> = if x_forwarded.is_empty() {
         headers
-            .get_all("x-forwarded-for")
+            .get_all("forwarded")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
+            .filter_map(|element| param(element, "for"))
             .collect()
     } else {
-        forwarded
+        x_forwarded
     };
     let mut out = Vec::new();
     for item in items.iter().rev() {
@@ -218,6 +221,17 @@ mod tests {
         let (client, https) = trusted().client("10.0.0.1".parse().unwrap(), &h);
         assert_eq!(client.to_string(), "2001:db8:cafe::17");
         assert!(https);
+    }
+
+    #[test]
+    fn a_forwarded_header_the_client_sent_does_not_override_the_proxys() {
+        // Caddy sets X-Forwarded-For and passes the client's own Forwarded on.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("forwarded", "for=198.51.100.99"),
+        ]);
+        let (client, _) = trusted().client("127.0.0.1".parse().unwrap(), &h);
+        assert_eq!(client.to_string(), "203.0.113.7");
     }
 
     #[test]

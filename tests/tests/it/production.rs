@@ -174,6 +174,20 @@ fn through_caddy_people_sign_up_in_english_and_spanish_on_compressed_pages_with_
     );
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
+    let other_encoding = call(
+        agent
+            .get(&format!("{base}/es/"))
+            .header("accept-encoding", "identity")
+            .header("if-none-match", &etag),
+    );
+    assert_eq!(
+        (
+            other_encoding.status,
+            other_encoding.header("content-encoding")
+        ),
+        (200, None),
+        "the gzip copy's tag does not validate the plain one"
+    );
     assert_eq!(gz.header("cache-control"), Some("no-cache"));
 
     // The security headers on pages, the form handler's answers and 404s; HSTS since Caddy says HTTPS.
