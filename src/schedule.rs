@@ -118,13 +118,19 @@ pub async fn run(
         }
     };
     loop {
-        let wait = Duration::from_secs(u64::try_from(due - now()).unwrap_or(0));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
+        // A minute at a time, reading the wall clock again: a clock set right
+        // after boot, or a machine that slept, does not move the digest.
+        let left = due - now();
+        if left > 0 {
+            let wait = Duration::from_secs(u64::try_from(left.min(60)).unwrap_or(0));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            continue;
         }
         let _running = busy.lock().await;
         let sent = match store.store() {

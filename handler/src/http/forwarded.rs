@@ -36,6 +36,7 @@ impl TrustedProxies {
                 let s = s.trim();
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map(canonical_net)
                     .map_err(|_| {
                         format!(
                             "--trusted-proxy {s}: expected an address or a network like 127.0.0.1 or 10.0.0.0/8"
@@ -69,6 +70,19 @@ impl TrustedProxies {
             .or_else(|| chain.last().copied())
             .unwrap_or(peer);
         (canonical(client), https)
+    }
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 one it
+/// is, since addresses are compared as IPv4 ([`canonical`]).
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        other => other,
     }
 }
 
@@ -239,6 +253,14 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "203.0.113.7, unknown")]);
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(trusted().client(peer, &h).0, peer);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_network_trusts_its_ipv4_addresses() {
+        let trusted = TrustedProxies::parse(&["::ffff:10.0.0.0/104".into()]).unwrap();
+        assert!(trusted.trusts("10.1.2.3".parse().unwrap()));
+        assert!(trusted.trusts("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!trusted.trusts("11.0.0.1".parse().unwrap()));
     }
 
     #[test]
