@@ -91,8 +91,6 @@ pub struct Digester {
     pub config: DigestConfig,
     /// Where it goes.
     pub delivery: Delivery,
-    /// The outbox folder, if that is where it goes (to say so).
-    pub outbox: Option<PathBuf>,
     /// The Discord webhook, if any.
     pub discord: Option<Webhook>,
 }
@@ -153,12 +151,11 @@ impl Digester {
                 ttl_days: args.link_days,
             }),
         };
-        let (delivery, outbox) = match (&args.smtp, args.outbox.clone().or(default_outbox)) {
-            (Some(url), _) => (
-                Delivery::Smtp(Smtp::from_url(url).context("--smtp: not an SMTP URL")?),
-                None,
-            ),
-            (None, Some(dir)) => (Delivery::Outbox(Outbox { dir: dir.clone() }), Some(dir)),
+        let delivery = match (&args.smtp, args.outbox.clone().or(default_outbox)) {
+            (Some(url), _) => {
+                Delivery::Smtp(Smtp::from_url(url).context("--smtp: not an SMTP URL")?)
+            }
+            (None, Some(dir)) => Delivery::Outbox(Outbox { dir }),
             (None, None) => anyhow::bail!(
                 "say where the organizers' digest goes: --smtp smtp://host:25 (or MUTUALAID_SMTP_URL) to send it, or --outbox DIR to write it into a folder someone reads"
             ),
@@ -167,9 +164,16 @@ impl Digester {
             strings,
             config,
             delivery,
-            outbox,
             discord: args.discord_webhook.as_deref().map(Webhook::new),
         })
+    }
+
+    /// The outbox folder, if that is where the digest goes (to say so).
+    pub fn outbox(&self) -> Option<&Path> {
+        match &self.delivery {
+            Delivery::Outbox(outbox) => Some(&outbox.dir),
+            Delivery::Smtp(_) => None,
+        }
     }
 
     /// Sends one digest, then the Discord summary (a failure of which is

@@ -537,7 +537,7 @@ async fn send_digest(
     }
     let run_id = format!("cli-{}", std::process::id());
     let report = digester.send(store, now, &run_id).await?;
-    if let (Some(dir), RunReport::Sent { .. }) = (&digester.outbox, &report) {
+    if let (Some(dir), RunReport::Sent { .. }) = (digester.outbox(), &report) {
         println!("Wrote the digest to {}", dir.display());
     }
     match report {

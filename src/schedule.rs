@@ -40,8 +40,8 @@ pub fn now() -> i64 {
     mutualaid_handler::clock::system_clock() + CLOCK_OFFSET.load(Ordering::Relaxed)
 }
 
-/// When a failed run is tried again.
-const RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+/// When a failed run is tried again, in seconds.
+const RETRY_AFTER_SECS: i64 = 5 * 60;
 
 /// The time of day, in a zone.
 #[derive(Debug, Clone)]
@@ -89,6 +89,12 @@ impl DailyAt {
     }
 }
 
+/// When the last digest the mail service accepted was made (none if never,
+/// or if the store cannot say: then one is due).
+async fn last_sent(store: &OpenWhenReady) -> Option<i64> {
+    store.store().ok()?.digest_state().await.ok()?.last_sent
+}
+
 /// Whether a digest is due at start: none was ever accepted, or the last
 /// was before the latest due time.
 pub fn missed(last_sent: Option<i64>, at: &DailyAt, now: i64) -> bool {
@@ -106,11 +112,7 @@ pub async fn run(
 ) {
     let started = now();
     let mut due = {
-        let last = match store.store() {
-            Ok(store) => store.digest_state().await.ok().and_then(|s| s.last_sent),
-            Err(_) => None,
-        };
-        if missed(last, &at, now()) {
+        if missed(last_sent(&store).await, &at, now()) {
             println!("A digest was due while serve was not running: sending it now.");
             now()
         } else {
@@ -143,7 +145,7 @@ pub async fn run(
         };
         due = match sent {
             Ok(RunReport::Sent { entries, .. }) => {
-                match &digester.outbox {
+                match digester.outbox() {
                     Some(dir) => println!(
                         "Wrote the digest ({entries} new or updated entries) to {}",
                         dir.display()
@@ -155,16 +157,12 @@ pub async fn run(
             Ok(RunReport::AlreadyRunning) => {
                 // Another run holds the lease (a `mutualaid digest` by hand, or one that
                 // stopped mid-way): if today's digest is still not out, try again soon.
-                let last = match store.store() {
-                    Ok(store) => store.digest_state().await.ok().and_then(|s| s.last_sent),
-                    Err(_) => None,
-                };
-                if missed(last, &at, now()) {
+                if missed(last_sent(&store).await, &at, now()) {
                     println!(
                         "Another digest run holds the lease; trying again in {} minutes.",
-                        RETRY_AFTER.as_secs() / 60
+                        RETRY_AFTER_SECS / 60
                     );
-                    now() + i64::try_from(RETRY_AFTER.as_secs()).unwrap_or(300)
+                    now() + RETRY_AFTER_SECS
                 } else {
                     println!("Another digest run sent today's digest.");
                     at.next_due(now())
@@ -173,9 +171,9 @@ pub async fn run(
             Err(e) => {
                 eprintln!(
                     "warning: the digest was not sent ({e}); trying again in {} minutes",
-                    RETRY_AFTER.as_secs() / 60
+                    RETRY_AFTER_SECS / 60
                 );
-                now() + i64::try_from(RETRY_AFTER.as_secs()).unwrap_or(300)
+                now() + RETRY_AFTER_SECS
             }
         };
     }

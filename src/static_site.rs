@@ -183,10 +183,7 @@ impl StaticSite {
             .split(['/', '\\'])
             .any(|segment| segment.starts_with('.'));
         if !hidden {
-            let index = format!(
-                "{}index.html",
-                decoded.trim_end_matches('/').to_owned() + "/"
-            );
+            let index = format!("{}/index.html", decoded.trim_end_matches('/'));
             if decoded.ends_with('/') {
                 if let Some(asset) = self.files.get(&index) {
                     return Found::File(asset);

@@ -266,8 +266,7 @@ async fn to_the_form<S: Store, F: FormInput>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
 ) -> Response {
-    let langs = site_langs(&app.site);
-    let default = langs.first().copied().unwrap_or_default();
+    let default = site_langs(&app.site).next().unwrap_or_default();
     // The page they came from says it (`/es/…`; a path in no language's folder is the default's) …
     let from_page = headers
         .get(header::REFERER)
@@ -276,9 +275,7 @@ async fn to_the_form<S: Store, F: FormInput>(
         .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
         .map(|path| {
             let first = path.split('/').next().unwrap_or("");
-            langs
-                .iter()
-                .copied()
+            site_langs(&app.site)
                 .find(|l| *l != default && l.code() == first)
                 .unwrap_or(default)
         });
@@ -289,7 +286,7 @@ async fn to_the_form<S: Store, F: FormInput>(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split([',', ';', '-']).next())
             .and_then(|first| Lang::parse(&first.trim().to_ascii_lowercase()))
-            .filter(|l| langs.contains(l))
+            .filter(|l| site_langs(&app.site).any(|s| s == *l))
     };
     let lang = from_page.or_else(from_browser).unwrap_or(default);
     let page = app
@@ -474,11 +471,7 @@ async fn submit<S: Store, F: FormInput>(
     };
     let outcome = answer.name();
     // A language the site has no texts in is answered in its default.
-    let langs = site_langs(&app.site);
-    let lang = match langs.contains(&lang) {
-        true => lang,
-        false => langs.first().copied().unwrap_or_default(),
-    };
+    let lang = in_site(&app.site, lang);
     let response = respond(&app, F::FORM, lang, encoding, answer);
     tracing::info!(
         request_id = %request_id,
@@ -491,13 +484,22 @@ async fn submit<S: Store, F: FormInput>(
     response
 }
 
-/// The site's languages, the default first (`languages` in config.toml).
-fn site_langs(site: &Site) -> Vec<Lang> {
+/// The site's languages, the default first (`languages` in config.toml;
+/// `check` refuses one that is not a code).
+fn site_langs(site: &Site) -> impl Iterator<Item = Lang> + '_ {
     site.config
         .languages
         .iter()
         .filter_map(|code| Lang::parse(code))
-        .collect()
+}
+
+/// `lang` if the site has texts in it, else the site's default.
+fn in_site(site: &Site, lang: Lang) -> Lang {
+    if site.strings.contains_key(lang.code()) {
+        lang
+    } else {
+        site_langs(site).next().unwrap_or_default()
+    }
 }
 
 /// The language a plain form's body names (`lang`), for answers given
@@ -760,7 +762,7 @@ fn success<S>(
                 .thanks
                 .get(&(form, lang))
                 .or_else(|| {
-                    let default = site_langs(&app.site).first().copied().unwrap_or_default();
+                    let default = site_langs(&app.site).next().unwrap_or_default();
                     app.config.thanks.get(&(form, default))
                 })
                 .map(String::as_str)
