@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp as JiffTimestamp, ToSpan};
 use mutualaid_handler::digest::RunReport;
 use mutualaid_handler::store::Store;
-use mutualaid_handler::store::sqlite::OpenWhenReady;
+use mutualaid_handler::store::sqlite::SqliteStore;
 use tokio::sync::{Mutex, watch};
 
 use crate::digest::Digester;
@@ -91,8 +91,8 @@ impl DailyAt {
 
 /// When the last digest the mail service accepted was made (none if never,
 /// or if the store cannot say: then one is due).
-async fn last_sent(store: &OpenWhenReady) -> Option<i64> {
-    store.store().ok()?.digest_state().await.ok()?.last_sent
+async fn last_sent(store: &SqliteStore) -> Option<i64> {
+    store.digest_state().await.ok()?.last_sent
 }
 
 /// Whether a digest is due at start: none was ever accepted, or the last
@@ -104,7 +104,7 @@ pub fn missed(last_sent: Option<i64>, at: &DailyAt, now: i64) -> bool {
 /// Runs the schedule until `stop` says so. `busy` is held while a digest
 /// runs, so shutdown can wait for it to finish.
 pub async fn run(
-    store: OpenWhenReady,
+    store: SqliteStore,
     digester: Digester,
     at: DailyAt,
     busy: std::sync::Arc<Mutex<()>>,
@@ -135,14 +135,9 @@ pub async fn run(
             continue;
         }
         let _running = busy.lock().await;
-        let sent = match store.store() {
-            Ok(store) => {
-                // One id for this process: a run of its own that failed mid-way does not lock it out.
-                let run_id = format!("serve-{}-{started}", std::process::id());
-                digester.send(&store, now(), &run_id).await
-            }
-            Err(e) => Err(e.into()),
-        };
+        // One id for this process: a run of its own that failed mid-way does not lock it out.
+        let run_id = format!("serve-{}-{started}", std::process::id());
+        let sent = digester.send(&store, now(), &run_id).await;
         due = match sent {
             Ok(RunReport::Sent { entries, .. }) => {
                 match digester.outbox() {

@@ -32,7 +32,7 @@ use mutualaid_handler::domain::Retention;
 use mutualaid_handler::http::forwarded::TrustedProxies;
 use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
 use mutualaid_handler::links::{KeySource, LinkKeys};
-use mutualaid_handler::store::sqlite::{OpenWhenReady, SqliteStore};
+use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
@@ -147,7 +147,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
 
     // The site is served even when the store cannot be opened: the forms answer 503 until it can.
     let file = data.join(STORE_FILE);
-    let (store, opened) = OpenWhenReady::new(&file);
+    let (store, opened) = SqliteStore::open_when_ready(&file);
     match opened {
         Ok(()) => purge(&store, &data, site.config.retention_days)
             .await
@@ -281,8 +281,8 @@ async fn stop_signal() {
 
 /// Deletes expired records (and all they keep) and outbox mail older than
 /// the retention period.
-async fn purge(store: &OpenWhenReady, data: &Path, retention_days: u32) -> anyhow::Result<()> {
-    store.store()?.purge_expired(crate::schedule::now()).await?;
+async fn purge(store: &SqliteStore, data: &Path, retention_days: u32) -> anyhow::Result<()> {
+    store.purge_expired(crate::schedule::now()).await?;
     let outbox = data.join("outbox");
     let keep = Duration::from_secs(u64::from(retention_days) * 86_400);
     let Ok(entries) = std::fs::read_dir(&outbox) else {

@@ -5,13 +5,20 @@
 //! an array. Decoding is therefore lenient ([`wire`]) and validation is strict,
 //! so a wrong type becomes a field error a person can fix, never a decode
 //! failure without a field.
+//!
+//! Decoding also tidies, so each field's rule stands at its declaration:
+//! [`wire::text`] trims a one-line answer to one line, [`wire::text_block`]
+//! keeps a many-line answer's line breaks, [`wire::texts`] tidies each of a
+//! repeatable field's values; what is left empty is "not given".
 
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
+use crate::validate::{FieldErrors, Lang};
+
 use crate::spec::{
-    AMOUNT_MAX_LEN, AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, LANGUAGES, NAME_MAX,
-    NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
+    AMOUNT_MAX_LEN, AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, FormId, LANGUAGES,
+    NAME_MAX, NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
 };
 
 /// A sign-up as submitted. Wire names are the field names.
@@ -63,19 +70,16 @@ pub struct SignupInput {
     #[validate(custom(function = checks::household_size))]
     pub household_size: Option<String>,
     /// Dietary needs, access, anything else.
-    #[serde(deserialize_with = "wire::text")]
+    #[serde(deserialize_with = "wire::text_block")]
     #[validate(length(max = NOTES_MAX, code = "too_long"))]
     pub notes: Option<String>,
     /// Consent to be contacted and to the data policy (a checkbox).
     #[serde(deserialize_with = "wire::text")]
     #[validate(required(code = "required"), custom(function = checks::consent))]
     pub consent: Option<String>,
-    /// The page language (`en` or `es`), set by the page.
-    #[serde(deserialize_with = "wire::text")]
-    pub lang: Option<String>,
-    /// The honeypot: people never see it, bots fill it.
-    #[serde(deserialize_with = "wire::text")]
-    pub website: Option<String>,
+    /// What the page adds: its language and the honeypot.
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// A donation-interest form as submitted.
@@ -107,44 +111,54 @@ pub struct DonateInput {
     #[validate(length(max = AMOUNT_MAX_LEN, code = "too_long"))]
     pub amount: Option<String>,
     /// A message to the organizers.
-    #[serde(deserialize_with = "wire::text")]
+    #[serde(deserialize_with = "wire::text_block")]
     #[validate(length(max = NOTES_MAX, code = "too_long"))]
     pub message: Option<String>,
     /// Consent to be contacted and to the data policy (a checkbox).
     #[serde(deserialize_with = "wire::text")]
     #[validate(required(code = "required"), custom(function = checks::consent))]
     pub consent: Option<String>,
-    /// The page language.
+    /// What the page adds: its language and the honeypot.
+    #[serde(flatten)]
+    pub page: PageFields,
+}
+
+/// What the page adds to either form, beside the person's answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageFields {
+    /// The page's language (a code of the site's), set by the page.
     #[serde(deserialize_with = "wire::text")]
     pub lang: Option<String>,
-    /// The honeypot.
+    /// The honeypot: people never see it, bots fill it.
     #[serde(deserialize_with = "wire::text")]
     pub website: Option<String>,
 }
 
-/// Trims every text and drops what is left empty, so that "  " is "not given".
-pub(crate) fn tidy(value: &mut Option<String>) {
-    tidy_with(value, crate::normalize::single_line);
-}
+impl PageFields {
+    /// Whether a bot filled the honeypot.
+    pub fn is_bot(&self) -> bool {
+        self.website
+            .as_deref()
+            .is_some_and(|w| !w.trim().is_empty())
+    }
 
-/// [`tidy`] for a many-line field (notes, a message): line breaks kept, one `\n` each.
-pub(crate) fn tidy_text(value: &mut Option<String>) {
-    tidy_with(value, crate::normalize::multi_line);
-}
-
-fn tidy_with(value: &mut Option<String>, clean: fn(&str) -> String) {
-    if let Some(text) = value {
-        let cleaned = clean(text);
-        *value = (!cleaned.is_empty()).then_some(cleaned);
+    /// The language of the page it was sent from.
+    pub fn lang(&self) -> Lang {
+        Lang::from_code(self.lang.as_deref())
     }
 }
 
-/// [`tidy`] for a repeatable field.
-pub(crate) fn tidy_all(values: &mut Vec<String>) {
-    for v in values.iter_mut() {
-        *v = crate::normalize::single_line(v);
-    }
-    values.retain(|v| !v.is_empty());
+/// Either form's wire struct: what the handler needs of it.
+pub trait FormInput: serde::de::DeserializeOwned {
+    /// Which form it is.
+    const FORM: FormId;
+    /// What it is once valid and normalized.
+    type Valid;
+    /// Its page's language and honeypot.
+    fn page(&self) -> &PageFields;
+    /// Validates and normalizes; on failure, every problem in field order.
+    fn validate_and_normalize(self) -> Result<Self::Valid, FieldErrors>;
 }
 
 /// Reads a checkbox value: `Some(true)` for ticked, `Some(false)` for
@@ -254,6 +268,8 @@ pub mod wire {
 
     use serde::de::{self, Deserializer, SeqAccess, Visitor};
     use std::fmt;
+
+    use crate::normalize;
 
     struct Text;
 
@@ -375,13 +391,27 @@ pub mod wire {
         }
     }
 
-    /// One text field.
+    /// One line of text: on one line, trimmed, `None` when nothing is left.
     pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_any(Text)
+        Ok(tidied(d.deserialize_any(Text)?, normalize::single_line))
     }
 
-    /// A repeatable field.
+    /// A many-line text (notes, a message): line breaks kept, one `\n` each.
+    pub fn text_block<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(tidied(d.deserialize_any(Text)?, normalize::multi_line))
+    }
+
+    /// A repeatable field: each value as [`text`], the empty ones dropped.
     pub fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        d.deserialize_any(Texts)
+        let values = d.deserialize_any(Texts)?;
+        Ok(values
+            .iter()
+            .map(|v| normalize::single_line(v))
+            .filter(|v| !v.is_empty())
+            .collect())
+    }
+
+    fn tidied(value: Option<String>, clean: fn(&str) -> String) -> Option<String> {
+        value.map(|v| clean(&v)).filter(|v| !v.is_empty())
     }
 }

@@ -22,7 +22,7 @@ pub mod spec;
 pub mod validate;
 pub mod zips;
 
-pub use input::{DonateInput, SignupInput};
+pub use input::{DonateInput, FormInput, PageFields, SignupInput};
 pub use spec::{Field, FormId, Kind};
 pub use validate::{
     ContactMethod, Donation, FieldError, FieldErrors, Frequency, Lang, Role, Signup,

@@ -212,8 +212,21 @@ const PHONE: Field = Field {
     ..field("phone", Kind::Tel)
 };
 
+/// Consent to be contacted and to the data policy, needed on both forms.
+const CONSENT: Field = Field {
+    required: true,
+    errors: &["required"],
+    ..field("consent", Kind::Checkbox)
+};
+
 /// The page's language (any of the site's: `languages` in config.toml).
 const LANG: Field = field("lang", Kind::Hidden);
+
+/// The honeypot: people never see it, bots fill it.
+const HONEYPOT: Field = Field {
+    autocomplete: Some("off"),
+    ..field("website", Kind::Honeypot)
+};
 
 /// The sign-up form.
 pub static SIGNUP_FIELDS: &[Field] = &[
@@ -294,16 +307,11 @@ pub static SIGNUP_FIELDS: &[Field] = &[
         ..field("notes", Kind::Textarea)
     },
     Field {
-        required: true,
         group: Some("consent"),
-        errors: &["required"],
-        ..field("consent", Kind::Checkbox)
+        ..CONSENT
     },
     LANG,
-    Field {
-        autocomplete: Some("off"),
-        ..field("website", Kind::Honeypot)
-    },
+    HONEYPOT,
 ];
 
 /// The donation-interest form.
@@ -333,14 +341,7 @@ pub static DONATE_FIELDS: &[Field] = &[
         errors: &["too_long"],
         ..field("message", Kind::Textarea)
     },
-    Field {
-        required: true,
-        errors: &["required"],
-        ..field("consent", Kind::Checkbox)
-    },
+    CONSENT,
     LANG,
-    Field {
-        autocomplete: Some("off"),
-        ..field("website", Kind::Honeypot)
-    },
+    HONEYPOT,
 ];

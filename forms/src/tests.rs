@@ -2,7 +2,7 @@
 //! the spec's limits, and a good answer comes out normalized.
 
 use crate::spec::{FormId, Kind};
-use crate::{DonateInput, Lang, SignupInput};
+use crate::{DonateInput, FormInput, Lang, SignupInput};
 use serde_json::{Value, json};
 
 fn valid_signup() -> Value {
@@ -193,9 +193,9 @@ fn errors_come_in_field_order() {
 fn the_honeypot_tells_a_bot() {
     let bot: SignupInput =
         serde_json::from_value(with(valid_signup(), "website", json!("http://spam"))).unwrap();
-    assert!(bot.is_bot());
+    assert!(bot.page.is_bot());
     let person: SignupInput = serde_json::from_value(valid_signup()).unwrap();
-    assert!(!person.is_bot());
+    assert!(!person.page.is_bot());
 }
 
 #[test]
@@ -255,4 +255,46 @@ fn a_language_is_any_two_or_three_letter_code_stored_as_its_code() {
     let read: Lang = serde_json::from_str("\"ar\"").expect("a stored code reads back");
     assert_eq!(read.code(), "ar");
     assert!(serde_json::from_str::<Lang>("\"Arabic\"").is_err());
+}
+
+/// Each form's wire struct decoded from `body` and written back as JSON.
+fn decoded(form: FormId, body: Result<Value, &str>) -> Value {
+    fn back<T: serde::Serialize>(input: T) -> Value {
+        serde_json::to_value(input).expect("serializes")
+    }
+    match (form, body) {
+        (FormId::Signup, Ok(json)) => back(serde_json::from_value::<SignupInput>(json).unwrap()),
+        (FormId::Donate, Ok(json)) => back(serde_json::from_value::<DonateInput>(json).unwrap()),
+        (FormId::Signup, Err(plain)) => {
+            back(serde_html_form::from_str::<SignupInput>(plain).unwrap())
+        }
+        (FormId::Donate, Err(plain)) => {
+            back(serde_html_form::from_str::<DonateInput>(plain).unwrap())
+        }
+    }
+}
+
+#[test]
+fn every_field_is_tidied_as_it_is_decoded_from_json_and_from_a_plain_form() {
+    // A field added to the contract without its tidy rule fails here.
+    for form in [FormId::Signup, FormId::Donate] {
+        for field in form.fields() {
+            let expected = match field.kind {
+                Kind::Checkboxes => json!(["a b"]),
+                Kind::Textarea => json!("a\nb"),
+                _ => json!("a b"),
+            };
+            let nothing = match field.kind {
+                Kind::Checkboxes => json!([]),
+                _ => Value::Null,
+            };
+            let name = field.name;
+            let json = decoded(form, Ok(json!({ name: " a\nb\t " })));
+            assert_eq!(json[name], expected, "{name} from JSON");
+            let plain = decoded(form, Err(&format!("{name}=+a%0Ab%09+")));
+            assert_eq!(plain[name], expected, "{name} from a plain form");
+            let blank = decoded(form, Err(&format!("{name}=+%09+&{name}=+")));
+            assert_eq!(blank[name], nothing, "{name}: only spaces is not given");
+        }
+    }
 }

@@ -5,9 +5,7 @@
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
-use crate::input::{
-    DonateInput, SignupInput, checkbox_value, tidy, tidy_all, tidy_text, whole_number,
-};
+use crate::input::{DonateInput, FormInput, PageFields, SignupInput, checkbox_value, whole_number};
 use crate::normalize;
 use crate::spec::{FormId, LANGUAGES, ROLES};
 
@@ -297,59 +295,15 @@ fn canonical(chosen: &[String], options: &'static [&'static str]) -> Vec<String>
         .collect()
 }
 
-/// Whether a honeypot field holds anything: people never see it, bots fill it.
-fn honeypot_filled(website: Option<&str>) -> bool {
-    website.is_some_and(|w| !w.trim().is_empty())
-}
+impl FormInput for SignupInput {
+    const FORM: FormId = FormId::Signup;
+    type Valid = Signup;
 
-impl SignupInput {
-    /// Whether a bot filled the honeypot.
-    pub fn is_bot(&self) -> bool {
-        honeypot_filled(self.website.as_deref())
+    fn page(&self) -> &PageFields {
+        &self.page
     }
 
-    /// The language of the page it was sent from.
-    pub fn lang(&self) -> Lang {
-        Lang::from_code(self.lang.as_deref())
-    }
-
-    /// Validates and normalizes; on failure, every problem in field order.
-    pub fn validate_and_normalize(mut self) -> Result<Signup, FieldErrors> {
-        // Every field named, so a new one does not compile until it is tidied.
-        let SignupInput {
-            name,
-            email,
-            phone,
-            contact_method,
-            zip,
-            neighborhood,
-            roles,
-            languages,
-            availability,
-            has_car,
-            household_size,
-            notes,
-            consent,
-            lang: _,
-            website: _,
-        } = &mut self;
-        for text in [
-            name,
-            email,
-            phone,
-            contact_method,
-            zip,
-            neighborhood,
-            availability,
-            has_car,
-            household_size,
-            consent,
-        ] {
-            tidy(text);
-        }
-        tidy_text(notes);
-        tidy_all(roles);
-        tidy_all(languages);
+    fn validate_and_normalize(mut self) -> Result<Signup, FieldErrors> {
         if let Some(email) = &mut self.email {
             *email = normalize::email(email);
         }
@@ -365,11 +319,11 @@ impl SignupInput {
             }
             _ => {}
         }
-        let errors = FieldErrors::collect(FormId::Signup, derived.as_ref(), &extra);
+        let errors = FieldErrors::collect(Self::FORM, derived.as_ref(), &extra);
         if !errors.is_empty() {
             return Err(errors);
         }
-        let lang = self.lang();
+        let lang = self.page.lang();
         Ok(Signup {
             name: self.name.unwrap_or_default(),
             phone: self.phone.as_deref().and_then(normalize::phone_e164),
@@ -399,42 +353,22 @@ impl SignupInput {
     }
 }
 
-impl DonateInput {
-    /// Whether a bot filled the honeypot.
-    pub fn is_bot(&self) -> bool {
-        honeypot_filled(self.website.as_deref())
+impl FormInput for DonateInput {
+    const FORM: FormId = FormId::Donate;
+    type Valid = Donation;
+
+    fn page(&self) -> &PageFields {
+        &self.page
     }
 
-    /// The language of the page it was sent from.
-    pub fn lang(&self) -> Lang {
-        Lang::from_code(self.lang.as_deref())
-    }
-
-    /// Validates and normalizes; on failure, every problem in field order.
-    pub fn validate_and_normalize(mut self) -> Result<Donation, FieldErrors> {
-        // Every field named, so a new one does not compile until it is tidied.
-        let DonateInput {
-            name,
-            email,
-            phone,
-            frequency,
-            amount,
-            message,
-            consent,
-            lang: _,
-            website: _,
-        } = &mut self;
-        for text in [name, email, phone, frequency, amount, consent] {
-            tidy(text);
-        }
-        tidy_text(message);
+    fn validate_and_normalize(mut self) -> Result<Donation, FieldErrors> {
         if let Some(email) = &mut self.email {
             *email = normalize::email(email);
         }
         if let Err(derived) = self.validate() {
-            return Err(FieldErrors::collect(FormId::Donate, Some(&derived), &[]));
+            return Err(FieldErrors::collect(Self::FORM, Some(&derived), &[]));
         }
-        let lang = self.lang();
+        let lang = self.page.lang();
         Ok(Donation {
             name: self.name.unwrap_or_default(),
             email: self.email.unwrap_or_default(),

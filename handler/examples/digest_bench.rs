@@ -20,7 +20,7 @@ use mutualaid_handler::digest::{self, DigestConfig};
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
     ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, LogEntry, Outcome, Person,
-    Store, Submission,
+    Store, Submission, SubmissionWrite,
 };
 
 const NOW: i64 = 1_795_723_200;
@@ -129,7 +129,12 @@ fn main() {
                 outcome: Outcome::Created,
                 version: 1,
             };
-            store.create(&p, &log, &cases).await.expect("create");
+            let write = SubmissionWrite {
+                person: &p,
+                log: &log,
+                new_cases: &cases,
+            };
+            store.create(write).await.expect("create");
         }
         // Loads: the first 1,200 volunteers each hold 1–3 matches, from the open cases.
         let cases = store.active_cases().await.expect("cases").cases;

@@ -98,6 +98,16 @@ pub enum Refusal {
     NotApplicable(&'static str),
 }
 
+impl Refusal {
+    /// The case is not where the organizer saw it: where `case` is now.
+    fn moved(case: &Case) -> Refusal {
+        Refusal::Moved {
+            state: case.state,
+            changed_at: case.changed_at,
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -166,10 +176,7 @@ pub async fn act<S: Store>(
     };
     let expected = expected_version.unwrap_or(case.version);
     if case.version != expected {
-        return Ok(Err(Refusal::Moved {
-            state: case.state,
-            changed_at: case.changed_at,
-        }));
+        return Ok(Err(Refusal::moved(&case)));
     }
     if let Some(volunteer) = act.volunteer() {
         let person = store.person(volunteer).await?;
@@ -195,10 +202,7 @@ pub async fn act<S: Store>(
                 return not("only a delivery case is paired with a volunteer shopper");
             }
             if case.state != CaseState::Open {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             let held = load(store, volunteer).await?;
             if held >= cap {
@@ -211,10 +215,7 @@ pub async fn act<S: Store>(
         }
         Act::Decline { volunteer } => {
             if case.state != CaseState::Open {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             if !next.declined.contains(volunteer) {
                 next.declined.push(volunteer.clone());
@@ -223,10 +224,7 @@ pub async fn act<S: Store>(
         }
         Act::Close(reason) => {
             if case.state == CaseState::Closed {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             released = case.holds_volunteer().map(str::to_owned);
             next.state = CaseState::Closed;
@@ -237,20 +235,14 @@ pub async fn act<S: Store>(
                 return not("only a funding case is marked funded");
             }
             if case.state != CaseState::Open {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             next.state = CaseState::Funded;
             next.matched_at = Some(now);
         }
         Act::Reopen => {
             if case.state != CaseState::Closed {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             next.state = CaseState::Open;
             next.volunteer_id = None;
@@ -259,10 +251,7 @@ pub async fn act<S: Store>(
         }
         Act::Keep => {
             if case.state != CaseState::Matched {
-                return Ok(Err(Refusal::Moved {
-                    state: case.state,
-                    changed_at: case.changed_at,
-                }));
+                return Ok(Err(Refusal::moved(&case)));
             }
             next.matched_at = Some(now);
             next.changed_at = case.changed_at;
@@ -301,10 +290,7 @@ pub async fn act<S: Store>(
             let now_case = store.case(case_id).await?;
             Ok(Err(match now_case {
                 None => Refusal::NoCase,
-                Some(c) if c.version != expected => Refusal::Moved {
-                    state: c.state,
-                    changed_at: c.changed_at,
-                },
+                Some(c) if c.version != expected => Refusal::moved(&c),
                 Some(_) => match &act {
                     Act::Confirm { volunteer } => Refusal::AtCapacity {
                         load: load(store, volunteer).await?,
@@ -392,8 +378,14 @@ pub async fn merge<S: Store>(
     now: Timestamp,
     by: &str,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    let asked = MergeAsked {
+        from,
+        into,
+        now,
+        by,
+    };
     for _ in 0..5 {
-        match try_merge(store, from, into, now, by).await {
+        match try_merge(store, asked).await {
             Err(StoreError::Conflict) => continue,
             other => return other,
         }
@@ -401,13 +393,26 @@ pub async fn merge<S: Store>(
     Err(StoreError::Conflict)
 }
 
+/// A merge as an organizer asked it: `from` into `into`, at `now`, by `by`.
+#[derive(Clone, Copy)]
+struct MergeAsked<'a> {
+    from: &'a str,
+    into: &'a str,
+    now: Timestamp,
+    by: &'a str,
+}
+
+/// One try of [`merge`]: read, decide, write at once.
 async fn try_merge<S: Store>(
     store: &S,
-    from: &str,
-    into: &str,
-    now: Timestamp,
-    by: &str,
+    asked: MergeAsked<'_>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    let MergeAsked {
+        from,
+        into,
+        now,
+        by,
+    } = asked;
     if from == into {
         return Ok(Err(Refusal::AlreadyMerged));
     }

@@ -27,7 +27,7 @@
 
 use crate::store::{
     Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission,
-    Timestamp,
+    SubmissionWrite, Timestamp,
 };
 
 /// The answer to an accepted submission.
@@ -163,7 +163,12 @@ pub async fn accept<S: Store>(
                 };
                 let entry = log(&person, Outcome::Created);
                 let cases = new_cases(&person.id, &submission, &[], now, expires_at);
-                store.create(&person, &entry, &cases).await.map(|()| entry)
+                let write = SubmissionWrite {
+                    person: &person,
+                    log: &entry,
+                    new_cases: &cases,
+                };
+                store.create(write).await.map(|()| entry)
             }
             Some(existing) => {
                 let merged = submission.merged_onto(&existing.submission);
@@ -172,10 +177,12 @@ pub async fn accept<S: Store>(
                     let entry = log(&existing, Outcome::Unchanged);
                     let cases =
                         new_cases(&existing.id, &merged, &earlier, now, existing.expires_at);
-                    store
-                        .log(&entry, existing.expires_at, &cases)
-                        .await
-                        .map(|()| entry)
+                    let write = SubmissionWrite {
+                        person: &existing,
+                        log: &entry,
+                        new_cases: &cases,
+                    };
+                    store.log(write).await.map(|()| entry)
                 } else {
                     // Keys of the merged record: its own, or free; never another's.
                     let keys = merged.identity_keys();
@@ -207,10 +214,12 @@ pub async fn accept<S: Store>(
                     let entry = log(&person, Outcome::Updated);
                     let cases =
                         new_cases(&person.id, &person.submission, &earlier, now, expires_at);
-                    store
-                        .update(&person, &existing, &entry, &cases)
-                        .await
-                        .map(|()| entry)
+                    let write = SubmissionWrite {
+                        person: &person,
+                        log: &entry,
+                        new_cases: &cases,
+                    };
+                    store.update(write, &existing).await.map(|()| entry)
                 }
             }
         };

@@ -208,6 +208,25 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
     )
 }
 
+/// The link a page was opened or a button pressed with, checked at `now`;
+/// or the answer to give instead (the keys unreadable, the link unusable).
+async fn verified<S>(
+    app: &App<S>,
+    actions: &OrganizerActions,
+    signed: &str,
+    now: Timestamp,
+) -> Result<ActionLink, Response> {
+    let keys = match actions.keys.keys().await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(error = %e, "no link keys");
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+    };
+    keys.verify(signed, now)
+        .map_err(|e| unusable(app, signed, e, &actions.time_zone))
+}
+
 /// `GET /api/case`: the page with one button. Changes nothing.
 pub(super) async fn show<S: Store>(
     State(app): State<Arc<App<S>>>,
@@ -218,16 +237,9 @@ pub(super) async fn show<S: Store>(
     };
     let query = query.unwrap_or_default();
     let tz = &actions.time_zone;
-    let keys = match actions.keys.keys().await {
-        Ok(keys) => keys,
-        Err(e) => {
-            tracing::warn!(error = %e, "no link keys");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
-    let link = match keys.verify(&query, (app.clock)()) {
+    let link = match verified(&app, actions, &query, (app.clock)()).await {
         Ok(link) => link,
-        Err(e) => return unusable(&app, &query, e, tz),
+        Err(answer) => return answer,
     };
     let (strings, lang) = words(&app, &link.lang);
     let t = &strings.digest;
@@ -302,17 +314,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     };
     let form = String::from_utf8_lossy(&body).into_owned();
     let tz = &actions.time_zone;
-    let keys = match actions.keys.keys().await {
-        Ok(keys) => keys,
-        Err(e) => {
-            tracing::warn!(error = %e, "no link keys");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
     let now = (app.clock)();
-    let link = match keys.verify(&form, now) {
+    let link = match verified(&app, actions, &form, now).await {
         Ok(link) => link,
-        Err(e) => return unusable(&app, &form, e, tz),
+        Err(answer) => return answer,
     };
     let (strings, lang) = words(&app, &link.lang);
     let t = &strings.digest;

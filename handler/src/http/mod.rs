@@ -48,9 +48,8 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use mutualaid_forms::{DonateInput, FieldErrors, FormId, Lang, SignupInput};
+use mutualaid_forms::{DonateInput, FieldErrors, FormId, FormInput, Lang, SignupInput};
 use mutualaid_site::{FormState, FormValues, Notice, Site};
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -262,7 +261,7 @@ async fn drop_unusable_request_id(
 /// `GET` of a form's action — a reload of its error page, Enter in the
 /// address bar: `303` to the form's page, in the language the person was
 /// reading (the page they came from, else their browser's first language).
-async fn to_the_form<S: Store, F: FormInput>(
+async fn to_the_form<S: Store, F: Form>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
 ) -> Response {
@@ -298,39 +297,15 @@ async fn to_the_form<S: Store, F: FormInput>(
     (StatusCode::SEE_OTHER, [(header::LOCATION, page)]).into_response()
 }
 
-/// A form's wire struct, as the handler needs it.
-trait FormInput: DeserializeOwned + Send + 'static {
-    const FORM: FormId;
-    fn is_bot(&self) -> bool;
-    fn lang(&self) -> Lang;
-    fn into_submission(self) -> Result<Submission, FieldErrors>;
-}
-
-impl FormInput for SignupInput {
-    const FORM: FormId = FormId::Signup;
-    fn is_bot(&self) -> bool {
-        SignupInput::is_bot(self)
-    }
-    fn lang(&self) -> Lang {
-        SignupInput::lang(self)
-    }
+/// A form's wire struct, as the handler needs it: the contract's
+/// [`FormInput`] whose valid form is a [`Submission`].
+trait Form: FormInput<Valid: Into<Submission>> + Send + 'static {
     fn into_submission(self) -> Result<Submission, FieldErrors> {
-        self.validate_and_normalize().map(Submission::Signup)
+        self.validate_and_normalize().map(Into::into)
     }
 }
 
-impl FormInput for DonateInput {
-    const FORM: FormId = FormId::Donate;
-    fn is_bot(&self) -> bool {
-        DonateInput::is_bot(self)
-    }
-    fn lang(&self) -> Lang {
-        DonateInput::lang(self)
-    }
-    fn into_submission(self) -> Result<Submission, FieldErrors> {
-        self.validate_and_normalize().map(Submission::Donate)
-    }
-}
+impl<F: FormInput<Valid: Into<Submission>> + Send + 'static> Form for F {}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Encoding {
@@ -450,7 +425,7 @@ impl Answer {
     }
 }
 
-async fn submit<S: Store, F: FormInput>(
+async fn submit<S: Store, F: Form>(
     State(app): State<Arc<App<S>>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
@@ -513,7 +488,7 @@ fn form_lang(body: &[u8]) -> Lang {
 
 /// Decides what a submission comes to, and in which language to say it:
 /// the checks in the order of the module docs' table, then the store.
-async fn handle<S: Store, F: FormInput>(
+async fn handle<S: Store, F: Form>(
     app: &App<S>,
     client: Option<IpAddr>,
     headers: &HeaderMap,
@@ -555,7 +530,7 @@ async fn handle<S: Store, F: FormInput>(
         let Ok(input) = serde_html_form::from_bytes::<F>(stripped.as_bytes()) else {
             return (Answer::Malformed, form_lang(&body));
         };
-        let lang = input.lang();
+        let lang = input.page().lang();
         let values = FormValues::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let errors = input.into_submission().err();
         return (Answer::LanguageSwitched { values, errors }, lang);
@@ -577,7 +552,7 @@ async fn handle<S: Store, F: FormInput>(
             Err(_) => return (Answer::Malformed, Lang::default()),
         },
     };
-    let lang = input.lang();
+    let lang = input.page().lang();
     let now = (app.clock)();
     let day = domain::day(now);
     let timeout = app.config.store_timeout;
@@ -603,7 +578,7 @@ async fn handle<S: Store, F: FormInput>(
     }
 
     // A bot is thanked and nothing is kept; its tries count against it like anyone's.
-    if input.is_bot() {
+    if input.page().is_bot() {
         count(app, &day, Counter::Honeypot).await;
         let reference = domain::new_reference();
         return (Answer::Honeypot { reference }, lang);

@@ -68,7 +68,8 @@ use mutualaid_forms::FormId;
 
 use super::{
     Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, LogEntry, ManifestEntry,
-    MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission, Timestamp,
+    MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission, SubmissionWrite,
+    Timestamp,
 };
 
 /// The partition key attribute.
@@ -181,6 +182,23 @@ fn active_slot(case: &Case) -> Item {
 }
 
 /// A new case and its claim on the person's one active case of its kind.
+/// What every write of a submission ends with: its log line (kept as long
+/// as the record) and the cases it opens.
+fn log_and_cases(
+    table: &str,
+    write: SubmissionWrite<'_>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = vec![put(
+        table,
+        log_item(write.log, write.person.expires_at),
+        Some("attribute_not_exists(pk)"),
+    )?];
+    for case in write.new_cases {
+        items.extend(open_case(table, case)?);
+    }
+    Ok(items)
+}
+
 fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreError> {
     Ok([
         put(table, case_item(case)?, Some("attribute_not_exists(pk)"))?,
@@ -884,12 +902,8 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
-    async fn create(
-        &self,
-        person: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
+    async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
+        let person = write.person;
         let mut items = vec![put(
             &self.table,
             person_item(person)?,
@@ -902,24 +916,16 @@ impl Store for DynamoStore {
             items.push(put(&self.table, contact_item(&contact, person), None)?);
         }
         items.push(put(&self.table, version_item(person)?, None)?);
-        items.push(put(
-            &self.table,
-            log_item(log, person.expires_at),
-            Some("attribute_not_exists(pk)"),
-        )?);
-        for case in new_cases {
-            items.extend(open_case(&self.table, case)?);
-        }
+        items.extend(log_and_cases(&self.table, write)?);
         self.transact(items).await
     }
 
     async fn update(
         &self,
-        person: &Person,
+        write: SubmissionWrite<'_>,
         previous: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
     ) -> Result<(), StoreError> {
+        let person = write.person;
         self.extend_kept_items(&person.id, person.expires_at)
             .await?;
         let update = Update::builder()
@@ -978,23 +984,12 @@ impl Store for DynamoStore {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         items.push(put(&self.table, version_item(person)?, None)?);
-        items.push(put(
-            &self.table,
-            log_item(log, person.expires_at),
-            Some("attribute_not_exists(pk)"),
-        )?);
-        for case in new_cases {
-            items.extend(open_case(&self.table, case)?);
-        }
+        items.extend(log_and_cases(&self.table, write)?);
         self.transact(items).await
     }
 
-    async fn log(
-        &self,
-        entry: &LogEntry,
-        expires_at: Timestamp,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
+    async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
+        let entry = write.log;
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(person_pk(&entry.person_id)))
@@ -1002,17 +997,8 @@ impl Store for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(built)?;
-        let mut items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            put(
-                &self.table,
-                log_item(entry, expires_at),
-                Some("attribute_not_exists(pk)"),
-            )?,
-        ];
-        for case in new_cases {
-            items.extend(open_case(&self.table, case)?);
-        }
+        let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+        items.extend(log_and_cases(&self.table, write)?);
         self.transact(items).await
     }
 

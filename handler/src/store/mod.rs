@@ -61,6 +61,18 @@ pub enum Submission {
     Donate(Donation),
 }
 
+impl From<Signup> for Submission {
+    fn from(signup: Signup) -> Submission {
+        Submission::Signup(signup)
+    }
+}
+
+impl From<Donation> for Submission {
+    fn from(donation: Donation) -> Submission {
+        Submission::Donate(donation)
+    }
+}
+
 impl Submission {
     /// Which form it came from.
     pub fn form(&self) -> FormId {
@@ -556,6 +568,19 @@ impl Counter {
     }
 }
 
+/// What storing one submission writes, beside the store's own bookkeeping:
+/// the record as it now is (`person`), the submission's `log` line and the
+/// cases it opens.
+#[derive(Debug, Clone, Copy)]
+pub struct SubmissionWrite<'a> {
+    /// The record, new or at its next version.
+    pub person: &'a Person,
+    /// The submission's line in the log.
+    pub log: &'a LogEntry,
+    /// The cases it opens (none, or one of each kind asked for).
+    pub new_cases: &'a [Case],
+}
+
 /// The narrow port the domain and the digest use. Every method is one atomic
 /// operation.
 pub trait Store: Send + Sync + 'static {
@@ -580,9 +605,7 @@ pub trait Store: Send + Sync + 'static {
     /// person already has an active case of a kind in `new_cases`).
     fn create(
         &self,
-        person: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
+        write: SubmissionWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replaces `previous` (still at its version) with `person` (the next
@@ -593,22 +616,18 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`]. Never touches another record.
     fn update(
         &self,
-        person: &Person,
+        write: SubmissionWrite<'_>,
         previous: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Logs a submission that changed nothing (it lasts as long as the
-    /// record, `expires_at`), with the cases it opened (a person asking
-    /// again after their case was closed); fails with
-    /// [`StoreError::Conflict`] if the record is gone or a case of that kind
-    /// is already active.
+    /// Logs a submission that changed nothing (`write.person` is the record
+    /// as it is, not rewritten; the line lasts as long as it), with the
+    /// cases it opened (a person asking again after their case was closed);
+    /// fails with [`StoreError::Conflict`] if the record is gone or a case
+    /// of that kind is already active.
     fn log(
         &self,
-        entry: &LogEntry,
-        expires_at: Timestamp,
-        new_cases: &[Case],
+        write: SubmissionWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every case of one person, closed ones too, oldest first.

@@ -22,8 +22,9 @@
 //! [`SqliteStore::purge_expired`] leaves nothing behind. A database written
 //! by the first schema (one record per contact) is migrated when opened.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -31,13 +32,50 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{
     Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
     ManifestEntry, MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission,
-    Timestamp,
+    SubmissionWrite, Timestamp,
 };
 
-/// The SQLite adapter.
+/// The SQLite adapter: one connection, shared.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+}
+
+/// The database file and its connection, once open.
+struct Shared {
+    path: PathBuf,
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    conn: Option<Connection>,
+    last_attempt: Instant,
+}
+
+impl Shared {
+    /// Runs `f` on the connection, blocking. A store that could not be
+    /// opened tries again here, at most once a second; until it can, every
+    /// operation is [`StoreError::Unavailable`].
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .slot
+            .lock()
+            .map_err(|_| unavailable("the database lock is poisoned"))?;
+        if slot.conn.is_none() {
+            if slot.last_attempt.elapsed() < Duration::from_secs(1) {
+                return Err(unavailable("the database could not be opened"));
+            }
+            slot.last_attempt = Instant::now();
+            slot.conn = Some(open_connection(&self.path)?);
+        }
+        match &mut slot.conn {
+            Some(conn) => f(conn),
+            None => Err(unavailable("the database could not be opened")),
+        }
+    }
 }
 
 /// The schema's version, in `PRAGMA user_version`.
@@ -156,72 +194,103 @@ fn conflict_or_unavailable(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (and creates or migrates if needed) the database file `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+        let conn = open_connection(path)?;
+        Ok(SqliteStore::holding(path, Some(conn)))
+    }
+
+    /// The store for a server that must keep serving when the database
+    /// cannot be opened (a damaged or unreadable file, a full disk): tries
+    /// to open `path` now and says how that went; while it fails, every
+    /// operation answers [`StoreError::Unavailable`] (the handler's 503,
+    /// input kept) and the file is tried again at most once a second, so the
+    /// forms work again as soon as the file is fixed.
+    pub fn open_when_ready(path: &Path) -> (SqliteStore, Result<(), StoreError>) {
+        match open_connection(path) {
+            Ok(conn) => (SqliteStore::holding(path, Some(conn)), Ok(())),
+            Err(e) => (SqliteStore::holding(path, None), Err(e)),
         }
-        let mut conn = Connection::open(path).map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(unavailable)?;
-        conn.execute_batch(
+    }
+
+    fn holding(path: &Path, conn: Option<Connection>) -> SqliteStore {
+        let slot = Slot {
+            conn,
+            last_attempt: Instant::now(),
+        };
+        SqliteStore {
+            shared: Arc::new(Shared {
+                path: path.to_owned(),
+                slot: Mutex::new(slot),
+            }),
+        }
+    }
+}
+
+/// Opens (and creates or migrates if needed) the database file `path`.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut conn = Connection::open(path).map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unavailable)?;
+    conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )
         .map_err(unavailable)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(unavailable)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(unavailable)?;
-        if version < SCHEMA_VERSION {
-            let first_schema = version == 0
-                && tx
-                    .query_row(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people'",
-                        [],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(unavailable)?
-                    .is_some();
-            if first_schema {
-                migrate_from_first_schema(&tx)?;
-            } else {
-                tx.execute_batch(SCHEMA).map_err(unavailable)?;
-            }
-            if version > 0 || first_schema {
-                open_cases_for_earlier_requests(&tx)?;
-            }
-            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-                .map_err(unavailable)?;
-        } else if version > SCHEMA_VERSION {
-            return Err(unavailable(format!(
-                "{} was written by a newer mutualaid (schema {version}); use that version",
-                path.display()
-            )));
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    if version < SCHEMA_VERSION {
+        let first_schema = version == 0
+            && tx
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people'",
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .is_some();
+        if first_schema {
+            migrate_from_first_schema(&tx)?;
+        } else {
+            tx.execute_batch(SCHEMA).map_err(unavailable)?;
         }
-        tx.commit().map_err(unavailable)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        if version > 0 || first_schema {
+            open_cases_for_earlier_requests(&tx)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(unavailable)?;
+    } else if version > SCHEMA_VERSION {
+        return Err(unavailable(format!(
+            "{} was written by a newer mutualaid (schema {version}); use that version",
+            path.display()
+        )));
     }
+    tx.commit().map_err(unavailable)?;
+    Ok(conn)
+}
 
+impl SqliteStore {
     /// Runs `f` in an immediate transaction on a blocking thread.
     async fn with_tx<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
+        let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| unavailable("the database lock is poisoned"))?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let value = f(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(value)
+            shared.with_conn(|conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(unavailable)?;
+                let value = f(&tx)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(value)
+            })
         })
         .await
         .map_err(unavailable)?
@@ -233,7 +302,7 @@ impl SqliteStore {
     /// began is in the copy. Returns the records and submissions it holds.
     pub async fn backup_to(&self, to: &Path) -> Result<(u64, u64), StoreError> {
         let to = to.to_owned();
-        let conn = self.conn.clone();
+        let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             if to.exists() {
                 return Err(unavailable(format!(
@@ -254,15 +323,13 @@ impl SqliteStore {
                 create.mode(0o600);
             }
             create.open(&to).map_err(unavailable)?;
-            let copied = {
-                let conn = conn
-                    .lock()
-                    .map_err(|_| unavailable("the database lock is poisoned"))?;
+            let copied = shared.with_conn(|conn| {
                 conn.execute("VACUUM INTO ?1", [&target])
-            };
+                    .map_err(unavailable)
+            });
             if let Err(e) = copied {
                 let _ = std::fs::remove_file(&to);
-                return Err(unavailable(e));
+                return Err(e);
             }
             // The copy opens, is whole, and says what it holds.
             let copy = Connection::open_with_flags(&to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -293,15 +360,14 @@ impl SqliteStore {
     /// `secure_delete`) is left in no file. Returns whether the log could be
     /// emptied (not while another connection is reading).
     pub async fn checkpoint(&self) -> Result<bool, StoreError> {
-        let conn = self.conn.clone();
+        let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = conn
-                .lock()
-                .map_err(|_| unavailable("the database lock is poisoned"))?;
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-                .map_err(unavailable)?;
-            Ok(busy == 0)
+            shared.with_conn(|conn| {
+                let busy: i64 = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                    .map_err(unavailable)?;
+                Ok(busy == 0)
+            })
         })
         .await
         .map_err(unavailable)?
@@ -413,6 +479,27 @@ fn insert_log(tx: &rusqlite::Transaction, entry: &LogEntry) -> Result<(), StoreE
     )
     .map_err(conflict_or_unavailable)?;
     Ok(())
+}
+
+/// A submission's write, owned, to move into the store's thread.
+fn owned(write: SubmissionWrite<'_>) -> (Person, LogEntry, Vec<Case>) {
+    (
+        write.person.clone(),
+        write.log.clone(),
+        write.new_cases.to_vec(),
+    )
+}
+
+/// What every write of a submission ends with: the cases it opens and its log line.
+fn open_cases_and_log(
+    tx: &rusqlite::Transaction,
+    new_cases: &[Case],
+    log: &LogEntry,
+) -> Result<(), StoreError> {
+    for case in new_cases {
+        insert_case(tx, case)?;
+    }
+    insert_log(tx, log)
 }
 
 fn insert_case(tx: &rusqlite::Transaction, case: &Case) -> Result<(), StoreError> {
@@ -533,29 +620,51 @@ fn cases_where(
     Ok(scan)
 }
 
-/// Claims identity keys for `id`; a key another record holds is a conflict.
-fn claim(tx: &rusqlite::Transaction, id: &str, keys: &[&String]) -> Result<(), StoreError> {
-    for key in keys {
-        tx.execute(
-            "INSERT INTO identities (identity, person_id) VALUES (?1, ?2)",
-            params![key, id],
-        )
-        .map_err(conflict_or_unavailable)?;
-    }
-    Ok(())
+/// The JSON records a query lists, each decoded; one that does not decode
+/// is passed over (a standing or an action is never a person's request).
+fn json_records<T: serde::de::DeserializeOwned>(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = tx.prepare(sql).map_err(unavailable)?;
+    let rows: Vec<String> = stmt
+        .query_map(params, |row| row.get(0))
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable)?;
+    Ok(rows
+        .iter()
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect())
 }
 
-fn add_contacts(
+/// The tables that list a record under a key.
+#[derive(Clone, Copy)]
+enum KeyTable {
+    /// One record a key: a key another record holds is a conflict.
+    Identities,
+    /// Every record that gave this phone or email.
+    Contacts,
+}
+
+/// Lists `id` under each of `keys` in `table`.
+fn list_under<'k>(
     tx: &rusqlite::Transaction,
+    table: KeyTable,
     id: &str,
-    contacts: &[&String],
+    keys: impl IntoIterator<Item = &'k String>,
 ) -> Result<(), StoreError> {
-    for contact in contacts {
-        tx.execute(
-            "INSERT OR IGNORE INTO contacts (contact, person_id) VALUES (?1, ?2)",
-            params![contact, id],
-        )
-        .map_err(unavailable)?;
+    let sql = match table {
+        KeyTable::Identities => "INSERT INTO identities (identity, person_id) VALUES (?1, ?2)",
+        KeyTable::Contacts => "INSERT OR IGNORE INTO contacts (contact, person_id) VALUES (?1, ?2)",
+    };
+    for key in keys {
+        let inserted = tx.execute(sql, params![key, id]);
+        match table {
+            KeyTable::Identities => inserted.map_err(conflict_or_unavailable)?,
+            KeyTable::Contacts => inserted.map_err(unavailable)?,
+        };
     }
     Ok(())
 }
@@ -636,14 +745,15 @@ fn migrate_from_first_schema(tx: &rusqlite::Transaction) -> Result<(), StoreErro
         )
         .map_err(unavailable)?;
         insert_version(tx, &person)?;
-        claim(tx, &id, &person.identities.iter().collect::<Vec<_>>()).or_else(|e| match e {
+        list_under(tx, KeyTable::Identities, &id, &person.identities).or_else(|e| match e {
             StoreError::Conflict => Ok(()),
             e => Err(e),
         })?;
-        add_contacts(
+        list_under(
             tx,
+            KeyTable::Contacts,
             &id,
-            &person.submission.contact_keys().iter().collect::<Vec<_>>(),
+            &person.submission.contact_keys(),
         )?;
     }
     Ok(())
@@ -693,43 +803,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create(
-        &self,
-        person: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
-        let (person, log, new_cases) = (person.clone(), log.clone(), new_cases.to_vec());
+    async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
+        let (person, log, new_cases) = owned(write);
         self.with_tx(move |tx| {
             insert_person(tx, &person)?;
-            claim(
+            list_under(tx, KeyTable::Identities, &person.id, &person.identities)?;
+            list_under(
                 tx,
+                KeyTable::Contacts,
                 &person.id,
-                &person.identities.iter().collect::<Vec<_>>(),
-            )?;
-            add_contacts(
-                tx,
-                &person.id,
-                &person.submission.contact_keys().iter().collect::<Vec<_>>(),
+                &person.submission.contact_keys(),
             )?;
             insert_version(tx, &person)?;
-            for case in &new_cases {
-                insert_case(tx, case)?;
-            }
-            insert_log(tx, &log)
+            open_cases_and_log(tx, &new_cases, &log)
         })
         .await
     }
 
     async fn update(
         &self,
-        person: &Person,
+        write: SubmissionWrite<'_>,
         previous: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
     ) -> Result<(), StoreError> {
-        let (person, previous, log) = (person.clone(), previous.clone(), log.clone());
-        let new_cases = new_cases.to_vec();
+        let (person, log, new_cases) = owned(write);
+        let previous = previous.clone();
         let json = encode(&person)?;
         self.with_tx(move |tx| {
             let updated = tx
@@ -741,12 +838,11 @@ impl Store for SqliteStore {
             if updated != 1 {
                 return Err(StoreError::Conflict);
             }
-            let claimed: Vec<&String> = person
+            let claimed = person
                 .identities
                 .iter()
-                .filter(|k| !previous.identities.contains(k))
-                .collect();
-            claim(tx, &person.id, &claimed)?;
+                .filter(|k| !previous.identities.contains(k));
+            list_under(tx, KeyTable::Identities, &person.id, claimed)?;
             for key in previous.identities.iter().filter(|k| !person.identities.contains(k)) {
                 tx.execute(
                     "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
@@ -762,24 +858,16 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             }
-            add_contacts(tx, &person.id, &contacts.iter().collect::<Vec<_>>())?;
+            list_under(tx, KeyTable::Contacts, &person.id, &contacts)?;
             insert_version(tx, &person)?;
-            for case in &new_cases {
-                insert_case(tx, case)?;
-            }
-            insert_log(tx, &log)
+            open_cases_and_log(tx, &new_cases, &log)
         })
         .await
     }
 
-    async fn log(
-        &self,
-        entry: &LogEntry,
-        _expires_at: Timestamp,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
+    async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
         // Kept as long as the record: deleted with it (ON DELETE CASCADE).
-        let (entry, new_cases) = (entry.clone(), new_cases.to_vec());
+        let (entry, new_cases) = (write.log.clone(), write.new_cases.to_vec());
         self.with_tx(move |tx| {
             let exists = tx
                 .query_row(
@@ -793,10 +881,7 @@ impl Store for SqliteStore {
             if !exists {
                 return Err(StoreError::Conflict);
             }
-            for case in &new_cases {
-                insert_case(tx, case)?;
-            }
-            insert_log(tx, &entry)
+            open_cases_and_log(tx, &new_cases, &entry)
         })
         .await
     }
@@ -967,37 +1052,17 @@ impl Store for SqliteStore {
     }
 
     async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
-        self.with_tx(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT record FROM volunteers ORDER BY person_id")
-                .map_err(unavailable)?;
-            let rows: Vec<String> = stmt
-                .query_map([], |row| row.get(0))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            Ok(rows
-                .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect())
-        })
-        .await
+        self.with_tx(|tx| json_records(tx, "SELECT record FROM volunteers ORDER BY person_id", []))
+            .await
     }
 
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
         self.with_tx(move |tx| {
-            let mut stmt = tx
-                .prepare("SELECT record FROM actions WHERE at >= ?1 ORDER BY at, id")
-                .map_err(unavailable)?;
-            let rows: Vec<String> = stmt
-                .query_map([since], |row| row.get(0))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            Ok(rows
-                .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect())
+            json_records(
+                tx,
+                "SELECT record FROM actions WHERE at >= ?1 ORDER BY at, id",
+                [since],
+            )
         })
         .await
     }
@@ -1156,171 +1221,5 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
-    }
-}
-
-/// The SQLite store for a server that must keep serving when the database
-/// cannot be opened (a damaged or unreadable file, a full disk): it opens
-/// the file on first use and, while that fails, answers every operation
-/// with [`StoreError::Unavailable`] (the handler's 503, input kept) and
-/// tries again at most once a second, so the site stays up and the forms
-/// work again as soon as the file is fixed.
-#[derive(Clone)]
-pub struct OpenWhenReady {
-    path: std::path::PathBuf,
-    state: Arc<Mutex<Opening>>,
-}
-
-struct Opening {
-    store: Option<SqliteStore>,
-    last_attempt: Option<std::time::Instant>,
-}
-
-impl OpenWhenReady {
-    /// Tries to open `path` now; if that fails, keeps trying on use.
-    pub fn new(path: &Path) -> (OpenWhenReady, Result<(), StoreError>) {
-        let opened = SqliteStore::open(path);
-        let first = opened.as_ref().map(drop).map_err(unavailable);
-        let state = Opening {
-            store: opened.ok(),
-            last_attempt: Some(std::time::Instant::now()),
-        };
-        (
-            OpenWhenReady {
-                path: path.to_owned(),
-                state: Arc::new(Mutex::new(state)),
-            },
-            first,
-        )
-    }
-
-    /// The open store, or why there is none yet.
-    pub fn store(&self) -> Result<SqliteStore, StoreError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| unavailable("the store's lock is poisoned"))?;
-        if let Some(store) = &state.store {
-            return Ok(store.clone());
-        }
-        let due = state
-            .last_attempt
-            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
-        if !due {
-            return Err(unavailable("the database could not be opened"));
-        }
-        state.last_attempt = Some(std::time::Instant::now());
-        let store = SqliteStore::open(&self.path)?;
-        state.store = Some(store.clone());
-        Ok(store)
-    }
-}
-
-impl Store for OpenWhenReady {
-    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
-        self.store()?.holders(identities).await
-    }
-    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        self.store()?.sharing(contacts).await
-    }
-    async fn create(
-        &self,
-        person: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
-        self.store()?.create(person, log, new_cases).await
-    }
-    async fn update(
-        &self,
-        person: &Person,
-        previous: &Person,
-        log: &LogEntry,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
-        self.store()?.update(person, previous, log, new_cases).await
-    }
-    async fn log(
-        &self,
-        entry: &LogEntry,
-        expires_at: Timestamp,
-        new_cases: &[Case],
-    ) -> Result<(), StoreError> {
-        self.store()?.log(entry, expires_at, new_cases).await
-    }
-    async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
-        self.store()?.cases_of(person_id).await
-    }
-    async fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
-        self.store()?.case(id).await
-    }
-    async fn active_cases(&self) -> Result<CaseScan, StoreError> {
-        self.store()?.active_cases().await
-    }
-    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
-        self.store()?.change_case(change).await
-    }
-    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
-        self.store()?.merge(merge).await
-    }
-    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
-        self.store()?.erase(id, action).await
-    }
-    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
-        self.store()?.set_standing(state, action).await
-    }
-    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
-        self.store()?.standings().await
-    }
-    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
-        self.store()?.actions_since(since).await
-    }
-    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        self.store()?.person(id).await
-    }
-    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
-        self.store()?.version(id, version).await
-    }
-    async fn pending(&self) -> Result<Scan, StoreError> {
-        self.store()?.pending().await
-    }
-    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
-        self.store()?.mark_reported(reported).await
-    }
-    async fn everyone(&self) -> Result<Scan, StoreError> {
-        self.store()?.everyone().await
-    }
-    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
-        self.store()?.submissions().await
-    }
-    async fn hit(
-        &self,
-        client: &str,
-        window_start: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<u64, StoreError> {
-        self.store()?.hit(client, window_start, expires_at).await
-    }
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
-        self.store()?.count(day, counter).await
-    }
-    async fn digest_state(&self) -> Result<DigestState, StoreError> {
-        self.store()?.digest_state().await
-    }
-    async fn put_digest_state(
-        &self,
-        state: &DigestState,
-        expected_version: u64,
-    ) -> Result<(), StoreError> {
-        self.store()?
-            .put_digest_state(state, expected_version)
-            .await
-    }
-    async fn counts(
-        &self,
-        from_day: &str,
-        to_day: &str,
-    ) -> Result<Vec<(Counter, u64)>, StoreError> {
-        self.store()?.counts(from_day, to_day).await
     }
 }

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mutualaid_forms::{DonateInput, SignupInput, normalize, zips};
+use mutualaid_forms::{DonateInput, FormInput, SignupInput, normalize, zips};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(input) = serde_html_form::from_bytes::<SignupInput>(data) {
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn signup(input: SignupInput) {
-    let _ = (input.is_bot(), input.lang());
+    let _ = (input.page().is_bot(), input.page().lang());
     let Ok(s) = input.validate_and_normalize() else {
         return;
     };
@@ -42,7 +42,7 @@ fn signup(input: SignupInput) {
 }
 
 fn donation(input: DonateInput) {
-    let _ = (input.is_bot(), input.lang());
+    let _ = (input.page().is_bot(), input.page().lang());
     let Ok(d) = input.validate_and_normalize() else {
         return;
     };

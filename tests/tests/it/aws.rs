@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Request, StatusCode, header};
+use mutualaid_forms::FormInput;
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::store::Store;
 use mutualaid_handler::store::dynamo::{self, DynamoStore};

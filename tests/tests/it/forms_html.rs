@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use mutualaid_forms::{FieldError, FieldErrors, FormId, Kind};
+use mutualaid_forms::{FieldError, FieldErrors, FormId, FormInput, Kind};
 use mutualaid_site::{FormState, FormValues};
 
 use crate::{html, real_site, sel};
