@@ -283,6 +283,22 @@ pub fn parse_time_of_day(text: &str) -> Result<jiff::civil::Time, String> {
     jiff::civil::Time::new(h, m, 0, 0).map_err(|_| bad())
 }
 
+/// The smallest whole configuration, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn test_config() -> Config {
+    toml::from_str(
+        r#"base_url = "https://x.org"
+languages = ["en", "es"]
+organization = "Red"
+contact_email = "a@b.org"
+discord_url = "https://discord.gg/x"
+donate_url = "https://give.org"
+api_base = "/api"
+retention_days = 30"#,
+    )
+    .expect("a whole configuration")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,19 +294,7 @@ pub fn load_page(
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        toml::from_str(
-            r#"base_url = "https://x.org"
-languages = ["en", "es"]
-organization = "o"
-contact_email = "a@b.c"
-discord_url = "https://d"
-donate_url = "https://e"
-api_base = "/api"
-retention_days = 30"#,
-        )
-        .unwrap()
-    }
+    use crate::config::test_config as config;
 
     #[test]
     fn urls_follow_the_file_tree_and_language() {

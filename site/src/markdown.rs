@@ -248,17 +248,7 @@ mod tests {
     use super::*;
 
     fn with_ctx(lang: &str, f: impl FnOnce(&LinkContext)) {
-        let config: Config = toml::from_str(
-            r#"base_url = "https://x.org"
-languages = ["en", "es"]
-organization = "Red"
-contact_email = "a@b.org"
-discord_url = "https://discord.gg/x"
-donate_url = "https://give.org"
-api_base = "/api"
-retention_days = 30"#,
-        )
-        .unwrap();
+        let config = crate::config::test_config();
         let mut urls = HashMap::new();
         urls.insert(
             ("signup.md".to_owned(), "en".to_owned()),

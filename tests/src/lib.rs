@@ -222,6 +222,21 @@ pub fn person(
     }
 }
 
+/// Maria Abuela's phone (92105), where she asks for help.
+pub const MARIAS_PHONE: &str = "+16195550199";
+
+/// Jose Perez, who volunteers to shop from Maria Abuela's phone: one
+/// household with her, never paired with her.
+pub fn jose_on_marias_phone() -> mutualaid_forms::Signup {
+    person(
+        "Jose Perez",
+        Some("jose@example.org"),
+        Some(MARIAS_PHONE),
+        "92105",
+        &["shopper"],
+    )
+}
+
 /// A temporary copy of the fixture site `tests/fixtures/site`, with the
 /// real interface texts (`content/i18n`) so the forms are complete.
 pub fn fixture_site() -> tempfile::TempDir {
@@ -298,6 +313,13 @@ pub mod serve {
         }
     }
 
+    /// Starts `mutualaid serve` on `content`, building into `dir/public`
+    /// and storing in `dir/data`, with `extra` arguments.
+    pub fn serve_site(content: &Path, dir: &Path, extra: &[&str], stderr: Stdio) -> Server {
+        let (out, data) = (dir.join("public"), dir.join("data"));
+        serve(super::mutualaid_bin(), content, &out, &data, extra, stderr)
+    }
+
     /// Starts `bin serve` on `content`, building into `out`, storing in
     /// `data`, with `extra` arguments; returns once it says where it listens.
     pub fn serve(
@@ -350,6 +372,55 @@ pub mod serve {
     }
 }
 
+pub mod stores {
+    //! A fresh store of each kind, for tests that run one scenario on both
+    //! (see [`on_both_stores!`](crate::on_both_stores)).
+
+    use mutualaid_handler::store::dynamo::DynamoStore;
+    use mutualaid_handler::store::sqlite::SqliteStore;
+
+    /// A new SQLite store in a temporary folder (it lasts while the folder does).
+    pub fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+        (dir, store)
+    }
+
+    /// A new DynamoDB table on moto, named after `what`; `None` (after
+    /// saying why the test skips) when moto is not there.
+    pub async fn dynamodb(what: &str) -> Option<DynamoStore> {
+        let endpoint = crate::aws::moto()?;
+        let store = DynamoStore::new(
+            crate::aws::dynamo(&endpoint).await,
+            crate::aws::unique_table(what),
+        );
+        store.create_table().await.expect("table");
+        Some(store)
+    }
+}
+
+/// One scenario as two tests: `$sqlite` runs it on a new SQLite store,
+/// `$dynamodb` on a new DynamoDB table on moto (skipping, with the reason,
+/// when moto is not there). `$scenario` is an `async fn` taking the store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($(#[$test:meta])* $scenario:ident => $sqlite:ident, $dynamodb:ident) => {
+        $(#[$test])*
+        async fn $sqlite() {
+            let (_dir, store) = $crate::stores::sqlite();
+            $scenario(store).await;
+        }
+
+        $(#[$test])*
+        async fn $dynamodb() {
+            let Some(store) = $crate::stores::dynamodb(stringify!($scenario)).await else {
+                return;
+            };
+            $scenario(store).await;
+        }
+    };
+}
+
 pub mod aws {
     //! The moto server the test command started, and SDK clients for it.
 
@@ -391,6 +462,30 @@ pub mod aws {
     /// A DynamoDB client for an endpoint.
     pub async fn dynamo(endpoint: &str) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&sdk_config(endpoint).await)
+    }
+
+    /// Overwrites the stored record of person `id` in `table` with `bad`,
+    /// as a damaged item would read.
+    pub async fn damage_record(
+        endpoint: &str,
+        table: &str,
+        id: &str,
+        bad: aws_sdk_dynamodb::types::AttributeValue,
+    ) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use mutualaid_handler::store::dynamo::{PARTITION_KEY, SORT_KEY};
+        dynamo(endpoint)
+            .await
+            .update_item()
+            .table_name(table)
+            .key(PARTITION_KEY, AttributeValue::S(format!("PERSON#{id}")))
+            .key(SORT_KEY, AttributeValue::S("PERSON".into()))
+            .update_expression("SET #r = :bad")
+            .expression_attribute_names("#r", "record")
+            .expression_attribute_values(":bad", bad)
+            .send()
+            .await
+            .expect("damage");
     }
 
     /// A table name no other test uses (moto is shared by parallel tests).
@@ -523,6 +618,56 @@ pub mod proxy {
 pub mod lambda {
     //! A Lambda Runtime API emulator: the real binary polls it for events
     //! and posts its answers, as it would in AWS.
+
+    /// The `submit` binary's environment, as the template sets it: polling
+    /// `runtime_api`, DynamoDB `table` at `endpoint` (moto, or a proxy in
+    /// front of it), the edge secret in moto, 100 submissions a client in 10
+    /// minutes, 10 s for the store (moto takes one request at a time).
+    pub fn submit_env(
+        runtime_api: &str,
+        endpoint: &str,
+        table: &str,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "submit".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", crate::aws::REGION.into()),
+            ("TABLE_NAME", table.to_owned()),
+            ("SITE_ORIGIN", SITE_ORIGIN.into()),
+            ("THANKS_SIGNUP_EN", "/signup/thanks/".into()),
+            ("THANKS_SIGNUP_ES", "/es/signup/thanks/".into()),
+            ("THANKS_DONATE_EN", "/donate/thanks/".into()),
+            ("THANKS_DONATE_ES", "/es/donate/thanks/".into()),
+            ("RETENTION_DAYS", "365".into()),
+            ("RATE_LIMIT_PER_WINDOW", "100".into()),
+            ("RATE_LIMIT_WINDOW_SECS", "600".into()),
+            ("EDGE_SECRET", crate::aws::EDGE_SECRET.into()),
+            ("STORE_TIMEOUT_MS", "10000".into()),
+            // Read only when an organizer opens an action link.
+            ("LINK_KEYS_SECRET", "mutualaid-test/unused/link-keys".into()),
+            ("PAIRING_CAP", "3".into()),
+            ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
+        ]
+    }
+
+    /// The site's address in the tests (`SITE_ORIGIN`: the one origin allowed to post JSON).
+    pub const SITE_ORIGIN: &str = "https://mutualaid.example.org";
+
+    /// `env` with `key` set to `value` (replacing its entry).
+    pub fn with_env(
+        mut env: Vec<(&'static str, String)>,
+        key: &'static str,
+        value: &str,
+    ) -> Vec<(&'static str, String)> {
+        env.retain(|(k, _)| *k != key);
+        env.push((key, value.to_owned()));
+        env
+    }
 
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};

@@ -60,7 +60,7 @@ use crate::domain::{self, Retention};
 pub mod case_pages;
 pub mod forwarded;
 pub mod security;
-use crate::store::{Counter, Store, StoreError, Submission, Timestamp};
+use crate::store::{Counter, RateWindow, Store, StoreError, Submission, Timestamp};
 pub use case_pages::OrganizerActions;
 
 /// The largest body accepted.
@@ -558,13 +558,16 @@ async fn handle<S: Store, F: Form>(
     let timeout = app.config.store_timeout;
 
     let limit = app.config.rate_limit;
-    let window_start = now - now.rem_euclid(limit.window_secs.max(1));
-    let window_end = window_start + limit.window_secs.max(1);
+    let start = now - now.rem_euclid(limit.window_secs.max(1));
+    let window = RateWindow {
+        start,
+        end: start + limit.window_secs.max(1),
+    };
     let key = client_key(&app.config.client_salt, client);
-    match within(timeout, app.store.hit(&key, window_start, window_end)).await {
+    match within(timeout, app.store.hit(&key, window)).await {
         Ok(n) if n > limit.per_window => {
             count(app, &day, Counter::RateLimited).await;
-            let retry_after = (window_end - now).max(1);
+            let retry_after = (window.end - now).max(1);
             return (
                 Answer::RateLimited {
                     values,

@@ -68,8 +68,8 @@ use mutualaid_forms::FormId;
 
 use super::{
     Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, LogEntry, ManifestEntry,
-    MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission, SubmissionWrite,
-    Timestamp,
+    MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError, Submission,
+    SubmissionWrite, Timestamp,
 };
 
 /// The partition key attribute.
@@ -88,21 +88,6 @@ pub const PENDING_INDEX: &str = "pending";
 pub const PENDING_ATTRIBUTE: &str = "pending";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// The DynamoDB actions the `submit` function's code calls: `holders`
-/// (GetItem), `create`/`update`/`log` (TransactWriteItems, whose Put,
-/// Update, Delete and ConditionCheck need PutItem, UpdateItem, DeleteItem
-/// and ConditionCheckItem), the expiry refresh before an update (Query,
-/// UpdateItem), `hit`/`count` (UpdateItem). Its policy grants exactly
-/// these, on the table only.
-pub const SUBMIT_ACTIONS: &[&str] = &[
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:TransactWriteItems",
-    "dynamodb:UpdateItem",
-];
 
 /// The partition keys the `submit` function's items have (its policy's
 /// `dynamodb:LeadingKeys`): records and all they keep, identity keys,
@@ -239,22 +224,50 @@ fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
     ]))
 }
 
-/// The DynamoDB actions the `digest` function's code calls:
-/// `digest_state` (GetItem), `put_digest_state` (PutItem), `pending`
-/// (Query on [`PENDING_INDEX`], then BatchGetItem), `everyone` (Query on
-/// [`INDEX`]), `person`/`version` (GetItem), `sharing` and `counts` (Query
-/// on the table), `mark_reported` (UpdateItem); and an erasure on request
-/// (`erase`: Query, UpdateItem, DeleteItem; the cases it reopens:
-/// TransactWriteItems of Put and Update).
-pub const DIGEST_ACTIONS: &[&str] = &[
-    "dynamodb:BatchGetItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:TransactWriteItems",
-    "dynamodb:UpdateItem",
+/// The DynamoDB actions each function's code calls; its policy grants
+/// exactly these, on the table only.
+///
+/// `submit`: `holders` (GetItem), `create`/`update`/`log`
+/// (TransactWriteItems, whose Put, Update, Delete and ConditionCheck need
+/// PutItem, UpdateItem, DeleteItem and ConditionCheckItem), the expiry
+/// refresh before an update (Query, UpdateItem), `hit`/`count` (UpdateItem).
+///
+/// `digest`: `digest_state` (GetItem), `put_digest_state` (PutItem),
+/// `pending` (Query on [`PENDING_INDEX`], then BatchGetItem), `everyone`
+/// (Query on [`INDEX`]), `person`/`version` (GetItem), `sharing` and
+/// `counts` (Query on the table), `mark_reported` (UpdateItem); and an
+/// erasure on request (`erase`: Query, UpdateItem, DeleteItem; the cases it
+/// reopens: TransactWriteItems of Put and Update).
+pub const TABLE_ACTIONS: &[(&str, Granted)] = &[
+    ("dynamodb:BatchGetItem", Granted::Digest),
+    ("dynamodb:ConditionCheckItem", Granted::Submit),
+    ("dynamodb:DeleteItem", Granted::Both),
+    ("dynamodb:GetItem", Granted::Both),
+    ("dynamodb:PutItem", Granted::Both),
+    ("dynamodb:Query", Granted::Both),
+    ("dynamodb:TransactWriteItems", Granted::Both),
+    ("dynamodb:UpdateItem", Granted::Both),
 ];
+
+/// Which function's policy grants an action of [`TABLE_ACTIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granted {
+    /// The `submit` function's only.
+    Submit,
+    /// The `digest` function's only.
+    Digest,
+    /// Both.
+    Both,
+}
+
+/// The actions of [`TABLE_ACTIONS`] one function is granted (`Submit` or `Digest`).
+pub fn table_actions(function: Granted) -> Vec<&'static str> {
+    TABLE_ACTIONS
+        .iter()
+        .filter(|(_, granted)| *granted == function || *granted == Granted::Both)
+        .map(|(action, _)| *action)
+        .collect()
+}
 
 /// The DynamoDB store.
 #[derive(Clone)]
@@ -498,11 +511,21 @@ impl DynamoStore {
 
     /// A check, inside a transaction, that the record `id` exists.
     fn exists_check(&self, id: &str) -> Result<TransactWriteItem, StoreError> {
+        self.condition_check(person_pk(id), "PERSON", "attribute_exists(pk)")
+    }
+
+    /// A check, inside a transaction, of `condition` on the item (`pk`, `sk`).
+    fn condition_check(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(id)))
-            .key(SORT_KEY, s("PERSON"))
-            .condition_expression("attribute_exists(pk)")
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .condition_expression(condition)
             .build()
             .map_err(built)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
@@ -989,15 +1012,7 @@ impl Store for DynamoStore {
     }
 
     async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
-        let entry = write.log;
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(&entry.person_id)))
-            .key(SORT_KEY, s("PERSON"))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(built)?;
-        let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+        let mut items = vec![self.exists_check(&write.log.person_id)?];
         items.extend(log_and_cases(&self.table, write)?);
         self.transact(items).await
     }
@@ -1072,18 +1087,11 @@ impl Store for DynamoStore {
         // Both records still there (not deleted on request meanwhile).
         items.push(self.exists_check(into)?);
         items.push(self.exists_check(&standing.person_id)?);
-        let into_not_merged = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(into)))
-            .key(SORT_KEY, s("VOLUNTEER"))
-            .condition_expression("attribute_not_exists(merged_into)")
-            .build()
-            .map_err(built)?;
-        items.push(
-            TransactWriteItem::builder()
-                .condition_check(into_not_merged)
-                .build(),
-        );
+        items.push(self.condition_check(
+            person_pk(into),
+            "VOLUNTEER",
+            "attribute_not_exists(merged_into)",
+        )?);
         items.push(put(&self.table, action_item(&merge.action)?, None)?);
         self.transact(items).await
     }
@@ -1271,16 +1279,11 @@ impl Store for DynamoStore {
         Ok(log)
     }
 
-    async fn hit(
-        &self,
-        client: &str,
-        window_start: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<u64, StoreError> {
+    async fn hit(&self, client: &str, window: RateWindow) -> Result<u64, StoreError> {
         self.add(
-            format!("RATE#{client}#{window_start}"),
+            format!("RATE#{client}#{}", window.start),
             "RATE".into(),
-            Some(expires_at),
+            Some(window.end),
         )
         .await
     }

@@ -581,6 +581,15 @@ pub struct SubmissionWrite<'a> {
     pub new_cases: &'a [Case],
 }
 
+/// One window of the rate limit: from `start` until `end` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    /// When it began.
+    pub start: Timestamp,
+    /// When it ends, and its counts may be forgotten.
+    pub end: Timestamp,
+}
+
 /// The narrow port the domain and the digest use. Every method is one atomic
 /// operation.
 pub trait Store: Send + Sync + 'static {
@@ -719,13 +728,12 @@ pub trait Store: Send + Sync + 'static {
     /// The whole submission log, by reference.
     fn submissions(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
 
-    /// Counts one request for `client` in the window starting `window_start`
-    /// and returns the count so far (including this one). Entries expire at `expires_at`.
+    /// Counts one request for `client` in `window` and returns the count so
+    /// far (including this one). The count is forgotten when the window ends.
     fn hit(
         &self,
         client: &str,
-        window_start: Timestamp,
-        expires_at: Timestamp,
+        window: RateWindow,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Adds one to a day's counter (`day` is `YYYY-MM-DD`).

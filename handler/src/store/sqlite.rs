@@ -31,8 +31,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
-    ManifestEntry, MergeChange, Outcome, Person, Scan, Standing, Store, StoreError, Submission,
-    SubmissionWrite, Timestamp,
+    ManifestEntry, MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError,
+    Submission, SubmissionWrite, Timestamp,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -1120,18 +1120,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn hit(
-        &self,
-        client: &str,
-        window_start: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<u64, StoreError> {
+    async fn hit(&self, client: &str, window: RateWindow) -> Result<u64, StoreError> {
         let client = client.to_owned();
         self.with_tx(move |tx| {
             tx.query_row(
                 "INSERT INTO hits (client, window_start, n, expires_at) VALUES (?1, ?2, 1, ?3)
                  ON CONFLICT (client, window_start) DO UPDATE SET n = n + 1 RETURNING n",
-                params![client, window_start, expires_at],
+                params![client, window.start, window.end],
                 |row| row.get::<_, i64>(0),
             )
             .map(|n| n as u64)

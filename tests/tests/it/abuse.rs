@@ -14,23 +14,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use mutualaid_handler::http::ClientAddr;
 use mutualaid_handler::store::Store;
-use mutualaid_tests::serve::{Server, serve};
+use mutualaid_tests::serve::{Server, serve_site};
 use mutualaid_tests::{fixture_site, mutualaid_bin};
 
 use crate::handler::{Harness, harness, send};
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let site = fixture_site();
-    let out = site.path().join("public");
-    let data = site.path().join("data");
-    let server = serve(
-        mutualaid_bin(),
-        site.path(),
-        &out,
-        &data,
-        extra,
-        Stdio::null(),
-    );
+    let server = serve_site(site.path(), site.path(), extra, Stdio::null());
     (site, server)
 }
 
@@ -150,17 +141,9 @@ fn a_slow_client_is_cut_off_and_connections_are_capped() {
 #[test]
 fn a_clients_request_id_is_kept_only_if_short_and_plain() {
     let site = fixture_site();
-    let out = site.path().join("public");
-    let data = site.path().join("data");
     let log = site.path().join("serve.log");
-    let server = serve(
-        mutualaid_bin(),
-        site.path(),
-        &out,
-        &data,
-        &[],
-        Stdio::from(std::fs::File::create(&log).expect("log")),
-    );
+    let stderr = Stdio::from(std::fs::File::create(&log).expect("log"));
+    let server = serve_site(site.path(), site.path(), &[], stderr);
     let post = |id: &str| {
         raw(
             &server,
@@ -386,9 +369,8 @@ async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is
     store.create_table().await.expect("table");
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
-    let mut env = crate::aws::submit_env(&emulator.address, &table);
-    env.retain(|(k, _)| *k != "RATE_LIMIT_PER_WINDOW");
-    env.push(("RATE_LIMIT_PER_WINDOW", "2".into()));
+    let env = crate::aws::submit_env(&emulator.address, &table);
+    let env = lambda::with_env(env, "RATE_LIMIT_PER_WINDOW", "2");
     let mut child = crate::aws::start_submit(env);
     let person = |n: usize| json!({"name": format!("Edge Person {n}"), "email": format!("edge{n}@example.org"), "contact_method": "email", "zip": "92105", "roles": ["delivery"], "consent": true});
     let event = |body: &Value, viewer: &str| {

@@ -42,22 +42,9 @@ async fn dynamodb_meets_the_store_contract() {
 async fn dynamodb_names_a_damaged_record_and_reads_the_rest() {
     let Some(endpoint) = aws::moto() else { return };
     let (store, table) = fresh_store(&endpoint, "damaged").await;
-    let client = aws::dynamo(&endpoint).await;
     crate::store_contract::a_damaged_record_is_named_and_the_rest_read(&store, |id| async move {
-        client
-            .update_item()
-            .table_name(&table)
-            .key(
-                dynamo::PARTITION_KEY,
-                AttributeValue::S(format!("PERSON#{id}")),
-            )
-            .key(dynamo::SORT_KEY, AttributeValue::S("PERSON".into()))
-            .update_expression("SET #r = :bad")
-            .expression_attribute_names("#r", "record")
-            .expression_attribute_values(":bad", AttributeValue::S("not a record".into()))
-            .send()
-            .await
-            .expect("damage");
+        let bad = AttributeValue::S("not a record".into());
+        aws::damage_record(&endpoint, &table, &id, bad).await;
     })
     .await;
 }
@@ -351,38 +338,12 @@ pub fn start_digest(
         .expect("starting digest")
 }
 
-/// The environment the `submit` binary needs, pointing at moto and the emulator.
+/// The `submit` binary's environment for a test: moto's DynamoDB (tests
+/// that run it asked `aws::moto()` first; the one that only checks missing
+/// variables runs without moto, pointing nowhere).
 pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "submit".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        // Tests that run it asked `aws::moto()` first; the one that only
-        // checks missing variables runs without moto, pointing nowhere.
-        (
-            "AWS_ENDPOINT_URL",
-            std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into()),
-        ),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_REGION", aws::REGION.into()),
-        ("TABLE_NAME", table.to_owned()),
-        ("SITE_ORIGIN", crate::handler::ORIGIN.into()),
-        ("THANKS_SIGNUP_EN", "/signup/thanks/".into()),
-        ("THANKS_SIGNUP_ES", "/es/signup/thanks/".into()),
-        ("THANKS_DONATE_EN", "/donate/thanks/".into()),
-        ("THANKS_DONATE_ES", "/es/donate/thanks/".into()),
-        ("RETENTION_DAYS", "365".into()),
-        ("RATE_LIMIT_PER_WINDOW", "100".into()),
-        ("RATE_LIMIT_WINDOW_SECS", "600".into()),
-        ("EDGE_SECRET", aws::EDGE_SECRET.into()),
-        // Generous: moto takes one request at a time, and the suite shares it.
-        ("STORE_TIMEOUT_MS", "10000".into()),
-        ("LINK_KEYS_SECRET", "mutualaid-test/unused/link-keys".into()),
-        ("PAIRING_CAP", "3".into()),
-        ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
-    ]
+    let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+    lambda::submit_env(runtime_api, &endpoint, table)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

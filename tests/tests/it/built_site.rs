@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::{html, real_site, sel};
+use crate::{html, real_site, sel, text_of};
 
 fn attr(doc: &scraper::Html, selector: &str, name: &str) -> Option<String> {
     doc.select(&sel(selector))
@@ -132,7 +132,7 @@ fn the_organizations_headings_and_calls_to_action_are_kept() {
     let built = real_site();
     let read = |rel: &str| std::fs::read_to_string(built.out().join(rel)).expect(rel);
     let home = html(&read("index.html"));
-    let h1: String = home.select(&sel("h1")).next().expect("h1").text().collect();
+    let h1 = text_of(home.root_element(), "h1");
     assert_eq!(h1, "Mutual Aid in San Diego: Why Here, Why Now?");
     assert!(
         home.select(&sel("h2"))
@@ -210,12 +210,7 @@ fn the_organizations_headings_and_calls_to_action_are_kept() {
 
     let config = &built.site.config;
     let resources = html(&read("resources/index.html"));
-    let h1: String = resources
-        .select(&sel("h1"))
-        .next()
-        .expect("h1")
-        .text()
-        .collect();
+    let h1 = text_of(resources.root_element(), "h1");
     assert_eq!(h1, "Resources – Where to Act Now");
     let hrefs: Vec<&str> = resources
         .select(&sel("main a"))

@@ -16,7 +16,6 @@ use mutualaid_handler::http::{self, App, OrganizerActions};
 use mutualaid_handler::links::{KeySource, LinkKeys, LinkSigner};
 use mutualaid_handler::mail::Outbox;
 use mutualaid_handler::store::dynamo::DynamoStore;
-use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{CaseKind, CaseState, Store, Submission};
 use mutualaid_site::Site;
 use mutualaid_tests::{aws, lambda};
@@ -188,8 +187,7 @@ async fn press(router: &Router, page: &str) -> crate::handler::Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
     let (rita, vic) = seed(&store).await;
     let html = digest_html(
@@ -330,8 +328,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_are_in_spanish_for_spanish_speaking_organizers_and_a_close_can_be_undone() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
     let (rita, _) = seed(&store).await;
     let cfg = digest_config(&keys, mutualaid_forms::Lang::ES, 3);
@@ -405,8 +402,7 @@ async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone() {
     for lang in [mutualaid_forms::Lang::EN, mutualaid_forms::Lang::ES] {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+        let (dir, store) = mutualaid_tests::stores::sqlite();
         let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
         let (first, second) = rosa_twice(&store).await;
         let cfg = digest_config(&keys, lang, 3);
@@ -469,8 +465,7 @@ async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
     seed(&store).await;
     domain::accept(
@@ -522,9 +517,8 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
 
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
-    let mut env = crate::aws::submit_env(&emulator.address, &table);
-    env.retain(|(k, _)| *k != "LINK_KEYS_SECRET");
-    env.push(("LINK_KEYS_SECRET", secret));
+    let env = crate::aws::submit_env(&emulator.address, &table);
+    let env = lambda::with_env(env, "LINK_KEYS_SECRET", &secret);
     let mut child = crate::aws::start_submit(env);
     let (_, page) = emulator.invoke(opening(&confirm)).await;
     assert_eq!(page["statusCode"], 200, "{page}");

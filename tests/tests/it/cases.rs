@@ -13,10 +13,8 @@ use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::digest::{self, DigestConfig, RunReport};
 use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::mail::Outbox;
-use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
-use mutualaid_tests::aws;
 
 use crate::digest::{NOON, config, strings};
 use crate::store_contract::{KEEP, person};
@@ -306,19 +304,12 @@ async fn over_several_days<S: Store>(store: S) {
     assert_eq!(rita_cases.len(), 2, "the closed one stays closed");
 }
 
-#[tokio::test]
-async fn sqlite_cases_over_several_days() {
-    let dir = tempfile::tempdir().expect("tmp");
-    over_several_days(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
-}
-
-#[tokio::test]
-async fn dynamodb_cases_over_several_days() {
-    let Some(endpoint) = aws::moto() else { return };
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("cases"));
-    store.create_table().await.expect("table");
-    over_several_days(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    over_several_days =>
+    sqlite_cases_over_several_days,
+    dynamodb_cases_over_several_days
+);
 
 async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
     let mut org = Org::new(store.clone(), 3);
@@ -336,16 +327,7 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
         )
         .await;
     let jose = org
-        .sign_up(
-            &person(
-                "Jose Perez",
-                Some("jose@example.org"),
-                Some("+16195550199"),
-                "92105",
-                &["shopper"],
-            ),
-            NOON - 400,
-        )
+        .sign_up(&mutualaid_tests::jose_on_marias_phone(), NOON - 400)
         .await;
     let day_1 = org.digest(NOON).await;
     assert!(
@@ -467,25 +449,12 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
     let _ = jose;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_households_declines_pauses_and_races() {
-    let dir = tempfile::tempdir().expect("tmp");
-    households_declines_pauses_and_races(
-        SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_households_declines_pauses_and_races() {
-    let Some(endpoint) = aws::moto() else { return };
-    let store = DynamoStore::new(
-        aws::dynamo(&endpoint).await,
-        aws::unique_table("households"),
-    );
-    store.create_table().await.expect("table");
-    households_declines_pauses_and_races(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    households_declines_pauses_and_races =>
+    sqlite_households_declines_pauses_and_races,
+    dynamodb_households_declines_pauses_and_races
+);
 
 async fn one_case_per_kind_under_concurrent_submissions<S: Store + Clone>(store: S) {
     let s = person(
@@ -512,22 +481,12 @@ async fn one_case_per_kind_under_concurrent_submissions<S: Store + Clone>(store:
     assert!(kinds.contains(&CaseKind::Delivery) && kinds.contains(&CaseKind::Funding));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_one_case_per_kind_under_concurrent_submissions() {
-    let dir = tempfile::tempdir().expect("tmp");
-    one_case_per_kind_under_concurrent_submissions(
-        SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dynamodb_one_case_per_kind_under_concurrent_submissions() {
-    let Some(endpoint) = aws::moto() else { return };
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("one-case"));
-    store.create_table().await.expect("table");
-    one_case_per_kind_under_concurrent_submissions(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    one_case_per_kind_under_concurrent_submissions =>
+    sqlite_one_case_per_kind_under_concurrent_submissions,
+    dynamodb_one_case_per_kind_under_concurrent_submissions
+);
 
 #[test]
 fn mutualaid_cases_lists_and_acts_from_the_command_line() {

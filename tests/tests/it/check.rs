@@ -124,20 +124,24 @@ fn the_real_content_passes() {
 fn a_broken_site_gets_every_problem_with_file_line_and_hint() {
     let site = fixture_site();
     let root = site.path();
-    // Bad front matter: no opening +++, an unknown key, a TOML syntax error.
-    write(root, "pages/no-front.md", "title = \"x\"\n\ntext\n");
-    write(root, "pages/no-front.es.md", "+++\ntitle = \"x\"\n+++\n");
-    write(
-        root,
-        "pages/colour.md",
-        "+++\ntitle = \"x\"\ncolour = \"red\"\n+++\n",
-    );
-    write(root, "pages/colour.es.md", "+++\ntitle = \"x\"\n+++\n");
-    write(root, "pages/syntax.md", "+++\ntitle = \"x\"\nnav = \n+++\n");
-    write(root, "pages/syntax.es.md", "+++\ntitle = \"x\"\n+++\n");
-    // A page in one language only, each way round.
-    write(root, "pages/english-only.md", "+++\ntitle = \"x\"\n+++\n");
-    write(root, "pages/solo.es.md", "+++\ntitle = \"x\"\n+++\n");
+    let plain = "+++\ntitle = \"x\"\n+++\n";
+    for (file, text) in [
+        // Bad front matter: no opening +++, an unknown key, a TOML syntax error.
+        ("pages/no-front.md", "title = \"x\"\n\ntext\n"),
+        ("pages/no-front.es.md", plain),
+        (
+            "pages/colour.md",
+            "+++\ntitle = \"x\"\ncolour = \"red\"\n+++\n",
+        ),
+        ("pages/colour.es.md", plain),
+        ("pages/syntax.md", "+++\ntitle = \"x\"\nnav = \n+++\n"),
+        ("pages/syntax.es.md", plain),
+        // A page in one language only, each way round.
+        ("pages/english-only.md", plain),
+        ("pages/solo.es.md", plain),
+    ] {
+        write(root, file, text);
+    }
     // Broken internal links.
     edit(
         root,

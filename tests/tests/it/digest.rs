@@ -12,7 +12,6 @@ use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
 use mutualaid_handler::domain::{self, Retention};
 use mutualaid_handler::mail::{Mailer, Outbox, Ses};
 use mutualaid_handler::store::dynamo::DynamoStore;
-use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{Store, Submission};
 use mutualaid_site::strings::Strings;
 use mutualaid_tests::aws;
@@ -46,17 +45,22 @@ pub async fn to_outbox<S: Store>(store: &S, dir: &std::path::Path, at: i64) -> V
     let outbox = Outbox {
         dir: dir.to_owned(),
     };
+    english_digest(store, &outbox, at).await;
+    mutualaid_tests::latest_message(dir)
+}
+
+/// Sends the English digest of `at` to organizers@example.org through `mailer`.
+pub async fn english_digest<S: Store>(store: &S, mailer: &impl Mailer, at: i64) -> RunReport {
     digest::run(
         store,
-        &outbox,
+        mailer,
         &strings("en"),
         &config("organizers@example.org"),
         at,
         &format!("run-{at}"),
     )
     .await
-    .expect("sent");
-    mutualaid_tests::latest_message(dir)
+    .expect("sent")
 }
 
 pub fn signup(name: &str, email: &str, zip: &str, roles: &[&str], langs: &[&str]) -> Submission {
@@ -328,8 +332,7 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
 
 #[tokio::test]
 async fn values_people_typed_cannot_inject_headers_markup_or_formulas() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     for (name, email) in [
         ("<script>alert(1)</script>", "s@example.org"),
         ("=HYPERLINK(\"http://evil.example\",\"x\")", "h@example.org"),
@@ -344,26 +347,7 @@ async fn values_people_typed_cannot_inject_headers_markup_or_formulas() {
         .await
         .expect("seed");
     }
-    let outbox = Outbox {
-        dir: dir.path().join("outbox"),
-    };
-    digest::run(
-        &store,
-        &outbox,
-        &strings("en"),
-        &config("organizers@example.org"),
-        NOON,
-        "run",
-    )
-    .await
-    .expect("sent");
-    let file = std::fs::read_dir(&outbox.dir)
-        .expect("outbox")
-        .next()
-        .expect("a file")
-        .expect("entry")
-        .path();
-    let raw = std::fs::read(&file).expect("eml");
+    let raw = to_outbox(&store, &dir.path().join("outbox"), NOON).await;
     let message = MessageParser::default().parse(&raw).expect("MIME");
     assert!(message.header("Bcc").is_none(), "no header from a name");
     let headers = String::from_utf8_lossy(
@@ -392,8 +376,7 @@ async fn values_people_typed_cannot_inject_headers_markup_or_formulas() {
 
 #[tokio::test]
 async fn the_outbox_eml_is_a_valid_message_and_a_dry_run_moves_nothing() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     seed(&store, NOON - 100).await;
     let cfg = DigestConfig {
         lang: Lang::ES,
@@ -470,8 +453,7 @@ impl Mailer for SlowOutbox {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_at_once_send_one_digest() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     seed(&store, NOON - 100).await;
     let outbox = SlowOutbox(Outbox {
         dir: dir.path().join("outbox"),
@@ -543,22 +525,12 @@ fn smtp_server() -> Option<SmtpServer> {
 #[tokio::test]
 async fn a_digest_goes_through_a_real_smtp_server() {
     let Some(server) = smtp_server() else { return };
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
     seed(&store, NOON - 100).await;
     let smtp =
         mutualaid_handler::mail::Smtp::from_url(&format!("smtp://127.0.0.1:{}", server.port))
             .expect("url");
-    let report = digest::run(
-        &store,
-        &smtp,
-        &strings("en"),
-        &config("organizers@example.org"),
-        NOON,
-        "run",
-    )
-    .await
-    .expect("sent");
+    let report = english_digest(&store, &smtp, NOON).await;
     assert!(matches!(report, RunReport::Sent { entries: 5, .. }));
     let new = server.maildir.path().join("mail/new");
     let files: Vec<_> = std::fs::read_dir(&new)

@@ -275,8 +275,7 @@ fn check(what: &str, race: &Race) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_every_acknowledged_sign_up_is_new_in_exactly_one_digest_while_digests_run() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let race = race(store, &dir.path().join("outbox"), 8, Duration::from_secs(4)).await;
     check("SQLite", &race);
 }
@@ -388,20 +387,12 @@ async fn killed_after_acceptance<S: Store>(store: S) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_a_digest_stopped_after_its_mail_was_accepted_is_repeated_marked() {
-    let dir = tempfile::tempdir().expect("tmp");
-    killed_after_acceptance(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
-}
-
-#[tokio::test]
-async fn dynamodb_a_digest_stopped_after_its_mail_was_accepted_is_repeated_marked() {
-    let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("killed");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
-    killed_after_acceptance(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    killed_after_acceptance =>
+    sqlite_a_digest_stopped_after_its_mail_was_accepted_is_repeated_marked,
+    dynamodb_a_digest_stopped_after_its_mail_was_accepted_is_repeated_marked
+);
 
 /// A record that does not decode is counted by key, and the digest is sent.
 async fn damaged_record_is_counted<S, F, Fut>(store: S, damage: F)
@@ -486,19 +477,8 @@ async fn dynamodb_a_damaged_record_is_counted_and_the_digest_sent() {
     let table = aws::unique_table("damaged-digest");
     let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
     store.create_table().await.expect("table");
-    let client = aws::dynamo(&endpoint).await;
     damaged_record_is_counted(store, |id| async move {
-        client
-            .update_item()
-            .table_name(&table)
-            .key("pk", AttributeValue::S(format!("PERSON#{id}")))
-            .key("sk", AttributeValue::S("PERSON".into()))
-            .update_expression("SET #r = :bad")
-            .expression_attribute_names("#r", "record")
-            .expression_attribute_values(":bad", AttributeValue::N("7".into()))
-            .send()
-            .await
-            .expect("damage");
+        aws::damage_record(&endpoint, &table, &id, AttributeValue::N("7".into())).await;
     })
     .await;
 }
@@ -509,8 +489,7 @@ async fn dynamodb_a_damaged_record_is_counted_and_the_digest_sent() {
 async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers_last_saw() {
     use crate::store_contract::person;
     use mutualaid_handler::store::Submission;
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let outbox = Outbox {
         dir: dir.path().join("outbox"),
     };
@@ -532,17 +511,7 @@ async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers
     );
     maria.notes = Some("diabetic, 3rd floor no elevator".into());
     accept(maria, NOON - 500).await;
-    accept(
-        person(
-            "Jose Perez",
-            Some("jose@example.org"),
-            Some("+16195550199"),
-            "92105",
-            &["shopper"],
-        ),
-        NOON - 400,
-    )
-    .await;
+    accept(mutualaid_tests::jose_on_marias_phone(), NOON - 400).await;
     accept(
         person(
             "Ana Ruiz",

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use mutualaid_tests::serve::serve;
+use mutualaid_tests::serve::serve_site;
 use mutualaid_tests::{fixture_site, latest_message, mutualaid_bin};
 
 /// What the stand-in answers, in turn (the last answer repeats), and what
@@ -111,14 +111,7 @@ const PEOPLE: [Person; 4] = [
 
 /// Signs people up through `mutualaid serve` on `site`'s data folder.
 fn sign_up(site: &Path, people: &[Person]) {
-    let server = serve(
-        mutualaid_bin(),
-        site,
-        &site.join("public"),
-        &site.join("data"),
-        &[],
-        Stdio::null(),
-    );
+    let server = serve_site(site, site, &[], Stdio::null());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

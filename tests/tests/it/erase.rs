@@ -168,8 +168,7 @@ async fn only_jose_is_gone<S: Store>(store: &S, h: &Household) {
 
 #[tokio::test]
 async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let h = household(&store).await;
     // Jose's record goes without the domain's care (as retention would take it).
     let action = mutualaid_handler::store::CaseAction {
@@ -436,11 +435,9 @@ fn serve_deletes_outbox_mail_older_than_the_retention_period() {
         let file = std::fs::File::create(outbox.join(name)).expect("mail");
         file.set_modified(days_ago(age)).expect("mtime");
     }
-    let server = mutualaid_tests::serve::serve(
-        mutualaid_tests::mutualaid_bin(),
+    let server = mutualaid_tests::serve::serve_site(
         site.path(),
-        &site.path().join("public"),
-        &data,
+        site.path(),
         &[],
         std::process::Stdio::null(),
     );
@@ -451,11 +448,9 @@ fn serve_deletes_outbox_mail_older_than_the_retention_period() {
     assert!(outbox.join("recent.eml").exists());
     drop(server);
     // And while it runs: every hour (here, every second).
-    let server = mutualaid_tests::serve::serve(
-        mutualaid_tests::mutualaid_bin(),
+    let server = mutualaid_tests::serve::serve_site(
         site.path(),
-        &site.path().join("public"),
-        &data,
+        site.path(),
         &["--purge-every", "1"],
         std::process::Stdio::null(),
     );

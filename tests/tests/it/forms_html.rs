@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use mutualaid_forms::{FieldError, FieldErrors, FormId, FormInput, Kind};
 use mutualaid_site::{FormState, FormValues};
 
-use crate::{html, real_site, sel};
+use crate::{html, real_site, sel, text_of};
 
 fn check_form(lang: &str, form: FormId) {
     let built = real_site();
@@ -75,12 +75,7 @@ fn check_form(lang: &str, form: FormId) {
                     .and_then(|id| doc.tree.get(id))
                     .and_then(scraper::ElementRef::wrap)
                     .unwrap_or_else(|| panic!("{at}: the choices of {name} are in a fieldset"));
-                let legend: String = fieldset
-                    .select(&sel("legend"))
-                    .next()
-                    .expect("a legend")
-                    .text()
-                    .collect();
+                let legend = text_of(fieldset, "legend");
                 assert!(
                     legend.starts_with(label_text.as_deref().expect("a label in content")),
                     "{at}: legend of {name} is {legend:?}"
@@ -191,12 +186,7 @@ fn the_roles_are_three_checkboxes_in_a_fieldset_with_a_legend() {
         .select(&sel("fieldset"))
         .find(|fs| fs.select(&sel(r#"input[name="roles"]"#)).count() == 3)
         .expect("a fieldset holding the three roles");
-    let legend: String = fieldset
-        .select(&sel("legend"))
-        .next()
-        .expect("legend")
-        .text()
-        .collect();
+    let legend = text_of(fieldset, "legend");
     assert!(legend.starts_with("I want"), "{legend}");
     let labels: Vec<String> = fieldset
         .select(&sel("label"))
@@ -251,12 +241,7 @@ fn a_refilled_form_keeps_what_was_typed_escaped_and_links_each_error() {
     let text = site.render_page(index, &state).expect("render");
     assert!(!text.contains("<script>alert"), "typed markup is escaped");
     let doc = html(&text);
-    let title: String = doc
-        .select(&sel("title"))
-        .next()
-        .expect("title")
-        .text()
-        .collect();
+    let title = text_of(doc.root_element(), "title");
     assert!(title.starts_with("Error: "), "{title}");
     let summary = doc
         .select(&sel(".error-summary"))
@@ -287,12 +272,7 @@ fn a_refilled_form_keeps_what_was_typed_escaped_and_links_each_error() {
         );
     }
     let es = &site.strings["es"].forms["signup"].fields["zip"].errors["not_in_county"];
-    let zip_error: String = doc
-        .select(&sel("#f-zip-error"))
-        .next()
-        .expect("message beside zip")
-        .text()
-        .collect();
+    let zip_error = text_of(doc.root_element(), "#f-zip-error");
     assert!(zip_error.ends_with(es.as_str()), "{zip_error}");
     let zip = doc.select(&sel("#f-zip")).next().expect("zip").value();
     assert_eq!(zip.attr("value"), Some("90012"));
@@ -325,12 +305,7 @@ fn a_refilled_form_keeps_what_was_typed_escaped_and_links_each_error() {
             .attr("checked")
             .is_none()
     );
-    let notes: String = doc
-        .select(&sel("#f-notes"))
-        .next()
-        .expect("notes")
-        .text()
-        .collect();
+    let notes = text_of(doc.root_element(), "#f-notes");
     assert_eq!(notes, "Sin \"gluten\" & sin sal");
 }
 

@@ -20,9 +20,9 @@ use mutualaid_site::Site;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::{html, sel};
+use crate::{html, sel, text_of};
 
-pub const ORIGIN: &str = "https://mutualaid.example.org";
+pub const ORIGIN: &str = mutualaid_tests::lambda::SITE_ORIGIN;
 
 pub struct Harness {
     pub router: Router,
@@ -30,6 +30,18 @@ pub struct Harness {
     pub site: Arc<Site>,
     /// Holds the database's folder for the harness's life.
     pub _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Every counter of the self-report, all days together.
+    pub async fn counts(&self) -> BTreeMap<Counter, u64> {
+        self.store
+            .counts("1970-01-01", "9999-12-31")
+            .await
+            .expect("counts")
+            .into_iter()
+            .collect()
+    }
 }
 
 pub fn config(site: &Site, per_window: u64) -> HttpConfig {
@@ -48,8 +60,7 @@ pub fn config(site: &Site, per_window: u64) -> HttpConfig {
 }
 
 pub fn harness(per_window: u64) -> Harness {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let site = Arc::new(Site::load(&mutualaid_tests::real_content()).expect("content"));
     let router = http::router(App {
         store: store.clone(),
@@ -383,13 +394,7 @@ async fn json_answers_the_same_for_new_updated_and_unchanged_with_a_reference_pe
         ("delivery", "shopper")
     );
 
-    let counts: BTreeMap<Counter, u64> = h
-        .store
-        .counts("1970-01-01", "9999-12-31")
-        .await
-        .expect("counts")
-        .into_iter()
-        .collect();
+    let counts = h.counts().await;
     assert_eq!(
         (
             counts[&Counter::Created],
@@ -579,12 +584,7 @@ async fn a_plain_form_with_errors_comes_back_in_its_language_with_every_value_ke
         "an error page is no page for search engines"
     );
     let doc = html(&answer.body);
-    let title: String = doc
-        .select(&sel("title"))
-        .next()
-        .expect("title")
-        .text()
-        .collect();
+    let title = text_of(doc.root_element(), "title");
     assert!(title.starts_with("Error: "), "{title}");
     assert_eq!(
         doc.select(&sel("html"))
@@ -629,12 +629,7 @@ async fn a_plain_form_with_errors_comes_back_in_its_language_with_every_value_ke
             .next()
             .is_some()
     );
-    let notes: String = doc
-        .select(&sel("#f-notes"))
-        .next()
-        .expect("notes")
-        .text()
-        .collect();
+    let notes = text_of(doc.root_element(), "#f-notes");
     assert_eq!(notes, "Sin \"gluten\" & <b>sal</b>");
     assert!(
         h.store.everyone().await.expect("read").people.is_empty(),
@@ -746,13 +741,7 @@ async fn a_bot_filling_the_honeypot_is_thanked_and_nothing_is_stored() {
     .await;
     assert_eq!(answer.status, StatusCode::CREATED);
     assert!(h.store.everyone().await.expect("read").people.is_empty());
-    let counts: BTreeMap<Counter, u64> = h
-        .store
-        .counts("1970-01-01", "9999-12-31")
-        .await
-        .expect("counts")
-        .into_iter()
-        .collect();
+    let counts = h.counts().await;
     assert_eq!(counts[&Counter::Honeypot], 2);
 }
 

@@ -187,7 +187,10 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
         std::slice::from_ref(&edge),
         "the edge secret only"
     );
-    assert_eq!(submit[2].0, set(dynamo::SUBMIT_ACTIONS));
+    assert_eq!(
+        submit[2].0,
+        set(&dynamo::table_actions(dynamo::Granted::Submit))
+    );
     assert_eq!(
         submit[2].1,
         std::slice::from_ref(&table_arn),
@@ -212,7 +215,10 @@ fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sen
             && !parameter.contains('*'),
         "that secret only: {parameter}"
     );
-    assert_eq!(digest[1].0, set(dynamo::DIGEST_ACTIONS));
+    assert_eq!(
+        digest[1].0,
+        set(&dynamo::table_actions(dynamo::Granted::Digest))
+    );
     assert_eq!(digest[1].1, std::slice::from_ref(&table_arn));
     assert_eq!(
         leading_keys(&t, "DigestFunction", 1),

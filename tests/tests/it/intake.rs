@@ -242,14 +242,7 @@ impl Serve {
         let content = dir.path().join("content");
         mutualaid_tests::copy_tree(&mutualaid_tests::real_content(), &content);
         let data = dir.path().join("data");
-        let server = mutualaid_tests::serve::serve(
-            mutualaid_tests::mutualaid_bin(),
-            &content,
-            &dir.path().join("public"),
-            &data,
-            &[],
-            Stdio::null(),
-        );
+        let server = mutualaid_tests::serve::serve_site(&content, dir.path(), &[], Stdio::null());
         let store = SqliteStore::open(&data.join("mutualaid.sqlite3")).expect("the store");
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

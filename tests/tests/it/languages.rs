@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mutualaid_tests::serve::serve;
+use mutualaid_tests::serve::serve_site;
 use mutualaid_tests::{fixture_site, mutualaid_bin};
 
 /// Adds Arabic to a copy of the fixture site: the language in config.toml,
@@ -91,14 +91,7 @@ fn a_third_language_written_right_to_left_is_config_plus_content() {
 
     let out = site.path().join("public");
     let data = site.path().join("data");
-    let server = serve(
-        mutualaid_bin(),
-        site.path(),
-        &out,
-        &data,
-        &[],
-        Stdio::null(),
-    );
+    let server = serve_site(site.path(), site.path(), &[], Stdio::null());
     let home = std::fs::read_to_string(out.join("ar/index.html")).expect("the Arabic home page");
     assert!(home.contains(r#"<html lang="ar" dir="rtl">"#), "{home}");
     let english = std::fs::read_to_string(out.join("index.html")).expect("the English home");

@@ -74,6 +74,16 @@ pub fn html(text: &str) -> scraper::Html {
     scraper::Html::parse_document(text)
 }
 
+/// The text of the first element under `root` that `selector` finds
+/// (panics naming the selector when there is none).
+pub fn text_of(root: scraper::ElementRef<'_>, selector: &str) -> String {
+    root.select(&sel(selector))
+        .next()
+        .unwrap_or_else(|| panic!("nothing matches {selector}"))
+        .text()
+        .collect()
+}
+
 /// A CSS selector.
 pub fn sel(selector: &str) -> scraper::Selector {
     scraper::Selector::parse(selector).unwrap_or_else(|e| panic!("selector {selector}: {e}"))

@@ -8,10 +8,7 @@
 
 use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::domain::{self, Accepted};
-use mutualaid_handler::store::dynamo::DynamoStore;
-use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
-use mutualaid_tests::aws;
 
 use crate::cases::{DAY, Org, section};
 use crate::digest::NOON;
@@ -300,19 +297,12 @@ async fn one_person_twice<S: Store>(store: S) {
     assert_eq!(reopened.state, CaseState::Open);
 }
 
-#[tokio::test]
-async fn sqlite_one_person_twice_is_merged() {
-    let dir = tempfile::tempdir().expect("tmp");
-    one_person_twice(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
-}
-
-#[tokio::test]
-async fn dynamodb_one_person_twice_is_merged() {
-    let Some(endpoint) = aws::moto() else { return };
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, aws::unique_table("merge"));
-    store.create_table().await.expect("table");
-    one_person_twice(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    one_person_twice =>
+    sqlite_one_person_twice_is_merged,
+    dynamodb_one_person_twice_is_merged
+);
 
 async fn merges_race<S: Store + Clone>(store: S) {
     let org = Org::new(store, 3);
@@ -399,19 +389,9 @@ async fn merges_race<S: Store + Clone>(store: S) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_merges_race_with_confirmations_merges_and_submissions() {
-    let dir = tempfile::tempdir().expect("tmp");
-    merges_race(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open")).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_merges_race_with_confirmations_merges_and_submissions() {
-    let Some(endpoint) = aws::moto() else { return };
-    let store = DynamoStore::new(
-        aws::dynamo(&endpoint).await,
-        aws::unique_table("merge-race"),
-    );
-    store.create_table().await.expect("table");
-    merges_race(store).await;
-}
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    merges_race =>
+    sqlite_merges_race_with_confirmations_merges_and_submissions,
+    dynamodb_merges_race_with_confirmations_merges_and_submissions
+);

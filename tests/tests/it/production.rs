@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mutualaid_tests::caddy::{self, Caddy};
-use mutualaid_tests::serve::{Server, serve};
+use mutualaid_tests::serve::{Server, serve_site};
 use mutualaid_tests::{SITE, live_content, mutualaid_bin, real_content};
 
 /// `serve --production` trusting 127.0.0.1 as its proxy, the digest into
@@ -27,14 +27,7 @@ fn production(dir: &Path, extra: &[&str]) -> Server {
         outbox.to_str().expect("utf-8 path"),
     ];
     args.extend_from_slice(extra);
-    serve(
-        mutualaid_bin(),
-        &content,
-        &dir.join("public"),
-        &dir.join("data"),
-        &args,
-        Stdio::null(),
-    )
+    serve_site(&content, dir, &args, Stdio::null())
 }
 
 fn behind_caddy(server: &Server) -> Option<Caddy> {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mutualaid_tests::serve::{Server, serve};
+use mutualaid_tests::serve::{Server, serve_site};
 use mutualaid_tests::{fixture_site, mutualaid_bin, post};
 
 fn start(content: &std::path::Path, out: &std::path::Path) -> Server {
@@ -20,8 +20,8 @@ fn start_with(
     extra: &[&str],
     stderr: Stdio,
 ) -> Server {
-    let data = out.with_file_name("data");
-    serve(mutualaid_bin(), content, out, &data, extra, stderr)
+    let dir = out.parent().expect("the site's folder");
+    serve_site(content, dir, extra, stderr)
 }
 
 fn agent() -> ureq::Agent {

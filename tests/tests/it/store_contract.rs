@@ -11,7 +11,7 @@ use mutualaid_forms::Signup;
 use mutualaid_handler::domain::{self, Accepted, Retention};
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
-    Counter, DigestState, ManifestEntry, Outcome, Person, Store, StoreError, Submission,
+    Counter, DigestState, ManifestEntry, Outcome, Person, RateWindow, Store, StoreError, Submission,
 };
 
 /// The tests' sign-up builder, where the other modules have long found it.
@@ -399,15 +399,40 @@ async fn the_log_has_every_submission_by_reference<S: Store>(store: &S) {
     assert_eq!(references.len(), log.len(), "references are unique");
 }
 
+fn window(start: i64, end: i64) -> RateWindow {
+    RateWindow { start, end }
+}
+
 async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
-    assert_eq!(store.hit("client-1", 600, 1_200).await.expect("hit"), 1);
-    assert_eq!(store.hit("client-1", 600, 1_200).await.expect("hit"), 2);
     assert_eq!(
-        store.hit("client-1", 1_200, 1_800).await.expect("hit"),
+        store
+            .hit("client-1", window(600, 1_200))
+            .await
+            .expect("hit"),
+        1
+    );
+    assert_eq!(
+        store
+            .hit("client-1", window(600, 1_200))
+            .await
+            .expect("hit"),
+        2
+    );
+    assert_eq!(
+        store
+            .hit("client-1", window(1_200, 1_800))
+            .await
+            .expect("hit"),
         1,
         "a new window"
     );
-    assert_eq!(store.hit("client-2", 600, 1_200).await.expect("hit"), 1);
+    assert_eq!(
+        store
+            .hit("client-2", window(600, 1_200))
+            .await
+            .expect("hit"),
+        1
+    );
     for day in ["2026-11-25", "2026-11-26", "2026-11-27"] {
         store.count(day, Counter::Rejected).await.expect("count");
     }
@@ -600,21 +625,15 @@ where
         .expect("others are served");
 }
 
-fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
-    (dir, store)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_meets_the_store_contract() {
-    let (_dir, store) = sqlite();
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
     contract(store).await;
 }
 
 #[tokio::test]
 async fn sqlite_names_a_damaged_record_and_reads_the_rest() {
-    let (dir, store) = sqlite();
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let file = dir.path().join("db.sqlite3");
     a_damaged_record_is_named_and_the_rest_read(&store, |id| async move {
         let conn = rusqlite::Connection::open(&file).expect("open");

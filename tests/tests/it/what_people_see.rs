@@ -137,13 +137,11 @@ fn check_production_refuses_the_shipped_placeholders_and_passes_real_settings() 
 async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
     use mutualaid_forms::validate::ContactMethod;
     use mutualaid_handler::store::Submission;
-    use mutualaid_handler::store::sqlite::SqliteStore;
 
     use crate::digest::NOON;
     use crate::store_contract::{KEEP, person};
 
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     let mut rita = person(
         "Rita Lopez",
         Some("rita@example.org"),
