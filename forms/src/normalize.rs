@@ -1,4 +1,4 @@
-//! Normal forms used to recognise the same person: a lowercased email, an
+//! Normal forms used to recognize the same person: a lowercased email, an
 //! E.164 phone number and a name key. And what every text a person types is
 //! cleaned of before it is kept: characters that change how *other* text
 //! displays ([`is_display_control`]), so a name cannot reverse itself in

@@ -707,7 +707,7 @@ async fn a_database_of_the_first_schema_is_migrated_with_nothing_lost() {
         store.digest_state().await.expect("state").last_sent,
         Some(1_500)
     );
-    // The same person is recognised after the migration.
+    // The same person is recognized after the migration.
     let again = domain::accept(
         &store,
         Submission::Signup(person(
