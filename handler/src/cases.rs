@@ -314,35 +314,43 @@ pub async fn pause<S: Store>(
     now: Timestamp,
     by: &str,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
-    let Some(person) = store.person(volunteer).await? else {
-        return Ok(Err(Refusal::NoVolunteer));
-    };
-    let merged = standing_of(store, volunteer)
-        .await?
-        .is_some_and(|s| s.merged_into.is_some());
-    if !person.submission.has_role(Role::Shopper) || merged {
-        return Ok(Err(Refusal::NoVolunteer));
+    for _ in 0..5 {
+        let Some(person) = store.person(volunteer).await? else {
+            return Ok(Err(Refusal::NoVolunteer));
+        };
+        let merged = standing_of(store, volunteer)
+            .await?
+            .is_some_and(|s| s.merged_into.is_some());
+        if !person.submission.has_role(Role::Shopper) || merged {
+            return Ok(Err(Refusal::NoVolunteer));
+        }
+        let state = Standing {
+            person_id: volunteer.to_owned(),
+            paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
+            merged_into: None,
+            expires_at: person.expires_at,
+        };
+        let action = CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::Pause,
+            case_id: None,
+            volunteer_id: Some(volunteer.to_owned()),
+            by: by.to_owned(),
+            detail: days.to_string(),
+            version: 0,
+            merged: None,
+            expires_at: person.expires_at,
+        };
+        match store.set_standing(&state, &action).await {
+            Ok(()) => return Ok(Ok(state)),
+            // Merged between the read and the write: read again (it is no
+            // longer offered), never unmerge it.
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    let state = Standing {
-        person_id: volunteer.to_owned(),
-        paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
-        merged_into: None,
-        expires_at: person.expires_at,
-    };
-    let action = CaseAction {
-        id: uuid::Uuid::now_v7().to_string(),
-        at: now,
-        kind: ActionKind::Pause,
-        case_id: None,
-        volunteer_id: Some(volunteer.to_owned()),
-        by: by.to_owned(),
-        detail: days.to_string(),
-        version: 0,
-        merged: None,
-        expires_at: person.expires_at,
-    };
-    store.set_standing(&state, &action).await?;
-    Ok(Ok(state))
+    Err(StoreError::Conflict)
 }
 
 async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {

@@ -1191,8 +1191,13 @@ impl Store for DynamoStore {
 
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         let item = standing_item(state)?;
+        // Never unmerge: a merge since the caller read is a conflict.
+        let not_merged = state
+            .merged_into
+            .is_none()
+            .then_some("attribute_not_exists(merged_into)");
         self.transact(vec![
-            put(&self.table, item, None)?,
+            put(&self.table, item, not_merged)?,
             put(&self.table, action_item(action)?, None)?,
         ])
         .await

@@ -681,7 +681,9 @@ pub trait Store: Send + Sync + 'static {
         action: &CaseAction,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
 
-    /// Pauses (or unpauses) a volunteer and records the action.
+    /// Pauses (or unpauses) a volunteer and records the action. Never
+    /// removes a merge mark: a `state` that is not merged fails with
+    /// [`StoreError::Conflict`] if the record has been merged meanwhile.
     fn set_standing(
         &self,
         state: &Standing,

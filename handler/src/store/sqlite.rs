@@ -1045,6 +1045,20 @@ impl Store for SqliteStore {
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         let (state, action) = (state.clone(), action.clone());
         self.with_tx(move |tx| {
+            // Never unmerge: a merge since the caller read is a conflict.
+            if state.merged_into.is_none() {
+                let merged: Option<Option<String>> = tx
+                    .query_row(
+                        "SELECT json_extract(record, '$.merged_into') FROM volunteers WHERE person_id = ?1",
+                        [&state.person_id],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if merged.flatten().is_some() {
+                    return Err(StoreError::Conflict);
+                }
+            }
             upsert_standing(tx, &state)?;
             insert_action(tx, &action)
         })

@@ -4,11 +4,15 @@
 //! moves with them and the volunteer's load stays true; what they send
 //! later still reaches the organizers; a mistaken merge is undone by
 //! reopening. And the races: a merge against a confirmation, two opposite
-//! merges, a merge against the person sending the form again.
+//! merges, a merge against the person sending the form again, a merge
+//! against a pause.
 
 use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::domain::{self, Accepted};
-use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
+use mutualaid_handler::store::{
+    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, Standing, Store, StoreError,
+    Submission,
+};
 
 use crate::cases::{DAY, Org, section};
 use crate::digest::NOON;
@@ -394,4 +398,102 @@ mutualaid_tests::on_both_stores!(
     merges_race =>
     sqlite_merges_race_with_confirmations_merges_and_submissions,
     dynamodb_merges_race_with_confirmations_merges_and_submissions
+);
+
+/// Where a record stands: merged into which, if any.
+async fn merged_into<S: Store>(org: &Org<S>, id: &str) -> Option<String> {
+    org.store
+        .standings()
+        .await
+        .expect("standings")
+        .into_iter()
+        .find(|s| s.person_id == id)
+        .and_then(|s| s.merged_into)
+}
+
+/// Vicente volunteers twice (two spellings, one email); an organizer merges
+/// the records while another pauses the one merged away. The merge mark
+/// stays whichever lands first, so that record is never offered again.
+async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
+    let org = Org::new(store, 3);
+    let vicente = |name: &str, tag: &str| {
+        person(
+            &format!("{name} {tag}"),
+            Some(&format!("vicente.{tag}@example.org")),
+            None,
+            "92105",
+            &["shopper"],
+        )
+    };
+    let first = org.sign_up(&vicente("Vicente Paz", "a"), NOON - DAY).await;
+    let second = org.sign_up(&vicente("Vic Paz", "a"), NOON).await;
+    assert!(first.person_id != second.person_id, "two records, linked");
+    let record = org
+        .store
+        .person(&first.person_id)
+        .await
+        .expect("read")
+        .expect("there");
+    // A pause decided on what an organizer read before the merge, landing after it.
+    let stale = Standing {
+        person_id: first.person_id.clone(),
+        paused_until: Some(NOON + 8 * DAY),
+        merged_into: None,
+        expires_at: record.expires_at,
+    };
+    let action = CaseAction {
+        id: "pause-after-merge".into(),
+        at: NOON + DAY,
+        kind: ActionKind::Pause,
+        case_id: None,
+        volunteer_id: Some(first.person_id.clone()),
+        by: "test".into(),
+        detail: "7".into(),
+        version: 0,
+        merged: None,
+        expires_at: record.expires_at,
+    };
+    merge(&org, &first.person_id, &second.person_id, NOON + DAY)
+        .await
+        .expect("merged");
+    let written = org.store.set_standing(&stale, &action).await;
+    assert!(
+        matches!(written, Err(StoreError::Conflict)),
+        "a stale pause is refused: {written:?}"
+    );
+    assert_eq!(
+        merged_into(&org, &first.person_id).await,
+        Some(second.person_id.clone())
+    );
+    let paused = cases::pause(&org.store, &first.person_id, 7, NOON + DAY, "test")
+        .await
+        .expect("the store answers");
+    assert!(matches!(paused, Err(Refusal::NoVolunteer)), "{paused:?}");
+    // At once, a fresh pair each round.
+    for tag in ["b", "c", "d", "e"] {
+        let a = org.sign_up(&vicente("Vicente Paz", tag), NOON - DAY).await;
+        let b = org.sign_up(&vicente("Vic Paz", tag), NOON).await;
+        let (merged, paused) = tokio::join!(
+            merge(&org, &a.person_id, &b.person_id, NOON + DAY),
+            cases::pause(&org.store, &a.person_id, 7, NOON + DAY, "test"),
+        );
+        merged.expect("merged");
+        let paused = paused.expect("the store answers");
+        assert!(
+            matches!(paused, Ok(_) | Err(Refusal::NoVolunteer)),
+            "{paused:?}"
+        );
+        assert_eq!(
+            merged_into(&org, &a.person_id).await,
+            Some(b.person_id.clone()),
+            "round {tag}: the merge mark stays"
+        );
+    }
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_pause_never_unmerges =>
+    sqlite_a_pause_never_unmerges_a_merged_record,
+    dynamodb_a_pause_never_unmerges_a_merged_record
 );
