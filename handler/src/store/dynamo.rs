@@ -55,7 +55,7 @@
 //!   action. It never writes one item twice (DynamoDB refuses that): a kept
 //!   case that takes on a match leaves the volunteer's `LOAD` as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -1102,14 +1102,28 @@ impl Store for DynamoStore {
             .query_all(None, "pk = :p", vec![(":p", s(&pk))])
             .await?;
         let mut erased = Erased::default();
-        let mut record = None;
+        // Its keys, from the record and from every version it kept, so that a
+        // record that no longer decodes leaves no identity key behind (that
+        // would refuse the same person signing up again) and no contact.
+        let mut identities = BTreeSet::new();
+        let mut contacts = BTreeSet::new();
         for item in &items {
             let sk = text(item, SORT_KEY).unwrap_or("");
             if sk == "PERSON" {
                 erased.record = true;
-                record = person_from(item.clone()).ok();
+                if let Ok(person) = person_from(item.clone()) {
+                    contacts.extend(person.submission.contact_keys());
+                    identities.extend(person.identities);
+                }
             } else if sk.starts_with("V#") {
                 erased.versions += 1;
+                if let Some(Ok(submission)) = item
+                    .get("submission")
+                    .map(|v| serde_dynamo::from_attribute_value::<_, Submission>(v.clone()))
+                {
+                    contacts.extend(submission.contact_keys());
+                    identities.extend(submission.identity_keys());
+                }
             } else if sk.starts_with("LOG#") {
                 erased.submissions += 1;
             } else if sk.starts_with("CASE#") {
@@ -1166,13 +1180,11 @@ impl Store for DynamoStore {
                 }
             }
         };
-        if let Some(person) = &record {
-            for key in &person.identities {
-                delete(format!("IDENTITY#{key}"), "IDENTITY".into(), Some(id)).await?;
-            }
-            for contact in person.submission.contact_keys() {
-                delete(format!("CONTACT#{contact}"), pk.clone(), None).await?;
-            }
+        for key in &identities {
+            delete(format!("IDENTITY#{key}"), "IDENTITY".into(), Some(id)).await?;
+        }
+        for contact in &contacts {
+            delete(format!("CONTACT#{contact}"), pk.clone(), None).await?;
         }
         // The record last: if this stops halfway, erasing again finds it and finishes.
         for item in &items {

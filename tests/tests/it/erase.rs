@@ -201,6 +201,66 @@ async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
 }
 
 /// Every file under `dir` but the outbox.
+/// Jose's record no longer decodes (a damaged item) when he asks to be
+/// deleted: it still goes whole, keys and contacts with it, so nothing is
+/// left holding his name and contact — and when he signs up again, he is
+/// taken as new, not refused.
+async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
+    store: &S,
+    damage: impl FnOnce(String) -> F,
+) {
+    let mut jose = person(
+        JOSE_NAME,
+        Some(JOSE_EMAIL),
+        Some(SHARED_PHONE),
+        "92105",
+        &["shopper"],
+    );
+    let accept = |s: &mutualaid_forms::Signup, at| {
+        domain::accept(store, Submission::Signup(s.clone()), at, KEEP)
+    };
+    let first = accept(&jose, NOON - 800).await.expect("jose");
+    jose.availability = Some("Weekends".into());
+    accept(&jose, NOON - 700).await.expect("jose, again");
+    damage(first.person_id.clone()).await;
+    mutualaid_handler::erase::erase(store, &first.person_id, NOON, NOON + 86_400)
+        .await
+        .expect("erased");
+    let contacts = Submission::Signup(jose.clone()).contact_keys();
+    let left = store.sharing(&contacts).await.expect("contacts");
+    assert!(left.is_empty(), "no contact left: {left:?}");
+    let again = accept(&jose, NOON + 100)
+        .await
+        .expect("signing up again is not refused");
+    assert_eq!(again.outcome, mutualaid_handler::store::Outcome::Created);
+    assert!(again.person_id != first.person_id);
+}
+
+#[tokio::test]
+async fn sqlite_a_damaged_record_is_erased_whole() {
+    let (dir, store) = mutualaid_tests::stores::sqlite();
+    let file = dir.path().join("db.sqlite3");
+    a_damaged_record_is_erased_whole(&store, |id| async move {
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.execute("UPDATE people SET record = 'garbage' WHERE id = ?1", [id])
+            .expect("damage");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_damaged_record_is_erased_whole() {
+    let Some(endpoint) = aws::moto() else { return };
+    let table = aws::unique_table("erase-damaged");
+    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
+    store.create_table().await.expect("table");
+    a_damaged_record_is_erased_whole(&store, |id| async move {
+        let bad = aws_sdk_dynamodb::types::AttributeValue::N("7".into());
+        aws::damage_record(&endpoint, &table, &id, bad).await;
+    })
+    .await;
+}
+
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a folder").flatten() {
         let path = entry.path();
