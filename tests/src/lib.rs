@@ -386,6 +386,17 @@ pub mod stores {
         (dir, store)
     }
 
+    /// Overwrites the stored record of person `id` in the SQLite store of
+    /// [`sqlite`]'s folder `dir` with `bad`, as a damaged row would read.
+    pub fn damage_sqlite_record(dir: &std::path::Path, id: &str, bad: &str) {
+        let conn = rusqlite::Connection::open(dir.join("db.sqlite3")).expect("open");
+        conn.execute(
+            "UPDATE people SET record = ?2 WHERE id = ?1",
+            rusqlite::params![id, bad],
+        )
+        .expect("damage");
+    }
+
     /// A new DynamoDB table on moto, named after `what`; `None` (after
     /// saying why the test skips) when moto is not there.
     pub async fn dynamodb(what: &str) -> Option<DynamoStore> {

@@ -21,7 +21,6 @@ use mutualaid_handler::http::{self, App};
 use mutualaid_handler::mail::{MailError, Mailer, Outbox};
 use mutualaid_handler::store::Store;
 use mutualaid_handler::store::dynamo::DynamoStore;
-use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_site::Site;
 use mutualaid_tests::aws;
 use serde_json::json;
@@ -459,13 +458,9 @@ where
 
 #[tokio::test]
 async fn sqlite_a_damaged_record_is_counted_and_the_digest_sent() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("db.sqlite3");
-    let store = SqliteStore::open(&file).expect("open");
+    let (dir, store) = mutualaid_tests::stores::sqlite();
     damaged_record_is_counted(store, |id| async move {
-        let conn = rusqlite::Connection::open(&file).expect("open");
-        conn.execute("UPDATE people SET record = 'garbage' WHERE id = ?1", [id])
-            .expect("damage");
+        mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, "garbage");
     })
     .await;
 }

@@ -239,11 +239,8 @@ async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
 #[tokio::test]
 async fn sqlite_a_damaged_record_is_erased_whole() {
     let (dir, store) = mutualaid_tests::stores::sqlite();
-    let file = dir.path().join("db.sqlite3");
     a_damaged_record_is_erased_whole(&store, |id| async move {
-        let conn = rusqlite::Connection::open(&file).expect("open");
-        conn.execute("UPDATE people SET record = 'garbage' WHERE id = ?1", [id])
-            .expect("damage");
+        mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, "garbage");
     })
     .await;
 }

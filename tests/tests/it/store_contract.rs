@@ -634,14 +634,9 @@ async fn sqlite_meets_the_store_contract() {
 #[tokio::test]
 async fn sqlite_names_a_damaged_record_and_reads_the_rest() {
     let (dir, store) = mutualaid_tests::stores::sqlite();
-    let file = dir.path().join("db.sqlite3");
     a_damaged_record_is_named_and_the_rest_read(&store, |id| async move {
-        let conn = rusqlite::Connection::open(&file).expect("open");
-        conn.execute(
-            "UPDATE people SET record = '{\"not\": \"a record\"' WHERE id = ?1",
-            [id],
-        )
-        .expect("damage");
+        let bad = "{\"not\": \"a record\"";
+        mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, bad);
     })
     .await;
 }
