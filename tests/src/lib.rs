@@ -401,12 +401,18 @@ pub mod stores {
     /// saying why the test skips) when moto is not there.
     pub async fn dynamodb(what: &str) -> Option<DynamoStore> {
         let endpoint = crate::aws::moto()?;
-        let store = DynamoStore::new(
-            crate::aws::dynamo(&endpoint).await,
-            crate::aws::unique_table(what),
-        );
-        store.create_table().await.expect("table");
-        Some(store)
+        Some(dynamodb_table(&endpoint, what).await.0)
+    }
+
+    /// A new DynamoDB table at `endpoint`, named after `what`, and its name.
+    pub async fn dynamodb_table(endpoint: &str, what: &str) -> (DynamoStore, String) {
+        let table = crate::aws::unique_table(what);
+        let store = DynamoStore::new(crate::aws::dynamo(endpoint).await, &table);
+        store
+            .create_table()
+            .await
+            .expect("creating the table in moto");
+        (store, table)
     }
 }
 
@@ -475,17 +481,16 @@ pub mod aws {
         aws_sdk_dynamodb::Client::new(&sdk_config(endpoint).await)
     }
 
-    /// Overwrites the stored record of person `id` in `table` with `bad`,
-    /// as a damaged item would read.
+    /// Overwrites the stored record of person `id` in `table` (on moto,
+    /// which the test asked for) with `bad`, as a damaged item would read.
     pub async fn damage_record(
-        endpoint: &str,
         table: &str,
         id: &str,
         bad: aws_sdk_dynamodb::types::AttributeValue,
     ) {
         use aws_sdk_dynamodb::types::AttributeValue;
         use mutualaid_handler::store::dynamo::{PARTITION_KEY, SORT_KEY};
-        dynamo(endpoint)
+        dynamo(&endpoint())
             .await
             .update_item()
             .table_name(table)

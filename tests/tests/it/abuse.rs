@@ -359,14 +359,11 @@ async fn every_route_the_template_throttles_is_served() {
 /// `serve`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is_the_client() {
-    use mutualaid_handler::store::dynamo::DynamoStore;
     use mutualaid_tests::{aws, lambda};
     use serde_json::{Value, json};
 
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("edge");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "edge").await;
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let env = crate::aws::submit_env(&emulator.address, &table);

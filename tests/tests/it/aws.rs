@@ -21,30 +21,20 @@ use serde_json::{Value, json};
 
 use crate::handler::{config, send};
 
-async fn fresh_store(endpoint: &str, what: &str) -> (DynamoStore, String) {
-    let table = aws::unique_table(what);
-    let store = DynamoStore::new(aws::dynamo(endpoint).await, &table);
-    store
-        .create_table()
-        .await
-        .expect("creating the table in moto");
-    (store, table)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_meets_the_store_contract() {
     let Some(endpoint) = aws::moto() else { return };
-    let (store, _) = fresh_store(&endpoint, "contract").await;
+    let (store, _) = mutualaid_tests::stores::dynamodb_table(&endpoint, "contract").await;
     crate::store_contract::contract(store).await;
 }
 
 #[tokio::test]
 async fn dynamodb_names_a_damaged_record_and_reads_the_rest() {
     let Some(endpoint) = aws::moto() else { return };
-    let (store, table) = fresh_store(&endpoint, "damaged").await;
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "damaged").await;
     crate::store_contract::a_damaged_record_is_named_and_the_rest_read(&store, |id| async move {
         let bad = AttributeValue::S("not a record".into());
-        aws::damage_record(&endpoint, &table, &id, bad).await;
+        aws::damage_record(&table, &id, bad).await;
     })
     .await;
 }
@@ -54,7 +44,7 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
     use mutualaid_handler::domain;
     use mutualaid_handler::store::Submission;
     let Some(endpoint) = aws::moto() else { return };
-    let (store, table) = fresh_store(&endpoint, "expiry").await;
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "expiry").await;
     let keep = crate::store_contract::KEEP;
     let rosa = crate::store_contract::person(
         "Rosa",
@@ -130,7 +120,7 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
 #[tokio::test]
 async fn the_table_has_the_key_design_index_and_ttl() {
     let Some(endpoint) = aws::moto() else { return };
-    let (_, table) = fresh_store(&endpoint, "design").await;
+    let (_, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "design").await;
     let client = aws::dynamo(&endpoint).await;
     let described = client
         .describe_table()
@@ -177,7 +167,7 @@ fn signup(email: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_or_stalled_store_gives_503_claims_nothing_and_recovers_by_itself() {
     let Some(endpoint) = aws::moto() else { return };
-    let (direct, table) = fresh_store(&endpoint, "faults").await;
+    let (direct, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "faults").await;
     let proxy = proxy::start(endpoint.trim_start_matches("http://").to_owned()).await;
     let through_proxy = DynamoStore::new(aws::dynamo(&proxy.url).await, &table);
     let site = Arc::new(Site::load(&mutualaid_tests::real_content()).expect("content"));
@@ -349,7 +339,7 @@ pub fn submit_env(runtime_api: &str, table: &str) -> Vec<(&'static str, String)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_submit_binary_answers_api_gateway_and_function_url_events_in_both_encodings() {
     let Some(endpoint) = aws::moto() else { return };
-    let (store, table) = fresh_store(&endpoint, "lambda").await;
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "lambda").await;
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let mut child = start_submit(submit_env(&emulator.address, &table));
@@ -454,7 +444,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_digest_binary_sends_on_a_schedule_event() {
     let Some(endpoint) = aws::moto() else { return };
-    let (store, table) = fresh_store(&endpoint, "digest-lambda").await;
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "digest-lambda").await;
     let sender = format!("digest-{table}@mutualaid.example.org");
     let ses = aws_sdk_sesv2::Client::new(&aws::sdk_config(&endpoint).await);
     ses.create_email_identity()

@@ -15,7 +15,6 @@ use mutualaid_handler::domain;
 use mutualaid_handler::http::{self, App, OrganizerActions};
 use mutualaid_handler::links::{KeySource, LinkKeys, LinkSigner};
 use mutualaid_handler::mail::Outbox;
-use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::{CaseKind, CaseState, Store, Submission};
 use mutualaid_site::Site;
 use mutualaid_tests::{aws, lambda};
@@ -500,9 +499,7 @@ async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("links");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "links").await;
     let (secret, keys) = aws::link_keys_secret(&endpoint, &table).await;
     let (rita, vic) = seed(&store).await;
     let dir = tempfile::tempdir().expect("tmp");

@@ -11,7 +11,6 @@ use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
 use mutualaid_handler::domain::{self, Retention};
 use mutualaid_handler::mail::{Mailer, Outbox, Ses};
-use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::{Store, Submission};
 use mutualaid_site::strings::Strings;
 use mutualaid_tests::aws;
@@ -150,9 +149,7 @@ async fn ses(endpoint: &str) -> aws_sdk_sesv2::Client {
 #[tokio::test]
 async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("digest");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "digest").await;
     let ses_client = ses(&endpoint).await;
     ses_client
         .create_email_identity()
@@ -241,9 +238,7 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
 #[tokio::test]
 async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("refused");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "refused").await;
     seed(&store, NOON - 3_600).await;
     let to = format!("organizers+{table}@example.org");
     let mut cfg = config(&to);

@@ -20,7 +20,6 @@ use mutualaid_handler::domain;
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::mail::{MailError, Mailer, Outbox};
 use mutualaid_handler::store::Store;
-use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_site::Site;
 use mutualaid_tests::aws;
 use serde_json::json;
@@ -282,9 +281,7 @@ async fn sqlite_every_acknowledged_sign_up_is_new_in_exactly_one_digest_while_di
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_every_acknowledged_sign_up_is_new_in_exactly_one_digest_while_digests_run() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("race");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, _) = mutualaid_tests::stores::dynamodb_table(&endpoint, "race").await;
     let dir = tempfile::tempdir().expect("tmp");
     // Two clients: moto takes one request at a time, and digests must keep up to overlap many writes.
     let race = race(store, &dir.path().join("outbox"), 2, Duration::from_secs(6)).await;
@@ -469,11 +466,9 @@ async fn sqlite_a_damaged_record_is_counted_and_the_digest_sent() {
 async fn dynamodb_a_damaged_record_is_counted_and_the_digest_sent() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("damaged-digest");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "damaged-digest").await;
     damaged_record_is_counted(store, |id| async move {
-        aws::damage_record(&endpoint, &table, &id, AttributeValue::N("7".into())).await;
+        aws::damage_record(&table, &id, AttributeValue::N("7".into())).await;
     })
     .await;
 }

@@ -248,12 +248,10 @@ async fn sqlite_a_damaged_record_is_erased_whole() {
 #[tokio::test]
 async fn dynamodb_a_damaged_record_is_erased_whole() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("erase-damaged");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "erase-damaged").await;
     a_damaged_record_is_erased_whole(&store, |id| async move {
         let bad = aws_sdk_dynamodb::types::AttributeValue::N("7".into());
-        aws::damage_record(&endpoint, &table, &id, bad).await;
+        aws::damage_record(&table, &id, bad).await;
     })
     .await;
 }

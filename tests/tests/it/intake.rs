@@ -367,9 +367,7 @@ impl Intake for Lambda {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_submit_lambda_nobody_is_merged_overwritten_or_told_who_is_on_record() {
     let Some(endpoint) = aws::moto() else { return };
-    let table = aws::unique_table("intake");
-    let store = DynamoStore::new(aws::dynamo(&endpoint).await, &table);
-    store.create_table().await.expect("table");
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "intake").await;
     aws::edge_secret(&endpoint).await;
     let emulator = lambda::start().await;
     let child = crate::aws::start_submit(crate::aws::submit_env(&emulator.address, &table));
