@@ -4,20 +4,24 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mutualaid_handler::erase::{self, Contact, Outcome};
+use mutualaid_handler::erase::{self, Contact, Holder, Outcome};
 use mutualaid_handler::export::time;
-use mutualaid_handler::store::Person;
 use mutualaid_handler::store::sqlite::SqliteStore;
 
-fn list(people: &[Person]) {
-    for p in people {
-        println!(
-            "  --record {}   {} — {} form, on record since {}",
-            p.id,
-            p.submission.name(),
-            p.submission.form().key(),
-            time(p.created_at)
-        );
+fn list(holders: &[Holder]) {
+    for holder in holders {
+        match holder {
+            Holder::Record(p) => println!(
+                "  --record {}   {} — {} form, on record since {}",
+                p.id,
+                p.submission.name(),
+                p.submission.form().key(),
+                time(p.created_at)
+            ),
+            Holder::Unreadable(id) => {
+                println!("  --record {id}   (damaged: this record could not be read)")
+            }
+        }
     }
 }
 

@@ -53,11 +53,33 @@ impl Contact {
     }
 }
 
-/// Every record that holds `contact`, oldest first.
+/// A record that holds the contact, as an organizer picks among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A record as stored.
+    Record(Box<Person>),
+    /// A record that is there but does not decode (a damaged item): named
+    /// by its id only, and deleted like any other.
+    Unreadable(String),
+}
+
+impl Holder {
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Holder::Record(p) => &p.id,
+            Holder::Unreadable(id) => id,
+        }
+    }
+}
+
+/// Every record that holds `contact`: those that read, oldest first, then
+/// any that does not decode (so that a damaged record can still be deleted
+/// at its person's request).
 pub async fn records_with<S: Store>(
     store: &S,
     contact: &Contact,
-) -> Result<Vec<Person>, StoreError> {
+) -> Result<Vec<Holder>, StoreError> {
     let mut ids: Vec<String> = store
         .sharing(&contact.keys())
         .await?
@@ -67,13 +89,21 @@ pub async fn records_with<S: Store>(
     ids.sort();
     ids.dedup();
     let mut people = Vec::new();
+    let mut unreadable = Vec::new();
     for id in ids {
-        if let Some(p) = store.person(&id).await? {
-            people.push(p);
+        match store.person(&id).await {
+            Ok(Some(p)) => people.push(p),
+            Ok(None) => {}
+            Err(StoreError::Unreadable { .. }) => unreadable.push(Holder::Unreadable(id)),
+            Err(e) => return Err(e),
         }
     }
     people.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(people)
+    Ok(people
+        .into_iter()
+        .map(|p| Holder::Record(Box::new(p)))
+        .chain(unreadable)
+        .collect())
 }
 
 /// What a deletion did.
@@ -94,9 +124,9 @@ pub enum Outcome {
     NoRecord,
     /// Several records hold it (a household, a shared phone): pick one by
     /// id. Nothing was deleted.
-    Choose(Vec<Person>),
+    Choose(Vec<Holder>),
     /// The id picked is not one of the records holding the contact.
-    NotAmong(Vec<Person>),
+    NotAmong(Vec<Holder>),
     /// Deleted.
     Deleted(Erasure),
 }
@@ -112,16 +142,17 @@ pub async fn delete<S: Store>(
     let found = records_with(store, contact).await?;
     let id = match (pick, found.as_slice()) {
         (None, []) => return Ok(Outcome::NoRecord),
-        (None, [one]) => one.id.clone(),
+        (None, [one]) => one.id().to_owned(),
         (None, _) => return Ok(Outcome::Choose(found)),
-        (Some(id), _) if found.iter().any(|p| p.id == id) => id.to_owned(),
+        (Some(id), _) if found.iter().any(|h| h.id() == id) => id.to_owned(),
         (Some(_), _) => return Ok(Outcome::NotAmong(found)),
     };
-    let expires_at = found
-        .iter()
-        .find(|p| p.id == id)
-        .map(|p| p.expires_at)
-        .unwrap_or(now);
+    // The deletion's note for the organizers lasts as long as the record
+    // would have (a record that does not read: as long as the digest needs).
+    let expires_at = match found.iter().find(|h| h.id() == id) {
+        Some(Holder::Record(p)) => p.expires_at,
+        _ => now + 30 * 86_400,
+    };
     erase(store, &id, now, expires_at)
         .await
         .map(Outcome::Deleted)

@@ -48,7 +48,7 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
     store: &S,
     request: &serde_json::Value,
 ) -> Result<serde_json::Value, lambda_http::Error> {
-    use mutualaid_handler::erase::{self, Contact, Outcome};
+    use mutualaid_handler::erase::{self, Contact, Holder, Outcome};
     use serde_json::json;
     let text = |name: &str| request.get(name).and_then(|v| v.as_str());
     let contact = match (text("email"), text("phone")) {
@@ -61,16 +61,17 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
             "error": "give one of \"email\" or \"phone\", as the person gave it"
         }));
     };
-    let listed = |people: &[mutualaid_handler::store::Person]| {
-        people
+    let listed = |holders: &[Holder]| {
+        holders
             .iter()
-            .map(|p| {
-                json!({
+            .map(|holder| match holder {
+                Holder::Record(p) => json!({
                     "record": p.id,
                     "name": p.submission.name(),
                     "form": p.submission.form().key(),
                     "since": mutualaid_handler::export::time(p.created_at),
-                })
+                }),
+                Holder::Unreadable(id) => json!({ "record": id, "unreadable": true }),
             })
             .collect::<Vec<_>>()
     };

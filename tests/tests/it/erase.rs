@@ -202,13 +202,26 @@ async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
 
 /// Every file under `dir` but the outbox.
 /// Jose's record no longer decodes (a damaged item) when he asks to be
-/// deleted: it still goes whole, keys and contacts with it, so nothing is
-/// left holding his name and contact — and when he signs up again, he is
-/// taken as new, not refused.
+/// deleted. Asked by the phone he shares with Maria, both records are
+/// listed (his by id) and nothing goes; picked, his goes whole, keys and
+/// contacts with it, Maria stays — and when he signs up again he is taken
+/// as new, not refused.
 async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
     store: &S,
     damage: impl FnOnce(String) -> F,
 ) {
+    use mutualaid_handler::erase::{self, Contact, Holder, Outcome};
+    let accept = |s: &mutualaid_forms::Signup, at| {
+        domain::accept(store, Submission::Signup(s.clone()), at, KEEP)
+    };
+    let maria = person(
+        "Maria Hogar",
+        None,
+        Some(SHARED_PHONE),
+        "92105",
+        &["delivery"],
+    );
+    let maria = accept(&maria, NOON - 900).await.expect("maria");
     let mut jose = person(
         JOSE_NAME,
         Some(JOSE_EMAIL),
@@ -216,19 +229,43 @@ async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
         "92105",
         &["shopper"],
     );
-    let accept = |s: &mutualaid_forms::Signup, at| {
-        domain::accept(store, Submission::Signup(s.clone()), at, KEEP)
-    };
     let first = accept(&jose, NOON - 800).await.expect("jose");
     jose.availability = Some("Weekends".into());
     accept(&jose, NOON - 700).await.expect("jose, again");
     damage(first.person_id.clone()).await;
-    mutualaid_handler::erase::erase(store, &first.person_id, NOON, NOON + 86_400)
+
+    let phone = Contact::phone(SHARED_PHONE).expect("a phone");
+    let listed = erase::delete(store, &phone, None, NOON)
         .await
-        .expect("erased");
+        .expect("asked");
+    let Outcome::Choose(holders) = listed else {
+        panic!("both listed, nothing deleted: {listed:?}");
+    };
+    assert!(matches!(&holders[0], Holder::Record(p) if p.id == maria.person_id));
+    assert_eq!(holders[1], Holder::Unreadable(first.person_id.clone()));
+    let done = erase::delete(store, &phone, Some(&first.person_id), NOON)
+        .await
+        .expect("deleted");
+    assert!(
+        matches!(&done, Outcome::Deleted(e) if e.id == first.person_id),
+        "{done:?}"
+    );
+    assert!(
+        store
+            .person(&maria.person_id)
+            .await
+            .expect("read")
+            .is_some()
+    );
     let contacts = Submission::Signup(jose.clone()).contact_keys();
-    let left = store.sharing(&contacts).await.expect("contacts");
-    assert!(left.is_empty(), "no contact left: {left:?}");
+    let left: Vec<_> = store
+        .sharing(&contacts)
+        .await
+        .expect("contacts")
+        .into_iter()
+        .filter(|(_, id)| *id != maria.person_id)
+        .collect();
+    assert!(left.is_empty(), "none of his contacts left: {left:?}");
     let again = accept(&jose, NOON + 100)
         .await
         .expect("signing up again is not refused");
