@@ -9,13 +9,13 @@ use mail_parser::{MessageParser, MimeHeaders};
 use mutualaid_forms::Lang;
 use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
-use mutualaid_handler::domain::{self, Retention};
+use mutualaid_handler::domain;
 use mutualaid_handler::mail::{Mailer, Outbox, Ses};
 use mutualaid_handler::store::{Store, Submission};
 use mutualaid_site::strings::Strings;
 use mutualaid_tests::aws;
 
-pub const KEEP: Retention = Retention { days: 30 };
+pub use crate::store_contract::KEEP;
 /// 2026-11-26 20:00 UTC (12:00 in San Diego).
 pub const NOON: i64 = 1_795_723_200;
 

@@ -17,6 +17,7 @@ use mutualaid_handler::store::{
 /// The tests' sign-up builder, where the other modules have long found it.
 pub use mutualaid_tests::person;
 
+/// How long the tests keep records: 30 days.
 pub const KEEP: Retention = Retention { days: 30 };
 
 fn signup(email: &str, zip: &str) -> Submission {
