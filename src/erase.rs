@@ -44,6 +44,13 @@ pub async fn run(
             println!("No record holds that {what}. Nothing was deleted.");
             Ok(ExitCode::FAILURE)
         }
+        Outcome::Choose(people) if people.len() == 1 => {
+            println!(
+                "The one record that holds that {what} could not be read (it is damaged), so whose it is cannot be shown. Nothing was deleted. If it is the person who asked, delete it by adding:"
+            );
+            list(&people);
+            Ok(ExitCode::FAILURE)
+        }
         Outcome::Choose(people) => {
             println!(
                 "{} records hold that {what} (a household or a shared phone shares it). Nothing was deleted. Delete only the person who asked, by adding one of:",

@@ -158,6 +158,8 @@ pub trait FormInput: serde::de::DeserializeOwned {
     /// Its page's language and honeypot.
     fn page(&self) -> &PageFields;
     /// Validates and normalizes; on failure, every problem in field order.
+    /// Expects the input as decoded (decoding tidies each field): a value
+    /// built by hand is taken as it is, untrimmed.
     fn validate_and_normalize(self) -> Result<Self::Valid, FieldErrors>;
 }
 

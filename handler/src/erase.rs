@@ -122,8 +122,8 @@ pub struct Erasure {
 pub enum Outcome {
     /// No record holds that contact.
     NoRecord,
-    /// Several records hold it (a household, a shared phone): pick one by
-    /// id. Nothing was deleted.
+    /// Several records hold it (a household, a shared phone), or the one
+    /// that does cannot be read: pick one by id. Nothing was deleted.
     Choose(Vec<Holder>),
     /// The id picked is not one of the records holding the contact.
     NotAmong(Vec<Holder>),
@@ -142,7 +142,9 @@ pub async fn delete<S: Store>(
     let found = records_with(store, contact).await?;
     let id = match (pick, found.as_slice()) {
         (None, []) => return Ok(Outcome::NoRecord),
-        (None, [one]) => one.id().to_owned(),
+        // A record that does not read is never deleted unpicked: nobody has
+        // seen whose it is (it may be a neighbour's request).
+        (None, [Holder::Record(one)]) => one.id.clone(),
         (None, _) => return Ok(Outcome::Choose(found)),
         (Some(id), _) if found.iter().any(|h| h.id() == id) => id.to_owned(),
         (Some(_), _) => return Ok(Outcome::NotAmong(found)),

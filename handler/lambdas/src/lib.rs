@@ -86,7 +86,11 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
         Outcome::Choose(people) => json!({
             "deleted": null,
             "records": listed(&people),
-            "why": "several records hold it (a household, a shared phone): add \"record\" to pick the person who asked",
+            "why": if people.len() == 1 {
+                "the one record that holds it cannot be read (damaged), so whose it is cannot be shown: add \"record\" if it is the person who asked"
+            } else {
+                "several records hold it (a household, a shared phone): add \"record\" to pick the person who asked"
+            },
         }),
         Outcome::NotAmong(people) => json!({
             "deleted": null,

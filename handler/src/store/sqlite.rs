@@ -1049,7 +1049,7 @@ impl Store for SqliteStore {
             if state.merged_into.is_none() {
                 let merged: Option<Option<String>> = tx
                     .query_row(
-                        "SELECT json_extract(record, '$.merged_into') FROM volunteers WHERE person_id = ?1",
+                        "SELECT CASE WHEN json_valid(record) THEN json_extract(record, '$.merged_into') END FROM volunteers WHERE person_id = ?1",
                         [&state.person_id],
                         |row| row.get(0),
                     )

@@ -200,15 +200,15 @@ async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
     assert!(!ana_line.contains("funded"), "{ana_line}");
 }
 
-/// Every file under `dir` but the outbox.
 /// Jose's record no longer decodes (a damaged item) when he asks to be
 /// deleted. Asked by the phone he shares with Maria, both records are
 /// listed (his by id) and nothing goes; picked, his goes whole, keys and
 /// contacts with it, Maria stays — and when he signs up again he is taken
-/// as new, not refused.
+/// as new, not refused. A damaged record that is the only one holding a
+/// contact is not deleted unpicked either: nobody has seen whose it is.
 async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
     store: &S,
-    damage: impl FnOnce(String) -> F,
+    damage: impl FnOnce(Vec<String>) -> F,
 ) {
     use mutualaid_handler::erase::{self, Contact, Holder, Outcome};
     let accept = |s: &mutualaid_forms::Signup, at| {
@@ -232,7 +232,31 @@ async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
     let first = accept(&jose, NOON - 800).await.expect("jose");
     jose.availability = Some("Weekends".into());
     accept(&jose, NOON - 700).await.expect("jose, again");
-    damage(first.person_id.clone()).await;
+    let lucia_signup = person(
+        "Lucia Sola",
+        Some("lucia.sola@example.org"),
+        None,
+        "92113",
+        &["delivery"],
+    );
+    let lucia = accept(&lucia_signup, NOON - 600).await.expect("lucia");
+    damage(vec![first.person_id.clone(), lucia.person_id.clone()]).await;
+
+    let email = Contact::email("lucia.sola@example.org").expect("an email");
+    let alone = erase::delete(store, &email, None, NOON)
+        .await
+        .expect("asked");
+    assert_eq!(
+        alone,
+        Outcome::Choose(vec![Holder::Unreadable(lucia.person_id.clone())]),
+        "listed, not deleted"
+    );
+    let lucia_keys = Submission::Signup(lucia_signup).contact_keys();
+    let still = store.sharing(&lucia_keys).await.expect("contacts");
+    assert!(
+        still.iter().any(|(_, id)| *id == lucia.person_id),
+        "{still:?}"
+    );
 
     let phone = Contact::phone(SHARED_PHONE).expect("a phone");
     let listed = erase::delete(store, &phone, None, NOON)
@@ -276,8 +300,10 @@ async fn a_damaged_record_is_erased_whole<S: Store, F: Future<Output = ()>>(
 #[tokio::test]
 async fn sqlite_a_damaged_record_is_erased_whole() {
     let (dir, store) = mutualaid_tests::stores::sqlite();
-    a_damaged_record_is_erased_whole(&store, |id| async move {
-        mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, "garbage");
+    a_damaged_record_is_erased_whole(&store, |ids| async move {
+        for id in ids {
+            mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, "garbage");
+        }
     })
     .await;
 }
@@ -286,13 +312,16 @@ async fn sqlite_a_damaged_record_is_erased_whole() {
 async fn dynamodb_a_damaged_record_is_erased_whole() {
     let Some(endpoint) = aws::moto() else { return };
     let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "erase-damaged").await;
-    a_damaged_record_is_erased_whole(&store, |id| async move {
-        let bad = aws_sdk_dynamodb::types::AttributeValue::N("7".into());
-        aws::damage_record(&table, &id, bad).await;
+    a_damaged_record_is_erased_whole(&store, |ids| async move {
+        for id in ids {
+            let bad = aws_sdk_dynamodb::types::AttributeValue::N("7".into());
+            aws::damage_record(&table, &id, bad).await;
+        }
     })
     .await;
 }
 
+/// Every file under `dir` but the outbox.
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a folder").flatten() {
         let path = entry.path();

@@ -497,3 +497,30 @@ mutualaid_tests::on_both_stores!(
     sqlite_a_pause_never_unmerges_a_merged_record,
     dynamodb_a_pause_never_unmerges_a_merged_record
 );
+
+/// A volunteer whose standing row no longer reads (a damaged row) can still
+/// be paused and unpaused: the pause writes it anew.
+#[tokio::test]
+async fn sqlite_a_volunteer_whose_standing_does_not_read_can_still_be_paused() {
+    let (dir, store) = mutualaid_tests::stores::sqlite();
+    let org = Org::new(store, 3);
+    let vic = person(
+        "Vic Damaged",
+        Some("vic.damaged@example.org"),
+        None,
+        "92105",
+        &["shopper"],
+    );
+    let vic = org.sign_up(&vic, NOON).await;
+    let pause = |days| cases::pause(&org.store, &vic.person_id, days, NOON, "test");
+    pause(7).await.expect("the store answers").expect("paused");
+    rusqlite::Connection::open(dir.path().join("db.sqlite3"))
+        .expect("open")
+        .execute(
+            "UPDATE volunteers SET record = 'garbage' WHERE person_id = ?1",
+            [&vic.person_id],
+        )
+        .expect("damage");
+    let unpaused = pause(0).await.expect("the store answers");
+    assert!(unpaused.is_ok(), "{unpaused:?}");
+}
