@@ -18,6 +18,7 @@ mod intake; // nobody merged, overwritten or told who is on record: serve and th
 mod languages; // issue 16: a third language, right to left, is config plus content
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
+mod readme; // the README's code map matches the tree
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings

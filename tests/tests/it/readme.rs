@@ -1,0 +1,58 @@
+//! The README's code map tells the truth about the tree: every folder at
+//! the top and every crate of the workspace has its row, and every path a
+//! row names is there.
+
+use std::collections::BTreeSet;
+
+/// The first cell of each row of the README's "Code map" table, split into
+/// the paths it names (`forms/`, or `Cargo.toml`, `src/`).
+fn mapped_paths(readme: &str) -> Vec<String> {
+    let map = readme
+        .split("### Code map")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("README has a Code map section");
+    map.lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('|').nth(1))
+        .flat_map(|cell| cell.split(", "))
+        .map(|p| p.trim().trim_matches('`').to_owned())
+        .collect()
+}
+
+#[test]
+fn the_code_map_names_every_top_level_folder_and_crate_and_each_path_it_names_is_there() {
+    let root = mutualaid_tests::workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let mapped = mapped_paths(&readme);
+    for path in &mapped {
+        assert!(
+            root.join(path).exists(),
+            "the README's code map names `{path}`, which is not in the tree"
+        );
+    }
+    let mapped_dirs: BTreeSet<&str> = mapped.iter().map(|p| p.trim_end_matches('/')).collect();
+    for entry in std::fs::read_dir(&root).expect("the tree").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || name.starts_with('.') || name == "target" {
+            continue;
+        }
+        assert!(
+            mapped_dirs.contains(name.as_str()),
+            "`{name}/` is in the tree but not in the README's code map"
+        );
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let members = manifest
+        .lines()
+        .find(|l| l.starts_with("members = ["))
+        .expect("the workspace's members");
+    for member in members.split('"').skip(1).step_by(2) {
+        let dir = if member == "." { "src" } else { member };
+        assert!(
+            mapped_dirs.contains(dir),
+            "the crate in `{member}` has no row in the README's code map"
+        );
+    }
+}
