@@ -298,3 +298,20 @@ fn every_field_is_tidied_as_it_is_decoded_from_json_and_from_a_plain_form() {
         }
     }
 }
+
+#[test]
+fn unknown_fields_are_passed_over_and_a_repeated_field_keeps_its_last_value_in_both_encodings() {
+    // The page's fields sit in a flattened struct: what serde does there is
+    // held here, for a plain form and for JSON.
+    let plain = "name=Ana&name=Ana+L%C3%B3pez&utm_source=flyer&lang=en&lang=es&roles=shopper&roles=money&website=";
+    let from_form: SignupInput = serde_html_form::from_str(plain).expect("decodes");
+    assert_eq!(from_form.name.as_deref(), Some("Ana López"));
+    assert_eq!(from_form.page.lang(), Lang::ES);
+    assert_eq!(from_form.roles, ["shopper", "money"]);
+    assert!(!from_form.page.is_bot());
+    let json =
+        json!({"name": "Ana", "utm_source": {"nested": [1, 2]}, "lang": "es", "website": null});
+    let from_json: SignupInput = serde_json::from_value(json).expect("decodes");
+    assert_eq!(from_json.page.lang(), Lang::ES);
+    assert!(!from_json.page.is_bot());
+}
