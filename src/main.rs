@@ -236,9 +236,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads the site, printing content problems as a person should read them.
-fn load(content: &std::path::Path) -> anyhow::Result<Option<Site>> {
+/// The site in `content`, or `None` after printing its problems (and, for
+/// `production`, every placeholder setting a live site must not ship).
+fn load(content: &std::path::Path, production: bool) -> anyhow::Result<Option<Site>> {
     match Site::load(content) {
+        Ok(site) if production && !ready_for_production(&site) => Ok(None),
         Ok(site) => Ok(Some(site)),
         Err(SiteError::Content(problems)) => {
             eprintln!("{problems}");
@@ -272,12 +274,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             production,
         } => {
             let started = Instant::now();
-            let Some(site) = load(&content)? else {
+            let Some(site) = load(&content, production)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            if production && !ready_for_production(&site) {
-                return Ok(ExitCode::FAILURE);
-            }
             let report = site
                 .build(&out)
                 .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -295,12 +294,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             content,
             production,
         } => {
-            let Some(site) = load(&content)? else {
+            let Some(site) = load(&content, production)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            if production && !ready_for_production(&site) {
-                return Ok(ExitCode::FAILURE);
-            }
             site.render().context("rendering the pages")?;
             for note in &site.notes {
                 println!("note: {}", note.to_string().replace('\n', "\nnote: "));
@@ -329,12 +325,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             purge_every,
         } => {
-            let Some(site) = load(&content)? else {
+            let Some(site) = load(&content, production)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            if production && !ready_for_production(&site) {
-                return Ok(ExitCode::FAILURE);
-            }
             if let Some(at) = clock_start {
                 schedule::start_clock_at(at);
             }
@@ -501,7 +494,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             digest,
             now,
         } => {
-            let Some(site) = load(&content)? else {
+            let Some(site) = load(&content, false)? else {
                 return Ok(ExitCode::FAILURE);
             };
             let digester = digest::Digester::new(&site, &digest, &data, Some(data.join("outbox")))?;

@@ -233,12 +233,13 @@ pub async fn serve_file(State(site): State<Arc<StaticSite>>, request: Request) -
         Found::Missing(None) => return (StatusCode::NOT_FOUND, "Not found").into_response(),
     };
     let encoding = negotiate(request.headers(), asset);
-    let (bytes, tag) = match encoding {
-        Encoding::Brotli => (asset.brotli.clone(), format!("\"{}-br\"", asset.tag)),
-        Encoding::Gzip => (asset.gzip.clone(), format!("\"{}-gz\"", asset.tag)),
-        Encoding::Identity => (None, format!("\"{}\"", asset.tag)),
+    let (compressed, suffix, content_encoding) = match encoding {
+        Encoding::Brotli => (asset.brotli.clone(), "-br", Some("br")),
+        Encoding::Gzip => (asset.gzip.clone(), "-gz", Some("gzip")),
+        Encoding::Identity => (None, "", None),
     };
-    let bytes = bytes.unwrap_or_else(|| asset.identity.clone());
+    let bytes = compressed.unwrap_or_else(|| asset.identity.clone());
+    let tag = format!("\"{}{suffix}\"", asset.tag);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, asset.content_type.clone());
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -250,14 +251,8 @@ pub async fn serve_file(State(site): State<Arc<StaticSite>>, request: Request) -
     } else {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
-    match encoding {
-        Encoding::Brotli => {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-        }
-        Encoding::Gzip => {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        Encoding::Identity => {}
+    if let Some(coding) = content_encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
     if status == StatusCode::OK && matches_tag(request.headers(), &tag) {
         headers.remove(header::CONTENT_TYPE);
