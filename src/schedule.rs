@@ -110,7 +110,8 @@ pub async fn run(
     busy: std::sync::Arc<Mutex<()>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let started = now();
+    // One id for this process: a run of its own that failed mid-way does not lock it out.
+    let run_id = format!("serve-{}-{}", std::process::id(), now());
     let mut due = {
         if missed(last_sent(&store).await, &at, now()) {
             println!("A digest was due while serve was not running: sending it now.");
@@ -135,8 +136,6 @@ pub async fn run(
             continue;
         }
         let _running = busy.lock().await;
-        // One id for this process: a run of its own that failed mid-way does not lock it out.
-        let run_id = format!("serve-{}-{started}", std::process::id());
         let sent = digester.send(&store, now(), &run_id).await;
         due = match sent {
             Ok(RunReport::Sent { entries, .. }) => {
