@@ -1,9 +1,13 @@
 //! The domain: what happens to a valid submission, with no HTTP inside.
 //!
-//! **Same person** = the same normalized name
-//! ([`mutualaid_forms::normalize::name_key`]: NFKC, case folded, accents
-//! removed, whitespace collapsed) **and** the same email or phone, on the
-//! same form. [`accept`] looks the submission's identity keys up:
+//! **Same person** = the same name as written
+//! ([`mutualaid_forms::normalize::name_key`]: NFKC, case folded, whitespace
+//! collapsed; no mark removed) **and** the same email or phone, on the
+//! same form. A rule never decides more than that. [`accept`] looks the
+//! submission's identity keys up (and, while the store may still hold keys
+//! of the rule before, their legacy twins — a record found by one is the
+//! same person only if its name is this one as written, and the update
+//! re-keys it):
 //!
 //! - nobody holds them → a **new record** (even if another record shares the
 //!   phone or email: a household or a borrowed phone stays two people, and
@@ -24,6 +28,8 @@
 //! that kind that is not closed — written in the same atomic operation. A
 //! person who asks again after their case was closed gets a new case, which
 //! remembers when the last one closed.
+
+use mutualaid_forms::normalize::name_key;
 
 use crate::store::{
     Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission,
@@ -132,14 +138,28 @@ pub async fn accept<S: Store>(
     retention: Retention,
 ) -> Result<Accepted, StoreError> {
     let wanted = submission.identity_keys();
+    let legacy = if store.may_hold_legacy_identities().await? {
+        submission.legacy_identity_keys()
+    } else {
+        Vec::new()
+    };
+    let own_name = name_key(submission.name());
     let expires_at = now + i64::from(retention.days) * 86_400;
     for _ in 0..ATTEMPTS {
         let reference = new_reference();
-        let holders = store.holders(&wanted).await?;
+        let holders = store.holders(&[&wanted[..], &legacy[..]].concat()).await?;
         // The email's holder first: `wanted` is in contact order, email first.
-        let target = wanted
-            .iter()
-            .find_map(|key| holders.iter().find(|(k, _)| k == key))
+        // A legacy key's holder is this person only under their name as written.
+        let holder_of = |key: &String| holders.iter().find(|(k, _)| k == key);
+        let target = (0..wanted.len())
+            .find_map(|at| {
+                holder_of(&wanted[at]).or_else(|| {
+                    legacy
+                        .get(at)
+                        .and_then(holder_of)
+                        .filter(|(_, p)| name_key(p.submission.name()) == own_name)
+                })
+            })
             .map(|(_, p)| p.clone());
         let log = |person: &Person, outcome| LogEntry {
             reference: reference.clone(),

@@ -56,6 +56,8 @@
 //!   case that takes on a match leaves the volunteer's `LOAD` as it was.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -274,7 +276,17 @@ pub fn table_actions(function: Granted) -> Vec<&'static str> {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Seen [`REKEY_DONE`]: no record holds a legacy identity key.
+    rekeyed: Arc<AtomicBool>,
 }
+
+/// The item [`DynamoStore::rekey_identities`] writes when every record holds
+/// identity keys of today's rule (under `IDENTITY#`, so both functions may
+/// read it; no identity key is `RULE`).
+pub const REKEY_DONE: (&str, &str) = ("IDENTITY#RULE", "NAME-AS-WRITTEN");
+
+/// Tries to re-key one record that keeps changing under the job.
+const REKEY_ATTEMPTS: usize = 8;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -438,12 +450,26 @@ fn identity_claim(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A release of an identity key record `id` holds (or that is gone).
+fn identity_release(table: &str, key: &str, id: &str) -> Result<TransactWriteItem, StoreError> {
+    let delete = Delete::builder()
+        .table_name(table)
+        .key(PARTITION_KEY, s(format!("IDENTITY#{key}")))
+        .key(SORT_KEY, s("IDENTITY"))
+        .condition_expression("attribute_not_exists(pk) OR person_id = :id")
+        .expression_attribute_values(":id", s(id))
+        .build()
+        .map_err(built)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
 impl DynamoStore {
     /// A store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
+            rekeyed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -605,6 +631,91 @@ impl DynamoStore {
             )?);
         }
         Ok(items)
+    }
+
+    /// Re-keys every record that holds identity keys of the rule before
+    /// issue 23 (accents removed) to today's (the name as written), then
+    /// writes [`REKEY_DONE`]; returns how many records it re-keyed. Each
+    /// record is one transaction at its version — the record's key list,
+    /// today's keys claimed, the legacy ones released — so the job can stop
+    /// anywhere and run again with the same result; until it is done,
+    /// [`Store::may_hold_legacy_identities`] says so and a sign-up's lookup
+    /// also tries the legacy keys. A record that does not decode keeps its
+    /// keys (the digest lists it as unreadable). The digest function runs it
+    /// before each digest until it is done.
+    pub async fn rekey_identities(&self) -> Result<usize, StoreError> {
+        if !self.may_hold_legacy_identities().await? {
+            return Ok(0);
+        }
+        let mut rekeyed = 0;
+        for mut person in self.everyone().await?.people {
+            let mut attempts = 0;
+            while let Some(keys) = person.submission.rekeyed(&person.identities) {
+                attempts += 1;
+                if attempts > REKEY_ATTEMPTS {
+                    return Err(StoreError::Unavailable(
+                        "a record kept changing while its identity keys were re-keyed; run again"
+                            .into(),
+                    ));
+                }
+                match self.rekey(&person, keys).await {
+                    Ok(()) => {
+                        rekeyed += 1;
+                        break;
+                    }
+                    Err(StoreError::Conflict) => match self.person(&person.id).await? {
+                        Some(now) => person = now,
+                        None => break,
+                    },
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let done = HashMap::from([
+            (PARTITION_KEY.to_owned(), s(REKEY_DONE.0)),
+            (SORT_KEY.to_owned(), s(REKEY_DONE.1)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(done))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        self.rekeyed.store(true, Ordering::Relaxed);
+        Ok(rekeyed)
+    }
+
+    /// One record's identity keys replaced by `keys`, at its version.
+    async fn rekey(&self, person: &Person, keys: Vec<String>) -> Result<(), StoreError> {
+        let released: Vec<&String> = person
+            .identities
+            .iter()
+            .filter(|k| !keys.contains(k))
+            .collect();
+        let person = Person {
+            identities: keys,
+            ..person.clone()
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(&person.id)))
+            .key(SORT_KEY, s("PERSON"))
+            .update_expression("SET #record = :record")
+            .condition_expression("version = :expected")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":record", record_value(&person)?)
+            .expression_attribute_values(":expected", n(person.version))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for key in &person.identities {
+            items.push(identity_claim(&self.table, key, &person)?);
+        }
+        for key in released {
+            items.push(identity_release(&self.table, key, &person.id)?);
+        }
+        self.transact(items).await
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -889,6 +1000,20 @@ fn scan_of(items: Vec<Item>) -> Scan {
 }
 
 impl Store for DynamoStore {
+    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
+        if self.rekeyed.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let done = self
+            .get(REKEY_DONE.0.to_owned(), REKEY_DONE.1)
+            .await?
+            .is_some();
+        if done {
+            self.rekeyed.store(true, Ordering::Relaxed);
+        }
+        Ok(!done)
+    }
+
     async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
         let mut out = Vec::new();
         for key in identities {
@@ -978,15 +1103,7 @@ impl Store for DynamoStore {
             .iter()
             .filter(|k| !person.identities.contains(k))
         {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(format!("IDENTITY#{key}")))
-                .key(SORT_KEY, s("IDENTITY"))
-                .condition_expression("attribute_not_exists(pk) OR person_id = :id")
-                .expression_attribute_values(":id", s(&person.id))
-                .build()
-                .map_err(built)?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
+            items.push(identity_release(&self.table, key, &person.id)?);
         }
         let contacts = person.submission.contact_keys();
         for contact in &contacts {
@@ -1123,6 +1240,8 @@ impl Store for DynamoStore {
                 {
                     contacts.extend(submission.contact_keys());
                     identities.extend(submission.identity_keys());
+                    // A version kept from before the re-keying may hold the legacy keys.
+                    identities.extend(submission.legacy_identity_keys());
                 }
             } else if sk.starts_with("LOG#") {
                 erased.submissions += 1;

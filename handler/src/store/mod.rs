@@ -32,7 +32,7 @@
 
 use std::future::Future;
 
-use mutualaid_forms::normalize::name_key;
+use mutualaid_forms::normalize::{legacy_name_key, name_key};
 use mutualaid_forms::{Donation, FormId, Signup};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -201,8 +201,8 @@ impl Submission {
     }
 
     /// The identity keys of this submission, one per contact, in
-    /// [`Self::contact_keys`] order (email first): a hash of the normalized
-    /// name ([`name_key`]) and the contact key. Same person = same name and
+    /// [`Self::contact_keys`] order (email first): a hash of the name as
+    /// written ([`name_key`]) and the contact key. Same person = same name and
     /// the same email or phone = a shared identity key.
     pub fn identity_keys(&self) -> Vec<String> {
         let name = name_key(self.name());
@@ -210,6 +210,44 @@ impl Submission {
             .iter()
             .map(|contact| identity_key(&name, contact))
             .collect()
+    }
+
+    /// The identity keys the rule before issue 23 gave this submission
+    /// ([`legacy_name_key`]: accents removed), in the same order as
+    /// [`Self::identity_keys`]: what a record stored before holds until it
+    /// is re-keyed. Never a reason to call two submissions one person.
+    pub fn legacy_identity_keys(&self) -> Vec<String> {
+        let name = legacy_name_key(self.name());
+        self.contact_keys()
+            .iter()
+            .map(|contact| legacy_identity_key(&name, contact))
+            .collect()
+    }
+
+    /// The identity keys a record holding `held` (under either rule) should
+    /// hold under today's: each legacy key of this submission it holds
+    /// becomes this submission's key for the same contact; every other key
+    /// stays. `None` when there is nothing to re-key.
+    pub fn rekeyed(&self, held: &[String]) -> Option<Vec<String>> {
+        let legacy = self.legacy_identity_keys();
+        let strict = self.identity_keys();
+        if !held
+            .iter()
+            .any(|k| legacy.contains(k) && !strict.contains(k))
+        {
+            return None;
+        }
+        let mut out: Vec<String> = Vec::with_capacity(held.len());
+        for key in held {
+            let key = match legacy.iter().position(|l| l == key) {
+                Some(at) => &strict[at],
+                None => key,
+            };
+            if !out.contains(key) {
+                out.push(key.clone());
+            }
+        }
+        Some(out)
     }
 
     /// This submission as an update of `earlier` (the same person's record):
@@ -248,13 +286,35 @@ impl Submission {
     }
 }
 
-/// The identity key of a normalized name and a contact key: the first 128
-/// bits of SHA-256, hex. A key names no one by itself.
+/// The identity key of a name key ([`name_key`]) and a contact key: the
+/// first 128 bits of SHA-256 over a rule tag, the name and the contact, hex.
+/// A key names no one by itself. The tag keeps today's keys apart from the
+/// legacy ones ([`legacy_identity_key`]): "María" under the old rule and
+/// "maria" under today's never share a key.
 pub fn identity_key(name_key: &str, contact_key: &str) -> String {
+    hashed(&[
+        b"name-as-written",
+        name_key.as_bytes(),
+        contact_key.as_bytes(),
+    ])
+}
+
+/// The identity key of the rule before issue 23, over a
+/// [`legacy_name_key`] (for re-keying only).
+pub fn legacy_identity_key(legacy_name_key: &str, contact_key: &str) -> String {
+    hashed(&[legacy_name_key.as_bytes(), contact_key.as_bytes()])
+}
+
+/// The first 128 bits of SHA-256 over `parts`, each after the first after a
+/// NUL byte, hex.
+fn hashed(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(name_key.as_bytes());
-    hasher.update([0]);
-    hasher.update(contact_key.as_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update([0]);
+        }
+        hasher.update(part);
+    }
     hasher.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -600,6 +660,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         identities: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Person)>, StoreError>> + Send;
+
+    /// Whether a record may still hold identity keys of the rule before
+    /// issue 23 ([`Submission::legacy_identity_keys`]): until the store has
+    /// re-keyed every record, a lookup also tries the legacy keys. SQLite
+    /// re-keys when it opens; DynamoDB by a job
+    /// (`dynamo::DynamoStore::rekey_identities`) that marks itself done.
+    fn may_hold_legacy_identities(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Every record listed under any of these contact keys, as (contact key,
     /// record id), in the order of `contacts`.

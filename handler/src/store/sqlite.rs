@@ -79,7 +79,7 @@ impl Shared {
 }
 
 /// The schema's version, in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -260,8 +260,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         } else {
             tx.execute_batch(SCHEMA).map_err(unavailable)?;
         }
-        if version > 0 || first_schema {
+        if (version > 0 && version < 3) || first_schema {
             open_cases_for_earlier_requests(&tx)?;
+        }
+        if version > 0 || first_schema {
+            rekey_identities(&tx)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(unavailable)?;
@@ -696,6 +699,50 @@ fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), Sto
     Ok(())
 }
 
+/// Schemas 1 to 3 keyed identities by the name with its accents removed
+/// ([`Submission::legacy_identity_keys`]); from schema 4 by the name as
+/// written. Each record's legacy keys become today's, in the transaction
+/// that opens the store, so no lookup ever needs the legacy keys here. A
+/// record that does not decode keeps its keys (it is listed as unreadable).
+fn rekey_identities(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    let rows: Vec<(String, String, i64)> = {
+        let mut stmt = tx
+            .prepare("SELECT id, record, reported_version FROM people")
+            .map_err(unavailable)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?
+    };
+    for (id, json, reported) in rows {
+        let Ok(mut person) = decode(&id, &json, reported) else {
+            continue;
+        };
+        let Some(keys) = person.submission.rekeyed(&person.identities) else {
+            continue;
+        };
+        tx.execute("DELETE FROM identities WHERE person_id = ?1", [&id])
+            .map_err(unavailable)?;
+        // A key is one name and one contact, so no other record can hold it.
+        let mut insert = tx
+            .prepare("INSERT OR IGNORE INTO identities (identity, person_id) VALUES (?1, ?2)")
+            .map_err(unavailable)?;
+        let mut held = Vec::with_capacity(keys.len());
+        for key in keys {
+            if insert.execute(params![key, id]).map_err(unavailable)? == 1 {
+                held.push(key);
+            }
+        }
+        person.identities = held;
+        tx.execute(
+            "UPDATE people SET record = ?2 WHERE id = ?1",
+            params![id, encode(&person)?],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// The first schema kept one record per contact (`contacts.contact` unique),
 /// each record's changes inside it, and a time watermark for the digest.
 /// Its records decode as [`Person`]; they become version 1 of themselves,
@@ -760,6 +807,11 @@ fn migrate_from_first_schema(tx: &rusqlite::Transaction) -> Result<(), StoreErro
 }
 
 impl Store for SqliteStore {
+    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
+        // Re-keyed when opened (`rekey_identities`).
+        Ok(false)
+    }
+
     async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
         let identities = identities.to_vec();
         self.with_tx(move |tx| {

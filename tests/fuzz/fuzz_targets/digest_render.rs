@@ -2,8 +2,8 @@
 //! field of every record any text, as a record stored before validation
 //! refused display controls, or damaged, would hold. The text, HTML and
 //! CSV parts must carry no display control that came from the input
-//! (bidi embeddings, overrides and isolates, line and paragraph
-//! separators, C0 and C1 controls: only the line breaks the renderer
+//! (bidi embeddings, overrides, isolates and marks, tag characters, line
+//! and paragraph separators, C0 and C1 controls: only the line breaks the renderer
 //! writes itself); the text and HTML parts must read the same as for the
 //! input with those characters turned into spaces (so no input line break
 //! starts a line of its own); and the HTML part's tags must all be the
@@ -47,8 +47,17 @@ fn config() -> DigestConfig {
 
 /// A character that steers display and must never come through.
 fn forbidden(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
-        || (c.is_control() && c != '\n' && c != '\r')
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{E0000}'..='\u{E007F}'
+            | '\u{2028}'
+            | '\u{2029}'
+    ) || (c.is_control() && c != '\n' && c != '\r')
 }
 
 /// The input with every display control a space (line breaks, tabs) or

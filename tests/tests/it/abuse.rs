@@ -321,6 +321,109 @@ async fn names_cannot_reverse_text_or_fake_lines_in_the_digest_or_the_spreadshee
     assert!(csv.contains("\"Carol;=1+1\""), "one quoted cell: {csv}");
 }
 
+/// Invisible characters a field can hide in (issue 23): a left-to-right
+/// mark, the Arabic letter mark and a tag character (an invisible "A").
+const HIDDEN: [char; 3] = ['\u{200E}', '\u{061C}', '\u{E0041}'];
+
+/// `value` with every hidden character in front of, inside and after it.
+fn sprinkled(value: &str) -> String {
+    let hidden: String = HIDDEN.iter().collect();
+    let mut chars = value.chars();
+    let first: String = chars.by_ref().take(1).collect();
+    format!("{hidden}{first}{hidden}{}{hidden}", chars.as_str())
+}
+
+#[tokio::test]
+async fn bidi_marks_and_tag_characters_in_every_field_reach_no_export_csv_or_digest() {
+    let h = harness(100);
+    let from: IpAddr = "198.51.100.10".parse().expect("ip");
+    let signup = [
+        ("name", "Ana López"),
+        ("email", "ana.hidden@example.org"),
+        ("phone", "619 555 0177"),
+        ("contact_method", "email"),
+        ("zip", "92105"),
+        ("neighborhood", "City Heights"),
+        ("roles", "delivery"),
+        ("languages", "es"),
+        ("availability", "mornings"),
+        ("has_car", "on"),
+        ("household_size", "3"),
+        ("notes", "line one\nline two"),
+        ("consent", "on"),
+        ("lang", "en"),
+    ];
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(signup.iter().map(|(k, v)| (*k, sprinkled(v))))
+        .finish();
+    assert_eq!(post_from(&h, body, from).await, StatusCode::SEE_OTHER);
+    let donation = [
+        ("name", "Bea Ruiz"),
+        ("email", "bea.hidden@example.org"),
+        ("phone", "619 555 0178"),
+        ("frequency", "monthly"),
+        ("amount", "20"),
+        ("message", "for the pantry"),
+        ("consent", "on"),
+        ("lang", "en"),
+    ];
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(donation.iter().map(|(k, v)| (*k, sprinkled(v))))
+        .finish();
+    let mut request = Request::post("/api/donate")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    request.extensions_mut().insert(ClientAddr(from));
+    assert_eq!(send(&h.router, request).await.status, StatusCode::SEE_OTHER);
+
+    let people = h.store.everyone().await.expect("read").people;
+    assert_eq!(people.len(), 2, "both stored");
+    let ana = people
+        .iter()
+        .find(|p| p.submission.email() == Some("ana.hidden@example.org"))
+        .expect("the sign-up, its email cleaned");
+    assert_eq!(ana.submission.name(), "Ana López");
+    let mut export = Vec::new();
+    mutualaid_handler::export::write_csv(&people, &mut export).expect("people csv");
+    let mut cases = Vec::new();
+    let active = h.store.active_cases().await.expect("cases").cases;
+    assert_eq!(active.len(), 1, "Ana's delivery request");
+    mutualaid_handler::export::write_cases_csv(&active, &mut cases).expect("cases csv");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let raw = crate::digest::to_outbox(
+        &h.store,
+        dir.path(),
+        mutualaid_handler::clock::system_clock(),
+    )
+    .await;
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    let text = message.body_text(0).expect("text");
+    let html = message.body_html(0).expect("html");
+    let attached =
+        String::from_utf8_lossy(message.attachments().next().expect("csv").contents()).into_owned();
+    assert!(
+        text.contains("Ana López") && text.contains("Bea Ruiz"),
+        "{text}"
+    );
+    let stored = serde_json::to_string(&people).expect("json");
+    for (part, out) in [
+        ("stored records", stored.as_str()),
+        ("export", &String::from_utf8_lossy(&export)),
+        ("cases csv", &String::from_utf8_lossy(&cases)),
+        ("digest text", text.as_ref()),
+        ("digest html", html.as_ref()),
+        ("digest csv", attached.as_str()),
+    ] {
+        for c in HIDDEN {
+            assert!(!out.contains(c), "{part} carries {c:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_route_the_template_throttles_is_served() {
     use mutualaid_handler::links::{KeySource, LinkKeys};

@@ -19,6 +19,7 @@ mod languages; // issue 16: a third language, right to left, is config plus cont
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod readme; // the README's code map matches the tree
+mod same_person; // issue 23: names compared as written; records of the old key rule found and re-keyed; both stores
 mod serve; // `mutualaid serve` as a person uses it
 mod store_contract; // every store adapter keeps the same promises
 mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings

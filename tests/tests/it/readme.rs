@@ -1,6 +1,7 @@
 //! The README's code map tells the truth about the tree: every folder at
 //! the top and every crate of the workspace has its row, and every path a
-//! row names is there.
+//! row names is there. The tree is what git tracks: a `public/` or
+//! `.data/` the run command wrote is not in it.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,28 @@ fn mapped_paths(readme: &str) -> Vec<String> {
         .collect()
 }
 
+/// The folders at the top of the tree as git tracks it: what the README's
+/// run command writes (`public/`, `.data/`) and the build's `target/` are
+/// ignored, so not in it; dotfolders are tooling.
+fn tracked_top_level_folders(root: &std::path::Path) -> BTreeSet<String> {
+    let listed = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .expect("git lists the tree (the tests run in a clone)");
+    assert!(listed.status.success(), "git ls-files failed");
+    listed
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|path| {
+            let path = std::str::from_utf8(path).ok()?;
+            let (folder, _) = path.split_once('/')?;
+            (!folder.starts_with('.')).then(|| folder.to_owned())
+        })
+        .collect()
+}
+
 #[test]
 fn the_code_map_names_every_top_level_folder_and_crate_and_each_path_it_names_is_there() {
     let root = mutualaid_tests::workspace();
@@ -32,12 +55,7 @@ fn the_code_map_names_every_top_level_folder_and_crate_and_each_path_it_names_is
         );
     }
     let mapped_dirs: BTreeSet<&str> = mapped.iter().map(|p| p.trim_end_matches('/')).collect();
-    for entry in std::fs::read_dir(&root).expect("the tree").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || name.starts_with('.') || name == "target" {
-            continue;
-        }
+    for name in tracked_top_level_folders(&root) {
         assert!(
             mapped_dirs.contains(name.as_str()),
             "`{name}/` is in the tree but not in the README's code map"

@@ -52,6 +52,15 @@ async fn main() -> Result<(), lambda_http::Error> {
                 if let Some(request) = event.payload.get("delete") {
                     return mutualaid_lambdas::delete(store, request).await;
                 }
+                // Identity keys stored under the rule before issue 23 become
+                // today's; done once (then one read), never in the digest's way.
+                match store.rekey_identities().await {
+                    Ok(0) => {}
+                    Ok(records) => tracing::info!(records, "identity keys re-keyed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "identity keys not re-keyed yet; the next run goes on")
+                    }
+                }
                 // Read each run, so a rotated key signs the next digest.
                 config.links = Some(LinkSigner {
                     keys: keys.keys().await?,

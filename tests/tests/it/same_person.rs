@@ -1,0 +1,221 @@
+//! Issue 23, part 1: the same person is the same name **as written** and the
+//! same email or phone. Two people whose names differ in a vowel sign, a
+//! Vietnamese tone or a Spanish tilde are two records, never one; case and
+//! spaces make no second person. Records keyed by the rule before (accents
+//! removed) are found and re-keyed — SQLite when it opens, DynamoDB by the
+//! digest function's job — and a stranger whose name only matches without
+//! accents rewrites nobody. On both stores.
+
+use mutualaid_forms::{FormId, Signup};
+use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::sqlite::SqliteStore;
+use mutualaid_handler::store::{LogEntry, Outcome, Person, Store, Submission, SubmissionWrite};
+use mutualaid_tests::{on_both_stores, person};
+
+use crate::store_contract::KEEP;
+
+const PHONE: &str = "+16195550150";
+
+async fn accept<S: Store>(store: &S, s: &Signup, at: i64) -> Accepted {
+    domain::accept(store, Submission::Signup(s.clone()), at, KEEP)
+        .await
+        .expect("accepted")
+}
+
+async fn record<S: Store>(store: &S, id: &str) -> Person {
+    store.person(id).await.expect("read").expect("on record")
+}
+
+fn roles(p: &Person) -> Vec<&'static str> {
+    match &p.submission {
+        Submission::Signup(s) => s.roles.iter().map(|r| r.as_str()).collect(),
+        Submission::Donate(_) => panic!("a sign-up"),
+    }
+}
+
+/// Two sign-ups on one contact; returns both answers.
+async fn pair<S: Store>(store: &S, first: &Signup, second: &Signup) -> (Accepted, Accepted) {
+    let a = accept(store, first, 1_000).await;
+    let b = accept(store, second, 1_001).await;
+    (a, b)
+}
+
+async fn names_are_compared_as_written<S: Store>(store: S) {
+    // Ram and Rama on one phone: the vowel signs are the names.
+    let ram = person("राम कुमार", None, Some(PHONE), "92105", &["delivery"]);
+    let rama = person("रमा कुमारी", None, Some(PHONE), "92105", &["money"]);
+    let (r, m) = pair(&store, &ram, &rama).await;
+    assert_eq!((r.outcome, m.outcome), (Outcome::Created, Outcome::Created));
+    assert_ne!(r.person_id, m.person_id, "two people, two records");
+    let ram_now = record(&store, &r.person_id).await;
+    assert_eq!(
+        (ram_now.submission.name(), roles(&ram_now), ram_now.version),
+        ("राम कुमार", vec!["delivery"], 1),
+        "Ram's record is his own, untouched"
+    );
+
+    // Hùng and Hưng on one phone.
+    let phone = "+16195550151";
+    let hung = person("Nguyễn Văn Hùng", None, Some(phone), "92105", &["shopper"]);
+    let hu_ng = person("Nguyễn Văn Hưng", None, Some(phone), "92105", &["delivery"]);
+    let (a, b) = pair(&store, &hung, &hu_ng).await;
+    assert_eq!((a.outcome, b.outcome), (Outcome::Created, Outcome::Created));
+    assert_ne!(a.person_id, b.person_id);
+    assert_eq!(roles(&record(&store, &a.person_id).await), ["shopper"]);
+
+    // María García and Maria Garcia on one email: two records.
+    let email = Some("garcia@example.org");
+    let maria = person("María García", email, None, "92105", &["delivery"]);
+    let plain = person("Maria Garcia", email, None, "92105", &["shopper"]);
+    let (a, b) = pair(&store, &maria, &plain).await;
+    assert_eq!((a.outcome, b.outcome), (Outcome::Created, Outcome::Created));
+    assert_eq!(
+        record(&store, &a.person_id).await.submission.name(),
+        "María García"
+    );
+
+    // Case and spaces only: one person.
+    let shouted = person("MARÍA  garcía", email, None, "92105", &["delivery"]);
+    let again = accept(&store, &shouted, 1_002).await;
+    assert_eq!(
+        (again.outcome, &again.person_id),
+        (Outcome::Updated, &a.person_id),
+        "the same name in capitals with two spaces is María"
+    );
+    assert_eq!(store.everyone().await.expect("read").people.len(), 6);
+}
+
+on_both_stores!(
+    #[tokio::test]
+    names_are_compared_as_written => sqlite_names_are_compared_as_written,
+        dynamodb_names_are_compared_as_written
+);
+
+/// A record as the rule before issue 23 stored it: its identity keys the
+/// legacy ones (accents removed).
+async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) {
+    let submission = Submission::Signup(s.clone());
+    let person = Person {
+        id: id.into(),
+        identities: submission.legacy_identity_keys(),
+        submission,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        reported_version: 0,
+        expires_at: at + 30 * 86_400,
+    };
+    let log = LogEntry {
+        reference: domain::new_reference(),
+        person_id: id.into(),
+        at,
+        form: FormId::Signup,
+        outcome: Outcome::Created,
+        version: 1,
+    };
+    let write = SubmissionWrite {
+        person: &person,
+        log: &log,
+        new_cases: &[],
+    };
+    store.create(write).await.expect("stored the old way");
+}
+
+fn maria(notes: Option<&str>) -> Signup {
+    Signup {
+        notes: notes.map(Into::into),
+        ..person(
+            "María García",
+            Some("maria.old@example.org"),
+            None,
+            "92105",
+            &["delivery"],
+        )
+    }
+}
+
+/// María, stored the old way and re-keyed (or about to be), sends the form
+/// again: her record is updated, not duplicated, and holds today's keys; a
+/// stranger whose name is hers without the accents is a record of their own.
+async fn the_same_person_again_and_a_stranger<S: Store>(store: &S, id: &str) {
+    let again = accept(store, &maria(Some("no stairs")), 2_000).await;
+    assert_eq!(
+        (again.outcome, again.person_id.as_str()),
+        (Outcome::Updated, id),
+        "the same person sent again: updated, not a new record"
+    );
+    let now = record(store, id).await;
+    let strict = now.submission.identity_keys();
+    assert_eq!(now.identities, strict, "holds today's keys");
+    let stranger = person(
+        "Maria Garcia",
+        Some("maria.old@example.org"),
+        None,
+        "92105",
+        &["shopper"],
+    );
+    let other = accept(store, &stranger, 2_001).await;
+    assert_eq!(other.outcome, Outcome::Created);
+    assert_ne!(other.person_id, id);
+    let after = record(store, id).await;
+    assert_eq!(
+        (after.version, after.submission.name(), roles(&after)),
+        (2, "María García", vec!["delivery"]),
+        "María untouched by the stranger"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_re_keys_records_of_the_old_rule_when_it_opens() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("db.sqlite3");
+    {
+        let store = SqliteStore::open(&file).expect("open");
+        stored_the_old_way(&store, "old-maria", &maria(None), 1_000).await;
+        // As a store of schema 3 (before the re-keying) left it.
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.execute_batch("PRAGMA user_version = 3;")
+            .expect("schema 3");
+    }
+    let store = SqliteStore::open(&file).expect("re-keyed as it opens");
+    assert!(!store.may_hold_legacy_identities().await.expect("read"));
+    let rekeyed = record(&store, "old-maria").await;
+    assert_eq!(rekeyed.identities, rekeyed.submission.identity_keys());
+    assert_eq!(rekeyed.version, 1, "re-keying is no change of the person's");
+    the_same_person_again_and_a_stranger(&store, "old-maria").await;
+    assert_eq!(store.everyone().await.expect("read").people.len(), 2);
+}
+
+#[tokio::test]
+async fn dynamodb_finds_records_of_the_old_rule_before_the_job_and_after_it() {
+    use mutualaid_handler::store::dynamo::DynamoStore;
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
+        return;
+    };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "old_keys").await;
+    stored_the_old_way(&store, "old-maria", &maria(None), 1_000).await;
+    let pena = person("Ana Peña", None, Some(PHONE), "92105", &["money"]);
+    stored_the_old_way(&store, "old-pena", &pena, 1_000).await;
+    assert!(store.may_hold_legacy_identities().await.expect("read"));
+
+    // Before the job: the lookup tries the old key too.
+    the_same_person_again_and_a_stranger(&store, "old-maria").await;
+
+    // The job re-keys what is left, and a second run finds nothing to do.
+    assert_eq!(store.rekey_identities().await.expect("job"), 1, "Ana");
+    assert_eq!(store.rekey_identities().await.expect("again"), 0);
+    let fresh = DynamoStore::new(mutualaid_tests::aws::dynamo(&endpoint).await, &table);
+    assert!(
+        !fresh.may_hold_legacy_identities().await.expect("read"),
+        "the job marked itself done"
+    );
+    let ana = record(&fresh, "old-pena").await;
+    assert_eq!(ana.identities, ana.submission.identity_keys());
+    let again = accept(&fresh, &pena, 3_000).await;
+    assert_eq!(
+        (again.outcome, again.person_id.as_str()),
+        (Outcome::Unchanged, "old-pena"),
+        "after the job: found by today's key"
+    );
+    assert_eq!(fresh.everyone().await.expect("read").people.len(), 3);
+}
