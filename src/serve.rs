@@ -282,7 +282,9 @@ async fn stop_signal() {
 /// Deletes expired records (and all they keep) and outbox mail older than
 /// the retention period.
 async fn purge(store: &SqliteStore, data: &Path, retention_days: u32) -> anyhow::Result<()> {
-    store.purge_expired(crate::schedule::now()).await?;
+    store
+        .purge_expired(crate::schedule::now(), retention_days)
+        .await?;
     let outbox = data.join("outbox");
     let keep = Duration::from_secs(u64::from(retention_days) * 86_400);
     let Ok(entries) = std::fs::read_dir(&outbox) else {

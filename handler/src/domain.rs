@@ -47,7 +47,10 @@ pub struct Accepted {
     pub outcome: Outcome,
 }
 
-/// How long a record is kept, from its last change.
+/// How long a record is kept: from the latest of its last submission and
+/// its last case change, and never while it has a case that is not closed
+/// (SQLite's purge asks that; on DynamoDB a case change and each digest
+/// move the TTL).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     /// Days.

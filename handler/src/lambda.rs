@@ -162,6 +162,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "LINK_KEYS_SECRET",
     "SITE_ORIGIN",
     "DISCORD_WEBHOOK_SECRET",
+    "RETENTION_DAYS",
 ];
 
 /// The `digest` function's settings.
@@ -174,6 +175,9 @@ pub struct DigestEnv {
     pub digest: crate::digest::DigestConfig,
     /// The Secrets Manager secret holding the link keys (name or ARN).
     pub link_keys_secret: String,
+    /// How long a record is kept after its last submission or case change
+    /// (each digest keeps everyone still waiting that long from now).
+    pub retention: Retention,
     /// Where the action links point: the site's origin + `/api/case`.
     pub link_page: String,
     /// The Secrets Manager secret holding the Discord webhook's URL (none:
@@ -230,6 +234,9 @@ impl DigestEnv {
                 links: None,
             },
             link_keys_secret: var("LINK_KEYS_SECRET")?,
+            retention: Retention {
+                days: number("RETENTION_DAYS")?,
+            },
             link_page: format!("{}/api/case", origin.trim_end_matches('/')),
             // Set by the template always: empty turns the summary off.
             discord_webhook_secret: match std::env::var("DISCORD_WEBHOOK_SECRET") {

@@ -31,7 +31,12 @@
 //!   extends all of them (versions and log entries first, then the identity
 //!   and contact items in the update's transaction), so none expires before
 //!   the record. An identity item whose expiry has passed counts as free,
-//!   as DynamoDB deletes expired items late.
+//!   as DynamoDB deletes expired items late. A request stays open until it
+//!   is closed, so a store made [`DynamoStore::with_retention`] raises every
+//!   item of a person to the retention period from each change of their
+//!   cases, and [`DynamoStore::keep_waiting`] (each digest) from now for
+//!   everyone whose case is not closed; the record's item goes last, and
+//!   its `expires_at` is what [`Person::expires_at`] reads.
 //! - Creating a record is one transaction: the record `Put` with
 //!   `attribute_not_exists(pk)`, one identity `Put` per key with
 //!   `attribute_not_exists(pk)` (so two first submissions of one person at
@@ -278,6 +283,9 @@ pub struct DynamoStore {
     table: String,
     /// Seen [`REKEY_DONE`]: no record holds a legacy identity key.
     rekeyed: Arc<AtomicBool>,
+    /// How long a record is kept after its last case change (seconds;
+    /// `None`: case changes leave expiries as they are).
+    retention: Option<i64>,
 }
 
 /// The item [`DynamoStore::rekey_identities`] writes when every record holds
@@ -364,6 +372,10 @@ fn person_from(item: Item) -> Result<Person, StoreError> {
         return Err(unreadable());
     }
     person.reported_version = reported;
+    // The item's own expiry is the truth: a case change or a digest keeps it longer.
+    if let Some(at) = number(&item, TTL_ATTRIBUTE) {
+        person.expires_at = person.expires_at.max(at);
+    }
     Ok(person)
 }
 
@@ -470,6 +482,120 @@ impl DynamoStore {
             client,
             table: table.into(),
             rekeyed: Arc::new(AtomicBool::new(false)),
+            retention: None,
+        }
+    }
+
+    /// The store, keeping a record `days` after each change of its cases
+    /// (and [`Self::keep_waiting`] everyone whose case is not closed).
+    pub fn with_retention(self, days: u32) -> Self {
+        DynamoStore {
+            retention: Some(i64::from(days) * 86_400),
+            ..self
+        }
+    }
+
+    /// Keeps everyone with a case that is not closed — their record and
+    /// every item it keeps — for the retention period from `now`: a
+    /// request waits as long as it takes, and DynamoDB's TTL must not take
+    /// it meanwhile. The digest function runs it with each digest. Returns
+    /// how many people it looked at.
+    pub async fn keep_waiting(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let Some(span) = self.retention else {
+            return Ok(0);
+        };
+        let waiting: BTreeSet<String> = self
+            .active_cases()
+            .await?
+            .cases
+            .into_iter()
+            .map(|c| c.person_id)
+            .collect();
+        for id in &waiting {
+            self.keep_person_until(id, now + span).await?;
+        }
+        Ok(waiting.len())
+    }
+
+    /// After a change of `person_id`'s cases at `at`: every item of theirs
+    /// kept for the retention period from then. A failure is logged, not
+    /// returned: the change is done, and the next digest keeps anyone still
+    /// waiting.
+    async fn kept_after_case_change(&self, person_id: &str, at: Timestamp) {
+        if let Some(span) = self.retention
+            && let Err(e) = self.keep_person_until(person_id, at + span).await
+        {
+            tracing::warn!(error = %e, "a case changed; its record's expiry not yet moved (the next digest does)");
+        }
+    }
+
+    /// Raises the expiry of record `id` and of everything it keeps (its
+    /// versions, log entries, cases, standing, identity keys and contacts)
+    /// to at least `until`. The record's own item goes last, so a run that
+    /// stopped half-way is finished by the next one.
+    async fn keep_person_until(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
+        let Some(item) = self.get(person_pk(id), "PERSON").await? else {
+            return Ok(());
+        };
+        if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= until) {
+            return Ok(());
+        }
+        if let Ok(person) = person_from(item) {
+            for key in &person.identities {
+                self.raise_expiry(
+                    format!("IDENTITY#{key}"),
+                    "IDENTITY".into(),
+                    until,
+                    Some(id),
+                )
+                .await?;
+            }
+            for contact in person.submission.contact_keys() {
+                self.raise_expiry(format!("CONTACT#{contact}"), person_pk(id), until, None)
+                    .await?;
+            }
+        }
+        self.extend_kept_items(id, until).await?;
+        self.raise_expiry(person_pk(id), "PERSON".into(), until, None)
+            .await
+    }
+
+    /// Sets an item's expiry to `until` if it is there (and, with `owner`,
+    /// held by that record) and expires earlier.
+    async fn raise_expiry(
+        &self,
+        pk: String,
+        sk: String,
+        until: Timestamp,
+        owner: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk))
+            .update_expression("SET expires_at = :e")
+            .expression_attribute_values(":e", n(until));
+        request = match owner {
+            Some(owner) => request
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at < :e) AND person_id = :id",
+                )
+                .expression_attribute_values(":id", s(owner)),
+            None => request.condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at < :e)",
+            ),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -890,30 +1016,14 @@ impl DynamoStore {
             .into_iter()
             .filter(|i| text(i, SORT_KEY) != Some("PERSON"))
         {
-            let (Some(pk), Some(sk)) = (item.get(PARTITION_KEY), item.get(SORT_KEY)) else {
-                continue;
-            };
             if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= expires_at) {
                 continue;
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, pk.clone())
-                .key(SORT_KEY, sk.clone())
-                .update_expression("SET expires_at = :e")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":e", n(expires_at))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+            let (Some(pk), Some(sk)) = (text(&item, PARTITION_KEY), text(&item, SORT_KEY)) else {
+                continue;
+            };
+            self.raise_expiry(pk.to_owned(), sk.to_owned(), expires_at, None)
+                .await?;
         }
         Ok(())
     }
@@ -1177,7 +1287,14 @@ impl Store for DynamoStore {
         if let Some(action) = &change.action {
             items.push(put(&self.table, action_item(action)?, None)?);
         }
-        self.transact(items).await
+        self.transact(items).await?;
+        let at = change
+            .action
+            .as_ref()
+            .map_or(change.case.changed_at, |a| a.at);
+        self.kept_after_case_change(&change.case.person_id, at)
+            .await;
+        Ok(())
     }
 
     async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
@@ -1210,7 +1327,11 @@ impl Store for DynamoStore {
             "attribute_not_exists(merged_into)",
         )?);
         items.push(put(&self.table, action_item(&merge.action)?, None)?);
-        self.transact(items).await
+        self.transact(items).await?;
+        for id in [into, standing.person_id.as_str()] {
+            self.kept_after_case_change(id, merge.action.at).await;
+        }
+        Ok(())
     }
 
     async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {

@@ -388,16 +388,29 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes records past their retention date, with everything they keep;
-    /// returns how many records.
-    pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+    /// Deletes records past their retention, with everything they keep;
+    /// returns how many records. A record is kept while it has a case that
+    /// is not closed (a request stays open until an organizer closes it,
+    /// however long it waits), and for `retention_days` after the latest of
+    /// its last submission (its `expires_at`) and its last case change.
+    pub async fn purge_expired(
+        &self,
+        now: Timestamp,
+        retention_days: u32,
+    ) -> Result<usize, StoreError> {
+        let span = i64::from(retention_days) * 86_400;
         self.with_tx(move |tx| {
             tx.execute("DELETE FROM hits WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
             tx.execute("DELETE FROM actions WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
-            tx.execute("DELETE FROM people WHERE expires_at <= ?1", [now])
-                .map_err(unavailable)
+            tx.execute(
+                "DELETE FROM people WHERE expires_at <= ?1 AND NOT EXISTS (
+                     SELECT 1 FROM cases c WHERE c.person_id = people.id
+                     AND (c.state != 'closed' OR json_extract(c.record, '$.changed_at') > ?1 - ?2))",
+                params![now, span],
+            )
+            .map_err(unavailable)
         })
         .await
     }

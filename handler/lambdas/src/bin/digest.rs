@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         aws_config::BehaviorVersion::latest(),
     ))
     .await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table)
+        .with_retention(env.retention.days);
     let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws));
     let keys = SecretKeys::new(
         aws_sdk_secretsmanager::Client::new(&aws),
@@ -60,6 +61,10 @@ async fn main() -> Result<(), lambda_http::Error> {
                     Err(e) => {
                         tracing::warn!(error = %e, "identity keys not re-keyed yet; the next run goes on")
                     }
+                }
+                // Everyone still waiting is kept as long as their request is open.
+                if let Err(e) = store.keep_waiting(system_clock()).await {
+                    tracing::warn!(error = %e, "expiries of people still waiting not moved; the next run does");
                 }
                 // Read each run, so a rotated key signs the next digest.
                 config.links = Some(LinkSigner {

@@ -20,7 +20,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         aws_config::BehaviorVersion::latest(),
     ))
     .await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table);
+    // Case changes through the action pages keep the record the retention period from then.
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table)
+        .with_retention(env.http.retention.days);
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     // Only CloudFront's requests are taken: it sends this secret (read now; a function without it does not start).
     let edge = Arc::new(EdgeSecret::load(secrets.clone(), env.edge_secret).await?);

@@ -1,0 +1,133 @@
+//! Issue 23, part 5: a request stays open until an organizer closes it, so
+//! retention never deletes a person who is still waiting. A record expires
+//! `retention_days` after the latest of its last submission and its last
+//! case change: SQLite's purge asks exactly that; on DynamoDB a case change
+//! moves the record's expiry, and each digest run keeps everyone still
+//! waiting (their TTL in the future).
+
+use mutualaid_handler::cases::{self, Act};
+use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::{CaseKind, CloseReason, Store, Submission};
+use mutualaid_tests::person;
+
+use crate::store_contract::KEEP;
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_790_000_000;
+
+async fn sign_up<S: Store>(store: &S, name: &str, phone: &str, roles: &[&str]) -> Accepted {
+    let s = person(name, None, Some(phone), "92105", roles);
+    domain::accept(store, Submission::Signup(s), T0, KEEP)
+        .await
+        .expect("accepted")
+}
+
+/// Closes `who`'s delivery case at `at`.
+async fn close<S: Store>(store: &S, who: &Accepted, at: i64) {
+    let case = store.cases_of(&who.person_id).await.expect("cases")[0].clone();
+    assert_eq!(case.kind, CaseKind::Delivery);
+    cases::act(
+        store,
+        &case.id,
+        None,
+        Act::Close(CloseReason::Done),
+        at,
+        3,
+        "cli",
+    )
+    .await
+    .expect("store")
+    .expect("closed");
+}
+
+/// Ana waits, Bea's request closed on day 5, Cruz only volunteers.
+async fn three<S: Store>(store: &S) -> (Accepted, Accepted, Accepted) {
+    let ana = sign_up(store, "Ana Espera", "619 555 0161", &["delivery"]).await;
+    let bea = sign_up(store, "Bea Cerrada", "619 555 0162", &["delivery"]).await;
+    let cruz = sign_up(store, "Cruz Shopper", "619 555 0163", &["shopper"]).await;
+    close(store, &bea, T0 + 5 * DAY).await;
+    (ana, bea, cruz)
+}
+
+async fn on_record<S: Store>(store: &S, who: &Accepted) -> bool {
+    store.person(&who.person_id).await.expect("read").is_some()
+}
+
+#[tokio::test]
+async fn sqlite_purges_nobody_who_is_still_waiting() {
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
+    let (ana, bea, cruz) = three(&store).await;
+    // Day 31: past every record's 30 days from its submission.
+    assert_eq!(
+        store
+            .purge_expired(T0 + 31 * DAY, KEEP.days)
+            .await
+            .expect("purge"),
+        1,
+        "only Cruz, who asked for nothing"
+    );
+    assert!(on_record(&store, &ana).await, "Ana's request is open");
+    assert!(on_record(&store, &bea).await, "Bea's closed 26 days ago");
+    assert!(!on_record(&store, &cruz).await);
+    // Day 36: Bea's request closed more than 30 days ago; Ana still waits.
+    assert_eq!(
+        store
+            .purge_expired(T0 + 36 * DAY, KEEP.days)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert!(!on_record(&store, &bea).await);
+    assert!(on_record(&store, &ana).await);
+    let ana_case = &store.cases_of(&ana.person_id).await.expect("cases")[0];
+    assert!(ana_case.state.is_active(), "and her request with her");
+    // A year on, she is still there.
+    store
+        .purge_expired(T0 + 400 * DAY, KEEP.days)
+        .await
+        .expect("purge");
+    assert!(on_record(&store, &ana).await);
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_the_ttl_of_everyone_still_waiting_in_the_future() {
+    let Some(store) = mutualaid_tests::stores::dynamodb("retention").await else {
+        return;
+    };
+    let store = store.with_retention(KEEP.days);
+    let (ana, bea, cruz) = three(&store).await;
+    let expiry = |who: &Accepted| {
+        let store = store.clone();
+        let id = who.person_id.clone();
+        async move {
+            store
+                .person(&id)
+                .await
+                .expect("read")
+                .expect("on record")
+                .expires_at
+        }
+    };
+    let first = T0 + 30 * DAY;
+    assert_eq!(expiry(&ana).await, first);
+    assert_eq!(expiry(&cruz).await, first);
+    assert_eq!(
+        expiry(&bea).await,
+        T0 + 35 * DAY,
+        "a case change keeps the record 30 days from then"
+    );
+    let bea_case = &store.cases_of(&bea.person_id).await.expect("cases")[0];
+    assert_eq!(bea_case.expires_at, T0 + 35 * DAY, "and its case");
+
+    // A digest on day 29 keeps Ana (still waiting) 30 days from then.
+    let day_29 = T0 + 29 * DAY;
+    assert_eq!(store.keep_waiting(day_29).await.expect("kept"), 1);
+    assert_eq!(expiry(&ana).await, day_29 + 30 * DAY);
+    let ana_case = &store.cases_of(&ana.person_id).await.expect("cases")[0];
+    assert_eq!(ana_case.expires_at, day_29 + 30 * DAY);
+    assert_eq!(expiry(&bea).await, T0 + 35 * DAY, "Bea's request is closed");
+    assert_eq!(expiry(&cruz).await, first, "Cruz asked for nothing");
+    // Run again, nothing moves backwards.
+    assert_eq!(store.keep_waiting(day_29 - DAY).await.expect("kept"), 1);
+    assert_eq!(expiry(&ana).await, day_29 + 30 * DAY);
+}
