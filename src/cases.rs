@@ -116,7 +116,7 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
         CasesCommand::Merge { record, into } => {
             let record_of = |id: &str| Case::person_of(id).unwrap_or(id).to_owned();
             let (from, into) = (record_of(&record), record_of(&into));
-            return match cases::merge(store, &from, &into, now, "cli")
+            return match cases::merge(store, &from, &into, now, "cli", None)
                 .await
                 .context("merging the records")?
             {
@@ -140,7 +140,7 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
             };
         }
         CasesCommand::Pause { volunteer, days } => {
-            return match cases::pause(store, &volunteer, days, now, "cli")
+            return match cases::pause(store, &volunteer, days, now, "cli", None)
                 .await
                 .context("pausing the volunteer")?
             {

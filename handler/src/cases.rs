@@ -94,6 +94,13 @@ pub enum Refusal {
     NotLinked,
     /// The record to merge away holds matches as a volunteer shopper.
     MergedAwayHelps,
+    /// A record's standing is not where the organizer saw it: a pause, an
+    /// unpause, a merge or its undo since `changed_at` (0: before times
+    /// were kept).
+    StandingMoved {
+        /// When it last changed.
+        changed_at: Timestamp,
+    },
     /// This action does not apply to this case (say which in the message).
     NotApplicable(&'static str),
 }
@@ -139,6 +146,11 @@ impl std::fmt::Display for Refusal {
             Refusal::MergedAwayHelps => write!(
                 f,
                 "the record to merge away helps people as a volunteer shopper: close those matches first, or merge the other way"
+            ),
+            Refusal::StandingMoved { changed_at } => write!(
+                f,
+                "the record changed since (paused, unpaused, merged or unmerged) on {}",
+                crate::export::time(*changed_at)
             ),
             Refusal::NotApplicable(why) => write!(f, "{why}"),
         }
@@ -306,28 +318,37 @@ pub async fn act<S: Store>(
 }
 
 /// Pauses a volunteer for `days` (0: unpauses): not offered to anyone
-/// until then.
+/// until then. `expected`: the version of their standing the organizer saw
+/// (a link: refused if it changed since; `None`: whatever it is now, as on
+/// the command line).
 pub async fn pause<S: Store>(
     store: &S,
     volunteer: &str,
     days: u32,
     now: Timestamp,
     by: &str,
+    expected: Option<u64>,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
     for _ in 0..5 {
         let Some(person) = store.person(volunteer).await? else {
             return Ok(Err(Refusal::NoVolunteer));
         };
-        let merged = standing_of(store, volunteer)
-            .await?
-            .is_some_and(|s| s.merged_into.is_some());
-        if !person.submission.has_role(Role::Shopper) || merged {
+        let standing = standing_of(store, volunteer).await?.unwrap_or_default();
+        if expected.is_some_and(|v| v != standing.version) {
+            return Ok(Err(Refusal::StandingMoved {
+                changed_at: standing.changed_at,
+            }));
+        }
+        if !person.submission.has_role(Role::Shopper) || standing.merged_into.is_some() {
             return Ok(Err(Refusal::NoVolunteer));
         }
         let state = Standing {
             person_id: volunteer.to_owned(),
             paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
             merged_into: None,
+            maybe_same_as: standing.maybe_same_as.clone(),
+            version: standing.version + 1,
+            changed_at: now,
             expires_at: person.expires_at,
         };
         let action = CaseAction {
@@ -338,14 +359,14 @@ pub async fn pause<S: Store>(
             volunteer_id: Some(volunteer.to_owned()),
             by: by.to_owned(),
             detail: days.to_string(),
-            version: 0,
+            version: state.version,
             merged: None,
             expires_at: person.expires_at,
         };
         match store.set_standing(&state, &action).await {
             Ok(()) => return Ok(Ok(state)),
-            // Merged between the read and the write: read again (it is no
-            // longer offered), never unmerge it.
+            // Changed between the read and the write (a merge, another
+            // pause): read again, and a link is told what changed.
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e),
         }
@@ -385,12 +406,14 @@ pub async fn merge<S: Store>(
     into: &str,
     now: Timestamp,
     by: &str,
+    expected: Option<StandingVersions>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
     let asked = MergeAsked {
         from,
         into,
         now,
         by,
+        expected,
     };
     for _ in 0..5 {
         match try_merge(store, asked).await {
@@ -401,13 +424,25 @@ pub async fn merge<S: Store>(
     Err(StoreError::Conflict)
 }
 
-/// A merge as an organizer asked it: `from` into `into`, at `now`, by `by`.
+/// The versions of two records' standings an organizer saw (a merge link
+/// is bound to both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandingVersions {
+    /// The record merged away.
+    pub from: u64,
+    /// The record kept.
+    pub into: u64,
+}
+
+/// A merge as an organizer asked it: `from` into `into`, at `now`, by `by`,
+/// on the standings as they saw them (`None`: as they are now).
 #[derive(Clone, Copy)]
 struct MergeAsked<'a> {
     from: &'a str,
     into: &'a str,
     now: Timestamp,
     by: &'a str,
+    expected: Option<StandingVersions>,
 }
 
 /// One try of [`merge`]: read, decide, write at once.
@@ -420,6 +455,7 @@ async fn try_merge<S: Store>(
         into,
         now,
         by,
+        expected,
     } = asked;
     if from == into {
         return Ok(Err(Refusal::AlreadyMerged));
@@ -436,12 +472,15 @@ async fn try_merge<S: Store>(
         return Ok(Err(Refusal::NotLinked));
     }
     let standings = store.standings().await?;
-    let merged_into = |id: &str| {
+    let standing = |id: &str| {
         standings
             .iter()
             .find(|s| s.person_id == id)
-            .and_then(|s| s.merged_into.clone())
+            .cloned()
+            .unwrap_or_default()
     };
+    let (from_standing, into_standing) = (standing(from), standing(into));
+    let merged_into = |id: &str| standing(id).merged_into;
     let from_cases = store.cases_of(from).await?;
     let into_cases = store.cases_of(into).await?;
     let active_of = |cases: &[Case], kind| {
@@ -460,6 +499,18 @@ async fn try_merge<S: Store>(
     {
         return Ok(Err(Refusal::AlreadyMerged));
     }
+    // A link acts only on the standings its digest showed: a replay after
+    // the merge was undone (or either record paused, merged, unmerged) is
+    // refused, saying when.
+    if let Some(seen) = expected {
+        for (now_at, saw) in [(&from_standing, seen.from), (&into_standing, seen.into)] {
+            if now_at.version != saw {
+                return Ok(Err(Refusal::StandingMoved {
+                    changed_at: now_at.changed_at,
+                }));
+            }
+        }
+    }
     let helps = store
         .active_cases()
         .await?
@@ -474,13 +525,15 @@ async fn try_merge<S: Store>(
         opened: Vec::new(),
         standing: Standing {
             person_id: from.to_owned(),
-            paused_until: standings
-                .iter()
-                .find(|s| s.person_id == from)
-                .and_then(|s| s.paused_until),
+            paused_until: from_standing.paused_until,
             merged_into: Some(into.to_owned()),
+            // The question "maybe the same person?" is answered.
+            maybe_same_as: None,
+            version: from_standing.version + 1,
+            changed_at: now,
             expires_at: merged.expires_at,
         },
+        into_version: into_standing.version,
         action: CaseAction {
             id: uuid::Uuid::now_v7().to_string(),
             at: now,

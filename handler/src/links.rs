@@ -248,8 +248,13 @@ pub struct ActionLink {
     pub case: Option<String>,
     /// The volunteer (a pairing, a pause), or the record kept (a merge).
     pub volunteer: Option<String>,
-    /// The case's version the digest showed (0 for a pause).
+    /// The version the digest showed: the case's, or for a pause the
+    /// volunteer's standing, for a merge the standing of the record merged
+    /// away ([`crate::store::Standing::version`]).
     pub version: u64,
+    /// For a merge, the version of the kept record's standing the digest
+    /// showed (signed only when present, so links made before it verify).
+    pub other_version: Option<u64>,
     /// When the link stops working.
     pub expires: Timestamp,
     /// The organizers' language (`en`, `es`).
@@ -269,16 +274,22 @@ fn safe(value: &str) -> bool {
 
 impl ActionLink {
     fn fields(&self, kid: &str) -> Vec<(&'static str, String)> {
-        vec![
+        let mut fields = vec![
             ("a", self.action.name().to_owned()),
             ("c", self.case.clone().unwrap_or_default()),
             ("v", self.volunteer.clone().unwrap_or_default()),
             ("n", self.version.to_string()),
+        ];
+        if let Some(other) = self.other_version {
+            fields.push(("m", other.to_string()));
+        }
+        fields.extend([
             ("x", self.expires.to_string()),
             ("l", self.lang.clone()),
             ("d", self.detail.clone()),
             ("k", kid.to_owned()),
-        ]
+        ]);
+        fields
     }
 
     fn from_fields<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Option<ActionLink> {
@@ -299,6 +310,10 @@ impl ActionLink {
             case: optional("c")?,
             volunteer: optional("v")?,
             version: get("n")?.parse().ok()?,
+            other_version: match get("m") {
+                Some(m) => Some(m.parse().ok()?),
+                None => None,
+            },
             expires: get("x")?.parse().ok()?,
             lang: lang.to_owned(),
             detail: detail.to_owned(),
@@ -436,6 +451,7 @@ mod tests {
             case: Some("01a2.case-1".into()),
             volunteer: Some("01a3".into()),
             version: 4,
+            other_version: None,
             expires: 2_000,
             lang: "es".into(),
             detail: String::new(),

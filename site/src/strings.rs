@@ -190,6 +190,7 @@ pub struct DigestTexts {
     pub refused_no_record: String,
     pub refused_merged: String,
     pub refused_not_linked: String,
+    pub refused_standing_moved: String,
     pub refused_merge_volunteer: String,
     pub state_open: String,
     pub state_matched: String,

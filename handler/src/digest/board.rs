@@ -90,6 +90,16 @@ pub struct Board {
     pub actions: Vec<ActionView>,
     /// Open cases of people whose record could not be read.
     pub unreadable_cases: usize,
+    /// Each record's standing version (absent: 0), which the buttons that
+    /// change a standing (pause, merge) are bound to.
+    pub standing_versions: HashMap<String, u64>,
+}
+
+impl Board {
+    /// The version of record `id`'s standing as this digest shows it.
+    pub fn standing_version(&self, id: &str) -> u64 {
+        self.standing_versions.get(id).copied().unwrap_or(0)
+    }
 }
 
 /// What the board is made from.
@@ -172,7 +182,14 @@ pub fn board(input: &BoardInput) -> Board {
             && asking_money.contains(case.person_id.as_str()),
         case: case.clone(),
     };
-    let mut out = Board::default();
+    let mut out = Board {
+        standing_versions: input
+            .standings
+            .iter()
+            .map(|s| (s.person_id.clone(), s.version))
+            .collect(),
+        ..Board::default()
+    };
     let mut open_delivery: Vec<CaseView> = Vec::new();
     let mut load: HashMap<&str, usize> = HashMap::new();
     for case in input.cases {

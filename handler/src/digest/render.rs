@@ -12,7 +12,7 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use mutualaid_forms::{Role, zips};
 use mutualaid_site::strings::{DigestTexts, Strings};
 
-use super::board::{ActionView, CaseView};
+use super::board::{ActionView, Board, CaseView};
 use super::{Digest, DigestConfig, Entry};
 use crate::export::{self, neutralize};
 use crate::links::{ActionLink, LinkSigner};
@@ -240,6 +240,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         now: d.until,
         lang: config.lang.code(),
         t,
+        board: &d.board,
     };
     let until = local(d.until, tz, "%Y-%m-%d %H:%M");
     let heading = match d.since {
@@ -457,7 +458,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                                 ActionKind::Pause,
                                 None,
                                 Some(&v.id),
-                                0,
+                                board.standing_version(&v.id),
                                 "14",
                             )
                             .into_iter()
@@ -668,6 +669,8 @@ struct Buttons<'a> {
     now: Timestamp,
     lang: &'a str,
     t: &'a DigestTexts,
+    /// The standings' versions the buttons are bound to.
+    board: &'a Board,
 }
 
 impl Buttons<'_> {
@@ -680,16 +683,41 @@ impl Buttons<'_> {
         version: u64,
         detail: &str,
     ) -> Option<(String, String)> {
+        self.signed(
+            label,
+            ActionLink {
+                action,
+                case: case.map(str::to_owned),
+                volunteer: volunteer.map(str::to_owned),
+                version,
+                other_version: None,
+                expires: 0,
+                lang: self.lang.to_owned(),
+                detail: detail.to_owned(),
+            },
+        )
+    }
+
+    /// "Merge `from` into `into`", bound to both records' standings as
+    /// this digest shows them.
+    fn merge(&self, label: &str, from: &str, into: &str) -> Option<(String, String)> {
+        self.signed(
+            label,
+            ActionLink {
+                action: ActionKind::Merge,
+                case: None,
+                volunteer: Some(into.to_owned()),
+                version: self.board.standing_version(from),
+                other_version: Some(self.board.standing_version(into)),
+                expires: 0,
+                lang: self.lang.to_owned(),
+                detail: from.to_owned(),
+            },
+        )
+    }
+
+    fn signed(&self, label: &str, link: ActionLink) -> Option<(String, String)> {
         let signer = self.signer?;
-        let link = ActionLink {
-            action,
-            case: case.map(str::to_owned),
-            volunteer: volunteer.map(str::to_owned),
-            version,
-            expires: 0,
-            lang: self.lang.to_owned(),
-            detail: detail.to_owned(),
-        };
         Some((label.to_owned(), signer.link(link, self.now)))
     }
 
@@ -845,13 +873,10 @@ fn entry_line(e: &Entry, t: &DigestTexts, buttons: &Buttons) -> Line {
         sub.push(format!("⚑ {}", line(&link_text(link, t))));
         // One person twice? An organizer who knows merges the two.
         if let (false, Some((other, _))) = (link.merged, &link.other) {
-            actions.extend(buttons.link(
+            actions.extend(buttons.merge(
                 &fill(&t.btn_merge, &[("other", &short_name(other))]),
-                ActionKind::Merge,
-                None,
-                Some(&link.id),
-                0,
                 &e.person.id,
+                &link.id,
             ));
         }
     }

@@ -329,14 +329,18 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
         ))),
         ActionKind::Merge => {
             let into = link.volunteer.as_deref().unwrap_or("");
-            cases::merge(&app.store, &link.detail, into, now, "link")
+            let seen = cases::StandingVersions {
+                from: link.version,
+                into: link.other_version.unwrap_or(0),
+            };
+            cases::merge(&app.store, &link.detail, into, now, "link", Some(seen))
                 .await
                 .map(|done| done.map(drop))
         }
         ActionKind::Pause => {
             let days: u32 = link.detail.parse().unwrap_or(0);
             let volunteer = link.volunteer.as_deref().unwrap_or("");
-            cases::pause(&app.store, volunteer, days, now, "link")
+            cases::pause(&app.store, volunteer, days, now, "link", Some(link.version))
                 .await
                 .map(|done| done.map(drop))
         }
@@ -426,6 +430,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 Refusal::AlreadyMerged => t.refused_merged.clone(),
                 Refusal::NotLinked => t.refused_not_linked.clone(),
                 Refusal::MergedAwayHelps => fill(&t.refused_merge_volunteer, &[("person", person)]),
+                Refusal::StandingMoved { changed_at } => fill(
+                    &t.refused_standing_moved,
+                    &[("date", &date(changed_at, tz))],
+                ),
                 Refusal::NotApplicable(_) => t.refused_other.clone(),
             };
             page(

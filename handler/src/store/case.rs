@@ -297,8 +297,15 @@ pub struct ClosedCase {
 }
 
 /// A record's standing with the organizers, beside the record (a
-/// submission never writes it): a volunteer paused until when, a record
-/// merged into which.
+/// submission never writes it, but the first one may open it with a
+/// question): a volunteer paused until when, a record merged into which,
+/// a record that may be the same person as another.
+///
+/// Every write moves [`Self::version`] up by one, and is made only if the
+/// stored standing is still at the version before (no standing: 0) — so an
+/// organizer's link bound to the version its digest showed acts once, and a
+/// replay after any change (a pause, an unpause, a merge, its undo) is
+/// refused, saying when it changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
     /// Their record.
@@ -309,6 +316,25 @@ pub struct Standing {
     /// never offered as a volunteer; what they send later still opens cases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Maybe the same person as that record (a Latin name that differs from
+    /// its name only in accents, on a shared phone or email), until an
+    /// organizer says "merge" or "two people": meanwhile this record's
+    /// requests are not suggested for pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maybe_same_as: Option<String>,
+    /// 0 before the first write, then +1 on each.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was last written (0: before versions were kept).
+    #[serde(default)]
+    pub changed_at: Timestamp,
     /// When it is deleted.
     pub expires_at: Timestamp,
+}
+
+impl Standing {
+    /// The version a write of `self` expects to find stored.
+    pub fn expected_version(&self) -> u64 {
+        self.version.saturating_sub(1)
+    }
 }

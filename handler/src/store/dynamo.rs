@@ -199,7 +199,7 @@ fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreEr
 }
 
 /// A record's standing (`VOLUNTEER`), listed in the sparse index, with
-/// `merged_into` at the top level for the merge's conditions.
+/// `merged_into` and `version` at the top level for the conditions.
 fn standing_item(standing: &Standing) -> Result<Item, StoreError> {
     let record = serde_dynamo::to_attribute_value(standing)
         .map_err(|e| StoreError::Unavailable(format!("encoding a standing: {e}")))?;
@@ -210,11 +210,23 @@ fn standing_item(standing: &Standing) -> Result<Item, StoreError> {
         (PENDING_ATTRIBUTE.to_owned(), s("VOLUNTEER")),
         (INDEX_SORT_KEY.to_owned(), s(&standing.person_id)),
         (TTL_ATTRIBUTE.to_owned(), n(standing.expires_at)),
+        ("version".to_owned(), n(standing.version)),
     ]);
     if let Some(into) = &standing.merged_into {
         item.insert("merged_into".into(), s(into));
     }
     Ok(item)
+}
+
+/// The condition that a standing item is at `version` (none, or one
+/// written before versions were kept, is at 0), with its value for `:sv`.
+fn standing_at(version: u64) -> (&'static str, AttributeValue) {
+    let condition = if version == 0 {
+        "attribute_not_exists(pk) OR attribute_not_exists(version) OR version = :sv"
+    } else {
+        "version = :sv"
+    };
+    (condition, n(version))
 }
 
 fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
@@ -1310,22 +1322,33 @@ impl Store for DynamoStore {
             items.extend(open_case(&self.table, case)?);
         }
         let item = standing_item(standing)?;
+        let (at_version, expected) = standing_at(standing.expected_version());
         let put_standing = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(merged_into) OR merged_into = :into")
+            .condition_expression(format!(
+                "(attribute_not_exists(merged_into) OR merged_into = :into) AND ({at_version})"
+            ))
             .expression_attribute_values(":into", s(into))
+            .expression_attribute_values(":sv", expected)
             .build()
             .map_err(built)?;
         items.push(TransactWriteItem::builder().put(put_standing).build());
         // Both records still there (not deleted on request meanwhile).
         items.push(self.exists_check(into)?);
         items.push(self.exists_check(&standing.person_id)?);
-        items.push(self.condition_check(
-            person_pk(into),
-            "VOLUNTEER",
-            "attribute_not_exists(merged_into)",
-        )?);
+        let (at_version, expected) = standing_at(merge.into_version);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(into)))
+            .key(SORT_KEY, s("VOLUNTEER"))
+            .condition_expression(format!(
+                "attribute_not_exists(merged_into) AND ({at_version})"
+            ))
+            .expression_attribute_values(":sv", expected)
+            .build()
+            .map_err(built)?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
         items.push(put(&self.table, action_item(&merge.action)?, None)?);
         self.transact(items).await?;
         for id in [into, standing.person_id.as_str()] {
@@ -1442,14 +1465,16 @@ impl Store for DynamoStore {
     }
 
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
-        let item = standing_item(state)?;
-        // Never unmerge: a merge since the caller read is a conflict.
-        let not_merged = state
-            .merged_into
-            .is_none()
-            .then_some("attribute_not_exists(merged_into)");
+        let (condition, expected) = standing_at(state.expected_version());
+        let put_standing = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(standing_item(state)?))
+            .condition_expression(condition)
+            .expression_attribute_values(":sv", expected)
+            .build()
+            .map_err(built)?;
         self.transact(vec![
-            put(&self.table, item, not_merged)?,
+            TransactWriteItem::builder().put(put_standing).build(),
             put(&self.table, action_item(action)?, None)?,
         ])
         .await

@@ -509,8 +509,11 @@ pub struct MergeChange {
     /// `from`'s cases of a kind `into` had none of, now `into`'s (new ids,
     /// their dates, state and volunteer kept).
     pub opened: Vec<Case>,
-    /// `from`'s standing, merged into `into`.
+    /// `from`'s standing, merged into `into` (at its next version: the
+    /// stored one must be at the version before).
     pub standing: Standing,
+    /// The version `into`'s standing must still be at (0: none).
+    pub into_version: u64,
     /// The merge, recorded.
     pub action: CaseAction,
 }
@@ -730,8 +733,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Merges two records of one person, atomically: every case change at
     /// its expected version, each opened case claiming its kind for `into`,
-    /// `from` not merged into another record and `into` not merged at all;
-    /// the action recorded. Otherwise [`StoreError::Conflict`], and nothing
+    /// both standings at the versions the merge was decided on (`from`'s at
+    /// [`Standing::expected_version`], `into`'s at `into_version`), `from`
+    /// not merged into another record and `into` not merged at all; the
+    /// action recorded. Otherwise [`StoreError::Conflict`], and nothing
     /// changes. Never touches either record itself.
     fn merge(&self, merge: &MergeChange) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -748,9 +753,11 @@ pub trait Store: Send + Sync + 'static {
         action: &CaseAction,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
 
-    /// Pauses (or unpauses) a volunteer and records the action. Never
-    /// removes a merge mark: a `state` that is not merged fails with
-    /// [`StoreError::Conflict`] if the record has been merged meanwhile.
+    /// Writes a record's standing (a pause, an unpause, the answer to
+    /// "maybe the same person") and records the action, if the stored
+    /// standing is still at [`Standing::expected_version`] (none: 0); else
+    /// [`StoreError::Conflict`] — so a pause decided before a merge never
+    /// removes the merge mark.
     fn set_standing(
         &self,
         state: &Standing,

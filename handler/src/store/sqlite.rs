@@ -545,6 +545,20 @@ fn insert_action(tx: &rusqlite::Transaction, action: &CaseAction) -> Result<(), 
     Ok(())
 }
 
+/// The version of record `id`'s standing (0: none, or a row that does not
+/// read, which a write replaces).
+fn standing_version(tx: &rusqlite::Transaction, id: &str) -> Result<u64, StoreError> {
+    let version: Option<Option<i64>> = tx
+        .query_row(
+            "SELECT CASE WHEN json_valid(record) THEN json_extract(record, '$.version') END FROM volunteers WHERE person_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(version.flatten().unwrap_or(0).max(0) as u64)
+}
+
 fn upsert_standing(tx: &rusqlite::Transaction, standing: &Standing) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO volunteers (person_id, record) VALUES (?1, ?2) ON CONFLICT (person_id) DO UPDATE SET record = excluded.record",
@@ -1059,6 +1073,8 @@ impl Store for SqliteStore {
             };
             if merged_into(into)?.is_some()
                 || merged_into(&standing.person_id)?.is_some_and(|other| other != into)
+                || standing_version(tx, &standing.person_id)? != standing.expected_version()
+                || standing_version(tx, into)? != merge.into_version
             {
                 return Err(StoreError::Conflict);
             }
@@ -1110,19 +1126,8 @@ impl Store for SqliteStore {
     async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
         let (state, action) = (state.clone(), action.clone());
         self.with_tx(move |tx| {
-            // Never unmerge: a merge since the caller read is a conflict.
-            if state.merged_into.is_none() {
-                let merged: Option<Option<String>> = tx
-                    .query_row(
-                        "SELECT CASE WHEN json_valid(record) THEN json_extract(record, '$.merged_into') END FROM volunteers WHERE person_id = ?1",
-                        [&state.person_id],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if merged.flatten().is_some() {
-                    return Err(StoreError::Conflict);
-                }
+            if standing_version(tx, &state.person_id)? != state.expected_version() {
+                return Err(StoreError::Conflict);
             }
             upsert_standing(tx, &state)?;
             insert_action(tx, &action)

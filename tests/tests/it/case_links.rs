@@ -462,6 +462,134 @@ async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone(
     }
 }
 
+/// The Rosa records with a request not closed, sorted.
+async fn rosas_waiting<S: Store>(store: &S, first: &str, second: &str) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .active_cases()
+        .await
+        .expect("cases")
+        .cases
+        .into_iter()
+        .map(|c| c.person_id)
+        .filter(|id| id == first || id == second)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn paused_until<S: Store>(store: &S, volunteer: &str) -> Option<i64> {
+    store
+        .standings()
+        .await
+        .expect("standings")
+        .into_iter()
+        .find(|s| s.person_id == volunteer)
+        .and_then(|s| s.paused_until)
+}
+
+/// Issue 23, part 3: every organizer link is bound to the state its digest
+/// showed. Rosa twice (to merge) and Vic at his cap of 1 (to pause): the
+/// merge is undone by reopening the request it closed, and the pause by
+/// `cases pause --days 0`; pressing either button again is refused with
+/// when it changed, and changes nothing.
+async fn replayed_merge_and_pause_links_change_nothing<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let (first, second) = rosa_twice(&store).await;
+    let (rita, vic) = seed(&store).await;
+    let rita_case = store.cases_of(&rita).await.expect("cases")[0].id.clone();
+    mutualaid_handler::cases::act(
+        &store,
+        &rita_case,
+        None,
+        mutualaid_handler::cases::Act::Confirm {
+            volunteer: vic.clone(),
+        },
+        NOON - 100,
+        1,
+        "cli",
+    )
+    .await
+    .expect("store")
+    .expect("Vic takes Rita's request: at his cap of 1");
+    let cfg = digest_config(&keys, mutualaid_forms::Lang::EN, 1);
+    let html = digest_html(&store, &cfg, NOON, dir.path()).await;
+    let app = router(&store, &keys, 1, at_noon_next_day);
+    let both = rosas_waiting(&store, &first, &second).await;
+    assert_eq!(both.len(), 2);
+
+    let merge_page = get(&app, &link(&html, "merge")).await;
+    assert_eq!(press(&app, &merge_page.body).await.status, StatusCode::OK);
+    assert_eq!(
+        rosas_waiting(&store, &first, &second).await.len(),
+        1,
+        "merged"
+    );
+    // Undone: the request the merge closed is reopened.
+    let closed = store
+        .cases_of(&first)
+        .await
+        .expect("cases")
+        .into_iter()
+        .chain(store.cases_of(&second).await.expect("cases"))
+        .find(|c| !c.state.is_active())
+        .expect("the case the merge closed");
+    mutualaid_handler::cases::act(
+        &store,
+        &closed.id,
+        None,
+        mutualaid_handler::cases::Act::Reopen,
+        NOON + 3_600,
+        1,
+        "cli",
+    )
+    .await
+    .expect("store")
+    .expect("reopened");
+    assert_eq!(rosas_waiting(&store, &first, &second).await, both);
+    let replay = press(&app, &merge_page.body).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+    assert!(
+        replay
+            .body
+            .contains("This changed since the digest was sent"),
+        "{}",
+        replay.body
+    );
+    assert_eq!(
+        rosas_waiting(&store, &first, &second).await,
+        both,
+        "merged again by nothing"
+    );
+
+    let pause_page = get(&app, &link(&html, "pause")).await;
+    assert_eq!(press(&app, &pause_page.body).await.status, StatusCode::OK);
+    assert!(paused_until(&store, &vic).await.is_some());
+    mutualaid_handler::cases::pause(&store, &vic, 0, NOON + 7_200, "cli", None)
+        .await
+        .expect("store")
+        .expect("unpaused");
+    let replay = press(&app, &pause_page.body).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+    assert!(
+        replay
+            .body
+            .contains("This changed since the digest was sent")
+    );
+    assert_eq!(
+        paused_until(&store, &vic).await,
+        None,
+        "paused again by nothing"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    replayed_merge_and_pause_links_change_nothing =>
+        sqlite_replayed_merge_and_pause_links_change_nothing,
+        dynamodb_replayed_merge_and_pause_links_change_nothing
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
     let (dir, store) = mutualaid_tests::stores::sqlite();

@@ -379,7 +379,7 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
             NOON + DAY + 100,
         )
         .await;
-    cases::pause(&org.store, &bo.person_id, 7, NOON + DAY + 120, "test")
+    cases::pause(&org.store, &bo.person_id, 7, NOON + DAY + 120, "test", None)
         .await
         .expect("store")
         .expect("paused");

@@ -59,7 +59,7 @@ fn phone_of(tag: &str) -> String {
 }
 
 async fn merge<S: Store>(org: &Org<S>, from: &str, into: &str, at: i64) -> Result<(), Refusal> {
-    cases::merge(&org.store, from, into, at, "test")
+    cases::merge(&org.store, from, into, at, "test", None)
         .await
         .expect("the store answers")
         .map(drop)
@@ -438,8 +438,10 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
     let stale = Standing {
         person_id: first.person_id.clone(),
         paused_until: Some(NOON + 8 * DAY),
-        merged_into: None,
+        version: 1,
+        changed_at: NOON + DAY,
         expires_at: record.expires_at,
+        ..Standing::default()
     };
     let action = CaseAction {
         id: "pause-after-merge".into(),
@@ -465,7 +467,7 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
         merged_into(&org, &first.person_id).await,
         Some(second.person_id.clone())
     );
-    let paused = cases::pause(&org.store, &first.person_id, 7, NOON + DAY, "test")
+    let paused = cases::pause(&org.store, &first.person_id, 7, NOON + DAY, "test", None)
         .await
         .expect("the store answers");
     assert!(matches!(paused, Err(Refusal::NoVolunteer)), "{paused:?}");
@@ -475,7 +477,7 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
         let b = org.sign_up(&vicente("Vic Paz", tag), NOON).await;
         let (merged, paused) = tokio::join!(
             merge(&org, &a.person_id, &b.person_id, NOON + DAY),
-            cases::pause(&org.store, &a.person_id, 7, NOON + DAY, "test"),
+            cases::pause(&org.store, &a.person_id, 7, NOON + DAY, "test", None),
         );
         merged.expect("merged");
         let paused = paused.expect("the store answers");
@@ -512,7 +514,7 @@ async fn sqlite_a_volunteer_whose_standing_does_not_read_can_still_be_paused() {
         &["shopper"],
     );
     let vic = org.sign_up(&vic, NOON).await;
-    let pause = |days| cases::pause(&org.store, &vic.person_id, days, NOON, "test");
+    let pause = |days| cases::pause(&org.store, &vic.person_id, days, NOON, "test", None);
     pause(7).await.expect("the store answers").expect("paused");
     rusqlite::Connection::open(dir.path().join("db.sqlite3"))
         .expect("open")
