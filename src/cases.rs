@@ -64,6 +64,14 @@ pub enum CasesCommand {
         /// The record that carries on (an id or a case id, as for RECORD).
         into: String,
     },
+    /// Answer "maybe the same person?" (a name that differs only in
+    /// accents, on a shared phone or email) with "two people": RECORD stays
+    /// its own person, and its requests are suggested for pairing again.
+    /// (To answer "the same person", merge it.)
+    TwoPeople {
+        /// The record asked about (an id or a case id).
+        record: String,
+    },
     /// Pause a volunteer: not suggested to anyone for some days (0 unpauses).
     Pause {
         /// The volunteer's id.
@@ -131,6 +139,24 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
                             case.id, case.id
                         );
                     }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refusal) => {
+                    eprintln!("Nothing changed: {refusal}.");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+        CasesCommand::TwoPeople { record } => {
+            let record = Case::person_of(&record).unwrap_or(&record).to_owned();
+            return match cases::two_people(store, &record, now, "cli", None)
+                .await
+                .context("answering for the record")?
+            {
+                Ok(_) => {
+                    println!(
+                        "Record {record} is its own person; its requests are suggested for pairing again."
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(refusal) => {

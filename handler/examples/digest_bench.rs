@@ -133,6 +133,7 @@ fn main() {
                 person: &p,
                 log: &log,
                 new_cases: &cases,
+                standing: None,
             };
             store.create(write).await.expect("create");
         }

@@ -374,6 +374,61 @@ pub async fn pause<S: Store>(
     Err(StoreError::Conflict)
 }
 
+/// Answers "maybe the same person?" for `record` with "two people": its
+/// standing's question is cleared (its requests are suggested for pairing
+/// again) and the answer recorded. `expected`: the standing's version the
+/// organizer saw (`None`: as it is now).
+pub async fn two_people<S: Store>(
+    store: &S,
+    record: &str,
+    now: Timestamp,
+    by: &str,
+    expected: Option<u64>,
+) -> Result<Result<Standing, Refusal>, StoreError> {
+    for _ in 0..5 {
+        let Some(person) = store.person(record).await? else {
+            return Ok(Err(Refusal::NoRecord));
+        };
+        let standing = standing_of(store, record).await?.unwrap_or_default();
+        if expected.is_some_and(|v| v != standing.version) {
+            return Ok(Err(Refusal::StandingMoved {
+                changed_at: standing.changed_at,
+            }));
+        }
+        let Some(other) = standing.maybe_same_as.clone() else {
+            return Ok(Err(Refusal::NotApplicable(
+                "no question is open about this record: it was answered already",
+            )));
+        };
+        let state = Standing {
+            person_id: record.to_owned(),
+            maybe_same_as: None,
+            version: standing.version + 1,
+            changed_at: now,
+            expires_at: person.expires_at,
+            ..standing
+        };
+        let action = CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::TwoPeople,
+            case_id: None,
+            volunteer_id: Some(other),
+            by: by.to_owned(),
+            detail: record.to_owned(),
+            version: state.version,
+            merged: None,
+            expires_at: person.expires_at,
+        };
+        match store.set_standing(&state, &action).await {
+            Ok(()) => return Ok(Ok(state)),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict)
+}
+
 async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
     Ok(store
         .standings()

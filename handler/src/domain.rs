@@ -11,7 +11,10 @@
 //!
 //! - nobody holds them → a **new record** (even if another record shares the
 //!   phone or email: a household or a borrowed phone stays two people, and
-//!   the digest shows the link);
+//!   the digest shows the link). If that record's Latin name differs from
+//!   the new one's only in accents, the new record's standing asks "maybe
+//!   the same person?" — written with it — until an organizer answers
+//!   "merge" or "two people";
 //! - a record holds one (the email's holder first, if the email and the
 //!   phone point at two records) → an **update** of that record with
 //!   [`Submission::merged_onto`] (an optional field left empty keeps its
@@ -29,11 +32,11 @@
 //! person who asks again after their case was closed gets a new case, which
 //! remembers when the last one closed.
 
-use mutualaid_forms::normalize::name_key;
+use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
 use crate::store::{
-    Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Store, StoreError, Submission,
-    SubmissionWrite, Timestamp,
+    Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Standing, Store, StoreError,
+    Submission, SubmissionWrite, Timestamp,
 };
 
 /// The answer to an accepted submission.
@@ -186,10 +189,21 @@ pub async fn accept<S: Store>(
                 };
                 let entry = log(&person, Outcome::Created);
                 let cases = new_cases(&person.id, &submission, &[], now, expires_at);
+                let question = maybe_same_person(store, &submission)
+                    .await?
+                    .map(|other| Standing {
+                        person_id: person.id.clone(),
+                        maybe_same_as: Some(other),
+                        version: 1,
+                        changed_at: now,
+                        expires_at,
+                        ..Standing::default()
+                    });
                 let write = SubmissionWrite {
                     person: &person,
                     log: &entry,
                     new_cases: &cases,
+                    standing: question.as_ref(),
                 };
                 store.create(write).await.map(|()| entry)
             }
@@ -204,6 +218,7 @@ pub async fn accept<S: Store>(
                         person: &existing,
                         log: &entry,
                         new_cases: &cases,
+                        standing: None,
                     };
                     store.log(write).await.map(|()| entry)
                 } else {
@@ -241,6 +256,7 @@ pub async fn accept<S: Store>(
                         person: &person,
                         log: &entry,
                         new_cases: &cases,
+                        standing: None,
                     };
                     store.update(write, &existing).await.map(|()| entry)
                 }
@@ -261,6 +277,34 @@ pub async fn accept<S: Store>(
     Err(StoreError::Unavailable(
         "the record kept changing; gave up after retries".into(),
     ))
+}
+
+/// The record that `submission` (about to be a new record) may be the same
+/// person as: one that shares its phone or email on the same form and whose
+/// Latin name differs from its name only in accents
+/// ([`differ_only_in_accents`]). An organizer decides; until then the new
+/// record's requests are not suggested for pairing.
+async fn maybe_same_person<S: Store>(
+    store: &S,
+    submission: &Submission,
+) -> Result<Option<String>, StoreError> {
+    let mut seen: Vec<String> = Vec::new();
+    for (_, id) in store.sharing(&submission.contact_keys()).await? {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id.clone());
+        match store.person(&id).await {
+            Ok(Some(other))
+                if differ_only_in_accents(other.submission.name(), submission.name()) =>
+            {
+                return Ok(Some(id));
+            }
+            Ok(_) | Err(StoreError::Unreadable { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// The UTC day of a timestamp, `YYYY-MM-DD`, for counters.

@@ -16,7 +16,7 @@ use mutualaid_forms::{Role, zips};
 
 use super::pairing::{self, Located, PairingConfig};
 use crate::store::{
-    Case, CaseAction, CaseKind, CaseState, Person, Standing, Submission, Timestamp,
+    ActionKind, Case, CaseAction, CaseKind, CaseState, Person, Standing, Submission, Timestamp,
 };
 
 /// A case as the digest shows it.
@@ -93,6 +93,10 @@ pub struct Board {
     /// Each record's standing version (absent: 0), which the buttons that
     /// change a standing (pause, merge) are bound to.
     pub standing_versions: HashMap<String, u64>,
+    /// Records that may be the same person as another (a Latin name that
+    /// differs only in accents, on a shared phone or email), until an
+    /// organizer answers: (the record asked about, the other record).
+    pub maybe_same: Vec<(Person, Person)>,
 }
 
 impl Board {
@@ -237,6 +241,24 @@ pub fn board(input: &BoardInput) -> Board {
         .filter(|v| v.paused_until.is_some_and(|until| until > now) || v.merged_into.is_some())
         .map(|v| v.person_id.as_str())
         .collect();
+    // "Maybe the same person?" until an organizer answers: asked at the top,
+    // and the record's requests not suggested meanwhile (no neighbour gets
+    // two shoppers).
+    let mut unanswered: HashSet<&str> = HashSet::new();
+    for standing in input.standings.iter().filter(|s| s.merged_into.is_none()) {
+        let Some(other) = &standing.maybe_same_as else {
+            continue;
+        };
+        unanswered.insert(standing.person_id.as_str());
+        if let (Some(record), Some(other)) = (
+            people.get(standing.person_id.as_str()),
+            people.get(other.as_str()),
+        ) {
+            out.maybe_same.push(((*record).clone(), (*other).clone()));
+        }
+    }
+    out.maybe_same
+        .sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
     let asking: HashSet<&str> = input
         .cases
         .iter()
@@ -262,6 +284,7 @@ pub fn board(input: &BoardInput) -> Board {
     let requesters: Vec<(usize, Located)> = open_delivery
         .iter()
         .enumerate()
+        .filter(|(_, c)| !unanswered.contains(c.case.person_id.as_str()))
         .filter_map(|(i, c)| Some((i, located(c.person.as_ref()?)?)))
         .collect();
     let vols: Vec<(usize, Located)> = volunteers
@@ -333,6 +356,8 @@ pub fn board(input: &BoardInput) -> Board {
             // A merge concerns two records: the one merged away and the one kept.
             let person_id = match &a.merged {
                 Some(m) => Some(m.from.as_str()),
+                // "Two people": the record asked about, and the other.
+                None if a.kind == ActionKind::TwoPeople => Some(a.detail.as_str()),
                 None => a.case_id.as_deref().and_then(|id| {
                     by_case
                         .get(id)

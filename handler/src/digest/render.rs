@@ -265,6 +265,23 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         });
     }
     let board = &d.board;
+    // First: who may be one person twice, until an organizer answers.
+    if !board.maybe_same.is_empty() {
+        out.push(Section {
+            heading: fill(
+                &t.maybe_same,
+                &[("count", &board.maybe_same.len().to_string())],
+            ),
+            lines: capped(
+                board
+                    .maybe_same
+                    .iter()
+                    .map(|(record, other)| maybe_same_line(record, other, t, &buttons))
+                    .collect(),
+                t,
+            ),
+        });
+    }
     let miles = format!("{}", config.pairing.max_miles);
     let cap = people_text(config.pairing.cap, t);
     let attention: Vec<Line> = board
@@ -792,16 +809,18 @@ fn case_line(c: &CaseView, t: &DigestTexts, tz: &str) -> Line {
 }
 
 fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
+    // Two records of maybe one person are told apart by their whole names
+    // (Ana Peña and Ana Pena are both "Ana P.").
+    let shown = |p: &Person| match a.action.kind {
+        ActionKind::Merge | ActionKind::TwoPeople => line(name(p)),
+        _ => short_name(name(p)),
+    };
     let person = a
         .person
         .as_ref()
-        .map(|p| short_name(name(p)))
+        .map(shown)
         .unwrap_or_else(|| t.unreadable_record.clone());
-    let volunteer = a
-        .volunteer
-        .as_ref()
-        .map(|p| short_name(name(p)))
-        .unwrap_or_default();
+    let volunteer = a.volunteer.as_ref().map(shown).unwrap_or_default();
     let template = match a.action.kind {
         ActionKind::Confirm => &t.action_confirm,
         ActionKind::Decline => &t.action_decline,
@@ -813,6 +832,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Merge => &t.action_merge,
         ActionKind::Erase if a.action.case_id.is_some() => &t.action_erase_volunteer,
         ActionKind::Erase => &t.action_erase_record,
+        ActionKind::TwoPeople => &t.action_two_people,
     };
     let text = fill(
         template,
@@ -838,6 +858,36 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
             .map(|id| fill(&t.case_ref, &[("case", id)]))
             .collect(),
         ..Default::default()
+    }
+}
+
+/// "Maria Garcia (92105 City Heights) maybe the same person as María
+/// García (92105 City Heights): the names differ only in accents", with
+/// "Merge into …" and "Two people", both bound to the standings shown.
+fn maybe_same_line(record: &Person, other: &Person, t: &DigestTexts, buttons: &Buttons) -> Line {
+    let whole = |p: &Person| format!("{} ({})", line(name(p)), area_name(zip_of(p)));
+    let mut actions: Vec<(String, String)> = Vec::new();
+    actions.extend(buttons.merge(
+        &fill(&t.btn_merge, &[("other", &short_name(name(other)))]),
+        &record.id,
+        &other.id,
+    ));
+    actions.extend(buttons.link(
+        &t.btn_two_people,
+        ActionKind::TwoPeople,
+        None,
+        Some(&other.id),
+        buttons.board.standing_version(&record.id),
+        &record.id,
+    ));
+    Line {
+        lead: whole(record),
+        rest: fill(&t.maybe_same_line, &[("other", &whole(other))]),
+        sub: vec![fill(
+            &t.records_ref,
+            &[("record", &record.id), ("other", &other.id)],
+        )],
+        actions,
     }
 }
 

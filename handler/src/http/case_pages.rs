@@ -146,8 +146,8 @@ struct Subject {
 }
 
 async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
-    if link.action == ActionKind::Merge {
-        // The record merged away (`detail`) and the one kept (`volunteer`).
+    if matches!(link.action, ActionKind::Merge | ActionKind::TwoPeople) {
+        // The record merged away or asked about (`detail`) and the other (`volunteer`).
         let read = |id: &str| {
             let id = id.to_owned();
             async move { app.store.person(&id).await.ok().flatten() }
@@ -195,6 +195,7 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Keep, _) => &t.page_keep,
         (ActionKind::Pause, _) => &t.page_pause,
         (ActionKind::Merge, _) => &t.page_merge,
+        (ActionKind::TwoPeople, _) => &t.page_two_people,
         // Never signed into a link: deletion is asked for by the person, not clicked.
         (ActionKind::Erase, _) => &t.refused_other,
     };
@@ -263,7 +264,7 @@ pub(super) async fn show<S: Store>(
         );
         body.push_str(&format!("<p>{}</p>", esc(&line)));
     }
-    if link.action == ActionKind::Merge {
+    if matches!(link.action, ActionKind::Merge | ActionKind::TwoPeople) {
         for p in s.person.iter().chain(s.volunteer.iter()) {
             let line = fill(
                 &t.page_record,
@@ -275,7 +276,9 @@ pub(super) async fn show<S: Store>(
             );
             body.push_str(&format!("<p>{}</p>", esc(&line)));
         }
-        body.push_str(&format!("<p>{}</p>", esc(&t.page_merge_note)));
+        if link.action == ActionKind::Merge {
+            body.push_str(&format!("<p>{}</p>", esc(&t.page_merge_note)));
+        }
     } else if let Some(v) = &s.volunteer {
         let load = cases::load(&app.store, &v.id).await.unwrap_or(0);
         let load = if load == 1 {
@@ -337,6 +340,11 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 .await
                 .map(|done| done.map(drop))
         }
+        ActionKind::TwoPeople => {
+            cases::two_people(&app.store, &link.detail, now, "link", Some(link.version))
+                .await
+                .map(|done| done.map(drop))
+        }
         ActionKind::Pause => {
             let days: u32 = link.detail.parse().unwrap_or(0);
             let volunteer = link.volunteer.as_deref().unwrap_or("");
@@ -356,9 +364,11 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 }),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
-                ActionKind::Keep | ActionKind::Pause | ActionKind::Merge | ActionKind::Erase => {
-                    Act::Keep
-                }
+                ActionKind::Keep
+                | ActionKind::Pause
+                | ActionKind::Merge
+                | ActionKind::Erase
+                | ActionKind::TwoPeople => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

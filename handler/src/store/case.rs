@@ -211,6 +211,9 @@ pub enum ActionKind {
     /// Deleted a record at the person's request (a case it volunteered
     /// for is open again: that case is named).
     Erase,
+    /// Answered "maybe the same person?" with "two people": the record
+    /// (`detail`) stays its own, its requests offered for pairing again.
+    TwoPeople,
 }
 
 impl ActionKind {
@@ -226,6 +229,7 @@ impl ActionKind {
             ActionKind::Keep => "keep",
             ActionKind::Merge => "merge",
             ActionKind::Erase => "erase",
+            ActionKind::TwoPeople => "two_people",
         }
     }
 
@@ -241,6 +245,7 @@ impl ActionKind {
             ActionKind::Keep,
             ActionKind::Merge,
             ActionKind::Erase,
+            ActionKind::TwoPeople,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -262,7 +267,8 @@ pub struct CaseAction {
     pub volunteer_id: Option<String>,
     /// Whence: `link` (from a digest) or `cli`.
     pub by: String,
-    /// The reason a case was closed, or the days of a pause.
+    /// The reason a case was closed, the days of a pause, or the record
+    /// an answer to "maybe the same person?" was about.
     pub detail: String,
     /// The case's version after the action (what a reopen link acts on).
     #[serde(default)]

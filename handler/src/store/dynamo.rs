@@ -1186,6 +1186,13 @@ impl Store for DynamoStore {
             items.push(put(&self.table, contact_item(&contact, person), None)?);
         }
         items.push(put(&self.table, version_item(person)?, None)?);
+        if let Some(standing) = write.standing {
+            items.push(put(
+                &self.table,
+                standing_item(standing)?,
+                Some("attribute_not_exists(pk)"),
+            )?);
+        }
         items.extend(log_and_cases(&self.table, write)?);
         self.transact(items).await
     }

@@ -642,6 +642,9 @@ pub struct SubmissionWrite<'a> {
     pub log: &'a LogEntry,
     /// The cases it opens (none, or one of each kind asked for).
     pub new_cases: &'a [Case],
+    /// A new record's first standing: the question "maybe the same person
+    /// as …?" ([`Standing::maybe_same_as`]), written with it (create only).
+    pub standing: Option<&'a Standing>,
 }
 
 /// One window of the rate limit: from `start` until `end` (seconds).
@@ -679,7 +682,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// Stores a new record (version 1, pending), its first version, its
-    /// contacts, `log` and `new_cases`, and claims its identity keys; or
+    /// contacts, `log`, `new_cases` and its first standing, and claims its
+    /// identity keys; or
     /// fails with [`StoreError::Conflict`] if any of them is held (or the
     /// person already has an active case of a kind in `new_cases`).
     fn create(

@@ -883,9 +883,13 @@ impl Store for SqliteStore {
     }
 
     async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
+        let standing = write.standing.cloned();
         let (person, log, new_cases) = owned(write);
         self.with_tx(move |tx| {
             insert_person(tx, &person)?;
+            if let Some(standing) = &standing {
+                upsert_standing(tx, standing)?;
+            }
             list_under(tx, KeyTable::Identities, &person.id, &person.identities)?;
             list_under(
                 tx,

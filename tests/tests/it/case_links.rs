@@ -590,6 +590,168 @@ mutualaid_tests::on_both_stores!(
         dynamodb_replayed_merge_and_pause_links_change_nothing
 );
 
+/// The link in `html` for `action` on record `detail` (`d=` in its query).
+fn link_about(html: &str, action: &str, detail: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    doc.select(&crate::sel("a"))
+        .filter_map(|a| a.value().attr("href"))
+        .find(|h| h.contains(&format!("a={action}&")) && h.contains(&format!("d={detail}&")))
+        .unwrap_or_else(|| panic!("a {action} link about {detail} in {html}"))
+        .trim_start_matches("https://mutualaid.example.org")
+        .to_owned()
+}
+
+/// The digest's text part, as `digest_html` sent it last into `dir`.
+fn last_text(dir: &std::path::Path) -> String {
+    let raw = mutualaid_tests::latest_message(dir);
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    message.body_text(0).expect("text part").into_owned()
+}
+
+async fn sign_up<S: Store>(store: &S, s: mutualaid_forms::Signup, at: i64) -> String {
+    domain::accept(store, Submission::Signup(s), at, KEEP)
+        .await
+        .expect("accepted")
+        .person_id
+}
+
+/// Issue 23, part 1: "María García" then "Maria Garcia" on one email, and
+/// "Ana Peña" then "Ana Pena" on one phone, are four records; each second
+/// one is asked about at the top of the digest ("maybe the same person …:
+/// the names differ only in accents", Merge and Two people) and its request
+/// is not suggested for pairing until an organizer answers. "Two people"
+/// lets Maria be paired; "Merge" carries Ana Pena's request on as Ana
+/// Peña's. A replayed answer changes nothing.
+async fn maybe_the_same_person_is_asked_first_and_not_paired_until_answered<S: Store + Clone>(
+    store: S,
+) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let day = 86_400;
+    let email = Some("garcia@example.org");
+    let phone = Some("+16195550177");
+    let maria = sign_up(
+        &store,
+        person("María García", email, None, "92004", &["delivery"]),
+        NOON - 2 * day,
+    )
+    .await;
+    let plain = sign_up(
+        &store,
+        person("Maria Garcia", email, None, "92004", &["delivery"]),
+        NOON - day,
+    )
+    .await;
+    let pena = sign_up(
+        &store,
+        person("Ana Peña", None, phone, "92004", &["delivery"]),
+        NOON - 900,
+    )
+    .await;
+    let pena2 = sign_up(
+        &store,
+        person("Ana Pena", None, phone, "92004", &["delivery"]),
+        NOON - 800,
+    )
+    .await;
+    for (who, at) in [("Vic Helper", 700), ("Val Helper", 600)] {
+        let email = format!("{}@example.org", who.split(' ').next().expect("a name"));
+        sign_up(
+            &store,
+            person(who, Some(&email), None, "92004", &["shopper"]),
+            NOON - at,
+        )
+        .await;
+    }
+    assert_eq!(
+        [&maria, &plain, &pena, &pena2]
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        4,
+        "four records"
+    );
+    let cfg = digest_config(&keys, mutualaid_forms::Lang::EN, 3);
+    let html = digest_html(&store, &cfg, NOON, dir.path()).await;
+    let text = last_text(dir.path());
+    let asked = crate::cases::section(&text, "Maybe the same person (2)");
+    assert!(
+        asked.contains("Maria Garcia (92004 ")
+            && asked.contains("maybe the same person as María García (92004 ")
+            && asked.contains("the names differ only in accents"),
+        "{text}"
+    );
+    assert!(
+        asked.contains("Ana Pena (92004 ") && asked.contains("as Ana Peña (92004 "),
+        "{asked}"
+    );
+    assert!(
+        text.find("Maybe the same person").expect("asked")
+            < text.find("Still waiting").expect("waiting"),
+        "asked at the top: {text}"
+    );
+    let suggested = crate::cases::section(&text, "Suggested today");
+    assert!(
+        suggested.contains("María García (") && suggested.contains("Ana Peña ("),
+        "{suggested}"
+    );
+    assert!(
+        !suggested.contains("Maria Garcia (") && !suggested.contains("Ana Pena ("),
+        "the records asked about are not paired: {suggested}"
+    );
+
+    let app = router(&store, &keys, 3, at_noon_next_day);
+    let two = get(&app, &link_about(&html, "two_people", &plain)).await;
+    assert_eq!(two.status, StatusCode::OK, "{}", two.body);
+    assert!(
+        two.body
+            .contains("Maria Garcia and María García are two people"),
+        "{}",
+        two.body
+    );
+    assert_eq!(press(&app, &two.body).await.status, StatusCode::OK);
+    let merge = get(&app, &link_about(&html, "merge", &pena2)).await;
+    assert_eq!(press(&app, &merge.body).await.status, StatusCode::OK);
+    let replay = press(&app, &two.body).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+
+    let next = digest_html(&store, &cfg, NOON + day, dir.path()).await;
+    let text = last_text(dir.path());
+    assert!(!text.contains("Maybe the same person"), "answered: {text}");
+    assert!(
+        text.contains("said Maria Garcia and María García are two people"),
+        "{text}"
+    );
+    let suggested = crate::cases::section(&text, "Suggested today");
+    assert!(
+        suggested.contains("Maria Garcia ("),
+        "paired now: {suggested}"
+    );
+    assert!(!suggested.contains("Ana Pena ("), "merged: {suggested}");
+    let waiting: Vec<String> = store
+        .active_cases()
+        .await
+        .expect("cases")
+        .cases
+        .into_iter()
+        .map(|c| c.person_id)
+        .collect();
+    assert!(
+        waiting.contains(&pena) && !waiting.contains(&pena2),
+        "{waiting:?}"
+    );
+    assert!(next.contains("merged the record of"), "{next}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    maybe_the_same_person_is_asked_first_and_not_paired_until_answered =>
+        sqlite_maybe_the_same_person_is_asked_first_and_not_paired_until_answered,
+        dynamodb_maybe_the_same_person_is_asked_first_and_not_paired_until_answered
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
     let (dir, store) = mutualaid_tests::stores::sqlite();

@@ -172,7 +172,7 @@ async fn one_person_twice<S: Store>(store: S) {
     );
     assert!(
         section(&day_3, "What organizers did since the last digest")
-            .contains("merged the record of Rosa M. a. into that of Rosa M. a."),
+            .contains("merged the record of Rosa Martinez a into that of Rosa M a"),
         "{day_3}"
     );
 

@@ -117,6 +117,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         person: &person,
         log: &log,
         new_cases: &[],
+        standing: None,
     };
     store.create(write).await.expect("stored the old way");
 }
