@@ -100,6 +100,8 @@ pub struct DigestTexts {
     pub link_shared: String,
     pub link_same_name: String,
     pub maybe_same: String,
+    pub two_names: String,
+    pub two_names_line: String,
     pub maybe_same_line: String,
     pub records_ref: String,
     pub a_phone: String,

@@ -352,6 +352,8 @@ pub fn board(input: &BoardInput) -> Board {
     out.actions = input
         .actions
         .iter()
+        // What re-keying found is listed apart (`Digest::two_names`).
+        .filter(|a| a.kind != ActionKind::SentUnderTwoNames)
         .map(|a| {
             // A merge concerns two records: the one merged away and the one kept.
             let person_id = match &a.merged {

@@ -48,8 +48,8 @@ use mutualaid_site::strings::Strings;
 use crate::domain::{changes, day};
 use crate::mail::{MailError, Mailer};
 use crate::store::{
-    Change, Counter, DigestState, ManifestEntry, Person, Standing, Store, StoreError, Submission,
-    Timestamp, contact_kind,
+    ActionKind, CaseAction, Change, Counter, DigestState, ManifestEntry, Person, Standing, Store,
+    StoreError, Submission, Timestamp, contact_kind,
 };
 use board::{Board, BoardInput};
 use pairing::PairingConfig;
@@ -177,6 +177,9 @@ pub struct Digest {
     pub deferred: usize,
     /// The cases: waiting, suggested, matched, at capacity, actions.
     pub board: Board,
+    /// Records re-keying found the rule before issue 23 had folded under
+    /// two names since the last digest, with those names as written.
+    pub two_names: Vec<(Person, Vec<String>)>,
 }
 
 impl Digest {
@@ -244,6 +247,7 @@ pub fn build(
         unreadable: Vec::new(),
         deferred: 0,
         board,
+        two_names: Vec::new(),
     }
 }
 
@@ -389,6 +393,7 @@ pub async fn prepare<S: Store>(
         review_days: config.review_days,
     });
     let mut digest = build(entries, board, counters, state.last_sent, now);
+    digest.two_names = two_names(store, &actions).await?;
     let mut unreadable = pending.unreadable;
     unreadable.extend(everyone.unreadable);
     unreadable.extend(cases.unreadable);
@@ -398,6 +403,41 @@ pub async fn prepare<S: Store>(
     digest.deferred = deferred;
     let message = render::message(&digest, strings, config).map_err(DigestError::Message)?;
     Ok((digest, message))
+}
+
+/// The records re-keying found folded under two names (their
+/// [`ActionKind::SentUnderTwoNames`] actions since the last digest), with
+/// the names their kept versions carry as written. A record erased since is
+/// left out: nothing of it is left to show.
+async fn two_names<S: Store>(
+    store: &S,
+    actions: &[CaseAction],
+) -> Result<Vec<(Person, Vec<String>)>, StoreError> {
+    let mut out: Vec<(Person, Vec<String>)> = Vec::new();
+    for action in actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::SentUnderTwoNames)
+    {
+        if out.iter().any(|(p, _)| p.id == action.detail) {
+            continue;
+        }
+        let person = match store.person(&action.detail).await {
+            Ok(Some(person)) => person,
+            Ok(None) | Err(StoreError::Unreadable { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut kept = Vec::new();
+        for version in 1..=person.version {
+            if let Some(submission) = store.version(&person.id, version).await? {
+                kept.push(submission);
+            }
+        }
+        let names = crate::store::names_as_written(&kept);
+        if names.len() > 1 {
+            out.push((person, names));
+        }
+    }
+    Ok(out)
 }
 
 /// Sends one digest: lease, prepare, manifest, send, record, mark.

@@ -282,6 +282,23 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             ),
         });
     }
+    if !d.two_names.is_empty() {
+        out.push(Section {
+            heading: fill(&t.two_names, &[("count", &d.two_names.len().to_string())]),
+            lines: capped(
+                d.two_names
+                    .iter()
+                    .map(|(record, names)| Line {
+                        lead: format!("{} ({})", line(name(record)), area_name(zip_of(record))),
+                        rest: fill(&t.two_names_line, &[("names", &line(&names.join(", ")))]),
+                        sub: vec![fill(&t.volunteer_ref, &[("volunteer", &record.id)])],
+                        ..Default::default()
+                    })
+                    .collect(),
+                t,
+            ),
+        });
+    }
     let miles = format!("{}", config.pairing.max_miles);
     let cap = people_text(config.pairing.cap, t);
     let attention: Vec<Line> = board
@@ -833,6 +850,8 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Erase if a.action.case_id.is_some() => &t.action_erase_volunteer,
         ActionKind::Erase => &t.action_erase_record,
         ActionKind::TwoPeople => &t.action_two_people,
+        // Listed in a section of their own (the board keeps them out of the actions).
+        ActionKind::SentUnderTwoNames => &t.two_names,
     };
     let text = fill(
         template,

@@ -197,7 +197,7 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Merge, _) => &t.page_merge,
         (ActionKind::TwoPeople, _) => &t.page_two_people,
         // Never signed into a link: deletion is asked for by the person, not clicked.
-        (ActionKind::Erase, _) => &t.refused_other,
+        (ActionKind::Erase | ActionKind::SentUnderTwoNames, _) => &t.refused_other,
     };
     fill(
         template,
@@ -327,8 +327,8 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     let before = subject(&app, &link).await;
     let title = what(&link, &before, t);
     let outcome = match link.action {
-        ActionKind::Erase => Ok(Err(Refusal::NotApplicable(
-            "a deletion is not made from a link",
+        ActionKind::Erase | ActionKind::SentUnderTwoNames => Ok(Err(Refusal::NotApplicable(
+            "a deletion, or what the store found, is not made from a link",
         ))),
         ActionKind::Merge => {
             let into = link.volunteer.as_deref().unwrap_or("");
@@ -368,7 +368,8 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 | ActionKind::Pause
                 | ActionKind::Merge
                 | ActionKind::Erase
-                | ActionKind::TwoPeople => Act::Keep,
+                | ActionKind::TwoPeople
+                | ActionKind::SentUnderTwoNames => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

@@ -214,6 +214,11 @@ pub enum ActionKind {
     /// Answered "maybe the same person?" with "two people": the record
     /// (`detail`) stays its own, its requests offered for pairing again.
     TwoPeople,
+    /// Not an organizer's: re-keying found a record (`detail`) the rule
+    /// before issue 23 had folded under two names (its kept versions carry
+    /// names that differ as written). The next digest lists it for an
+    /// organizer to look at.
+    SentUnderTwoNames,
 }
 
 impl ActionKind {
@@ -230,6 +235,7 @@ impl ActionKind {
             ActionKind::Merge => "merge",
             ActionKind::Erase => "erase",
             ActionKind::TwoPeople => "two_people",
+            ActionKind::SentUnderTwoNames => "sent_under_two_names",
         }
     }
 
@@ -246,6 +252,7 @@ impl ActionKind {
             ActionKind::Merge,
             ActionKind::Erase,
             ActionKind::TwoPeople,
+            ActionKind::SentUnderTwoNames,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -278,6 +285,26 @@ pub struct CaseAction {
     pub merged: Option<MergedRecords>,
     /// When it is deleted.
     pub expires_at: Timestamp,
+}
+
+impl CaseAction {
+    /// What re-keying records about `person`, whose kept versions carry
+    /// names that differ as written: its id only (the names are read from
+    /// the versions when the digest is made, so an erasure leaves none here).
+    pub fn sent_under_two_names(person: &super::Person, now: Timestamp) -> CaseAction {
+        CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::SentUnderTwoNames,
+            case_id: None,
+            volunteer_id: None,
+            by: "store".into(),
+            detail: person.id.clone(),
+            version: person.version,
+            merged: None,
+            expires_at: person.expires_at,
+        }
+    }
 }
 
 /// What a merge did: `from`'s requests are carried on by `into`.

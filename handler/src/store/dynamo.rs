@@ -779,9 +779,12 @@ impl DynamoStore {
     /// anywhere and run again with the same result; until it is done,
     /// [`Store::may_hold_legacy_identities`] says so and a sign-up's lookup
     /// also tries the legacy keys. A record that does not decode keeps its
-    /// keys (the digest lists it as unreadable). The digest function runs it
+    /// keys (the digest lists it as unreadable). A record whose kept
+    /// versions carry names that differ as written (the old rule folded two
+    /// people) is recorded, in its transaction, for the next digest to list
+    /// ([`CaseAction::sent_under_two_names`]). The digest function runs it
     /// before each digest until it is done.
-    pub async fn rekey_identities(&self) -> Result<usize, StoreError> {
+    pub async fn rekey_identities(&self, now: Timestamp) -> Result<usize, StoreError> {
         if !self.may_hold_legacy_identities().await? {
             return Ok(0);
         }
@@ -796,7 +799,7 @@ impl DynamoStore {
                             .into(),
                     ));
                 }
-                match self.rekey(&person, keys).await {
+                match self.rekey(&person, keys, now).await {
                     Ok(()) => {
                         rekeyed += 1;
                         break;
@@ -825,7 +828,24 @@ impl DynamoStore {
     }
 
     /// One record's identity keys replaced by `keys`, at its version.
-    async fn rekey(&self, person: &Person, keys: Vec<String>) -> Result<(), StoreError> {
+    async fn rekey(
+        &self,
+        person: &Person,
+        keys: Vec<String>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let kept: Vec<Submission> = self
+            .query_all(
+                None,
+                "pk = :p AND begins_with(sk, :v)",
+                vec![(":p", s(person_pk(&person.id))), (":v", s("V#"))],
+            )
+            .await?
+            .into_iter()
+            .filter_map(|mut item| item.remove("submission"))
+            .filter_map(|v| serde_dynamo::from_attribute_value(v).ok())
+            .collect();
+        let two_names = super::names_as_written(&kept).len() > 1;
         let released: Vec<&String> = person
             .identities
             .iter()
@@ -852,6 +872,10 @@ impl DynamoStore {
         }
         for key in released {
             items.push(identity_release(&self.table, key, &person.id)?);
+        }
+        if two_names {
+            let action = CaseAction::sent_under_two_names(&person, now);
+            items.push(put(&self.table, action_item(&action)?, None)?);
         }
         self.transact(items).await
     }

@@ -321,6 +321,22 @@ fn hashed(parts: &[&[u8]]) -> String {
         .collect()
 }
 
+/// The names of `submissions` that differ as written ([`name_key`]), each
+/// as first written, in order: two or more for a record the rule before
+/// issue 23 folded under two names.
+pub fn names_as_written<'a>(submissions: impl IntoIterator<Item = &'a Submission>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    for submission in submissions {
+        let key = name_key(submission.name());
+        if !keys.contains(&key) {
+            keys.push(key);
+            names.push(submission.name().to_owned());
+        }
+    }
+    names
+}
+
 /// The kind of contact a contact key names: `email` or `phone`.
 pub fn contact_kind(contact_key: &str) -> &str {
     contact_key.split(':').nth(1).unwrap_or("")

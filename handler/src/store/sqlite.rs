@@ -264,7 +264,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             open_cases_for_earlier_requests(&tx)?;
         }
         if version > 0 || first_schema {
-            rekey_identities(&tx)?;
+            rekey_identities(&tx, jiff::Timestamp::now().as_second())?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(unavailable)?;
@@ -731,7 +731,7 @@ fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), Sto
 /// written. Each record's legacy keys become today's, in the transaction
 /// that opens the store, so no lookup ever needs the legacy keys here. A
 /// record that does not decode keeps its keys (it is listed as unreadable).
-fn rekey_identities(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+fn rekey_identities(tx: &rusqlite::Transaction, now: Timestamp) -> Result<(), StoreError> {
     let rows: Vec<(String, String, i64)> = {
         let mut stmt = tx
             .prepare("SELECT id, record, reported_version FROM people")
@@ -766,6 +766,14 @@ fn rekey_identities(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
             params![id, encode(&person)?],
         )
         .map_err(unavailable)?;
+        let kept: Vec<Submission> = json_records(
+            tx,
+            "SELECT submission FROM versions WHERE person_id = ?1 ORDER BY version",
+            [&id],
+        )?;
+        if super::names_as_written(&kept).len() > 1 {
+            insert_action(tx, &CaseAction::sent_under_two_names(&person, now))?;
+        }
     }
     Ok(())
 }

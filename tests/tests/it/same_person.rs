@@ -4,7 +4,8 @@
 //! spaces make no second person. Records keyed by the rule before (accents
 //! removed) are found and re-keyed — SQLite when it opens, DynamoDB by the
 //! digest function's job — and a stranger whose name only matches without
-//! accents rewrites nobody. On both stores.
+//! accents rewrites nobody; a record the old rule folded under two names is
+//! listed in the next digest. On both stores.
 
 use mutualaid_forms::{FormId, Signup};
 use mutualaid_handler::domain::{self, Accepted};
@@ -93,7 +94,7 @@ on_both_stores!(
 
 /// A record as the rule before issue 23 stored it: its identity keys the
 /// legacy ones (accents removed).
-async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) {
+async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) -> Person {
     let submission = Submission::Signup(s.clone());
     let person = Person {
         id: id.into(),
@@ -120,6 +121,72 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         standing: None,
     };
     store.create(write).await.expect("stored the old way");
+    person
+}
+
+/// As the rule before issue 23 kept it: María García, then Maria Garcia on
+/// her email, folded into her record (one legacy key for both names).
+async fn folded_the_old_way<S: Store>(store: &S, at: i64) {
+    let first = stored_the_old_way(store, "folded", &maria(None), at).await;
+    let submission = Submission::Signup(person(
+        "Maria Garcia",
+        Some("maria.old@example.org"),
+        None,
+        "92105",
+        &["shopper"],
+    ));
+    assert_eq!(
+        submission.legacy_identity_keys(),
+        first.identities,
+        "one person under the old rule"
+    );
+    let second = Person {
+        submission,
+        updated_at: at + 60,
+        version: 2,
+        ..first.clone()
+    };
+    let log = LogEntry {
+        reference: domain::new_reference(),
+        person_id: second.id.clone(),
+        at: at + 60,
+        form: FormId::Signup,
+        outcome: Outcome::Updated,
+        version: 2,
+    };
+    let write = SubmissionWrite {
+        person: &second,
+        log: &log,
+        new_cases: &[],
+        standing: None,
+    };
+    store
+        .update(write, &first)
+        .await
+        .expect("folded the old way");
+}
+
+/// The next digest lists the folded record once, with both names.
+async fn listed_once_in_the_next_digest<S: Store>(store: &S) {
+    let now = mutualaid_handler::clock::system_clock();
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = |raw: Vec<u8>| {
+        mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("MIME")
+            .body_text(0)
+            .expect("text")
+            .into_owned()
+    };
+    let first = text(crate::digest::to_outbox(store, dir.path(), now + 60).await);
+    let listed = crate::cases::section(&first, "Sent under two names (1)");
+    assert!(
+        listed.contains("Maria Garcia (92105 ")
+            && listed.contains("sent under two names: María García, Maria Garcia"),
+        "{first}"
+    );
+    let next = text(crate::digest::to_outbox(store, dir.path(), now + 86_400).await);
+    assert!(!next.contains("Sent under two names"), "once: {next}");
 }
 
 fn maria(notes: Option<&str>) -> Signup {
@@ -203,8 +270,8 @@ async fn dynamodb_finds_records_of_the_old_rule_before_the_job_and_after_it() {
     the_same_person_again_and_a_stranger(&store, "old-maria").await;
 
     // The job re-keys what is left, and a second run finds nothing to do.
-    assert_eq!(store.rekey_identities().await.expect("job"), 1, "Ana");
-    assert_eq!(store.rekey_identities().await.expect("again"), 0);
+    assert_eq!(store.rekey_identities(3_000).await.expect("job"), 1, "Ana");
+    assert_eq!(store.rekey_identities(3_000).await.expect("again"), 0);
     let fresh = DynamoStore::new(mutualaid_tests::aws::dynamo(&endpoint).await, &table);
     assert!(
         !fresh.may_hold_legacy_identities().await.expect("read"),
@@ -219,4 +286,30 @@ async fn dynamodb_finds_records_of_the_old_rule_before_the_job_and_after_it() {
         "after the job: found by today's key"
     );
     assert_eq!(fresh.everyone().await.expect("read").people.len(), 3);
+}
+
+#[tokio::test]
+async fn sqlite_lists_a_record_the_old_rule_folded_under_two_names() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("db.sqlite3");
+    {
+        let store = SqliteStore::open(&file).expect("open");
+        folded_the_old_way(&store, 1_000).await;
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.execute_batch("PRAGMA user_version = 3;")
+            .expect("schema 3");
+    }
+    let store = SqliteStore::open(&file).expect("re-keyed as it opens");
+    listed_once_in_the_next_digest(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_lists_a_record_the_old_rule_folded_under_two_names() {
+    let Some(store) = mutualaid_tests::stores::dynamodb("folded").await else {
+        return;
+    };
+    folded_the_old_way(&store, 1_000).await;
+    let now = mutualaid_handler::clock::system_clock();
+    assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
+    listed_once_in_the_next_digest(&store).await;
 }

@@ -55,7 +55,7 @@ async fn main() -> Result<(), lambda_http::Error> {
                 }
                 // Identity keys stored under the rule before issue 23 become
                 // today's; done once (then one read), never in the digest's way.
-                match store.rekey_identities().await {
+                match store.rekey_identities(system_clock()).await {
                     Ok(0) => {}
                     Ok(records) => tracing::info!(records, "identity keys re-keyed"),
                     Err(e) => {
