@@ -64,6 +64,13 @@ pub enum CasesCommand {
         /// The record that carries on (an id or a case id, as for RECORD).
         into: String,
     },
+    /// Undo a merge: RECORD (the record merged away) is its own person
+    /// again, its requests back with their dates, a match that moved with
+    /// them moved back.
+    Unmerge {
+        /// The record merged away (an id or a case id).
+        record: String,
+    },
     /// Answer "maybe the same person?" (a name that differs only in
     /// accents, on a shared phone or email) with "two people": RECORD stays
     /// its own person, and its requests are suggested for pairing again.
@@ -134,11 +141,29 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
                         merged.closed.len()
                     );
                     for case in &merged.closed {
-                        println!(
-                            "  closed {} (undo: mutualaid cases reopen {})",
-                            case.id, case.id
-                        );
+                        println!("  closed {}", case.id);
                     }
+                    println!("Undo: mutualaid cases unmerge {from}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refusal) => {
+                    eprintln!("Nothing changed: {refusal}.");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+        CasesCommand::Unmerge { record } => {
+            let record = Case::person_of(&record).unwrap_or(&record).to_owned();
+            return match cases::unmerge(store, &record, now, "cli", None)
+                .await
+                .context("undoing the merge")?
+            {
+                Ok(undone) => {
+                    println!(
+                        "Record {record} is its own person again (no longer merged into {}); {} of its requests wait again.",
+                        undone.into,
+                        undone.closed.len()
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(refusal) => {

@@ -14,8 +14,8 @@
 use mutualaid_forms::Role;
 
 use crate::store::{
-    ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason, ClosedCase,
-    MergeChange, MergedRecords, Standing, Store, StoreError, Timestamp,
+    ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason,
+    ClosedCase, MergeChange, MergedRecords, Standing, Store, StoreError, Timestamp, UnmergeChange,
 };
 
 /// An action on a case.
@@ -101,6 +101,8 @@ pub enum Refusal {
         /// When it last changed.
         changed_at: Timestamp,
     },
+    /// The record is not merged (the merge was undone already).
+    NotMerged,
     /// This action does not apply to this case (say which in the message).
     NotApplicable(&'static str),
 }
@@ -151,6 +153,10 @@ impl std::fmt::Display for Refusal {
                 f,
                 "the record changed since (paused, unpaused, merged or unmerged) on {}",
                 crate::export::time(*changed_at)
+            ),
+            Refusal::NotMerged => write!(
+                f,
+                "this record is not merged into another (the merge was undone already)"
             ),
             Refusal::NotApplicable(why) => write!(f, "{why}"),
         }
@@ -603,6 +609,7 @@ async fn try_merge<S: Store>(
         },
     };
     let mut closed = Vec::new();
+    let mut carried_on = Vec::new();
     for old in carried {
         let kept_case = active_of(&into_cases, old.kind);
         // Whether the kept case takes on this one's match or funding.
@@ -638,6 +645,12 @@ async fn try_merge<S: Store>(
         });
         match kept_case {
             Some(k) => {
+                carried_on.push(CarriedCase {
+                    from_case: old.id.clone(),
+                    from_state: old.state,
+                    into_case: k.id.clone(),
+                    into_before: Some(k.clone()),
+                });
                 let mut next = Case {
                     opened_at: k.opened_at.min(old.opened_at),
                     version: k.version + 1,
@@ -665,6 +678,12 @@ async fn try_merge<S: Store>(
             }
             None => {
                 let fresh = Case::open(into, old.kind, now, None, kept.expires_at);
+                carried_on.push(CarriedCase {
+                    from_case: old.id.clone(),
+                    from_state: old.state,
+                    into_case: fresh.id.clone(),
+                    into_before: None,
+                });
                 change.opened.push(Case {
                     id: fresh.id,
                     person_id: into.to_owned(),
@@ -680,8 +699,244 @@ async fn try_merge<S: Store>(
         from: from.to_owned(),
         into: into.to_owned(),
         closed,
+        carried: carried_on,
     };
     change.action.merged = Some(record.clone());
     store.merge(&change).await?;
+    Ok(Ok(record))
+}
+
+/// Undoes the merge of `record` into the record it was merged into: it is
+/// its own person again — its standing its own (a volunteer can be offered
+/// again), each request the merge carried on given back with its dates (its
+/// case reopened; the kept record's case that carried it closed, or put
+/// back as it was before), and a match that moved with a request moved back
+/// (as it is now, so a match made since the merge is kept). A request the
+/// kept record has closed since is left closed: it was answered. Works for
+/// as long as both records exist. `expected`: both standings' versions as
+/// the organizer saw them (a link; `None`: as they are now). `by`: `link`,
+/// `cli`, or `request` (the kept record is being deleted at its person's
+/// request: the next digest says so without naming them).
+pub async fn unmerge<S: Store>(
+    store: &S,
+    record: &str,
+    now: Timestamp,
+    by: &str,
+    expected: Option<StandingVersions>,
+) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    for _ in 0..5 {
+        match try_unmerge(store, record, now, by, expected).await {
+            Err(StoreError::Conflict) => continue,
+            other => return other,
+        }
+    }
+    Err(StoreError::Conflict)
+}
+
+/// One try of [`unmerge`]: read, decide, write at once.
+async fn try_unmerge<S: Store>(
+    store: &S,
+    record: &str,
+    now: Timestamp,
+    by: &str,
+    expected: Option<StandingVersions>,
+) -> Result<Result<MergedRecords, Refusal>, StoreError> {
+    let standings = store.standings().await?;
+    let standing = |id: &str| {
+        standings
+            .iter()
+            .find(|s| s.person_id == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let from_standing = standing(record);
+    let Some(into) = from_standing.merged_into.clone() else {
+        return Ok(Err(Refusal::NotMerged));
+    };
+    let into_standing = standing(&into);
+    if let Some(seen) = expected {
+        for (now_at, saw) in [(&from_standing, seen.from), (&into_standing, seen.into)] {
+            if now_at.version != saw {
+                return Ok(Err(Refusal::StandingMoved {
+                    changed_at: now_at.changed_at,
+                }));
+            }
+        }
+    }
+    let (Some(merged), Some(kept)) = (store.person(record).await?, store.person(&into).await?)
+    else {
+        return Ok(Err(Refusal::NoRecord));
+    };
+    // The merge as recorded (the latest of this record into that one).
+    let recorded: Vec<CarriedCase> = store
+        .actions_since(0)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|a| a.kind == ActionKind::Merge)
+        .find_map(|a| a.merged.filter(|m| m.from == record && m.into == into))
+        .map(|m| m.carried)
+        .unwrap_or_default();
+    let from_cases = store.cases_of(record).await?;
+    let into_cases = store.cases_of(&into).await?;
+    let mut changed = Vec::new();
+    let mut given_back = Vec::new();
+    let unchanged = |case: &Case| CaseChange {
+        case: case.clone(),
+        expected_version: case.version,
+        from_state: case.state,
+        cap: None,
+        // A match moves between the two cases, never to nobody.
+        released_volunteer: None,
+        action: None,
+    };
+    for carried in &recorded {
+        let Some(own) = from_cases.iter().find(|c| c.id == carried.from_case) else {
+            continue;
+        };
+        // Reopened by hand since, or asked again: that request already waits.
+        if from_cases
+            .iter()
+            .any(|c| c.kind == own.kind && c.state.is_active())
+        {
+            continue;
+        }
+        let mut back = Case {
+            state: CaseState::Open,
+            volunteer_id: None,
+            matched_at: None,
+            closed: None,
+            changed_at: now,
+            version: own.version + 1,
+            ..own.clone()
+        };
+        let carrier = into_cases.iter().find(|c| c.id == carried.into_case);
+        if let Some(carrier) = carrier {
+            if !carrier.state.is_active() {
+                continue; // answered since: it stays closed
+            }
+            // Whether the kept record's case carries this request's match.
+            let carries_match = carried.into_before.as_ref().is_none_or(|before| {
+                before.state == CaseState::Open && carried.from_state != CaseState::Open
+            });
+            if carries_match {
+                back.state = carrier.state;
+                back.volunteer_id = carrier.volunteer_id.clone();
+                back.matched_at = carrier.matched_at;
+            }
+            for v in &carrier.declined {
+                if !back.declined.contains(v) {
+                    back.declined.push(v.clone());
+                }
+            }
+            let restored = match &carried.into_before {
+                None => Case {
+                    state: CaseState::Closed,
+                    closed: Some((now, CloseReason::Unmerged)),
+                    changed_at: now,
+                    version: carrier.version + 1,
+                    ..carrier.clone()
+                },
+                Some(before) => {
+                    let mut restored = Case {
+                        opened_at: before.opened_at,
+                        version: carrier.version + 1,
+                        ..carrier.clone()
+                    };
+                    if carries_match {
+                        restored.state = CaseState::Open;
+                        restored.volunteer_id = None;
+                        restored.matched_at = None;
+                        restored.changed_at = now;
+                    }
+                    restored
+                }
+            };
+            changed.push(CaseChange {
+                case: restored,
+                ..unchanged(carrier)
+            });
+        }
+        given_back.push(ClosedCase {
+            id: back.id.clone(),
+            version: back.version,
+        });
+        changed.push(CaseChange {
+            case: back,
+            ..unchanged(own)
+        });
+    }
+    if recorded.is_empty() {
+        // A merge recorded before what it carried was kept: each request it
+        // closed waits again, unless the kept record still carries one of
+        // that kind (and is not being deleted).
+        for kind in CaseKind::ALL {
+            if from_cases
+                .iter()
+                .any(|c| c.kind == kind && c.state.is_active())
+                || (by != "request"
+                    && into_cases
+                        .iter()
+                        .any(|c| c.kind == kind && c.state.is_active()))
+            {
+                continue;
+            }
+            let Some(own) = from_cases
+                .iter()
+                .filter(|c| c.kind == kind)
+                .filter(|c| matches!(c.closed, Some((_, CloseReason::Merged))))
+                .max_by_key(|c| c.changed_at)
+            else {
+                continue;
+            };
+            let back = Case {
+                state: CaseState::Open,
+                volunteer_id: None,
+                matched_at: None,
+                closed: None,
+                changed_at: now,
+                version: own.version + 1,
+                ..own.clone()
+            };
+            given_back.push(ClosedCase {
+                id: back.id.clone(),
+                version: back.version,
+            });
+            changed.push(CaseChange {
+                case: back,
+                ..unchanged(own)
+            });
+        }
+    }
+    let record = MergedRecords {
+        from: record.to_owned(),
+        into: into.clone(),
+        closed: given_back,
+        carried: Vec::new(),
+    };
+    let change = UnmergeChange {
+        changed,
+        standing: Standing {
+            merged_into: None,
+            version: from_standing.version + 1,
+            changed_at: now,
+            expires_at: merged.expires_at,
+            ..from_standing
+        },
+        into_version: into_standing.version,
+        action: CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::Unmerge,
+            case_id: None,
+            volunteer_id: None,
+            by: by.to_owned(),
+            detail: String::new(),
+            version: from_standing.version + 1,
+            merged: Some(record.clone()),
+            expires_at: merged.expires_at.max(kept.expires_at),
+        },
+    };
+    store.unmerge(&change).await?;
     Ok(Ok(record))
 }

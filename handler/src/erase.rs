@@ -9,7 +9,8 @@
 //! with every version, its submission log entries, its identity keys,
 //! contacts, cases and standing ([`Store::erase`]). A case it was matched
 //! to *as a volunteer* belongs to someone else: it goes back to open, and
-//! the next digest says so. What stays: the organizers' action history,
+//! the next digest says so. Anyone merged into it gets their own requests
+//! back first (the merge undone). What stays: the organizers' action history,
 //! which names records only by their random ids, and mail already sent.
 
 use mutualaid_forms::FormId;
@@ -216,6 +217,25 @@ async fn reopen_held<S: Store>(
     Ok(reopened)
 }
 
+/// Undoes the merge of every record merged into `id` (about to be
+/// deleted). Each undo is atomic; the deletion follows it, so a stop in
+/// between leaves the merges undone and the record still there for the
+/// deletion to be run again.
+async fn give_back_merged<S: Store>(store: &S, id: &str, now: Timestamp) -> Result<(), StoreError> {
+    let merged: Vec<String> = store
+        .standings()
+        .await?
+        .into_iter()
+        .filter(|s| s.merged_into.as_deref() == Some(id))
+        .map(|s| s.person_id)
+        .collect();
+    for from in merged {
+        // Refused only if it was undone meanwhile, or the record is gone.
+        let _ = crate::cases::unmerge(store, &from, now, "request", None).await?;
+    }
+    Ok(())
+}
+
 /// Deletes one record by id, then opens again every case it was matched to
 /// as a volunteer (each recorded as an action for the next digest).
 pub async fn erase<S: Store>(
@@ -236,6 +256,11 @@ pub async fn erase<S: Store>(
         merged: None,
         expires_at: action_expires_at,
     };
+    // Whoever was merged into this record gets their own requests back
+    // first (their cases reopened with their dates, their standing their
+    // own), so nobody waits nowhere; the next digest says so without naming
+    // the person deleted.
+    give_back_merged(store, id, now).await?;
     // Cases they volunteered for go back to waiting first, so that no stop
     // halfway leaves a neighbour matched to nobody; again after, for a
     // confirmation that raced the deletion.

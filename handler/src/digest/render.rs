@@ -533,8 +533,8 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                     .iter()
                     .map(|a| {
                         let mut l = action_line(a, t, tz);
-                        // A forwarded digest cannot quietly close a case: every close,
-                        // and every case a merge closed, can be undone.
+                        // A forwarded digest cannot quietly close a case or merge
+                        // two people: every close can be reopened, every merge undone.
                         let reopen = |case: &str, version| {
                             buttons.link(
                                 &t.btn_reopen,
@@ -546,10 +546,9 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                             )
                         };
                         l.actions = match (&a.action.merged, a.action.kind) {
-                            (Some(m), _) => m
-                                .closed
-                                .iter()
-                                .filter_map(|c| reopen(&c.id, c.version))
+                            (Some(m), ActionKind::Merge) => buttons
+                                .between(&t.btn_unmerge, ActionKind::Unmerge, &m.from, &m.into)
+                                .into_iter()
                                 .collect(),
                             (None, ActionKind::Close) => a
                                 .action
@@ -735,10 +734,22 @@ impl Buttons<'_> {
     /// "Merge `from` into `into`", bound to both records' standings as
     /// this digest shows them.
     fn merge(&self, label: &str, from: &str, into: &str) -> Option<(String, String)> {
+        self.between(label, ActionKind::Merge, from, into)
+    }
+
+    /// An action on two records (a merge, its undo), bound to both records'
+    /// standings as this digest shows them.
+    fn between(
+        &self,
+        label: &str,
+        action: ActionKind,
+        from: &str,
+        into: &str,
+    ) -> Option<(String, String)> {
         self.signed(
             label,
             ActionLink {
-                action: ActionKind::Merge,
+                action,
                 case: None,
                 volunteer: Some(into.to_owned()),
                 version: self.board.standing_version(from),
@@ -829,7 +840,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
     // Two records of maybe one person are told apart by their whole names
     // (Ana Peña and Ana Pena are both "Ana P.").
     let shown = |p: &Person| match a.action.kind {
-        ActionKind::Merge | ActionKind::TwoPeople => line(name(p)),
+        ActionKind::Merge | ActionKind::TwoPeople | ActionKind::Unmerge => line(name(p)),
         _ => short_name(name(p)),
     };
     let person = a
@@ -850,6 +861,9 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Erase if a.action.case_id.is_some() => &t.action_erase_volunteer,
         ActionKind::Erase => &t.action_erase_record,
         ActionKind::TwoPeople => &t.action_two_people,
+        // The record it was merged into is gone: never named.
+        ActionKind::Unmerge if a.action.by == "request" => &t.action_unmerge_erased,
+        ActionKind::Unmerge => &t.action_unmerge,
         // Listed in a section of their own (the board keeps them out of the actions).
         ActionKind::SentUnderTwoNames => &t.two_names,
     };

@@ -146,7 +146,10 @@ struct Subject {
 }
 
 async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
-    if matches!(link.action, ActionKind::Merge | ActionKind::TwoPeople) {
+    if matches!(
+        link.action,
+        ActionKind::Merge | ActionKind::TwoPeople | ActionKind::Unmerge
+    ) {
         // The record merged away or asked about (`detail`) and the other (`volunteer`).
         let read = |id: &str| {
             let id = id.to_owned();
@@ -196,6 +199,7 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Pause, _) => &t.page_pause,
         (ActionKind::Merge, _) => &t.page_merge,
         (ActionKind::TwoPeople, _) => &t.page_two_people,
+        (ActionKind::Unmerge, _) => &t.page_unmerge,
         // Never signed into a link: deletion is asked for by the person, not clicked.
         (ActionKind::Erase | ActionKind::SentUnderTwoNames, _) => &t.refused_other,
     };
@@ -264,7 +268,10 @@ pub(super) async fn show<S: Store>(
         );
         body.push_str(&format!("<p>{}</p>", esc(&line)));
     }
-    if matches!(link.action, ActionKind::Merge | ActionKind::TwoPeople) {
+    if matches!(
+        link.action,
+        ActionKind::Merge | ActionKind::TwoPeople | ActionKind::Unmerge
+    ) {
         for p in s.person.iter().chain(s.volunteer.iter()) {
             let line = fill(
                 &t.page_record,
@@ -340,6 +347,15 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 .await
                 .map(|done| done.map(drop))
         }
+        ActionKind::Unmerge => {
+            let seen = cases::StandingVersions {
+                from: link.version,
+                into: link.other_version.unwrap_or(0),
+            };
+            cases::unmerge(&app.store, &link.detail, now, "link", Some(seen))
+                .await
+                .map(|done| done.map(drop))
+        }
         ActionKind::TwoPeople => {
             cases::two_people(&app.store, &link.detail, now, "link", Some(link.version))
                 .await
@@ -369,6 +385,7 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                 | ActionKind::Merge
                 | ActionKind::Erase
                 | ActionKind::TwoPeople
+                | ActionKind::Unmerge
                 | ActionKind::SentUnderTwoNames => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
@@ -445,6 +462,7 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                     &t.refused_standing_moved,
                     &[("date", &date(changed_at, tz))],
                 ),
+                Refusal::NotMerged => t.refused_not_merged.clone(),
                 Refusal::NotApplicable(_) => t.refused_other.clone(),
             };
             page(

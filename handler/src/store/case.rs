@@ -97,6 +97,9 @@ pub enum CloseReason {
     /// Its person's record was merged into another record of the same
     /// person, which carries the request on.
     Merged,
+    /// Opened by a merge to carry another record's request on; the merge
+    /// was undone, and that record's own case carries it again.
+    Unmerged,
 }
 
 impl CloseReason {
@@ -107,6 +110,7 @@ impl CloseReason {
             CloseReason::Withdrawn => "withdrawn",
             CloseReason::Organizer => "organizer",
             CloseReason::Merged => "merged",
+            CloseReason::Unmerged => "unmerged",
         }
     }
 }
@@ -214,6 +218,10 @@ pub enum ActionKind {
     /// Answered "maybe the same person?" with "two people": the record
     /// (`detail`) stays its own, its requests offered for pairing again.
     TwoPeople,
+    /// Undid a merge: the record merged away is its own person again, its
+    /// requests back with their dates (`by` is `request` when the record
+    /// it was merged into was deleted at its person's request).
+    Unmerge,
     /// Not an organizer's: re-keying found a record (`detail`) the rule
     /// before issue 23 had folded under two names (its kept versions carry
     /// names that differ as written). The next digest lists it for an
@@ -236,6 +244,7 @@ impl ActionKind {
             ActionKind::Erase => "erase",
             ActionKind::TwoPeople => "two_people",
             ActionKind::SentUnderTwoNames => "sent_under_two_names",
+            ActionKind::Unmerge => "unmerge",
         }
     }
 
@@ -253,6 +262,7 @@ impl ActionKind {
             ActionKind::Erase,
             ActionKind::TwoPeople,
             ActionKind::SentUnderTwoNames,
+            ActionKind::Unmerge,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -314,10 +324,29 @@ pub struct MergedRecords {
     pub from: String,
     /// The record that carries on.
     pub into: String,
-    /// `from`'s cases the merge closed, with their version after it (what a
-    /// reopen link acts on: the way back from a mistaken merge).
+    /// `from`'s cases the merge closed, with their version after it (for an
+    /// unmerge: the cases it gave back).
     #[serde(default)]
     pub closed: Vec<ClosedCase>,
+    /// What became of each request the merge carried on, so that it can be
+    /// undone (empty for an unmerge, and for merges recorded before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carried: Vec<CarriedCase>,
+}
+
+/// One request a merge carried on from the record merged away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedCase {
+    /// The merged record's case the merge closed.
+    pub from_case: String,
+    /// Where that case was before (open, matched, funded).
+    pub from_state: CaseState,
+    /// The kept record's case that carries it on.
+    pub into_case: String,
+    /// That case as it was before the merge, if the kept record had one
+    /// (none: the merge opened it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into_before: Option<Case>,
 }
 
 /// A case an action closed, and its version after.

@@ -76,7 +76,7 @@ use mutualaid_forms::FormId;
 use super::{
     Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, LogEntry, ManifestEntry,
     MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError, Submission,
-    SubmissionWrite, Timestamp,
+    SubmissionWrite, Timestamp, UnmergeChange,
 };
 
 /// The partition key attribute.
@@ -259,7 +259,8 @@ fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
 /// reopens: TransactWriteItems of Put and Update).
 pub const TABLE_ACTIONS: &[(&str, Granted)] = &[
     ("dynamodb:BatchGetItem", Granted::Digest),
-    ("dynamodb:ConditionCheckItem", Granted::Submit),
+    // The digest function too: a delete event undoes merges into the record first.
+    ("dynamodb:ConditionCheckItem", Granted::Both),
     ("dynamodb:DeleteItem", Granted::Both),
     ("dynamodb:GetItem", Granted::Both),
     ("dynamodb:PutItem", Granted::Both),
@@ -1384,6 +1385,45 @@ impl Store for DynamoStore {
         self.transact(items).await?;
         for id in [into, standing.person_id.as_str()] {
             self.kept_after_case_change(id, merge.action.at).await;
+        }
+        Ok(())
+    }
+
+    async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
+        let standing = &change.standing;
+        let into = change
+            .action
+            .merged
+            .as_ref()
+            .map(|m| m.into.clone())
+            .unwrap_or_default();
+        let mut items = Vec::new();
+        for case_change in &change.changed {
+            items.extend(self.case_change_items(case_change)?);
+        }
+        let (at_version, expected) = standing_at(standing.expected_version());
+        let put_standing = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(standing_item(standing)?))
+            .condition_expression(at_version)
+            .expression_attribute_values(":sv", expected)
+            .build()
+            .map_err(built)?;
+        items.push(TransactWriteItem::builder().put(put_standing).build());
+        let (at_version, expected) = standing_at(change.into_version);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(person_pk(&into)))
+            .key(SORT_KEY, s("VOLUNTEER"))
+            .condition_expression(at_version)
+            .expression_attribute_values(":sv", expected)
+            .build()
+            .map_err(built)?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
+        items.push(put(&self.table, action_item(&change.action)?, None)?);
+        self.transact(items).await?;
+        for id in [into.as_str(), standing.person_id.as_str()] {
+            self.kept_after_case_change(id, change.action.at).await;
         }
         Ok(())
     }

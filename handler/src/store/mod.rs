@@ -41,8 +41,8 @@ pub mod case;
 pub mod sqlite;
 
 pub use case::{
-    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase, MergedRecords,
-    Standing,
+    ActionKind, CarriedCase, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase,
+    MergedRecords, Standing,
 };
 
 #[cfg(feature = "aws")]
@@ -534,6 +534,22 @@ pub struct MergeChange {
     pub action: CaseAction,
 }
 
+/// An undone merge, as the store applies it: the merged record's requests
+/// given back (its cases reopened, the kept record's carrying cases closed
+/// or restored), its standing its own again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmergeChange {
+    /// Cases changed, each at its expected version.
+    pub changed: Vec<CaseChange>,
+    /// The merged record's standing, no longer merged (at its next
+    /// version: the stored one must be at the version before).
+    pub standing: Standing,
+    /// The version the kept record's standing must still be at (0: none).
+    pub into_version: u64,
+    /// The undo, recorded.
+    pub action: CaseAction,
+}
+
 /// What erasing a record removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {
@@ -759,6 +775,15 @@ pub trait Store: Send + Sync + 'static {
     /// action recorded. Otherwise [`StoreError::Conflict`], and nothing
     /// changes. Never touches either record itself.
     fn merge(&self, merge: &MergeChange) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Undoes a merge, atomically: every case change at its expected
+    /// version, both standings at the versions it was decided on; the
+    /// action recorded. Otherwise [`StoreError::Conflict`], and nothing
+    /// changes. Never touches either record itself.
+    fn unmerge(
+        &self,
+        change: &UnmergeChange,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes a record and everything it keeps — every version, its
     /// submission log entries, identity keys, contacts, cases and standing —

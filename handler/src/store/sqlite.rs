@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{
     Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
     ManifestEntry, MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError,
-    Submission, SubmissionWrite, Timestamp,
+    Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -1098,6 +1098,30 @@ impl Store for SqliteStore {
             }
             upsert_standing(tx, standing)?;
             insert_action(tx, &merge.action)
+        })
+        .await
+    }
+
+    async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
+        let change = change.clone();
+        self.with_tx(move |tx| {
+            let into = change
+                .action
+                .merged
+                .as_ref()
+                .map(|m| m.into.clone())
+                .unwrap_or_default();
+            if standing_version(tx, &change.standing.person_id)?
+                != change.standing.expected_version()
+                || standing_version(tx, &into)? != change.into_version
+            {
+                return Err(StoreError::Conflict);
+            }
+            for case_change in &change.changed {
+                apply_case_change(tx, case_change)?;
+            }
+            upsert_standing(tx, &change.standing)?;
+            insert_action(tx, &change.action)
         })
         .await
     }

@@ -400,6 +400,7 @@ async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone() {
+    // The undo is the digest's "Undo merge" button (issue 23, part 4).
     for lang in [mutualaid_forms::Lang::EN, mutualaid_forms::Lang::ES] {
         let (dir, store) = mutualaid_tests::stores::sqlite();
         let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
@@ -447,9 +448,11 @@ async fn one_person_twice_is_merged_from_the_digest_and_the_merge_can_be_undone(
         // The next digest says what was done, with the way back.
         let next = digest_html(&store, &cfg, NOON + 86_400, &dir.path().join("outbox")).await;
         assert!(next.contains(merged_text), "{next}");
-        let reopen = link(&next, "reopen");
-        let page = get(&app, &reopen).await;
+        let undo = link(&next, "unmerge");
+        let page = get(&app, &undo).await;
         assert_eq!(press(&app, &page.body).await.status, StatusCode::OK);
+        let replay = press(&app, &page.body).await;
+        assert_eq!(replay.status, StatusCode::CONFLICT, "undone once");
         let back: Vec<String> = store
             .active_cases()
             .await

@@ -536,11 +536,23 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     let (ok, out, err) = run(&["merge", &again_case, &rita.person_id]);
     assert!(ok, "{err}");
     assert!(
-        out.contains(&format!("undo: mutualaid cases reopen {again_case}")),
+        out.contains(&format!(
+            "Undo: mutualaid cases unmerge {}",
+            rita_again.person_id
+        )),
         "{out}"
     );
     let (ok, _, err) = run(&["merge", &rita_again.person_id, &rita.person_id]);
     assert!(!ok && err.contains("already merged"), "{err}");
+    // Undone, her second request waits again; merged once more.
+    let (ok, out, err) = run(&["unmerge", &again_case]);
+    assert!(ok && out.contains("is its own person again"), "{out}{err}");
+    let (ok, list, _) = run(&["list"]);
+    assert!(ok && list.contains("R. Lopez"), "{list}");
+    let (ok, _, err) = run(&["unmerge", &again_case]);
+    assert!(!ok && err.contains("not merged"), "{err}");
+    let (ok, _, err) = run(&["merge", &again_case, &rita.person_id]);
+    assert!(ok, "{err}");
     let (ok, list, _) = run(&["list"]);
     assert!(ok && !list.contains("R. Lopez"), "{list}");
     let line = list
@@ -596,7 +608,11 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
         .filter_map(|l| l.split(',').nth(1))
         .map(|cell| cell.trim_matches('"'))
         .collect();
-    assert_eq!(kinds, ["merge", "confirm", "close", "pause"], "{actions}");
+    assert_eq!(
+        kinds,
+        ["merge", "unmerge", "merge", "confirm", "close", "pause"],
+        "{actions}"
+    );
     assert!(
         actions.contains(&format!(
             "\"{again_case}\",\"\",\"cli\",\"{} into {}\"",

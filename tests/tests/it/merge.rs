@@ -2,8 +2,9 @@
 //! person who signed up twice (another spelling, another email, a form sent
 //! by family) is shown once, waiting since their first ask; their match
 //! moves with them and the volunteer's load stays true; what they send
-//! later still reaches the organizers; a mistaken merge is undone by
-//! reopening. And the races: a merge against a confirmation, two opposite
+//! later still reaches the organizers; a mistaken merge is undone (its
+//! standing and requests given back), and deleting the kept record gives the
+//! merged one its requests back first. And the races: a merge against a confirmation, two opposite
 //! merges, a merge against the person sending the form again, a merge
 //! against a pause.
 
@@ -526,3 +527,193 @@ async fn sqlite_a_volunteer_whose_standing_does_not_read_can_still_be_paused() {
     let unpaused = pause(0).await.expect("the store answers");
     assert!(unpaused.is_ok(), "{unpaused:?}");
 }
+
+/// Jose asks for groceries on day 1; Maria, who volunteers, gives the same
+/// phone on day 2; an organizer merges Jose into Maria.
+async fn jose_merged_into_maria<S: Store>(
+    org: &Org<S>,
+    jose_roles: &[&str],
+) -> (Accepted, Accepted) {
+    let phone = Some("+16195550188");
+    let jose = org
+        .sign_up(
+            &person("Jose Perez", None, phone, "92105", jose_roles),
+            NOON - 3 * DAY,
+        )
+        .await;
+    let maria = org
+        .sign_up(
+            &person(
+                "Maria Perez",
+                Some("maria.perez@example.org"),
+                phone,
+                "92105",
+                &["shopper"],
+            ),
+            NOON - 2 * DAY,
+        )
+        .await;
+    merge(org, &jose.person_id, &maria.person_id, NOON - DAY)
+        .await
+        .expect("merged");
+    (jose, maria)
+}
+
+async fn merged_into_standing<S: Store>(org: &Org<S>, id: &str) -> Option<String> {
+    org.store
+        .standings()
+        .await
+        .expect("standings")
+        .into_iter()
+        .find(|s| s.person_id == id)
+        .and_then(|s| s.merged_into)
+}
+
+/// Issue 23, part 4: Maria asks to be deleted. Jose, merged into her, waits
+/// again under his own record, since his first ask; the next digest says so
+/// without naming her.
+async fn erasing_the_kept_record_gives_the_merged_one_its_requests_back<S: Store>(store: S) {
+    let mut org = Org::new(store, 3);
+    let (jose, maria) = jose_merged_into_maria(&org, &["delivery"]).await;
+    let carried = active(&org, &[&maria.person_id], CaseKind::Delivery).await;
+    assert_eq!(carried.len(), 1, "Maria's record carries Jose's request");
+    assert!(
+        active(&org, &[&jose.person_id], CaseKind::Delivery)
+            .await
+            .is_empty()
+    );
+
+    mutualaid_handler::erase::erase(&org.store, &maria.person_id, NOON - 600, NOON + 30 * DAY)
+        .await
+        .expect("erased");
+    assert!(
+        org.store
+            .person(&maria.person_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let waiting = active(&org, &[&jose.person_id], CaseKind::Delivery).await;
+    assert_eq!(waiting.len(), 1, "Jose waits again");
+    assert_eq!(waiting[0].state, CaseState::Open);
+    assert_eq!(waiting[0].opened_at, NOON - 3 * DAY, "since his first ask");
+    assert_eq!(merged_into_standing(&org, &jose.person_id).await, None);
+
+    let day = org.digest(NOON).await;
+    assert!(
+        section(&day, "Still waiting")
+            .contains("Jose Perez (92105 City Heights) — groceries delivered, waiting 3 days"),
+        "{day}"
+    );
+    let did = section(&day, "What organizers did since the last digest");
+    assert!(
+        did.contains("Jose Perez was merged into a record deleted at its person's request"),
+        "{day}"
+    );
+    assert!(
+        !day.contains("Maria"),
+        "the deleted person is not named: {day}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    erasing_the_kept_record_gives_the_merged_one_its_requests_back =>
+    sqlite_erasing_the_kept_record_gives_the_merged_one_its_requests_back,
+    dynamodb_erasing_the_kept_record_gives_the_merged_one_its_requests_back
+);
+
+/// Issue 23, part 4: a real unmerge. Jose volunteers and asks for money,
+/// which the network funds; merged into Maria, he is offered to nobody and
+/// Maria's record carries his funded request. Undone, he is a volunteer
+/// again (offered to Rita), his request his own again — funded, since day
+/// 1 — and Maria's carrying case is closed; a second undo is refused.
+async fn an_unmerge_gives_back_the_standing_and_the_requests<S: Store>(store: S) {
+    let mut org = Org::new(store, 3);
+    let phone = Some("+16195550189");
+    let jose = org
+        .sign_up(
+            &person("Jose Perez", None, phone, "92105", &["shopper", "money"]),
+            NOON - 3 * DAY,
+        )
+        .await;
+    let funding = org.case_of(&jose, CaseKind::Funding).await;
+    org.act(&funding, Act::Fund, NOON - 3 * DAY + 60)
+        .await
+        .expect("funded");
+    let maria = org
+        .sign_up(
+            &person(
+                "Maria Perez",
+                Some("maria.p@example.org"),
+                phone,
+                "92105",
+                &["delivery"],
+            ),
+            NOON - 2 * DAY,
+        )
+        .await;
+    merge(&org, &jose.person_id, &maria.person_id, NOON - DAY)
+        .await
+        .expect("merged");
+    let rita = person(
+        "Rita Lopez",
+        Some("rita.l@example.org"),
+        None,
+        "92105",
+        &["delivery"],
+    );
+    org.sign_up(&rita, NOON - DAY + 100).await;
+    let carried = active(&org, &[&maria.person_id], CaseKind::Funding).await;
+    assert_eq!(
+        (carried.len(), carried[0].state, carried[0].opened_at),
+        (1, CaseState::Funded, NOON - 3 * DAY),
+        "Maria's record carries his funded request"
+    );
+    let day_1 = org.digest(NOON).await;
+    assert!(
+        !section(&day_1, "Suggested today").contains("Jose Perez"),
+        "merged: offered to nobody: {day_1}"
+    );
+
+    let undone = cases::unmerge(&org.store, &jose.person_id, NOON + 100, "test", None)
+        .await
+        .expect("the store answers")
+        .expect("undone");
+    assert_eq!(undone.into, maria.person_id);
+    assert_eq!(merged_into_standing(&org, &jose.person_id).await, None);
+    let own = active(&org, &[&jose.person_id], CaseKind::Funding).await;
+    assert_eq!(own.len(), 1, "his request is his own again");
+    assert_eq!(
+        (own[0].state, own[0].opened_at),
+        (CaseState::Funded, NOON - 3 * DAY),
+        "funded, since day 1: the funding moved back with it"
+    );
+    assert!(
+        active(&org, &[&maria.person_id], CaseKind::Funding)
+            .await
+            .is_empty(),
+        "Maria's record no longer carries it"
+    );
+    let again = cases::unmerge(&org.store, &jose.person_id, NOON + 200, "test", None)
+        .await
+        .expect("the store answers");
+    assert_eq!(again, Err(Refusal::NotMerged));
+    let day_2 = org.digest(NOON + DAY).await;
+    assert!(
+        section(&day_2, "Suggested today").contains("— Jose Perez (92105 City Heights)"),
+        "a volunteer who can be offered again: {day_2}"
+    );
+    assert!(
+        section(&day_2, "What organizers did since the last digest")
+            .contains("undid the merge of Jose Perez into Maria Perez"),
+        "{day_2}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_unmerge_gives_back_the_standing_and_the_requests =>
+    sqlite_an_unmerge_gives_back_the_standing_and_the_requests,
+    dynamodb_an_unmerge_gives_back_the_standing_and_the_requests
+);
