@@ -12,11 +12,19 @@ fn list(holders: &[Holder]) {
     for holder in holders {
         match holder {
             Holder::Record(p) => println!(
-                "  --record {}   {} — {} form, on record since {}",
+                "  --record {}   {} — {} form, on record since {}; holds it today",
                 p.id,
                 p.submission.name(),
                 p.submission.form().key(),
                 time(p.created_at)
+            ),
+            Holder::Former(p, until) => println!(
+                "  --record {}   {} — {} form, on record since {}; held it until {} (it no longer gives it: someone else may have it now)",
+                p.id,
+                p.submission.name(),
+                p.submission.form().key(),
+                time(p.created_at),
+                time(*until)
             ),
             Holder::Unreadable(id) => {
                 println!("  --record {id}   (damaged: this record could not be read)")
@@ -44,6 +52,13 @@ pub async fn run(
             println!("No record holds that {what}. Nothing was deleted.");
             Ok(ExitCode::FAILURE)
         }
+        Outcome::Choose(people) if matches!(people.as_slice(), [Holder::Former(..)]) => {
+            println!(
+                "No record gives that {what} today; one gave it before and no longer does (someone else may have it now). Nothing was deleted. If it is the person who asked, delete it by adding:"
+            );
+            list(&people);
+            Ok(ExitCode::FAILURE)
+        }
         Outcome::Choose(people) if people.len() == 1 => {
             println!(
                 "The one record that holds that {what} could not be read (it is damaged), so whose it is cannot be shown. Nothing was deleted. If it is the person who asked, delete it by adding:"
@@ -53,7 +68,7 @@ pub async fn run(
         }
         Outcome::Choose(people) => {
             println!(
-                "{} records hold that {what} (a household or a shared phone shares it). Nothing was deleted. Delete only the person who asked, by adding one of:",
+                "{} records hold or held that {what} (a household or a shared phone shares it; a record may have given it before). Nothing was deleted. Delete only the person who asked, by adding one of:",
                 people.len()
             );
             list(&people);

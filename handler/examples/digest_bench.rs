@@ -76,6 +76,7 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         version: 1,
         reported_version: 1,
         expires_at: at + 365 * 86_400,
+        former_contacts: Vec::new(),
     }
 }
 

@@ -186,6 +186,7 @@ pub async fn accept<S: Store>(
                     version: 1,
                     reported_version: 0,
                     expires_at,
+                    former_contacts: Vec::new(),
                 };
                 let entry = log(&person, Outcome::Created);
                 let cases = new_cases(&person.id, &submission, &[], now, expires_at);
@@ -242,6 +243,7 @@ pub async fn accept<S: Store>(
                         })
                         .collect();
                     let person = Person {
+                        former_contacts: existing.former_contacts_after(&merged, now),
                         submission: merged,
                         identities,
                         updated_at: now,

@@ -57,8 +57,12 @@ impl Contact {
 /// A record that holds the contact, as an organizer picks among them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
-    /// A record as stored.
+    /// A record as stored, that gives the contact today.
     Record(Box<Person>),
+    /// A record that gave the contact once and no longer does (a kept
+    /// version still holds it), and until when: someone else may hold that
+    /// contact now, so it is deleted only when picked.
+    Former(Box<Person>, Timestamp),
     /// A record that is there but does not decode (a damaged item): named
     /// by its id only, and deleted like any other.
     Unreadable(String),
@@ -68,15 +72,16 @@ impl Holder {
     /// The record's id.
     pub fn id(&self) -> &str {
         match self {
-            Holder::Record(p) => &p.id,
+            Holder::Record(p) | Holder::Former(p, _) => &p.id,
             Holder::Unreadable(id) => id,
         }
     }
 }
 
-/// Every record that holds `contact`: those that read, oldest first, then
-/// any that does not decode (so that a damaged record can still be deleted
-/// at its person's request).
+/// Every record that holds `contact`: those that read and give it today,
+/// oldest first; then those that gave it once (the former-contact index),
+/// with until when; then any that does not decode (so that a damaged record
+/// can still be deleted at its person's request).
 pub async fn records_with<S: Store>(
     store: &S,
     contact: &Contact,
@@ -100,9 +105,30 @@ pub async fn records_with<S: Store>(
         }
     }
     people.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    // Records that gave it once (the former-contact index: deletion only).
+    let mut former: Vec<(String, Timestamp)> = Vec::new();
+    for (_, id, until) in store.former_holders(&contact.keys()).await? {
+        if people.iter().any(|p| p.id == id) || unreadable.iter().any(|h| h.id() == id) {
+            continue; // it gives the contact today
+        }
+        match former.iter_mut().find(|(f, _)| *f == id) {
+            Some((_, at)) => *at = (*at).max(until),
+            None => former.push((id, until)),
+        }
+    }
+    let mut before = Vec::new();
+    for (id, until) in former {
+        match store.person(&id).await {
+            Ok(Some(p)) => before.push(Holder::Former(Box::new(p), until)),
+            Ok(None) => {}
+            Err(StoreError::Unreadable { .. }) => unreadable.push(Holder::Unreadable(id)),
+            Err(e) => return Err(e),
+        }
+    }
     Ok(people
         .into_iter()
         .map(|p| Holder::Record(Box::new(p)))
+        .chain(before)
         .chain(unreadable)
         .collect())
 }

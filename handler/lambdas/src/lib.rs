@@ -71,6 +71,13 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
                     "form": p.submission.form().key(),
                     "since": mutualaid_handler::export::time(p.created_at),
                 }),
+                Holder::Former(p, until) => json!({
+                    "record": p.id,
+                    "name": p.submission.name(),
+                    "form": p.submission.form().key(),
+                    "since": mutualaid_handler::export::time(p.created_at),
+                    "held_until": mutualaid_handler::export::time(*until),
+                }),
                 Holder::Unreadable(id) => json!({ "record": id, "unreadable": true }),
             })
             .collect::<Vec<_>>()
@@ -86,7 +93,9 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
         Outcome::Choose(people) => json!({
             "deleted": null,
             "records": listed(&people),
-            "why": if people.len() == 1 {
+            "why": if matches!(people.as_slice(), [Holder::Former(..)]) {
+                "no record gives it today; one gave it before and no longer does (someone else may have it now): add \"record\" if it is the person who asked"
+            } else if people.len() == 1 {
                 "the one record that holds it cannot be read (damaged), so whose it is cannot be shown: add \"record\" if it is the person who asked"
             } else {
                 "several records hold it (a household, a shared phone): add \"record\" to pick the person who asked"

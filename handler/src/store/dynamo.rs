@@ -9,6 +9,7 @@
 //! | a log entry | `PERSON#<id>` | `LOG#<reference>` | `reference`, `person_id`, `at`, `form`, `outcome`, `version`, `expires_at` |
 //! | an identity key | `IDENTITY#<key>` | `IDENTITY` | `person_id`, `expires_at` |
 //! | a contact | `CONTACT#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `expires_at` |
+//! | a former contact (deletion on request only) | `FORMER#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `last_held_at`, `expires_at` |
 //! | a case | `PERSON#<person id>` | `CASE#<case id>` | `record` (the [`Case`]), `version`, `expires_at`, `gsi1sk` = `<opened at, 12 digits>#<case id>`, and `pending` = `CASE` while it is not closed |
 //! | a person's active case of a kind | `PERSON#<person id>` | `ACTIVE#<kind>` | `case_id`, `expires_at` (present only while that case is not closed: at most one per person and kind) |
 //! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases), `expires_at` |
@@ -74,9 +75,9 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, LogEntry, ManifestEntry,
-    MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError, Submission,
-    SubmissionWrite, Timestamp, UnmergeChange,
+    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, FormerContact, LogEntry,
+    ManifestEntry, MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError,
+    Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
 /// The partition key attribute.
@@ -104,6 +105,7 @@ pub const SUBMIT_KEY_PREFIXES: &[&str] = &[
     "PERSON#*",
     "IDENTITY#*",
     "CONTACT#*",
+    "FORMER#*",
     "RATE#*",
     "COUNTS",
     "ACTIONS",
@@ -115,6 +117,7 @@ pub const DIGEST_KEY_PREFIXES: &[&str] = &[
     "PERSON#*",
     "IDENTITY#*",
     "CONTACT#*",
+    "FORMER#*",
     "COUNTS",
     "ACTIONS",
     "DIGEST",
@@ -457,6 +460,21 @@ fn contact_item(contact: &str, person: &Person) -> Item {
     ])
 }
 
+/// A record listed under a contact it held once (`FORMER#<contact>`), for
+/// deletion on request.
+fn former_item(former: &FormerContact, person: &Person) -> Item {
+    HashMap::from([
+        (
+            PARTITION_KEY.into(),
+            s(format!("FORMER#{}", former.contact)),
+        ),
+        (SORT_KEY.into(), s(person_pk(&person.id))),
+        ("person_id".into(), s(&person.id)),
+        ("last_held_at".into(), n(former.until)),
+        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+    ])
+}
+
 /// A claim of an identity key: free (never held, or its holder's expiry
 /// has passed) or already this record's.
 fn identity_claim(
@@ -566,6 +584,15 @@ impl DynamoStore {
             for contact in person.submission.contact_keys() {
                 self.raise_expiry(format!("CONTACT#{contact}"), person_pk(id), until, None)
                     .await?;
+            }
+            for former in &person.former_contacts {
+                self.raise_expiry(
+                    format!("FORMER#{}", former.contact),
+                    person_pk(id),
+                    until,
+                    None,
+                )
+                .await?;
             }
         }
         self.extend_kept_items(id, until).await?;
@@ -835,7 +862,7 @@ impl DynamoStore {
         keys: Vec<String>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let kept: Vec<Submission> = self
+        let kept: Vec<(Submission, Timestamp)> = self
             .query_all(
                 None,
                 "pk = :p AND begins_with(sk, :v)",
@@ -843,10 +870,20 @@ impl DynamoStore {
             )
             .await?
             .into_iter()
-            .filter_map(|mut item| item.remove("submission"))
-            .filter_map(|v| serde_dynamo::from_attribute_value(v).ok())
+            .filter_map(|mut item| {
+                let at = number(&item, "at").unwrap_or(0);
+                let submission =
+                    serde_dynamo::from_attribute_value(item.remove("submission")?).ok()?;
+                Some((submission, at))
+            })
             .collect();
-        let two_names = super::names_as_written(&kept).len() > 1;
+        let two_names = super::names_as_written(kept.iter().map(|(s, _)| s)).len() > 1;
+        // Records kept before former contacts were: read from the versions.
+        let former = if person.former_contacts.is_empty() {
+            super::former_contacts(&kept)
+        } else {
+            person.former_contacts.clone()
+        };
         let released: Vec<&String> = person
             .identities
             .iter()
@@ -854,6 +891,7 @@ impl DynamoStore {
             .collect();
         let person = Person {
             identities: keys,
+            former_contacts: former,
             ..person.clone()
         };
         let update = Update::builder()
@@ -873,6 +911,9 @@ impl DynamoStore {
         }
         for key in released {
             items.push(identity_release(&self.table, key, &person.id)?);
+        }
+        for former in &person.former_contacts {
+            items.push(put(&self.table, former_item(former, &person), None)?);
         }
         if two_names {
             let action = CaseAction::sent_under_two_names(&person, now);
@@ -1178,6 +1219,30 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
+    async fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        let mut out = Vec::new();
+        for contact in contacts {
+            let items = self
+                .query_all(
+                    None,
+                    "pk = :p",
+                    vec![(":p", s(format!("FORMER#{contact}")))],
+                )
+                .await?;
+            for item in items {
+                if let (Some(id), Some(at)) =
+                    (text(&item, "person_id"), number(&item, "last_held_at"))
+                {
+                    out.push((contact.clone(), id.to_owned(), at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
         for contact in contacts {
@@ -1272,6 +1337,25 @@ impl Store for DynamoStore {
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .key(PARTITION_KEY, s(format!("CONTACT#{old}")))
+                .key(SORT_KEY, s(person_pk(&person.id)))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        // Former contacts: listed (their expiry the record's), and no longer
+        // under one it gives again.
+        for former in &person.former_contacts {
+            items.push(put(&self.table, former_item(former, person), None)?);
+        }
+        for again in previous.former_contacts.iter().filter(|f| {
+            !person
+                .former_contacts
+                .iter()
+                .any(|p| p.contact == f.contact)
+        }) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(format!("FORMER#{}", again.contact)))
                 .key(SORT_KEY, s(person_pk(&person.id)))
                 .build()
                 .map_err(built)?;
@@ -1445,6 +1529,7 @@ impl Store for DynamoStore {
                 erased.record = true;
                 if let Ok(person) = person_from(item.clone()) {
                     contacts.extend(person.submission.contact_keys());
+                    contacts.extend(person.former_contacts.into_iter().map(|f| f.contact));
                     identities.extend(person.identities);
                 }
             } else if sk.starts_with("V#") {
@@ -1519,6 +1604,7 @@ impl Store for DynamoStore {
         }
         for contact in &contacts {
             delete(format!("CONTACT#{contact}"), pk.clone(), None).await?;
+            delete(format!("FORMER#{contact}"), pk.clone(), None).await?;
         }
         // The record last: if this stops halfway, erasing again finds it and finishes.
         for item in &items {

@@ -20,6 +20,10 @@
 //! - The **contact index**: contact → every record that gave it. Not unique:
 //!   two people who share a phone are two records, *linked* by it (the digest
 //!   shows the link).
+//! - The **former contacts**: contact → every record that gave it once and
+//!   no longer does, with when it last held it — for as long as the record
+//!   keeps the versions that hold it. For deletion on request only, never to
+//!   match a sign-up.
 //!
 //! ## Concurrency
 //!
@@ -321,6 +325,30 @@ fn hashed(parts: &[&[u8]]) -> String {
         .collect()
 }
 
+/// The former contacts of a record kept before they were recorded, from
+/// its versions: (submission, when written), oldest first.
+pub fn former_contacts(versions: &[(Submission, Timestamp)]) -> Vec<FormerContact> {
+    let mut record = match versions.first() {
+        Some((first, at)) => Person {
+            id: String::new(),
+            submission: first.clone(),
+            identities: Vec::new(),
+            created_at: *at,
+            updated_at: *at,
+            version: 1,
+            reported_version: 0,
+            expires_at: 0,
+            former_contacts: Vec::new(),
+        },
+        None => return Vec::new(),
+    };
+    for (next, at) in &versions[1..] {
+        record.former_contacts = record.former_contacts_after(next, *at);
+        record.submission = next.clone();
+    }
+    record.former_contacts
+}
+
 /// The names of `submissions` that differ as written ([`name_key`]), each
 /// as first written, in order: two or more for a record the rule before
 /// issue 23 folded under two names.
@@ -389,9 +417,42 @@ pub struct Person {
     pub reported_version: u64,
     /// When the record is deleted (retention), from its last change.
     pub expires_at: Timestamp,
+    /// The contacts it gave once and no longer gives (a kept version still
+    /// holds each), with when it last held each: what a deletion on request
+    /// also looks under (the store's former-contact index), never a sign-up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_contacts: Vec<FormerContact>,
+}
+
+/// A contact key a record held in an earlier version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormerContact {
+    /// The contact key (`signup:email:bob.old@example.org`).
+    pub contact: String,
+    /// Until when the record held it.
+    pub until: Timestamp,
 }
 
 impl Person {
+    /// Its former contacts once `next` replaces its submission at `at`:
+    /// those it had, and those `next` no longer gives, less any `next`
+    /// gives again.
+    pub fn former_contacts_after(&self, next: &Submission, at: Timestamp) -> Vec<FormerContact> {
+        let current = next.contact_keys();
+        let mut out: Vec<FormerContact> = self.former_contacts.clone();
+        for contact in self.submission.contact_keys() {
+            if current.contains(&contact) {
+                continue;
+            }
+            match out.iter_mut().find(|f| f.contact == contact) {
+                Some(f) => f.until = f.until.max(at),
+                None => out.push(FormerContact { contact, until: at }),
+            }
+        }
+        out.retain(|f| !current.contains(&f.contact));
+        out
+    }
+
     /// Whether a digest still has to report it.
     pub fn is_pending(&self) -> bool {
         self.version > self.reported_version
@@ -698,6 +759,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         identities: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Person)>, StoreError>> + Send;
+
+    /// Every record that once gave any of these contact keys and no longer
+    /// does (while a kept version still holds it), as (contact key, record
+    /// id, when it last held it), in the order of `contacts`. For deletion
+    /// on request only: never to match a sign-up (someone else may hold the
+    /// contact now).
+    fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String, Timestamp)>, StoreError>> + Send;
 
     /// Whether a record may still hold identity keys of the rule before
     /// issue 23 ([`Submission::legacy_identity_keys`]): until the store has

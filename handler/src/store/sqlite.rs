@@ -10,6 +10,7 @@
 //! | `submissions` | the submission log, by reference |
 //! | `identities` | identity key → the one record holding it |
 //! | `contacts` | contact key → every record that gave it |
+//! | `former_contacts` | contact key → every record that gave it once and no longer does, with when it last held it (deletion on request only) |
 //! | `cases` | each request (delivery or funding) and where it is; at most one not closed per person and kind (a unique partial index) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `hits`, `counters`, `digest_state` | rate-limit windows, per-day self-report, the digest's lease and manifest |
@@ -120,6 +121,13 @@ CREATE TABLE IF NOT EXISTS contacts (
     PRIMARY KEY (contact, person_id)
 );
 CREATE INDEX IF NOT EXISTS contacts_by_person ON contacts (person_id);
+CREATE TABLE IF NOT EXISTS former_contacts (
+    contact TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    last_held_at INTEGER NOT NULL,
+    PRIMARY KEY (contact, person_id)
+);
+CREATE INDEX IF NOT EXISTS former_contacts_by_person ON former_contacts (person_id);
 CREATE TABLE IF NOT EXISTS hits (
     client TEXT NOT NULL,
     window_start INTEGER NOT NULL,
@@ -265,6 +273,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         }
         if version > 0 || first_schema {
             rekey_identities(&tx, jiff::Timestamp::now().as_second())?;
+            list_former_contacts(&tx)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(unavailable)?;
@@ -669,6 +678,68 @@ fn json_records<T: serde::de::DeserializeOwned>(
         .collect())
 }
 
+/// Lists `person` under each of its former contacts (and under no other).
+fn list_former_contacts_of(tx: &rusqlite::Transaction, person: &Person) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM former_contacts WHERE person_id = ?1",
+        [&person.id],
+    )
+    .map_err(unavailable)?;
+    for former in &person.former_contacts {
+        tx.execute(
+            "INSERT OR REPLACE INTO former_contacts (contact, person_id, last_held_at) VALUES (?1, ?2, ?3)",
+            params![former.contact, person.id, former.until],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Schemas 1 to 3 kept no record of former contacts: each record's are
+/// read from the versions it keeps, written into it and listed.
+fn list_former_contacts(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    let people: Vec<(String, String, i64)> = {
+        let mut stmt = tx
+            .prepare("SELECT id, record, reported_version FROM people")
+            .map_err(unavailable)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?
+    };
+    for (id, json, reported) in people {
+        let Ok(mut person) = decode(&id, &json, reported) else {
+            continue;
+        };
+        let versions: Vec<(Submission, Timestamp)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT submission, at FROM versions WHERE person_id = ?1 ORDER BY version",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<(String, Timestamp)> = stmt
+                .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .filter_map(|(json, at)| Some((serde_json::from_str(&json).ok()?, at)))
+                .collect()
+        };
+        person.former_contacts = super::former_contacts(&versions);
+        if person.former_contacts.is_empty() {
+            continue;
+        }
+        tx.execute(
+            "UPDATE people SET record = ?2 WHERE id = ?1",
+            params![id, encode(&person)?],
+        )
+        .map_err(unavailable)?;
+        list_former_contacts_of(tx, &person)?;
+    }
+    Ok(())
+}
+
 /// The tables that list a record under a key.
 #[derive(Clone, Copy)]
 enum KeyTable {
@@ -870,6 +941,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        let contacts = contacts.to_vec();
+        self.with_tx(move |tx| {
+            let mut out = Vec::new();
+            let mut stmt = tx
+                .prepare("SELECT person_id, last_held_at FROM former_contacts WHERE contact = ?1 ORDER BY person_id")
+                .map_err(unavailable)?;
+            for contact in contacts {
+                let rows = stmt
+                    .query_map([&contact], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })
+                    .map_err(unavailable)?;
+                for row in rows {
+                    let (id, at) = row.map_err(unavailable)?;
+                    out.push((contact.clone(), id, at));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
         let contacts = contacts.to_vec();
         self.with_tx(move |tx| {
@@ -949,6 +1046,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             }
+            list_former_contacts_of(tx, &person)?;
             list_under(tx, KeyTable::Contacts, &person.id, &contacts)?;
             insert_version(tx, &person)?;
             open_cases_and_log(tx, &new_cases, &log)

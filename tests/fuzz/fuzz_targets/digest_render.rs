@@ -113,6 +113,7 @@ fn people(data: &[u8], clean: bool) -> Vec<Person> {
             version: 1,
             reported_version: 0,
             expires_at: NOW + 86_400 * 30,
+            former_contacts: Vec::new(),
         });
     }
     out

@@ -365,7 +365,7 @@ fn mutualaid_delete_removes_one_person_of_a_household_and_leaves_no_trace() {
     let (ok, listed) = run(&["--phone", "(619) 555-0181"]);
     assert!(!ok, "{listed}");
     assert!(
-        listed.contains("2 records hold that phone number"),
+        listed.contains("2 records hold or held that phone number"),
         "{listed}"
     );
     assert!(
@@ -588,4 +588,120 @@ fn serve_deletes_outbox_mail_older_than_the_retention_period() {
     );
     assert!(outbox.join("recent.eml").exists());
     drop(server);
+}
+
+/// Issue 23, part 2: Bob changes his email twice. Asked by the email he gave
+/// first, a deletion finds his record in the former-contact index, lists it
+/// with the date it last held that email and deletes nothing unpicked
+/// (someone else may hold that email now); picked, the record goes with
+/// every version and every contact it ever gave.
+const BOB_EMAILS: [&str; 3] = [
+    "bob.old@example.org",
+    "bob.mid@example.org",
+    "bob.new@example.org",
+];
+
+async fn bob_found_by_an_email_he_gave_two_updates_ago<S: Store>(store: &S) {
+    use mutualaid_handler::erase::{self, Contact, Holder, Outcome};
+    let mut id = String::new();
+    for (i, email) in BOB_EMAILS.iter().enumerate() {
+        let at = NOON - 3 * 86_400 + i as i64 * 86_400;
+        let bob = person(
+            "Bob Cambio",
+            Some(email),
+            Some("+16195550191"),
+            "92105",
+            &["shopper"],
+        );
+        id = domain::accept(store, Submission::Signup(bob), at, KEEP)
+            .await
+            .expect("accepted")
+            .person_id;
+    }
+    let old = Contact::email(BOB_EMAILS[0]).expect("an email");
+    match erase::delete(store, &old, None, NOON).await.expect("asked") {
+        Outcome::Choose(listed) => match listed.as_slice() {
+            [Holder::Former(p, until)] => {
+                assert_eq!(p.id, id);
+                assert_eq!(*until, NOON - 2 * 86_400, "held it until the first update");
+            }
+            other => panic!("listed as a former holder: {other:?}"),
+        },
+        other => panic!("listed, not deleted: {other:?}"),
+    }
+    assert!(
+        store.person(&id).await.expect("read").is_some(),
+        "nothing deleted unpicked"
+    );
+    // By today's email: listed as today's (the only holder: deleted at once
+    // without a pick) — here only looked at.
+    let today = erase::records_with(store, &Contact::email(BOB_EMAILS[2]).expect("an email"))
+        .await
+        .expect("listed");
+    assert!(matches!(today.as_slice(), [Holder::Record(p)] if p.id == id));
+
+    match erase::delete(store, &old, Some(&id), NOON)
+        .await
+        .expect("asked")
+    {
+        Outcome::Deleted(erasure) => assert_eq!(erasure.removed.versions, 3),
+        other => panic!("deleted when picked: {other:?}"),
+    }
+    assert!(store.person(&id).await.expect("read").is_none());
+    assert!(store.version(&id, 1).await.expect("read").is_none());
+    let keys: Vec<String> = BOB_EMAILS
+        .iter()
+        .map(|e| format!("signup:email:{e}"))
+        .chain(["signup:phone:+16195550191".to_owned()])
+        .collect();
+    assert!(store.former_holders(&keys).await.expect("read").is_empty());
+    assert!(store.sharing(&keys).await.expect("read").is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_deletes_by_a_former_email_only_when_picked_and_leaves_it_in_no_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+        bob_found_by_an_email_he_gave_two_updates_ago(&store).await;
+    }
+    let mut all = Vec::new();
+    files(dir.path(), &mut all);
+    for file in all {
+        let bytes = std::fs::read(&file).expect("readable");
+        for trace in BOB_EMAILS
+            .iter()
+            .map(|e| e.as_bytes())
+            .chain([b"Bob Cambio".as_slice()])
+        {
+            assert!(
+                !bytes.windows(trace.len()).any(|w| w == trace),
+                "{} still holds {:?}",
+                file.display(),
+                String::from_utf8_lossy(trace)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_deletes_by_a_former_email_only_when_picked_and_leaves_no_item() {
+    let Some(endpoint) = aws::moto() else {
+        return;
+    };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "former").await;
+    bob_found_by_an_email_he_gave_two_updates_ago(&store).await;
+    let items = aws::dynamo(&endpoint)
+        .await
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let all = format!("{items:?}");
+    for trace in BOB_EMAILS.iter().copied().chain(["Bob Cambio"]) {
+        assert!(!all.contains(trace), "an item still holds {trace}: {all}");
+    }
 }

@@ -105,6 +105,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         version: 1,
         reported_version: 0,
         expires_at: at + 30 * 86_400,
+        former_contacts: Vec::new(),
     };
     let log = LogEntry {
         reference: domain::new_reference(),
