@@ -317,8 +317,11 @@ impl Site {
                 continue;
             };
             match toml::from_str::<Strings>(&text) {
-                Ok(s) => {
+                Ok(mut s) => {
                     problems.extend(strings::check_against_contract(&file, &text, &s));
+                    // Counts take their words by this language's plural rule.
+                    s.digest.lang = lang.clone();
+                    s.digest.discord.lang = lang.clone();
                     strings.insert(lang.clone(), s);
                 }
                 Err(e) => problems.push(toml_diagnostic(

@@ -40,22 +40,92 @@ pub struct Strings {
     pub digest: DigestTexts,
 }
 
+/// Words that change with a count ("1 day", "3 days"): one text for every
+/// count (a string), or one per plural category of the language's own rule
+/// (Unicode CLDR: `one` and `other` in English and Spanish; `zero`, `two`,
+/// `few` and `many` where a language has them). A category left out reads
+/// as `other`. `{n}` in the text is the count.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Counted {
+    /// The same words for every count.
+    Same(String),
+    /// Words by plural category.
+    ByCount(PluralForms),
+}
+
+/// The forms of [`Counted::ByCount`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is a CLDR plural category
+pub struct PluralForms {
+    pub zero: Option<String>,
+    pub one: Option<String>,
+    pub two: Option<String>,
+    pub few: Option<String>,
+    pub many: Option<String>,
+    pub other: String,
+}
+
+impl Counted {
+    /// The words for `n` in language `lang` (a code like `en`), `{n}`
+    /// filled in.
+    pub fn of(&self, lang: &str, n: u64) -> String {
+        let text = match self {
+            Counted::Same(text) => text,
+            Counted::ByCount(forms) => {
+                use intl_pluralrules::PluralCategory as C;
+                let form = match plural_category(lang, n) {
+                    C::ZERO => &forms.zero,
+                    C::ONE => &forms.one,
+                    C::TWO => &forms.two,
+                    C::FEW => &forms.few,
+                    C::MANY => &forms.many,
+                    C::OTHER => &None,
+                };
+                form.as_ref().unwrap_or(&forms.other)
+            }
+        };
+        text.replace("{n}", &n.to_string())
+    }
+}
+
+/// The plural category of `n` by the cardinal rule of language `lang`
+/// (CLDR); for a language the rules do not know, English's.
+fn plural_category(lang: &str, n: u64) -> intl_pluralrules::PluralCategory {
+    use intl_pluralrules::{PluralCategory, PluralRuleType, PluralRules};
+    let rules = lang
+        .parse::<unic_langid::LanguageIdentifier>()
+        .ok()
+        .and_then(|id| PluralRules::create(id, PluralRuleType::CARDINAL).ok());
+    match rules.and_then(|r| r.select(n).ok()) {
+        Some(category) => category,
+        None if n == 1 => PluralCategory::ONE,
+        None => PluralCategory::OTHER,
+    }
+}
+
 /// The summary of a digest posted to the organizers' Discord channel;
 /// `{…}` are filled in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // each is named for where it shows
 pub struct DiscordTexts {
+    /// The language these words are in (from the file's name; for the
+    /// plural rule of [`Counted`]).
+    #[serde(skip)]
+    pub lang: String,
     pub heading: String,
     pub by_area: String,
     pub area: String,
     pub fewer_than_3: String,
     pub nothing_new: String,
     pub waiting: String,
+    pub longest_days: Counted,
     pub nobody_waiting: String,
     pub closed: String,
     pub details: String,
-    pub more_areas: String,
+    pub more_areas: Counted,
     pub other_area: String,
 }
 
@@ -64,26 +134,30 @@ pub struct DiscordTexts {
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // each is named for where it shows
 pub struct DigestTexts {
+    /// The language these words are in (from the file's name; for the
+    /// plural rule of [`Counted`]).
+    #[serde(skip)]
+    pub lang: String,
     pub subject: String,
     pub heading: String,
     pub first_heading: String,
     pub quiet: String,
     pub quiet_ever: String,
     pub totals: String,
-    pub role_shopper: String,
-    pub role_delivery: String,
-    pub role_money: String,
-    pub donations: String,
+    pub role_shopper: Counted,
+    pub role_delivery: Counted,
+    pub role_money: Counted,
+    pub donations: Counted,
     pub self_report: String,
-    pub counter_created: String,
-    pub counter_updated: String,
-    pub counter_unchanged: String,
-    pub counter_rejected: String,
-    pub counter_honeypot: String,
-    pub counter_rate_limited: String,
-    pub counter_unreadable: String,
-    pub counter_discord_failed: String,
-    pub deferred: String,
+    pub counter_created: Counted,
+    pub counter_updated: Counted,
+    pub counter_unchanged: Counted,
+    pub counter_rejected: Counted,
+    pub counter_honeypot: Counted,
+    pub counter_rate_limited: Counted,
+    pub counter_unreadable: Counted,
+    pub counter_discord_failed: Counted,
+    pub deferred: Counted,
     pub attention: String,
     pub nobody_near: String,
     pub all_busy: String,
@@ -155,10 +229,8 @@ pub struct DigestTexts {
     pub action_unmerge: String,
     pub action_unmerge_erased: String,
     pub more: String,
-    pub one_day: String,
-    pub many_days: String,
-    pub one_person: String,
-    pub many_people: String,
+    pub days: Counted,
+    pub people: Counted,
     pub btn_confirm: String,
     pub btn_decline: String,
     pub btn_close: String,
@@ -444,4 +516,39 @@ pub fn check_against_contract(file: &str, source: &str, strings: &Strings) -> Ve
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(toml_text: &str) -> Counted {
+        #[derive(Deserialize)]
+        struct One {
+            c: Counted,
+        }
+        toml::from_str::<One>(toml_text).expect("counted").c
+    }
+
+    #[test]
+    fn counts_take_their_words_by_each_languages_own_rule() {
+        let days = counted(r#"c = { one = "{n} day", other = "{n} days" }"#);
+        assert_eq!(days.of("en", 1), "1 day");
+        assert_eq!(days.of("en", 0), "0 days");
+        assert_eq!(days.of("en", 3), "3 days");
+        assert_eq!(days.of("es", 1), "1 day");
+        // French counts 0 as one; a language the rules do not know reads as English.
+        assert_eq!(days.of("fr", 0), "0 day");
+        assert_eq!(days.of("xx", 1), "1 day");
+        // Arabic has six categories: those given are used, the rest read as `other`.
+        let ar = counted(
+            r#"c = { zero = "لا أيام", one = "يوم واحد", two = "يومان", few = "{n} أيام", other = "{n} يوم" }"#,
+        );
+        assert_eq!(ar.of("ar", 0), "لا أيام");
+        assert_eq!(ar.of("ar", 2), "يومان");
+        assert_eq!(ar.of("ar", 5), "5 أيام");
+        assert_eq!(ar.of("ar", 11), "11 يوم", "many, not given: other");
+        // One text for every count.
+        assert_eq!(counted(r#"c = "new""#).of("en", 1), "new");
+    }
 }

@@ -10,7 +10,7 @@ use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use mutualaid_forms::{Role, zips};
-use mutualaid_site::strings::{DigestTexts, Strings};
+use mutualaid_site::strings::{Counted, DigestTexts, Strings};
 
 use super::board::{ActionView, Board, CaseView};
 use super::{Digest, DigestConfig, Entry};
@@ -204,7 +204,7 @@ fn link_text(link: &super::Link, t: &DigestTexts) -> String {
     fill(template, &[("contact", contact), ("other", &other)])
 }
 
-fn counter_label(counter: Counter, t: &DigestTexts) -> &str {
+fn counter_label(counter: Counter, t: &DigestTexts) -> &Counted {
     match counter {
         Counter::Created => &t.counter_created,
         Counter::Updated => &t.counter_updated,
@@ -579,7 +579,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 .chain([(d.donations.len(), &t.donations)])
                 .map(|(n, what)| Line {
                     lead: n.to_string(),
-                    rest: what.clone(),
+                    rest: what.of(&t.lang, n as u64),
                     sub: vec![],
                     ..Default::default()
                 })
@@ -626,14 +626,14 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         .filter(|(c, n)| *c != Counter::DiscordFailed || *n > 0)
         .map(|(c, n)| Line {
             lead: n.to_string(),
-            rest: counter_label(*c, t).to_owned(),
+            rest: counter_label(*c, t).of(&t.lang, *n),
             sub: vec![],
             ..Default::default()
         })
         .collect();
     report.push(Line {
         lead: d.unreadable.len().to_string(),
-        rest: t.counter_unreadable.clone(),
+        rest: t.counter_unreadable.of(&t.lang, d.unreadable.len() as u64),
         sub: if d.unreadable.is_empty() {
             vec![]
         } else {
@@ -644,7 +644,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
     if d.deferred > 0 {
         report.push(Line {
             lead: d.deferred.to_string(),
-            rest: t.deferred.clone(),
+            rest: t.deferred.of(&t.lang, d.deferred as u64),
             sub: vec![],
             ..Default::default()
         });
@@ -658,20 +658,12 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
 
 /// "1 day" / "3 days", in the organizers' words.
 fn days_text(n: i64, t: &DigestTexts) -> String {
-    if n == 1 {
-        t.one_day.clone()
-    } else {
-        fill(&t.many_days, &[("n", &n.to_string())])
-    }
+    t.days.of(&t.lang, n.max(0) as u64)
 }
 
 /// "1 person" / "3 people", in the organizers' words.
-fn people_text(n: usize, t: &DigestTexts) -> String {
-    if n == 1 {
-        t.one_person.clone()
-    } else {
-        fill(&t.many_people, &[("n", &n.to_string())])
-    }
+pub(crate) fn people_text(n: usize, t: &DigestTexts) -> String {
+    t.people.of(&t.lang, n as u64)
 }
 
 /// The most lines a list of cases shows; the rest are counted (and all are

@@ -110,7 +110,7 @@ impl Summary {
                 &t.waiting,
                 &[
                     ("waiting", &self.waiting.to_string()),
-                    ("days", &days.max(0).to_string()),
+                    ("days", &t.longest_days.of(&t.lang, days.max(0) as u64)),
                 ],
             )),
             _ => tail.push(t.nobody_waiting.clone()),
@@ -144,10 +144,7 @@ impl Summary {
                     ("volunteers", &count(a.volunteers)),
                 ],
             );
-            let more = fill(
-                &t.more_areas,
-                &[("count", &(self.areas.len() - i).to_string())],
-            );
+            let more = t.more_areas.of(&t.lang, (self.areas.len() - i) as u64);
             let last = i + 1 == self.areas.len();
             let needed = line.chars().count() + 1 + if last { 0 } else { more.chars().count() + 1 };
             if needed > budget {

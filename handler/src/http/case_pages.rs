@@ -288,11 +288,7 @@ pub(super) async fn show<S: Store>(
         }
     } else if let Some(v) = &s.volunteer {
         let load = cases::load(&app.store, &v.id).await.unwrap_or(0);
-        let load = if load == 1 {
-            t.one_person.clone()
-        } else {
-            fill(&t.many_people, &[("n", &load.to_string())])
-        };
+        let load = t.people.of(&t.lang, load as u64);
         let line = fill(
             &t.page_volunteer,
             &[("volunteer", name(v)), ("area", &area(v)), ("load", &load)],
@@ -440,14 +436,7 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
                     &t.refused_capacity,
                     &[
                         ("volunteer", volunteer),
-                        (
-                            "load",
-                            &if load == 1 {
-                                t.one_person.clone()
-                            } else {
-                                fill(&t.many_people, &[("n", &load.to_string())])
-                            },
-                        ),
+                        ("load", &t.people.of(&t.lang, load as u64)),
                         ("cap", &cap.to_string()),
                     ],
                 ),

@@ -561,3 +561,77 @@ async fn a_digest_goes_through_a_real_smtp_server() {
         "the last sent digest is still the first"
     );
 }
+
+/// Issue 23, part 7: "1 volunteer shopper", not "1 volunteer shoppers" —
+/// each count takes its words by the organizers' language's own rule, in
+/// the digest and in the Discord summary.
+#[tokio::test]
+async fn one_of_each_is_counted_in_the_singular_in_english_and_spanish() {
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
+    for (name, email, roles) in [
+        ("Uno Shopper", "uno@example.org", &["shopper"][..]),
+        ("Una Needs", "una@example.org", &["delivery"][..]),
+    ] {
+        mutualaid_handler::domain::accept(
+            &store,
+            Submission::Signup(crate::store_contract::person(
+                name,
+                Some(email),
+                None,
+                "92105",
+                roles,
+            )),
+            NOON - 2 * 86_400,
+            KEEP,
+        )
+        .await
+        .expect("accepted");
+    }
+    for (lang, shopper, asks, waited) in [
+        (
+            Lang::EN,
+            "- 1 volunteer shopper\n",
+            "- 1 wants groceries delivered\n",
+            "waiting 2 days",
+        ),
+        (
+            Lang::ES,
+            "- 1 voluntario que hace el mandado\n",
+            "- 1 quiere el mandado en su casa\n",
+            "2 días",
+        ),
+    ] {
+        let config = DigestConfig {
+            lang,
+            ..config("organizers@example.org")
+        };
+        let (digest, message) = digest::prepare(
+            &store,
+            &strings(lang.code()),
+            &config,
+            &Default::default(),
+            NOON,
+        )
+        .await
+        .expect("prepared");
+        let raw = message.formatted();
+        let text = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("MIME")
+            .body_text(0)
+            .expect("text")
+            .replace("\r\n", "\n");
+        assert!(text.contains(shopper) && text.contains(asks), "{text}");
+        assert!(text.contains(waited), "{text}");
+        let summary = digest::summary::Summary::of(&digest).text(
+            &strings(lang.code()).digest.discord,
+            "Red",
+            "2026-11-26",
+        );
+        let longest = match lang {
+            Lang::EN => "the longest for 2 days.",
+            _ => "la espera más larga, 2 días.",
+        };
+        assert!(summary.contains(longest), "{summary}");
+    }
+}

@@ -434,7 +434,7 @@ where
     let (text, rows) = &digests[0];
     assert_eq!(rows.len(), 5, "every other record is in it");
     assert!(
-        text.contains("- 1 records that could not be read") && text.contains(&bad.person_id),
+        text.contains("- 1 record that could not be read") && text.contains(&bad.person_id),
         "counted and named by key: {text}"
     );
     assert!(!text.contains("damaged@example.org"));
