@@ -464,8 +464,10 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     let submission = mutualaid_handler::store::Submission::Signup(
         signup.validate_and_normalize().expect("valid"),
     );
-    let retention = mutualaid_handler::domain::Retention { days: 30 };
-    mutualaid_handler::domain::accept(
+    // Kept a day only: the digest run must keep her, still waiting, for
+    // the function's RETENTION_DAYS (365) from now (issue 23, part 5).
+    let retention = mutualaid_handler::domain::Retention { days: 1 };
+    let kim = mutualaid_handler::domain::accept(
         &store,
         submission,
         mutualaid_handler::clock::system_clock() - 5,
@@ -504,6 +506,16 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
     assert!(
         store.pending().await.expect("pending").people.is_empty(),
         "Kim is reported once SES accepted"
+    );
+    let kept_until = store
+        .person(&kim.person_id)
+        .await
+        .expect("read")
+        .expect("Kim")
+        .expires_at;
+    assert!(
+        kept_until > mutualaid_handler::clock::system_clock() + 364 * 86_400,
+        "Kim's request is open: the digest run keeps her a year from now ({kept_until})"
     );
     let data: Value = serde_json::from_str(
         &ureq::get(&format!("{endpoint}/moto-api/data.json"))
