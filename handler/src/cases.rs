@@ -15,7 +15,8 @@ use mutualaid_forms::Role;
 
 use crate::store::{
     ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason,
-    ClosedCase, MergeChange, MergedRecords, Standing, Store, StoreError, Timestamp, UnmergeChange,
+    ClosedCase, MergeChange, MergedRecords, Person, Standing, Store, StoreError, Timestamp,
+    UnmergeChange,
 };
 
 /// An action on a case.
@@ -335,49 +336,29 @@ pub async fn pause<S: Store>(
     by: &str,
     expected: Option<u64>,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
-    for _ in 0..5 {
-        let Some(person) = store.person(volunteer).await? else {
-            return Ok(Err(Refusal::NoVolunteer));
-        };
-        let standing = standing_of(store, volunteer).await?.unwrap_or_default();
-        if expected.is_some_and(|v| v != standing.version) {
-            return Ok(Err(Refusal::StandingMoved {
-                changed_at: standing.changed_at,
-            }));
-        }
-        if !person.submission.has_role(Role::Shopper) || standing.merged_into.is_some() {
-            return Ok(Err(Refusal::NoVolunteer));
-        }
-        let state = Standing {
-            person_id: volunteer.to_owned(),
-            paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
-            merged_into: None,
-            maybe_same_as: standing.maybe_same_as.clone(),
-            version: standing.version + 1,
-            changed_at: now,
-            expires_at: person.expires_at,
-        };
-        let action = CaseAction {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: now,
-            kind: ActionKind::Pause,
-            case_id: None,
-            volunteer_id: Some(volunteer.to_owned()),
-            by: by.to_owned(),
-            detail: days.to_string(),
-            version: state.version,
-            merged: None,
-            expires_at: person.expires_at,
-        };
-        match store.set_standing(&state, &action).await {
-            Ok(()) => return Ok(Ok(state)),
-            // Changed between the read and the write (a merge, another
-            // pause): read again, and a link is told what changed.
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(StoreError::Conflict)
+    change_standing(
+        store,
+        volunteer,
+        expected,
+        Refusal::NoVolunteer,
+        |person, standing| {
+            if !person.submission.has_role(Role::Shopper) || standing.merged_into.is_some() {
+                return Err(Refusal::NoVolunteer);
+            }
+            let state = Standing {
+                paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
+                ..standing.next(person, now)
+            };
+            let action = CaseAction {
+                kind: ActionKind::Pause,
+                volunteer_id: Some(volunteer.to_owned()),
+                detail: days.to_string(),
+                ..standing_action(&state, now, by)
+            };
+            Ok((state, action))
+        },
+    )
+    .await
 }
 
 /// Answers "maybe the same person?" for `record` with "two people": its
@@ -391,40 +372,59 @@ pub async fn two_people<S: Store>(
     by: &str,
     expected: Option<u64>,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
+    change_standing(
+        store,
+        record,
+        expected,
+        Refusal::NoRecord,
+        |person, standing| {
+            let Some(other) = standing.maybe_same_as.clone() else {
+                return Err(Refusal::NotApplicable(
+                    "no question is open about this record: it was answered already",
+                ));
+            };
+            let state = Standing {
+                maybe_same_as: None,
+                ..standing.next(person, now)
+            };
+            let action = CaseAction {
+                kind: ActionKind::TwoPeople,
+                volunteer_id: Some(other),
+                detail: record.to_owned(),
+                ..standing_action(&state, now, by)
+            };
+            Ok((state, action))
+        },
+    )
+    .await
+}
+
+/// One change of record `id`'s standing: `decide` reads the record and its
+/// standing as they are and gives the standing to write and the action to
+/// record, or why not. Written only at the version read — after a conflict
+/// (a merge, another pause) it reads again and decides again — and, for a
+/// link (`expected`), only if the standing is still where the digest showed
+/// it. `missing`: the refusal when the record is gone.
+async fn change_standing<S: Store>(
+    store: &S,
+    id: &str,
+    expected: Option<u64>,
+    missing: Refusal,
+    decide: impl Fn(&Person, &Standing) -> Result<(Standing, CaseAction), Refusal>,
+) -> Result<Result<Standing, Refusal>, StoreError> {
     for _ in 0..5 {
-        let Some(person) = store.person(record).await? else {
-            return Ok(Err(Refusal::NoRecord));
+        let Some(person) = store.person(id).await? else {
+            return Ok(Err(missing));
         };
-        let standing = standing_of(store, record).await?.unwrap_or_default();
+        let standing = standing_of(store, id).await?.unwrap_or_default();
         if expected.is_some_and(|v| v != standing.version) {
             return Ok(Err(Refusal::StandingMoved {
                 changed_at: standing.changed_at,
             }));
         }
-        let Some(other) = standing.maybe_same_as.clone() else {
-            return Ok(Err(Refusal::NotApplicable(
-                "no question is open about this record: it was answered already",
-            )));
-        };
-        let state = Standing {
-            person_id: record.to_owned(),
-            maybe_same_as: None,
-            version: standing.version + 1,
-            changed_at: now,
-            expires_at: person.expires_at,
-            ..standing
-        };
-        let action = CaseAction {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: now,
-            kind: ActionKind::TwoPeople,
-            case_id: None,
-            volunteer_id: Some(other),
-            by: by.to_owned(),
-            detail: record.to_owned(),
-            version: state.version,
-            merged: None,
-            expires_at: person.expires_at,
+        let (state, action) = match decide(&person, &standing) {
+            Ok(decided) => decided,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         match store.set_standing(&state, &action).await {
             Ok(()) => return Ok(Ok(state)),
@@ -433,6 +433,22 @@ pub async fn two_people<S: Store>(
         }
     }
     Err(StoreError::Conflict)
+}
+
+/// The action that records a change of a standing (`state`, just decided).
+fn standing_action(state: &Standing, now: Timestamp, by: &str) -> CaseAction {
+    CaseAction {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        kind: ActionKind::Pause,
+        case_id: None,
+        volunteer_id: None,
+        by: by.to_owned(),
+        detail: String::new(),
+        version: state.version,
+        merged: None,
+        expires_at: state.expires_at,
+    }
 }
 
 async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
@@ -495,6 +511,31 @@ pub struct StandingVersions {
     pub into: u64,
 }
 
+/// Record `id`'s standing among `standings` (default: never written).
+fn standing_in(standings: &[Standing], id: &str) -> Standing {
+    standings
+        .iter()
+        .find(|s| s.person_id == id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Why a link on two records is refused, if either standing moved since its
+/// digest showed them (`expected`; `None`: as they are now, nothing moved).
+fn moved_since(
+    expected: Option<StandingVersions>,
+    from: &Standing,
+    into: &Standing,
+) -> Option<Refusal> {
+    let seen = expected?;
+    [(from, seen.from), (into, seen.into)]
+        .into_iter()
+        .find(|(now_at, saw)| now_at.version != *saw)
+        .map(|(now_at, _)| Refusal::StandingMoved {
+            changed_at: now_at.changed_at,
+        })
+}
+
 /// A merge as an organizer asked it: `from` into `into`, at `now`, by `by`,
 /// on the standings as they saw them (`None`: as they are now).
 #[derive(Clone, Copy)]
@@ -533,13 +574,7 @@ async fn try_merge<S: Store>(
         return Ok(Err(Refusal::NotLinked));
     }
     let standings = store.standings().await?;
-    let standing = |id: &str| {
-        standings
-            .iter()
-            .find(|s| s.person_id == id)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let standing = |id: &str| standing_in(&standings, id);
     let (from_standing, into_standing) = (standing(from), standing(into));
     let merged_into = |id: &str| standing(id).merged_into;
     let from_cases = store.cases_of(from).await?;
@@ -563,14 +598,8 @@ async fn try_merge<S: Store>(
     // A link acts only on the standings its digest showed: a replay after
     // the merge was undone (or either record paused, merged, unmerged) is
     // refused, saying when.
-    if let Some(seen) = expected {
-        for (now_at, saw) in [(&from_standing, seen.from), (&into_standing, seen.into)] {
-            if now_at.version != saw {
-                return Ok(Err(Refusal::StandingMoved {
-                    changed_at: now_at.changed_at,
-                }));
-            }
-        }
+    if let Some(moved) = moved_since(expected, &from_standing, &into_standing) {
+        return Ok(Err(moved));
     }
     let helps = store
         .active_cases()
@@ -742,26 +771,14 @@ async fn try_unmerge<S: Store>(
     expected: Option<StandingVersions>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
     let standings = store.standings().await?;
-    let standing = |id: &str| {
-        standings
-            .iter()
-            .find(|s| s.person_id == id)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let standing = |id: &str| standing_in(&standings, id);
     let from_standing = standing(record);
     let Some(into) = from_standing.merged_into.clone() else {
         return Ok(Err(Refusal::NotMerged));
     };
     let into_standing = standing(&into);
-    if let Some(seen) = expected {
-        for (now_at, saw) in [(&from_standing, seen.from), (&into_standing, seen.into)] {
-            if now_at.version != saw {
-                return Ok(Err(Refusal::StandingMoved {
-                    changed_at: now_at.changed_at,
-                }));
-            }
-        }
+    if let Some(moved) = moved_since(expected, &from_standing, &into_standing) {
+        return Ok(Err(moved));
     }
     let (Some(merged), Some(kept)) = (store.person(record).await?, store.person(&into).await?)
     else {

@@ -399,4 +399,16 @@ impl Standing {
     pub fn expected_version(&self) -> u64 {
         self.version.saturating_sub(1)
     }
+
+    /// This standing (as read; default if none) at its next version,
+    /// written at `now`, lasting as long as `person`'s record.
+    pub fn next(&self, person: &super::Person, now: Timestamp) -> Standing {
+        Standing {
+            person_id: person.id.clone(),
+            version: self.version + 1,
+            changed_at: now,
+            expires_at: person.expires_at,
+            ..self.clone()
+        }
+    }
 }

@@ -922,6 +922,27 @@ impl DynamoStore {
         self.transact(items).await
     }
 
+    /// Every item in the partition `<prefix><contact>` of each of
+    /// `contacts`, as (contact, item), in the order of `contacts`.
+    async fn under_contacts(
+        &self,
+        prefix: &str,
+        contacts: &[String],
+    ) -> Result<Vec<(String, Item)>, StoreError> {
+        let mut out = Vec::new();
+        for contact in contacts {
+            let items = self
+                .query_all(
+                    None,
+                    "pk = :p",
+                    vec![(":p", s(format!("{prefix}{contact}")))],
+                )
+                .await?;
+            out.extend(items.into_iter().map(|item| (contact.clone(), item)));
+        }
+        Ok(out)
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -1223,43 +1244,24 @@ impl Store for DynamoStore {
         &self,
         contacts: &[String],
     ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
-        let mut out = Vec::new();
-        for contact in contacts {
-            let items = self
-                .query_all(
-                    None,
-                    "pk = :p",
-                    vec![(":p", s(format!("FORMER#{contact}")))],
-                )
-                .await?;
-            for item in items {
-                if let (Some(id), Some(at)) =
-                    (text(&item, "person_id"), number(&item, "last_held_at"))
-                {
-                    out.push((contact.clone(), id.to_owned(), at));
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .under_contacts("FORMER#", contacts)
+            .await?
+            .into_iter()
+            .filter_map(|(contact, item)| {
+                let at = number(&item, "last_held_at")?;
+                Some((contact, text(&item, "person_id")?.to_owned(), at))
+            })
+            .collect())
     }
 
     async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out = Vec::new();
-        for contact in contacts {
-            let items = self
-                .query_all(
-                    None,
-                    "pk = :p",
-                    vec![(":p", s(format!("CONTACT#{contact}")))],
-                )
-                .await?;
-            for item in items {
-                if let Some(id) = text(&item, "person_id") {
-                    out.push((contact.clone(), id.to_owned()));
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .under_contacts("CONTACT#", contacts)
+            .await?
+            .into_iter()
+            .filter_map(|(contact, item)| Some((contact, text(&item, "person_id")?.to_owned())))
+            .collect())
     }
 
     async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
@@ -1475,12 +1477,7 @@ impl Store for DynamoStore {
 
     async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
         let standing = &change.standing;
-        let into = change
-            .action
-            .merged
-            .as_ref()
-            .map(|m| m.into.clone())
-            .unwrap_or_default();
+        let into = change.kept_record().to_owned();
         let mut items = Vec::new();
         for case_change in &change.changed {
             items.extend(self.case_change_items(case_change)?);

@@ -611,6 +611,13 @@ pub struct UnmergeChange {
     pub action: CaseAction,
 }
 
+impl UnmergeChange {
+    /// The record the merged one was merged into (as the action records it).
+    pub fn kept_record(&self) -> &str {
+        self.action.merged.as_ref().map_or("", |m| m.into.as_str())
+    }
+}
+
 /// What erasing a record removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {

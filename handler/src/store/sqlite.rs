@@ -698,19 +698,8 @@ fn list_former_contacts_of(tx: &rusqlite::Transaction, person: &Person) -> Resul
 /// Schemas 1 to 3 kept no record of former contacts: each record's are
 /// read from the versions it keeps, written into it and listed.
 fn list_former_contacts(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
-    let people: Vec<(String, String, i64)> = {
-        let mut stmt = tx
-            .prepare("SELECT id, record, reported_version FROM people")
-            .map_err(unavailable)?;
-        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .map_err(unavailable)?
-            .collect::<Result<_, _>>()
-            .map_err(unavailable)?
-    };
-    for (id, json, reported) in people {
-        let Ok(mut person) = decode(&id, &json, reported) else {
-            continue;
-        };
+    for mut person in readable_records(tx)? {
+        let id = person.id.clone();
         let versions: Vec<(Submission, Timestamp)> = {
             let mut stmt = tx
                 .prepare(
@@ -770,10 +759,9 @@ fn list_under<'k>(
     Ok(())
 }
 
-/// Before cases (schemas 1 and 2), a request lived only in its record: each
-/// record that asks for delivery or money gets an open case of that kind,
-/// opened when the record was created, so no earlier request is forgotten.
-fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+/// Every record that decodes, for a migration (one that does not stays as
+/// it is: listed as unreadable, never dropped).
+fn readable_records(tx: &rusqlite::Transaction) -> Result<Vec<Person>, StoreError> {
     let rows: Vec<(String, String, i64)> = {
         let mut stmt = tx
             .prepare("SELECT id, record, reported_version FROM people")
@@ -783,10 +771,18 @@ fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), Sto
             .collect::<Result<_, _>>()
             .map_err(unavailable)?
     };
-    for (id, json, reported) in rows {
-        let Ok(person) = decode(&id, &json, reported) else {
-            continue;
-        };
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, json, reported)| decode(&id, &json, reported).ok())
+        .collect())
+}
+
+/// Before cases (schemas 1 and 2), a request lived only in its record: each
+/// record that asks for delivery or money gets an open case of that kind,
+/// opened when the record was created, so no earlier request is forgotten.
+fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    for person in readable_records(tx)? {
+        let id = person.id.clone();
         for kind in CaseKind::ALL {
             if person.submission.asks_for(kind) {
                 let case = Case::open(&id, kind, person.created_at, None, person.expires_at);
@@ -803,19 +799,8 @@ fn open_cases_for_earlier_requests(tx: &rusqlite::Transaction) -> Result<(), Sto
 /// that opens the store, so no lookup ever needs the legacy keys here. A
 /// record that does not decode keeps its keys (it is listed as unreadable).
 fn rekey_identities(tx: &rusqlite::Transaction, now: Timestamp) -> Result<(), StoreError> {
-    let rows: Vec<(String, String, i64)> = {
-        let mut stmt = tx
-            .prepare("SELECT id, record, reported_version FROM people")
-            .map_err(unavailable)?;
-        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .map_err(unavailable)?
-            .collect::<Result<_, _>>()
-            .map_err(unavailable)?
-    };
-    for (id, json, reported) in rows {
-        let Ok(mut person) = decode(&id, &json, reported) else {
-            continue;
-        };
+    for mut person in readable_records(tx)? {
+        let id = person.id.clone();
         let Some(keys) = person.submission.rekeyed(&person.identities) else {
             continue;
         };
@@ -1203,12 +1188,7 @@ impl Store for SqliteStore {
     async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
         let change = change.clone();
         self.with_tx(move |tx| {
-            let into = change
-                .action
-                .merged
-                .as_ref()
-                .map(|m| m.into.clone())
-                .unwrap_or_default();
+            let into = change.kept_record().to_owned();
             if standing_version(tx, &change.standing.person_id)?
                 != change.standing.expected_version()
                 || standing_version(tx, &into)? != change.into_version
