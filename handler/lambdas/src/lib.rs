@@ -40,6 +40,23 @@ pub fn init_logging() {
         .init();
 }
 
+/// What the digest function does before each digest, whatever happens to
+/// it never in the digest's way: identity keys stored under the rule before
+/// issue 23 become today's (done once, then one read), and everyone still
+/// waiting is kept as long as their request is open (their TTL moved).
+pub async fn upkeep(store: &mutualaid_handler::store::dynamo::DynamoStore, now: i64) {
+    match store.rekey_identities(now).await {
+        Ok(0) => {}
+        Ok(records) => tracing::info!(records, "identity keys re-keyed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "identity keys not re-keyed yet; the next run goes on")
+        }
+    }
+    if let Err(e) = store.keep_waiting(now).await {
+        tracing::warn!(error = %e, "expiries of people still waiting not moved; the next run does");
+    }
+}
+
 /// A request to delete a person's data (`{"email": …}` or `{"phone": …}`,
 /// and `"record"` to pick one of several records), answered with what was
 /// found or deleted. The answer goes to the organizer who invoked the

@@ -50,22 +50,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             let mut config = base_config.clone();
             let link_page = link_page.clone();
             async move {
+                // Boxed: each is a deep future of its own (the digest's layout stays shallow).
                 if let Some(request) = event.payload.get("delete") {
-                    return mutualaid_lambdas::delete(store, request).await;
+                    return Box::pin(mutualaid_lambdas::delete(store, request)).await;
                 }
-                // Identity keys stored under the rule before issue 23 become
-                // today's; done once (then one read), never in the digest's way.
-                match store.rekey_identities(system_clock()).await {
-                    Ok(0) => {}
-                    Ok(records) => tracing::info!(records, "identity keys re-keyed"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "identity keys not re-keyed yet; the next run goes on")
-                    }
-                }
-                // Everyone still waiting is kept as long as their request is open.
-                if let Err(e) = store.keep_waiting(system_clock()).await {
-                    tracing::warn!(error = %e, "expiries of people still waiting not moved; the next run does");
-                }
+                Box::pin(mutualaid_lambdas::upkeep(store, system_clock())).await;
                 // Read each run, so a rotated key signs the next digest.
                 config.links = Some(LinkSigner {
                     keys: keys.keys().await?,
