@@ -114,7 +114,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     site.build(&out)
         .with_context(|| format!("writing the site to {}", out.display()))?;
     let (reload, _) = broadcast::channel(16);
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    create_private_dir(&data)?;
     let files = match &production {
         None => {
             watch(
@@ -305,21 +305,48 @@ async fn purge(store: &SqliteStore, data: &Path, retention_days: u32) -> anyhow:
     Ok(())
 }
 
+/// Creates the data folder readable by this user only (0700): it holds
+/// every person's record (the store's files are 0600 themselves).
+fn create_private_dir(data: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(data)
+        .with_context(|| format!("creating {}", data.display()))
+}
+
+/// The longest file name the file systems people run this on take (bytes).
+const LONGEST_NAME: usize = 255;
+
 /// Keeps the served folder's private files private and every redirect on
 /// this host: a path with a segment that starts with `.` (`/.git/config`,
-/// `/%2Eenv`) is not found, and repeated slashes are one (`//signup` would
-/// otherwise be redirected to `//signup/`, which a browser reads as
-/// another host).
+/// `/%2Eenv`) or is longer than a file name can be is not found, a request
+/// line in absolute form is taken by its path alone, and repeated slashes
+/// are one (`//signup` would otherwise be redirected to `//signup/`, which
+/// a browser reads as another host).
 async fn tidy_path(
     State(state): State<AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // A request line in absolute form (`GET http://evil.example/signup`)
+    // names a host: only its path is ours, so no redirect leaves this host.
+    if request.uri().authority().is_some()
+        && let Some(path) = request.uri().path_and_query().cloned()
+    {
+        *request.uri_mut() = Uri::from(path);
+    }
     let path = request.uri().path();
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    // A dotfile, or a name no file system holds (too long to look up).
     if decoded
         .split(['/', '\\'])
-        .any(|segment| segment.starts_with('.'))
+        .any(|segment| segment.starts_with('.') || segment.len() > LONGEST_NAME)
     {
         return not_found(State(state), request.uri().clone()).await;
     }

@@ -239,6 +239,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
     }
+    create_private(path)?;
     let mut conn = Connection::open(path).map_err(unavailable)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(unavailable)?;
@@ -285,6 +286,25 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     tx.commit().map_err(unavailable)?;
     Ok(conn)
+}
+
+/// Creates the database file, empty and readable by this user only (0600),
+/// if it is not there: SQLite gives its write-ahead log and shared-memory
+/// files the database file's mode, so no file of the store is readable by
+/// others whatever the umask.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        create.mode(0o600);
+    }
+    match create.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(unavailable(format!("creating {}: {e}", path.display()))),
+    }
 }
 
 impl SqliteStore {

@@ -86,6 +86,57 @@ fn dotfiles_are_not_served_and_no_redirect_leaves_the_host() {
     let answer = get(&server, "//signup");
     assert!(answer.starts_with("HTTP/1.1 30"), "{answer}");
     assert_eq!(header_of(&answer, "location"), Some("/signup/"));
+    // Issue 24: a segment longer than a file name can be is not found (it
+    // was an empty 500); a request line in absolute form names no host of
+    // ours, so its redirect stays here.
+    for long in [
+        format!("/{}", "a".repeat(256)),
+        format!("/signup/{}/", "é".repeat(200)),
+    ] {
+        let answer = get(&server, &long);
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+    let answer = raw(
+        &server,
+        &format!(
+            "GET http://evil.example/signup HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            address(&server)
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 30"), "{answer}");
+    assert_eq!(header_of(&answer, "location"), Some("/signup/"), "{answer}");
+}
+
+/// Issue 24: `serve` keeps its data folder 0700 and every file of the store
+/// 0600, whatever the umask: they hold every person's record.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_the_stores_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (site, server) = start(&[]);
+    let form = signup_form("Mode Person", "mode@example.org", &[]);
+    let answer = raw(
+        &server,
+        &format!(
+            "POST /api/signup HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            address(&server),
+            form.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let data = site.path().join("data");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("there").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&data).expect("the data folder").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("mutualaid.sqlite3") {
+            assert_eq!(mode(&entry.path()), 0o600, "{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the database and its write-ahead log");
 }
 
 #[test]
