@@ -97,7 +97,12 @@ pub fn email(raw: &str) -> String {
 /// two ([`differ_only_in_accents`] says they may be one person, for an
 /// organizer to decide).
 pub fn name_key(name: &str) -> String {
-    let compatible: String = name.nfkc().collect();
+    // A name stored before a control was refused still compares as shown.
+    let shown: String = name
+        .chars()
+        .filter(|c| c.is_whitespace() || !is_display_control(*c))
+        .collect();
+    let compatible: String = shown.nfkc().collect();
     let folded: String = caseless::default_case_fold_str(&compatible)
         .nfkc()
         .collect();
@@ -163,6 +168,8 @@ mod tests {
             ("STRASSE", "straße"),
             // Precomposed and decomposed: one name.
             ("Mari\u{0301}a", "María"),
+            // A mark stored before marks were refused: the name as shown.
+            ("\u{200F}سارة\u{061C}", "سارة"),
         ] {
             assert_eq!(name_key(a), name_key(b), "{a:?} = {b:?}");
         }

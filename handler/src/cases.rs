@@ -619,6 +619,7 @@ async fn try_merge<S: Store>(
             merged_into: Some(into.to_owned()),
             // The question "maybe the same person?" is answered.
             maybe_same_as: None,
+            carried: from_standing.carried.clone(),
             version: from_standing.version + 1,
             changed_at: now,
             expires_at: merged.expires_at,
@@ -730,6 +731,10 @@ async fn try_merge<S: Store>(
         closed,
         carried: carried_on,
     };
+    change
+        .standing
+        .carried
+        .extend(record.carried.iter().cloned());
     change.action.merged = Some(record.clone());
     store.merge(&change).await?;
     Ok(Ok(record))
@@ -784,16 +789,25 @@ async fn try_unmerge<S: Store>(
     else {
         return Ok(Err(Refusal::NoRecord));
     };
-    // The merge as recorded (the latest of this record into that one).
-    let recorded: Vec<CarriedCase> = store
-        .actions_since(0)
-        .await?
-        .into_iter()
-        .rev()
-        .filter(|a| a.kind == ActionKind::Merge)
-        .find_map(|a| a.merged.filter(|m| m.from == record && m.into == into))
-        .map(|m| m.carried)
-        .unwrap_or_default();
+    // What every merge since the last undo carried on (kept on the
+    // standing); for merges made before that, the merge actions still kept.
+    let mut recorded: Vec<CarriedCase> = from_standing.carried.clone();
+    if recorded.is_empty() {
+        let actions = store.actions_since(0).await?;
+        let since_undo = actions
+            .iter()
+            .rposition(|a| {
+                a.kind == ActionKind::Unmerge && a.merged.as_ref().is_some_and(|m| m.from == record)
+            })
+            .map_or(0, |at| at + 1);
+        recorded = actions[since_undo..]
+            .iter()
+            .filter(|a| a.kind == ActionKind::Merge)
+            .filter_map(|a| a.merged.as_ref())
+            .filter(|m| m.from == record && m.into == into)
+            .flat_map(|m| m.carried.iter().cloned())
+            .collect();
+    }
     let from_cases = store.cases_of(record).await?;
     let into_cases = store.cases_of(&into).await?;
     let mut changed = Vec::new();
@@ -807,17 +821,63 @@ async fn try_unmerge<S: Store>(
         released_volunteer: None,
         action: None,
     };
+    // One request of a kind given back, and each case changed once (two
+    // merges may have carried requests of one kind onto one case).
+    let mut given: Vec<CaseKind> = Vec::new();
+    let mut touched: Vec<&str> = Vec::new();
     for carried in &recorded {
         let Some(own) = from_cases.iter().find(|c| c.id == carried.from_case) else {
             continue;
         };
-        // Reopened by hand since, or asked again: that request already waits.
-        if from_cases
-            .iter()
-            .any(|c| c.kind == own.kind && c.state.is_active())
-        {
+        if given.contains(&own.kind) || touched.contains(&carried.into_case.as_str()) {
             continue;
         }
+        let carrier = into_cases
+            .iter()
+            .find(|c| c.id == carried.into_case && c.state.is_active());
+        // Reopened by hand since, or asked again: that request already
+        // waits. A case the merge opened on the kept record for it goes, its
+        // match or funding to the waiting case if that one is still open.
+        if let Some(waiting) = from_cases
+            .iter()
+            .find(|c| c.kind == own.kind && c.state.is_active())
+        {
+            if let Some(carrier) = carrier.filter(|_| carried.into_before.is_none()) {
+                let moves = carrier.state != CaseState::Open && waiting.state == CaseState::Open;
+                changed.push(CaseChange {
+                    case: Case {
+                        state: CaseState::Closed,
+                        closed: Some((now, CloseReason::Unmerged)),
+                        changed_at: now,
+                        version: carrier.version + 1,
+                        ..carrier.clone()
+                    },
+                    released_volunteer: if moves {
+                        None
+                    } else {
+                        carrier.holds_volunteer().map(str::to_owned)
+                    },
+                    ..unchanged(carrier)
+                });
+                if moves {
+                    changed.push(CaseChange {
+                        case: Case {
+                            state: carrier.state,
+                            volunteer_id: carrier.volunteer_id.clone(),
+                            matched_at: carrier.matched_at,
+                            changed_at: now,
+                            version: waiting.version + 1,
+                            ..waiting.clone()
+                        },
+                        ..unchanged(waiting)
+                    });
+                }
+                touched.push(&carrier.id);
+            }
+            given.push(own.kind);
+            continue;
+        }
+        given.push(own.kind);
         let mut back = Case {
             state: CaseState::Open,
             volunteer_id: None,
@@ -832,6 +892,7 @@ async fn try_unmerge<S: Store>(
             if !carrier.state.is_active() {
                 continue; // answered since: it stays closed
             }
+            touched.push(&carrier.id);
             // Whether the kept record's case carries this request's match.
             let carries_match = carried.into_before.as_ref().is_none_or(|before| {
                 before.state == CaseState::Open && carried.from_state != CaseState::Open
@@ -935,6 +996,7 @@ async fn try_unmerge<S: Store>(
         changed,
         standing: Standing {
             merged_into: None,
+            carried: Vec::new(),
             version: from_standing.version + 1,
             changed_at: now,
             expires_at: merged.expires_at,

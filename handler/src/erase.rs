@@ -286,21 +286,30 @@ pub async fn erase<S: Store>(
     // first (their cases reopened with their dates, their standing their
     // own), so nobody waits nowhere; the next digest says so without naming
     // the person deleted.
-    give_back_merged(store, id, now).await?;
     // Cases they volunteered for go back to waiting first, so that no stop
     // halfway leaves a neighbour matched to nobody; again after, for a
     // confirmation that raced the deletion.
     let mut reopened = reopen_held(store, id, now, &record_action).await?;
-    // The record's own deletion is recorded with it, named by nothing but its id.
-    let removed = store
-        .erase(
-            id,
-            &CaseAction {
-                detail: "record".into(),
-                ..record_action.clone()
-            },
-        )
-        .await?;
+    // The record's own deletion is recorded with it, named by nothing but
+    // its id. A store that sees a merge into it land meanwhile refuses
+    // (SQLite), and the merges are given back again.
+    let mut tries = 0;
+    let removed = loop {
+        give_back_merged(store, id, now).await?;
+        let erased = store
+            .erase(
+                id,
+                &CaseAction {
+                    detail: "record".into(),
+                    ..record_action.clone()
+                },
+            )
+            .await;
+        match erased {
+            Err(StoreError::Conflict) if tries < 5 => tries += 1,
+            other => break other?,
+        }
+    };
     reopened.extend(reopen_held(store, id, now, &record_action).await?);
     Ok(Erasure {
         id: id.to_owned(),

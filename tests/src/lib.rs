@@ -404,6 +404,27 @@ pub mod stores {
         Some(dynamodb_table(&endpoint, what).await.0)
     }
 
+    /// A new DynamoDB table at `endpoint` as a table made before issue 23
+    /// was left: not yet re-keyed (its records may hold identity keys of
+    /// the rule before). A fresh store on it, and its name.
+    pub async fn dynamodb_table_before_rekeying(
+        endpoint: &str,
+        what: &str,
+    ) -> (DynamoStore, String) {
+        let (_, table) = dynamodb_table(endpoint, what).await;
+        let client = crate::aws::dynamo(endpoint).await;
+        let (pk, sk) = mutualaid_handler::store::dynamo::REKEY_DONE;
+        client
+            .delete_item()
+            .table_name(&table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .expect("forgetting the re-keying");
+        (DynamoStore::new(client, &table), table)
+    }
+
     /// A new DynamoDB table at `endpoint`, named after `what`, and its name.
     pub async fn dynamodb_table(endpoint: &str, what: &str) -> (DynamoStore, String) {
         let table = crate::aws::unique_table(what);

@@ -244,16 +244,27 @@ pub fn board(input: &BoardInput) -> Board {
     // "Maybe the same person?" until an organizer answers: asked at the top,
     // and the record's requests not suggested meanwhile (no neighbour gets
     // two shoppers).
+    // Asked only while both records are there and neither is merged: a
+    // question nobody can answer must never hold a request back.
+    let merged_away: HashSet<&str> = input
+        .standings
+        .iter()
+        .filter(|s| s.merged_into.is_some())
+        .map(|s| s.person_id.as_str())
+        .collect();
     let mut unanswered: HashSet<&str> = HashSet::new();
     for standing in input.standings.iter().filter(|s| s.merged_into.is_none()) {
         let Some(other) = &standing.maybe_same_as else {
             continue;
         };
-        unanswered.insert(standing.person_id.as_str());
+        if merged_away.contains(other.as_str()) {
+            continue;
+        }
         if let (Some(record), Some(other)) = (
             people.get(standing.person_id.as_str()),
             people.get(other.as_str()),
         ) {
+            unanswered.insert(standing.person_id.as_str());
             out.maybe_same.push(((*record).clone(), (*other).clone()));
         }
     }

@@ -384,6 +384,12 @@ pub struct Standing {
     /// requests are not suggested for pairing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maybe_same_as: Option<String>,
+    /// While merged: what became of each request the merges into
+    /// [`Self::merged_into`] carried on (every merge since the last undo),
+    /// so an unmerge gives each back — kept here, as long as the record,
+    /// not only in the action log, which expires earlier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carried: Vec<CarriedCase>,
     /// 0 before the first write, then +1 on each.
     #[serde(default)]
     pub version: u64,

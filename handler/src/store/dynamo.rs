@@ -526,26 +526,34 @@ impl DynamoStore {
         }
     }
 
-    /// Keeps everyone with a case that is not closed — their record and
-    /// every item it keeps — for the retention period from `now`: a
-    /// request waits as long as it takes, and DynamoDB's TTL must not take
-    /// it meanwhile. The digest function runs it with each digest. Returns
-    /// how many people it looked at.
+    /// Keeps everyone with a case that is not closed, and every volunteer
+    /// matched to one — their record and every item it keeps — for the
+    /// retention period from `now` (raised when less than half of it is
+    /// left): a request waits as long as it takes, and DynamoDB's TTL must
+    /// not take it meanwhile. The digest function runs it with each digest.
+    /// Returns how many people it looked at.
     pub async fn keep_waiting(&self, now: Timestamp) -> Result<usize, StoreError> {
         let Some(span) = self.retention else {
             return Ok(0);
         };
-        let waiting: BTreeSet<String> = self
-            .active_cases()
-            .await?
-            .cases
-            .into_iter()
-            .map(|c| c.person_id)
-            .collect();
-        for id in &waiting {
-            self.keep_person_until(id, now + span).await?;
+        // Those who wait, and the volunteers shopping for them.
+        let mut kept: BTreeSet<String> = BTreeSet::new();
+        for case in self.active_cases().await?.cases {
+            kept.extend(case.holds_volunteer().map(str::to_owned));
+            kept.insert(case.person_id);
         }
-        Ok(waiting.len())
+        // Raised once half the period is gone, not every day: each raise
+        // rewrites every item the person keeps. One failure stops no one else.
+        let mut failed = None;
+        for id in &kept {
+            if let Err(e) = self.keep_person_until(id, now + span / 2, now + span).await {
+                failed.get_or_insert(e);
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(kept.len()),
+        }
     }
 
     /// After a change of `person_id`'s cases at `at`: every item of theirs
@@ -554,7 +562,9 @@ impl DynamoStore {
     /// waiting.
     async fn kept_after_case_change(&self, person_id: &str, at: Timestamp) {
         if let Some(span) = self.retention
-            && let Err(e) = self.keep_person_until(person_id, at + span).await
+            && let Err(e) = self
+                .keep_person_until(person_id, at + span, at + span)
+                .await
         {
             tracing::warn!(error = %e, "a case changed; its record's expiry not yet moved (the next digest does)");
         }
@@ -562,13 +572,19 @@ impl DynamoStore {
 
     /// Raises the expiry of record `id` and of everything it keeps (its
     /// versions, log entries, cases, standing, identity keys and contacts)
-    /// to at least `until`. The record's own item goes last, so a run that
+    /// to at least `until`, unless the record is kept until
+    /// `unless_kept_until` already. The record's own item goes last, so a run that
     /// stopped half-way is finished by the next one.
-    async fn keep_person_until(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
+    async fn keep_person_until(
+        &self,
+        id: &str,
+        unless_kept_until: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
         let Some(item) = self.get(person_pk(id), "PERSON").await? else {
             return Ok(());
         };
-        if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= until) {
+        if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= unless_kept_until) {
             return Ok(());
         }
         if let Ok(person) = person_from(item) {
@@ -698,6 +714,8 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        // A new table holds no identity key of the rule before issue 23.
+        self.rekey_identities(0).await?;
         Ok(())
     }
 

@@ -869,7 +869,10 @@ pub trait Store: Send + Sync + 'static {
     /// can (SQLite). A volunteer the record's cases held is given them back.
     /// Cases *it* held as a volunteer stay for the caller to reopen.
     /// Deleting a record that is gone deletes what is left of it. `action`
-    /// (naming no one but by id) is recorded for the next digest.
+    /// (naming no one but by id) is recorded for the next digest. A record
+    /// another is merged into is refused ([`StoreError::Conflict`]) where
+    /// the store can see it in the same write (SQLite): give the merged
+    /// record its requests back first ([`crate::cases::unmerge`]).
     fn erase(
         &self,
         id: &str,

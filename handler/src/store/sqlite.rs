@@ -420,8 +420,9 @@ impl SqliteStore {
     /// Deletes records past their retention, with everything they keep;
     /// returns how many records. A record is kept while it has a case that
     /// is not closed (a request stays open until an organizer closes it,
-    /// however long it waits), and for `retention_days` after the latest of
-    /// its last submission (its `expires_at`) and its last case change.
+    /// however long it waits) or while it shops for someone (a match under
+    /// way), and for `retention_days` after the latest of its last
+    /// submission (its `expires_at`) and its last case change.
     pub async fn purge_expired(
         &self,
         now: Timestamp,
@@ -436,7 +437,9 @@ impl SqliteStore {
             tx.execute(
                 "DELETE FROM people WHERE expires_at <= ?1 AND NOT EXISTS (
                      SELECT 1 FROM cases c WHERE c.person_id = people.id
-                     AND (c.state != 'closed' OR json_extract(c.record, '$.changed_at') > ?1 - ?2))",
+                     AND (c.state != 'closed' OR json_extract(c.record, '$.changed_at') > ?1 - ?2))
+                 AND NOT EXISTS (
+                     SELECT 1 FROM cases v WHERE v.volunteer_id = people.id AND v.state = 'matched')",
                 params![now, span],
             )
             .map_err(unavailable)
@@ -1237,6 +1240,19 @@ impl Store for SqliteStore {
                     .map(|n| n as usize)
                     .map_err(unavailable)
                 };
+                // A merge into it since its merges were undone: undo that first.
+                let merged_into_it = tx
+                    .query_row(
+                        "SELECT 1 FROM volunteers WHERE json_valid(record) AND json_extract(record, '$.merged_into') = ?1",
+                        [&id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(unavailable)?
+                    .is_some();
+                if merged_into_it {
+                    return Err(StoreError::Conflict);
+                }
                 let (versions, submissions, cases) =
                     (count("versions")?, count("submissions")?, count("cases")?);
                 // Everything else the record keeps goes with it (ON DELETE CASCADE).

@@ -755,6 +755,64 @@ mutualaid_tests::on_both_stores!(
         dynamodb_maybe_the_same_person_is_asked_first_and_not_paired_until_answered
 );
 
+/// A question nobody can answer never holds a request back: Rosa Díaz,
+/// then Rosa Diaz on her phone, and the first is deleted at her request;
+/// the next digest asks nothing, and Rosa Diaz is paired.
+async fn a_question_about_a_deleted_record_holds_nothing_back<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    let day = 86_400;
+    let phone = Some("+16195550199");
+    let first = sign_up(
+        &store,
+        person("Rosa Díaz", None, phone, "92004", &["delivery"]),
+        NOON - 2 * day,
+    )
+    .await;
+    sign_up(
+        &store,
+        person(
+            "Rosa Diaz",
+            Some("rosa.d@example.org"),
+            phone,
+            "92004",
+            &["delivery"],
+        ),
+        NOON - day,
+    )
+    .await;
+    sign_up(
+        &store,
+        person(
+            "Vic Helper",
+            Some("vic.h@example.org"),
+            None,
+            "92004",
+            &["shopper"],
+        ),
+        NOON - 600,
+    )
+    .await;
+    mutualaid_handler::erase::erase(&store, &first, NOON - 300, NOON + 30 * day)
+        .await
+        .expect("erased");
+    let cfg = digest_config(&keys, mutualaid_forms::Lang::EN, 3);
+    digest_html(&store, &cfg, NOON, dir.path()).await;
+    let text = last_text(dir.path());
+    assert!(!text.contains("Maybe the same person"), "{text}");
+    assert!(
+        crate::cases::section(&text, "Suggested today").contains("Rosa Diaz ("),
+        "{text}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_question_about_a_deleted_record_holds_nothing_back =>
+        sqlite_a_question_about_a_deleted_record_holds_nothing_back,
+        dynamodb_a_question_about_a_deleted_record_holds_nothing_back
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_organizers_press_confirm_for_one_case_at_once_and_one_wins() {
     let (dir, store) = mutualaid_tests::stores::sqlite();

@@ -3,7 +3,7 @@
 //! `retention_days` after the latest of its last submission and its last
 //! case change: SQLite's purge asks exactly that; on DynamoDB a case change
 //! moves the record's expiry, and each digest run keeps everyone still
-//! waiting (their TTL in the future).
+//! waiting, and every volunteer shopping for one (their TTL in the future).
 
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain::{self, Accepted};
@@ -40,13 +40,30 @@ async fn close<S: Store>(store: &S, who: &Accepted, at: i64) {
     .expect("closed");
 }
 
-/// Ana waits, Bea's request closed on day 5, Cruz only volunteers.
-async fn three<S: Store>(store: &S) -> (Accepted, Accepted, Accepted) {
+/// Ana waits, Bea's request closed on day 5, Cruz only volunteers, Dana
+/// shops for Ana (matched on day 2): she is kept while the match goes on.
+async fn three<S: Store>(store: &S) -> (Accepted, Accepted, Accepted, Accepted) {
     let ana = sign_up(store, "Ana Espera", "619 555 0161", &["delivery"]).await;
     let bea = sign_up(store, "Bea Cerrada", "619 555 0162", &["delivery"]).await;
     let cruz = sign_up(store, "Cruz Shopper", "619 555 0163", &["shopper"]).await;
+    let dana = sign_up(store, "Dana Shopper", "619 555 0164", &["shopper"]).await;
     close(store, &bea, T0 + 5 * DAY).await;
-    (ana, bea, cruz)
+    let case = store.cases_of(&ana.person_id).await.expect("cases")[0].clone();
+    cases::act(
+        store,
+        &case.id,
+        None,
+        Act::Confirm {
+            volunteer: dana.person_id.clone(),
+        },
+        T0 + 2 * DAY,
+        3,
+        "cli",
+    )
+    .await
+    .expect("store")
+    .expect("Dana shops for Ana");
+    (ana, bea, cruz, dana)
 }
 
 async fn on_record<S: Store>(store: &S, who: &Accepted) -> bool {
@@ -56,7 +73,7 @@ async fn on_record<S: Store>(store: &S, who: &Accepted) -> bool {
 #[tokio::test]
 async fn sqlite_purges_nobody_who_is_still_waiting() {
     let (_dir, store) = mutualaid_tests::stores::sqlite();
-    let (ana, bea, cruz) = three(&store).await;
+    let (ana, bea, cruz, dana) = three(&store).await;
     // Day 31: past every record's 30 days from its submission.
     assert_eq!(
         store
@@ -69,6 +86,7 @@ async fn sqlite_purges_nobody_who_is_still_waiting() {
     assert!(on_record(&store, &ana).await, "Ana's request is open");
     assert!(on_record(&store, &bea).await, "Bea's closed 26 days ago");
     assert!(!on_record(&store, &cruz).await);
+    assert!(on_record(&store, &dana).await, "Dana shops for Ana");
     // Day 36: Bea's request closed more than 30 days ago; Ana still waits.
     assert_eq!(
         store
@@ -87,6 +105,7 @@ async fn sqlite_purges_nobody_who_is_still_waiting() {
         .await
         .expect("purge");
     assert!(on_record(&store, &ana).await);
+    assert!(on_record(&store, &dana).await);
 }
 
 #[tokio::test]
@@ -95,7 +114,7 @@ async fn dynamodb_keeps_the_ttl_of_everyone_still_waiting_in_the_future() {
         return;
     };
     let store = store.with_retention(KEEP.days);
-    let (ana, bea, cruz) = three(&store).await;
+    let (ana, bea, cruz, dana) = three(&store).await;
     let expiry = |who: &Accepted| {
         let store = store.clone();
         let id = who.person_id.clone();
@@ -109,8 +128,13 @@ async fn dynamodb_keeps_the_ttl_of_everyone_still_waiting_in_the_future() {
         }
     };
     let first = T0 + 30 * DAY;
-    assert_eq!(expiry(&ana).await, first);
+    assert_eq!(
+        expiry(&ana).await,
+        T0 + 32 * DAY,
+        "matched on day 2: kept 30 days from then"
+    );
     assert_eq!(expiry(&cruz).await, first);
+    assert_eq!(expiry(&dana).await, first);
     assert_eq!(
         expiry(&bea).await,
         T0 + 35 * DAY,
@@ -121,13 +145,18 @@ async fn dynamodb_keeps_the_ttl_of_everyone_still_waiting_in_the_future() {
 
     // A digest on day 29 keeps Ana (still waiting) 30 days from then.
     let day_29 = T0 + 29 * DAY;
-    assert_eq!(store.keep_waiting(day_29).await.expect("kept"), 1);
+    assert_eq!(
+        store.keep_waiting(day_29).await.expect("kept"),
+        2,
+        "Ana and Dana"
+    );
     assert_eq!(expiry(&ana).await, day_29 + 30 * DAY);
+    assert_eq!(expiry(&dana).await, day_29 + 30 * DAY, "she shops for Ana");
     let ana_case = &store.cases_of(&ana.person_id).await.expect("cases")[0];
     assert_eq!(ana_case.expires_at, day_29 + 30 * DAY);
     assert_eq!(expiry(&bea).await, T0 + 35 * DAY, "Bea's request is closed");
     assert_eq!(expiry(&cruz).await, first, "Cruz asked for nothing");
     // Run again, nothing moves backwards.
-    assert_eq!(store.keep_waiting(day_29 - DAY).await.expect("kept"), 1);
+    assert_eq!(store.keep_waiting(day_29 - DAY).await.expect("kept"), 2);
     assert_eq!(expiry(&ana).await, day_29 + 30 * DAY);
 }

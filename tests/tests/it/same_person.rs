@@ -261,7 +261,8 @@ async fn dynamodb_finds_records_of_the_old_rule_before_the_job_and_after_it() {
     let Some(endpoint) = mutualaid_tests::aws::moto() else {
         return;
     };
-    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "old_keys").await;
+    let (store, table) =
+        mutualaid_tests::stores::dynamodb_table_before_rekeying(&endpoint, "old_keys").await;
     stored_the_old_way(&store, "old-maria", &maria(None), 1_000).await;
     let pena = person("Ana Peña", None, Some(PHONE), "92105", &["money"]);
     stored_the_old_way(&store, "old-pena", &pena, 1_000).await;
@@ -306,9 +307,11 @@ async fn sqlite_lists_a_record_the_old_rule_folded_under_two_names() {
 
 #[tokio::test]
 async fn dynamodb_lists_a_record_the_old_rule_folded_under_two_names() {
-    let Some(store) = mutualaid_tests::stores::dynamodb("folded").await else {
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
         return;
     };
+    let (store, _) =
+        mutualaid_tests::stores::dynamodb_table_before_rekeying(&endpoint, "folded").await;
     folded_the_old_way(&store, 1_000).await;
     let now = mutualaid_handler::clock::system_clock();
     assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
