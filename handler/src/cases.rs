@@ -878,15 +878,7 @@ async fn try_unmerge<S: Store>(
             continue;
         }
         given.push(own.kind);
-        let mut back = Case {
-            state: CaseState::Open,
-            volunteer_id: None,
-            matched_at: None,
-            closed: None,
-            changed_at: now,
-            version: own.version + 1,
-            ..own.clone()
-        };
+        let mut back = own.waiting_again(now);
         let carrier = into_cases.iter().find(|c| c.id == carried.into_case);
         if let Some(carrier) = carrier {
             if !carrier.state.is_active() {
@@ -967,15 +959,7 @@ async fn try_unmerge<S: Store>(
             else {
                 continue;
             };
-            let back = Case {
-                state: CaseState::Open,
-                volunteer_id: None,
-                matched_at: None,
-                closed: None,
-                changed_at: now,
-                version: own.version + 1,
-                ..own.clone()
-            };
+            let back = own.waiting_again(now);
             given_back.push(ClosedCase {
                 id: back.id.clone(),
                 version: back.version,

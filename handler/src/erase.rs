@@ -17,8 +17,7 @@ use mutualaid_forms::FormId;
 use mutualaid_forms::normalize;
 
 use crate::store::{
-    ActionKind, Case, CaseAction, CaseChange, CaseState, Erased, Person, Store, StoreError,
-    Timestamp,
+    ActionKind, Case, CaseAction, CaseChange, Erased, Person, Store, StoreError, Timestamp,
 };
 
 /// How the person asking is found.
@@ -209,14 +208,7 @@ async fn reopen_held<S: Store>(
             break;
         }
         for case in held {
-            let open = Case {
-                state: CaseState::Open,
-                volunteer_id: None,
-                matched_at: None,
-                changed_at: now,
-                version: case.version + 1,
-                ..case.clone()
-            };
+            let open = case.waiting_again(now);
             let change = CaseChange {
                 expected_version: case.version,
                 from_state: case.state,

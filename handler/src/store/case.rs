@@ -150,6 +150,20 @@ pub struct Case {
 }
 
 impl Case {
+    /// This case waiting again from `now`, at its next version: open, with
+    /// no volunteer, no match and no close (its dates kept).
+    pub fn waiting_again(&self, now: Timestamp) -> Case {
+        Case {
+            state: CaseState::Open,
+            volunteer_id: None,
+            matched_at: None,
+            closed: None,
+            changed_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
     /// A new open case.
     pub fn open(
         person_id: &str,
