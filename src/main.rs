@@ -114,12 +114,25 @@ enum Command {
         /// one is cut off, so it cannot hold a connection).
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
-        /// Seconds a client may pause while sending a request's body.
-        #[arg(long, default_value_t = 30)]
+        /// Seconds a client may take to send a request's whole body, from
+        /// the end of its headers (past it: 408, and the connection closed).
+        #[arg(long, default_value_t = 20)]
         body_timeout: u64,
-        /// Connections served at once; more wait until one closes.
+        /// Bytes per second a request's body must keep up after its first
+        /// second (a slower one: 408, and the connection closed).
+        #[arg(long, default_value_t = 1024)]
+        min_body_rate: u64,
+        /// Connections served at once. When all are taken, a new one takes
+        /// the place of the connection idle longest, else of the unfinished
+        /// request open longest.
         #[arg(long, default_value_t = 256)]
         max_connections: usize,
+        /// Connections one client (an IPv4 address, an IPv6 /64) may hold at
+        /// once (an IPv6 /48: four times this); a --trusted-proxy is not
+        /// held to it. Past it, its own idle connections close first, then a
+        /// new one is refused.
+        #[arg(long, default_value_t = 16)]
+        max_connections_per_client: usize,
         /// Seconds between deletions of expired records and old mail (tests).
         #[arg(long, default_value_t = 3600, hide = true)]
         purge_every: u64,
@@ -322,7 +335,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rate_limit,
             header_timeout,
             body_timeout,
+            min_body_rate,
             max_connections,
+            max_connections_per_client,
             purge_every,
         } => {
             let Some(site) = load(&content, production)? else {
@@ -375,7 +390,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limits: listen::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     body_timeout: std::time::Duration::from_secs(body_timeout),
+                    min_body_rate,
                     max_connections,
+                    max_connections_per_client,
                     grace: std::time::Duration::from_secs(30),
                 },
                 purge_every: std::time::Duration::from_secs(purge_every.max(1)),

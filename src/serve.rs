@@ -221,6 +221,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         out: out.clone(),
         reload,
     };
+    let proxies = production.clone().map(Arc::new);
     let app = match (files, production) {
         (Some(files), Some(trusted)) => Router::new()
             .fallback(static_site::serve_file)
@@ -249,7 +250,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         out.display(),
         data.display()
     );
-    crate::listen::serve(listener, app, limits, stop_signal())
+    crate::listen::serve(listener, app, limits, proxies, stop_signal())
         .await
         .context("serving")?;
     // Every request in flight was answered; a digest being sent finishes before the process ends.

@@ -978,21 +978,49 @@ pub mod caddy {
             .port()
     }
 
-    /// Starts Caddy proxying HTTPS on a free port to `backend`
-    /// (`127.0.0.1:PORT`); returns once it answers over HTTPS.
+    /// The Caddyfile blocks `docs/self-hosting.md` documents, in order.
+    pub fn documented_caddyfiles() -> Vec<String> {
+        let doc = std::fs::read_to_string(crate::workspace().join("docs/self-hosting.md"))
+            .expect("docs/self-hosting.md");
+        doc.split("```caddyfile\n")
+            .skip(1)
+            .map(|block| block.split("```").next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The documented Caddyfile for a laptop (`https://localhost:8443`),
+    /// listening on `port`, proxying to `backend`, its state in `storage`
+    /// and no admin endpoint.
+    pub fn documented_for(port: u16, backend: &str, storage: &std::path::Path) -> String {
+        let loopback = documented_caddyfiles()
+            .into_iter()
+            .find(|block| block.contains("https://localhost:8443"))
+            .expect("docs/self-hosting.md documents a Caddyfile for https://localhost:8443");
+        let text = loopback
+            .replace(
+                "https://localhost:8443",
+                &format!("https://localhost:{port}"),
+            )
+            .replace("127.0.0.1:8000", backend);
+        let (global, rest) = text
+            .split_once("{\n")
+            .expect("the documented Caddyfile opens with its global options");
+        format!(
+            "{global}{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {}\n{rest}",
+            storage.display()
+        )
+    }
+
+    /// Starts Caddy with the documented Caddyfile ([`documented_for`]) on a
+    /// free port, proxying HTTPS to `backend` (`127.0.0.1:PORT`); returns
+    /// once it answers over HTTPS.
     pub fn start(bin: &std::path::Path, backend: &str) -> Caddy {
         let dir = tempfile::tempdir().expect("a folder for Caddy");
         let port = free_port();
         let storage = dir.path().join("data");
         let config = dir.path().join("Caddyfile");
-        std::fs::write(
-            &config,
-            format!(
-                "{{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\tstorage file_system {}\n}}\nhttps://localhost:{port} {{\n\ttls internal\n\treverse_proxy {backend}\n}}\n",
-                storage.display()
-            ),
-        )
-        .expect("writing the Caddyfile");
+        std::fs::write(&config, documented_for(port, backend, &storage))
+            .expect("writing the Caddyfile");
         let child = Command::new(bin)
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(&config)

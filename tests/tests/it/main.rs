@@ -22,6 +22,7 @@ mod readme; // the README's code map matches the tree
 mod retention; // issue 23: nobody still waiting is deleted by retention; SQLite's purge, DynamoDB's TTL
 mod same_person; // issue 23: names compared as written; records of the old key rule found and re-keyed; both stores
 mod serve; // `mutualaid serve` as a person uses it
+mod slow_clients; // issue 24: hundreds of slow and idle clients hold neither serve nor Caddy
 mod store_contract; // every store adapter keeps the same promises
 mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings
 
