@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, dirname } from 'node:path';
@@ -32,8 +32,8 @@ export const shots = process.env.SCREENSHOTS_DIR ?? join(work, 'screenshots');
 let server, base, browser;
 
 /** Starts `mutualaid serve` with `extra` arguments; resolves to [process, base URL]. */
-async function startServe(outDir, dataDir, extra) {
-  const child = spawn(bin, ['serve', '--port', '0', '--content', join(root, 'content'), '--out', outDir, '--data', dataDir, ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
+async function startServe(outDir, dataDir, extra, content = join(root, 'content')) {
+  const child = spawn(bin, ['serve', '--port', '0', '--content', content, '--out', outDir, '--data', dataDir, ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
   const url = await new Promise((ok, fail) => {
     let seen = '';
     child.stdout.on('data', (chunk) => {
@@ -187,6 +187,38 @@ test('without JavaScript, a person signs up in English, fixes an error and lands
   assert.equal(new URL(page.url()).pathname, '/signup/thanks/');
   assert.match(exported(), /"Lena Ortiz","lena@example\.org","","email","92105"/);
   await page.context().close();
+});
+
+test('on the live server (serve --production, its security headers), the real form posts the site\'s own origin and is stored', async () => {
+  // The content with its placeholders filled in, as a network does before going live.
+  const live = join(work, 'live');
+  cpSync(join(root, 'content'), join(live, 'content'), { recursive: true });
+  const config = join(live, 'content', 'config.toml');
+  writeFileSync(config, readFileSync(config, 'utf8')
+    .replace('https://mutualaid.example.org', 'https://aid.sandiego-mutualaid.net')
+    .replace('mutualaid@example.org', 'help@sandiego-mutualaid.net')
+    .replace('https://discord.gg/example', 'https://discord.gg/sdmutualaid')
+    .replace('https://example.org/donate', 'https://sandiego-mutualaid.net/give'));
+  const [liveServer, liveBase] = await startServe(join(live, 'public'), join(live, 'data'),
+    ['--production', '--outbox', join(live, 'outbox')], join(live, 'content'));
+  try {
+    const page = await noScriptPage();
+    const shown = await page.goto(`${liveBase}/signup/`);
+    assert.equal(shown.headers()['referrer-policy'], 'same-origin', 'a page with a form lets the browser name our origin');
+    await fill(page, { name: 'Rosa Ibarra', email: 'rosa.ibarra@example.org', contact_method: 'email', zip: '92113', roles: ['delivery'], consent: true });
+    const [posted] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST'),
+      submit(page),
+    ]);
+    const headers = await posted.allHeaders();
+    assert.equal(headers.origin, liveBase, 'the real origin, not null');
+    assert.equal(new URL(page.url()).pathname, '/signup/thanks/');
+    const stored = execFileSync(bin, ['export', '--format', 'csv', '--data', join(live, 'data')], { encoding: 'utf8' });
+    assert.match(stored, /"Rosa Ibarra","rosa\.ibarra@example\.org"/);
+    await page.context().close();
+  } finally {
+    liveServer.kill();
+  }
 });
 
 test('sin JavaScript, una persona se inscribe en español y cada mensaje está en español', async () => {

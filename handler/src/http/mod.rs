@@ -25,10 +25,16 @@
 //! shape, and the reference is random per submission (see
 //! [`crate::domain`]).
 //!
-//! A plain form post is *cross-site* when `Sec-Fetch-Site` says
-//! `cross-site`, or, where a browser sends no `Sec-Fetch-Site`, when its
-//! `Origin` is neither the request's own host nor one of the configured site
-//! origins. A request with neither header (an old browser) is accepted.
+//! A post comes *from elsewhere* (a plain form: `403` page; JSON: `403`)
+//! when its `Origin` is a real origin other than the site's own — one of
+//! the configured origins (`base_url` among them) or the request's own host
+//! — whatever `Sec-Fetch-Site` says (a sibling subdomain is `same-site`,
+//! and still not us); when its `Origin` is `null` without `Sec-Fetch-Site:
+//! same-origin` (a sandboxed frame sends `null`; our own pages send their
+//! real origin, since a page holding a form has `Referrer-Policy:
+//! same-origin`); or when it has no `Origin` and `Sec-Fetch-Site` says
+//! `cross-site` or `same-site`. A request with neither header (an old
+//! browser, `curl`) is accepted.
 //!
 //! Each row is one variant of `Answer`, which `handle` decides and `respond`
 //! alone turns into a response; every word a person reads comes from
@@ -502,18 +508,11 @@ async fn handle<S: Store, F: Form>(
         }
         Err(_) => return (Answer::Malformed, Lang::default()),
     };
-    if encoding == Encoding::Form && is_cross_site(&app.config.allowed_origins, headers) {
-        return (Answer::CrossSite, form_lang(&body));
-    }
-    if encoding == Encoding::Json
-        && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !app
-            .config
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin)
-    {
-        return (Answer::OriginNotAllowed, Lang::default());
+    if from_elsewhere(&app.config.allowed_origins, headers) {
+        return match encoding {
+            Encoding::Form => (Answer::CrossSite, form_lang(&body)),
+            Encoding::Json => (Answer::OriginNotAllowed, Lang::default()),
+        };
     }
     // The language switch on a form's answer: the same input, shown again in
     // the other language (with its problems, if any). Nothing is stored or counted.
@@ -623,25 +622,35 @@ async fn count<S: Store>(app: &App<S>, day: &str, counter: Counter) {
     }
 }
 
-/// Whether a plain form post came from another site (the module docs say how).
-fn is_cross_site(site_origins: &[String], headers: &HeaderMap) -> bool {
-    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(fetch_site) = value(header::HeaderName::from_static("sec-fetch-site")) {
-        return fetch_site.trim().eq_ignore_ascii_case("cross-site");
-    }
-    let Some(origin) = value(header::ORIGIN) else {
-        return false;
+/// Whether a post came from somewhere other than the site itself (the
+/// module docs say how).
+fn from_elsewhere(site_origins: &[String], headers: &HeaderMap) -> bool {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
     };
-    let origin = origin.trim().trim_end_matches('/');
-    if site_origins
-        .iter()
-        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return false;
+    let fetch_site = value(header::HeaderName::from_static("sec-fetch-site"));
+    let same_origin = fetch_site.is_some_and(|s| s.eq_ignore_ascii_case("same-origin"));
+    match value(header::ORIGIN) {
+        Some("null") => !same_origin,
+        Some(origin) => {
+            let origin = origin.trim_end_matches('/');
+            let configured = site_origins
+                .iter()
+                .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin));
+            let origin_host = origin.split_once("://").map(|(_, host)| host);
+            let own_host = matches!(
+                (origin_host, value(header::HOST)),
+                (Some(o), Some(h)) if o.eq_ignore_ascii_case(h)
+            );
+            !(configured || own_host)
+        }
+        None => fetch_site.is_some_and(|s| {
+            s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site")
+        }),
     }
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let own_host = value(header::HOST);
-    !matches!((origin_host, own_host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h.trim()))
 }
 
 /// The one place an [`Answer`] becomes a response: the status and body of

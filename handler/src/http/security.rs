@@ -2,7 +2,9 @@
 //! the same as CloudFront's response headers policy in
 //! `infra/template.yaml` (a test holds the two together): no script runs,
 //! nothing loads from elsewhere, no page can be framed, no referrer leaks
-//! where a person came from. HSTS only when the trusted proxy says the
+//! to another site where a person came from (`same-origin`: a form's post
+//! then carries the site's real `Origin`, not `null`; a page that keeps
+//! its own stricter policy, an organizer's action page, keeps it). HSTS only when the trusted proxy says the
 //! request came over HTTPS ([`super::forwarded::ViaHttps`]): over plain
 //! HTTP it would mean nothing, and on `localhost` it would pin a developer's
 //! browser to HTTPS.
@@ -24,12 +26,13 @@ pub const PERMISSIONS_POLICY: &str =
 pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("x-frame-options", "DENY"),
     ("permissions-policy", PERMISSIONS_POLICY),
 ];
 
-/// Middleware: sets the headers on every response (replacing any).
+/// Middleware: sets the headers on every response (replacing any, but a
+/// `Referrer-Policy` the response set itself).
 pub async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -38,6 +41,9 @@ pub async fn security_headers(
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
+        if name == "referrer-policy" && headers.contains_key(name) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     if https {

@@ -503,6 +503,40 @@ async fn a_plain_form_posted_from_another_site_is_refused_in_its_language_and_no
             "en",
             "This form came from another website",
         ),
+        // Issue 24: a sibling subdomain is same-site, and still not us.
+        (
+            vec![
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://evil.example.org"),
+            ],
+            "en",
+            "This form came from another website",
+        ),
+        // A real origin that is not ours, whatever the browser says of it.
+        (
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://evil.example"),
+            ],
+            "en",
+            "This form came from another website",
+        ),
+        // `null` is ours only when the browser says same-origin.
+        (
+            vec![("sec-fetch-site", "cross-site"), ("origin", "null")],
+            "es",
+            "Este formulario llegó desde otro sitio web",
+        ),
+        (
+            vec![("sec-fetch-site", "same-site"), ("origin", "null")],
+            "en",
+            "This form came from another website",
+        ),
+        (
+            vec![("sec-fetch-site", "same-site")],
+            "en",
+            "This form came from another website",
+        ),
     ] {
         let answer = send(&h.router, form_post_with(&headers, lang)).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{headers:?}");
@@ -540,6 +574,8 @@ async fn a_plain_form_posted_from_another_site_is_refused_in_its_language_and_no
             ("host", "127.0.0.1:8000"),
         ],
         vec![("sec-fetch-site", "none")],
+        // A page with `no-referrer` (an older build, a cached page) posts `Origin: null`, same-origin.
+        vec![("sec-fetch-site", "same-origin"), ("origin", "null")],
         vec![],
     ] {
         let answer = send(&h.router, form_post_with(&headers, "en")).await;
@@ -771,6 +807,29 @@ async fn json_is_allowed_only_from_the_sites_origin() {
             .headers
             .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
     );
+    // The same rules as a plain form's (issue 24): a foreign origin whatever
+    // Sec-Fetch-Site says; `null` but from a same-origin page.
+    for headers in [
+        [
+            ("origin", "https://evil.example.org"),
+            ("sec-fetch-site", "same-site"),
+        ],
+        [("origin", "null"), ("sec-fetch-site", "cross-site")],
+        [("origin", "null"), ("x-none", "")],
+    ] {
+        let mut post = request("/api/donate", "application/json", body.to_string(), 1);
+        for (name, value) in headers {
+            post.headers_mut().insert(
+                header::HeaderName::from_static(name),
+                value.parse().expect("header"),
+            );
+        }
+        assert_eq!(
+            send(&h.router, post).await.status,
+            StatusCode::FORBIDDEN,
+            "{headers:?}"
+        );
+    }
     assert!(h.store.everyone().await.expect("read").people.is_empty());
 
     let mut from_site = request("/api/donate", "application/json", body.to_string(), 1);
