@@ -66,7 +66,7 @@ use crate::domain::{self, Retention};
 pub mod case_pages;
 pub mod forwarded;
 pub mod security;
-use crate::store::{Counter, RateWindow, Store, StoreError, Submission, Timestamp};
+use crate::store::{Admission, Counter, Store, StoreError, Submission, Timestamp};
 pub use case_pages::OrganizerActions;
 
 /// The largest body accepted.
@@ -75,7 +75,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// How many submissions one client may make per window.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
-    /// Submissions allowed per window.
+    /// Submissions allowed in any window (a sliding one).
     pub per_window: u64,
     /// Window length in seconds.
     pub window_secs: i64,
@@ -557,16 +557,11 @@ async fn handle<S: Store, F: Form>(
     let timeout = app.config.store_timeout;
 
     let limit = app.config.rate_limit;
-    let start = now - now.rem_euclid(limit.window_secs.max(1));
-    let window = RateWindow {
-        start,
-        end: start + limit.window_secs.max(1),
-    };
     let key = client_key(&app.config.client_salt, client);
-    match within(timeout, app.store.hit(&key, window)).await {
-        Ok(n) if n > limit.per_window => {
+    let admitted = domain::admit(&app.store, &key, now, limit.per_window, limit.window_secs);
+    match within(timeout, admitted).await {
+        Ok(Admission::Limited { retry_after }) => {
             count(app, &day, Counter::RateLimited).await;
-            let retry_after = (window.end - now).max(1);
             return (
                 Answer::RateLimited {
                     values,
@@ -575,7 +570,7 @@ async fn handle<S: Store, F: Form>(
                 lang,
             );
         }
-        Ok(_) => {}
+        Ok(Admission::Admitted(_)) => {}
         Err(_) => return (Answer::StoreUnavailable { values }, lang),
     }
 

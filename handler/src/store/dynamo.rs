@@ -15,7 +15,7 @@
 //! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases), `expires_at` |
 //! | a record's standing (a volunteer's pause, a merge) | `PERSON#<id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER`, `merged_into` (the record it was merged into, if any) |
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
-//! | a rate-limit window | `RATE#<client hash>#<window start>` | `RATE` | `n`, `expires_at` |
+//! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
 //!
@@ -76,7 +76,7 @@ use mutualaid_forms::FormId;
 
 use super::{
     Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, FormerContact, LogEntry,
-    ManifestEntry, MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError,
+    ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store, StoreError,
     Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
@@ -1733,13 +1733,56 @@ impl Store for DynamoStore {
         Ok(log)
     }
 
-    async fn hit(&self, client: &str, window: RateWindow) -> Result<u64, StoreError> {
-        self.add(
-            format!("RATE#{client}#{}", window.start),
-            "RATE".into(),
-            Some(window.end),
-        )
-        .await
+    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
+        let Some(item) = self.get(format!("RATE#{client}"), "RATE").await? else {
+            return Ok(RateRing::default());
+        };
+        let times = item
+            .get("times")
+            .and_then(|t| serde_dynamo::from_attribute_value(t.clone()).ok())
+            // A ring that does not decode is forgotten: the client starts afresh.
+            .unwrap_or_default();
+        let version = number(&item, "version").unwrap_or_default();
+        Ok(RateRing {
+            times,
+            version: u64::try_from(version).unwrap_or_default(),
+        })
+    }
+
+    async fn put_rate_ring(
+        &self,
+        client: &str,
+        ring: &RateRing,
+        forget_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let times = serde_dynamo::to_attribute_value(&ring.times)
+            .map_err(|e| StoreError::Unavailable(format!("encoding a rate ring: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(format!("RATE#{client}")))
+            .item(SORT_KEY, s("RATE"))
+            .item("times", times)
+            .item("version", n(ring.version))
+            .item(TTL_ATTRIBUTE, n(forget_at));
+        // Only over the version read, so two requests at once cannot both take the last place.
+        let put = if ring.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :read")
+                .expression_attribute_values(":read", n(ring.version - 1))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {

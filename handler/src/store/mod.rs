@@ -747,13 +747,68 @@ pub struct SubmissionWrite<'a> {
     pub standing: Option<&'a Standing>,
 }
 
-/// One window of the rate limit: from `start` until `end` (seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateWindow {
-    /// When it began.
-    pub start: Timestamp,
-    /// When it ends, and its counts may be forgotten.
-    pub end: Timestamp,
+/// What the rate limit remembers of one client: when its last accepted
+/// requests came, oldest first — at most `limit` of them — and a version,
+/// so that two requests at once cannot both take the last place (each
+/// adapter writes a ring only over the version it read).
+///
+/// The rule ([`RateRing::admit`]): no client gets more than `limit`
+/// requests in **any** `window` seconds — a sliding window, not one fixed
+/// on the clock's boundaries (where 30 just before and 30 just after a
+/// boundary were 60 in seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateRing {
+    /// When the remembered requests came (seconds), oldest first.
+    pub times: Vec<Timestamp>,
+    /// +1 on every write; 0: never written.
+    pub version: u64,
+}
+
+/// Whether a request may go on ([`RateRing::admit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// It may: write this ring (over the version read).
+    Admitted(RateRing),
+    /// It may not: a place frees in this many seconds (at least 1).
+    Limited {
+        /// Seconds until the oldest remembered request leaves the window.
+        retry_after: i64,
+    },
+}
+
+impl RateRing {
+    /// Whether one more request at `now` keeps the client within `limit`
+    /// in any `window` seconds; if so, the ring to write (the requests
+    /// still in the window and this one; the oldest let go past `limit`).
+    /// A request turned away is not remembered: waiting is enough.
+    pub fn admit(&self, now: Timestamp, limit: u64, window: i64) -> Admission {
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let window = window.max(1);
+        let recent: Vec<Timestamp> = self
+            .times
+            .iter()
+            .copied()
+            .filter(|&at| at > now - window)
+            .collect();
+        if recent.len() >= limit {
+            let frees = recent[recent.len() - limit] + window;
+            return Admission::Limited {
+                retry_after: (frees - now).max(1),
+            };
+        }
+        let mut times = recent;
+        times.push(now);
+        Admission::Admitted(RateRing {
+            times,
+            version: self.version + 1,
+        })
+    }
+
+    /// When the ring may be forgotten: when its newest request leaves the
+    /// window.
+    pub fn forget_at(&self, window: i64) -> Timestamp {
+        self.times.last().copied().unwrap_or_default() + window.max(1)
+    }
 }
 
 /// The narrow port the domain and the digest use. Every method is one atomic
@@ -930,13 +985,18 @@ pub trait Store: Send + Sync + 'static {
     /// The whole submission log, by reference.
     fn submissions(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
 
-    /// Counts one request for `client` in `window` and returns the count so
-    /// far (including this one). The count is forgotten when the window ends.
-    fn hit(
+    /// The rate limit's ring of `client` (the default when none is kept).
+    fn rate_ring(&self, client: &str) -> impl Future<Output = Result<RateRing, StoreError>> + Send;
+
+    /// Writes `ring` for `client` if the kept one is still at
+    /// `ring.version - 1` (none at all for version 1), to be forgotten at
+    /// `forget_at`. `Ok(false)`: another request wrote first; read again.
+    fn put_rate_ring(
         &self,
         client: &str,
-        window: RateWindow,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+        ring: &RateRing,
+        forget_at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Adds one to a day's counter (`day` is `YYYY-MM-DD`).
     fn count(

@@ -13,7 +13,7 @@
 //! | `former_contacts` | contact key → every record that gave it once and no longer does, with when it last held it (deletion on request only) |
 //! | `cases` | each request (delivery or funding) and where it is; at most one not closed per person and kind (a unique partial index) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
-//! | `hits`, `counters`, `digest_state` | rate-limit windows, per-day self-report, the digest's lease and manifest |
+//! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client, per-day self-report, the digest's lease and manifest |
 //!
 //! Deleted content is overwritten (`PRAGMA secure_delete`), and an erasure
 //! on request ends with a checkpoint that empties the write-ahead log, so a
@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
-    ManifestEntry, MergeChange, Outcome, Person, RateWindow, Scan, Standing, Store, StoreError,
+    ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store, StoreError,
     Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
@@ -80,7 +80,7 @@ impl Shared {
 }
 
 /// The schema's version, in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -128,12 +128,11 @@ CREATE TABLE IF NOT EXISTS former_contacts (
     PRIMARY KEY (contact, person_id)
 );
 CREATE INDEX IF NOT EXISTS former_contacts_by_person ON former_contacts (person_id);
-CREATE TABLE IF NOT EXISTS hits (
-    client TEXT NOT NULL,
-    window_start INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (client, window_start)
+CREATE TABLE IF NOT EXISTS rate_rings (
+    client TEXT PRIMARY KEY,
+    ring TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS digest_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -276,6 +275,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             rekey_identities(&tx, jiff::Timestamp::now().as_second())?;
             list_former_contacts(&tx)?;
         }
+        // Schema 5: the rate limit slides (`rate_rings`); the fixed windows go.
+        tx.execute_batch("DROP TABLE IF EXISTS hits;")
+            .map_err(unavailable)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(unavailable)?;
     } else if version > SCHEMA_VERSION {
@@ -430,7 +432,7 @@ impl SqliteStore {
     ) -> Result<usize, StoreError> {
         let span = i64::from(retention_days) * 86_400;
         self.with_tx(move |tx| {
-            tx.execute("DELETE FROM hits WHERE expires_at <= ?1", [now])
+            tx.execute("DELETE FROM rate_rings WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
             tx.execute("DELETE FROM actions WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
@@ -1354,17 +1356,56 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn hit(&self, client: &str, window: RateWindow) -> Result<u64, StoreError> {
+    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
         let client = client.to_owned();
         self.with_tx(move |tx| {
-            tx.query_row(
-                "INSERT INTO hits (client, window_start, n, expires_at) VALUES (?1, ?2, 1, ?3)
-                 ON CONFLICT (client, window_start) DO UPDATE SET n = n + 1 RETURNING n",
-                params![client, window.start, window.end],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(unavailable)
+            let kept: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT ring, version FROM rate_rings WHERE client = ?1",
+                    [&client],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(match kept {
+                None => RateRing::default(),
+                // A ring that does not decode is forgotten: the client starts afresh.
+                Some((ring, version)) => RateRing {
+                    times: serde_json::from_str(&ring).unwrap_or_default(),
+                    version: version as u64,
+                },
+            })
+        })
+        .await
+    }
+
+    async fn put_rate_ring(
+        &self,
+        client: &str,
+        ring: &RateRing,
+        forget_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client = client.to_owned();
+        let times = serde_json::to_string(&ring.times).map_err(unavailable)?;
+        let version = ring.version as i64;
+        self.with_tx(move |tx| {
+            // Only over the version read: `UPDATE … WHERE version`, or an
+            // insert that a row written meanwhile turns into nothing.
+            let written = if version <= 1 {
+                tx.execute(
+                    "INSERT INTO rate_rings (client, ring, version, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (client) DO NOTHING",
+                    params![client, times, version, forget_at],
+                )
+            } else {
+                tx.execute(
+                    "UPDATE rate_rings SET ring = ?2, version = ?3, expires_at = ?4
+                     WHERE client = ?1 AND version = ?3 - 1",
+                    params![client, times, version, forget_at],
+                )
+            }
+            .map_err(unavailable)?;
+            Ok(written == 1)
         })
         .await
     }

@@ -278,6 +278,73 @@ async fn the_limit_counts_bots_and_a_whole_ipv6_slash_64_as_one_client() {
     assert_eq!(h.store.everyone().await.expect("read").people.len(), 1);
 }
 
+thread_local! {
+    /// The boundary test's clock (each test runs on its own thread).
+    static NOW: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+fn set_clock() -> i64 {
+    NOW.with(std::cell::Cell::get)
+}
+
+/// Issue 24: the window slides. 30 sign-ups just before a 10-minute
+/// boundary and 30 just after: the second 30 are limited (429, with the
+/// seconds until the first leave the window), not a fresh window's.
+async fn thirty_just_before_a_boundary_and_thirty_just_after<S: Store + Clone>(store: S) {
+    let site = std::sync::Arc::new(
+        mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content"),
+    );
+    let router = mutualaid_handler::http::router(mutualaid_handler::http::App {
+        store: store.clone(),
+        site: site.clone(),
+        config: crate::handler::config(&site, 30),
+        clock: set_clock,
+    });
+    let table: IpAddr = "198.51.100.9".parse().expect("ip");
+    let boundary = 1_800_000_000 - 1_800_000_000 % 600;
+    let post = |i: usize| {
+        let mut request = Request::post("/api/signup")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(signup_form(
+                &format!("Vecina {i}"),
+                &format!("vecina{i}@example.org"),
+                &[],
+            )))
+            .expect("request");
+        request.extensions_mut().insert(ClientAddr(table));
+        request
+    };
+    NOW.with(|now| now.set(boundary - 2));
+    for i in 0..30 {
+        assert_eq!(
+            send(&router, post(i)).await.status,
+            StatusCode::SEE_OTHER,
+            "{i}"
+        );
+    }
+    NOW.with(|now| now.set(boundary + 2));
+    for i in 30..60 {
+        let answer = send(&router, post(i)).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{i}");
+        assert_eq!(
+            answer.headers[header::RETRY_AFTER],
+            "596",
+            "{i}: a place frees when the first leaves the window"
+        );
+    }
+    assert_eq!(store.everyone().await.expect("read").people.len(), 30);
+    // When the first 30 have left the window, the client is served again.
+    NOW.with(|now| now.set(boundary - 2 + 600));
+    assert_eq!(send(&router, post(60)).await.status, StatusCode::SEE_OTHER);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    thirty_just_before_a_boundary_and_thirty_just_after
+        => on_sqlite_thirty_just_before_a_boundary_and_thirty_just_after_are_not_sixty,
+        on_dynamodb_thirty_just_before_a_boundary_and_thirty_just_after_are_not_sixty
+);
+
 #[tokio::test]
 async fn ten_people_behind_one_address_each_needing_three_tries_get_through_with_the_default() {
     // The default: 30 per 10 minutes (`serve --rate-limit`, the template's RateLimitPerWindow).

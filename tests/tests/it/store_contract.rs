@@ -11,7 +11,7 @@ use mutualaid_forms::Signup;
 use mutualaid_handler::domain::{self, Accepted, Retention};
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
-    Counter, DigestState, ManifestEntry, Outcome, Person, RateWindow, Store, StoreError, Submission,
+    Admission, Counter, DigestState, ManifestEntry, Outcome, Person, Store, StoreError, Submission,
 };
 
 /// The tests' sign-up builder, where the other modules have long found it.
@@ -400,40 +400,43 @@ async fn the_log_has_every_submission_by_reference<S: Store>(store: &S) {
     assert_eq!(references.len(), log.len(), "references are unique");
 }
 
-fn window(start: i64, end: i64) -> RateWindow {
-    RateWindow { start, end }
-}
-
 async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
-    assert_eq!(
-        store
-            .hit("client-1", window(600, 1_200))
+    // The rate limit slides (issue 24): 30 just before a 10-minute boundary
+    // and 30 just after are not 60 — the second 30 wait until the first
+    // leave the window, whatever the clock's boundaries.
+    let boundary = 1_800;
+    for i in 0..30 {
+        let admitted = domain::admit(store, "client-1", boundary - 3 + i % 2, 30, 600)
             .await
-            .expect("hit"),
-        1
-    );
-    assert_eq!(
-        store
-            .hit("client-1", window(600, 1_200))
+            .expect("admit");
+        assert!(
+            matches!(admitted, Admission::Admitted(_)),
+            "{i}: {admitted:?}"
+        );
+    }
+    for i in 0..30 {
+        let at = boundary + 2 + i % 3;
+        let limited = domain::admit(store, "client-1", at, 30, 600)
             .await
-            .expect("hit"),
-        2
-    );
-    assert_eq!(
-        store
-            .hit("client-1", window(1_200, 1_800))
+            .expect("admit");
+        assert!(
+            matches!(limited, Admission::Limited { retry_after } if retry_after == boundary - 3 + 600 - at),
+            "{i}: {limited:?}"
+        );
+    }
+    // Another client is another ring; and after the window, room again.
+    assert!(matches!(
+        domain::admit(store, "client-2", boundary, 30, 600)
             .await
-            .expect("hit"),
-        1,
-        "a new window"
-    );
-    assert_eq!(
-        store
-            .hit("client-2", window(600, 1_200))
+            .expect("admit"),
+        Admission::Admitted(_)
+    ));
+    assert!(matches!(
+        domain::admit(store, "client-1", boundary - 2 + 600, 30, 600)
             .await
-            .expect("hit"),
-        1
-    );
+            .expect("admit"),
+        Admission::Admitted(_)
+    ));
     for day in ["2026-11-25", "2026-11-26", "2026-11-27"] {
         store.count(day, Counter::Rejected).await.expect("count");
     }
@@ -500,6 +503,33 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
 /// changing, a household of twelve on one phone, and twelve strangers.
 /// Exactly one record per person; every submission answered and logged.
 async fn concurrency<S: Store + Clone>(store: &S) {
+    // One client's twelve requests at once, three places left: never more
+    // than three admitted, and each one admitted is remembered.
+    for at in 0..7 {
+        let admitted = domain::admit(store, "burst", 50_000 + at, 10, 600)
+            .await
+            .expect("admit");
+        assert!(matches!(admitted, Admission::Admitted(_)));
+    }
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { domain::admit(&store, "burst", 50_010, 10, 600).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in burst {
+        if let Admission::Admitted(_) = task.await.expect("task").expect("admit") {
+            admitted += 1;
+        }
+    }
+    assert!(
+        (1..=3).contains(&admitted),
+        "{admitted} of the last three places"
+    );
+    let ring = store.rate_ring("burst").await.expect("ring");
+    assert_eq!(ring.times.len(), 7 + admitted, "{ring:?}");
+
     let before = store.submissions().await.expect("log").len();
     let mut tasks = Vec::new();
     for i in 0..12_i64 {
