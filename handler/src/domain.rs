@@ -35,8 +35,8 @@
 use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
 use crate::store::{
-    Admission, Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Standing, Store,
-    StoreError, Submission, SubmissionWrite, Timestamp,
+    Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Standing, Store, StoreError,
+    Submission, SubmissionWrite, Timestamp,
 };
 
 /// The answer to an accepted submission.
@@ -307,40 +307,6 @@ async fn maybe_same_person<S: Store>(
         }
     }
     Ok(None)
-}
-
-/// How many times a request reads the rate ring again when other requests
-/// of the same client keep writing it first.
-const RATE_ATTEMPTS: usize = 8;
-
-/// Whether one more request of `client` at `now` keeps it within `limit`
-/// in any `window` seconds ([`crate::store::RateRing::admit`]); if so, it
-/// is remembered — written over the ring read, so two requests at once
-/// cannot both take the last place. Every request counts, whatever it
-/// turns out to be (a bot's, one with a mistake).
-pub async fn admit<S: Store>(
-    store: &S,
-    client: &str,
-    now: Timestamp,
-    limit: u64,
-    window: i64,
-) -> Result<Admission, StoreError> {
-    for _ in 0..RATE_ATTEMPTS {
-        let ring = store.rate_ring(client).await?;
-        match ring.admit(now, limit, window) {
-            Admission::Admitted(next) => {
-                if store
-                    .put_rate_ring(client, &next, next.forget_at(window))
-                    .await?
-                {
-                    return Ok(Admission::Admitted(next));
-                }
-            }
-            limited => return Ok(limited),
-        }
-    }
-    // The same client, that many requests at once: it can wait a second.
-    Ok(Admission::Limited { retry_after: 1 })
 }
 
 /// The UTC day of a timestamp, `YYYY-MM-DD`, for counters.

@@ -558,7 +558,9 @@ async fn handle<S: Store, F: Form>(
 
     let limit = app.config.rate_limit;
     let key = client_key(&app.config.client_salt, client);
-    let admitted = domain::admit(&app.store, &key, now, limit.per_window, limit.window_secs);
+    let admitted = app
+        .store
+        .admit(&key, now, limit.per_window, limit.window_secs);
     match within(timeout, admitted).await {
         Ok(Admission::Limited { retry_after }) => {
             count(app, &day, Counter::RateLimited).await;

@@ -75,9 +75,9 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, FormerContact, LogEntry,
-    ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store, StoreError,
-    Submission, SubmissionWrite, Timestamp, UnmergeChange,
+    Admission, Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, FormerContact,
+    LogEntry, ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store,
+    StoreError, Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
 /// The partition key attribute.
@@ -311,6 +311,11 @@ pub const REKEY_DONE: (&str, &str) = ("IDENTITY#RULE", "NAME-AS-WRITTEN");
 
 /// Tries to re-key one record that keeps changing under the job.
 const REKEY_ATTEMPTS: usize = 8;
+
+/// Tries to write one request into its client's rate ring while other
+/// requests of the same client write it first (an outreach table's
+/// sign-ups, many at once behind one address).
+const RATE_ATTEMPTS: u32 = 24;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -959,6 +964,44 @@ impl DynamoStore {
             out.extend(items.into_iter().map(|item| (contact.clone(), item)));
         }
         Ok(out)
+    }
+
+    /// Writes `ring` for `client` if the kept one is still at
+    /// `ring.version - 1` (none for version 1): `Ok(false)` when another
+    /// request wrote first.
+    async fn put_rate_ring(
+        &self,
+        client: &str,
+        ring: &RateRing,
+        forget_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let times = serde_dynamo::to_attribute_value(&ring.times)
+            .map_err(|e| StoreError::Unavailable(format!("encoding a rate ring: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(format!("RATE#{client}")))
+            .item(SORT_KEY, s("RATE"))
+            .item("times", times)
+            .item("version", n(ring.version))
+            .item(TTL_ATTRIBUTE, n(forget_at));
+        let put = if ring.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :read")
+                .expression_attribute_values(":read", n(ring.version - 1))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -1749,40 +1792,33 @@ impl Store for DynamoStore {
         })
     }
 
-    async fn put_rate_ring(
+    async fn admit(
         &self,
         client: &str,
-        ring: &RateRing,
-        forget_at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let times = serde_dynamo::to_attribute_value(&ring.times)
-            .map_err(|e| StoreError::Unavailable(format!("encoding a rate ring: {e}")))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(format!("RATE#{client}")))
-            .item(SORT_KEY, s("RATE"))
-            .item("times", times)
-            .item("version", n(ring.version))
-            .item(TTL_ATTRIBUTE, n(forget_at));
-        // Only over the version read, so two requests at once cannot both take the last place.
-        let put = if ring.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :read")
-                .expression_attribute_values(":read", n(ring.version - 1))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+    ) -> Result<Admission, StoreError> {
+        for attempt in 0..RATE_ATTEMPTS {
+            let admission = self.rate_ring(client).await?.admit(now, limit, window);
+            let Admission::Admitted(ring) = &admission else {
+                return Ok(admission);
+            };
+            if self
+                .put_rate_ring(client, ring, ring.forget_at(window))
+                .await?
             {
-                Ok(false)
+                return Ok(admission);
             }
-            Err(e) => Err(unavailable(e)),
+            // Another request of the client wrote first: read again, after a
+            // pause that grows and differs, so that many at once spread out.
+            let spread = uuid::Uuid::new_v4().as_u128() % 4;
+            let pause = (1u64 << attempt.min(5)) + spread as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
+        Err(StoreError::Unavailable(
+            "the rate limit's ring kept moving under this request".into(),
+        ))
     }
 
     async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {

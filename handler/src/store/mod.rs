@@ -748,9 +748,8 @@ pub struct SubmissionWrite<'a> {
 }
 
 /// What the rate limit remembers of one client: when its last accepted
-/// requests came, oldest first — at most `limit` of them — and a version,
-/// so that two requests at once cannot both take the last place (each
-/// adapter writes a ring only over the version it read).
+/// requests came, oldest first — at most `limit` of them — and a version
+/// (+1 on every write; DynamoDB writes a ring only over the version read).
 ///
 /// The rule ([`RateRing::admit`]): no client gets more than `limit`
 /// requests in **any** `window` seconds — a sliding window, not one fixed
@@ -988,15 +987,19 @@ pub trait Store: Send + Sync + 'static {
     /// The rate limit's ring of `client` (the default when none is kept).
     fn rate_ring(&self, client: &str) -> impl Future<Output = Result<RateRing, StoreError>> + Send;
 
-    /// Writes `ring` for `client` if the kept one is still at
-    /// `ring.version - 1` (none at all for version 1), to be forgotten at
-    /// `forget_at`. `Ok(false)`: another request wrote first; read again.
-    fn put_rate_ring(
+    /// One more request of `client` at `now`: decided by
+    /// [`RateRing::admit`] on the kept ring and, when admitted, remembered —
+    /// atomically, so two requests at once cannot both take the last place
+    /// (SQLite: in one transaction; DynamoDB: a put conditional on the
+    /// version read, read again when another request wrote first). The ring
+    /// is forgotten when its newest request leaves the window.
+    fn admit(
         &self,
         client: &str,
-        ring: &RateRing,
-        forget_at: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
     /// Adds one to a day's counter (`day` is `YYYY-MM-DD`).
     fn count(

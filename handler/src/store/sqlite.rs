@@ -31,9 +31,9 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased, LogEntry,
-    ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store, StoreError,
-    Submission, SubmissionWrite, Timestamp, UnmergeChange,
+    Admission, Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased,
+    LogEntry, ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store,
+    StoreError, Submission, SubmissionWrite, Timestamp, UnmergeChange,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -1358,54 +1358,32 @@ impl Store for SqliteStore {
 
     async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
         let client = client.to_owned();
-        self.with_tx(move |tx| {
-            let kept: Option<(String, i64)> = tx
-                .query_row(
-                    "SELECT ring, version FROM rate_rings WHERE client = ?1",
-                    [&client],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            Ok(match kept {
-                None => RateRing::default(),
-                // A ring that does not decode is forgotten: the client starts afresh.
-                Some((ring, version)) => RateRing {
-                    times: serde_json::from_str(&ring).unwrap_or_default(),
-                    version: version as u64,
-                },
-            })
-        })
-        .await
+        self.with_tx(move |tx| read_rate_ring(tx, &client)).await
     }
 
-    async fn put_rate_ring(
+    async fn admit(
         &self,
         client: &str,
-        ring: &RateRing,
-        forget_at: Timestamp,
-    ) -> Result<bool, StoreError> {
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+    ) -> Result<Admission, StoreError> {
         let client = client.to_owned();
-        let times = serde_json::to_string(&ring.times).map_err(unavailable)?;
-        let version = ring.version as i64;
         self.with_tx(move |tx| {
-            // Only over the version read: `UPDATE … WHERE version`, or an
-            // insert that a row written meanwhile turns into nothing.
-            let written = if version <= 1 {
+            // Read, decided and written in one transaction: no other request
+            // of the client comes between.
+            let admission = read_rate_ring(tx, &client)?.admit(now, limit, window);
+            if let Admission::Admitted(ring) = &admission {
+                let times = serde_json::to_string(&ring.times).map_err(unavailable)?;
                 tx.execute(
                     "INSERT INTO rate_rings (client, ring, version, expires_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (client) DO NOTHING",
-                    params![client, times, version, forget_at],
+                     ON CONFLICT (client) DO UPDATE SET ring = ?2, version = ?3, expires_at = ?4
+                     WHERE version = ?3 - 1",
+                    params![client, times, ring.version as i64, ring.forget_at(window)],
                 )
-            } else {
-                tx.execute(
-                    "UPDATE rate_rings SET ring = ?2, version = ?3, expires_at = ?4
-                     WHERE client = ?1 AND version = ?3 - 1",
-                    params![client, times, version, forget_at],
-                )
+                .map_err(unavailable)?;
             }
-            .map_err(unavailable)?;
-            Ok(written == 1)
+            Ok(admission)
         })
         .await
     }
@@ -1492,4 +1470,23 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The rate ring of `client` (the default when none is kept; a ring that
+/// does not decode is forgotten, and the client starts afresh).
+fn read_rate_ring(tx: &rusqlite::Transaction, client: &str) -> Result<RateRing, StoreError> {
+    let kept: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT ring, version FROM rate_rings WHERE client = ?1",
+            [client],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(kept
+        .map(|(ring, version)| RateRing {
+            times: serde_json::from_str(&ring).unwrap_or_default(),
+            version: version as u64,
+        })
+        .unwrap_or_default())
 }

@@ -396,7 +396,7 @@ fn load_serve(cli: &Cli, bin: &Path, behind_caddy: bool) -> anyhow::Result<Run> 
     let data = dir.path().join("data");
     let outbox = dir.path().join("outbox");
     let (content, extra) = if behind_caddy {
-        let production = vec![
+        let production = [
             "--production",
             "--trusted-proxy",
             "127.0.0.1",
@@ -404,17 +404,30 @@ fn load_serve(cli: &Cli, bin: &Path, behind_caddy: bool) -> anyhow::Result<Run> 
             outbox.to_str().context("a UTF-8 temporary path")?,
             "--rate-limit",
             "1000000000",
-        ];
+        ]
+        .map(str::to_owned)
+        .to_vec();
         (mutualaid_tests::live_content(dir.path()), production)
     } else {
-        (content_copy(dir.path()), vec!["--rate-limit", "1000000000"])
+        // The load's clients stand for many people, all on 127.0.0.1: one
+        // address's share of connections would be theirs together.
+        let share = cli.clients.saturating_mul(2).to_string();
+        (
+            content_copy(dir.path()),
+            vec![
+                "--rate-limit".to_owned(),
+                "1000000000".to_owned(),
+                "--max-connections-per-client".to_owned(),
+                share,
+            ],
+        )
     };
     let server = mutualaid_tests::serve::serve(
         bin,
         &content,
         &dir.path().join("public"),
         &data,
-        &extra,
+        &extra.iter().map(String::as_str).collect::<Vec<_>>(),
         Stdio::null(),
     );
     let caddy = match behind_caddy {

@@ -406,7 +406,8 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
     // leave the window, whatever the clock's boundaries.
     let boundary = 1_800;
     for i in 0..30 {
-        let admitted = domain::admit(store, "client-1", boundary - 3 + i % 2, 30, 600)
+        let admitted = store
+            .admit("client-1", boundary - 3 + i % 2, 30, 600)
             .await
             .expect("admit");
         assert!(
@@ -416,9 +417,7 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
     }
     for i in 0..30 {
         let at = boundary + 2 + i % 3;
-        let limited = domain::admit(store, "client-1", at, 30, 600)
-            .await
-            .expect("admit");
+        let limited = store.admit("client-1", at, 30, 600).await.expect("admit");
         assert!(
             matches!(limited, Admission::Limited { retry_after } if retry_after == boundary - 3 + 600 - at),
             "{i}: {limited:?}"
@@ -426,13 +425,15 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
     }
     // Another client is another ring; and after the window, room again.
     assert!(matches!(
-        domain::admit(store, "client-2", boundary, 30, 600)
+        store
+            .admit("client-2", boundary, 30, 600)
             .await
             .expect("admit"),
         Admission::Admitted(_)
     ));
     assert!(matches!(
-        domain::admit(store, "client-1", boundary - 2 + 600, 30, 600)
+        store
+            .admit("client-1", boundary - 2 + 600, 30, 600)
             .await
             .expect("admit"),
         Admission::Admitted(_)
@@ -503,10 +504,11 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
 /// changing, a household of twelve on one phone, and twelve strangers.
 /// Exactly one record per person; every submission answered and logged.
 async fn concurrency<S: Store + Clone>(store: &S) {
-    // One client's twelve requests at once, three places left: never more
-    // than three admitted, and each one admitted is remembered.
+    // One client's twelve requests at once, three places left: three
+    // admitted, never more, and each one admitted is remembered.
     for at in 0..7 {
-        let admitted = domain::admit(store, "burst", 50_000 + at, 10, 600)
+        let admitted = store
+            .admit("burst", 50_000 + at, 10, 600)
             .await
             .expect("admit");
         assert!(matches!(admitted, Admission::Admitted(_)));
@@ -514,7 +516,7 @@ async fn concurrency<S: Store + Clone>(store: &S) {
     let burst: Vec<_> = (0..12)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { domain::admit(&store, "burst", 50_010, 10, 600).await })
+            tokio::spawn(async move { store.admit("burst", 50_010, 10, 600).await })
         })
         .collect();
     let mut admitted = 0;
