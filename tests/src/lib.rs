@@ -2,6 +2,8 @@
 //! workspace is, its binaries (built once), and fixture sites
 //! copied into temporary folders so each test can change its own copy.
 
+pub mod slow;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

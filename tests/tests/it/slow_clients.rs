@@ -10,19 +10,20 @@
 //!
 //! Bounded: each attack lasts a few seconds, on loopback only.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use mutualaid_tests::caddy::{self, Caddy};
+use mutualaid_tests::caddy;
 use mutualaid_tests::serve::{Server, serve_site};
+use mutualaid_tests::slow::{
+    DRIP, JUST_OVER, Slow, Tally, Target, home, ordinary, signup, slow_address, slow_client,
+};
 use mutualaid_tests::{live_content, mutualaid_bin};
-use rustls_pki_types::pem::PemObject;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 /// How long each attack on `serve` lasts: longer than `--body-timeout 3`.
@@ -34,236 +35,6 @@ const ATTACK_THROUGH_CADDY: Duration = Duration::from_millis(11_500);
 const SLOW_CLIENTS: usize = 300;
 /// What a person waits at most for each answer.
 const PATIENCE: Duration = Duration::from_secs(1);
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// Where the clients connect: `serve` itself, or Caddy over TLS.
-#[derive(Clone)]
-struct Target {
-    addr: SocketAddr,
-    host: String,
-    tls: Option<tokio_rustls::TlsConnector>,
-}
-
-impl Target {
-    fn direct(server: &Server) -> Target {
-        let host = server.base.trim_start_matches("http://").to_owned();
-        Target {
-            addr: host.parse().expect("serve's address"),
-            host,
-            tls: None,
-        }
-    }
-
-    fn caddy(caddy: &Caddy) -> Target {
-        let host = caddy.base.trim_start_matches("https://").to_owned();
-        let port: u16 = host
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&caddy.root_pem) {
-            roots.add(cert.expect("Caddy's root")).expect("a root");
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Target {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            host,
-            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
-        }
-    }
-
-    /// A connection from `from` (any 127.0.0.x).
-    async fn connect(&self, from: IpAddr) -> std::io::Result<Box<dyn Io>> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(from, 0))?;
-        let stream = socket.connect(self.addr).await?;
-        Ok(match &self.tls {
-            None => Box::new(stream),
-            Some(tls) => {
-                let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-                Box::new(tls.connect(name, stream).await?)
-            }
-        })
-    }
-}
-
-/// What became of the slow clients' connections.
-#[derive(Default)]
-struct Tally {
-    timed_out_408: AtomicUsize,
-    refused_429: AtomicUsize,
-    cut: AtomicUsize,
-    served: AtomicUsize,
-    other: AtomicUsize,
-    open_at_the_end: AtomicUsize,
-}
-
-impl Tally {
-    fn seen(&self, answer: &[u8]) {
-        let text = String::from_utf8_lossy(answer);
-        let counter = match text.split(' ').nth(1) {
-            None => &self.cut,
-            Some("408") => &self.timed_out_408,
-            Some("429") => &self.refused_429,
-            // Debian's Caddy 2.6, when a body outlasts `read_body`, forwards
-            // nothing and closes with an empty 200 of its own.
-            Some("200")
-                if text.contains("Server: Caddy") && text.contains("Content-Length: 0\r\n") =>
-            {
-                &self.cut
-            }
-            Some(s) if s.starts_with('2') || s.starts_with('3') => &self.served,
-            Some(_) => &self.other,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Answered 408 or 429, cut, or refused otherwise: anything but served.
-    fn stopped(&self) -> usize {
-        self.timed_out_408.load(Ordering::Relaxed)
-            + self.refused_429.load(Ordering::Relaxed)
-            + self.cut.load(Ordering::Relaxed)
-            + self.other.load(Ordering::Relaxed)
-    }
-
-    fn report(&self) -> String {
-        format!(
-            "408: {}, 429: {}, cut: {}, served: {}, other: {}, open at the end: {}",
-            self.timed_out_408.load(Ordering::Relaxed),
-            self.refused_429.load(Ordering::Relaxed),
-            self.cut.load(Ordering::Relaxed),
-            self.served.load(Ordering::Relaxed),
-            self.other.load(Ordering::Relaxed),
-            self.open_at_the_end.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// How a slow client behaves.
-#[derive(Clone, Copy)]
-enum Slow {
-    /// A 16 000-byte sign-up body, `bytes` every `every`.
-    Body { bytes: usize, every: Duration },
-    /// One request answered, then idle on the kept-alive connection.
-    Idle,
-}
-
-/// A slow client from `from` until `until`, connecting again each time it
-/// is cut off.
-async fn slow_client(target: Target, from: IpAddr, how: Slow, until: Instant, tally: Arc<Tally>) {
-    while Instant::now() < until {
-        let Ok(Ok(stream)) = tokio::time::timeout_at(until, target.connect(from)).await else {
-            tally.cut.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let (mut read, mut write) = tokio::io::split(stream);
-        let (head, every, bytes) = match how {
-            Slow::Body { bytes, every } => (
-                format!(
-                    "POST /api/signup HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n",
-                    target.host
-                ),
-                every,
-                bytes,
-            ),
-            Slow::Idle => (
-                format!("GET /robots.txt HTTP/1.1\r\nHost: {}\r\n\r\n", target.host),
-                Duration::from_secs(3600),
-                0,
-            ),
-        };
-        if write.write_all(head.as_bytes()).await.is_err() {
-            tally.cut.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut sent = 0;
-        loop {
-            tokio::select! {
-                read = read.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => { tally.seen(&answer); break; }
-                    Ok(n) => {
-                        answer.extend_from_slice(&buf[..n]);
-                        // The idle client's one answer: it keeps the connection, idle.
-                        if matches!(how, Slow::Idle) && answer.starts_with(b"HTTP/1.1 200") {
-                            answer.clear();
-                        }
-                    }
-                },
-                () = tokio::time::sleep(every) => {
-                    let piece = vec![b'a'; bytes.min(16_000 - sent)];
-                    sent += piece.len();
-                    if write.write_all(&piece).await.is_err() {
-                        tally.seen(&answer);
-                        break;
-                    }
-                }
-                () = tokio::time::sleep_until(until) => {
-                    tally.open_at_the_end.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
-        // Again soon, as an attacker would (not at once: the test shares two cores with the server).
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// An ordinary request from `from`, answered within [`PATIENCE`]: its status.
-async fn ordinary(target: &Target, from: IpAddr, request: String) -> Result<u16, String> {
-    let exchange = async {
-        let mut stream = target.connect(from).await.map_err(|e| e.to_string())?;
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer).await;
-        let text = String::from_utf8_lossy(&answer).into_owned();
-        text.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or(format!("no status: {text:?}"))
-    };
-    tokio::time::timeout(PATIENCE, exchange)
-        .await
-        .unwrap_or_else(|_| Err(format!("not answered within {PATIENCE:?}")))
-}
-
-fn home(target: &Target) -> String {
-    format!(
-        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        target.host
-    )
-}
-
-fn signup(target: &Target, email: &str) -> String {
-    let body = format!(
-        "name=Ordinary+Person&email={}&contact_method=email&zip=92113&roles=delivery&consent=on&lang=en&website=",
-        email.replace('@', "%40")
-    );
-    format!(
-        "POST /api/signup HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        target.host,
-        body.len()
-    )
-}
-
-/// The address of slow client `i` when spread over `addresses`.
-fn slow_address(i: usize, addresses: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + (i % addresses) as u8))
-}
 
 const PERSON: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
@@ -293,7 +64,7 @@ async fn attack(
     let mut acknowledged = Vec::new();
     for round in 0..2 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let status = ordinary(target, PERSON, home(target)).await;
+        let status = ordinary(target, PERSON, home(target), PATIENCE).await;
         assert_eq!(
             status,
             Ok(200),
@@ -301,7 +72,7 @@ async fn attack(
             tally.report()
         );
         let email = format!("person.{label}.{round}@example.org").replace(' ', "-");
-        let status = ordinary(target, PERSON, signup(target, &email)).await;
+        let status = ordinary(target, PERSON, signup(target, &email), PATIENCE).await;
         assert_eq!(
             status,
             Ok(303),
@@ -347,17 +118,6 @@ fn stored_emails(data: &Path) -> String {
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("utf-8")
 }
-
-/// A byte every 5 s; and 120 bytes every 100 ms (1.2 KB/s, just over the
-/// minimum of 1 KB/s).
-const DRIP: Slow = Slow::Body {
-    bytes: 1,
-    every: Duration::from_secs(5),
-};
-const JUST_OVER: Slow = Slow::Body {
-    bytes: 120,
-    every: Duration::from_millis(100),
-};
 
 /// The attacks on `serve` itself: each slow client is stopped by `serve`
 /// (`408` for a late body, `429` past one address's share, cut when a new
@@ -477,7 +237,10 @@ async fn the_seventeenth_connection_of_one_client_is_refused_while_another_is_se
         answer.is_empty() || answer.starts_with("HTTP/1.1 429"),
         "the 17th is refused: {answer}"
     );
-    assert_eq!(ordinary(&target, PERSON, home(&target)).await, Ok(200));
+    assert_eq!(
+        ordinary(&target, PERSON, home(&target), PATIENCE).await,
+        Ok(200)
+    );
 
     // Eight more clients fill the server to its cap of 24; a new person is still answered.
     for i in 0..8u8 {
@@ -496,7 +259,8 @@ async fn the_seventeenth_connection_of_one_client_is_refused_while_another_is_se
         ordinary(
             &target,
             IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
-            home(&target)
+            home(&target),
+            PATIENCE
         )
         .await,
         Ok(200),
