@@ -10,7 +10,7 @@
 //! | stored (new, updated or unchanged alike) | `303` to the thank-you page (from configuration) | `201 {"status": "received", "reference"}` |
 //! | honeypot filled | `303` (nothing stored; counts against the client's limit) | `201`, the same shape (nothing stored) |
 //! | invalid | `422` the form page, error summary, values kept | `422 {errors: {field: [{code, message}]}}` |
-//! | over the rate limit (N submissions per client — an IPv4 address or an IPv6 /64 — per window; errors and honeypot hits count) | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
+//! | over the rate limit (N submissions per client — an IPv4 address or an IPv6 /64 — in any window: it slides; errors and honeypot hits count) | `429` + `Retry-After`, values kept | `429` + `Retry-After` |
 //! | store down or slow | `503`, "try again", values kept | `503` |
 //! | other content type | `415` | `415` |
 //! | body over 16 KiB | `413`, the form page: "too long to send, shorten it" | `413` |
