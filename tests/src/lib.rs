@@ -2,6 +2,7 @@
 //! workspace is, its binaries (built once), and fixture sites
 //! copied into temporary folders so each test can change its own copy.
 
+pub mod calls;
 pub mod slow;
 
 use std::path::{Path, PathBuf};

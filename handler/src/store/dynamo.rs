@@ -97,35 +97,6 @@ pub const PENDING_ATTRIBUTE: &str = "pending";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-/// The partition keys the `submit` function's items have (its policy's
-/// `dynamodb:LeadingKeys`): records and all they keep, identity keys,
-/// contacts, rate-limit windows, the day counters, the organizers' actions —
-/// never the digest's state.
-pub const SUBMIT_KEY_PREFIXES: &[&str] = &[
-    "PERSON#*",
-    "IDENTITY#*",
-    "CONTACT#*",
-    "FORMER#*",
-    "RATE#*",
-    "COUNTS",
-    "ACTIONS",
-];
-
-/// The partition keys the `digest` function's items have: as `submit`'s,
-/// with the digest's state, without the rate-limit windows.
-pub const DIGEST_KEY_PREFIXES: &[&str] = &[
-    "PERSON#*",
-    "IDENTITY#*",
-    "CONTACT#*",
-    "FORMER#*",
-    "COUNTS",
-    "ACTIONS",
-    "DIGEST",
-];
-
-/// What the `digest` function does on the indexes: queries them.
-pub const DIGEST_INDEX_ACTIONS: &[&str] = &["dynamodb:Query"];
-
 fn case_item(case: &Case) -> Result<Item, StoreError> {
     let record = serde_dynamo::to_attribute_value(case)
         .map_err(|e| StoreError::Unavailable(format!("encoding a case: {e}")))?;
@@ -246,51 +217,10 @@ fn action_item(action: &CaseAction) -> Result<Item, StoreError> {
     ]))
 }
 
-/// The DynamoDB actions each function's code calls; its policy grants
-/// exactly these, on the table only.
-///
-/// `submit`: `holders` (GetItem), `create`/`update`/`log`
-/// (TransactWriteItems, whose Put, Update, Delete and ConditionCheck need
-/// PutItem, UpdateItem, DeleteItem and ConditionCheckItem), the expiry
-/// refresh before an update (Query, UpdateItem), `hit`/`count` (UpdateItem).
-///
-/// `digest`: `digest_state` (GetItem), `put_digest_state` (PutItem),
-/// `pending` (Query on [`PENDING_INDEX`], then BatchGetItem), `everyone`
-/// (Query on [`INDEX`]), `person`/`version` (GetItem), `sharing` and
-/// `counts` (Query on the table), `mark_reported` (UpdateItem); and an
-/// erasure on request (`erase`: Query, UpdateItem, DeleteItem; the cases it
-/// reopens: TransactWriteItems of Put and Update).
-pub const TABLE_ACTIONS: &[(&str, Granted)] = &[
-    ("dynamodb:BatchGetItem", Granted::Digest),
-    // The digest function too: a delete event undoes merges into the record first.
-    ("dynamodb:ConditionCheckItem", Granted::Both),
-    ("dynamodb:DeleteItem", Granted::Both),
-    ("dynamodb:GetItem", Granted::Both),
-    ("dynamodb:PutItem", Granted::Both),
-    ("dynamodb:Query", Granted::Both),
-    ("dynamodb:TransactWriteItems", Granted::Both),
-    ("dynamodb:UpdateItem", Granted::Both),
-];
-
-/// Which function's policy grants an action of [`TABLE_ACTIONS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granted {
-    /// The `submit` function's only.
-    Submit,
-    /// The `digest` function's only.
-    Digest,
-    /// Both.
-    Both,
-}
-
-/// The actions of [`TABLE_ACTIONS`] one function is granted (`Submit` or `Digest`).
-pub fn table_actions(function: Granted) -> Vec<&'static str> {
-    TABLE_ACTIONS
-        .iter()
-        .filter(|(_, granted)| *granted == function || *granted == Granted::Both)
-        .map(|(action, _)| *action)
-        .collect()
-}
+// What each function may call is not kept here: `tests/it/rights.rs` runs
+// every path of both functions through a client that records each call as
+// IAM authorises it, and holds `infra/template.yaml`'s policies to exactly
+// those calls (action, table or index, leading key).
 
 /// The DynamoDB store.
 #[derive(Clone)]

@@ -669,6 +669,37 @@ async fn through_the_submit_lambda_only_cloudfront_is_answered_and_the_viewer_is
 }
 
 #[test]
+fn a_chunked_body_over_16_kib_is_too_large_and_nothing_is_stored() {
+    let (site, server) = start(&[]);
+    // 17 KiB of a sign-up, in 1 KiB chunks with no Content-Length: the limit
+    // counts what arrives, not what a header says.
+    let body = format!(
+        "name=Chunky&email=chunky%40example.org&zip=92105&roles=delivery&consent=on&notes={}",
+        "a".repeat(17 * 1024)
+    );
+    let mut request = format!(
+        "POST /api/signup HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        address(&server)
+    );
+    for chunk in body.as_bytes().chunks(1024) {
+        request.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            chunk.len(),
+            String::from_utf8_lossy(chunk)
+        ));
+    }
+    request.push_str("0\r\n\r\n");
+    let answer = raw(&server, &request);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let people = std::process::Command::new(mutualaid_bin())
+        .args(["export", "--format", "csv", "--data"])
+        .arg(site.path().join("data"))
+        .output()
+        .expect("export");
+    assert!(!String::from_utf8_lossy(&people.stdout).contains("Chunky"));
+}
+
+#[test]
 fn a_client_that_stops_sending_its_body_is_cut_off() {
     let (_site, server) = start(&["--body-timeout", "1"]);
     let mut stream = TcpStream::connect(address(&server)).expect("connect");

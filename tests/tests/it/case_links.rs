@@ -36,7 +36,7 @@ fn opening(link: &str) -> serde_json::Value {
 }
 
 /// Rita (delivery) and Vic (shopper), both in 92004.
-async fn seed<S: Store>(store: &S) -> (String, String) {
+pub(crate) async fn seed<S: Store>(store: &S) -> (String, String) {
     let rita = domain::accept(
         store,
         Submission::Signup(person(
@@ -68,7 +68,11 @@ async fn seed<S: Store>(store: &S) -> (String, String) {
     (rita.person_id, vic.person_id)
 }
 
-fn digest_config(keys: &LinkKeys, lang: mutualaid_forms::Lang, cap: usize) -> DigestConfig {
+pub(crate) fn digest_config(
+    keys: &LinkKeys,
+    lang: mutualaid_forms::Lang,
+    cap: usize,
+) -> DigestConfig {
     let mut c = config("organizers@example.org");
     c.lang = lang;
     c.pairing.cap = cap;
@@ -81,7 +85,7 @@ fn digest_config(keys: &LinkKeys, lang: mutualaid_forms::Lang, cap: usize) -> Di
 }
 
 /// Sends a digest to an outbox and returns its HTML part.
-async fn digest_html<S: Store>(
+pub(crate) async fn digest_html<S: Store>(
     store: &S,
     config: &DigestConfig,
     at: i64,
@@ -110,7 +114,7 @@ async fn digest_html<S: Store>(
 
 /// The first link in `html` whose query has `a=<action>`, unescaped, as a
 /// path and query on the handler (`/api/case?…`).
-fn link(html: &str, action: &str) -> String {
+pub(crate) fn link(html: &str, action: &str) -> String {
     let doc = scraper::Html::parse_document(html);
     let href = doc
         .select(&crate::sel("a"))
@@ -122,7 +126,12 @@ fn link(html: &str, action: &str) -> String {
         .to_owned()
 }
 
-fn router<S: Store + Clone>(store: &S, keys: &LinkKeys, cap: usize, now: fn() -> i64) -> Router {
+pub(crate) fn router<S: Store + Clone>(
+    store: &S,
+    keys: &LinkKeys,
+    cap: usize,
+    now: fn() -> i64,
+) -> Router {
     let site = Arc::new(Site::load(&mutualaid_tests::real_content()).expect("content"));
     let mut cfg = crate::handler::config(&site, 1_000);
     cfg.organizer_actions = Some(OrganizerActions {
@@ -138,7 +147,7 @@ fn router<S: Store + Clone>(store: &S, keys: &LinkKeys, cap: usize, now: fn() ->
     })
 }
 
-fn at_noon_next_day() -> i64 {
+pub(crate) fn at_noon_next_day() -> i64 {
     NOON + 86_400
 }
 
@@ -146,7 +155,7 @@ fn far_future() -> i64 {
     NOON + 60 * 86_400
 }
 
-async fn get(router: &Router, path: &str) -> crate::handler::Answer {
+pub(crate) async fn get(router: &Router, path: &str) -> crate::handler::Answer {
     send(
         router,
         Request::get(path).body(Body::empty()).expect("request"),
@@ -172,7 +181,7 @@ fn button_body(page: &str) -> String {
 }
 
 /// The page's button, pressed.
-async fn press(router: &Router, page: &str) -> crate::handler::Answer {
+pub(crate) async fn press(router: &Router, page: &str) -> crate::handler::Answer {
     let body = button_body(page);
     send(
         router,
@@ -373,7 +382,7 @@ async fn the_pages_are_in_spanish_for_spanish_speaking_organizers_and_a_close_ca
 
 /// Rosa asks on day 1; her daughter sends the form for her with Rosa's
 /// phone and her own email: two records, linked.
-async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
+pub(crate) async fn rosa_twice<S: Store>(store: &S) -> (String, String) {
     let mut ids = Vec::new();
     for (name, email, at) in [
         ("Rosa Martinez", None, NOON - 3 * 86_400),

@@ -128,115 +128,93 @@ fn each_function_gets_exactly_the_environment_its_binary_reads() {
 }
 
 /// Every (actions, resources) statement of a function's inline policies.
-/// The `dynamodb:LeadingKeys` a function's statement `i` allows.
-fn leading_keys(t: &Value, function: &str, i: usize) -> BTreeSet<String> {
-    let statement = &resource(t, function)["Properties"]["Policies"][0]["Statement"][i];
-    strings(&statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
-        .into_iter()
-        .collect()
-}
-
-fn statements(t: &Value, function: &str) -> Vec<(BTreeSet<String>, Vec<Value>)> {
-    let policies = resource(t, function)["Properties"]["Policies"]
-        .as_sequence()
-        .expect("inline policies only");
-    policies
-        .iter()
-        .flat_map(|p| p["Statement"].as_sequence().expect("statements").iter())
-        .map(|s| {
-            assert_eq!(s["Effect"].as_str(), Some("Allow"));
-            let actions: BTreeSet<String> = strings(&s["Action"]).into_iter().collect();
-            (
-                actions,
-                s["Resource"].as_sequence().expect("resources").clone(),
-            )
-        })
-        .collect()
-}
-
 #[test]
-fn each_function_may_do_exactly_what_its_adapters_call_on_only_its_table_and_sender() {
+fn each_function_reads_only_its_secrets_and_sends_as_the_sender_only() {
+    // Their DynamoDB rights follow from the calls they make: tests/it/rights.rs.
     let t = template();
-    let table_arn: Value = serde_norway::from_str("Fn::GetAtt: [Table, Arn]").expect("yaml");
-    let index_arn = |name: &str| -> Value {
-        serde_norway::from_str(&format!("Fn::Sub: ${{Table.Arn}}/index/{name}")).expect("yaml")
-    };
-
     let link_keys: Value = serde_norway::from_str(
         "Fn::Sub: arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${LinkKeysSecretName}-??????",
     )
     .expect("yaml");
-
+    let by_sid = |function: &str, sid: &str| -> (BTreeSet<String>, Vec<Value>) {
+        let policies = resource(&t, function)["Properties"]["Policies"]
+            .as_sequence()
+            .expect("inline policies only");
+        let statement = policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().expect("statements").iter())
+            .find(|s| s["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("{function} has a statement {sid}"));
+        (
+            strings(&statement["Action"]).into_iter().collect(),
+            statement["Resource"]
+                .as_sequence()
+                .expect("resources")
+                .clone(),
+        )
+    };
     // Both read the link keys (submit verifies links, digest signs them), that secret only.
     for function in ["SubmitFunction", "DigestFunction"] {
-        let first = &statements(&t, function)[0];
+        let (actions, resources) = by_sid(function, "LinkKeys");
         assert_eq!(
-            first.0,
+            actions,
             set(mutualaid_handler::links::secrets::ACTIONS),
             "{function}"
         );
-        assert_eq!(first.1, std::slice::from_ref(&link_keys), "{function}");
+        assert_eq!(resources, std::slice::from_ref(&link_keys), "{function}");
     }
-
     let edge: Value = serde_norway::from_str("Ref: EdgeSecret").expect("yaml");
-    let submit = statements(&t, "SubmitFunction");
-    assert_eq!(submit.len(), 3);
-    assert_eq!(submit[1].0, set(mutualaid_handler::edge::ACTIONS));
+    let (actions, resources) = by_sid("SubmitFunction", "EdgeSecret");
+    assert_eq!(actions, set(mutualaid_handler::edge::ACTIONS));
     assert_eq!(
-        submit[1].1,
+        resources,
         std::slice::from_ref(&edge),
         "the edge secret only"
     );
-    assert_eq!(
-        submit[2].0,
-        set(&dynamo::table_actions(dynamo::Granted::Submit))
-    );
-    assert_eq!(
-        submit[2].1,
-        std::slice::from_ref(&table_arn),
-        "the table only, no index, no wildcard"
-    );
-    assert_eq!(
-        leading_keys(&t, "SubmitFunction", 2),
-        set(dynamo::SUBMIT_KEY_PREFIXES),
-        "submit touches only its items"
-    );
 
-    let digest = statements(&t, "DigestFunction");
-    assert_eq!(digest.len(), 5);
-    assert_eq!(
-        digest[4].0,
-        set(mutualaid_handler::discord::secret::ACTIONS),
-        "reads the Discord webhook's secret"
-    );
-    let parameter = serde_norway::to_string(&digest[4].1).expect("yaml");
+    let (actions, resources) = by_sid("DigestFunction", "DiscordWebhookSecret");
+    assert_eq!(actions, set(mutualaid_handler::discord::secret::ACTIONS));
+    let parameter = serde_norway::to_string(&resources).expect("yaml");
     assert!(
         parameter.contains(":secret:${AWS::StackName}/discord-webhook-??????")
             && !parameter.contains('*'),
         "that secret only: {parameter}"
     );
-    assert_eq!(
-        digest[1].0,
-        set(&dynamo::table_actions(dynamo::Granted::Digest))
-    );
-    assert_eq!(digest[1].1, std::slice::from_ref(&table_arn));
-    assert_eq!(
-        leading_keys(&t, "DigestFunction", 1),
-        set(dynamo::DIGEST_KEY_PREFIXES),
-        "the digest touches only its items"
-    );
-    assert_eq!(digest[2].0, set(dynamo::DIGEST_INDEX_ACTIONS));
-    assert_eq!(
-        digest[2].1,
-        [index_arn(dynamo::INDEX), index_arn(dynamo::PENDING_INDEX)]
-    );
-    let digest = [digest[0].clone(), digest[1].clone(), digest[3].clone()];
-    assert_eq!(digest[2].0, set(SES_ACTIONS));
-    let identity = serde_norway::to_string(&digest[2].1).expect("yaml");
+    let (actions, resources) = by_sid("DigestFunction", "SendAsTheSenderOnly");
+    assert_eq!(actions, set(SES_ACTIONS));
+    let identity = serde_norway::to_string(&resources).expect("yaml");
     assert!(
         identity.contains(":identity/${SenderEmail}") && !identity.contains('*'),
         "the sender identity only: {identity}"
     );
+    // And nothing but those and the table's statements.
+    for function in ["SubmitFunction", "DigestFunction"] {
+        let policies = resource(&t, function)["Properties"]["Policies"]
+            .as_sequence()
+            .expect("inline policies only");
+        for statement in policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().expect("statements").iter())
+        {
+            let actions = strings(&statement["Action"]);
+            assert!(
+                actions.iter().all(|a| a.starts_with("dynamodb:"))
+                    || [
+                        "LinkKeys",
+                        "EdgeSecret",
+                        "DiscordWebhookSecret",
+                        "SendAsTheSenderOnly"
+                    ]
+                    .contains(&statement["Sid"].as_str().unwrap_or_default()),
+                "{function}: {statement:?}"
+            );
+            let text = serde_norway::to_string(&statement["Resource"]).expect("yaml");
+            assert!(
+                !actions.iter().any(|a| a.starts_with("dynamodb:")) || text.contains("Table"),
+                "{function}: DynamoDB rights on the table and its indexes only: {text}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod merge; // two records of one person made one, by an organizer: cases folded,
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod readme; // the README's code map matches the tree
 mod retention; // issue 23: nobody still waiting is deleted by retention; SQLite's purge, DynamoDB's TTL
+mod rights; // issue 25: each Lambda's AWS rights follow from the calls its paths make
 mod same_person; // issue 23: names compared as written; records of the old key rule found and re-keyed; both stores
 mod serve; // `mutualaid serve` as a person uses it
 mod slow_clients; // issue 24: hundreds of slow and idle clients hold neither serve nor Caddy
