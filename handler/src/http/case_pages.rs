@@ -24,7 +24,9 @@ use mutualaid_site::strings::{DigestTexts, Strings};
 use super::App;
 use crate::cases::{self, Act, Refusal};
 use crate::links::{ActionLink, KeySource, LinkError};
-use crate::store::{ActionKind, Case, CaseKind, CaseState, CloseReason, Person, Store, Timestamp};
+use crate::store::{
+    ActionKind, Case, CaseKind, CaseState, CloseReason, Person, Store, StoreError, Timestamp,
+};
 
 /// What organizer actions need: the keys links are signed with, and the cap.
 #[derive(Debug, Clone)]
@@ -145,7 +147,17 @@ struct Subject {
     volunteer: Option<Person>,
 }
 
-async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
+/// A record or case read for a page: one that does not decode is shown as
+/// unknown ("—"); a store that cannot be read fails the page (503), never
+/// shows nobody.
+fn readable<T>(read: Result<Option<T>, StoreError>) -> Result<Option<T>, StoreError> {
+    match read {
+        Err(StoreError::Unreadable { .. }) => Ok(None),
+        other => other,
+    }
+}
+
+async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Result<Subject, StoreError> {
     if matches!(
         link.action,
         ActionKind::Merge | ActionKind::TwoPeople | ActionKind::Unmerge
@@ -153,20 +165,20 @@ async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
         // The record merged away or asked about (`detail`) and the other (`volunteer`).
         let read = |id: &str| {
             let id = id.to_owned();
-            async move { app.store.person(&id).await.ok().flatten() }
+            async move { readable(app.store.person(&id).await) }
         };
-        return Subject {
+        return Ok(Subject {
             case: None,
-            person: read(&link.detail).await,
-            volunteer: read(link.volunteer.as_deref().unwrap_or("")).await,
-        };
+            person: read(&link.detail).await?,
+            volunteer: read(link.volunteer.as_deref().unwrap_or("")).await?,
+        });
     }
     let case = match &link.case {
-        Some(id) => app.store.case(id).await.ok().flatten(),
+        Some(id) => readable(app.store.case(id).await)?,
         None => None,
     };
     let person = match &case {
-        Some(c) => app.store.person(&c.person_id).await.ok().flatten(),
+        Some(c) => readable(app.store.person(&c.person_id).await)?,
         None => None,
     };
     let volunteer = match link
@@ -174,14 +186,20 @@ async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Subject {
         .as_deref()
         .or_else(|| case.as_ref().and_then(|c| c.volunteer_id.as_deref()))
     {
-        Some(id) => app.store.person(id).await.ok().flatten(),
+        Some(id) => readable(app.store.person(id).await)?,
         None => None,
     };
-    Subject {
+    Ok(Subject {
         case,
         person,
         volunteer,
-    }
+    })
+}
+
+/// The answer when the store cannot be read: try again.
+fn store_unavailable(e: &StoreError) -> Response {
+    tracing::warn!(error = %e, "store could not be read for an action page");
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
 /// The action in words: the page's title, which the button repeats.
@@ -248,7 +266,10 @@ pub(super) async fn show<S: Store>(
     };
     let (strings, lang) = words(&app, &link.lang);
     let t = &strings.digest;
-    let s = subject(&app, &link).await;
+    let s = match subject(&app, &link).await {
+        Ok(s) => s,
+        Err(e) => return store_unavailable(&e),
+    };
     let title = what(&link, &s, t);
     let mut body = String::new();
     if let (Some(case), Some(person)) = (&s.case, &s.person) {
@@ -287,7 +308,10 @@ pub(super) async fn show<S: Store>(
             body.push_str(&format!("<p>{}</p>", esc(&t.page_merge_note)));
         }
     } else if let Some(v) = &s.volunteer {
-        let load = cases::load(&app.store, &v.id).await.unwrap_or(0);
+        let load = match cases::load(&app.store, &v.id).await {
+            Ok(load) => load,
+            Err(e) => return store_unavailable(&e),
+        };
         let load = t.people.of(&t.lang, load as u64);
         let line = fill(
             &t.page_volunteer,
@@ -327,7 +351,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     };
     let (strings, lang) = words(&app, &link.lang);
     let t = &strings.digest;
-    let before = subject(&app, &link).await;
+    let before = match subject(&app, &link).await {
+        Ok(s) => s,
+        Err(e) => return store_unavailable(&e),
+    };
     let title = what(&link, &before, t);
     let outcome = match link.action {
         ActionKind::Erase | ActionKind::SentUnderTwoNames => Ok(Err(Refusal::NotApplicable(
@@ -400,10 +427,7 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
     };
     let result: Result<(), Refusal> = match outcome {
         Ok(result) => result,
-        Err(e) => {
-            tracing::warn!(error = %e, "store refused an action");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
+        Err(e) => return store_unavailable(&e),
     };
     tracing::info!(
         action = link.action.name(),
@@ -421,7 +445,10 @@ pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -
             ),
         ),
         Err(refusal) => {
-            let after = subject(&app, &link).await;
+            let after = match subject(&app, &link).await {
+                Ok(s) => s,
+                Err(e) => return store_unavailable(&e),
+            };
             let person = after.person.as_ref().map(name).unwrap_or("—");
             let volunteer = after.volunteer.as_ref().map(name).unwrap_or("—");
             let why = match refusal {

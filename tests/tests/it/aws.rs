@@ -309,21 +309,47 @@ pub fn start_digest(
     secret: String,
     discord: Option<&str>,
 ) -> std::process::Child {
+    let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+    let env = digest_env(runtime_api, &endpoint, table, sender, to, secret, discord);
+    start_digest_with(env)
+}
+
+/// The `digest` binary's environment, as the template sets it, against
+/// `endpoint` (see [`start_digest`]).
+pub fn digest_env(
+    runtime_api: &str,
+    endpoint: &str,
+    table: &str,
+    sender: &str,
+    to: &str,
+    secret: String,
+    discord: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = lambda::submit_env(runtime_api, endpoint, table)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_") || mutualaid_handler::lambda::DIGEST_ENV.contains(k))
+        .filter(|(k, _)| {
+            *k != "LINK_KEYS_SECRET" && *k != "PAIRING_CAP" && *k != "DIGEST_TIME_ZONE"
+        })
+        .collect();
+    env.extend([
+        ("DIGEST_FROM", sender.to_owned()),
+        ("DIGEST_TO", to.to_owned()),
+        ("DIGEST_LANG", "es".into()),
+        ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
+        ("PAIRING_CAP", "3".into()),
+        ("PAIRING_MAX_MILES", "10".into()),
+        ("MATCH_REVIEW_DAYS", "14".into()),
+        ("LINK_KEYS_SECRET", secret),
+        ("DISCORD_WEBHOOK_SECRET", discord.unwrap_or("").to_owned()),
+    ]);
+    env
+}
+
+/// The `digest` binary, started with `env` (see [`digest_env`]).
+pub fn start_digest_with(env: Vec<(&'static str, String)>) -> std::process::Child {
     Command::new(workspace_bin("digest"))
-        .envs(submit_env(runtime_api, table).into_iter().filter(|(k, _)| {
-            k.starts_with("AWS_") || mutualaid_handler::lambda::DIGEST_ENV.contains(k)
-        }))
-        .envs([
-            ("DIGEST_FROM", sender.to_owned()),
-            ("DIGEST_TO", to.to_owned()),
-            ("DIGEST_LANG", "es".into()),
-            ("DIGEST_TIME_ZONE", "America/Los_Angeles".into()),
-            ("PAIRING_CAP", "3".into()),
-            ("PAIRING_MAX_MILES", "10".into()),
-            ("MATCH_REVIEW_DAYS", "14".into()),
-            ("LINK_KEYS_SECRET", secret),
-            ("DISCORD_WEBHOOK_SECRET", discord.unwrap_or("").to_owned()),
-        ])
+        .envs(env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

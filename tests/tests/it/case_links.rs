@@ -27,7 +27,7 @@ use crate::store_contract::{KEEP, person};
 const PAGE: &str = "https://mutualaid.example.org/api/case";
 
 /// The API Gateway event of an organizer opening `link` (`/api/case?…`).
-fn opening(link: &str) -> serde_json::Value {
+pub(crate) fn opening(link: &str) -> serde_json::Value {
     let (path, query) = link.split_once('?').expect("a query");
     let mut event = lambda::http_event(false, path, "text/plain", "", "203.0.113.5");
     event["requestContext"]["http"]["method"] = json!("GET");
@@ -164,7 +164,7 @@ pub(crate) async fn get(router: &Router, path: &str) -> crate::handler::Answer {
 }
 
 /// What the page's button posts: its form's hidden fields, encoded as the browser would.
-fn button_body(page: &str) -> String {
+pub(crate) fn button_body(page: &str) -> String {
     let doc = scraper::Html::parse_document(page);
     let fields: Vec<(String, String)> = doc
         .select(&crate::sel("form[method=post] input[type=hidden]"))

@@ -1,4 +1,6 @@
-//! Issue 25, "rights from calls", the static layer: each Lambda's DynamoDB
+//! Issue 25, "rights from calls", in two layers.
+//!
+//! The static layer: each Lambda's DynamoDB
 //! rights in `infra/template.yaml` follow from what its code calls. The
 //! paths each function runs — `submit`: sign-ups and every organizer's
 //! button (Confirm, Decline, Pause, Merge, Undo merge, Close…), page and
@@ -11,6 +13,11 @@
 //! What this cannot see: a path no test runs (the paths are the
 //! functions' whole surface today: the router's routes and the digest's
 //! events); and conditions other than `dynamodb:LeadingKeys`.
+//!
+//! The run layer: the `submit` and `digest` binaries run those paths under
+//! IAM users holding exactly their function's actions, on a moto server of
+//! the test's own with IAM checks on — which checks actions only (see
+//! [`each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_iam`]).
 
 use std::collections::BTreeSet;
 
@@ -239,4 +246,303 @@ async fn every_call_each_function_makes_is_granted_by_its_policy_and_every_right
             .any(|c| c.index.as_deref() == Some(mutualaid_handler::store::dynamo::PENDING_INDEX)),
         "a policy whose index Query names another index refuses the pending index's reads"
     );
+}
+
+/// A moto server of this test's own: IAM checks, once turned on, hold for
+/// every request it serves (so no other test may share it).
+struct IamMoto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for IamMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn venv_python() -> Option<std::path::PathBuf> {
+    let python = mutualaid_tests::workspace().join(".venv-test/bin/python");
+    if python.is_file() {
+        Some(python)
+    } else {
+        mutualaid_tests::skip("no .venv-test: tests/run installs moto and boto3 there");
+        None
+    }
+}
+
+fn start_iam_moto(python: &std::path::Path) -> IamMoto {
+    let port = mutualaid_tests::caddy::free_port();
+    let child = std::process::Command::new(python)
+        .arg(mutualaid_tests::workspace().join("tests/moto/serve.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting moto");
+    let moto = IamMoto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if ureq::get(&format!("{}/moto-api/", moto.endpoint))
+            .call()
+            .is_ok()
+        {
+            return moto;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("moto did not start");
+}
+
+/// An IAM user allowed `actions` (on every resource: see the module docs),
+/// made while the server checks nothing yet: its key and secret.
+fn iam_user(
+    python: &std::path::Path,
+    endpoint: &str,
+    name: &str,
+    actions: &BTreeSet<String>,
+) -> (String, String) {
+    let out = std::process::Command::new(python)
+        .arg(mutualaid_tests::workspace().join("tests/moto/iam_user.py"))
+        .args([endpoint, name])
+        .args(actions)
+        .output()
+        .expect("iam_user.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let (key, secret) = text.trim().split_once(' ').expect("KEY SECRET");
+    (key.to_owned(), secret.to_owned())
+}
+
+/// Every action a function's policy grants (moto checks these, on "*").
+fn granted(function: &str) -> BTreeSet<String> {
+    Policy::of(&template(), function)
+        .0
+        .into_iter()
+        .flat_map(|s| s.actions)
+        .collect()
+}
+
+fn as_user(
+    env: Vec<(&'static str, String)>,
+    (key, secret): &(String, String),
+) -> Vec<(&'static str, String)> {
+    let env = mutualaid_tests::lambda::with_env(env, "AWS_ACCESS_KEY_ID", key);
+    mutualaid_tests::lambda::with_env(env, "AWS_SECRET_ACCESS_KEY", secret)
+}
+
+/// The HTML part of the newest digest moto's SES holds for `to`.
+fn latest_digest_html(endpoint: &str, to: &str) -> String {
+    let data: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .expect("moto")
+            .body_mut()
+            .with_config()
+            .limit(1 << 28)
+            .read_to_string()
+            .expect("text"),
+    )
+    .expect("JSON");
+    let raw = data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|a| a == to))
+        })
+        .filter_map(|m| m["raw_data"].as_str())
+        .next_back()
+        .expect("a digest sent")
+        .to_owned();
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("MIME")
+        .body_html(0)
+        .expect("an HTML part")
+        .into_owned()
+}
+
+/// Issue 25, the run layer: each Lambda binary's paths under credentials
+/// holding exactly its function's actions, against a moto server with IAM
+/// checks on. moto checks each request's API action
+/// (`dynamodb:TransactWriteItems`, not the items inside it), on any
+/// resource, and no condition: the items, indexes and leading keys are the
+/// static layer's ([`every_call_each_function_makes_is_granted_by_its_policy_and_every_right_is_called`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_iam() {
+    use crate::aws::{digest_env, start_digest_with, start_submit};
+    use crate::case_links::{button_body, opening};
+    use mutualaid_tests::lambda;
+
+    if aws::moto().is_none() {
+        return; // tests/run has not set the venv and binaries up
+    }
+    let Some(python) = venv_python() else { return };
+    let moto = start_iam_moto(&python);
+    let endpoint = moto.endpoint.clone();
+    // Set-up as an operator would, while the server checks nothing yet.
+    let (_, table) = stores::dynamodb_table(&endpoint, "rights").await;
+    aws::edge_secret(&endpoint).await;
+    let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
+    let sender = format!("digest-{table}@mutualaid.example.org");
+    aws_sdk_sesv2::Client::new(&aws::sdk_config(&endpoint).await)
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .expect("verify");
+    let submit_user = iam_user(&python, &endpoint, "submit", &granted("SubmitFunction"));
+    let digest_user = iam_user(&python, &endpoint, "digest", &granted("DigestFunction"));
+    let mut without_batch = granted("SubmitFunction");
+    without_batch.remove("dynamodb:BatchGetItem");
+    let crippled_user = iam_user(&python, &endpoint, "submit-without-batch", &without_batch);
+    // From here on every request is checked.
+    ureq::post(&format!("{endpoint}/moto-api/reset-auth"))
+        .send("0")
+        .expect("IAM checks on");
+
+    // An emulator per process: a stopped process's poll never takes another's event.
+    let emulator = lambda::start().await;
+    let digest_emulator = lambda::start().await;
+    let crippled_emulator = lambda::start().await;
+    let env = lambda::with_env(
+        lambda::submit_env(&emulator.address, &endpoint, &table),
+        "LINK_KEYS_SECRET",
+        &secret,
+    );
+    // Cap 1: once Vic is confirmed, the next digest offers to pause him.
+    let env = lambda::with_env(env, "PAIRING_CAP", "1");
+    let mut submit = start_submit(as_user(env.clone(), &submit_user));
+    let to = format!("organizers+{table}@example.org");
+    let digest_env = lambda::with_env(
+        digest_env(
+            &digest_emulator.address,
+            &endpoint,
+            &table,
+            &sender,
+            &to,
+            secret.clone(),
+            None,
+        ),
+        "PAIRING_CAP",
+        "1",
+    );
+
+    // Sign-ups: Rita asks, Vic shops, Rosa twice on one phone.
+    for form in [
+        "name=Rita+Lopez&email=rita%40example.org&contact_method=email&zip=92004&roles=delivery&consent=on&lang=en",
+        "name=Vic+Helper&email=vic%40example.org&contact_method=email&zip=92004&roles=shopper&consent=on&lang=en",
+        "name=Rosa+Martinez&phone=619+555+0142&contact_method=text&zip=92004&roles=delivery&consent=on&lang=en",
+        "name=Rosa+M&phone=619+555+0142&email=daughter%40example.org&contact_method=text&zip=92004&roles=delivery&consent=on&lang=en",
+    ] {
+        let (_, answer) = emulator
+            .invoke(lambda::http_event(
+                false,
+                "/api/signup",
+                "application/x-www-form-urlencoded",
+                form,
+                "203.0.113.9",
+            ))
+            .await;
+        assert_eq!(
+            answer["statusCode"], 303,
+            "a sign-up under submit's rights: {answer}"
+        );
+    }
+    let _ = submit.kill();
+    let _ = submit.wait();
+
+    // The digest under its rights.
+    let schedule = serde_json::json!({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "2026-11-27T16:00:00Z", "detail": {}});
+    let run_digest = |event: serde_json::Value| {
+        let emulator = &digest_emulator;
+        let env = as_user(digest_env.clone(), &digest_user);
+        async move {
+            let mut child = start_digest_with(env);
+            let (is_error, answer) = emulator.invoke(event).await;
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(!is_error, "the digest function under its rights: {answer}");
+            answer
+        }
+    };
+    let answer = run_digest(schedule.clone()).await;
+    assert_eq!(answer["sent"], true, "{answer}");
+    let html = latest_digest_html(&endpoint, &to);
+
+    // The organizers' pages: a submit whose policy lacks BatchGetItem cannot
+    // show Confirm (503) — the check bites — and the real one can.
+    let confirm = link_of(&html, "confirm").expect("a Confirm link");
+    let crippled_env = lambda::with_env(
+        env.clone(),
+        "AWS_LAMBDA_RUNTIME_API",
+        &crippled_emulator.address,
+    );
+    let mut crippled = start_submit(as_user(crippled_env, &crippled_user));
+    let (_, refused) = crippled_emulator.invoke(opening(&confirm)).await;
+    let _ = crippled.kill();
+    let _ = crippled.wait();
+    assert_eq!(
+        refused["statusCode"], 503,
+        "without BatchGetItem: {refused}"
+    );
+
+    let mut submit = start_submit(as_user(env.clone(), &submit_user));
+    let press_every = |html: String| {
+        let emulator = &emulator;
+        async move {
+            let mut pressed = BTreeSet::new();
+            for action in actions_linked(&html) {
+                let Some(path) = link_of(&html, &action) else {
+                    continue;
+                };
+                let (_, page) = emulator.invoke(opening(&path)).await;
+                assert_eq!(page["statusCode"], 200, "{action}: {page}");
+                let body = button_body(page["body"].as_str().expect("a page"));
+                let (_, done) = emulator
+                    .invoke(lambda::http_event(
+                        false,
+                        "/api/case",
+                        "application/x-www-form-urlencoded",
+                        &body,
+                        "203.0.113.5",
+                    ))
+                    .await;
+                let status = done["statusCode"].as_u64();
+                assert!(matches!(status, Some(200 | 409)), "{action}: {done}");
+                pressed.insert(action);
+            }
+            pressed
+        }
+    };
+    let pressed = press_every(html).await;
+    assert!(
+        ["confirm", "decline", "merge", "close"]
+            .iter()
+            .all(|a| pressed.contains(*a)),
+        "{pressed:?}"
+    );
+    let answer = run_digest(schedule).await;
+    assert_eq!(answer["sent"], true, "{answer}");
+    let pressed = press_every(latest_digest_html(&endpoint, &to)).await;
+    assert!(
+        pressed.contains("unmerge") && pressed.contains("pause"),
+        "{pressed:?}"
+    );
+    let _ = submit.kill();
+    let _ = submit.wait();
+
+    // A deletion on request: the digest function's delete event.
+    let answer = run_digest(serde_json::json!({"delete": {"email": "vic@example.org"}})).await;
+    assert!(answer["deleted"].is_object(), "{answer}");
 }
