@@ -543,6 +543,32 @@ pub mod aws {
     /// [`super::lambda::EDGE_SECRET_VALUE`]: the `submit` function reads it at start.
     pub const EDGE_SECRET: &str = "/mutualaid-test/edge";
 
+    /// Every raw message the SES of the moto at `endpoint` holds for `to`,
+    /// oldest first.
+    pub fn sent_to(endpoint: &str, to: &str) -> Vec<String> {
+        let text = ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .expect("moto data")
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .expect("text");
+        let data: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        data["ses"]["RawMessage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["destinations"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|a| a == to))
+            })
+            .filter_map(|m| m["raw_data"].as_str())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Creates [`EDGE_SECRET`] in moto unless it is there.
     pub async fn edge_secret(endpoint: &str) {
         let client = aws_sdk_secretsmanager::Client::new(&sdk_config(endpoint).await);

@@ -545,28 +545,7 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         kept_until > mutualaid_handler::clock::system_clock() + 364 * 86_400,
         "Kim's request is open: the digest run keeps her a year from now ({kept_until})"
     );
-    let data: Value = serde_json::from_str(
-        &ureq::get(&format!("{endpoint}/moto-api/data.json"))
-            .call()
-            .expect("moto")
-            .body_mut()
-            .with_config()
-            .limit(1 << 28)
-            .read_to_string()
-            .expect("text"),
-    )
-    .expect("JSON");
-    let raw: Vec<&str> = data["ses"]["RawMessage"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|a| a == to.as_str()))
-        })
-        .filter_map(|m| m["raw_data"].as_str())
-        .collect();
+    let raw = aws::sent_to(&endpoint, &to);
     assert_eq!(raw.len(), 1);
     assert!(
         raw[0].contains("Subject: Ayuda Mutua de San Diego: resumen del"),

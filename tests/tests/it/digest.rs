@@ -117,31 +117,6 @@ pub async fn seed<S: Store>(store: &S, at: i64) {
     }
 }
 
-/// Every raw message moto's SES holds for `to`.
-fn sent_to(to: &str) -> Vec<String> {
-    let text = ureq::get(&format!("{}/moto-api/data.json", aws::endpoint()))
-        .call()
-        .expect("moto data")
-        .body_mut()
-        .with_config()
-        .limit(256 * 1024 * 1024)
-        .read_to_string()
-        .expect("text");
-    let data: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let mut out = Vec::new();
-    let ses = &data["ses"];
-    for m in ses["RawMessage"].as_array().into_iter().flatten() {
-        let raw = m["raw_data"].as_str().unwrap_or_default();
-        if m["destinations"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|a| a == to))
-        {
-            out.push(raw.to_owned());
-        }
-    }
-    out
-}
-
 async fn ses(endpoint: &str) -> aws_sdk_sesv2::Client {
     aws_sdk_sesv2::Client::new(&aws::sdk_config(endpoint).await)
 }
@@ -179,7 +154,7 @@ async fn a_digest_through_ses_is_grouped_by_area_with_pairings_and_a_csv() {
         }
     ));
 
-    let raw = sent_to(&to);
+    let raw = aws::sent_to(&aws::endpoint(), &to);
     assert_eq!(raw.len(), 1, "one message to the organizers");
     let message = MessageParser::default()
         .parse(raw[0].as_bytes())
@@ -264,7 +239,7 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
         5,
         "everyone is still pending"
     );
-    assert!(sent_to(&to).is_empty());
+    assert!(aws::sent_to(&aws::endpoint(), &to).is_empty());
 
     ses(&endpoint)
         .await
@@ -311,7 +286,7 @@ async fn refused_by_ses_the_run_fails_and_the_next_run_catches_up() {
         ),
         "a re-run sends nothing new"
     );
-    let raw = sent_to(&to);
+    let raw = aws::sent_to(&aws::endpoint(), &to);
     assert_eq!(raw.len(), 2);
     let quiet = MessageParser::default()
         .parse(raw[1].as_bytes())

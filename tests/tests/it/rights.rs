@@ -340,30 +340,7 @@ fn as_user(
 
 /// The HTML part of the newest digest moto's SES holds for `to`.
 fn latest_digest_html(endpoint: &str, to: &str) -> String {
-    let data: serde_json::Value = serde_json::from_str(
-        &ureq::get(&format!("{endpoint}/moto-api/data.json"))
-            .call()
-            .expect("moto")
-            .body_mut()
-            .with_config()
-            .limit(1 << 28)
-            .read_to_string()
-            .expect("text"),
-    )
-    .expect("JSON");
-    let raw = data["ses"]["RawMessage"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|a| a == to))
-        })
-        .filter_map(|m| m["raw_data"].as_str())
-        .next_back()
-        .expect("a digest sent")
-        .to_owned();
+    let raw = aws::sent_to(endpoint, to).pop().expect("a digest sent");
     mail_parser::MessageParser::default()
         .parse(raw.as_bytes())
         .expect("MIME")

@@ -211,6 +211,16 @@ async fn slow_and_idle_clients_do_not_hold_serve_behind_the_documented_caddyfile
     every_attack_through_caddy(&target, &dir.path().join("data")).await;
 }
 
+/// A connection from `from` that sends half its headers and holds on.
+async fn half_a_request(target: &Target, from: IpAddr) -> Box<dyn mutualaid_tests::slow::Io> {
+    let mut stream = target.connect(from).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a request");
+    stream
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seventeenth_connection_of_one_client_is_refused_while_another_is_served() {
     let dir = tempfile::tempdir().expect("a folder");
@@ -220,12 +230,7 @@ async fn the_seventeenth_connection_of_one_client_is_refused_while_another_is_se
     // Sixteen connections from one client, each half-way through its headers.
     let mut held = Vec::new();
     for _ in 0..16 {
-        let mut stream = target.connect(one).await.expect("connect");
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .expect("half a request");
-        held.push(stream);
+        held.push(half_a_request(&target, one).await);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut seventeenth = target.connect(one).await.expect("connect");
@@ -244,15 +249,7 @@ async fn the_seventeenth_connection_of_one_client_is_refused_while_another_is_se
 
     // Eight more clients fill the server to its cap of 24; a new person is still answered.
     for i in 0..8u8 {
-        let mut stream = target
-            .connect(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 30 + i)))
-            .await
-            .expect("connect");
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .expect("half a request");
-        held.push(stream);
+        held.push(half_a_request(&target, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 30 + i))).await);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
