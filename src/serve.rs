@@ -221,8 +221,8 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         out: out.clone(),
         reload,
     };
-    let proxies = production.clone().map(Arc::new);
-    let app = match (files, production) {
+    let proxies = production.map(Arc::new);
+    let app = match (files, proxies.clone()) {
         (Some(files), Some(trusted)) => Router::new()
             .fallback(static_site::serve_file)
             .with_state(files)
@@ -230,7 +230,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
             .layer(axum::middleware::from_fn_with_state(state, tidy_path))
             .layer(axum::middleware::from_fn(http::security::security_headers))
             .layer(axum::middleware::from_fn_with_state(
-                Arc::new(trusted),
+                trusted,
                 http::forwarded::client_from_forwarded,
             )),
         _ => {

@@ -249,6 +249,30 @@ const RATE_ATTEMPTS: u32 = 24;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Sends `put` only over the item's `version` `read` (0: only where there
+/// is no item): `Ok(false)` when another writer moved it first.
+async fn put_over_version(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    read: u64,
+) -> Result<bool, StoreError> {
+    let put = if read == 0 {
+        put.condition_expression("attribute_not_exists(pk)")
+    } else {
+        put.condition_expression("version = :read")
+            .expression_attribute_values(":read", n(read))
+    };
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -916,22 +940,7 @@ impl DynamoStore {
             .item("times", times)
             .item("version", n(ring.version))
             .item(TTL_ATTRIBUTE, n(forget_at));
-        let put = if ring.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :read")
-                .expression_attribute_values(":read", n(ring.version - 1))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        put_over_version(put, ring.version.saturating_sub(1)).await
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -1786,21 +1795,9 @@ impl Store for DynamoStore {
             .item(SORT_KEY, s("STATE"))
             .item("state", value)
             .item("version", n(state.version));
-        let put = if expected_version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", n(expected_version))
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(unavailable(e)),
+        match put_over_version(put, expected_version).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
         }
     }
 

@@ -115,15 +115,19 @@ pub(crate) async fn digest_html<S: Store>(
 /// The first link in `html` whose query has `a=<action>`, unescaped, as a
 /// path and query on the handler (`/api/case?…`).
 pub(crate) fn link(html: &str, action: &str) -> String {
+    find_link(html, action).unwrap_or_else(|| panic!("a {action} link in {html}"))
+}
+
+/// As [`link`], if there is one.
+pub(crate) fn find_link(html: &str, action: &str) -> Option<String> {
     let doc = scraper::Html::parse_document(html);
-    let href = doc
-        .select(&crate::sel("a"))
+    doc.select(&crate::sel("a"))
         .filter_map(|a| a.value().attr("href"))
         .find(|h| h.starts_with(PAGE) && h.contains(&format!("a={action}&")))
-        .unwrap_or_else(|| panic!("a {action} link in {html}"))
-        .to_owned();
-    href.trim_start_matches("https://mutualaid.example.org")
-        .to_owned()
+        .map(|h| {
+            h.trim_start_matches("https://mutualaid.example.org")
+                .to_owned()
+        })
 }
 
 pub(crate) fn router<S: Store + Clone>(

@@ -30,7 +30,7 @@ use mutualaid_tests::calls::{Call, CallLog, Policy, Resource};
 use mutualaid_tests::{aws, stores};
 
 use crate::case_links::{
-    at_noon_next_day, digest_config, digest_html, get, press, rosa_twice, router, seed,
+    at_noon_next_day, digest_config, digest_html, find_link, get, press, rosa_twice, router, seed,
 };
 use crate::digest::NOON;
 use crate::store_contract::{KEEP, person};
@@ -59,18 +59,6 @@ fn actions_linked(html: &str) -> BTreeSet<String> {
         .filter_map(|rest| rest.split(['&', '"']).next())
         .map(str::to_owned)
         .collect()
-}
-
-/// The first link of `action` in `html`, as a path on the handler.
-fn link_of(html: &str, action: &str) -> Option<String> {
-    let doc = scraper::Html::parse_document(html);
-    doc.select(&crate::sel("a"))
-        .filter_map(|a| a.value().attr("href"))
-        .find(|h| h.contains("/api/case?") && h.contains(&format!("a={action}&")))
-        .map(|h| {
-            h.trim_start_matches("https://mutualaid.example.org")
-                .to_owned()
-        })
 }
 
 /// The calls of each function, recorded as their paths run.
@@ -127,7 +115,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     // submit: every button the digest carries, its page and its press.
     let actions = actions_linked(&html);
     for action in &actions {
-        let Some(path) = link_of(&html, action) else {
+        let Some(path) = find_link(&html, action) else {
             continue;
         };
         let page = get(&app, &path).await;
@@ -155,7 +143,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     );
     // submit: … whose Undo merge and Pause are pressed (and any other button).
     for action in actions_linked(&next) {
-        if let Some(path) = link_of(&next, &action) {
+        if let Some(path) = find_link(&next, &action) {
             let page = get(&app, &path).await;
             if page.status == 200 {
                 press(&app, &page.body).await;
@@ -459,7 +447,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
 
     // The organizers' pages: a submit whose policy lacks BatchGetItem cannot
     // show Confirm (503) — the check bites — and the real one can.
-    let confirm = link_of(&html, "confirm").expect("a Confirm link");
+    let confirm = find_link(&html, "confirm").expect("a Confirm link");
     let crippled_env = lambda::with_env(
         env.clone(),
         "AWS_LAMBDA_RUNTIME_API",
@@ -480,7 +468,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         async move {
             let mut pressed = BTreeSet::new();
             for action in actions_linked(&html) {
-                let Some(path) = link_of(&html, &action) else {
+                let Some(path) = find_link(&html, &action) else {
                     continue;
                 };
                 let (_, page) = emulator.invoke(opening(&path)).await;
