@@ -20,7 +20,7 @@ use mutualaid_handler::digest::{self, DigestConfig};
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
     ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, LogEntry, Outcome, Person,
-    Store, Submission, SubmissionWrite,
+    Planner, Store, Submission, SubmissionWrite, Write,
 };
 
 const NOW: i64 = 1_795_723_200;
@@ -150,12 +150,12 @@ fn main() {
                 matched.matched_at = Some(NOW - rng.next(30) as i64 * 86_400);
                 matched.version += 1;
                 let change = CaseChange {
-                    case: matched,
-                    expected_version: case.version,
-                    from_state: CaseState::Open,
                     cap: Some(3),
-                    released_volunteer: None,
-                    action: Some(CaseAction {
+                    ..CaseChange::new(case, matched)
+                };
+                let plan = Planner::new()
+                    .change(&change)
+                    .write(Write::Action(CaseAction {
                         id: format!("action-{v}-{}", case.id),
                         at: NOW - 86_400,
                         kind: ActionKind::Confirm,
@@ -166,9 +166,9 @@ fn main() {
                         version: case.version + 1,
                         merged: None,
                         expires_at: NOW + 86_400,
-                    }),
-                };
-                store.change_case(&change).await.expect("match");
+                    }))
+                    .plan();
+                store.carry_out(&plan).await.expect("match");
             }
         }
         println!(

@@ -15,8 +15,8 @@ use mutualaid_forms::Role;
 
 use crate::store::{
     ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason,
-    ClosedCase, MergeChange, MergedRecords, Person, Standing, Store, StoreError, Timestamp,
-    UnmergeChange,
+    ClosedCase, MergeChange, MergedRecords, Person, Planner, Standing, Store, StoreError,
+    Timestamp, UnmergeChange, Write, plan,
 };
 
 /// An action on a case.
@@ -167,15 +167,9 @@ impl std::fmt::Display for Refusal {
 /// What an action came to.
 pub type Acted = Result<Case, Refusal>;
 
-/// How many delivery cases are matched to `volunteer`.
+/// How many delivery cases are matched to `volunteer` (the store's counter).
 pub async fn load<S: Store>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
-    Ok(store
-        .active_cases()
-        .await?
-        .cases
-        .iter()
-        .filter(|c| c.holds_volunteer() == Some(volunteer))
-        .count())
+    Ok(usize::try_from(store.load(volunteer).await?).unwrap_or(usize::MAX))
 }
 
 /// Acts on a case. `expected_version`: the version the organizer saw
@@ -213,7 +207,6 @@ pub async fn act<S: Store>(
         ..case.clone()
     };
     let mut cap_check = None;
-    let mut released = None;
     let not = |why| Ok(Err(Refusal::NotApplicable(why)));
     match &act {
         Act::Confirm { volunteer } => {
@@ -245,7 +238,6 @@ pub async fn act<S: Store>(
             if case.state == CaseState::Closed {
                 return Ok(Err(Refusal::moved(&case)));
             }
-            released = case.holds_volunteer().map(str::to_owned);
             next.state = CaseState::Closed;
             next.closed = Some((now, *reason));
         }
@@ -295,14 +287,14 @@ pub async fn act<S: Store>(
         expires_at: case.expires_at,
     };
     let change = CaseChange {
-        case: next.clone(),
-        expected_version: expected,
-        from_state: case.state,
         cap: cap_check,
-        released_volunteer: released,
-        action: Some(action),
+        ..CaseChange::new(&case, next.clone())
     };
-    match store.change_case(&change).await {
+    let plan = Planner::new()
+        .change(&change)
+        .write(Write::Action(action))
+        .plan();
+    match store.carry_out(&plan).await {
         Ok(()) => Ok(Ok(next)),
         Err(StoreError::Conflict) => {
             // Say what changed: the case moved, the volunteer filled up, or another case is open.
@@ -426,7 +418,7 @@ async fn change_standing<S: Store>(
             Ok(decided) => decided,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        match store.set_standing(&state, &action).await {
+        match store.carry_out(&plan::standing(&state, &action)).await {
             Ok(()) => return Ok(Ok(state)),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e),
@@ -646,9 +638,6 @@ async fn try_merge<S: Store>(
         let takes_on = kept_case
             .as_ref()
             .is_some_and(|k| k.state == CaseState::Open && old.state != CaseState::Open);
-        let both_matched = kept_case
-            .as_ref()
-            .is_some_and(|k| k.holds_volunteer().is_some() && old.holds_volunteer().is_some());
         let closing = Case {
             state: CaseState::Closed,
             closed: Some((now, CloseReason::Merged)),
@@ -660,19 +649,9 @@ async fn try_merge<S: Store>(
             id: closing.id.clone(),
             version: closing.version,
         });
-        change.changed.push(CaseChange {
-            case: closing,
-            expected_version: old.version,
-            from_state: old.state,
-            cap: None,
-            // Its volunteer is freed only if the kept case keeps its own.
-            released_volunteer: if both_matched {
-                old.holds_volunteer().map(str::to_owned)
-            } else {
-                None
-            },
-            action: None,
-        });
+        // Its volunteer's load moves with the match, if the kept case takes
+        // it on (the plan sums the moves).
+        change.changed.push(CaseChange::new(&old, closing));
         match kept_case {
             Some(k) => {
                 carried_on.push(CarriedCase {
@@ -697,14 +676,7 @@ async fn try_merge<S: Store>(
                     next.matched_at = old.matched_at;
                     next.changed_at = now;
                 }
-                change.changed.push(CaseChange {
-                    case: next,
-                    expected_version: k.version,
-                    from_state: k.state,
-                    cap: None,
-                    released_volunteer: None,
-                    action: None,
-                });
+                change.changed.push(CaseChange::new(&k, next));
             }
             None => {
                 let fresh = Case::open(into, old.kind, now, None, kept.expires_at);
@@ -736,7 +708,7 @@ async fn try_merge<S: Store>(
         .carried
         .extend(record.carried.iter().cloned());
     change.action.merged = Some(record.clone());
-    store.merge(&change).await?;
+    store.carry_out(&change.plan()).await?;
     Ok(Ok(record))
 }
 
@@ -812,15 +784,6 @@ async fn try_unmerge<S: Store>(
     let into_cases = store.cases_of(&into).await?;
     let mut changed = Vec::new();
     let mut given_back = Vec::new();
-    let unchanged = |case: &Case| CaseChange {
-        case: case.clone(),
-        expected_version: case.version,
-        from_state: case.state,
-        cap: None,
-        // A match moves between the two cases, never to nobody.
-        released_volunteer: None,
-        action: None,
-    };
     // One request of a kind given back, and each case changed once (two
     // merges may have carried requests of one kind onto one case).
     let mut given: Vec<CaseKind> = Vec::new();
@@ -844,24 +807,22 @@ async fn try_unmerge<S: Store>(
         {
             if let Some(carrier) = carrier.filter(|_| carried.into_before.is_none()) {
                 let moves = carrier.state != CaseState::Open && waiting.state == CaseState::Open;
-                changed.push(CaseChange {
-                    case: Case {
+                // A match moves to the waiting case, or its volunteer is
+                // freed (the plan sums the loads).
+                changed.push(CaseChange::new(
+                    carrier,
+                    Case {
                         state: CaseState::Closed,
                         closed: Some((now, CloseReason::Unmerged)),
                         changed_at: now,
                         version: carrier.version + 1,
                         ..carrier.clone()
                     },
-                    released_volunteer: if moves {
-                        None
-                    } else {
-                        carrier.holds_volunteer().map(str::to_owned)
-                    },
-                    ..unchanged(carrier)
-                });
+                ));
                 if moves {
-                    changed.push(CaseChange {
-                        case: Case {
+                    changed.push(CaseChange::new(
+                        waiting,
+                        Case {
                             state: carrier.state,
                             volunteer_id: carrier.volunteer_id.clone(),
                             matched_at: carrier.matched_at,
@@ -869,8 +830,7 @@ async fn try_unmerge<S: Store>(
                             version: waiting.version + 1,
                             ..waiting.clone()
                         },
-                        ..unchanged(waiting)
-                    });
+                    ));
                 }
                 touched.push(&carrier.id);
             }
@@ -922,19 +882,13 @@ async fn try_unmerge<S: Store>(
                     restored
                 }
             };
-            changed.push(CaseChange {
-                case: restored,
-                ..unchanged(carrier)
-            });
+            changed.push(CaseChange::new(carrier, restored));
         }
         given_back.push(ClosedCase {
             id: back.id.clone(),
             version: back.version,
         });
-        changed.push(CaseChange {
-            case: back,
-            ..unchanged(own)
-        });
+        changed.push(CaseChange::new(own, back));
     }
     if recorded.is_empty() {
         // A merge recorded before what it carried was kept: each request it
@@ -964,10 +918,7 @@ async fn try_unmerge<S: Store>(
                 id: back.id.clone(),
                 version: back.version,
             });
-            changed.push(CaseChange {
-                case: back,
-                ..unchanged(own)
-            });
+            changed.push(CaseChange::new(own, back));
         }
     }
     let record = MergedRecords {
@@ -1000,6 +951,6 @@ async fn try_unmerge<S: Store>(
             expires_at: merged.expires_at.max(kept.expires_at),
         },
     };
-    store.unmerge(&change).await?;
+    store.carry_out(&change.plan()).await?;
     Ok(Ok(record))
 }

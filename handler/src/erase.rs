@@ -7,7 +7,7 @@
 //! record holds it, nothing is deleted until one is picked by id: Jose
 //! asking to be deleted must not delete Maria. The record picked is deleted
 //! with every version, its submission log entries, its identity keys,
-//! contacts, cases and standing ([`Store::erase`]). A case it was matched
+//! contacts, cases and standing ([`remove_record`]). A case it was matched
 //! to *as a volunteer* belongs to someone else: it goes back to open, and
 //! the next digest says so. Anyone merged into it gets their own requests
 //! back first (the merge undone). What stays: the organizers' action history,
@@ -17,7 +17,8 @@ use mutualaid_forms::FormId;
 use mutualaid_forms::normalize;
 
 use crate::store::{
-    ActionKind, Case, CaseAction, CaseChange, Erased, Person, Store, StoreError, Timestamp,
+    ActionKind, Case, CaseAction, CaseChange, Erased, Person, Planner, Store, StoreError,
+    Timestamp, Write, plan,
 };
 
 /// How the person asking is found.
@@ -188,12 +189,14 @@ pub async fn delete<S: Store>(
 
 /// Opens again every case `id` holds as a volunteer, each recorded as an
 /// action for the next digest (re-read after a conflict: an organizer
-/// acting meanwhile).
+/// acting meanwhile). Their load goes down with each while their record is
+/// there; once it is gone (`record_gone`), so is the load.
 async fn reopen_held<S: Store>(
     store: &S,
     id: &str,
     now: Timestamp,
     record_action: &CaseAction,
+    record_gone: bool,
 ) -> Result<Vec<String>, StoreError> {
     let mut reopened = Vec::new();
     for _ in 0..5 {
@@ -209,23 +212,22 @@ async fn reopen_held<S: Store>(
         }
         for case in held {
             let open = case.waiting_again(now);
-            let change = CaseChange {
-                expected_version: case.version,
-                from_state: case.state,
-                cap: None,
-                // Their load goes with their record.
-                released_volunteer: None,
-                action: Some(CaseAction {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    case_id: Some(case.id.clone()),
-                    detail: "volunteer".into(),
-                    version: open.version,
-                    expires_at: case.expires_at,
-                    ..record_action.clone()
-                }),
-                case: open,
+            let action = CaseAction {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: Some(case.id.clone()),
+                detail: "volunteer".into(),
+                version: open.version,
+                expires_at: case.expires_at,
+                ..record_action.clone()
             };
-            match store.change_case(&change).await {
+            let mut planner = Planner::new();
+            planner
+                .change(&CaseChange::new(&case, open))
+                .write(Write::Action(action));
+            if record_gone {
+                planner.keep_load_of(id);
+            }
+            match store.carry_out(&planner.plan()).await {
                 Ok(()) => reopened.push(case.id),
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e),
@@ -281,31 +283,57 @@ pub async fn erase<S: Store>(
     // Cases they volunteered for go back to waiting first, so that no stop
     // halfway leaves a neighbour matched to nobody; again after, for a
     // confirmation that raced the deletion.
-    let mut reopened = reopen_held(store, id, now, &record_action).await?;
+    let mut reopened = reopen_held(store, id, now, &record_action, false).await?;
     // The record's own deletion is recorded with it, named by nothing but
     // its id. A store that sees a merge into it land meanwhile refuses
     // (SQLite), and the merges are given back again.
     let mut tries = 0;
     let removed = loop {
         give_back_merged(store, id, now).await?;
-        let erased = store
-            .erase(
-                id,
-                &CaseAction {
-                    detail: "record".into(),
-                    ..record_action.clone()
-                },
-            )
-            .await;
+        let erased = remove_record(
+            store,
+            id,
+            &CaseAction {
+                detail: "record".into(),
+                ..record_action.clone()
+            },
+        )
+        .await;
         match erased {
             Err(StoreError::Conflict) if tries < 5 => tries += 1,
             other => break other?,
         }
     };
-    reopened.extend(reopen_held(store, id, now, &record_action).await?);
+    reopened.extend(reopen_held(store, id, now, &record_action, true).await?);
     Ok(Erasure {
         id: id.to_owned(),
         removed,
         reopened,
     })
+}
+
+/// Deletes record `id` and everything it keeps — every version, its
+/// submission log lines, identity keys, contacts, cases (each giving its
+/// volunteer the place back) and standing — by the plans of
+/// [`plan::erasure`], one after the other, and records `action` with the
+/// record's own deletion. Cases *it* holds as a volunteer stay for the
+/// caller to reopen. A stop anywhere is finished by running it again: it
+/// reads what is left and plans only that. Deleting a record that is gone
+/// deletes what is left of it.
+pub async fn remove_record<S: Store>(
+    store: &S,
+    id: &str,
+    action: &CaseAction,
+) -> Result<Erased, StoreError> {
+    let kept = store.kept(id).await?;
+    let erased = Erased {
+        record: kept.record,
+        versions: kept.versions.len(),
+        submissions: kept.log.len(),
+        cases: kept.cases.len() + kept.unreadable_cases.len(),
+    };
+    for plan in plan::erasure(id, &kept, action) {
+        store.carry_out(&plan).await?;
+    }
+    Ok(erased)
 }

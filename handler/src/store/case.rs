@@ -44,6 +44,11 @@ impl CaseKind {
         }
     }
 
+    /// From [`Self::name`].
+    pub fn from_name(name: &str) -> Option<CaseKind> {
+        CaseKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The sign-up role that asks for it.
     pub fn role(self) -> mutualaid_forms::Role {
         match self {

@@ -75,9 +75,9 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Admission, Case, CaseAction, CaseChange, CaseScan, Counter, DigestState, Erased, FormerContact,
-    LogEntry, ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store,
-    StoreError, Submission, SubmissionWrite, Timestamp, UnmergeChange,
+    Admission, Case, CaseAction, CaseKind, CaseScan, Counter, DigestState, FormerContact, Kept,
+    LogEntry, ManifestEntry, Outcome, Person, Plan, Planner, RateRing, Scan, Standing, Store,
+    StoreError, Submission, SubmissionWrite, Timestamp, Write,
 };
 
 /// The partition key attribute.
@@ -135,41 +135,9 @@ fn case_from(item: &Item) -> Result<Case, StoreError> {
     Ok(case)
 }
 
-fn active_slot(case: &Case) -> Item {
-    HashMap::from([
-        (PARTITION_KEY.to_owned(), s(person_pk(&case.person_id))),
-        (
-            SORT_KEY.to_owned(),
-            s(format!("ACTIVE#{}", case.kind.name())),
-        ),
-        ("case_id".to_owned(), s(&case.id)),
-        (TTL_ATTRIBUTE.to_owned(), n(case.expires_at)),
-    ])
-}
-
-/// A new case and its claim on the person's one active case of its kind.
-/// What every write of a submission ends with: its log line (kept as long
-/// as the record) and the cases it opens.
-fn log_and_cases(
-    table: &str,
-    write: SubmissionWrite<'_>,
-) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let mut items = vec![put(
-        table,
-        log_item(write.log, write.person.expires_at),
-        Some("attribute_not_exists(pk)"),
-    )?];
-    for case in write.new_cases {
-        items.extend(open_case(table, case)?);
-    }
-    Ok(items)
-}
-
-fn open_case(table: &str, case: &Case) -> Result<[TransactWriteItem; 2], StoreError> {
-    Ok([
-        put(table, case_item(case)?, Some("attribute_not_exists(pk)"))?,
-        put(table, active_slot(case), Some("attribute_not_exists(pk)"))?,
-    ])
+/// The sort key of a person's one active case of `kind`.
+fn active_key(kind: CaseKind) -> String {
+    format!("ACTIVE#{}", kind.name())
 }
 
 /// A record's standing (`VOLUNTEER`), listed in the sparse index, with
@@ -700,80 +668,195 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    /// The writes of one case change: the case at its expected version, its
-    /// `ACTIVE` slot released or claimed, the volunteers' loads.
-    fn case_change_items(&self, change: &CaseChange) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let case = &change.case;
-        let put_case = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(case_item(case)?))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(change.expected_version))
-            .build()
-            .map_err(built)?;
-        let mut items = vec![TransactWriteItem::builder().put(put_case).build()];
-        let slot_key = || {
-            (
-                s(person_pk(&case.person_id)),
-                s(format!("ACTIVE#{}", case.kind.name())),
-            )
-        };
-        match (change.from_state.is_active(), case.state.is_active()) {
-            (true, false) => {
-                let (pk, sk) = slot_key();
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .key(PARTITION_KEY, pk)
-                    .key(SORT_KEY, sk)
-                    .condition_expression("case_id = :id")
-                    .expression_attribute_values(":id", s(&case.id))
-                    .build()
-                    .map_err(built)?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-            }
-            (false, true) => items.push(put(
-                &self.table,
-                active_slot(case),
-                Some("attribute_not_exists(pk)"),
-            )?),
-            _ => {}
+    /// What every write of a submission ends with: its log line (kept as
+    /// long as the record) and the cases it opens (by the plan that opens a
+    /// case).
+    fn log_and_cases(
+        &self,
+        write: SubmissionWrite<'_>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = vec![put(
+            &self.table,
+            log_item(write.log, write.person.expires_at),
+            Some("attribute_not_exists(pk)"),
+        )?];
+        let mut planner = Planner::new();
+        for case in write.new_cases {
+            planner.open(case);
         }
-        let load = |volunteer: &str, expression: &str, condition: Option<(&str, u64)>| {
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(person_pk(volunteer)))
-                .key(SORT_KEY, s("LOAD"))
-                .update_expression(expression)
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":e", n(case.expires_at));
-            if let Some((condition, cap)) = condition {
-                update = update
-                    .condition_expression(condition)
-                    .expression_attribute_values(":cap", n(cap));
-            }
-            update
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(built)
-        };
-        if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
-            // The volunteer must still be on record (not deleted on request meanwhile).
-            items.push(self.exists_check(volunteer)?);
-            items.push(load(
-                volunteer,
-                "SET n = if_not_exists(n, :zero) + :one, expires_at = if_not_exists(expires_at, :e)",
-                Some(("attribute_not_exists(n) OR n < :cap", cap)),
-            )?);
-        }
-        if let Some(volunteer) = &change.released_volunteer {
-            items.push(load(
-                volunteer,
-                "SET n = if_not_exists(n, :one) - :one, expires_at = if_not_exists(expires_at, :e)",
-                None,
-            )?);
+        for write in &planner.plan().writes {
+            items.push(self.item_of(write)?);
         }
         Ok(items)
+    }
+
+    /// A delete of the item (`pk`, `sk`), with a condition and its values.
+    fn delete(
+        &self,
+        pk: String,
+        sk: impl Into<String>,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(pk))
+            .key(SORT_KEY, s(sk));
+        if let Some((condition, values)) = condition {
+            delete = delete.condition_expression(condition);
+            for (name, value) in values {
+                delete = delete.expression_attribute_values(name, value);
+            }
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(built)?)
+            .build())
+    }
+
+    /// One write of a plan as the one transaction item that makes it,
+    /// its condition a condition expression.
+    fn item_of(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
+        let table = &self.table;
+        match write {
+            Write::Case { case, expected: 0 } => {
+                put(table, case_item(case)?, Some("attribute_not_exists(pk)"))
+            }
+            Write::Case { case, expected } => {
+                let put_case = Put::builder()
+                    .table_name(table)
+                    .set_item(Some(case_item(case)?))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", n(expected))
+                    .build()
+                    .map_err(built)?;
+                Ok(TransactWriteItem::builder().put(put_case).build())
+            }
+            Write::DropCase {
+                person_id,
+                case_id,
+                expected,
+            } => self.delete(
+                person_pk(person_id),
+                format!("CASE#{case_id}"),
+                expected.map(|v| ("version = :expected", vec![(":expected", n(v))])),
+            ),
+            Write::ClaimActive {
+                person_id,
+                kind,
+                case_id,
+                expires_at,
+            } => put(
+                table,
+                HashMap::from([
+                    (PARTITION_KEY.to_owned(), s(person_pk(person_id))),
+                    (SORT_KEY.to_owned(), s(active_key(*kind))),
+                    ("case_id".to_owned(), s(case_id)),
+                    (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+                ]),
+                Some("attribute_not_exists(pk)"),
+            ),
+            Write::ReleaseActive {
+                person_id,
+                kind,
+                case_id,
+            } => self.delete(
+                person_pk(person_id),
+                active_key(*kind),
+                Some(("case_id = :id", vec![(":id", s(case_id))])),
+            ),
+            Write::Load {
+                volunteer_id,
+                by,
+                cap,
+                expires_at,
+            } => {
+                let mut update = Update::builder()
+                    .table_name(table)
+                    .key(PARTITION_KEY, s(person_pk(volunteer_id)))
+                    .key(SORT_KEY, s("LOAD"))
+                    .update_expression(
+                        "SET n = if_not_exists(n, :zero) + :by, expires_at = if_not_exists(expires_at, :e)",
+                    )
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":by", n(by))
+                    .expression_attribute_values(":e", n(expires_at));
+                if let Some(cap) = cap {
+                    // Within the cap once moved: n + by <= cap.
+                    update = update
+                        .condition_expression("attribute_not_exists(n) OR n <= :room")
+                        .expression_attribute_values(":room", n(*cap as i64 - by));
+                }
+                Ok(TransactWriteItem::builder()
+                    .update(update.build().map_err(built)?)
+                    .build())
+            }
+            Write::Standing {
+                standing,
+                merging_into,
+            } => {
+                let (at_version, expected) = standing_at(standing.expected_version());
+                let mut put_standing = Put::builder()
+                    .table_name(table)
+                    .set_item(Some(standing_item(standing)?))
+                    .expression_attribute_values(":sv", expected);
+                put_standing = match merging_into {
+                    Some(into) => put_standing
+                        .condition_expression(format!(
+                            "(attribute_not_exists(merged_into) OR merged_into = :into) AND ({at_version})"
+                        ))
+                        .expression_attribute_values(":into", s(into)),
+                    None => put_standing.condition_expression(at_version),
+                };
+                Ok(TransactWriteItem::builder()
+                    .put(put_standing.build().map_err(built)?)
+                    .build())
+            }
+            Write::StandingAt {
+                person_id,
+                version,
+                unmerged,
+            } => {
+                let (at_version, expected) = standing_at(*version);
+                let condition = if *unmerged {
+                    format!("attribute_not_exists(merged_into) AND ({at_version})")
+                } else {
+                    at_version.to_owned()
+                };
+                let check = ConditionCheck::builder()
+                    .table_name(table)
+                    .key(PARTITION_KEY, s(person_pk(person_id)))
+                    .key(SORT_KEY, s("VOLUNTEER"))
+                    .condition_expression(condition)
+                    .expression_attribute_values(":sv", expected)
+                    .build()
+                    .map_err(built)?;
+                Ok(TransactWriteItem::builder().condition_check(check).build())
+            }
+            Write::RecordThere { person_id } => self.exists_check(person_id),
+            Write::Action(action) => put(table, action_item(action)?, None),
+            Write::ReleaseIdentity { key, person_id } => self.delete(
+                format!("IDENTITY#{key}"),
+                "IDENTITY",
+                Some(("person_id = :id", vec![(":id", s(person_id))])),
+            ),
+            Write::DropContact { contact, person_id } => {
+                self.delete(format!("CONTACT#{contact}"), person_pk(person_id), None)
+            }
+            Write::DropFormerContact { contact, person_id } => {
+                self.delete(format!("FORMER#{contact}"), person_pk(person_id), None)
+            }
+            Write::DropVersion { person_id, version } => {
+                self.delete(person_pk(person_id), format!("V#{version:010}"), None)
+            }
+            Write::DropLogEntry {
+                person_id,
+                reference,
+            } => self.delete(person_pk(person_id), format!("LOG#{reference}"), None),
+            Write::DropStanding { person_id } => {
+                self.delete(person_pk(person_id), "VOLUNTEER", None)
+            }
+            Write::DropLoad { person_id } => self.delete(person_pk(person_id), "LOAD", None),
+            Write::DropRecord { person_id } => self.delete(person_pk(person_id), "PERSON", None),
+        }
     }
 
     /// Re-keys every record that holds identity keys of the rule before
@@ -1285,7 +1368,7 @@ impl Store for DynamoStore {
                 Some("attribute_not_exists(pk)"),
             )?);
         }
-        items.extend(log_and_cases(&self.table, write)?);
+        items.extend(self.log_and_cases(write)?);
         self.transact(items).await
     }
 
@@ -1364,13 +1447,13 @@ impl Store for DynamoStore {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         items.push(put(&self.table, version_item(person)?, None)?);
-        items.extend(log_and_cases(&self.table, write)?);
+        items.extend(self.log_and_cases(write)?);
         self.transact(items).await
     }
 
     async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
         let mut items = vec![self.exists_check(&write.log.person_id)?];
-        items.extend(log_and_cases(&self.table, write)?);
+        items.extend(self.log_and_cases(write)?);
         self.transact(items).await
     }
 
@@ -1412,109 +1495,48 @@ impl Store for DynamoStore {
         Ok(scan)
     }
 
-    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
-        let mut items = self.case_change_items(change)?;
-        if let Some(action) = &change.action {
-            items.push(put(&self.table, action_item(action)?, None)?);
-        }
+    async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
+        let items = plan
+            .writes
+            .iter()
+            .map(|write| self.item_of(write))
+            .collect::<Result<Vec<_>, _>>()?;
         self.transact(items).await?;
-        let at = change
-            .action
-            .as_ref()
-            .map_or(change.case.changed_at, |a| a.at);
-        self.kept_after_case_change(&change.case.person_id, at)
-            .await;
-        Ok(())
-    }
-
-    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
-        let standing = &merge.standing;
-        let Some(into) = standing.merged_into.as_deref() else {
-            return Err(StoreError::Conflict);
-        };
-        let mut items = Vec::new();
-        for change in &merge.changed {
-            items.extend(self.case_change_items(change)?);
+        // Everyone whose cases changed is kept for the retention period
+        // from the change.
+        let at = plan.writes.iter().find_map(|w| match w {
+            Write::Action(action) => Some(action.at),
+            _ => None,
+        });
+        let mut changed: Vec<(&str, Timestamp)> = Vec::new();
+        for write in &plan.writes {
+            if let Write::Case { case, expected } = write
+                && *expected > 0
+                && !changed.iter().any(|(id, _)| *id == case.person_id)
+            {
+                changed.push((&case.person_id, at.unwrap_or(case.changed_at)));
+            }
+            if let Write::Standing {
+                merging_into: Some(into),
+                ..
+            } = write
+                && !changed.iter().any(|(id, _)| id == into)
+            {
+                changed.push((into, at.unwrap_or_default()));
+            }
         }
-        for case in &merge.opened {
-            items.extend(open_case(&self.table, case)?);
-        }
-        let item = standing_item(standing)?;
-        let (at_version, expected) = standing_at(standing.expected_version());
-        let put_standing = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(format!(
-                "(attribute_not_exists(merged_into) OR merged_into = :into) AND ({at_version})"
-            ))
-            .expression_attribute_values(":into", s(into))
-            .expression_attribute_values(":sv", expected)
-            .build()
-            .map_err(built)?;
-        items.push(TransactWriteItem::builder().put(put_standing).build());
-        // Both records still there (not deleted on request meanwhile).
-        items.push(self.exists_check(into)?);
-        items.push(self.exists_check(&standing.person_id)?);
-        let (at_version, expected) = standing_at(merge.into_version);
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(into)))
-            .key(SORT_KEY, s("VOLUNTEER"))
-            .condition_expression(format!(
-                "attribute_not_exists(merged_into) AND ({at_version})"
-            ))
-            .expression_attribute_values(":sv", expected)
-            .build()
-            .map_err(built)?;
-        items.push(TransactWriteItem::builder().condition_check(check).build());
-        items.push(put(&self.table, action_item(&merge.action)?, None)?);
-        self.transact(items).await?;
-        for id in [into, standing.person_id.as_str()] {
-            self.kept_after_case_change(id, merge.action.at).await;
+        for (id, at) in changed {
+            self.kept_after_case_change(id, at).await;
         }
         Ok(())
     }
 
-    async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
-        let standing = &change.standing;
-        let into = change.kept_record().to_owned();
-        let mut items = Vec::new();
-        for case_change in &change.changed {
-            items.extend(self.case_change_items(case_change)?);
-        }
-        let (at_version, expected) = standing_at(standing.expected_version());
-        let put_standing = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(standing_item(standing)?))
-            .condition_expression(at_version)
-            .expression_attribute_values(":sv", expected)
-            .build()
-            .map_err(built)?;
-        items.push(TransactWriteItem::builder().put(put_standing).build());
-        let (at_version, expected) = standing_at(change.into_version);
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(&into)))
-            .key(SORT_KEY, s("VOLUNTEER"))
-            .condition_expression(at_version)
-            .expression_attribute_values(":sv", expected)
-            .build()
-            .map_err(built)?;
-        items.push(TransactWriteItem::builder().condition_check(check).build());
-        items.push(put(&self.table, action_item(&change.action)?, None)?);
-        self.transact(items).await?;
-        for id in [into.as_str(), standing.person_id.as_str()] {
-            self.kept_after_case_change(id, change.action.at).await;
-        }
-        Ok(())
-    }
-
-    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
+    async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
         let pk = person_pk(id);
         let items = self
             .query_all(None, "pk = :p", vec![(":p", s(&pk))])
             .await?;
-        let mut erased = Erased::default();
+        let mut kept = Kept::default();
         // Its keys, from the record and from every version it kept, so that a
         // record that no longer decodes leaves no identity key behind (that
         // would refuse the same person signing up again) and no contact.
@@ -1523,14 +1545,14 @@ impl Store for DynamoStore {
         for item in &items {
             let sk = text(item, SORT_KEY).unwrap_or("");
             if sk == "PERSON" {
-                erased.record = true;
+                kept.record = true;
                 if let Ok(person) = person_from(item.clone()) {
                     contacts.extend(person.submission.contact_keys());
                     contacts.extend(person.former_contacts.into_iter().map(|f| f.contact));
                     identities.extend(person.identities);
                 }
-            } else if sk.starts_with("V#") {
-                erased.versions += 1;
+            } else if let Some(version) = sk.strip_prefix("V#") {
+                kept.versions.extend(version.parse::<u64>().ok());
                 if let Some(Ok(submission)) = item
                     .get("submission")
                     .map(|v| serde_dynamo::from_attribute_value::<_, Submission>(v.clone()))
@@ -1540,98 +1562,58 @@ impl Store for DynamoStore {
                     // A version kept from before the re-keying may hold the legacy keys.
                     identities.extend(submission.legacy_identity_keys());
                 }
-            } else if sk.starts_with("LOG#") {
-                erased.submissions += 1;
-            } else if sk.starts_with("CASE#") {
-                erased.cases += 1;
-                // A volunteer this person's match held is given the place back.
-                if let Ok(case) = case_from(item)
-                    && let Some(volunteer) = case.holds_volunteer()
+            } else if let Some(reference) = sk.strip_prefix("LOG#") {
+                kept.log.push(reference.to_owned());
+            } else if let Some(case_id) = sk.strip_prefix("CASE#") {
+                match case_from(item) {
+                    Ok(case) => kept.cases.push(case),
+                    Err(_) => kept.unreadable_cases.push(case_id.to_owned()),
+                }
+            } else if let Some(kind) = sk.strip_prefix("ACTIVE#") {
+                if let (Some(kind), Some(case_id)) =
+                    (CaseKind::from_name(kind), text(item, "case_id"))
                 {
-                    let lowered = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .key(PARTITION_KEY, s(person_pk(volunteer)))
-                        .key(SORT_KEY, s("LOAD"))
-                        .update_expression("SET n = n - :one")
-                        .condition_expression("n > :zero")
-                        .expression_attribute_values(":one", n(1))
-                        .expression_attribute_values(":zero", n(0))
-                        .send()
-                        .await;
-                    if let Err(e) = lowered
-                        && !e
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
-                    {
-                        return Err(unavailable(e));
-                    }
+                    kept.active.push((kind, case_id.to_owned()));
                 }
+            } else if sk == "VOLUNTEER" {
+                kept.standing = true;
+            } else if sk == "LOAD" {
+                kept.load = true;
             }
         }
-        let delete = |pk: String, sk: String, owner: Option<&str>| {
-            let mut request = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(pk))
-                .key(SORT_KEY, s(sk));
-            if let Some(owner) = owner {
-                // An identity key another record holds now is that record's.
-                request = request
-                    .condition_expression("person_id = :id")
-                    .expression_attribute_values(":id", s(owner));
-            }
-            async move {
-                match request.send().await {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(unavailable(e)),
-                }
-            }
-        };
-        for key in &identities {
-            delete(format!("IDENTITY#{key}"), "IDENTITY".into(), Some(id)).await?;
-        }
-        for contact in &contacts {
-            delete(format!("CONTACT#{contact}"), pk.clone(), None).await?;
-            delete(format!("FORMER#{contact}"), pk.clone(), None).await?;
-        }
-        // The record last: if this stops halfway, erasing again finds it and finishes.
-        for item in &items {
-            let sk = text(item, SORT_KEY).unwrap_or("");
-            if sk != "PERSON" {
-                delete(pk.clone(), sk.to_owned(), None).await?;
+        kept.cases
+            .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+        // Only the identity keys it holds: another record's stay.
+        let keys: Vec<Item> = identities
+            .iter()
+            .map(|key| {
+                HashMap::from([
+                    (PARTITION_KEY.to_owned(), s(format!("IDENTITY#{key}"))),
+                    (SORT_KEY.to_owned(), s("IDENTITY")),
+                ])
+            })
+            .collect();
+        for item in self.batch_get(keys).await? {
+            if text(&item, "person_id") == Some(id)
+                && let Some(key) =
+                    text(&item, PARTITION_KEY).and_then(|pk| pk.strip_prefix("IDENTITY#"))
+            {
+                kept.identities.push(key.to_owned());
             }
         }
-        if erased.record {
-            delete(pk.clone(), "PERSON".into(), None).await?;
-        }
-        self.transact(vec![put(&self.table, action_item(action)?, None)?])
-            .await?;
-        Ok(erased)
+        kept.identities.sort();
+        kept.contacts = contacts.iter().cloned().collect();
+        kept.former_contacts = contacts.into_iter().collect();
+        Ok(kept)
     }
 
-    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
-        let (condition, expected) = standing_at(state.expected_version());
-        let put_standing = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(standing_item(state)?))
-            .condition_expression(condition)
-            .expression_attribute_values(":sv", expected)
-            .build()
-            .map_err(built)?;
-        self.transact(vec![
-            TransactWriteItem::builder().put(put_standing).build(),
-            put(&self.table, action_item(action)?, None)?,
-        ])
-        .await
+    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .get(person_pk(volunteer), "LOAD")
+            .await?
+            .and_then(|item| number(&item, "n"))
+            .unwrap_or(0)
+            .max(0) as u64)
     }
 
     async fn standings(&self) -> Result<Vec<Standing>, StoreError> {

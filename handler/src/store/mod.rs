@@ -42,12 +42,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub mod case;
+pub mod plan;
 pub mod sqlite;
 
 pub use case::{
     ActionKind, CarriedCase, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase,
     MergedRecords, Standing,
 };
+pub use plan::{CaseChange, Kept, MergeChange, Plan, Planner, UnmergeChange, Write};
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
@@ -556,68 +558,6 @@ pub struct CaseScan {
     pub unreadable: Vec<String>,
 }
 
-/// An organizer's action on a case, as the store applies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseChange {
-    /// The case after the action (its version one more than expected).
-    pub case: Case,
-    /// The version the organizer acted on.
-    pub expected_version: u64,
-    /// Where the case was before.
-    pub from_state: CaseState,
-    /// A volunteer who takes the case on: they must hold fewer than this
-    /// many matched cases.
-    pub cap: Option<u64>,
-    /// A volunteer who is given the case back (it was matched to them and
-    /// is no longer): their load goes down.
-    pub released_volunteer: Option<String>,
-    /// The action, recorded with the change (none for the changes of a
-    /// merge, which records one action for all of them).
-    pub action: Option<CaseAction>,
-}
-
-/// An organizer's merge of two records of one person, as the store applies
-/// it: `from`'s active cases closed as merged, or carried on by `into`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MergeChange {
-    /// Cases changed, each at its expected version: `from`'s closed as
-    /// merged, and `into`'s that take on an earlier date or a match.
-    pub changed: Vec<CaseChange>,
-    /// `from`'s cases of a kind `into` had none of, now `into`'s (new ids,
-    /// their dates, state and volunteer kept).
-    pub opened: Vec<Case>,
-    /// `from`'s standing, merged into `into` (at its next version: the
-    /// stored one must be at the version before).
-    pub standing: Standing,
-    /// The version `into`'s standing must still be at (0: none).
-    pub into_version: u64,
-    /// The merge, recorded.
-    pub action: CaseAction,
-}
-
-/// An undone merge, as the store applies it: the merged record's requests
-/// given back (its cases reopened, the kept record's carrying cases closed
-/// or restored), its standing its own again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnmergeChange {
-    /// Cases changed, each at its expected version.
-    pub changed: Vec<CaseChange>,
-    /// The merged record's standing, no longer merged (at its next
-    /// version: the stored one must be at the version before).
-    pub standing: Standing,
-    /// The version the kept record's standing must still be at (0: none).
-    pub into_version: u64,
-    /// The undo, recorded.
-    pub action: CaseAction,
-}
-
-impl UnmergeChange {
-    /// The record the merged one was merged into (as the action records it).
-    pub fn kept_record(&self) -> &str {
-        self.action.merged.as_ref().map_or("", |m| m.into.as_str())
-    }
-}
-
 /// What erasing a record removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {
@@ -890,59 +830,19 @@ pub trait Store: Send + Sync + 'static {
     /// are named by key.
     fn active_cases(&self) -> impl Future<Output = Result<CaseScan, StoreError>> + Send;
 
-    /// Applies an organizer's action to a case, atomically: the case must
-    /// still be at `change.expected_version`; a volunteer given the case
-    /// must still be under `change.cap` matches; the action is recorded.
-    /// Otherwise [`StoreError::Conflict`], and nothing changes.
-    fn change_case(
-        &self,
-        change: &CaseChange,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Carries a plan out, atomically: every write meets its condition and
+    /// is made, or none is ([`StoreError::Conflict`] when a condition does
+    /// not hold). A plan never writes one item twice.
+    fn carry_out(&self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Merges two records of one person, atomically: every case change at
-    /// its expected version, each opened case claiming its kind for `into`,
-    /// both standings at the versions the merge was decided on (`from`'s at
-    /// [`Standing::expected_version`], `into`'s at `into_version`), `from`
-    /// not merged into another record and `into` not merged at all; the
-    /// action recorded. Otherwise [`StoreError::Conflict`], and nothing
-    /// changes. Never touches either record itself.
-    fn merge(&self, merge: &MergeChange) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// What the store keeps of record `id` (whether or not the record is
+    /// still there): the keys of everything an erasure deletes
+    /// ([`plan::erasure`]).
+    fn kept(&self, id: &str) -> impl Future<Output = Result<Kept, StoreError>> + Send;
 
-    /// Undoes a merge, atomically: every case change at its expected
-    /// version, both standings at the versions it was decided on; the
-    /// action recorded. Otherwise [`StoreError::Conflict`], and nothing
-    /// changes. Never touches either record itself.
-    fn unmerge(
-        &self,
-        change: &UnmergeChange,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Deletes a record and everything it keeps — every version, its
-    /// submission log entries, identity keys, contacts, cases and standing —
-    /// at the person's request, overwriting what it deletes where the store
-    /// can (SQLite). A volunteer the record's cases held is given them back.
-    /// Cases *it* held as a volunteer stay for the caller to reopen.
-    /// Deleting a record that is gone deletes what is left of it. `action`
-    /// (naming no one but by id) is recorded for the next digest. A record
-    /// another is merged into is refused ([`StoreError::Conflict`]) where
-    /// the store can see it in the same write (SQLite): give the merged
-    /// record its requests back first ([`crate::cases::unmerge`]).
-    fn erase(
-        &self,
-        id: &str,
-        action: &CaseAction,
-    ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
-
-    /// Writes a record's standing (a pause, an unpause, the answer to
-    /// "maybe the same person") and records the action, if the stored
-    /// standing is still at [`Standing::expected_version`] (none: 0); else
-    /// [`StoreError::Conflict`] — so a pause decided before a merge never
-    /// removes the merge mark.
-    fn set_standing(
-        &self,
-        state: &Standing,
-        action: &CaseAction,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A volunteer's load: the delivery cases matched to them, as the
+    /// counter [`Write::Load`] moves keeps it (0 if none is kept).
+    fn load(&self, volunteer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Every volunteer's standing (those ever paused).
     fn standings(&self) -> impl Future<Output = Result<Vec<Standing>, StoreError>> + Send;

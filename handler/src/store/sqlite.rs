@@ -11,7 +11,9 @@
 //! | `identities` | identity key → the one record holding it |
 //! | `contacts` | contact key → every record that gave it |
 //! | `former_contacts` | contact key → every record that gave it once and no longer does, with when it last held it (deletion on request only) |
-//! | `cases` | each request (delivery or funding) and where it is; at most one not closed per person and kind (a unique partial index) |
+//! | `cases` | each request (delivery or funding) and where it is |
+//! | `active_cases` | (person, kind) → the one case of that kind not closed ([`Write::ClaimActive`]) |
+//! | `loads` | a volunteer → how many delivery cases are matched to them ([`Write::Load`]) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client, per-day self-report, the digest's lease and manifest |
 //!
@@ -19,8 +21,15 @@
 //! on request ends with a checkpoint that empties the write-ahead log, so a
 //! deleted person is left in no file.
 //!
-//! Everything a record keeps is deleted with it (`ON DELETE CASCADE`), so
-//! [`SqliteStore::purge_expired`] leaves nothing behind. A database written
+//! The case desk's writes and erasure come as [`Plan`]s
+//! ([`super::plan`]): each [`Write`] is one statement whose condition,
+//! when it fails, rolls the whole transaction back as a conflict. The rules
+//! (one active case per kind, the load and its cap) are the plan's; this
+//! adapter writes no rule of its own.
+//!
+//! Everything a record keeps is deleted with it (`ON DELETE CASCADE`, a
+//! net under the erasure plan), so [`SqliteStore::purge_expired`] leaves
+//! nothing behind. A database written
 //! by the first schema (one record per contact) is migrated when opened.
 
 use std::path::{Path, PathBuf};
@@ -31,9 +40,9 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Admission, Case, CaseAction, CaseChange, CaseKind, CaseScan, Counter, DigestState, Erased,
-    LogEntry, ManifestEntry, MergeChange, Outcome, Person, RateRing, Scan, Standing, Store,
-    StoreError, Submission, SubmissionWrite, Timestamp, UnmergeChange,
+    Admission, Case, CaseAction, CaseKind, CaseScan, CaseState, Counter, DigestState, Kept,
+    LogEntry, ManifestEntry, Outcome, Person, Plan, Planner, RateRing, Scan, Standing, Store,
+    StoreError, Submission, SubmissionWrite, Timestamp, Write,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -80,7 +89,7 @@ impl Shared {
 }
 
 /// The schema's version, in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -149,10 +158,19 @@ CREATE TABLE IF NOT EXISTS cases (
     version INTEGER NOT NULL,
     opened_at INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS cases_one_active_per_kind ON cases (person_id, kind) WHERE state != 'closed';
 CREATE INDEX IF NOT EXISTS cases_active ON cases (opened_at) WHERE state != 'closed';
 CREATE INDEX IF NOT EXISTS cases_by_person ON cases (person_id);
 CREATE INDEX IF NOT EXISTS cases_by_volunteer ON cases (volunteer_id) WHERE state = 'matched';
+CREATE TABLE IF NOT EXISTS active_cases (
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (person_id, kind)
+);
+CREATE TABLE IF NOT EXISTS loads (
+    volunteer_id TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS volunteers (
     person_id TEXT PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
     record TEXT NOT NULL
@@ -278,6 +296,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         // Schema 5: the rate limit slides (`rate_rings`); the fixed windows go.
         tx.execute_batch("DROP TABLE IF EXISTS hits;")
             .map_err(unavailable)?;
+        if version < 6 {
+            count_active_cases_and_loads(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(unavailable)?;
     } else if version > SCHEMA_VERSION {
@@ -307,6 +328,26 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(unavailable(format!("creating {}: {e}", path.display()))),
     }
+}
+
+/// Schema 6: the one active case of each kind and each volunteer's load
+/// are kept as rows the plans write ([`Write::ClaimActive`],
+/// [`Write::Load`]), counted once here from the cases (before, a unique
+/// partial index held the first, and the second was counted on each read).
+fn count_active_cases_and_loads(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+    tx.execute_batch("DROP INDEX IF EXISTS cases_one_active_per_kind;")
+        .map_err(unavailable)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO active_cases (person_id, kind, case_id) SELECT person_id, kind, id FROM cases WHERE state != ?1 ORDER BY opened_at",
+        [CaseState::Closed.name()],
+    )
+    .map_err(unavailable)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO loads (volunteer_id, n) SELECT volunteer_id, COUNT(*) FROM cases WHERE state = ?1 AND volunteer_id IS NOT NULL GROUP BY volunteer_id",
+        [CaseState::Matched.name()],
+    )
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -540,15 +581,18 @@ fn owned(write: SubmissionWrite<'_>) -> (Person, LogEntry, Vec<Case>) {
     )
 }
 
-/// What every write of a submission ends with: the cases it opens and its log line.
+/// What every write of a submission ends with: the cases it opens (by the
+/// plan that opens a case) and its log line.
 fn open_cases_and_log(
     tx: &rusqlite::Transaction,
     new_cases: &[Case],
     log: &LogEntry,
 ) -> Result<(), StoreError> {
+    let mut planner = Planner::new();
     for case in new_cases {
-        insert_case(tx, case)?;
+        planner.open(case);
     }
+    carry_out(tx, &planner.plan())?;
     insert_log(tx, log)
 }
 
@@ -602,13 +646,31 @@ fn upsert_standing(tx: &rusqlite::Transaction, standing: &Standing) -> Result<()
     Ok(())
 }
 
-/// Writes one case change if the case is still at its expected version and
-/// a volunteer given it is still within the cap; else a conflict (the
-/// caller's transaction rolls back).
-fn apply_case_change(tx: &rusqlite::Transaction, change: &CaseChange) -> Result<(), StoreError> {
-    let case = &change.case;
-    let updated = tx
-        .execute(
+/// Makes every write of `plan`, or fails (the caller's transaction rolls
+/// back): [`StoreError::Conflict`] when a write's condition does not hold.
+fn carry_out(tx: &rusqlite::Transaction, plan: &Plan) -> Result<(), StoreError> {
+    for write in &plan.writes {
+        apply(tx, write)?;
+    }
+    Ok(())
+}
+
+/// One write: a statement, and its condition checked by the rows it
+/// changed (or a read just before it, in the same transaction).
+fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
+    let exactly_one = |changed: usize| {
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    };
+    let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+        tx.execute(sql, params).map_err(conflict_or_unavailable)
+    };
+    match write {
+        Write::Case { case, expected: 0 } => insert_case(tx, case),
+        Write::Case { case, expected } => exactly_one(run(
             "UPDATE cases SET state = ?2, volunteer_id = ?3, record = ?4, version = ?5, opened_at = ?7 WHERE id = ?1 AND version = ?6",
             params![
                 case.id,
@@ -616,40 +678,176 @@ fn apply_case_change(tx: &rusqlite::Transaction, change: &CaseChange) -> Result<
                 case.volunteer_id,
                 encode(case)?,
                 case.version as i64,
-                change.expected_version as i64,
+                *expected as i64,
                 case.opened_at
             ],
+        )?),
+        Write::DropCase {
+            case_id, expected, ..
+        } => match expected {
+            Some(version) => exactly_one(run(
+                "DELETE FROM cases WHERE id = ?1 AND version = ?2",
+                params![case_id, *version as i64],
+            )?),
+            None => run("DELETE FROM cases WHERE id = ?1", params![case_id]).map(drop),
+        },
+        Write::ClaimActive {
+            person_id,
+            kind,
+            case_id,
+            ..
+        } => run(
+            "INSERT INTO active_cases (person_id, kind, case_id) VALUES (?1, ?2, ?3)",
+            params![person_id, kind.name(), case_id],
         )
-        .map_err(conflict_or_unavailable)?;
-    if updated != 1 {
-        return Err(StoreError::Conflict);
-    }
-    if let (Some(cap), Some(volunteer)) = (change.cap, case.holds_volunteer()) {
-        // The volunteer must still be on record (not deleted on request meanwhile).
-        let on_record = tx
-            .query_row(
-                "SELECT 1 FROM people WHERE id = ?1",
-                [volunteer],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(unavailable)?
-            .is_some();
-        if !on_record {
-            return Err(StoreError::Conflict);
+        .map(drop),
+        Write::ReleaseActive {
+            person_id,
+            kind,
+            case_id,
+        } => exactly_one(run(
+            "DELETE FROM active_cases WHERE person_id = ?1 AND kind = ?2 AND case_id = ?3",
+            params![person_id, kind.name(), case_id],
+        )?),
+        Write::Load {
+            volunteer_id,
+            by,
+            cap,
+            ..
+        } => {
+            run(
+                "INSERT INTO loads (volunteer_id, n) VALUES (?1, ?2) ON CONFLICT (volunteer_id) DO UPDATE SET n = n + excluded.n",
+                params![volunteer_id, by],
+            )?;
+            match cap {
+                Some(cap) if read_load(tx, volunteer_id)? > *cap as i64 => {
+                    Err(StoreError::Conflict)
+                }
+                _ => Ok(()),
+            }
         }
-        let load: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM cases WHERE volunteer_id = ?1 AND state = 'matched'",
-                [volunteer],
-                |row| row.get(0),
-            )
-            .map_err(unavailable)?;
-        if load as u64 > cap {
-            return Err(StoreError::Conflict);
+        Write::Standing {
+            standing,
+            merging_into,
+        } => {
+            if standing_version(tx, &standing.person_id)? != standing.expected_version() {
+                return Err(StoreError::Conflict);
+            }
+            if let Some(into) = merging_into
+                && merged_into(tx, &standing.person_id)?.is_some_and(|other| other != *into)
+            {
+                return Err(StoreError::Conflict);
+            }
+            upsert_standing(tx, standing)
+        }
+        Write::StandingAt {
+            person_id,
+            version,
+            unmerged,
+        } => {
+            if standing_version(tx, person_id)? != *version
+                || (*unmerged && merged_into(tx, person_id)?.is_some())
+            {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        }
+        Write::RecordThere { person_id } => {
+            let there = tx
+                .query_row(
+                    "SELECT 1 FROM people WHERE id = ?1",
+                    [person_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .is_some();
+            if there {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        }
+        Write::Action(action) => insert_action(tx, action),
+        Write::ReleaseIdentity { key, person_id } => exactly_one(run(
+            "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
+            params![key, person_id],
+        )?),
+        Write::DropContact { contact, person_id } => run(
+            "DELETE FROM contacts WHERE contact = ?1 AND person_id = ?2",
+            params![contact, person_id],
+        )
+        .map(drop),
+        Write::DropFormerContact { contact, person_id } => run(
+            "DELETE FROM former_contacts WHERE contact = ?1 AND person_id = ?2",
+            params![contact, person_id],
+        )
+        .map(drop),
+        Write::DropVersion { person_id, version } => run(
+            "DELETE FROM versions WHERE person_id = ?1 AND version = ?2",
+            params![person_id, *version as i64],
+        )
+        .map(drop),
+        Write::DropLogEntry {
+            person_id,
+            reference,
+        } => run(
+            "DELETE FROM submissions WHERE reference = ?1 AND person_id = ?2",
+            params![reference, person_id],
+        )
+        .map(drop),
+        Write::DropStanding { person_id } => run(
+            "DELETE FROM volunteers WHERE person_id = ?1",
+            params![person_id],
+        )
+        .map(drop),
+        Write::DropLoad { person_id } => run(
+            "DELETE FROM loads WHERE volunteer_id = ?1",
+            params![person_id],
+        )
+        .map(drop),
+        Write::DropRecord { person_id } => {
+            run("DELETE FROM people WHERE id = ?1", params![person_id]).map(drop)
         }
     }
-    Ok(())
+}
+
+/// A volunteer's load as kept (0: no row).
+fn read_load(tx: &rusqlite::Transaction, volunteer: &str) -> Result<i64, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT n FROM loads WHERE volunteer_id = ?1",
+            [volunteer],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()
+        .map_err(unavailable)?
+        .unwrap_or(0))
+}
+
+/// The record that record `id` is merged into, if any.
+fn merged_into(tx: &rusqlite::Transaction, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT record FROM volunteers WHERE person_id = ?1",
+            [id],
+            |row| row.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(unavailable)?
+        .and_then(|json| serde_json::from_str::<Standing>(&json).ok())
+        .and_then(|s| s.merged_into))
+}
+
+/// The keys of one column that a query over `person_id` lists.
+fn keys_of(tx: &rusqlite::Transaction, sql: &str, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map([id], |row| row.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    Ok(rows)
 }
 
 fn decode_case(id: &str, json: &str) -> Result<Case, StoreError> {
@@ -1153,138 +1351,83 @@ impl Store for SqliteStore {
         self.with_tx(|tx| {
             cases_where(
                 tx,
-                "SELECT id, record FROM cases WHERE state != 'closed' ORDER BY opened_at, id",
+                "SELECT c.id, c.record FROM active_cases a JOIN cases c ON c.id = a.case_id ORDER BY c.opened_at, c.id",
                 None,
             )
         })
         .await
     }
 
-    async fn change_case(&self, change: &CaseChange) -> Result<(), StoreError> {
-        let change = change.clone();
-        self.with_tx(move |tx| {
-            apply_case_change(tx, &change)?;
-            match &change.action {
-                Some(action) => insert_action(tx, action),
-                None => Ok(()),
-            }
-        })
-        .await
+    async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
+        let plan = plan.clone();
+        let erases = plan
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::DropRecord { .. }));
+        self.with_tx(move |tx| carry_out(tx, &plan)).await?;
+        if erases {
+            // Nothing deleted stays in the write-ahead log.
+            self.checkpoint().await?;
+        }
+        Ok(())
     }
 
-    async fn merge(&self, merge: &MergeChange) -> Result<(), StoreError> {
-        let merge = merge.clone();
+    async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
+        let id = id.to_owned();
         self.with_tx(move |tx| {
-            let standing = &merge.standing;
-            let Some(into) = standing.merged_into.as_deref() else {
-                return Err(StoreError::Conflict);
-            };
-            let merged_into = |id: &str| -> Result<Option<String>, StoreError> {
+            let keys = |sql: &str| keys_of(tx, sql, &id);
+            let there = |sql: &str| -> Result<bool, StoreError> {
                 Ok(tx
-                    .query_row(
-                        "SELECT record FROM volunteers WHERE person_id = ?1",
-                        [id],
-                        |row| row.get::<_, String>(0),
-                    )
+                    .query_row(sql, [&id], |_| Ok(()))
                     .optional()
                     .map_err(unavailable)?
-                    .and_then(|json| serde_json::from_str::<Standing>(&json).ok())
-                    .and_then(|s| s.merged_into))
+                    .is_some())
             };
-            if merged_into(into)?.is_some()
-                || merged_into(&standing.person_id)?.is_some_and(|other| other != into)
-                || standing_version(tx, &standing.person_id)? != standing.expected_version()
-                || standing_version(tx, into)? != merge.into_version
-            {
-                return Err(StoreError::Conflict);
-            }
-            for change in &merge.changed {
-                apply_case_change(tx, change)?;
-            }
-            for case in &merge.opened {
-                insert_case(tx, case)?;
-            }
-            upsert_standing(tx, standing)?;
-            insert_action(tx, &merge.action)
-        })
-        .await
-    }
-
-    async fn unmerge(&self, change: &UnmergeChange) -> Result<(), StoreError> {
-        let change = change.clone();
-        self.with_tx(move |tx| {
-            let into = change.kept_record().to_owned();
-            if standing_version(tx, &change.standing.person_id)?
-                != change.standing.expected_version()
-                || standing_version(tx, &into)? != change.into_version
-            {
-                return Err(StoreError::Conflict);
-            }
-            for case_change in &change.changed {
-                apply_case_change(tx, case_change)?;
-            }
-            upsert_standing(tx, &change.standing)?;
-            insert_action(tx, &change.action)
-        })
-        .await
-    }
-
-    async fn erase(&self, id: &str, action: &CaseAction) -> Result<Erased, StoreError> {
-        let (id, action) = (id.to_owned(), action.clone());
-        let erased = self
-            .with_tx(move |tx| {
-                let count = |table: &str| -> Result<usize, StoreError> {
-                    tx.query_row(
-                        &format!("SELECT COUNT(*) FROM {table} WHERE person_id = ?1"),
-                        [&id],
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .map(|n| n as usize)
-                    .map_err(unavailable)
-                };
-                // A merge into it since its merges were undone: undo that first.
-                let merged_into_it = tx
-                    .query_row(
-                        "SELECT 1 FROM volunteers WHERE json_valid(record) AND json_extract(record, '$.merged_into') = ?1",
-                        [&id],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(unavailable)?
-                    .is_some();
-                if merged_into_it {
-                    return Err(StoreError::Conflict);
-                }
-                let (versions, submissions, cases) =
-                    (count("versions")?, count("submissions")?, count("cases")?);
-                // Everything else the record keeps goes with it (ON DELETE CASCADE).
-                let record = tx
-                    .execute("DELETE FROM people WHERE id = ?1", [&id])
-                    .map_err(unavailable)?
-                    == 1;
-                insert_action(tx, &action)?;
-                Ok(Erased {
-                    record,
-                    versions,
-                    submissions,
-                    cases,
-                })
+            let cases = cases_where(
+                tx,
+                "SELECT id, record FROM cases WHERE person_id = ?1 ORDER BY opened_at, id",
+                Some(&id),
+            )?;
+            Ok(Kept {
+                record: there("SELECT 1 FROM people WHERE id = ?1")?,
+                identities: keys("SELECT identity FROM identities WHERE person_id = ?1 ORDER BY identity")?,
+                contacts: keys("SELECT contact FROM contacts WHERE person_id = ?1 ORDER BY contact")?,
+                former_contacts: keys(
+                    "SELECT contact FROM former_contacts WHERE person_id = ?1 ORDER BY contact",
+                )?,
+                versions: keys(
+                    "SELECT CAST(version AS TEXT) FROM versions WHERE person_id = ?1 ORDER BY version",
+                )?
+                .iter()
+                .filter_map(|v| v.parse().ok())
+                .collect(),
+                log: keys("SELECT reference FROM submissions WHERE person_id = ?1 ORDER BY reference")?,
+                cases: cases.cases,
+                unreadable_cases: cases.unreadable,
+                active: {
+                    let mut stmt = tx
+                        .prepare("SELECT kind, case_id FROM active_cases WHERE person_id = ?1")
+                        .map_err(unavailable)?;
+                    let rows = stmt
+                        .query_map([&id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                        .map_err(unavailable)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(unavailable)?;
+                    rows.into_iter()
+                        .filter_map(|(kind, case)| Some((CaseKind::from_name(&kind)?, case)))
+                        .collect()
+                },
+                standing: there("SELECT 1 FROM volunteers WHERE person_id = ?1")?,
+                load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
             })
-            .await?;
-        self.checkpoint().await?;
-        Ok(erased)
-    }
-
-    async fn set_standing(&self, state: &Standing, action: &CaseAction) -> Result<(), StoreError> {
-        let (state, action) = (state.clone(), action.clone());
-        self.with_tx(move |tx| {
-            if standing_version(tx, &state.person_id)? != state.expected_version() {
-                return Err(StoreError::Conflict);
-            }
-            upsert_standing(tx, &state)?;
-            insert_action(tx, &action)
         })
         .await
+    }
+
+    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
+        let volunteer = volunteer.to_owned();
+        self.with_tx(move |tx| Ok(read_load(tx, &volunteer)?.max(0) as u64))
+            .await
     }
 
     async fn standings(&self) -> Result<Vec<Standing>, StoreError> {

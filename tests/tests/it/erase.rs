@@ -14,7 +14,7 @@ use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
-    ActionKind, Case, CaseChange, CaseKind, CaseState, Store, Submission,
+    ActionKind, Case, CaseChange, CaseKind, CaseState, Planner, Store, Submission,
 };
 use mutualaid_tests::{aws, lambda};
 use serde_json::json;
@@ -133,8 +133,13 @@ async fn only_jose_is_gone<S: Store>(store: &S, h: &Household) {
         .expect("actions")
         .into_iter()
         .filter(|a| a.kind == ActionKind::Erase)
-        .count();
-    assert_eq!(erase_actions, 2, "the record, and Ana's case reopened");
+        .map(|a| (a.detail, a.case_id))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        erase_actions.len(),
+        2,
+        "the record, and Ana's case reopened: {erase_actions:?}"
+    );
     // Nobody else can be matched to Jose's ghost: the store's count of his load is gone with him.
     assert_eq!(
         cases::load(store, &h.jose.person_id).await.expect("load"),
@@ -148,20 +153,19 @@ async fn only_jose_is_gone<S: Store>(store: &S, h: &Household) {
         .expect("cases")
         .remove(0);
     let raced = CaseChange {
-        case: Case {
-            state: CaseState::Matched,
-            volunteer_id: Some(h.jose.person_id.clone()),
-            version: maria_case.version + 1,
-            ..maria_case.clone()
-        },
-        expected_version: maria_case.version,
-        from_state: CaseState::Open,
         cap: Some(3),
-        released_volunteer: None,
-        action: None,
+        ..CaseChange::new(
+            &maria_case,
+            Case {
+                state: CaseState::Matched,
+                volunteer_id: Some(h.jose.person_id.clone()),
+                version: maria_case.version + 1,
+                ..maria_case.clone()
+            },
+        )
     };
     assert!(matches!(
-        store.change_case(&raced).await,
+        store.carry_out(&Planner::new().change(&raced).plan()).await,
         Err(mutualaid_handler::store::StoreError::Conflict)
     ));
 }
@@ -183,8 +187,7 @@ async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
         merged: None,
         expires_at: NOON + 86_400,
     };
-    store
-        .erase(&h.jose.person_id, &action)
+    mutualaid_handler::erase::remove_record(&store, &h.jose.person_id, &action)
         .await
         .expect("erased");
     let raw = crate::digest::to_outbox(&store, &dir.path().join("outbox"), NOON + 86_400).await;
@@ -704,4 +707,200 @@ async fn dynamodb_deletes_by_a_former_email_only_when_picked_and_leaves_no_item(
     for trace in BOB_EMAILS.iter().copied().chain(["Bob Cambio"]) {
         assert!(!all.contains(trace), "an item still holds {trace}: {all}");
     }
+}
+
+/// Jose (a volunteer, Ana's shopper) also asks for groceries himself, and
+/// Vic shops for him; Rosa, waiting too, is there for Vic to take on. Each
+/// volunteer may hold one match (cap 1).
+struct Stopped {
+    household: Household,
+    vic: Accepted,
+    rosa_case: String,
+}
+
+async fn jose_helped_and_helping<S: Store>(store: &S) -> Stopped {
+    let household = household(store).await;
+    let accept = |s, at| domain::accept(store, Submission::Signup(s), at, KEEP);
+    let mut jose_asks = person(
+        JOSE_NAME,
+        Some(JOSE_EMAIL),
+        Some(SHARED_PHONE),
+        "92105",
+        &["shopper", "delivery"],
+    );
+    jose_asks.availability = Some("Weekends".into());
+    accept(jose_asks, NOON - 450).await.expect("jose asks");
+    let vic = accept(
+        person(
+            "Vic Shops",
+            Some("vic.shops@example.org"),
+            None,
+            "92105",
+            &["shopper"],
+        ),
+        NOON - 400,
+    )
+    .await
+    .expect("vic");
+    let rosa = accept(
+        person(
+            "Rosa Espera",
+            Some("rosa@example.org"),
+            None,
+            "92105",
+            &["delivery"],
+        ),
+        NOON - 350,
+    )
+    .await
+    .expect("rosa");
+    let jose_case = store
+        .cases_of(&household.jose.person_id)
+        .await
+        .expect("cases")
+        .into_iter()
+        .find(|c| c.kind == CaseKind::Delivery)
+        .expect("Jose's request");
+    confirm(store, &jose_case.id, &vic.person_id)
+        .await
+        .expect("Vic shops for Jose");
+    let rosa_case = store
+        .cases_of(&rosa.person_id)
+        .await
+        .expect("cases")
+        .remove(0)
+        .id;
+    Stopped {
+        household,
+        vic,
+        rosa_case,
+    }
+}
+
+/// Confirms `volunteer` for a case at cap 1.
+async fn confirm<S: Store>(store: &S, case: &str, volunteer: &str) -> Result<Case, cases::Refusal> {
+    cases::act(
+        store,
+        case,
+        None,
+        Act::Confirm {
+            volunteer: volunteer.to_owned(),
+        },
+        NOON - 300,
+        1,
+        "test",
+    )
+    .await
+    .expect("store")
+}
+
+/// Jose's erasure stopped after each step of the record's removal but the
+/// last (which ends it), then run again to the end, and once more:
+/// Vic, whose match went with Jose's request, may take exactly one case
+/// again — a load lowered twice would let him take two past his cap —
+/// Ana waits, and nothing of Jose is left.
+async fn an_erasure_stopped_after_each_step_leaves_every_load_right<S: Store>(
+    fresh: impl AsyncFn(usize) -> S,
+) {
+    let probe = fresh(0).await;
+    let s = jose_helped_and_helping(&probe).await;
+    let kept = probe.kept(&s.household.jose.person_id).await.expect("kept");
+    let steps = mutualaid_handler::store::plan::erasure(
+        &s.household.jose.person_id,
+        &kept,
+        &erase_action(),
+    )
+    .len();
+    assert!(steps >= 3, "cases, keys, the record: {steps}");
+    for stop_after in 0..steps {
+        let store = fresh(stop_after + 1).await;
+        let s = jose_helped_and_helping(&store).await;
+        let jose = &s.household.jose.person_id;
+        assert_eq!(
+            cases::load(&store, &s.vic.person_id).await.expect("load"),
+            1
+        );
+        // The first run: the removal's plans up to the stop.
+        let ana_case = store
+            .cases_of(&s.household.ana.person_id)
+            .await
+            .expect("cases")
+            .remove(0);
+        let kept = store.kept(jose).await.expect("kept");
+        let plans = mutualaid_handler::store::plan::erasure(jose, &kept, &erase_action());
+        for plan in plans.iter().take(stop_after) {
+            store.carry_out(plan).await.expect("a step");
+        }
+        // Run again, to the end; then once more, as a retry would.
+        mutualaid_handler::erase::erase(&store, jose, NOON, NOON + 86_400)
+            .await
+            .expect("erased");
+        only_jose_is_gone(&store, &s.household).await;
+        mutualaid_handler::erase::erase(&store, jose, NOON, NOON + 86_400)
+            .await
+            .expect("erased again");
+        let ana = store
+            .case(&ana_case.id)
+            .await
+            .expect("read")
+            .expect("Ana's case");
+        assert_eq!(ana.state, CaseState::Open, "stopped after {stop_after}");
+        assert_eq!(
+            cases::load(&store, &s.vic.person_id).await.expect("load"),
+            0,
+            "stopped after {stop_after}"
+        );
+        // Vic takes Rosa on, and no one else: his cap is 1.
+        confirm(&store, &s.rosa_case, &s.vic.person_id)
+            .await
+            .unwrap_or_else(|r| panic!("stopped after {stop_after}: Vic takes Rosa: {r}"));
+        let refused = confirm(&store, &ana.id, &s.vic.person_id).await;
+        assert!(
+            matches!(refused, Err(cases::Refusal::AtCapacity { load: 1, cap: 1 })),
+            "stopped after {stop_after}: {refused:?}"
+        );
+        let left = store.kept(jose).await.expect("kept");
+        assert_eq!(
+            left,
+            mutualaid_handler::store::Kept::default(),
+            "stopped after {stop_after}: nothing of Jose is left"
+        );
+    }
+}
+
+fn erase_action() -> mutualaid_handler::store::CaseAction {
+    mutualaid_handler::store::CaseAction {
+        id: "erase-stopped".into(),
+        at: NOON,
+        kind: ActionKind::Erase,
+        case_id: None,
+        volunteer_id: None,
+        by: "request".into(),
+        detail: "record".into(),
+        version: 0,
+        merged: None,
+        expires_at: NOON + 86_400,
+    }
+}
+
+#[tokio::test]
+async fn sqlite_an_erasure_stopped_after_each_step_leaves_every_load_right() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    an_erasure_stopped_after_each_step_leaves_every_load_right(async |_| {
+        let (dir, store) = mutualaid_tests::stores::sqlite();
+        dirs.lock().expect("dirs").push(dir);
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_an_erasure_stopped_after_each_step_leaves_every_load_right() {
+    let Some(endpoint) = aws::moto() else { return };
+    an_erasure_stopped_after_each_step_leaves_every_load_right(async |n| {
+        mutualaid_tests::stores::dynamodb_table(&endpoint, &format!("erase-stopped-{n}"))
+            .await
+            .0
+    })
+    .await;
 }

@@ -459,7 +459,10 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
     merge(&org, &first.person_id, &second.person_id, NOON + DAY)
         .await
         .expect("merged");
-    let written = org.store.set_standing(&stale, &action).await;
+    let written = org
+        .store
+        .carry_out(&mutualaid_handler::store::plan::standing(&stale, &action))
+        .await;
     assert!(
         matches!(written, Err(StoreError::Conflict)),
         "a stale pause is refused: {written:?}"

@@ -445,16 +445,28 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     assert_eq!(answer["sent"], true, "{answer}");
     let html = latest_digest_html(&endpoint, &to);
 
-    // The organizers' pages: a submit whose policy lacks BatchGetItem cannot
-    // show Confirm (503) — the check bites — and the real one can.
-    let confirm = find_link(&html, "confirm").expect("a Confirm link");
+    // The organizers' pages: a submit whose policy lacks BatchGetItem shows
+    // the Merge page (read item by item) but cannot merge (503: the
+    // standings are read in batches) — the check bites — and the real one
+    // can.
+    let merge = find_link(&html, "merge").expect("a Merge link");
     let crippled_env = lambda::with_env(
         env.clone(),
         "AWS_LAMBDA_RUNTIME_API",
         &crippled_emulator.address,
     );
     let mut crippled = start_submit(as_user(crippled_env, &crippled_user));
-    let (_, refused) = crippled_emulator.invoke(opening(&confirm)).await;
+    let (_, page) = crippled_emulator.invoke(opening(&merge)).await;
+    assert_eq!(page["statusCode"], 200, "the Merge page: {page}");
+    let (_, refused) = crippled_emulator
+        .invoke(lambda::http_event(
+            false,
+            "/api/case",
+            "application/x-www-form-urlencoded",
+            &button_body(page["body"].as_str().expect("a page")),
+            "203.0.113.5",
+        ))
+        .await;
     let _ = crippled.kill();
     let _ = crippled.wait();
     assert_eq!(
