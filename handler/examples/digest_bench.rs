@@ -136,7 +136,10 @@ fn main() {
                 new_cases: &cases,
                 standing: None,
             };
-            store.create(write).await.expect("create");
+            store
+                .carry_out(&mutualaid_handler::store::plan::create(write))
+                .await
+                .expect("create");
         }
         // Loads: the first 1,200 volunteers each hold 1–3 matches, from the open cases.
         let cases = store.active_cases().await.expect("cases").cases;

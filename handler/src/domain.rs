@@ -36,7 +36,7 @@ use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
 use crate::store::{
     Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Standing, Store, StoreError,
-    Submission, SubmissionWrite, Timestamp,
+    Submission, SubmissionWrite, Timestamp, plan,
 };
 
 /// The answer to an accepted submission.
@@ -206,7 +206,7 @@ pub async fn accept<S: Store>(
                     new_cases: &cases,
                     standing: question.as_ref(),
                 };
-                store.create(write).await.map(|()| entry)
+                store.carry_out(&plan::create(write)).await.map(|()| entry)
             }
             Some(existing) => {
                 let merged = submission.merged_onto(&existing.submission);
@@ -221,7 +221,10 @@ pub async fn accept<S: Store>(
                         new_cases: &cases,
                         standing: None,
                     };
-                    store.log(write).await.map(|()| entry)
+                    store
+                        .carry_out(&plan::unchanged(write))
+                        .await
+                        .map(|()| entry)
                 } else {
                     // Keys of the merged record: its own, or free; never another's.
                     let keys = merged.identity_keys();
@@ -260,7 +263,10 @@ pub async fn accept<S: Store>(
                         new_cases: &cases,
                         standing: None,
                     };
-                    store.update(write, &existing).await.map(|()| entry)
+                    store
+                        .carry_out(&plan::update(write, &existing))
+                        .await
+                        .map(|()| entry)
                 }
             }
         };

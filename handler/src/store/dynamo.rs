@@ -76,8 +76,8 @@ use mutualaid_forms::FormId;
 
 use super::{
     Admission, Case, CaseAction, CaseKind, CaseScan, Counter, DigestState, FormerContact, Kept,
-    LogEntry, ManifestEntry, Outcome, Person, Plan, Planner, RateRing, Scan, Standing, Store,
-    StoreError, Submission, SubmissionWrite, Timestamp, Write,
+    LogEntry, ManifestEntry, Outcome, Person, Plan, RateRing, Scan, Standing, Store, StoreError,
+    Submission, Timestamp, Write,
 };
 
 /// The partition key attribute.
@@ -369,36 +369,36 @@ fn log_from(item: &Item) -> Option<LogEntry> {
     })
 }
 
-fn identity_item(key: &str, person: &Person) -> Item {
+fn identity_item(key: &str, person_id: &str, expires_at: Timestamp) -> Item {
     HashMap::from([
         (PARTITION_KEY.into(), s(format!("IDENTITY#{key}"))),
         (SORT_KEY.into(), s("IDENTITY")),
-        ("person_id".into(), s(&person.id)),
-        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+        ("person_id".into(), s(person_id)),
+        (TTL_ATTRIBUTE.into(), n(expires_at)),
     ])
 }
 
-fn contact_item(contact: &str, person: &Person) -> Item {
+fn contact_item(contact: &str, person_id: &str, expires_at: Timestamp) -> Item {
     HashMap::from([
         (PARTITION_KEY.into(), s(format!("CONTACT#{contact}"))),
-        (SORT_KEY.into(), s(person_pk(&person.id))),
-        ("person_id".into(), s(&person.id)),
-        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+        (SORT_KEY.into(), s(person_pk(person_id))),
+        ("person_id".into(), s(person_id)),
+        (TTL_ATTRIBUTE.into(), n(expires_at)),
     ])
 }
 
 /// A record listed under a contact it held once (`FORMER#<contact>`), for
 /// deletion on request.
-fn former_item(former: &FormerContact, person: &Person) -> Item {
+fn former_item(former: &FormerContact, person_id: &str, expires_at: Timestamp) -> Item {
     HashMap::from([
         (
             PARTITION_KEY.into(),
             s(format!("FORMER#{}", former.contact)),
         ),
-        (SORT_KEY.into(), s(person_pk(&person.id))),
-        ("person_id".into(), s(&person.id)),
+        (SORT_KEY.into(), s(person_pk(person_id))),
+        ("person_id".into(), s(person_id)),
         ("last_held_at".into(), n(former.until)),
-        (TTL_ATTRIBUTE.into(), n(person.expires_at)),
+        (TTL_ATTRIBUTE.into(), n(expires_at)),
     ])
 }
 
@@ -407,14 +407,16 @@ fn former_item(former: &FormerContact, person: &Person) -> Item {
 fn identity_claim(
     table: &str,
     key: &str,
-    person: &Person,
+    person_id: &str,
+    at: Timestamp,
+    expires_at: Timestamp,
 ) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        .set_item(Some(identity_item(key, person)))
+        .set_item(Some(identity_item(key, person_id, expires_at)))
         .condition_expression("attribute_not_exists(pk) OR person_id = :id OR expires_at < :now")
-        .expression_attribute_values(":id", s(&person.id))
-        .expression_attribute_values(":now", n(person.updated_at))
+        .expression_attribute_values(":id", s(person_id))
+        .expression_attribute_values(":now", n(at))
         .build()
         .map_err(built)?;
     Ok(TransactWriteItem::builder().put(put).build())
@@ -668,28 +670,6 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    /// What every write of a submission ends with: its log line (kept as
-    /// long as the record) and the cases it opens (by the plan that opens a
-    /// case).
-    fn log_and_cases(
-        &self,
-        write: SubmissionWrite<'_>,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut items = vec![put(
-            &self.table,
-            log_item(write.log, write.person.expires_at),
-            Some("attribute_not_exists(pk)"),
-        )?];
-        let mut planner = Planner::new();
-        for case in write.new_cases {
-            planner.open(case);
-        }
-        for write in &planner.plan().writes {
-            items.push(self.item_of(write)?);
-        }
-        Ok(items)
-    }
-
     /// A delete of the item (`pk`, `sk`), with a condition and its values.
     fn delete(
         &self,
@@ -717,6 +697,57 @@ impl DynamoStore {
     fn item_of(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
         let table = &self.table;
         match write {
+            Write::Record {
+                person,
+                expected: 0,
+            } => put(
+                table,
+                person_item(person)?,
+                Some("attribute_not_exists(pk)"),
+            ),
+            Write::Record { person, expected } => {
+                let update = Update::builder()
+                    .table_name(table)
+                    .key(PARTITION_KEY, s(person_pk(&person.id)))
+                    .key(SORT_KEY, s("PERSON"))
+                    .update_expression(
+                        "SET #record = :record, version = :version, expires_at = :expires, gsi1sk = :change, #pending = :pending",
+                    )
+                    .condition_expression("version = :expected")
+                    .expression_attribute_names("#record", "record")
+                    .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
+                    .expression_attribute_values(":record", record_value(person)?)
+                    .expression_attribute_values(":version", n(person.version))
+                    .expression_attribute_values(":expires", n(person.expires_at))
+                    .expression_attribute_values(":change", s(change_key(person)))
+                    .expression_attribute_values(":pending", s("PENDING"))
+                    .expression_attribute_values(":expected", n(expected))
+                    .build()
+                    .map_err(built)?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            }
+            Write::ClaimIdentity {
+                key,
+                person_id,
+                at,
+                expires_at,
+            } => identity_claim(table, key, person_id, *at, *expires_at),
+            Write::ListContact {
+                contact,
+                person_id,
+                expires_at,
+            } => put(table, contact_item(contact, person_id, *expires_at), None),
+            Write::ListFormerContact {
+                former,
+                person_id,
+                expires_at,
+            } => put(table, former_item(former, person_id, *expires_at), None),
+            Write::Version { person } => put(table, version_item(person)?, None),
+            Write::LogEntry { entry, expires_at } => put(
+                table,
+                log_item(entry, *expires_at),
+                Some("attribute_not_exists(pk)"),
+            ),
             Write::Case { case, expected: 0 } => {
                 put(table, case_item(case)?, Some("attribute_not_exists(pk)"))
             }
@@ -833,11 +864,7 @@ impl DynamoStore {
             }
             Write::RecordThere { person_id } => self.exists_check(person_id),
             Write::Action(action) => put(table, action_item(action)?, None),
-            Write::ReleaseIdentity { key, person_id } => self.delete(
-                format!("IDENTITY#{key}"),
-                "IDENTITY",
-                Some(("person_id = :id", vec![(":id", s(person_id))])),
-            ),
+            Write::ReleaseIdentity { key, person_id } => identity_release(table, key, person_id),
             Write::DropContact { contact, person_id } => {
                 self.delete(format!("CONTACT#{contact}"), person_pk(person_id), None)
             }
@@ -967,13 +994,23 @@ impl DynamoStore {
             .map_err(built)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for key in &person.identities {
-            items.push(identity_claim(&self.table, key, &person)?);
+            items.push(identity_claim(
+                &self.table,
+                key,
+                &person.id,
+                person.updated_at,
+                person.expires_at,
+            )?);
         }
         for key in released {
             items.push(identity_release(&self.table, key, &person.id)?);
         }
         for former in &person.former_contacts {
-            items.push(put(&self.table, former_item(former, &person), None)?);
+            items.push(put(
+                &self.table,
+                former_item(former, &person.id, person.expires_at),
+                None,
+            )?);
         }
         if two_names {
             let action = CaseAction::sent_under_two_names(&person, now);
@@ -1347,116 +1384,6 @@ impl Store for DynamoStore {
             .collect())
     }
 
-    async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
-        let person = write.person;
-        let mut items = vec![put(
-            &self.table,
-            person_item(person)?,
-            Some("attribute_not_exists(pk)"),
-        )?];
-        for key in &person.identities {
-            items.push(identity_claim(&self.table, key, person)?);
-        }
-        for contact in person.submission.contact_keys() {
-            items.push(put(&self.table, contact_item(&contact, person), None)?);
-        }
-        items.push(put(&self.table, version_item(person)?, None)?);
-        if let Some(standing) = write.standing {
-            items.push(put(
-                &self.table,
-                standing_item(standing)?,
-                Some("attribute_not_exists(pk)"),
-            )?);
-        }
-        items.extend(self.log_and_cases(write)?);
-        self.transact(items).await
-    }
-
-    async fn update(
-        &self,
-        write: SubmissionWrite<'_>,
-        previous: &Person,
-    ) -> Result<(), StoreError> {
-        let person = write.person;
-        self.extend_kept_items(&person.id, person.expires_at)
-            .await?;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(person_pk(&person.id)))
-            .key(SORT_KEY, s("PERSON"))
-            .update_expression(
-                "SET #record = :record, version = :version, expires_at = :expires, gsi1sk = :change, #pending = :pending",
-            )
-            .condition_expression("version = :expected")
-            .expression_attribute_names("#record", "record")
-            .expression_attribute_names("#pending", PENDING_ATTRIBUTE)
-            .expression_attribute_values(":record", record_value(person)?)
-            .expression_attribute_values(":version", n(person.version))
-            .expression_attribute_values(":expires", n(person.expires_at))
-            .expression_attribute_values(":change", s(change_key(person)))
-            .expression_attribute_values(":pending", s("PENDING"))
-            .expression_attribute_values(":expected", n(previous.version))
-            .build()
-            .map_err(built)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for key in &person.identities {
-            items.push(identity_claim(&self.table, key, person)?);
-        }
-        for key in previous
-            .identities
-            .iter()
-            .filter(|k| !person.identities.contains(k))
-        {
-            items.push(identity_release(&self.table, key, &person.id)?);
-        }
-        let contacts = person.submission.contact_keys();
-        for contact in &contacts {
-            items.push(put(&self.table, contact_item(contact, person), None)?);
-        }
-        for old in previous
-            .submission
-            .contact_keys()
-            .iter()
-            .filter(|c| !contacts.contains(c))
-        {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(format!("CONTACT#{old}")))
-                .key(SORT_KEY, s(person_pk(&person.id)))
-                .build()
-                .map_err(built)?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-        }
-        // Former contacts: listed (their expiry the record's), and no longer
-        // under one it gives again.
-        for former in &person.former_contacts {
-            items.push(put(&self.table, former_item(former, person), None)?);
-        }
-        for again in previous.former_contacts.iter().filter(|f| {
-            !person
-                .former_contacts
-                .iter()
-                .any(|p| p.contact == f.contact)
-        }) {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(format!("FORMER#{}", again.contact)))
-                .key(SORT_KEY, s(person_pk(&person.id)))
-                .build()
-                .map_err(built)?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-        }
-        items.push(put(&self.table, version_item(person)?, None)?);
-        items.extend(self.log_and_cases(write)?);
-        self.transact(items).await
-    }
-
-    async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
-        let mut items = vec![self.exists_check(&write.log.person_id)?];
-        items.extend(self.log_and_cases(write)?);
-        self.transact(items).await
-    }
-
     async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
         let items = self
             .query_all(
@@ -1496,6 +1423,16 @@ impl Store for DynamoStore {
     }
 
     async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
+        // A record's next version: everything it keeps outside the
+        // transaction (its versions, log lines, cases) first lasts as long.
+        for write in &plan.writes {
+            if let Write::Record { person, expected } = write
+                && *expected > 0
+            {
+                self.extend_kept_items(&person.id, person.expires_at)
+                    .await?;
+            }
+        }
         let items = plan
             .writes
             .iter()

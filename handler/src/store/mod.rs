@@ -785,38 +785,6 @@ pub trait Store: Send + Sync + 'static {
         contacts: &[String],
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
-    /// Stores a new record (version 1, pending), its first version, its
-    /// contacts, `log`, `new_cases` and its first standing, and claims its
-    /// identity keys; or
-    /// fails with [`StoreError::Conflict`] if any of them is held (or the
-    /// person already has an active case of a kind in `new_cases`).
-    fn create(
-        &self,
-        write: SubmissionWrite<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Replaces `previous` (still at its version) with `person` (the next
-    /// version, pending), keeps the new version, `log` and `new_cases`,
-    /// claims the identity keys `person` holds and `previous` did not (each
-    /// must be free), releases those it no longer holds, moves its contacts,
-    /// and extends the expiry of everything the record keeps; or fails with
-    /// [`StoreError::Conflict`]. Never touches another record.
-    fn update(
-        &self,
-        write: SubmissionWrite<'_>,
-        previous: &Person,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Logs a submission that changed nothing (`write.person` is the record
-    /// as it is, not rewritten; the line lasts as long as it), with the
-    /// cases it opened (a person asking again after their case was closed);
-    /// fails with [`StoreError::Conflict`] if the record is gone or a case
-    /// of that kind is already active.
-    fn log(
-        &self,
-        write: SubmissionWrite<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// Every case of one person, closed ones too, oldest first.
     fn cases_of(
         &self,

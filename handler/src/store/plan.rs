@@ -31,7 +31,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Case, CaseAction, CaseKind, Standing, Timestamp};
+use super::{
+    Case, CaseAction, CaseKind, FormerContact, LogEntry, Person, Standing, SubmissionWrite,
+    Timestamp,
+};
 
 /// The most writes one plan may hold: DynamoDB's limit on the items of one
 /// transaction.
@@ -40,6 +43,58 @@ pub const MOST_WRITES: usize = 100;
 /// One write of a plan, with the condition it must meet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
+    /// A person's record, new (`expected` 0: none may exist under its id;
+    /// not yet reported) or over the version read (its reported version
+    /// left as it is: only the digest moves it). Pending either way.
+    Record {
+        /// The record as it is to be.
+        person: Person,
+        /// The stored version it replaces (0: new).
+        expected: u64,
+    },
+    /// An identity key held by record `person_id`: refused if another
+    /// record holds it (one whose expiry has passed before `at` no longer
+    /// does). Written again by its holder, it lasts until `expires_at`.
+    ClaimIdentity {
+        /// The key.
+        key: String,
+        /// The record.
+        person_id: String,
+        /// When the claim is made.
+        at: Timestamp,
+        /// Until when it holds.
+        expires_at: Timestamp,
+    },
+    /// A record listed under a contact key it gives.
+    ListContact {
+        /// The contact key.
+        contact: String,
+        /// The record.
+        person_id: String,
+        /// Until when.
+        expires_at: Timestamp,
+    },
+    /// A record listed under a contact it gave once (deletion on request).
+    ListFormerContact {
+        /// The contact and until when the record held it.
+        former: FormerContact,
+        /// The record.
+        person_id: String,
+        /// Until when the listing is kept.
+        expires_at: Timestamp,
+    },
+    /// One version of a record, kept (the record's submission at its version).
+    Version {
+        /// The record at that version.
+        person: Person,
+    },
+    /// A submission's line in the log: refused if its reference is taken.
+    LogEntry {
+        /// The line.
+        entry: LogEntry,
+        /// Until when it is kept (the record's expiry).
+        expires_at: Timestamp,
+    },
     /// A case, new (`expected` 0: none may exist under its id) or over the
     /// version read.
     Case {
@@ -117,8 +172,8 @@ pub enum Write {
     },
     /// An organizer's action, recorded.
     Action(CaseAction),
-    /// An identity key given up by the record that holds it (refused if
-    /// another record holds it now).
+    /// An identity key given up by record `person_id` (refused if another
+    /// record holds it now; nothing to do if nobody does).
     ReleaseIdentity {
         /// The key.
         key: String,
@@ -374,6 +429,84 @@ impl Planner {
         self
     }
 
+    /// The keys a record at this version holds and is listed under, each
+    /// lasting as long as the record; with the version it replaces, those
+    /// that one had and this one has not are given up.
+    fn keys_of(&mut self, person: &Person, previous: Option<&Person>) {
+        let id = || person.id.clone();
+        for key in &person.identities {
+            self.writes.push(Write::ClaimIdentity {
+                key: key.clone(),
+                person_id: id(),
+                at: person.updated_at,
+                expires_at: person.expires_at,
+            });
+        }
+        let contacts = person.submission.contact_keys();
+        for contact in &contacts {
+            self.writes.push(Write::ListContact {
+                contact: contact.clone(),
+                person_id: id(),
+                expires_at: person.expires_at,
+            });
+        }
+        for former in &person.former_contacts {
+            self.writes.push(Write::ListFormerContact {
+                former: former.clone(),
+                person_id: id(),
+                expires_at: person.expires_at,
+            });
+        }
+        self.writes.push(Write::Version {
+            person: person.clone(),
+        });
+        let Some(previous) = previous else { return };
+        for key in previous
+            .identities
+            .iter()
+            .filter(|k| !person.identities.contains(k))
+        {
+            self.writes.push(Write::ReleaseIdentity {
+                key: key.clone(),
+                person_id: id(),
+            });
+        }
+        for contact in previous
+            .submission
+            .contact_keys()
+            .into_iter()
+            .filter(|c| !contacts.contains(c))
+        {
+            self.writes.push(Write::DropContact {
+                contact,
+                person_id: id(),
+            });
+        }
+        for again in previous.former_contacts.iter().filter(|f| {
+            !person
+                .former_contacts
+                .iter()
+                .any(|p| p.contact == f.contact)
+        }) {
+            self.writes.push(Write::DropFormerContact {
+                contact: again.contact.clone(),
+                person_id: id(),
+            });
+        }
+    }
+
+    /// What every write of a submission ends with: its log line (kept as
+    /// long as the record) and the cases it opens.
+    fn submission(&mut self, write: SubmissionWrite<'_>) {
+        self.writes.push(Write::LogEntry {
+            entry: write.log.clone(),
+            expires_at: write.person.expires_at,
+        });
+        for case in write.new_cases {
+            self.open(case);
+        }
+    }
+
     /// Leaves `volunteer`'s load as it is, whatever this plan's cases do to
     /// it (their record is being erased: the load goes with it).
     pub fn keep_load_of(&mut self, volunteer: &str) -> &mut Planner {
@@ -444,6 +577,58 @@ impl Planner {
         moved.cap = moved.cap.or(cap);
         moved.expires_at = moved.expires_at.max(expires_at);
     }
+}
+
+/// Storing a new person: the record (version 1, pending) with its first
+/// version, its identity keys claimed, its contacts listed, its first
+/// standing (the question "maybe the same person?") if any, the log line
+/// and the cases it opens.
+pub fn create(write: SubmissionWrite<'_>) -> Plan {
+    let person = write.person;
+    let mut planner = Planner::new();
+    planner.write(Write::Record {
+        person: person.clone(),
+        expected: 0,
+    });
+    planner.keys_of(person, None);
+    if let Some(standing) = write.standing {
+        planner.write(Write::Standing {
+            standing: standing.clone(),
+            merging_into: None,
+        });
+    }
+    planner.submission(write);
+    planner.plan()
+}
+
+/// A person's record replaced by its next version (`write.person`) over
+/// `previous`, as read: the new version kept, every identity key it holds
+/// claimed (again: each lasts as long as the record), those it no longer
+/// holds released, its contacts and former contacts listed and those it no
+/// longer has unlisted, the log line and the cases it opens. Never touches
+/// another record.
+pub fn update(write: SubmissionWrite<'_>, previous: &Person) -> Plan {
+    let person = write.person;
+    let mut planner = Planner::new();
+    planner.write(Write::Record {
+        person: person.clone(),
+        expected: previous.version,
+    });
+    planner.keys_of(person, Some(previous));
+    planner.submission(write);
+    planner.plan()
+}
+
+/// A submission that changed nothing: its log line and the cases it opens
+/// (a person asking again after their case was closed), the record still
+/// on record.
+pub fn unchanged(write: SubmissionWrite<'_>) -> Plan {
+    let mut planner = Planner::new();
+    planner.write(Write::RecordThere {
+        person_id: write.person.id.clone(),
+    });
+    planner.submission(write);
+    planner.plan()
 }
 
 /// A record's standing written over the version read, with the action that

@@ -41,8 +41,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Admission, Case, CaseAction, CaseKind, CaseScan, CaseState, Counter, DigestState, Kept,
-    LogEntry, ManifestEntry, Outcome, Person, Plan, Planner, RateRing, Scan, Standing, Store,
-    StoreError, Submission, SubmissionWrite, Timestamp, Write,
+    LogEntry, ManifestEntry, Outcome, Person, Plan, RateRing, Scan, Standing, Store, StoreError,
+    Submission, Timestamp, Write,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -572,30 +572,6 @@ fn insert_log(tx: &rusqlite::Transaction, entry: &LogEntry) -> Result<(), StoreE
     Ok(())
 }
 
-/// A submission's write, owned, to move into the store's thread.
-fn owned(write: SubmissionWrite<'_>) -> (Person, LogEntry, Vec<Case>) {
-    (
-        write.person.clone(),
-        write.log.clone(),
-        write.new_cases.to_vec(),
-    )
-}
-
-/// What every write of a submission ends with: the cases it opens (by the
-/// plan that opens a case) and its log line.
-fn open_cases_and_log(
-    tx: &rusqlite::Transaction,
-    new_cases: &[Case],
-    log: &LogEntry,
-) -> Result<(), StoreError> {
-    let mut planner = Planner::new();
-    for case in new_cases {
-        planner.open(case);
-    }
-    carry_out(tx, &planner.plan())?;
-    insert_log(tx, log)
-}
-
 fn insert_case(tx: &rusqlite::Transaction, case: &Case) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO cases (id, person_id, kind, state, volunteer_id, record, version, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -669,6 +645,50 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
         tx.execute(sql, params).map_err(conflict_or_unavailable)
     };
     match write {
+        Write::Record {
+            person,
+            expected: 0,
+        } => insert_person(tx, person),
+        Write::Record { person, expected } => exactly_one(run(
+            "UPDATE people SET record = ?2, version = ?3, pending = 1, updated_at = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
+            params![
+                person.id,
+                encode(person)?,
+                person.version as i64,
+                person.updated_at,
+                person.expires_at,
+                *expected as i64
+            ],
+        )?),
+        Write::ClaimIdentity { key, person_id, .. } => exactly_one(run(
+            "INSERT INTO identities (identity, person_id) VALUES (?1, ?2) ON CONFLICT (identity) DO UPDATE SET person_id = excluded.person_id WHERE person_id = excluded.person_id",
+            params![key, person_id],
+        )?),
+        Write::ListContact {
+            contact, person_id, ..
+        } => run(
+            "INSERT OR IGNORE INTO contacts (contact, person_id) VALUES (?1, ?2)",
+            params![contact, person_id],
+        )
+        .map(drop),
+        Write::ListFormerContact {
+            former, person_id, ..
+        } => run(
+            "INSERT OR REPLACE INTO former_contacts (contact, person_id, last_held_at) VALUES (?1, ?2, ?3)",
+            params![former.contact, person_id, former.until],
+        )
+        .map(drop),
+        Write::Version { person } => run(
+            "INSERT OR REPLACE INTO versions (person_id, version, submission, at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                person.id,
+                person.version as i64,
+                encode(&person.submission)?,
+                person.updated_at
+            ],
+        )
+        .map(drop),
+        Write::LogEntry { entry, .. } => insert_log(tx, entry),
         Write::Case { case, expected: 0 } => insert_case(tx, case),
         Write::Case { case, expected } => exactly_one(run(
             "UPDATE cases SET state = ?2, volunteer_id = ?3, record = ?4, version = ?5, opened_at = ?7 WHERE id = ?1 AND version = ?6",
@@ -769,10 +789,18 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
             }
         }
         Write::Action(action) => insert_action(tx, action),
-        Write::ReleaseIdentity { key, person_id } => exactly_one(run(
-            "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
-            params![key, person_id],
-        )?),
+        Write::ReleaseIdentity { key, person_id } => {
+            run(
+                "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
+                params![key, person_id],
+            )?;
+            let held_by_another = tx
+                .query_row("SELECT 1 FROM identities WHERE identity = ?1", [key], |_| Ok(()))
+                .optional()
+                .map_err(unavailable)?
+                .is_some();
+            if held_by_another { Err(StoreError::Conflict) } else { Ok(()) }
+        }
         Write::DropContact { contact, person_id } => run(
             "DELETE FROM contacts WHERE contact = ?1 AND person_id = ?2",
             params![contact, person_id],
@@ -1191,94 +1219,6 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
-        })
-        .await
-    }
-
-    async fn create(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
-        let standing = write.standing.cloned();
-        let (person, log, new_cases) = owned(write);
-        self.with_tx(move |tx| {
-            insert_person(tx, &person)?;
-            if let Some(standing) = &standing {
-                upsert_standing(tx, standing)?;
-            }
-            list_under(tx, KeyTable::Identities, &person.id, &person.identities)?;
-            list_under(
-                tx,
-                KeyTable::Contacts,
-                &person.id,
-                &person.submission.contact_keys(),
-            )?;
-            insert_version(tx, &person)?;
-            open_cases_and_log(tx, &new_cases, &log)
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        write: SubmissionWrite<'_>,
-        previous: &Person,
-    ) -> Result<(), StoreError> {
-        let (person, log, new_cases) = owned(write);
-        let previous = previous.clone();
-        let json = encode(&person)?;
-        self.with_tx(move |tx| {
-            let updated = tx
-                .execute(
-                    "UPDATE people SET record = ?2, version = ?3, pending = 1, updated_at = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
-                    params![person.id, json, person.version as i64, person.updated_at, person.expires_at, previous.version as i64],
-                )
-                .map_err(unavailable)?;
-            if updated != 1 {
-                return Err(StoreError::Conflict);
-            }
-            let claimed = person
-                .identities
-                .iter()
-                .filter(|k| !previous.identities.contains(k));
-            list_under(tx, KeyTable::Identities, &person.id, claimed)?;
-            for key in previous.identities.iter().filter(|k| !person.identities.contains(k)) {
-                tx.execute(
-                    "DELETE FROM identities WHERE identity = ?1 AND person_id = ?2",
-                    params![key, person.id],
-                )
-                .map_err(unavailable)?;
-            }
-            let contacts = person.submission.contact_keys();
-            for old in previous.submission.contact_keys().iter().filter(|c| !contacts.contains(c)) {
-                tx.execute(
-                    "DELETE FROM contacts WHERE contact = ?1 AND person_id = ?2",
-                    params![old, person.id],
-                )
-                .map_err(unavailable)?;
-            }
-            list_former_contacts_of(tx, &person)?;
-            list_under(tx, KeyTable::Contacts, &person.id, &contacts)?;
-            insert_version(tx, &person)?;
-            open_cases_and_log(tx, &new_cases, &log)
-        })
-        .await
-    }
-
-    async fn log(&self, write: SubmissionWrite<'_>) -> Result<(), StoreError> {
-        // Kept as long as the record: deleted with it (ON DELETE CASCADE).
-        let (entry, new_cases) = (write.log.clone(), write.new_cases.to_vec());
-        self.with_tx(move |tx| {
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM people WHERE id = ?1",
-                    [&entry.person_id],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(unavailable)?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Conflict);
-            }
-            open_cases_and_log(tx, &new_cases, &entry)
         })
         .await
     }

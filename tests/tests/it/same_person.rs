@@ -121,7 +121,10 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         new_cases: &[],
         standing: None,
     };
-    store.create(write).await.expect("stored the old way");
+    store
+        .carry_out(&mutualaid_handler::store::plan::create(write))
+        .await
+        .expect("stored the old way");
     person
 }
 
@@ -162,7 +165,7 @@ async fn folded_the_old_way<S: Store>(store: &S, at: i64) {
         standing: None,
     };
     store
-        .update(write, &first)
+        .carry_out(&mutualaid_handler::store::plan::update(write, &first))
         .await
         .expect("folded the old way");
 }
