@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use mutualaid_handler::cases::{self, Act};
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{Case, CaseState, CloseReason, Store};
+use mutualaid_handler::store::{Case, CaseState, CloseReason};
 
 /// What to do.
 #[derive(Subcommand)]

@@ -239,6 +239,18 @@ enum Table {
     Actions,
 }
 
+impl From<Table> for mutualaid_handler::export::Table {
+    fn from(table: Table) -> Self {
+        use mutualaid_handler::export::Table as T;
+        match table {
+            Table::People => T::People,
+            Table::Submissions => T::Submissions,
+            Table::Cases => T::Cases,
+            Table::Actions => T::Actions,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -405,63 +417,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             since,
         } => {
-            use mutualaid_handler::store::Store;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
             let since = match since {
                 None => i64::MIN,
-                Some(day) => day
-                    .parse::<jiff::civil::Date>()
-                    .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
-                    .map(|z| z.timestamp().as_second())
+                Some(day) => mutualaid_handler::export::day_start(&day)
                     .with_context(|| format!("--since {day}: expected a day like 2026-11-26"))?,
             };
             let out = std::io::stdout().lock();
-            match table {
-                Table::People => {
-                    let mut scan = runtime
-                        .block_on(store.everyone())
-                        .context("reading the records")?;
-                    scan.people.retain(|p| p.updated_at >= since);
-                    mutualaid_handler::export::write_csv(&scan.people, out)
-                        .context("writing CSV")?;
-                    for key in &scan.unreadable {
-                        eprintln!(
-                            "warning: the record {key} could not be read and is not in the export; every other record is"
-                        );
-                    }
-                }
-                Table::Submissions => {
-                    let mut log = runtime
-                        .block_on(store.submissions())
-                        .context("reading the submission log")?;
-                    log.retain(|e| e.at >= since);
-                    mutualaid_handler::export::write_log_csv(&log, out).context("writing CSV")?;
-                }
-                Table::Cases => {
-                    let scan = runtime
-                        .block_on(store.all_cases())
-                        .context("reading the cases")?;
-                    let cases: Vec<_> = scan
-                        .cases
-                        .into_iter()
-                        .filter(|c| c.changed_at >= since)
-                        .collect();
-                    mutualaid_handler::export::write_cases_csv(&cases, out)
-                        .context("writing CSV")?;
-                    for key in &scan.unreadable {
-                        eprintln!(
-                            "warning: the case {key} could not be read and is not in the export"
-                        );
-                    }
-                }
-                Table::Actions => {
-                    let actions = runtime
-                        .block_on(store.actions_since(since.max(0)))
-                        .context("reading the actions")?;
-                    mutualaid_handler::export::write_actions_csv(&actions, out)
-                        .context("writing CSV")?;
-                }
+            let warnings = runtime
+                .block_on(mutualaid_handler::export::table(
+                    &store,
+                    table.into(),
+                    since,
+                    out,
+                ))
+                .context("exporting")?;
+            for warning in warnings {
+                eprintln!("warning: {warning}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -531,7 +504,7 @@ async fn send_digest(
     now: i64,
 ) -> anyhow::Result<ExitCode> {
     use mutualaid_handler::digest::{self, RunReport};
-    use mutualaid_handler::store::Store;
+    use mutualaid_handler::store::roles::*;
     if dry_run {
         let state = store
             .digest_state()

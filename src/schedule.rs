@@ -17,7 +17,7 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp as JiffTimestamp, ToSpan};
 use mutualaid_handler::digest::RunReport;
-use mutualaid_handler::store::Store;
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use tokio::sync::{Mutex, watch};
 

@@ -17,10 +17,11 @@ use mutualaid_forms::validate::ContactMethod;
 use mutualaid_forms::{Lang, Signup, zips};
 use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig};
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
     ActionKind, Case, CaseAction, CaseChange, CaseKind, CaseState, LogEntry, Outcome, Person,
-    Planner, Store, Submission, SubmissionWrite, Write,
+    Planner, Submission, SubmissionWrite, Write,
 };
 
 const NOW: i64 = 1_795_723_200;

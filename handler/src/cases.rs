@@ -14,8 +14,8 @@
 use mutualaid_forms::Role;
 
 use crate::store::{
-    ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseKind, CaseState, CloseReason,
-    ClosedCase, MergeChange, MergedRecords, Person, Planner, Standing, Store, StoreError,
+    ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseDesk, CaseKind, CaseState,
+    CloseReason, ClosedCase, MergeChange, MergedRecords, Person, Planner, Standing, StoreError,
     Timestamp, UnmergeChange, Write, plan,
 };
 
@@ -168,14 +168,14 @@ impl std::fmt::Display for Refusal {
 pub type Acted = Result<Case, Refusal>;
 
 /// How many delivery cases are matched to `volunteer` (the store's counter).
-pub async fn load<S: Store>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
+pub async fn load<S: CaseDesk>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
     Ok(usize::try_from(store.load(volunteer).await?).unwrap_or(usize::MAX))
 }
 
 /// Acts on a case. `expected_version`: the version the organizer saw
 /// (`None`: whatever it is now, as on the command line). `by`: `link` or
 /// `cli`. Returns the case as it now is, or why nothing changed.
-pub async fn act<S: Store>(
+pub async fn act<S: CaseDesk>(
     store: &S,
     case_id: &str,
     expected_version: Option<u64>,
@@ -320,7 +320,7 @@ pub async fn act<S: Store>(
 /// until then. `expected`: the version of their standing the organizer saw
 /// (a link: refused if it changed since; `None`: whatever it is now, as on
 /// the command line).
-pub async fn pause<S: Store>(
+pub async fn pause<S: CaseDesk>(
     store: &S,
     volunteer: &str,
     days: u32,
@@ -357,7 +357,7 @@ pub async fn pause<S: Store>(
 /// standing's question is cleared (its requests are suggested for pairing
 /// again) and the answer recorded. `expected`: the standing's version the
 /// organizer saw (`None`: as it is now).
-pub async fn two_people<S: Store>(
+pub async fn two_people<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,
@@ -397,7 +397,7 @@ pub async fn two_people<S: Store>(
 /// (a merge, another pause) it reads again and decides again — and, for a
 /// link (`expected`), only if the standing is still where the digest showed
 /// it. `missing`: the refusal when the record is gone.
-async fn change_standing<S: Store>(
+async fn change_standing<S: CaseDesk>(
     store: &S,
     id: &str,
     expected: Option<u64>,
@@ -443,7 +443,7 @@ fn standing_action(state: &Standing, now: Timestamp, by: &str) -> CaseAction {
     }
 }
 
-async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
+async fn standing_of<S: CaseDesk>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
     Ok(store
         .standings()
         .await?
@@ -469,7 +469,7 @@ async fn standing_of<S: Store>(store: &S, id: &str) -> Result<Option<Standing>, 
 /// Each try reads both records' cases and writes everything in one atomic
 /// store operation; a case that changed meanwhile (a confirmation, a new
 /// request) means read again and decide again.
-pub async fn merge<S: Store>(
+pub async fn merge<S: CaseDesk>(
     store: &S,
     from: &str,
     into: &str,
@@ -540,7 +540,7 @@ struct MergeAsked<'a> {
 }
 
 /// One try of [`merge`]: read, decide, write at once.
-async fn try_merge<S: Store>(
+async fn try_merge<S: CaseDesk>(
     store: &S,
     asked: MergeAsked<'_>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
@@ -723,7 +723,7 @@ async fn try_merge<S: Store>(
 /// the organizer saw them (a link; `None`: as they are now). `by`: `link`,
 /// `cli`, or `request` (the kept record is being deleted at its person's
 /// request: the next digest says so without naming them).
-pub async fn unmerge<S: Store>(
+pub async fn unmerge<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,
@@ -740,7 +740,7 @@ pub async fn unmerge<S: Store>(
 }
 
 /// One try of [`unmerge`]: read, decide, write at once.
-async fn try_unmerge<S: Store>(
+async fn try_unmerge<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,

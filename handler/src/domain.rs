@@ -35,7 +35,7 @@
 use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
 use crate::store::{
-    Case, CaseKind, Change, FIELDS, LogEntry, Outcome, Person, Standing, Store, StoreError,
+    Case, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person, Standing, StoreError,
     Submission, SubmissionWrite, Timestamp, plan,
 };
 
@@ -137,7 +137,7 @@ fn new_cases(
 
 /// Stores a valid submission: created, updated or unchanged. Returns only
 /// after the store has durably accepted the write (the log entry, at least).
-pub async fn accept<S: Store>(
+pub async fn accept<S: IntakeStore>(
     store: &S,
     submission: Submission,
     now: Timestamp,
@@ -292,7 +292,7 @@ pub async fn accept<S: Store>(
 /// Latin name differs from its name only in accents
 /// ([`differ_only_in_accents`]). An organizer decides; until then the new
 /// record's requests are not suggested for pairing.
-async fn maybe_same_person<S: Store>(
+async fn maybe_same_person<S: IntakeStore>(
     store: &S,
     submission: &Submission,
 ) -> Result<Option<String>, StoreError> {

@@ -17,7 +17,7 @@ use mutualaid_forms::FormId;
 use mutualaid_forms::normalize;
 
 use crate::store::{
-    ActionKind, Case, CaseAction, CaseChange, Erased, Person, Planner, Store, StoreError,
+    ActionKind, AdminStore, Case, CaseAction, CaseChange, Erased, Person, Planner, StoreError,
     Timestamp, Write, plan,
 };
 
@@ -82,7 +82,7 @@ impl Holder {
 /// oldest first; then those that gave it once (the former-contact index),
 /// with until when; then any that does not decode (so that a damaged record
 /// can still be deleted at its person's request).
-pub async fn records_with<S: Store>(
+pub async fn records_with<S: AdminStore>(
     store: &S,
     contact: &Contact,
 ) -> Result<Vec<Holder>, StoreError> {
@@ -160,7 +160,7 @@ pub enum Outcome {
 
 /// Deletes the record holding `contact` — the only one, or the one `pick`
 /// names among them. `now`: when (the action recorded for the organizers).
-pub async fn delete<S: Store>(
+pub async fn delete<S: AdminStore>(
     store: &S,
     contact: &Contact,
     pick: Option<&str>,
@@ -191,7 +191,7 @@ pub async fn delete<S: Store>(
 /// action for the next digest (re-read after a conflict: an organizer
 /// acting meanwhile). Their load goes down with each while their record is
 /// there; once it is gone (`record_gone`), so is the load.
-async fn reopen_held<S: Store>(
+async fn reopen_held<S: AdminStore>(
     store: &S,
     id: &str,
     now: Timestamp,
@@ -241,7 +241,11 @@ async fn reopen_held<S: Store>(
 /// deleted). Each undo is atomic; the deletion follows it, so a stop in
 /// between leaves the merges undone and the record still there for the
 /// deletion to be run again.
-async fn give_back_merged<S: Store>(store: &S, id: &str, now: Timestamp) -> Result<(), StoreError> {
+async fn give_back_merged<S: AdminStore>(
+    store: &S,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let merged: Vec<String> = store
         .standings()
         .await?
@@ -258,7 +262,7 @@ async fn give_back_merged<S: Store>(store: &S, id: &str, now: Timestamp) -> Resu
 
 /// Deletes one record by id, then opens again every case it was matched to
 /// as a volunteer (each recorded as an action for the next digest).
-pub async fn erase<S: Store>(
+pub async fn erase<S: AdminStore>(
     store: &S,
     id: &str,
     now: Timestamp,
@@ -320,7 +324,7 @@ pub async fn erase<S: Store>(
 /// caller to reopen. A stop anywhere is finished by running it again: it
 /// reads what is left and plans only that. Deleting a record that is gone
 /// deletes what is left of it.
-pub async fn remove_record<S: Store>(
+pub async fn remove_record<S: AdminStore>(
     store: &S,
     id: &str,
     action: &CaseAction,

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::store::{Case, CaseAction, FIELDS, LogEntry, Person, Timestamp};
+use crate::store::{AdminStore, Case, CaseAction, FIELDS, LogEntry, Person, StoreError, Timestamp};
 
 /// The record's own columns, before its [`FIELDS`].
 const RECORD_COLUMNS: [&str; 4] = ["id", "form", "created_at", "updated_at"];
@@ -195,4 +195,117 @@ mod tests {
             "the export shows every field"
         );
     }
+}
+
+/// The first second (UTC) of a day written `2026-11-26`, for `since`.
+pub fn day_start(day: &str) -> Option<Timestamp> {
+    day.parse::<jiff::civil::Date>()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|z| z.timestamp().as_second())
+        .ok()
+}
+
+/// Which table an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// One row per person: their latest details.
+    People,
+    /// One row per accepted submission, by reference.
+    Submissions,
+    /// One row per case (request), closed ones too.
+    Cases,
+    /// One row per organizer action: the cases' history.
+    Actions,
+}
+
+impl Table {
+    /// Every table, by [`Self::name`].
+    pub const ALL: [Table; 4] = [
+        Table::People,
+        Table::Submissions,
+        Table::Cases,
+        Table::Actions,
+    ];
+
+    /// Its name on the command line and in the digest function's event.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::People => "people",
+            Table::Submissions => "submissions",
+            Table::Cases => "cases",
+            Table::Actions => "actions",
+        }
+    }
+
+    /// From [`Self::name`].
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store could not be read.
+    #[error("reading the {table}: {source}")]
+    Store {
+        /// Which table.
+        table: &'static str,
+        /// Why.
+        source: StoreError,
+    },
+    /// The CSV could not be written.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// Writes `table` as CSV to `out`: the rows changed at or after `since`
+/// (`i64::MIN`: all). Returns a warning per row that could not be read
+/// (named by its key only), every other row written. The same on every
+/// store: `mutualaid export` and the digest function's export event.
+pub async fn table<S: AdminStore>(
+    store: &S,
+    table: Table,
+    since: Timestamp,
+    out: impl Write,
+) -> Result<Vec<String>, ExportError> {
+    let read = |source| ExportError::Store {
+        table: table.name(),
+        source,
+    };
+    let mut warnings = Vec::new();
+    match table {
+        Table::People => {
+            let mut scan = store.everyone().await.map_err(read)?;
+            scan.people.retain(|p| p.updated_at >= since);
+            write_csv(&scan.people, out)?;
+            warnings.extend(scan.unreadable.iter().map(|key| {
+                format!("the record {key} could not be read and is not in the export; every other record is")
+            }));
+        }
+        Table::Submissions => {
+            let mut log = store.submissions().await.map_err(read)?;
+            log.retain(|e| e.at >= since);
+            write_log_csv(&log, out)?;
+        }
+        Table::Cases => {
+            let scan = store.all_cases().await.map_err(read)?;
+            let cases: Vec<_> = scan
+                .cases
+                .into_iter()
+                .filter(|c| c.changed_at >= since)
+                .collect();
+            write_cases_csv(&cases, out)?;
+            warnings.extend(
+                scan.unreadable.iter().map(|key| {
+                    format!("the case {key} could not be read and is not in the export")
+                }),
+            );
+        }
+        Table::Actions => {
+            let actions = store.actions_since(since.max(0)).await.map_err(read)?;
+            write_actions_csv(&actions, out)?;
+        }
+    }
+    Ok(warnings)
 }

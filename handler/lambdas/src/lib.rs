@@ -61,7 +61,7 @@ pub async fn upkeep(store: &mutualaid_handler::store::dynamo::DynamoStore, now: 
 /// and `"record"` to pick one of several records), answered with what was
 /// found or deleted. The answer goes to the organizer who invoked the
 /// function; nothing of it is logged.
-pub async fn delete<S: mutualaid_handler::store::Store>(
+pub async fn delete<S: mutualaid_handler::store::AdminStore>(
     store: &S,
     request: &serde_json::Value,
 ) -> Result<serde_json::Value, lambda_http::Error> {
@@ -133,4 +133,40 @@ pub async fn delete<S: mutualaid_handler::store::Store>(
             "reopened": e.reopened,
         }),
     })
+}
+
+/// The digest function's `{"export": {"table": "people"}}` event (or
+/// `submissions`, `cases`, `actions`; `"since": "2026-11-26"` for the rows
+/// changed since that day): the table as CSV in the answer's `csv`, with a
+/// warning per row that could not be read (`mutualaid_handler::export`).
+pub async fn export<S: mutualaid_handler::store::AdminStore>(
+    store: &S,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    use mutualaid_handler::export::{self, Table};
+    use serde_json::json;
+    let Some(table) = request
+        .get("table")
+        .and_then(|t| t.as_str())
+        .and_then(Table::from_name)
+    else {
+        return Ok(json!({
+            "error": "give \"table\": one of \"people\", \"submissions\", \"cases\", \"actions\""
+        }));
+    };
+    let since = match request.get("since").and_then(|s| s.as_str()) {
+        None => i64::MIN,
+        Some(day) => match export::day_start(day) {
+            Some(at) => at,
+            None => return Ok(json!({ "error": "\"since\": a day like 2026-11-26" })),
+        },
+    };
+    let mut csv = Vec::new();
+    let warnings = export::table(store, table, since, &mut csv).await?;
+    tracing::info!(table = table.name(), "export");
+    Ok(json!({
+        "table": table.name(),
+        "csv": String::from_utf8_lossy(&csv),
+        "warnings": warnings,
+    }))
 }

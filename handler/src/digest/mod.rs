@@ -48,8 +48,8 @@ use mutualaid_site::strings::Strings;
 use crate::domain::{changes, day};
 use crate::mail::{MailError, Mailer};
 use crate::store::{
-    ActionKind, CaseAction, Change, Counter, DigestState, ManifestEntry, Person, Standing, Store,
-    StoreError, Submission, Timestamp, contact_kind,
+    ActionKind, CaseAction, Change, Counter, DigestState, DigestStore, ManifestEntry, Person,
+    Standing, StoreError, Submission, Timestamp, contact_kind,
 };
 use board::{Board, BoardInput};
 use pairing::PairingConfig;
@@ -254,7 +254,7 @@ pub fn build(
 /// The records that share a contact with each of `people`, from the contact
 /// index (so links are current, and no record is ever rewritten to link
 /// it): one read of the index for all of them, names from `known` (or read).
-async fn links<S: Store>(
+async fn links<S: DigestStore>(
     store: &S,
     people: &[Person],
     known: &HashMap<&str, &Person>,
@@ -325,7 +325,7 @@ async fn links<S: Store>(
 /// (also `mutualaid digest --dry-run`). Entries in `may_repeat` (the
 /// manifest of a run that stopped before it knew whether its mail was
 /// accepted) are marked as possible repeats.
-pub async fn prepare<S: Store>(
+pub async fn prepare<S: DigestStore>(
     store: &S,
     strings: &Strings,
     config: &DigestConfig,
@@ -409,7 +409,7 @@ pub async fn prepare<S: Store>(
 /// [`ActionKind::SentUnderTwoNames`] actions since the last digest), with
 /// the names their kept versions carry as written. A record erased since is
 /// left out: nothing of it is left to show.
-async fn two_names<S: Store>(
+async fn two_names<S: DigestStore>(
     store: &S,
     actions: &[CaseAction],
 ) -> Result<Vec<(Person, Vec<String>)>, StoreError> {
@@ -441,7 +441,7 @@ async fn two_names<S: Store>(
 }
 
 /// Sends one digest: lease, prepare, manifest, send, record, mark.
-pub async fn run<S: Store, M: Mailer>(
+pub async fn run<S: DigestStore, M: Mailer>(
     store: &S,
     mailer: &M,
     strings: &Strings,
@@ -466,7 +466,7 @@ pub async fn run<S: Store, M: Mailer>(
         other => other?,
     }
     // Each later write of the state goes through here: under the lease, or not at all.
-    async fn advance<S: Store>(
+    async fn advance<S: DigestStore>(
         store: &S,
         state: &mut DigestState,
         change: impl FnOnce(&mut DigestState),
@@ -543,7 +543,7 @@ pub async fn run<S: Store, M: Mailer>(
 /// their language. Call it after [`run`] sent the email, never before: a
 /// failure here changes nothing of the digest, and is counted for the next
 /// digest's self-report (and returned, for the log).
-pub async fn post_summary<S: Store>(
+pub async fn post_summary<S: DigestStore>(
     store: &S,
     webhook: &crate::discord::Webhook,
     summary: &summary::Summary,
@@ -562,7 +562,7 @@ pub async fn post_summary<S: Store>(
 
 /// Counts a summary that could not be posted (its webhook unreadable, or
 /// the post refused), for the next digest's self-report.
-pub async fn summary_failed<S: Store>(store: &S, now: Timestamp) {
+pub async fn summary_failed<S: DigestStore>(store: &S, now: Timestamp) {
     // If even counting fails, the log line the caller writes is what is left.
     let _ = store.count(&day(now), Counter::DiscordFailed).await;
 }

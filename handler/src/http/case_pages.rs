@@ -25,7 +25,7 @@ use super::App;
 use crate::cases::{self, Act, Refusal};
 use crate::links::{ActionLink, KeySource, LinkError};
 use crate::store::{
-    ActionKind, Case, CaseKind, CaseState, CloseReason, Person, Store, StoreError, Timestamp,
+    ActionKind, Case, CaseDesk, CaseKind, CaseState, CloseReason, Person, StoreError, Timestamp,
 };
 
 /// What organizer actions need: the keys links are signed with, and the cap.
@@ -157,7 +157,7 @@ fn readable<T>(read: Result<Option<T>, StoreError>) -> Result<Option<T>, StoreEr
     }
 }
 
-async fn subject<S: Store>(app: &App<S>, link: &ActionLink) -> Result<Subject, StoreError> {
+async fn subject<S: CaseDesk>(app: &App<S>, link: &ActionLink) -> Result<Subject, StoreError> {
     if matches!(
         link.action,
         ActionKind::Merge | ActionKind::TwoPeople | ActionKind::Unmerge
@@ -251,7 +251,7 @@ async fn verified<S>(
 }
 
 /// `GET /api/case`: the page with one button. Changes nothing.
-pub(super) async fn show<S: Store>(
+pub(super) async fn show<S: CaseDesk>(
     State(app): State<Arc<App<S>>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -338,7 +338,7 @@ pub(super) async fn show<S: Store>(
 }
 
 /// `POST /api/case`: the button. Acts only on the case as the link saw it.
-pub(super) async fn act<S: Store>(State(app): State<Arc<App<S>>>, body: Bytes) -> Response {
+pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes) -> Response {
     let Some(actions) = &app.config.organizer_actions else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -66,7 +66,9 @@ use crate::domain::{self, Retention};
 pub mod case_pages;
 pub mod forwarded;
 pub mod security;
-use crate::store::{Admission, Counter, Store, StoreError, Submission, Timestamp};
+use crate::store::{
+    Admission, CaseDesk, Counter, IntakeStore, Records, StoreError, Submission, Timestamp,
+};
 pub use case_pages::OrganizerActions;
 
 /// The largest body accepted.
@@ -206,7 +208,7 @@ pub const ROUTES: &[&str] = &[
 ];
 
 /// The router: [`ROUTES`].
-pub fn router<S: Store>(app: App<S>) -> Router {
+pub fn router<S: IntakeStore + CaseDesk>(app: App<S>) -> Router {
     let origins: Vec<HeaderValue> = app
         .config
         .allowed_origins
@@ -267,7 +269,7 @@ async fn drop_unusable_request_id(
 /// `GET` of a form's action — a reload of its error page, Enter in the
 /// address bar: `303` to the form's page, in the language the person was
 /// reading (the page they came from, else their browser's first language).
-async fn to_the_form<S: Store, F: Form>(
+async fn to_the_form<S: IntakeStore, F: Form>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
 ) -> Response {
@@ -431,7 +433,7 @@ impl Answer {
     }
 }
 
-async fn submit<S: Store, F: Form>(
+async fn submit<S: IntakeStore, F: Form>(
     State(app): State<Arc<App<S>>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
@@ -494,7 +496,7 @@ fn form_lang(body: &[u8]) -> Lang {
 
 /// Decides what a submission comes to, and in which language to say it:
 /// the checks in the order of the module docs' table, then the store.
-async fn handle<S: Store, F: Form>(
+async fn handle<S: IntakeStore, F: Form>(
     app: &App<S>,
     client: Option<IpAddr>,
     headers: &HeaderMap,
@@ -613,7 +615,7 @@ async fn handle<S: Store, F: Form>(
 
 /// Counts for the digest's self-report; a failure here must not fail a
 /// submission that was stored.
-async fn count<S: Store>(app: &App<S>, day: &str, counter: Counter) {
+async fn count<S: Records>(app: &App<S>, day: &str, counter: Counter) {
     if let Err(e) = within(app.config.store_timeout, app.store.count(day, counter)).await {
         tracing::warn!(error = %e, counter = counter.name(), "could not count");
     }

@@ -75,9 +75,9 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::{
-    Admission, Case, CaseAction, CaseKind, CaseScan, Counter, DigestState, FormerContact, Kept,
-    LogEntry, ManifestEntry, Outcome, Person, Plan, RateRing, Scan, Standing, Store, StoreError,
-    Submission, Timestamp, Write,
+    AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, Counter, DigestState,
+    DigestStore, FormerContact, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
+    RateRing, Records, Scan, Standing, StoreError, Submission, Timestamp, Write,
 };
 
 /// The partition key attribute.
@@ -1328,60 +1328,12 @@ fn scan_of(items: Vec<Item>) -> Scan {
     scan
 }
 
-impl Store for DynamoStore {
-    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
-        if self.rekeyed.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        let done = self
-            .get(REKEY_DONE.0.to_owned(), REKEY_DONE.1)
+impl Records for DynamoStore {
+    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        self.get(person_pk(id), "PERSON")
             .await?
-            .is_some();
-        if done {
-            self.rekeyed.store(true, Ordering::Relaxed);
-        }
-        Ok(!done)
-    }
-
-    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
-        let mut out = Vec::new();
-        for key in identities {
-            let Some(item) = self.get(format!("IDENTITY#{key}"), "IDENTITY").await? else {
-                continue;
-            };
-            let Some(id) = text(&item, "person_id") else {
-                continue;
-            };
-            // A holder gone (expired, deleted late by TTL) holds nothing.
-            if let Some(record) = self.get(person_pk(id), "PERSON").await? {
-                out.push((key.clone(), person_from(record)?));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn former_holders(
-        &self,
-        contacts: &[String],
-    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
-        Ok(self
-            .under_contacts("FORMER#", contacts)
-            .await?
-            .into_iter()
-            .filter_map(|(contact, item)| {
-                let at = number(&item, "last_held_at")?;
-                Some((contact, text(&item, "person_id")?.to_owned(), at))
-            })
-            .collect())
-    }
-
-    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self
-            .under_contacts("CONTACT#", contacts)
-            .await?
-            .into_iter()
-            .filter_map(|(contact, item)| Some((contact, text(&item, "person_id")?.to_owned())))
-            .collect())
+            .map(person_from)
+            .transpose()
     }
 
     async fn cases_of(&self, person_id: &str) -> Result<Vec<Case>, StoreError> {
@@ -1420,6 +1372,50 @@ impl Store for DynamoStore {
         scan.cases
             .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
         Ok(scan)
+    }
+
+    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
+        Ok(self
+            .listed("VOLUNTEER")
+            .await?
+            .into_iter()
+            .filter_map(|mut item| item.remove("record"))
+            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
+            .collect())
+    }
+
+    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :p AND sk >= :since",
+                vec![
+                    (":p", s("ACTIONS")),
+                    (":since", s(format!("{:012}", since.max(0)))),
+                ],
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|mut item| item.remove("record"))
+            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
+            .collect())
+    }
+
+    async fn everyone(&self) -> Result<Scan, StoreError> {
+        let items = self
+            .query_all(Some(INDEX), "gsi1pk = :p", vec![(":p", s("CHANGES"))])
+            .await?;
+        Ok(scan_of(items))
+    }
+
+    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .under_contacts("CONTACT#", contacts)
+            .await?
+            .into_iter()
+            .filter_map(|(contact, item)| Some((contact, text(&item, "person_id")?.to_owned())))
+            .collect())
     }
 
     async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
@@ -1466,6 +1462,221 @@ impl Store for DynamoStore {
             self.kept_after_case_change(id, at).await;
         }
         Ok(())
+    }
+
+    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
+        self.add("COUNTS".into(), format!("{day}#{}", counter.name()), None)
+            .await
+            .map(drop)
+    }
+}
+
+impl IntakeStore for DynamoStore {
+    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
+        let mut out = Vec::new();
+        for key in identities {
+            let Some(item) = self.get(format!("IDENTITY#{key}"), "IDENTITY").await? else {
+                continue;
+            };
+            let Some(id) = text(&item, "person_id") else {
+                continue;
+            };
+            // A holder gone (expired, deleted late by TTL) holds nothing.
+            if let Some(record) = self.get(person_pk(id), "PERSON").await? {
+                out.push((key.clone(), person_from(record)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
+        if self.rekeyed.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let done = self
+            .get(REKEY_DONE.0.to_owned(), REKEY_DONE.1)
+            .await?
+            .is_some();
+        if done {
+            self.rekeyed.store(true, Ordering::Relaxed);
+        }
+        Ok(!done)
+    }
+
+    async fn admit(
+        &self,
+        client: &str,
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+    ) -> Result<Admission, StoreError> {
+        for attempt in 0..RATE_ATTEMPTS {
+            let admission = self.rate_ring(client).await?.admit(now, limit, window);
+            let Admission::Admitted(ring) = &admission else {
+                return Ok(admission);
+            };
+            if self
+                .put_rate_ring(client, ring, ring.forget_at(window))
+                .await?
+            {
+                return Ok(admission);
+            }
+            // Another request of the client wrote first: read again, after a
+            // pause that grows and differs, so that many at once spread out.
+            let spread = uuid::Uuid::new_v4().as_u128() % 4;
+            let pause = (1u64 << attempt.min(5)) + spread as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(StoreError::Unavailable(
+            "the rate limit's ring kept moving under this request".into(),
+        ))
+    }
+
+    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
+        let Some(item) = self.get(format!("RATE#{client}"), "RATE").await? else {
+            return Ok(RateRing::default());
+        };
+        let times = item
+            .get("times")
+            .and_then(|t| serde_dynamo::from_attribute_value(t.clone()).ok())
+            // A ring that does not decode is forgotten: the client starts afresh.
+            .unwrap_or_default();
+        let version = number(&item, "version").unwrap_or_default();
+        Ok(RateRing {
+            times,
+            version: u64::try_from(version).unwrap_or_default(),
+        })
+    }
+}
+
+impl CaseDesk for DynamoStore {
+    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .get(person_pk(volunteer), "LOAD")
+            .await?
+            .and_then(|item| number(&item, "n"))
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+}
+
+impl DigestStore for DynamoStore {
+    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
+        let Some(mut item) = self.get(person_pk(id), &format!("V#{version:010}")).await? else {
+            return Ok(None);
+        };
+        let submission = item
+            .remove("submission")
+            .ok_or_else(|| StoreError::Unreadable { key: id.to_owned() })?;
+        serde_dynamo::from_attribute_value(submission)
+            .map(Some)
+            .map_err(|_| StoreError::Unreadable { key: id.to_owned() })
+    }
+
+    async fn pending(&self) -> Result<Scan, StoreError> {
+        let mut scan = scan_of(self.listed("PENDING").await?);
+        scan.people.retain(Person::is_pending);
+        scan.people
+            .sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        scan.unreadable.sort();
+        Ok(scan)
+    }
+
+    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
+        for entry in reported {
+            self.mark_one_reported(&entry.id, entry.version).await?;
+        }
+        Ok(())
+    }
+
+    async fn digest_state(&self) -> Result<DigestState, StoreError> {
+        match self.get("DIGEST".into(), "STATE").await? {
+            None => Ok(DigestState::default()),
+            Some(mut item) => {
+                let state = item
+                    .remove("state")
+                    .ok_or_else(|| StoreError::Unavailable("digest state without state".into()))?;
+                serde_dynamo::from_attribute_value(state).map_err(|e| {
+                    StoreError::Unavailable(format!("the digest state does not decode: {e}"))
+                })
+            }
+        }
+    }
+
+    async fn put_digest_state(
+        &self,
+        state: &DigestState,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let value = serde_dynamo::to_attribute_value(state)
+            .map_err(|e| StoreError::Unavailable(format!("encoding the digest state: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s("DIGEST"))
+            .item(SORT_KEY, s("STATE"))
+            .item("state", value)
+            .item("version", n(state.version));
+        match put_over_version(put, expected_version).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn counts(
+        &self,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<(Counter, u64)>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :p AND sk BETWEEN :from AND :to",
+                vec![
+                    (":p", s("COUNTS")),
+                    (":from", s(format!("{from_day}#"))),
+                    (":to", s(format!("{to_day}#~"))),
+                ],
+            )
+            .await?;
+        let mut totals: Vec<(Counter, u64)> = Counter::ALL.iter().map(|c| (*c, 0)).collect();
+        for item in items {
+            let name = item
+                .get(SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .and_then(|sk| sk.split_once('#'))
+                .map(|(_, n)| n.to_owned());
+            let count: u64 = item
+                .get("n")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if let Some(total) = totals
+                .iter_mut()
+                .find(|(c, _)| Some(c.name()) == name.as_deref())
+            {
+                total.1 += count;
+            }
+        }
+        Ok(totals)
+    }
+}
+
+impl AdminStore for DynamoStore {
+    async fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        Ok(self
+            .under_contacts("FORMER#", contacts)
+            .await?
+            .into_iter()
+            .filter_map(|(contact, item)| {
+                let at = number(&item, "last_held_at")?;
+                Some((contact, text(&item, "person_id")?.to_owned(), at))
+            })
+            .collect())
     }
 
     async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
@@ -1544,85 +1755,6 @@ impl Store for DynamoStore {
         Ok(kept)
     }
 
-    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .get(person_pk(volunteer), "LOAD")
-            .await?
-            .and_then(|item| number(&item, "n"))
-            .unwrap_or(0)
-            .max(0) as u64)
-    }
-
-    async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
-        Ok(self
-            .listed("VOLUNTEER")
-            .await?
-            .into_iter()
-            .filter_map(|mut item| item.remove("record"))
-            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
-            .collect())
-    }
-
-    async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
-        let items = self
-            .query_all(
-                None,
-                "pk = :p AND sk >= :since",
-                vec![
-                    (":p", s("ACTIONS")),
-                    (":since", s(format!("{:012}", since.max(0)))),
-                ],
-            )
-            .await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|mut item| item.remove("record"))
-            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
-            .collect())
-    }
-
-    async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        self.get(person_pk(id), "PERSON")
-            .await?
-            .map(person_from)
-            .transpose()
-    }
-
-    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
-        let Some(mut item) = self.get(person_pk(id), &format!("V#{version:010}")).await? else {
-            return Ok(None);
-        };
-        let submission = item
-            .remove("submission")
-            .ok_or_else(|| StoreError::Unreadable { key: id.to_owned() })?;
-        serde_dynamo::from_attribute_value(submission)
-            .map(Some)
-            .map_err(|_| StoreError::Unreadable { key: id.to_owned() })
-    }
-
-    async fn pending(&self) -> Result<Scan, StoreError> {
-        let mut scan = scan_of(self.listed("PENDING").await?);
-        scan.people.retain(Person::is_pending);
-        scan.people
-            .sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
-        scan.unreadable.sort();
-        Ok(scan)
-    }
-
-    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
-        for entry in reported {
-            self.mark_one_reported(&entry.id, entry.version).await?;
-        }
-        Ok(())
-    }
-
-    async fn everyone(&self) -> Result<Scan, StoreError> {
-        let items = self
-            .query_all(Some(INDEX), "gsi1pk = :p", vec![(":p", s("CHANGES"))])
-            .await?;
-        Ok(scan_of(items))
-    }
-
     async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
         let mut log: Vec<LogEntry> = self
             .scan_prefix("LOG#")
@@ -1634,127 +1766,17 @@ impl Store for DynamoStore {
         Ok(log)
     }
 
-    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
-        let Some(item) = self.get(format!("RATE#{client}"), "RATE").await? else {
-            return Ok(RateRing::default());
-        };
-        let times = item
-            .get("times")
-            .and_then(|t| serde_dynamo::from_attribute_value(t.clone()).ok())
-            // A ring that does not decode is forgotten: the client starts afresh.
-            .unwrap_or_default();
-        let version = number(&item, "version").unwrap_or_default();
-        Ok(RateRing {
-            times,
-            version: u64::try_from(version).unwrap_or_default(),
-        })
-    }
-
-    async fn admit(
-        &self,
-        client: &str,
-        now: Timestamp,
-        limit: u64,
-        window: i64,
-    ) -> Result<Admission, StoreError> {
-        for attempt in 0..RATE_ATTEMPTS {
-            let admission = self.rate_ring(client).await?.admit(now, limit, window);
-            let Admission::Admitted(ring) = &admission else {
-                return Ok(admission);
-            };
-            if self
-                .put_rate_ring(client, ring, ring.forget_at(window))
-                .await?
-            {
-                return Ok(admission);
-            }
-            // Another request of the client wrote first: read again, after a
-            // pause that grows and differs, so that many at once spread out.
-            let spread = uuid::Uuid::new_v4().as_u128() % 4;
-            let pause = (1u64 << attempt.min(5)) + spread as u64;
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-        }
-        Err(StoreError::Unavailable(
-            "the rate limit's ring kept moving under this request".into(),
-        ))
-    }
-
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
-        self.add("COUNTS".into(), format!("{day}#{}", counter.name()), None)
-            .await
-            .map(drop)
-    }
-
-    async fn digest_state(&self) -> Result<DigestState, StoreError> {
-        match self.get("DIGEST".into(), "STATE").await? {
-            None => Ok(DigestState::default()),
-            Some(mut item) => {
-                let state = item
-                    .remove("state")
-                    .ok_or_else(|| StoreError::Unavailable("digest state without state".into()))?;
-                serde_dynamo::from_attribute_value(state).map_err(|e| {
-                    StoreError::Unavailable(format!("the digest state does not decode: {e}"))
-                })
+    async fn all_cases(&self) -> Result<CaseScan, StoreError> {
+        let mut scan = CaseScan::default();
+        for item in self.scan_prefix("CASE#").await? {
+            match case_from(&item) {
+                Ok(case) => scan.cases.push(case),
+                Err(StoreError::Unreadable { key }) => scan.unreadable.push(key),
+                Err(e) => return Err(e),
             }
         }
-    }
-
-    async fn put_digest_state(
-        &self,
-        state: &DigestState,
-        expected_version: u64,
-    ) -> Result<(), StoreError> {
-        let value = serde_dynamo::to_attribute_value(state)
-            .map_err(|e| StoreError::Unavailable(format!("encoding the digest state: {e}")))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s("DIGEST"))
-            .item(SORT_KEY, s("STATE"))
-            .item("state", value)
-            .item("version", n(state.version));
-        match put_over_version(put, expected_version).await? {
-            true => Ok(()),
-            false => Err(StoreError::Conflict),
-        }
-    }
-
-    async fn counts(
-        &self,
-        from_day: &str,
-        to_day: &str,
-    ) -> Result<Vec<(Counter, u64)>, StoreError> {
-        let items = self
-            .query_all(
-                None,
-                "pk = :p AND sk BETWEEN :from AND :to",
-                vec![
-                    (":p", s("COUNTS")),
-                    (":from", s(format!("{from_day}#"))),
-                    (":to", s(format!("{to_day}#~"))),
-                ],
-            )
-            .await?;
-        let mut totals: Vec<(Counter, u64)> = Counter::ALL.iter().map(|c| (*c, 0)).collect();
-        for item in items {
-            let name = item
-                .get(SORT_KEY)
-                .and_then(|v| v.as_s().ok())
-                .and_then(|sk| sk.split_once('#'))
-                .map(|(_, n)| n.to_owned());
-            let count: u64 = item
-                .get("n")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if let Some(total) = totals
-                .iter_mut()
-                .find(|(c, _)| Some(c.name()) == name.as_deref())
-            {
-                total.1 += count;
-            }
-        }
-        Ok(totals)
+        scan.cases
+            .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+        Ok(scan)
     }
 }

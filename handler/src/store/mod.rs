@@ -750,40 +750,17 @@ impl RateRing {
     }
 }
 
-/// The narrow port the domain and the digest use. Every method is one atomic
-/// operation.
-pub trait Store: Send + Sync + 'static {
-    /// The records holding any of these identity keys, as (key, record), in
-    /// the order of `identities`. A holder that does not decode is
-    /// [`StoreError::Unreadable`].
-    fn holders(
-        &self,
-        identities: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, Person)>, StoreError>> + Send;
+// The store port, split by role: each binary's bounds say what it may
+// call, and each role's calls are what its AWS function is granted
+// (`tests/it/rights.rs`). Every method is one atomic operation; every
+// write is a [`Plan`] carried out whole or not at all. Both adapters
+// implement every role.
 
-    /// Every record that once gave any of these contact keys and no longer
-    /// does (while a kept version still holds it), as (contact key, record
-    /// id, when it last held it), in the order of `contacts`. For deletion
-    /// on request only: never to match a sign-up (someone else may hold the
-    /// contact now).
-    fn former_holders(
-        &self,
-        contacts: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, String, Timestamp)>, StoreError>> + Send;
-
-    /// Whether a record may still hold identity keys of the rule before
-    /// issue 23 ([`Submission::legacy_identity_keys`]): until the store has
-    /// re-keyed every record, a lookup also tries the legacy keys. SQLite
-    /// re-keys when it opens; DynamoDB by a job
-    /// (`dynamo::DynamoStore::rekey_identities`) that marks itself done.
-    fn may_hold_legacy_identities(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Every record listed under any of these contact keys, as (contact key,
-    /// record id), in the order of `contacts`.
-    fn sharing(
-        &self,
-        contacts: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+/// The reads every role makes, the one way to write
+/// ([`Records::carry_out`]) and the day counters.
+pub trait Records: Send + Sync + 'static {
+    /// One record, read consistently.
+    fn person(&self, id: &str) -> impl Future<Output = Result<Option<Person>, StoreError>> + Send;
 
     /// Every case of one person, closed ones too, oldest first.
     fn cases_of(
@@ -798,20 +775,6 @@ pub trait Store: Send + Sync + 'static {
     /// are named by key.
     fn active_cases(&self) -> impl Future<Output = Result<CaseScan, StoreError>> + Send;
 
-    /// Carries a plan out, atomically: every write meets its condition and
-    /// is made, or none is ([`StoreError::Conflict`] when a condition does
-    /// not hold). A plan never writes one item twice.
-    fn carry_out(&self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// What the store keeps of record `id` (whether or not the record is
-    /// still there): the keys of everything an erasure deletes
-    /// ([`plan::erasure`]).
-    fn kept(&self, id: &str) -> impl Future<Output = Result<Kept, StoreError>> + Send;
-
-    /// A volunteer's load: the delivery cases matched to them, as the
-    /// counter [`Write::Load`] moves keeps it (0 if none is kept).
-    fn load(&self, volunteer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
     /// Every volunteer's standing (those ever paused).
     fn standings(&self) -> impl Future<Output = Result<Vec<Standing>, StoreError>> + Send;
 
@@ -821,9 +784,74 @@ pub trait Store: Send + Sync + 'static {
         since: Timestamp,
     ) -> impl Future<Output = Result<Vec<CaseAction>, StoreError>> + Send;
 
-    /// One record, read consistently.
-    fn person(&self, id: &str) -> impl Future<Output = Result<Option<Person>, StoreError>> + Send;
+    /// Every record, oldest change first (export, and the volunteers pairing
+    /// can offer).
+    fn everyone(&self) -> impl Future<Output = Result<Scan, StoreError>> + Send;
 
+    /// Every record listed under any of these contact keys, as (contact key,
+    /// record id), in the order of `contacts`.
+    fn sharing(
+        &self,
+        contacts: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Carries a plan out, atomically: every write meets its condition and
+    /// is made, or none is ([`StoreError::Conflict`] when a condition does
+    /// not hold). A plan never writes one item twice.
+    fn carry_out(&self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds one to a day's counter (`day` is `YYYY-MM-DD`).
+    fn count(
+        &self,
+        day: &str,
+        counter: Counter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Intake (the forms): who holds an identity key, and the rate limit.
+pub trait IntakeStore: Records {
+    /// The records holding any of these identity keys, as (key, record), in
+    /// the order of `identities`. A holder that does not decode is
+    /// [`StoreError::Unreadable`].
+    fn holders(
+        &self,
+        identities: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Person)>, StoreError>> + Send;
+
+    /// Whether a record may still hold identity keys of the rule before
+    /// issue 23 ([`Submission::legacy_identity_keys`]): until the store has
+    /// re-keyed every record, a lookup also tries the legacy keys. SQLite
+    /// re-keys when it opens; DynamoDB by a job
+    /// (`dynamo::DynamoStore::rekey_identities`) that marks itself done.
+    fn may_hold_legacy_identities(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One more request of `client` at `now`: decided by
+    /// [`RateRing::admit`] on the kept ring and, when admitted, remembered —
+    /// atomically, so two requests at once cannot both take the last place
+    /// (SQLite: in one transaction; DynamoDB: a put conditional on the
+    /// version read, read again when another request wrote first). The ring
+    /// is forgotten when its newest request leaves the window.
+    fn admit(
+        &self,
+        client: &str,
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// The rate limit's ring of `client` (the default when none is kept).
+    fn rate_ring(&self, client: &str) -> impl Future<Output = Result<RateRing, StoreError>> + Send;
+}
+
+/// The organizers' case desk (the action pages, `mutualaid cases`): a volunteer's load.
+pub trait CaseDesk: Records {
+    /// A volunteer's load: the delivery cases matched to them, as the
+    /// counter [`Write::Load`] moves keeps it (0 if none is kept).
+    fn load(&self, volunteer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The digest: what is pending, marking it reported, the lease and manifest, a record's earlier versions, the counts.
+pub trait DigestStore: Records {
     /// A record's submission as it was at `version`.
     fn version(
         &self,
@@ -845,37 +873,6 @@ pub trait Store: Send + Sync + 'static {
         reported: &[ManifestEntry],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every record, oldest change first (export, and the volunteers pairing
-    /// can offer).
-    fn everyone(&self) -> impl Future<Output = Result<Scan, StoreError>> + Send;
-
-    /// The whole submission log, by reference.
-    fn submissions(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
-
-    /// The rate limit's ring of `client` (the default when none is kept).
-    fn rate_ring(&self, client: &str) -> impl Future<Output = Result<RateRing, StoreError>> + Send;
-
-    /// One more request of `client` at `now`: decided by
-    /// [`RateRing::admit`] on the kept ring and, when admitted, remembered —
-    /// atomically, so two requests at once cannot both take the last place
-    /// (SQLite: in one transaction; DynamoDB: a put conditional on the
-    /// version read, read again when another request wrote first). The ring
-    /// is forgotten when its newest request leaves the window.
-    fn admit(
-        &self,
-        client: &str,
-        now: Timestamp,
-        limit: u64,
-        window: i64,
-    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
-
-    /// Adds one to a day's counter (`day` is `YYYY-MM-DD`).
-    fn count(
-        &self,
-        day: &str,
-        counter: Counter,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// The digest's lease and manifest.
     fn digest_state(&self) -> impl Future<Output = Result<DigestState, StoreError>> + Send;
 
@@ -894,3 +891,39 @@ pub trait Store: Send + Sync + 'static {
         to_day: &str,
     ) -> impl Future<Output = Result<Vec<(Counter, u64)>, StoreError>> + Send;
 }
+
+/// Administration (export, deletion on request): every line of the log and every case, former contacts, what a record keeps.
+pub trait AdminStore: CaseDesk {
+    /// Every record that once gave any of these contact keys and no longer
+    /// does (while a kept version still holds it), as (contact key, record
+    /// id, when it last held it), in the order of `contacts`. For deletion
+    /// on request only: never to match a sign-up (someone else may hold the
+    /// contact now).
+    fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String, Timestamp)>, StoreError>> + Send;
+
+    /// What the store keeps of record `id` (whether or not the record is
+    /// still there): the keys of everything an erasure deletes
+    /// ([`plan::erasure`]).
+    fn kept(&self, id: &str) -> impl Future<Output = Result<Kept, StoreError>> + Send;
+
+    /// The whole submission log, by reference.
+    fn submissions(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
+
+    /// Every case, closed ones too, oldest first (the export); cases that
+    /// do not decode are named by key.
+    fn all_cases(&self) -> impl Future<Output = Result<CaseScan, StoreError>> + Send;
+}
+
+/// Every role's trait, to call a store's methods on a concrete store
+/// (`use mutualaid_handler::store::roles::*`).
+pub mod roles {
+    pub use super::{AdminStore, CaseDesk, DigestStore, IntakeStore, Records, Store};
+}
+
+/// Every role: what `mutualaid serve` and the tests hold.
+pub trait Store: IntakeStore + CaseDesk + DigestStore + AdminStore {}
+
+impl<T: IntakeStore + CaseDesk + DigestStore + AdminStore> Store for T {}

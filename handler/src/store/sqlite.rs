@@ -40,9 +40,9 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Admission, Case, CaseAction, CaseKind, CaseScan, CaseState, Counter, DigestState, Kept,
-    LogEntry, ManifestEntry, Outcome, Person, Plan, RateRing, Scan, Standing, Store, StoreError,
-    Submission, Timestamp, Write,
+    AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, CaseState, Counter,
+    DigestState, DigestStore, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
+    RateRing, Records, Scan, Standing, StoreError, Submission, Timestamp, Write,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -446,18 +446,6 @@ impl SqliteStore {
         })
         .await
         .map_err(unavailable)?
-    }
-
-    /// Every case, closed ones too, oldest first (the export).
-    pub async fn all_cases(&self) -> Result<CaseScan, StoreError> {
-        self.with_tx(|tx| {
-            cases_where(
-                tx,
-                "SELECT id, record FROM cases ORDER BY opened_at, id",
-                None,
-            )
-        })
-        .await
     }
 
     /// Deletes records past their retention, with everything they keep;
@@ -1148,81 +1136,7 @@ fn migrate_from_first_schema(tx: &rusqlite::Transaction) -> Result<(), StoreErro
     Ok(())
 }
 
-impl Store for SqliteStore {
-    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
-        // Re-keyed when opened (`rekey_identities`).
-        Ok(false)
-    }
-
-    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
-        let identities = identities.to_vec();
-        self.with_tx(move |tx| {
-            let mut out = Vec::new();
-            for key in identities {
-                let row: Option<(String, Option<String>, i64)> = tx
-                    .query_row(
-                        "SELECT p.id, p.record, p.reported_version FROM identities i JOIN people p ON p.id = i.person_id WHERE i.identity = ?1",
-                        [&key],
-                        |row| Ok((row.get(0)?, row.get(1).ok(), row.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some((id, record, reported)) = row {
-                    let person = decode(&id, record.as_deref().unwrap_or(""), reported)?;
-                    out.push((key, person));
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn former_holders(
-        &self,
-        contacts: &[String],
-    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
-        let contacts = contacts.to_vec();
-        self.with_tx(move |tx| {
-            let mut out = Vec::new();
-            let mut stmt = tx
-                .prepare("SELECT person_id, last_held_at FROM former_contacts WHERE contact = ?1 ORDER BY person_id")
-                .map_err(unavailable)?;
-            for contact in contacts {
-                let rows = stmt
-                    .query_map([&contact], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                    })
-                    .map_err(unavailable)?;
-                for row in rows {
-                    let (id, at) = row.map_err(unavailable)?;
-                    out.push((contact.clone(), id, at));
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        let contacts = contacts.to_vec();
-        self.with_tx(move |tx| {
-            let mut out = Vec::new();
-            let mut stmt = tx
-                .prepare("SELECT person_id FROM contacts WHERE contact = ?1 ORDER BY person_id")
-                .map_err(unavailable)?;
-            for contact in contacts {
-                let ids = stmt
-                    .query_map([&contact], |row| row.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                for id in ids {
-                    out.push((contact.clone(), id.map_err(unavailable)?));
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
+impl Records for SqliteStore {
     async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
         let id = id.to_owned();
         self.with_tx(move |tx| {
@@ -1236,25 +1150,6 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             row.map(|(record, reported)| decode(&id, record.as_deref().unwrap_or(""), reported))
                 .transpose()
-        })
-        .await
-    }
-
-    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
-        let id = id.to_owned();
-        self.with_tx(move |tx| {
-            let json: Option<String> = tx
-                .query_row(
-                    "SELECT submission FROM versions WHERE person_id = ?1 AND version = ?2",
-                    params![id, version as i64],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            json.map(|json| {
-                serde_json::from_str(&json).map_err(|_| StoreError::Unreadable { key: id.clone() })
-            })
-            .transpose()
         })
         .await
     }
@@ -1298,78 +1193,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
-        let plan = plan.clone();
-        let erases = plan
-            .writes
-            .iter()
-            .any(|w| matches!(w, Write::DropRecord { .. }));
-        self.with_tx(move |tx| carry_out(tx, &plan)).await?;
-        if erases {
-            // Nothing deleted stays in the write-ahead log.
-            self.checkpoint().await?;
-        }
-        Ok(())
-    }
-
-    async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
-        let id = id.to_owned();
-        self.with_tx(move |tx| {
-            let keys = |sql: &str| keys_of(tx, sql, &id);
-            let there = |sql: &str| -> Result<bool, StoreError> {
-                Ok(tx
-                    .query_row(sql, [&id], |_| Ok(()))
-                    .optional()
-                    .map_err(unavailable)?
-                    .is_some())
-            };
-            let cases = cases_where(
-                tx,
-                "SELECT id, record FROM cases WHERE person_id = ?1 ORDER BY opened_at, id",
-                Some(&id),
-            )?;
-            Ok(Kept {
-                record: there("SELECT 1 FROM people WHERE id = ?1")?,
-                identities: keys("SELECT identity FROM identities WHERE person_id = ?1 ORDER BY identity")?,
-                contacts: keys("SELECT contact FROM contacts WHERE person_id = ?1 ORDER BY contact")?,
-                former_contacts: keys(
-                    "SELECT contact FROM former_contacts WHERE person_id = ?1 ORDER BY contact",
-                )?,
-                versions: keys(
-                    "SELECT CAST(version AS TEXT) FROM versions WHERE person_id = ?1 ORDER BY version",
-                )?
-                .iter()
-                .filter_map(|v| v.parse().ok())
-                .collect(),
-                log: keys("SELECT reference FROM submissions WHERE person_id = ?1 ORDER BY reference")?,
-                cases: cases.cases,
-                unreadable_cases: cases.unreadable,
-                active: {
-                    let mut stmt = tx
-                        .prepare("SELECT kind, case_id FROM active_cases WHERE person_id = ?1")
-                        .map_err(unavailable)?;
-                    let rows = stmt
-                        .query_map([&id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
-                        .map_err(unavailable)?
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(unavailable)?;
-                    rows.into_iter()
-                        .filter_map(|(kind, case)| Some((CaseKind::from_name(&kind)?, case)))
-                        .collect()
-                },
-                standing: there("SELECT 1 FROM volunteers WHERE person_id = ?1")?,
-                load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
-            })
-        })
-        .await
-    }
-
-    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
-        let volunteer = volunteer.to_owned();
-        self.with_tx(move |tx| Ok(read_load(tx, &volunteer)?.max(0) as u64))
-            .await
-    }
-
     async fn standings(&self) -> Result<Vec<Standing>, StoreError> {
         self.with_tx(|tx| json_records(tx, "SELECT record FROM volunteers ORDER BY person_id", []))
             .await
@@ -1386,62 +1209,85 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending(&self) -> Result<Scan, StoreError> {
-        self.scan(true).await
-    }
-
-    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
-        let reported = reported.to_vec();
-        self.with_tx(move |tx| {
-            let mut stmt = tx
-                .prepare("UPDATE people SET reported_version = ?2, pending = CASE WHEN version <= ?2 THEN NULL ELSE 1 END WHERE id = ?1 AND reported_version < ?2")
-                .map_err(unavailable)?;
-            for entry in &reported {
-                stmt.execute(params![entry.id, entry.version as i64])
-                    .map_err(unavailable)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     async fn everyone(&self) -> Result<Scan, StoreError> {
         self.scan(false).await
     }
 
-    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
-        self.with_tx(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT reference, person_id, at, form, outcome, version FROM submissions ORDER BY at, reference")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, i64>(5)?,
-                    ))
-                })
-                .map_err(unavailable)?;
+    async fn sharing(&self, contacts: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let contacts = contacts.to_vec();
+        self.with_tx(move |tx| {
             let mut out = Vec::new();
-            for row in rows {
-                let (reference, person_id, at, form, outcome, version) = row.map_err(unavailable)?;
-                let (Some(form), Some(outcome)) = (FormId::from_key(&form), Outcome::from_name(&outcome)) else {
-                    continue;
-                };
-                out.push(LogEntry { reference, person_id, at, form, outcome, version: version as u64 });
+            let mut stmt = tx
+                .prepare("SELECT person_id FROM contacts WHERE contact = ?1 ORDER BY person_id")
+                .map_err(unavailable)?;
+            for contact in contacts {
+                let ids = stmt
+                    .query_map([&contact], |row| row.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                for id in ids {
+                    out.push((contact.clone(), id.map_err(unavailable)?));
+                }
             }
             Ok(out)
         })
         .await
     }
 
-    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
-        let client = client.to_owned();
-        self.with_tx(move |tx| read_rate_ring(tx, &client)).await
+    async fn carry_out(&self, plan: &Plan) -> Result<(), StoreError> {
+        let plan = plan.clone();
+        let erases = plan
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::DropRecord { .. }));
+        self.with_tx(move |tx| carry_out(tx, &plan)).await?;
+        if erases {
+            // Nothing deleted stays in the write-ahead log.
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
+        let day = day.to_owned();
+        self.with_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO counters (day, name, n) VALUES (?1, ?2, 1) ON CONFLICT (day, name) DO UPDATE SET n = n + 1",
+                params![day, counter.name()],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+impl IntakeStore for SqliteStore {
+    async fn holders(&self, identities: &[String]) -> Result<Vec<(String, Person)>, StoreError> {
+        let identities = identities.to_vec();
+        self.with_tx(move |tx| {
+            let mut out = Vec::new();
+            for key in identities {
+                let row: Option<(String, Option<String>, i64)> = tx
+                    .query_row(
+                        "SELECT p.id, p.record, p.reported_version FROM identities i JOIN people p ON p.id = i.person_id WHERE i.identity = ?1",
+                        [&key],
+                        |row| Ok((row.get(0)?, row.get(1).ok(), row.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some((id, record, reported)) = row {
+                    let person = decode(&id, record.as_deref().unwrap_or(""), reported)?;
+                    out.push((key, person));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn may_hold_legacy_identities(&self) -> Result<bool, StoreError> {
+        // Re-keyed when opened (`rekey_identities`).
+        Ok(false)
     }
 
     async fn admit(
@@ -1471,15 +1317,55 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
-        let day = day.to_owned();
+    async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
+        let client = client.to_owned();
+        self.with_tx(move |tx| read_rate_ring(tx, &client)).await
+    }
+}
+
+impl CaseDesk for SqliteStore {
+    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
+        let volunteer = volunteer.to_owned();
+        self.with_tx(move |tx| Ok(read_load(tx, &volunteer)?.max(0) as u64))
+            .await
+    }
+}
+
+impl DigestStore for SqliteStore {
+    async fn version(&self, id: &str, version: u64) -> Result<Option<Submission>, StoreError> {
+        let id = id.to_owned();
         self.with_tx(move |tx| {
-            tx.execute(
-                "INSERT INTO counters (day, name, n) VALUES (?1, ?2, 1) ON CONFLICT (day, name) DO UPDATE SET n = n + 1",
-                params![day, counter.name()],
-            )
-            .map(drop)
-            .map_err(unavailable)
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT submission FROM versions WHERE person_id = ?1 AND version = ?2",
+                    params![id, version as i64],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            json.map(|json| {
+                serde_json::from_str(&json).map_err(|_| StoreError::Unreadable { key: id.clone() })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pending(&self) -> Result<Scan, StoreError> {
+        self.scan(true).await
+    }
+
+    async fn mark_reported(&self, reported: &[ManifestEntry]) -> Result<(), StoreError> {
+        let reported = reported.to_vec();
+        self.with_tx(move |tx| {
+            let mut stmt = tx
+                .prepare("UPDATE people SET reported_version = ?2, pending = CASE WHEN version <= ?2 THEN NULL ELSE 1 END WHERE id = ?1 AND reported_version < ?2")
+                .map_err(unavailable)?;
+            for entry in &reported {
+                stmt.execute(params![entry.id, entry.version as i64])
+                    .map_err(unavailable)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -1550,6 +1436,127 @@ impl Store for SqliteStore {
                 out.push((counter, n as u64));
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+impl AdminStore for SqliteStore {
+    async fn former_holders(
+        &self,
+        contacts: &[String],
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        let contacts = contacts.to_vec();
+        self.with_tx(move |tx| {
+            let mut out = Vec::new();
+            let mut stmt = tx
+                .prepare("SELECT person_id, last_held_at FROM former_contacts WHERE contact = ?1 ORDER BY person_id")
+                .map_err(unavailable)?;
+            for contact in contacts {
+                let rows = stmt
+                    .query_map([&contact], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })
+                    .map_err(unavailable)?;
+                for row in rows {
+                    let (id, at) = row.map_err(unavailable)?;
+                    out.push((contact.clone(), id, at));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
+        let id = id.to_owned();
+        self.with_tx(move |tx| {
+            let keys = |sql: &str| keys_of(tx, sql, &id);
+            let there = |sql: &str| -> Result<bool, StoreError> {
+                Ok(tx
+                    .query_row(sql, [&id], |_| Ok(()))
+                    .optional()
+                    .map_err(unavailable)?
+                    .is_some())
+            };
+            let cases = cases_where(
+                tx,
+                "SELECT id, record FROM cases WHERE person_id = ?1 ORDER BY opened_at, id",
+                Some(&id),
+            )?;
+            Ok(Kept {
+                record: there("SELECT 1 FROM people WHERE id = ?1")?,
+                identities: keys("SELECT identity FROM identities WHERE person_id = ?1 ORDER BY identity")?,
+                contacts: keys("SELECT contact FROM contacts WHERE person_id = ?1 ORDER BY contact")?,
+                former_contacts: keys(
+                    "SELECT contact FROM former_contacts WHERE person_id = ?1 ORDER BY contact",
+                )?,
+                versions: keys(
+                    "SELECT CAST(version AS TEXT) FROM versions WHERE person_id = ?1 ORDER BY version",
+                )?
+                .iter()
+                .filter_map(|v| v.parse().ok())
+                .collect(),
+                log: keys("SELECT reference FROM submissions WHERE person_id = ?1 ORDER BY reference")?,
+                cases: cases.cases,
+                unreadable_cases: cases.unreadable,
+                active: {
+                    let mut stmt = tx
+                        .prepare("SELECT kind, case_id FROM active_cases WHERE person_id = ?1")
+                        .map_err(unavailable)?;
+                    let rows = stmt
+                        .query_map([&id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                        .map_err(unavailable)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(unavailable)?;
+                    rows.into_iter()
+                        .filter_map(|(kind, case)| Some((CaseKind::from_name(&kind)?, case)))
+                        .collect()
+                },
+                standing: there("SELECT 1 FROM volunteers WHERE person_id = ?1")?,
+                load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
+            })
+        })
+        .await
+    }
+
+    async fn submissions(&self) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_tx(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT reference, person_id, at, form, outcome, version FROM submissions ORDER BY at, reference")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (reference, person_id, at, form, outcome, version) = row.map_err(unavailable)?;
+                let (Some(form), Some(outcome)) = (FormId::from_key(&form), Outcome::from_name(&outcome)) else {
+                    continue;
+                };
+                out.push(LogEntry { reference, person_id, at, form, outcome, version: version as u64 });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn all_cases(&self) -> Result<CaseScan, StoreError> {
+        self.with_tx(|tx| {
+            cases_where(
+                tx,
+                "SELECT id, record FROM cases ORDER BY opened_at, id",
+                None,
+            )
         })
         .await
     }

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::{Parser, Subcommand};
-use mutualaid_handler::store::Store;
 use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::roles::*;
 use mutualaid_tests::proxy::{self, Mode};
 use mutualaid_tests::{aws, lambda};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use mutualaid_handler::http::ClientAddr;
-use mutualaid_handler::store::Store;
+use mutualaid_handler::store::roles::*;
 use mutualaid_tests::serve::{Server, serve_site};
 use mutualaid_tests::{fixture_site, mutualaid_bin};
 

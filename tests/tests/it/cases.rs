@@ -13,8 +13,9 @@ use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::digest::{self, DigestConfig, RunReport};
 use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::mail::Outbox;
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Store, Submission};
+use mutualaid_handler::store::{Case, CaseKind, CaseState, CloseReason, Submission};
 
 use crate::digest::{NOON, config, strings};
 use crate::store_contract::{KEEP, person};

@@ -11,7 +11,8 @@ use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, DigestError, RunReport};
 use mutualaid_handler::domain;
 use mutualaid_handler::mail::{Mailer, Outbox, Ses};
-use mutualaid_handler::store::{Store, Submission};
+use mutualaid_handler::store::Submission;
+use mutualaid_handler::store::roles::*;
 use mutualaid_site::strings::Strings;
 use mutualaid_tests::aws;
 

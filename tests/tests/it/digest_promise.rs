@@ -19,7 +19,7 @@ use mutualaid_handler::digest::{self, LEASE_SECS, RunReport};
 use mutualaid_handler::domain;
 use mutualaid_handler::http::{self, App};
 use mutualaid_handler::mail::{MailError, Mailer, Outbox};
-use mutualaid_handler::store::Store;
+use mutualaid_handler::store::roles::*;
 use mutualaid_site::Site;
 use mutualaid_tests::aws;
 use serde_json::json;

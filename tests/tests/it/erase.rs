@@ -12,9 +12,10 @@ use std::process::Command;
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
-    ActionKind, Case, CaseChange, CaseKind, CaseState, Planner, Store, Submission,
+    ActionKind, Case, CaseChange, CaseKind, CaseState, Planner, Submission,
 };
 use mutualaid_tests::{aws, lambda};
 use serde_json::json;

@@ -15,8 +15,9 @@
 use std::process::{Child, Stdio};
 
 use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{LogEntry, Outcome, Person, Store, Submission};
+use mutualaid_handler::store::{LogEntry, Outcome, Person, Submission};
 use mutualaid_tests::{aws, lambda};
 use serde_json::{Value, json};
 

@@ -10,8 +10,9 @@
 
 use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
-    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, Standing, Store, StoreError,
+    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, Standing, StoreError,
     Submission,
 };
 

@@ -7,7 +7,8 @@
 
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain::{self, Accepted};
-use mutualaid_handler::store::{CaseKind, CloseReason, Store, Submission};
+use mutualaid_handler::store::roles::*;
+use mutualaid_handler::store::{CaseKind, CloseReason, Submission};
 use mutualaid_tests::person;
 
 use crate::store_contract::KEEP;

@@ -178,6 +178,12 @@ async fn run_every_path(endpoint: &str) -> Recorded {
         .await
         .expect("deleted");
     assert!(matches!(outcome, erase::Outcome::Deleted(_)), "{outcome:?}");
+    // … and exports of every table (the digest function's export event).
+    for table in mutualaid_handler::export::Table::ALL {
+        mutualaid_handler::export::table(&store, table, i64::MIN, std::io::sink())
+            .await
+            .expect("exported");
+    }
     digest.extend(log.take());
     Recorded { submit, digest }
 }
@@ -522,4 +528,21 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     // A deletion on request: the digest function's delete event.
     let answer = run_digest(serde_json::json!({"delete": {"email": "vic@example.org"}})).await;
     assert!(answer["deleted"].is_object(), "{answer}");
+
+    // An export of every table: administration is the digest function's.
+    for (table, header) in [
+        ("people", "\"id\",\"form\""),
+        ("submissions", "\"reference\""),
+        ("cases", "\"case\",\"kind\""),
+        ("actions", "\"at\",\"action\""),
+    ] {
+        let answer = run_digest(serde_json::json!({"export": {"table": table}})).await;
+        let csv = answer["csv"].as_str().unwrap_or_default();
+        assert!(csv.starts_with(header), "{table}: {answer}");
+        assert!(csv.lines().count() > 1, "{table} has rows: {answer}");
+        assert!(
+            !csv.contains("vic@example.org"),
+            "the deleted person is in no export"
+        );
+    }
 }

@@ -9,8 +9,9 @@
 
 use mutualaid_forms::{FormId, Signup};
 use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{LogEntry, Outcome, Person, Store, Submission, SubmissionWrite};
+use mutualaid_handler::store::{LogEntry, Outcome, Person, Submission, SubmissionWrite};
 use mutualaid_tests::{on_both_stores, person};
 
 use crate::store_contract::KEEP;

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use mutualaid_forms::Signup;
 use mutualaid_handler::domain::{self, Accepted, Retention};
+use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{
-    Admission, Counter, DigestState, ManifestEntry, Outcome, Person, Store, StoreError, Submission,
+    Admission, Counter, DigestState, ManifestEntry, Outcome, Person, StoreError, Submission,
 };
 
 /// The tests' sign-up builder, where the other modules have long found it.

@@ -306,7 +306,7 @@ fn the_network_has_one_name_per_language_from_the_settings() {
 
 #[tokio::test]
 async fn the_language_switch_on_an_error_page_keeps_what_was_typed_and_stores_nothing() {
-    use mutualaid_handler::store::Store;
+    use mutualaid_handler::store::roles::*;
     let h = harness(100);
     let body = "name=Lena+Ortiz&email=lena%40example.org&contact_method=email&zip=1&roles=delivery&notes=Ground+floor&lang=es&switch_language=1";
     let request = Request::post("/api/signup")

@@ -5,7 +5,10 @@
 //! next digest; the email has gone out already). Invoked by an organizer
 //! with `{"delete": {"email": "…"}}` (or `"phone"`, and `"record"` to pick
 //! one of several), it deletes a person's data at their request instead
-//! (`mutualaid_handler::erase`; infra/README.md has the command).
+//! (`mutualaid_handler::erase`; infra/README.md has the command); with
+//! `{"export": {"table": "cases"}}` it answers with that table as CSV.
+//! Backups and the purge of expired records are DynamoDB's own
+//! (point-in-time recovery, TTL).
 
 use mutualaid_handler::digest::{self, RunReport};
 use mutualaid_handler::discord::secret;
@@ -53,6 +56,9 @@ async fn main() -> Result<(), lambda_http::Error> {
                 // Boxed: each is a deep future of its own (the digest's layout stays shallow).
                 if let Some(request) = event.payload.get("delete") {
                     return Box::pin(mutualaid_lambdas::delete(store, request)).await;
+                }
+                if let Some(request) = event.payload.get("export") {
+                    return Box::pin(mutualaid_lambdas::export(store, request)).await;
                 }
                 Box::pin(mutualaid_lambdas::upkeep(store, system_clock())).await;
                 // Read each run, so a rotated key signs the next digest.
