@@ -12,7 +12,7 @@
 //! | a former contact (deletion on request only) | `FORMER#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `last_held_at`, `expires_at` |
 //! | a case | `PERSON#<person id>` | `CASE#<case id>` | `record` (the [`Case`]), `version`, `expires_at`, `gsi1sk` = `<opened at, 12 digits>#<case id>`, and `pending` = `CASE` while it is not closed |
 //! | a person's active case of a kind | `PERSON#<person id>` | `ACTIVE#<kind>` | `case_id`, `expires_at` (present only while that case is not closed: at most one per person and kind) |
-//! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases), `expires_at` |
+//! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases: moved only by the plan that changes a case), `expires_at` |
 //! | a record's standing (a volunteer's pause, a merge) | `PERSON#<id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER`, `merged_into` (the record it was merged into, if any) |
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |
@@ -38,28 +38,28 @@
 //!   cases, and [`DynamoStore::keep_waiting`] (each digest) from now for
 //!   everyone whose case is not closed; the record's item goes last, and
 //!   its `expires_at` is what [`Person::expires_at`] reads.
-//! - Creating a record is one transaction: the record `Put` with
+//! - Creating a record is one plan: the record `Put` with
 //!   `attribute_not_exists(pk)`, one identity `Put` per key with
 //!   `attribute_not_exists(pk)` (so two first submissions of one person at
 //!   once give one record), the contacts, the first version, the log entry.
-//!   An update is one transaction: the record `Update` with
+//!   An update is one plan: the record `Update` with
 //!   `version = :expected` (it never writes `reported_version`), identity
 //!   keys kept or claimed (`person_id = :id` or free), released ones
 //!   deleted, contacts moved, the version and the log entry. Only
-//!   [`Store::mark_reported`] writes `reported_version` and removes `pending`.
-//! - A case is opened in the same transaction as the submission that asks
-//!   for it, with its `ACTIVE#<kind>` item `attribute_not_exists(pk)`: one
-//!   case of a kind at a time per person. An organizer's action is one
-//!   transaction: the case `Put` with `version = :expected`, the `ACTIVE`
-//!   item deleted on close or claimed on reopen, the volunteer's `LOAD`
-//!   raised with `n < :cap` on a confirmation (or lowered when a match ends),
-//!   and the action recorded. A merge is one transaction of such case
-//!   changes, the moved cases opened on the kept record (each claiming its
-//!   `ACTIVE` item), the merged record's standing `Put` with
-//!   `attribute_not_exists(merged_into) OR merged_into = :into`, a
-//!   `ConditionCheck` that the kept record is not merged itself, and the
-//!   action. It never writes one item twice (DynamoDB refuses that): a kept
-//!   case that takes on a match leaves the volunteer's `LOAD` as it was.
+//!   [`DigestStore::mark_reported`] writes `reported_version` and removes `pending`.
+//! - Every write is a plan ([`super::plan`]) carried out as one
+//!   `TransactWriteItems`, one item per write, its condition a condition
+//!   expression: a case `Put` with `version = :expected` (new:
+//!   `attribute_not_exists(pk)`), the `ACTIVE#<kind>` item put with
+//!   `attribute_not_exists(pk)` or deleted with `case_id = :id`, the
+//!   volunteer's `LOAD` `n` moved by `:by` (within a cap: `n <= :cap - :by`),
+//!   a standing `Put` at its version (a merge's also
+//!   `attribute_not_exists(merged_into) OR merged_into = :into`), a
+//!   `ConditionCheck` for a record or standing read, an action `Put`. The
+//!   plan never writes one item twice (it sums a volunteer's load moves).
+//!   After a plan that changes a person's cases, their items are kept for
+//!   the retention period from then (outside the transaction: a failure is
+//!   made good by the next digest).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -892,7 +892,7 @@ impl DynamoStore {
     /// record is one transaction at its version — the record's key list,
     /// today's keys claimed, the legacy ones released — so the job can stop
     /// anywhere and run again with the same result; until it is done,
-    /// [`Store::may_hold_legacy_identities`] says so and a sign-up's lookup
+    /// [`IntakeStore::may_hold_legacy_identities`] says so and a sign-up's lookup
     /// also tries the legacy keys. A record that does not decode keeps its
     /// keys (the digest lists it as unreadable). A record whose kept
     /// versions carry names that differ as written (the old rule folded two
@@ -1247,7 +1247,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// One record of [`Store::mark_reported`]: two conditional updates.
+    /// One record of [`DigestStore::mark_reported`]: two conditional updates.
     async fn mark_one_reported(&self, id: &str, version: u64) -> Result<(), StoreError> {
         let attempt = |expression: &'static str, condition: &'static str| {
             self.client
@@ -1731,27 +1731,39 @@ impl AdminStore for DynamoStore {
         }
         kept.cases
             .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
-        // Only the identity keys it holds: another record's stay.
-        let keys: Vec<Item> = identities
+        // Of the keys it may hold and the listings it may be under, those
+        // that are there (and, for an identity key, its own).
+        let key = |pk: String, sk: String| {
+            HashMap::from([
+                (PARTITION_KEY.to_owned(), s(pk)),
+                (SORT_KEY.to_owned(), s(sk)),
+            ])
+        };
+        let mut keys: Vec<Item> = identities
             .iter()
-            .map(|key| {
-                HashMap::from([
-                    (PARTITION_KEY.to_owned(), s(format!("IDENTITY#{key}"))),
-                    (SORT_KEY.to_owned(), s("IDENTITY")),
-                ])
-            })
+            .map(|k| key(format!("IDENTITY#{k}"), "IDENTITY".into()))
             .collect();
+        for contact in &contacts {
+            keys.push(key(format!("CONTACT#{contact}"), pk.clone()));
+            keys.push(key(format!("FORMER#{contact}"), pk.clone()));
+        }
         for item in self.batch_get(keys).await? {
-            if text(&item, "person_id") == Some(id)
-                && let Some(key) =
-                    text(&item, PARTITION_KEY).and_then(|pk| pk.strip_prefix("IDENTITY#"))
-            {
-                kept.identities.push(key.to_owned());
+            let Some(found) = text(&item, PARTITION_KEY) else {
+                continue;
+            };
+            if let Some(k) = found.strip_prefix("IDENTITY#") {
+                if text(&item, "person_id") == Some(id) {
+                    kept.identities.push(k.to_owned());
+                }
+            } else if let Some(c) = found.strip_prefix("CONTACT#") {
+                kept.contacts.push(c.to_owned());
+            } else if let Some(c) = found.strip_prefix("FORMER#") {
+                kept.former_contacts.push(c.to_owned());
             }
         }
         kept.identities.sort();
-        kept.contacts = contacts.iter().cloned().collect();
-        kept.former_contacts = contacts.into_iter().collect();
+        kept.contacts.sort();
+        kept.former_contacts.sort();
         Ok(kept)
     }
 

@@ -2,7 +2,47 @@
 //! atomic, and the records they keep. Two adapters implement it with the same
 //! semantics: [`sqlite::SqliteStore`] (embedded, the default) and, with the
 //! `aws` feature, `dynamo::DynamoStore`. One contract test suite
-//! (`tests/tests/it/store_contract.rs`) runs against both.
+//! (`tests/tests/it/store_contract.rs`) runs against both, and a property
+//! test (`tests/tests/it/store_model.rs`) holds both to an in-memory model
+//! on random sequences of everything people and organizers do.
+//!
+//! ## One set of rules: the domain plans, the adapters carry out
+//!
+//! Every write is a [`Plan`] ([`plan`]): the typed list of writes one
+//! operation takes — a record over the version read, an identity key
+//! claimed or released, a case over its version, the one active case of a
+//! kind claimed or released, a volunteer's load moved within a cap, a
+//! standing over its version, an action recorded, and erasure's deletions —
+//! each with its condition. The domain builds plans ([`plan::create`],
+//! [`plan::update`], [`Planner::change`], [`MergeChange::plan`],
+//! [`plan::erasure`], …), so a rule (who holds which key, one active case
+//! per kind, the load and its cap) is written once, in [`plan`]. An adapter
+//! only translates: [`Records::carry_out`] makes every write or none —
+//! SQLite as statements in one transaction, DynamoDB as one
+//! `TransactWriteItems` of one item per write. Why: the two stores had each
+//! written the rules in their own idiom (a partial unique index against an
+//! `ACTIVE#` item, a count of matched cases against a `LOAD` counter an
+//! erasure could lower twice), and they had begun to disagree. A plan holds
+//! at most [`plan::MOST_WRITES`] writes (DynamoDB's limit); erasure, which
+//! can need more, is a sequence of plans that a stopped run finishes when
+//! run again, none of them able to count twice.
+//!
+//! ## Roles
+//!
+//! The port is split by who calls it: [`Records`] (the reads every role
+//! makes, [`Records::carry_out`], the day counters), [`IntakeStore`] (the
+//! forms: identity lookups, the rate limit), [`CaseDesk`] (the organizers'
+//! action pages and `mutualaid cases`: a volunteer's load), [`DigestStore`]
+//! (pending records, marking them reported, the lease), [`AdminStore`]
+//! (export of any table, deletion on request). [`Store`] is all of them.
+//! The `submit` Lambda serves intake and the case desk; the `digest`
+//! Lambda the digest and administration (delete and export events), and
+//! each function's IAM policy grants what its roles call
+//! (`tests/tests/it/rights.rs` runs them under those rights). On AWS,
+//! backups and the purge of expired records are DynamoDB's own
+//! (point-in-time recovery, TTL); on SQLite they are
+//! [`sqlite::SqliteStore::backup_to`] and
+//! [`sqlite::SqliteStore::purge_expired`].
 //!
 //! ## What is kept
 //!
@@ -27,12 +67,13 @@
 //!
 //! ## Concurrency
 //!
-//! Optimistic: the domain reads, decides, and writes with [`Store::create`]
-//! (fails if an identity key is taken) or [`Store::update`] (fails if the
-//! record moved on or an identity key it claims was taken). A
-//! [`StoreError::Conflict`] means "read again and decide again". Only the
-//! digest moves [`Person::reported_version`], with [`Store::mark_reported`],
-//! and no write of a submission ever touches it.
+//! Optimistic: the domain reads, decides, and carries out a plan whose
+//! conditions say what it read (a new record: no identity key taken; an
+//! update: the record still at its version and every key it claims free or
+//! its own). A [`StoreError::Conflict`] means "read again and decide
+//! again". Only the digest moves [`Person::reported_version`], with
+//! [`DigestStore::mark_reported`], and no write of a submission ever
+//! touches it.
 
 use std::future::Future;
 

@@ -905,3 +905,62 @@ async fn dynamodb_an_erasure_stopped_after_each_step_leaves_every_load_right() {
     })
     .await;
 }
+
+/// Found by the model test (`store_model`): an erasure stopped before its
+/// last plan leaves the record with nothing else, and what the store says
+/// it keeps is what is there — DynamoDB read the record's own list of
+/// contacts (and every contact as a former one) whether or not their items
+/// were still there. Asked again, the erasure finishes.
+async fn what_a_stopped_erasure_leaves_is_what_the_store_says_it_keeps<S: Store>(store: S) {
+    let rosa = domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Rosa Luna",
+            Some("rosa@example.org"),
+            Some("+16195550103"),
+            "92105",
+            &["delivery", "shopper"],
+        )),
+        NOON,
+        KEEP,
+    )
+    .await
+    .expect("rosa");
+    let kept = store.kept(&rosa.person_id).await.expect("kept");
+    assert_eq!(
+        (
+            kept.contacts.len(),
+            kept.former_contacts.len(),
+            kept.identities.len()
+        ),
+        (2, 0, 2),
+        "{kept:?}"
+    );
+    let plans = mutualaid_handler::store::plan::erasure(&rosa.person_id, &kept, &erase_action());
+    for plan in &plans[..plans.len() - 1] {
+        store.carry_out(plan).await.expect("a step");
+    }
+    let left = store.kept(&rosa.person_id).await.expect("kept");
+    assert_eq!(
+        left,
+        mutualaid_handler::store::Kept {
+            record: true,
+            ..mutualaid_handler::store::Kept::default()
+        },
+        "only the record is left"
+    );
+    mutualaid_handler::erase::erase(&store, &rosa.person_id, NOON, NOON + 86_400)
+        .await
+        .expect("finished");
+    assert_eq!(
+        store.kept(&rosa.person_id).await.expect("kept"),
+        mutualaid_handler::store::Kept::default()
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    what_a_stopped_erasure_leaves_is_what_the_store_says_it_keeps
+        => sqlite_what_a_stopped_erasure_leaves_is_what_the_store_says_it_keeps,
+        dynamodb_what_a_stopped_erasure_leaves_is_what_the_store_says_it_keeps
+);

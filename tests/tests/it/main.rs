@@ -25,6 +25,7 @@ mod same_person; // issue 23: names compared as written; records of the old key 
 mod serve; // `mutualaid serve` as a person uses it
 mod slow_clients; // issue 24: hundreds of slow and idle clients hold neither serve nor Caddy
 mod store_contract; // every store adapter keeps the same promises
+mod store_model; // issue 25: random sequences agree on SQLite, DynamoDB and the in-memory model
 mod what_people_see; // issue 14: a form's action opened by hand, the words around the form, pairing lines, production settings
 
 use std::path::{Path, PathBuf};
