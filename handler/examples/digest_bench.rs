@@ -165,7 +165,7 @@ fn main() {
                         kind: ActionKind::Confirm,
                         case_id: Some(case.id.clone()),
                         volunteer_id: Some(format!("{v:08}")),
-                        by: "bench".into(),
+                        by: mutualaid_handler::store::Actor::Cli,
                         detail: String::new(),
                         version: case.version + 1,
                         merged: None,

@@ -14,7 +14,7 @@
 use mutualaid_forms::Role;
 
 use crate::store::{
-    ActionKind, CarriedCase, Case, CaseAction, CaseChange, CaseDesk, CaseKind, CaseState,
+    ActionKind, Actor, CarriedCase, Case, CaseAction, CaseChange, CaseDesk, CaseKind, CaseState,
     CloseReason, ClosedCase, MergeChange, MergedRecords, Person, Planner, Standing, StoreError,
     Timestamp, UnmergeChange, Write, plan,
 };
@@ -182,7 +182,7 @@ pub async fn act<S: CaseDesk>(
     act: Act,
     now: Timestamp,
     cap: usize,
-    by: &str,
+    by: Actor,
 ) -> Result<Acted, StoreError> {
     let Some(case) = store.case(case_id).await? else {
         return Ok(Err(Refusal::NoCase));
@@ -277,7 +277,7 @@ pub async fn act<S: CaseDesk>(
             .volunteer()
             .map(str::to_owned)
             .or_else(|| case.volunteer_id.clone()),
-        by: by.to_owned(),
+        by,
         detail: match &act {
             Act::Close(reason) => reason.name().to_owned(),
             _ => String::new(),
@@ -325,7 +325,7 @@ pub async fn pause<S: CaseDesk>(
     volunteer: &str,
     days: u32,
     now: Timestamp,
-    by: &str,
+    by: Actor,
     expected: Option<u64>,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
     change_standing(
@@ -361,7 +361,7 @@ pub async fn two_people<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,
-    by: &str,
+    by: Actor,
     expected: Option<u64>,
 ) -> Result<Result<Standing, Refusal>, StoreError> {
     change_standing(
@@ -428,14 +428,14 @@ async fn change_standing<S: CaseDesk>(
 }
 
 /// The action that records a change of a standing (`state`, just decided).
-fn standing_action(state: &Standing, now: Timestamp, by: &str) -> CaseAction {
+fn standing_action(state: &Standing, now: Timestamp, by: Actor) -> CaseAction {
     CaseAction {
         id: uuid::Uuid::now_v7().to_string(),
         at: now,
         kind: ActionKind::Pause,
         case_id: None,
         volunteer_id: None,
-        by: by.to_owned(),
+        by,
         detail: String::new(),
         version: state.version,
         merged: None,
@@ -474,7 +474,7 @@ pub async fn merge<S: CaseDesk>(
     from: &str,
     into: &str,
     now: Timestamp,
-    by: &str,
+    by: Actor,
     expected: Option<StandingVersions>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
     let asked = MergeAsked {
@@ -535,7 +535,7 @@ struct MergeAsked<'a> {
     from: &'a str,
     into: &'a str,
     now: Timestamp,
-    by: &'a str,
+    by: Actor,
     expected: Option<StandingVersions>,
 }
 
@@ -623,7 +623,7 @@ async fn try_merge<S: CaseDesk>(
             kind: ActionKind::Merge,
             case_id: None,
             volunteer_id: None,
-            by: by.to_owned(),
+            by,
             detail: String::new(),
             version: 0,
             merged: None,
@@ -727,7 +727,7 @@ pub async fn unmerge<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,
-    by: &str,
+    by: Actor,
     expected: Option<StandingVersions>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
     for _ in 0..5 {
@@ -744,7 +744,7 @@ async fn try_unmerge<S: CaseDesk>(
     store: &S,
     record: &str,
     now: Timestamp,
-    by: &str,
+    by: Actor,
     expected: Option<StandingVersions>,
 ) -> Result<Result<MergedRecords, Refusal>, StoreError> {
     let standings = store.standings().await?;
@@ -898,7 +898,7 @@ async fn try_unmerge<S: CaseDesk>(
             if from_cases
                 .iter()
                 .any(|c| c.kind == kind && c.state.is_active())
-                || (by != "request"
+                || (by != Actor::Request
                     && into_cases
                         .iter()
                         .any(|c| c.kind == kind && c.state.is_active()))
@@ -944,7 +944,7 @@ async fn try_unmerge<S: CaseDesk>(
             kind: ActionKind::Unmerge,
             case_id: None,
             volunteer_id: None,
-            by: by.to_owned(),
+            by,
             detail: String::new(),
             version: from_standing.version + 1,
             merged: Some(record.clone()),

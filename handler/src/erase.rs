@@ -17,8 +17,8 @@ use mutualaid_forms::FormId;
 use mutualaid_forms::normalize;
 
 use crate::store::{
-    ActionKind, AdminStore, Case, CaseAction, CaseChange, Erased, Person, Planner, StoreError,
-    Timestamp, Write, plan,
+    ActionKind, AdminStore, Case, CaseAction, CaseChange, ContactKind, Erased, Person, Planner,
+    StoreError, Timestamp, Write, plan,
 };
 
 /// How the person asking is found.
@@ -47,8 +47,8 @@ impl Contact {
         FormId::ALL
             .iter()
             .map(|form| match self {
-                Contact::Email(e) => format!("{}:email:{e}", form.key()),
-                Contact::Phone(p) => format!("{}:phone:{p}", form.key()),
+                Contact::Email(e) => ContactKind::Email.key(*form, e),
+                Contact::Phone(p) => ContactKind::Phone.key(*form, p),
             })
             .collect()
     }
@@ -255,7 +255,8 @@ async fn give_back_merged<S: AdminStore>(
         .collect();
     for from in merged {
         // Refused only if it was undone meanwhile, or the record is gone.
-        let _ = crate::cases::unmerge(store, &from, now, "request", None).await?;
+        let _ =
+            crate::cases::unmerge(store, &from, now, crate::store::Actor::Request, None).await?;
     }
     Ok(())
 }
@@ -274,7 +275,7 @@ pub async fn erase<S: AdminStore>(
         kind: ActionKind::Erase,
         case_id: None,
         volunteer_id: None,
-        by: "request".into(),
+        by: crate::store::Actor::Request,
         detail: String::new(),
         version: 0,
         merged: None,

@@ -155,7 +155,7 @@ pub fn write_actions_csv(actions: &[CaseAction], out: impl Write) -> Result<(), 
             a.kind.name().to_owned(),
             case,
             a.volunteer_id.clone().unwrap_or_default(),
-            a.by.clone(),
+            a.by.name().to_owned(),
             detail,
             a.version.to_string(),
         ])?;

@@ -48,8 +48,8 @@ use mutualaid_site::strings::Strings;
 use crate::domain::{changes, day};
 use crate::mail::{MailError, Mailer};
 use crate::store::{
-    ActionKind, CaseAction, Change, Counter, DigestState, DigestStore, ManifestEntry, Person,
-    Standing, StoreError, Submission, Timestamp, contact_kind,
+    ActionKind, CaseAction, Change, ContactKind, Counter, DigestState, DigestStore, ManifestEntry,
+    Person, Standing, StoreError, Submission, Timestamp,
 };
 use board::{Board, BoardInput};
 use pairing::PairingConfig;
@@ -129,8 +129,8 @@ pub enum RunReport {
 /// Another record that shares a contact with an entry's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    /// `phone` or `email`.
-    pub contact: String,
+    /// What they share.
+    pub contact: ContactKind,
     /// The other record's id.
     pub id: String,
     /// Its name and ZIP code, if it could be read.
@@ -299,7 +299,7 @@ async fn links<S: DigestStore>(
                     }
                 };
                 list.push(Link {
-                    contact: contact_kind(&contact).to_owned(),
+                    contact: ContactKind::of(&contact).unwrap_or(ContactKind::Email),
                     id: id.clone(),
                     merged: merged.contains(&(person.id.as_str(), id.as_str()))
                         || merged.contains(&(id.as_str(), person.id.as_str())),

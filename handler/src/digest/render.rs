@@ -187,9 +187,9 @@ pub fn short_name(name: &str) -> String {
 }
 
 fn link_text(link: &super::Link, t: &DigestTexts) -> String {
-    let contact = match link.contact.as_str() {
-        "phone" => &t.a_phone,
-        _ => &t.an_email,
+    let contact = match link.contact {
+        crate::store::ContactKind::Phone => &t.a_phone,
+        crate::store::ContactKind::Email => &t.an_email,
     };
     let other = match &link.other {
         Some((name, zip)) if zip.is_empty() => short_name(name),
@@ -854,7 +854,9 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Erase => &t.action_erase_record,
         ActionKind::TwoPeople => &t.action_two_people,
         // The record it was merged into is gone: never named.
-        ActionKind::Unmerge if a.action.by == "request" => &t.action_unmerge_erased,
+        ActionKind::Unmerge if a.action.by == crate::store::Actor::Request => {
+            &t.action_unmerge_erased
+        }
         ActionKind::Unmerge => &t.action_unmerge,
         // Listed in a section of their own (the board keeps them out of the actions).
         ActionKind::SentUnderTwoNames => &t.two_names,
@@ -1066,7 +1068,7 @@ pub fn csv(d: &Digest) -> Vec<u8> {
             let links: Vec<String> = e
                 .links
                 .iter()
-                .map(|l| format!("{} {}", l.contact, l.id))
+                .map(|l| format!("{} {}", l.contact.name(), l.id))
                 .collect();
             let mut row = vec![
                 if e.is_new { "new" } else { "updated" }.to_owned(),

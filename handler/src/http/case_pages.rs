@@ -25,7 +25,8 @@ use super::App;
 use crate::cases::{self, Act, Refusal};
 use crate::links::{ActionLink, KeySource, LinkError};
 use crate::store::{
-    ActionKind, Case, CaseDesk, CaseKind, CaseState, CloseReason, Person, StoreError, Timestamp,
+    ActionKind, Actor, Case, CaseDesk, CaseKind, CaseState, CloseReason, Person, StoreError,
+    Timestamp,
 };
 
 /// What organizer actions need: the keys links are signed with, and the cap.
@@ -366,7 +367,7 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 from: link.version,
                 into: link.other_version.unwrap_or(0),
             };
-            cases::merge(&app.store, &link.detail, into, now, "link", Some(seen))
+            cases::merge(&app.store, &link.detail, into, now, Actor::Link, Some(seen))
                 .await
                 .map(|done| done.map(drop))
         }
@@ -375,21 +376,32 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 from: link.version,
                 into: link.other_version.unwrap_or(0),
             };
-            cases::unmerge(&app.store, &link.detail, now, "link", Some(seen))
+            cases::unmerge(&app.store, &link.detail, now, Actor::Link, Some(seen))
                 .await
                 .map(|done| done.map(drop))
         }
-        ActionKind::TwoPeople => {
-            cases::two_people(&app.store, &link.detail, now, "link", Some(link.version))
-                .await
-                .map(|done| done.map(drop))
-        }
+        ActionKind::TwoPeople => cases::two_people(
+            &app.store,
+            &link.detail,
+            now,
+            Actor::Link,
+            Some(link.version),
+        )
+        .await
+        .map(|done| done.map(drop)),
         ActionKind::Pause => {
             let days: u32 = link.detail.parse().unwrap_or(0);
             let volunteer = link.volunteer.as_deref().unwrap_or("");
-            cases::pause(&app.store, volunteer, days, now, "link", Some(link.version))
-                .await
-                .map(|done| done.map(drop))
+            cases::pause(
+                &app.store,
+                volunteer,
+                days,
+                now,
+                Actor::Link,
+                Some(link.version),
+            )
+            .await
+            .map(|done| done.map(drop))
         }
         kind => {
             let volunteer = link.volunteer.clone().unwrap_or_default();
@@ -419,7 +431,7 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 act,
                 now,
                 actions.cap,
-                "link",
+                Actor::Link,
             )
             .await
             .map(|done| done.map(drop))

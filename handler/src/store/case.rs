@@ -288,6 +288,37 @@ impl ActionKind {
     }
 }
 
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// An organizer, through a digest's link.
+    Link,
+    /// An organizer, on the command line.
+    Cli,
+    /// The person, asking to be deleted (the erasure, and the merges it
+    /// gives back).
+    Request,
+    /// The store itself (re-keying found a record under two names).
+    Store,
+    /// Recorded by a version that knew someone this one does not.
+    #[serde(other)]
+    Other,
+}
+
+impl Actor {
+    /// Its name in the export.
+    pub fn name(self) -> &'static str {
+        match self {
+            Actor::Link => "link",
+            Actor::Cli => "cli",
+            Actor::Request => "request",
+            Actor::Store => "store",
+            Actor::Other => "other",
+        }
+    }
+}
+
 /// An organizer's action, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseAction {
@@ -301,8 +332,9 @@ pub struct CaseAction {
     pub case_id: Option<String>,
     /// The volunteer involved, if any.
     pub volunteer_id: Option<String>,
-    /// Whence: `link` (from a digest) or `cli`.
-    pub by: String,
+    /// Who: an organizer by a link or on the command line, the person
+    /// (an erasure), or the store.
+    pub by: Actor,
     /// The reason a case was closed, the days of a pause, or the record
     /// an answer to "maybe the same person?" was about.
     pub detail: String,
@@ -327,7 +359,7 @@ impl CaseAction {
             kind: ActionKind::SentUnderTwoNames,
             case_id: None,
             volunteer_id: None,
-            by: "store".into(),
+            by: Actor::Store,
             detail: person.id.clone(),
             version: person.version,
             merged: None,

@@ -87,7 +87,7 @@ pub mod plan;
 pub mod sqlite;
 
 pub use case::{
-    ActionKind, CarriedCase, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase,
+    ActionKind, Actor, CarriedCase, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase,
     MergedRecords, Standing,
 };
 pub use plan::{CaseChange, Kept, MergeChange, Plan, Planner, UnmergeChange, Write};
@@ -235,15 +235,14 @@ impl Submission {
     /// The person's contacts as index keys, email first, per form
     /// (`signup:email:ana@example.org`, `signup:phone:+16195550123`).
     pub fn contact_keys(&self) -> Vec<String> {
-        let form = self.form().key();
         let (email, phone) = match self {
             Submission::Signup(s) => (s.email.as_deref(), s.phone.as_deref()),
             Submission::Donate(d) => (Some(d.email.as_str()), d.phone.as_deref()),
         };
         email
-            .map(|e| format!("{form}:email:{e}"))
+            .map(|e| ContactKind::Email.key(self.form(), e))
             .into_iter()
-            .chain(phone.map(|p| format!("{form}:phone:{p}")))
+            .chain(phone.map(|p| ContactKind::Phone.key(self.form(), p)))
             .collect()
     }
 
@@ -408,9 +407,40 @@ pub fn names_as_written<'a>(submissions: impl IntoIterator<Item = &'a Submission
     names
 }
 
-/// The kind of contact a contact key names: `email` or `phone`.
-pub fn contact_kind(contact_key: &str) -> &str {
-    contact_key.split(':').nth(1).unwrap_or("")
+/// How a contact reaches a person. A contact key — what the contact index,
+/// the former contacts and identity keys are kept under — is
+/// `<form>:<kind>:<value>` ([`ContactKind::key`]); nothing else builds or
+/// reads one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContactKind {
+    /// An email address, normalized.
+    Email,
+    /// A phone number, E.164.
+    Phone,
+}
+
+impl ContactKind {
+    /// Its name in a contact key and the digest's CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContactKind::Email => "email",
+            ContactKind::Phone => "phone",
+        }
+    }
+
+    /// The contact key of `value` (normalized) on `form`.
+    pub fn key(self, form: FormId, value: &str) -> String {
+        format!("{}:{}:{value}", form.key(), self.name())
+    }
+
+    /// The kind of contact a contact key names.
+    pub fn of(contact_key: &str) -> Option<ContactKind> {
+        match contact_key.split(':').nth(1)? {
+            "email" => Some(ContactKind::Email),
+            "phone" => Some(ContactKind::Phone),
+            _ => None,
+        }
+    }
 }
 
 /// The fields of both forms, by wire name, in the order the export shows them.

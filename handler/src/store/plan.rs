@@ -869,7 +869,7 @@ mod tests {
             kind: crate::store::ActionKind::Erase,
             case_id: None,
             volunteer_id: None,
-            by: "request".into(),
+            by: crate::store::Actor::Request,
             detail: "record".into(),
             version: 0,
             merged: None,

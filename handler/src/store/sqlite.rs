@@ -158,9 +158,8 @@ CREATE TABLE IF NOT EXISTS cases (
     version INTEGER NOT NULL,
     opened_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS cases_active ON cases (opened_at) WHERE state != 'closed';
 CREATE INDEX IF NOT EXISTS cases_by_person ON cases (person_id);
-CREATE INDEX IF NOT EXISTS cases_by_volunteer ON cases (volunteer_id) WHERE state = 'matched';
+CREATE INDEX IF NOT EXISTS cases_by_volunteer ON cases (volunteer_id);
 CREATE TABLE IF NOT EXISTS active_cases (
     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
@@ -335,8 +334,15 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 /// [`Write::Load`]), counted once here from the cases (before, a unique
 /// partial index held the first, and the second was counted on each read).
 fn count_active_cases_and_loads(tx: &rusqlite::Transaction) -> Result<(), StoreError> {
-    tx.execute_batch("DROP INDEX IF EXISTS cases_one_active_per_kind;")
-        .map_err(unavailable)?;
+    // The states are written by one mapping (`CaseState::name`), never as
+    // literals: the indexes that held them go.
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS cases_one_active_per_kind;
+         DROP INDEX IF EXISTS cases_active;
+         DROP INDEX IF EXISTS cases_by_volunteer;
+         CREATE INDEX cases_by_volunteer ON cases (volunteer_id);",
+    )
+    .map_err(unavailable)?;
     tx.execute(
         "INSERT OR IGNORE INTO active_cases (person_id, kind, case_id) SELECT person_id, kind, id FROM cases WHERE state != ?1 ORDER BY opened_at",
         [CaseState::Closed.name()],
@@ -468,10 +474,15 @@ impl SqliteStore {
             tx.execute(
                 "DELETE FROM people WHERE expires_at <= ?1 AND NOT EXISTS (
                      SELECT 1 FROM cases c WHERE c.person_id = people.id
-                     AND (c.state != 'closed' OR json_extract(c.record, '$.changed_at') > ?1 - ?2))
+                     AND (c.state != ?3 OR json_extract(c.record, '$.changed_at') > ?1 - ?2))
                  AND NOT EXISTS (
-                     SELECT 1 FROM cases v WHERE v.volunteer_id = people.id AND v.state = 'matched')",
-                params![now, span],
+                     SELECT 1 FROM cases v WHERE v.volunteer_id = people.id AND v.state = ?4)",
+                params![
+                    now,
+                    span,
+                    CaseState::Closed.name(),
+                    CaseState::Matched.name()
+                ],
             )
             .map_err(unavailable)
         })

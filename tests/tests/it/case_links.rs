@@ -524,7 +524,7 @@ async fn replayed_merge_and_pause_links_change_nothing<S: Store + Clone>(store: 
         },
         NOON - 100,
         1,
-        "cli",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -558,7 +558,7 @@ async fn replayed_merge_and_pause_links_change_nothing<S: Store + Clone>(store: 
         mutualaid_handler::cases::Act::Reopen,
         NOON + 3_600,
         1,
-        "cli",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -582,10 +582,17 @@ async fn replayed_merge_and_pause_links_change_nothing<S: Store + Clone>(store: 
     let pause_page = get(&app, &link(&html, "pause")).await;
     assert_eq!(press(&app, &pause_page.body).await.status, StatusCode::OK);
     assert!(paused_until(&store, &vic).await.is_some());
-    mutualaid_handler::cases::pause(&store, &vic, 0, NOON + 7_200, "cli", None)
-        .await
-        .expect("store")
-        .expect("unpaused");
+    mutualaid_handler::cases::pause(
+        &store,
+        &vic,
+        0,
+        NOON + 7_200,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("store")
+    .expect("unpaused");
     let replay = press(&app, &pause_page.body).await;
     assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
     assert!(

@@ -93,7 +93,7 @@ impl<S: Store> Org<S> {
             act,
             at,
             self.config.pairing.cap,
-            "test",
+            mutualaid_handler::store::Actor::Cli,
         )
         .await
         .expect("the store answers")
@@ -380,10 +380,17 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
             NOON + DAY + 100,
         )
         .await;
-    cases::pause(&org.store, &bo.person_id, 7, NOON + DAY + 120, "test", None)
-        .await
-        .expect("store")
-        .expect("paused");
+    cases::pause(
+        &org.store,
+        &bo.person_id,
+        7,
+        NOON + DAY + 120,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("store")
+    .expect("paused");
     let day_3 = org.digest(NOON + 2 * DAY).await;
     let suggested = section(&day_3, "Suggested today");
     assert!(!suggested.contains("Maria Abuela"), "{day_3}");

@@ -85,7 +85,7 @@ async fn household<S: Store>(store: &S) -> Household {
         },
         NOON - 500,
         3,
-        "test",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -182,7 +182,7 @@ async fn a_match_whose_volunteer_is_gone_is_never_shown_as_funded() {
         kind: ActionKind::Erase,
         case_id: None,
         volunteer_id: None,
-        by: "test".into(),
+        by: mutualaid_handler::store::Actor::Cli,
         detail: "record".into(),
         version: 0,
         merged: None,
@@ -537,7 +537,7 @@ async fn the_digest_function_deletes_one_person_on_dynamodb_when_asked() {
         },
         NOON + 60,
         1,
-        "test",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -789,7 +789,7 @@ async fn confirm<S: Store>(store: &S, case: &str, volunteer: &str) -> Result<Cas
         },
         NOON - 300,
         1,
-        "test",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -876,7 +876,7 @@ fn erase_action() -> mutualaid_handler::store::CaseAction {
         kind: ActionKind::Erase,
         case_id: None,
         volunteer_id: None,
-        by: "request".into(),
+        by: mutualaid_handler::store::Actor::Request,
         detail: "record".into(),
         version: 0,
         merged: None,

@@ -61,10 +61,17 @@ fn phone_of(tag: &str) -> String {
 }
 
 async fn merge<S: Store>(org: &Org<S>, from: &str, into: &str, at: i64) -> Result<(), Refusal> {
-    cases::merge(&org.store, from, into, at, "test", None)
-        .await
-        .expect("the store answers")
-        .map(drop)
+    cases::merge(
+        &org.store,
+        from,
+        into,
+        at,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("the store answers")
+    .map(drop)
 }
 
 async fn active<S: Store>(org: &Org<S>, ids: &[&str], kind: CaseKind) -> Vec<Case> {
@@ -451,7 +458,7 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
         kind: ActionKind::Pause,
         case_id: None,
         volunteer_id: Some(first.person_id.clone()),
-        by: "test".into(),
+        by: mutualaid_handler::store::Actor::Cli,
         detail: "7".into(),
         version: 0,
         merged: None,
@@ -472,9 +479,16 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
         merged_into(&org, &first.person_id).await,
         Some(second.person_id.clone())
     );
-    let paused = cases::pause(&org.store, &first.person_id, 7, NOON + DAY, "test", None)
-        .await
-        .expect("the store answers");
+    let paused = cases::pause(
+        &org.store,
+        &first.person_id,
+        7,
+        NOON + DAY,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("the store answers");
     assert!(matches!(paused, Err(Refusal::NoVolunteer)), "{paused:?}");
     // At once, a fresh pair each round.
     for tag in ["b", "c", "d", "e"] {
@@ -482,7 +496,14 @@ async fn a_pause_never_unmerges<S: Store + Clone>(store: S) {
         let b = org.sign_up(&vicente("Vic Paz", tag), NOON).await;
         let (merged, paused) = tokio::join!(
             merge(&org, &a.person_id, &b.person_id, NOON + DAY),
-            cases::pause(&org.store, &a.person_id, 7, NOON + DAY, "test", None),
+            cases::pause(
+                &org.store,
+                &a.person_id,
+                7,
+                NOON + DAY,
+                mutualaid_handler::store::Actor::Cli,
+                None
+            ),
         );
         merged.expect("merged");
         let paused = paused.expect("the store answers");
@@ -519,7 +540,16 @@ async fn sqlite_a_volunteer_whose_standing_does_not_read_can_still_be_paused() {
         &["shopper"],
     );
     let vic = org.sign_up(&vic, NOON).await;
-    let pause = |days| cases::pause(&org.store, &vic.person_id, days, NOON, "test", None);
+    let pause = |days| {
+        cases::pause(
+            &org.store,
+            &vic.person_id,
+            days,
+            NOON,
+            mutualaid_handler::store::Actor::Cli,
+            None,
+        )
+    };
     pause(7).await.expect("the store answers").expect("paused");
     rusqlite::Connection::open(dir.path().join("db.sqlite3"))
         .expect("open")
@@ -680,10 +710,16 @@ async fn an_unmerge_gives_back_the_standing_and_the_requests<S: Store>(store: S)
         "merged: offered to nobody: {day_1}"
     );
 
-    let undone = cases::unmerge(&org.store, &jose.person_id, NOON + 100, "test", None)
-        .await
-        .expect("the store answers")
-        .expect("undone");
+    let undone = cases::unmerge(
+        &org.store,
+        &jose.person_id,
+        NOON + 100,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("the store answers")
+    .expect("undone");
     assert_eq!(undone.into, maria.person_id);
     assert_eq!(merged_into_standing(&org, &jose.person_id).await, None);
     let own = active(&org, &[&jose.person_id], CaseKind::Funding).await;
@@ -699,9 +735,15 @@ async fn an_unmerge_gives_back_the_standing_and_the_requests<S: Store>(store: S)
             .is_empty(),
         "Maria's record no longer carries it"
     );
-    let again = cases::unmerge(&org.store, &jose.person_id, NOON + 200, "test", None)
-        .await
-        .expect("the store answers");
+    let again = cases::unmerge(
+        &org.store,
+        &jose.person_id,
+        NOON + 200,
+        mutualaid_handler::store::Actor::Cli,
+        None,
+    )
+    .await
+    .expect("the store answers");
     assert_eq!(again, Err(Refusal::NotMerged));
     let day_2 = org.digest(NOON + DAY).await;
     assert!(

@@ -34,7 +34,7 @@ async fn close<S: Store>(store: &S, who: &Accepted, at: i64) {
         Act::Close(CloseReason::Done),
         at,
         3,
-        "cli",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")
@@ -59,7 +59,7 @@ async fn three<S: Store>(store: &S) -> (Accepted, Accepted, Accepted, Accepted) 
         },
         T0 + 2 * DAY,
         3,
-        "cli",
+        mutualaid_handler::store::Actor::Cli,
     )
     .await
     .expect("store")

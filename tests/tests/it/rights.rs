@@ -159,7 +159,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
         &rosa_second,
         &rosa_first,
         NOON + 86_500,
-        "cli",
+        mutualaid_handler::store::Actor::Cli,
         None,
     )
     .await

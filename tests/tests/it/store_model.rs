@@ -212,7 +212,17 @@ async fn run<S: Store>(store: &S, step: usize, op: Op) -> String {
         let Some(case) = case else {
             return "nothing to act on".to_owned();
         };
-        match cases::act(store, &case.id, None, act, now, CAP, "test").await {
+        match cases::act(
+            store,
+            &case.id,
+            None,
+            act,
+            now,
+            CAP,
+            mutualaid_handler::store::Actor::Cli,
+        )
+        .await
+        {
             Ok(Ok(_)) => "done".to_owned(),
             Ok(Err(r)) => refused(&r),
             Err(e) => format!("store: {}", store_error(&e)),
@@ -257,18 +267,43 @@ async fn run<S: Store>(store: &S, step: usize, op: Op) -> String {
             if from == into {
                 return "one record".to_owned();
             }
-            outcome(cases::merge(store, &from, &into, now, "test", None).await)
+            outcome(
+                cases::merge(
+                    store,
+                    &from,
+                    &into,
+                    now,
+                    mutualaid_handler::store::Actor::Cli,
+                    None,
+                )
+                .await,
+            )
         }
         Op::Unmerge { who } => match record(who) {
-            Some(id) => outcome(cases::unmerge(store, &id, now, "test", None).await),
+            Some(id) => outcome(
+                cases::unmerge(store, &id, now, mutualaid_handler::store::Actor::Cli, None).await,
+            ),
             None => "nobody".to_owned(),
         },
         Op::TwoPeople { who } => match record(who) {
-            Some(id) => outcome(cases::two_people(store, &id, now, "test", None).await),
+            Some(id) => outcome(
+                cases::two_people(store, &id, now, mutualaid_handler::store::Actor::Cli, None)
+                    .await,
+            ),
             None => "nobody".to_owned(),
         },
         Op::Pause { who, days } => match pick(&shoppers, who) {
-            Some(v) => outcome(cases::pause(store, &v.id, days as u32, now, "test", None).await),
+            Some(v) => outcome(
+                cases::pause(
+                    store,
+                    &v.id,
+                    days as u32,
+                    now,
+                    mutualaid_handler::store::Actor::Cli,
+                    None,
+                )
+                .await,
+            ),
             None => "nobody".to_owned(),
         },
         Op::Erase { who } => match record(who) {
@@ -291,7 +326,7 @@ async fn run<S: Store>(store: &S, step: usize, op: Op) -> String {
                 kind: ActionKind::Erase,
                 case_id: None,
                 volunteer_id: None,
-                by: "request".into(),
+                by: mutualaid_handler::store::Actor::Request,
                 detail: "record".into(),
                 version: 0,
                 merged: None,
@@ -500,7 +535,7 @@ async fn snapshot<S: Store>(store: &S) -> String {
                 "action {} {} by {} v{}",
                 a.at - T0,
                 a.kind.name(),
-                a.by,
+                a.by.name(),
                 a.version
             )
         })
