@@ -9,7 +9,7 @@ use clap::Subcommand;
 use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
-use mutualaid_handler::store::{Case, CaseState, CloseReason};
+use mutualaid_handler::store::{Actor, Case, CaseState, CloseReason};
 
 /// What to do.
 #[derive(Subcommand)]
@@ -104,17 +104,9 @@ pub enum Reason {
 /// Runs one subcommand against the store.
 pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow::Result<ExitCode> {
     let act = |case: String, act: Act, cap: usize| async move {
-        cases::act(
-            store,
-            &case,
-            None,
-            act,
-            now,
-            cap,
-            mutualaid_handler::store::Actor::Cli,
-        )
-        .await
-        .context("acting on the case")
+        cases::act(store, &case, None, act, now, cap, Actor::Cli)
+            .await
+            .context("acting on the case")
     };
     let acted = match command {
         CasesCommand::List => return list(store, now).await,
@@ -140,16 +132,9 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
         CasesCommand::Merge { record, into } => {
             let record_of = |id: &str| Case::person_of(id).unwrap_or(id).to_owned();
             let (from, into) = (record_of(&record), record_of(&into));
-            return match cases::merge(
-                store,
-                &from,
-                &into,
-                now,
-                mutualaid_handler::store::Actor::Cli,
-                None,
-            )
-            .await
-            .context("merging the records")?
+            return match cases::merge(store, &from, &into, now, Actor::Cli, None)
+                .await
+                .context("merging the records")?
             {
                 Ok(merged) => {
                     println!(
@@ -170,15 +155,9 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
         }
         CasesCommand::Unmerge { record } => {
             let record = Case::person_of(&record).unwrap_or(&record).to_owned();
-            return match cases::unmerge(
-                store,
-                &record,
-                now,
-                mutualaid_handler::store::Actor::Cli,
-                None,
-            )
-            .await
-            .context("undoing the merge")?
+            return match cases::unmerge(store, &record, now, Actor::Cli, None)
+                .await
+                .context("undoing the merge")?
             {
                 Ok(undone) => {
                     println!(
@@ -196,15 +175,9 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
         }
         CasesCommand::TwoPeople { record } => {
             let record = Case::person_of(&record).unwrap_or(&record).to_owned();
-            return match cases::two_people(
-                store,
-                &record,
-                now,
-                mutualaid_handler::store::Actor::Cli,
-                None,
-            )
-            .await
-            .context("answering for the record")?
+            return match cases::two_people(store, &record, now, Actor::Cli, None)
+                .await
+                .context("answering for the record")?
             {
                 Ok(_) => {
                     println!(
@@ -219,16 +192,9 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
             };
         }
         CasesCommand::Pause { volunteer, days } => {
-            return match cases::pause(
-                store,
-                &volunteer,
-                days,
-                now,
-                mutualaid_handler::store::Actor::Cli,
-                None,
-            )
-            .await
-            .context("pausing the volunteer")?
+            return match cases::pause(store, &volunteer, days, now, Actor::Cli, None)
+                .await
+                .context("pausing the volunteer")?
             {
                 Ok(_) if days == 0 => {
                     println!("Volunteer {volunteer} is no longer paused.");

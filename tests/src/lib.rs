@@ -383,6 +383,48 @@ pub mod stores {
     use mutualaid_handler::store::dynamo::DynamoStore;
     use mutualaid_handler::store::sqlite::SqliteStore;
 
+    /// New SQLite stores, one per [`FreshSqlite::store`], each in a
+    /// temporary folder that lasts as long as this does (a test that runs
+    /// one scenario many times over).
+    #[derive(Default)]
+    pub struct FreshSqlite(std::sync::Mutex<Vec<tempfile::TempDir>>);
+
+    impl FreshSqlite {
+        /// A new, empty store.
+        pub fn store(&self) -> SqliteStore {
+            let (dir, store) = sqlite();
+            self.0.lock().expect("the folders").push(dir);
+            store
+        }
+    }
+
+    /// New DynamoDB tables on moto, one per [`FreshDynamo::store`], named
+    /// after `what` and a count.
+    pub struct FreshDynamo {
+        endpoint: String,
+        what: &'static str,
+        made: std::sync::atomic::AtomicUsize,
+    }
+
+    impl FreshDynamo {
+        /// Tables on the moto server at `endpoint`.
+        pub fn new(endpoint: &str, what: &'static str) -> FreshDynamo {
+            FreshDynamo {
+                endpoint: endpoint.to_owned(),
+                what,
+                made: Default::default(),
+            }
+        }
+
+        /// A new, empty table's store.
+        pub async fn store(&self) -> DynamoStore {
+            let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            dynamodb_table(&self.endpoint, &format!("{}-{n}", self.what))
+                .await
+                .0
+        }
+    }
+
     /// A new SQLite store in a temporary folder (it lasts while the folder does).
     pub fn sqlite() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tmp");

@@ -886,24 +886,15 @@ fn erase_action() -> mutualaid_handler::store::CaseAction {
 
 #[tokio::test]
 async fn sqlite_an_erasure_stopped_after_each_step_leaves_every_load_right() {
-    let dirs = std::sync::Mutex::new(Vec::new());
-    an_erasure_stopped_after_each_step_leaves_every_load_right(async |_| {
-        let (dir, store) = mutualaid_tests::stores::sqlite();
-        dirs.lock().expect("dirs").push(dir);
-        store
-    })
-    .await;
+    let fresh = mutualaid_tests::stores::FreshSqlite::default();
+    an_erasure_stopped_after_each_step_leaves_every_load_right(async |_| fresh.store()).await;
 }
 
 #[tokio::test]
 async fn dynamodb_an_erasure_stopped_after_each_step_leaves_every_load_right() {
     let Some(endpoint) = aws::moto() else { return };
-    an_erasure_stopped_after_each_step_leaves_every_load_right(async |n| {
-        mutualaid_tests::stores::dynamodb_table(&endpoint, &format!("erase-stopped-{n}"))
-            .await
-            .0
-    })
-    .await;
+    let fresh = mutualaid_tests::stores::FreshDynamo::new(&endpoint, "erase-stopped");
+    an_erasure_stopped_after_each_step_leaves_every_load_right(async |_| fresh.store().await).await;
 }
 
 /// Found by the model test (`store_model`): an erasure stopped before its

@@ -644,24 +644,13 @@ async fn the_store_agrees_with_the_model<S: Store>(
 
 #[tokio::test]
 async fn sqlite_agrees_with_the_model_on_random_sequences() {
-    let dirs = std::sync::Mutex::new(Vec::new());
-    the_store_agrees_with_the_model("SQLite", (40, 40, 1), async || {
-        let (dir, store) = mutualaid_tests::stores::sqlite();
-        dirs.lock().expect("dirs").push(dir);
-        store
-    })
-    .await;
+    let fresh = mutualaid_tests::stores::FreshSqlite::default();
+    the_store_agrees_with_the_model("SQLite", (40, 40, 1), async || fresh.store()).await;
 }
 
 #[tokio::test]
 async fn dynamodb_agrees_with_the_model_on_random_sequences() {
     let Some(endpoint) = aws::moto() else { return };
-    let tables = std::sync::atomic::AtomicUsize::new(0);
-    the_store_agrees_with_the_model("DynamoDB", (6, 30, 5), async || {
-        let n = tables.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        mutualaid_tests::stores::dynamodb_table(&endpoint, &format!("model-{n}"))
-            .await
-            .0
-    })
-    .await;
+    let fresh = mutualaid_tests::stores::FreshDynamo::new(&endpoint, "model");
+    the_store_agrees_with_the_model("DynamoDB", (6, 30, 5), async || fresh.store().await).await;
 }
