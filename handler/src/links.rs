@@ -20,7 +20,7 @@ use std::path::Path;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::store::{ActionKind, Timestamp};
+use crate::store::{ActionKind, CloseReason, Timestamp};
 
 /// How long a link works, by default.
 pub const DEFAULT_TTL_DAYS: u32 = 14;
@@ -259,9 +259,30 @@ pub struct ActionLink {
     pub expires: Timestamp,
     /// The organizers' language (`en`, `es`).
     pub lang: String,
-    /// The reason a case is closed (`done`, `withdrawn`, `organizer`), the
-    /// days of a pause, or the record merged away (a merge).
+    /// What the action needs beside the case and volunteer, as signed
+    /// (`d`): read it typed with [`Self::close_reason`], [`Self::days`] or
+    /// [`Self::record`].
     pub detail: String,
+}
+
+impl ActionLink {
+    /// A close's reason (an organizer's own reason if the link names none).
+    pub fn close_reason(&self) -> CloseReason {
+        match CloseReason::from_name(&self.detail) {
+            Some(reason @ (CloseReason::Done | CloseReason::Withdrawn)) => reason,
+            _ => CloseReason::Organizer,
+        }
+    }
+
+    /// A pause's days (0: unpause).
+    pub fn days(&self) -> u32 {
+        self.detail.parse().unwrap_or(0)
+    }
+
+    /// The record a merge, its undo or "two people" is about.
+    pub fn record(&self) -> &str {
+        &self.detail
+    }
 }
 
 fn safe(value: &str) -> bool {

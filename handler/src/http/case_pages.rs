@@ -170,7 +170,7 @@ async fn subject<S: CaseDesk>(app: &App<S>, link: &ActionLink) -> Result<Subject
         };
         return Ok(Subject {
             case: None,
-            person: read(&link.detail).await?,
+            person: read(link.record()).await?,
             volunteer: read(link.volunteer.as_deref().unwrap_or("")).await?,
         });
     }
@@ -207,10 +207,10 @@ fn store_unavailable(e: &StoreError) -> Response {
 fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
     let person = s.person.as_ref().map(name).unwrap_or("—");
     let volunteer = s.volunteer.as_ref().map(name).unwrap_or("—");
-    let template = match (link.action, link.detail.as_str()) {
+    let template = match (link.action, link.close_reason()) {
         (ActionKind::Confirm, _) => &t.page_confirm,
         (ActionKind::Decline, _) => &t.page_decline,
-        (ActionKind::Close, "done") => &t.page_done,
+        (ActionKind::Close, CloseReason::Done) => &t.page_done,
         (ActionKind::Close, _) => &t.page_close,
         (ActionKind::Fund, _) => &t.page_fund,
         (ActionKind::Reopen, _) => &t.page_reopen,
@@ -227,7 +227,7 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         &[
             ("person", person),
             ("volunteer", volunteer),
-            ("days", &link.detail),
+            ("days", &link.days().to_string()),
         ],
     )
 }
@@ -367,22 +367,29 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 from: link.version,
                 into: link.other_version.unwrap_or(0),
             };
-            cases::merge(&app.store, &link.detail, into, now, Actor::Link, Some(seen))
-                .await
-                .map(|done| done.map(drop))
+            cases::merge(
+                &app.store,
+                link.record(),
+                into,
+                now,
+                Actor::Link,
+                Some(seen),
+            )
+            .await
+            .map(|done| done.map(drop))
         }
         ActionKind::Unmerge => {
             let seen = cases::StandingVersions {
                 from: link.version,
                 into: link.other_version.unwrap_or(0),
             };
-            cases::unmerge(&app.store, &link.detail, now, Actor::Link, Some(seen))
+            cases::unmerge(&app.store, link.record(), now, Actor::Link, Some(seen))
                 .await
                 .map(|done| done.map(drop))
         }
         ActionKind::TwoPeople => cases::two_people(
             &app.store,
-            &link.detail,
+            link.record(),
             now,
             Actor::Link,
             Some(link.version),
@@ -390,7 +397,7 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
         .await
         .map(|done| done.map(drop)),
         ActionKind::Pause => {
-            let days: u32 = link.detail.parse().unwrap_or(0);
+            let days = link.days();
             let volunteer = link.volunteer.as_deref().unwrap_or("");
             cases::pause(
                 &app.store,
@@ -408,11 +415,7 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
             let act = match kind {
                 ActionKind::Confirm => Act::Confirm { volunteer },
                 ActionKind::Decline => Act::Decline { volunteer },
-                ActionKind::Close => Act::Close(match link.detail.as_str() {
-                    "done" => CloseReason::Done,
-                    "withdrawn" => CloseReason::Withdrawn,
-                    _ => CloseReason::Organizer,
-                }),
+                ActionKind::Close => Act::Close(link.close_reason()),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
                 ActionKind::Keep

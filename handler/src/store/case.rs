@@ -108,6 +108,20 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason.
+    pub const ALL: [CloseReason; 5] = [
+        CloseReason::Done,
+        CloseReason::Withdrawn,
+        CloseReason::Organizer,
+        CloseReason::Merged,
+        CloseReason::Unmerged,
+    ];
+
+    /// From [`Self::name`].
+    pub fn from_name(name: &str) -> Option<CloseReason> {
+        CloseReason::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     /// Its name.
     pub fn name(self) -> &'static str {
         match self {
