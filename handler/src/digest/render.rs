@@ -16,7 +16,9 @@ use super::board::{ActionView, Board, CaseView};
 use super::{Digest, DigestConfig, Entry};
 use crate::export::{self, neutralize};
 use crate::links::{ActionLink, LinkSigner};
-use crate::store::{ActionKind, CaseKind, CaseState, Counter, Person, Submission, Timestamp};
+use crate::store::{
+    ActionKind, CaseKind, CaseState, CloseReason, Counter, Person, Submission, Timestamp,
+};
 
 /// A value as one safe line: line breaks and tabs become spaces, and no
 /// display control (a bidi override, a line separator, NUL…) survives.
@@ -768,11 +770,19 @@ impl Buttons<'_> {
         let buttons = match (case.kind, case.state) {
             (CaseKind::Funding, CaseState::Open) => vec![
                 button(&t.btn_fund, ActionKind::Fund, ""),
-                button(&t.btn_close, ActionKind::Close, "organizer"),
+                button(
+                    &t.btn_close,
+                    ActionKind::Close,
+                    CloseReason::Organizer.name(),
+                ),
             ],
-            (_, CaseState::Open) => vec![button(&t.btn_close, ActionKind::Close, "organizer")],
+            (_, CaseState::Open) => vec![button(
+                &t.btn_close,
+                ActionKind::Close,
+                CloseReason::Organizer.name(),
+            )],
             (_, CaseState::Matched | CaseState::Funded) => vec![
-                button(&t.btn_done, ActionKind::Close, "done"),
+                button(&t.btn_done, ActionKind::Close, CloseReason::Done.name()),
                 if still_going {
                     button(&t.btn_keep, ActionKind::Keep, "")
                 } else {
