@@ -169,7 +169,9 @@ pub type Acted = Result<Case, Refusal>;
 
 /// How many delivery cases are matched to `volunteer` (the store's counter).
 pub async fn load<S: CaseDesk>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
-    Ok(usize::try_from(store.load(volunteer).await?).unwrap_or(usize::MAX))
+    let loads = store.loads(&[volunteer.to_owned()]).await?;
+    let n = loads.first().map_or(0, |(_, n)| *n);
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Acts on a case. `expected_version`: the version the organizer saw

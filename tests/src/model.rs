@@ -360,8 +360,18 @@ impl IntakeStore for ModelStore {
 }
 
 impl CaseDesk for ModelStore {
-    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
-        Ok(self.read(|s| s.loads.get(volunteer).copied().unwrap_or(0).max(0) as u64))
+    async fn loads(&self, volunteers: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self.read(|s| {
+            volunteers
+                .iter()
+                .map(|v| {
+                    (
+                        v.clone(),
+                        s.loads.get(v).copied().unwrap_or(0).max(0) as u64,
+                    )
+                })
+                .collect()
+        }))
     }
 }
 

@@ -124,6 +124,8 @@ pub struct BoardInput<'a> {
     pub pairing: PairingConfig,
     /// After how many days a match is asked "still going?".
     pub review_days: u32,
+    /// Each volunteer's load, as the store counts it (none: 0).
+    pub loads: &'a HashMap<String, u64>,
 }
 
 /// A person's email and phone as they read (display controls out, trimmed;
@@ -195,7 +197,12 @@ pub fn board(input: &BoardInput) -> Board {
         ..Board::default()
     };
     let mut open_delivery: Vec<CaseView> = Vec::new();
-    let mut load: HashMap<&str, usize> = HashMap::new();
+    let load = |volunteer: &str| {
+        input
+            .loads
+            .get(volunteer)
+            .map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
     for case in input.cases {
         if !people.contains_key(case.person_id.as_str()) {
             out.unreadable_cases += 1;
@@ -208,9 +215,6 @@ pub fn board(input: &BoardInput) -> Board {
             }
             (_, CaseState::Matched | CaseState::Funded) => {
                 let since = case.matched_at.unwrap_or(case.changed_at);
-                if let Some(v) = case.holds_volunteer() {
-                    *load.entry(v).or_default() += 1;
-                }
                 out.active.push(Active {
                     volunteer: case
                         .volunteer_id
@@ -285,7 +289,7 @@ pub fn board(input: &BoardInput) -> Board {
     volunteers.sort_by(|a, b| a.id.cmp(&b.id));
     let cap = input.pairing.cap;
     for v in &volunteers {
-        let held = load.get(v.id.as_str()).copied().unwrap_or(0);
+        let held = load(&v.id);
         if held >= cap {
             out.at_capacity.push(((*v).clone(), held));
         }
@@ -305,9 +309,7 @@ pub fn board(input: &BoardInput) -> Board {
         .collect();
     let capacity: Vec<usize> = vols
         .iter()
-        .map(|(j, _)| {
-            cap.saturating_sub(load.get(volunteers[*j].id.as_str()).copied().unwrap_or(0))
-        })
+        .map(|(j, _)| cap.saturating_sub(load(&volunteers[*j].id)))
         .collect();
     // Never suggested: the same person, one household (a shared phone or
     // email), or a pair an organizer declined. Indexed, not pairwise.

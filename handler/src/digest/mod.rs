@@ -381,6 +381,17 @@ pub async fn prepare<S: DigestStore>(
     let counters = store.counts(&from_day, &day(now)).await?;
     let cases = store.active_cases().await?;
     let actions = store.actions_since(state.last_sent.unwrap_or(0)).await?;
+    // Each volunteer's load as the case desk counts it.
+    let volunteers: Vec<String> = everyone
+        .people
+        .iter()
+        .chain(&pending.people)
+        .filter(|p| p.submission.has_role(mutualaid_forms::Role::Shopper))
+        .map(|p| p.id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let loads: HashMap<String, u64> = store.loads(&volunteers).await?.into_iter().collect();
     // A record the index lists late is in `pending` already: `newer` wins.
     let board = board::board(&BoardInput {
         everyone: &everyone.people,
@@ -391,6 +402,7 @@ pub async fn prepare<S: DigestStore>(
         now,
         pairing: config.pairing,
         review_days: config.review_days,
+        loads: &loads,
     });
     let mut digest = build(entries, board, counters, state.last_sent, now);
     digest.two_names = two_names(store, &actions).await?;

@@ -1550,13 +1550,38 @@ impl IntakeStore for DynamoStore {
 }
 
 impl CaseDesk for DynamoStore {
-    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .get(person_pk(volunteer), "LOAD")
-            .await?
-            .and_then(|item| number(&item, "n"))
-            .unwrap_or(0)
-            .max(0) as u64)
+    async fn loads(&self, volunteers: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let kept: HashMap<String, i64> = match volunteers {
+            // One: read consistently by its key (the case desk's pages).
+            [one] => self
+                .get(person_pk(one), "LOAD")
+                .await?
+                .and_then(|item| Some((one.clone(), number(&item, "n")?)))
+                .into_iter()
+                .collect(),
+            many => self
+                .batch_get(
+                    many.iter()
+                        .map(|v| {
+                            HashMap::from([
+                                (PARTITION_KEY.to_owned(), s(person_pk(v))),
+                                (SORT_KEY.to_owned(), s("LOAD")),
+                            ])
+                        })
+                        .collect(),
+                )
+                .await?
+                .iter()
+                .filter_map(|item| {
+                    let id = text(item, PARTITION_KEY)?.strip_prefix("PERSON#")?;
+                    Some((id.to_owned(), number(item, "n")?))
+                })
+                .collect(),
+        };
+        Ok(volunteers
+            .iter()
+            .map(|v| (v.clone(), kept.get(v).copied().unwrap_or(0).max(0) as u64))
+            .collect())
     }
 }
 

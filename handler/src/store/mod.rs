@@ -916,13 +916,17 @@ pub trait IntakeStore: Records {
 
 /// The organizers' case desk (the action pages, `mutualaid cases`): a volunteer's load.
 pub trait CaseDesk: Records {
-    /// A volunteer's load: the delivery cases matched to them, as the
-    /// counter [`Write::Load`] moves keeps it (0 if none is kept).
-    fn load(&self, volunteer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Volunteers' loads: the delivery cases matched to each, as the
+    /// counter [`Write::Load`] moves keeps it, as (volunteer, load) in the
+    /// order asked (0 where none is kept).
+    fn loads(
+        &self,
+        volunteers: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
 }
 
 /// The digest: what is pending, marking it reported, the lease and manifest, a record's earlier versions, the counts.
-pub trait DigestStore: Records {
+pub trait DigestStore: CaseDesk {
     /// A record's submission as it was at `version`.
     fn version(
         &self,

@@ -1335,10 +1335,26 @@ impl IntakeStore for SqliteStore {
 }
 
 impl CaseDesk for SqliteStore {
-    async fn load(&self, volunteer: &str) -> Result<u64, StoreError> {
-        let volunteer = volunteer.to_owned();
-        self.with_tx(move |tx| Ok(read_load(tx, &volunteer)?.max(0) as u64))
-            .await
+    async fn loads(&self, volunteers: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let volunteers = volunteers.to_vec();
+        self.with_tx(move |tx| {
+            let mut stmt = tx
+                .prepare("SELECT volunteer_id, n FROM loads")
+                .map_err(unavailable)?;
+            let kept: std::collections::HashMap<String, i64> = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            Ok(volunteers
+                .into_iter()
+                .map(|v| {
+                    let n = kept.get(&v).copied().unwrap_or(0).max(0) as u64;
+                    (v, n)
+                })
+                .collect())
+        })
+        .await
     }
 }
 

@@ -412,7 +412,9 @@ async fn snapshot<S: Store>(store: &S) -> String {
             p.submission,
             identities,
             p.former_contacts,
-            store.load(&p.id).await.expect("load"),
+            mutualaid_handler::cases::load(store, &p.id)
+                .await
+                .expect("load"),
         );
         for (kind, versions) in [("versions", p.version)] {
             let mut kept = Vec::new();
