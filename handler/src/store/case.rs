@@ -8,8 +8,10 @@
 //! asks again after their case was closed gets a new case, marked with when
 //! the last one closed.
 //!
-//! A volunteer's **load** is the number of delivery cases matched to them;
-//! pairing offers each volunteer at most the cap minus their load. A
+//! A volunteer's **load** is the number of delivery cases matched to them,
+//! kept as one counter that only the plan changing a case moves
+//! ([`super::plan`]); pairing offers each volunteer at most the cap minus
+//! their load. A
 //! volunteer can be paused until a day. Every organizer action is recorded
 //! ([`CaseAction`]) and listed in the next digest.
 //!
