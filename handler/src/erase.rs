@@ -17,8 +17,8 @@ use mutualaid_forms::FormId;
 use mutualaid_forms::normalize;
 
 use crate::store::{
-    ActionKind, AdminStore, Case, CaseAction, CaseChange, ContactKind, Erased, Person, Planner,
-    StoreError, Timestamp, Write, plan,
+    AdminStore, Case, CaseAction, CaseChange, ContactKind, Erased, Person, Planner, StoreError,
+    Timestamp, Write, plan,
 };
 
 /// How the person asking is found.
@@ -269,18 +269,7 @@ pub async fn erase<S: AdminStore>(
     now: Timestamp,
     action_expires_at: Timestamp,
 ) -> Result<Erasure, StoreError> {
-    let record_action = CaseAction {
-        id: uuid::Uuid::now_v7().to_string(),
-        at: now,
-        kind: ActionKind::Erase,
-        case_id: None,
-        volunteer_id: None,
-        by: crate::store::Actor::Request,
-        detail: String::new(),
-        version: 0,
-        merged: None,
-        expires_at: action_expires_at,
-    };
+    let record_action = CaseAction::erasure(now, action_expires_at);
     // Whoever was merged into this record gets their own requests back
     // first (their cases reopened with their dates, their standing their
     // own), so nobody waits nowhere; the next digest says so without naming
@@ -295,15 +284,7 @@ pub async fn erase<S: AdminStore>(
     let mut tries = 0;
     let removed = loop {
         give_back_merged(store, id, now).await?;
-        let erased = remove_record(
-            store,
-            id,
-            &CaseAction {
-                detail: "record".into(),
-                ..record_action.clone()
-            },
-        )
-        .await;
+        let erased = remove_record(store, id, &record_action).await;
         match erased {
             Err(StoreError::Conflict) if tries < 5 => tries += 1,
             other => break other?,

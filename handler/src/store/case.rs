@@ -365,6 +365,24 @@ pub struct CaseAction {
 }
 
 impl CaseAction {
+    /// What a deletion at a person's request records at `now`, kept until
+    /// `expires_at`: the record's deletion (its `detail` is `record`; the
+    /// cases it reopens are recorded with `volunteer`), naming no one.
+    pub fn erasure(now: Timestamp, expires_at: Timestamp) -> CaseAction {
+        CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::Erase,
+            case_id: None,
+            volunteer_id: None,
+            by: Actor::Request,
+            detail: "record".into(),
+            version: 0,
+            merged: None,
+            expires_at,
+        }
+    }
+
     /// What re-keying records about `person`, whose kept versions carry
     /// names that differ as written: its id only (the names are read from
     /// the versions when the digest is made, so an erasure leaves none here).

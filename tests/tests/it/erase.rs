@@ -870,18 +870,7 @@ async fn an_erasure_stopped_after_each_step_leaves_every_load_right<S: Store>(
 }
 
 fn erase_action() -> mutualaid_handler::store::CaseAction {
-    mutualaid_handler::store::CaseAction {
-        id: "erase-stopped".into(),
-        at: NOON,
-        kind: ActionKind::Erase,
-        case_id: None,
-        volunteer_id: None,
-        by: mutualaid_handler::store::Actor::Request,
-        detail: "record".into(),
-        version: 0,
-        merged: None,
-        expires_at: NOON + 86_400,
-    }
+    mutualaid_handler::store::CaseAction::erasure(NOON, NOON + 86_400)
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ use mutualaid_handler::cases::{self, Act};
 use mutualaid_handler::domain;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
-    ActionKind, Case, CaseAction, CaseKind, CaseState, CloseReason, ManifestEntry, Person, Plan,
-    StoreError, Submission,
+    Case, CaseAction, CaseKind, CaseState, CloseReason, ManifestEntry, Person, Plan, StoreError,
+    Submission,
 };
 use mutualaid_tests::aws;
 use mutualaid_tests::model::ModelStore;
@@ -320,18 +320,7 @@ async fn run<S: Store>(store: &S, step: usize, op: Op) -> String {
                 return "nobody".to_owned();
             };
             let kept = store.kept(&id).await.expect("kept");
-            let action = CaseAction {
-                id: format!("erase-{step}"),
-                at: now,
-                kind: ActionKind::Erase,
-                case_id: None,
-                volunteer_id: None,
-                by: mutualaid_handler::store::Actor::Request,
-                detail: "record".into(),
-                version: 0,
-                merged: None,
-                expires_at: now + 86_400,
-            };
+            let action = CaseAction::erasure(now, now + 86_400);
             let plans: Vec<Plan> = mutualaid_handler::store::plan::erasure(&id, &kept, &action);
             // Stopped before the last plan (which would end it).
             let mut done = 0;
