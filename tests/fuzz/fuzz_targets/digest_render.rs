@@ -18,7 +18,7 @@ use mutualaid_forms::{Lang, Role, Signup};
 use mutualaid_handler::digest::board::{self, BoardInput};
 use mutualaid_handler::digest::pairing::PairingConfig;
 use mutualaid_handler::digest::{self, DigestConfig, Entry, Link, render};
-use mutualaid_handler::store::{Case, CaseKind, Person, Submission};
+use mutualaid_handler::store::{Case, CaseKind, ContactKind, Person, Submission};
 use mutualaid_site::strings::Strings;
 
 const NOW: i64 = 1_790_000_000;
@@ -146,7 +146,7 @@ fn render(people: &[Person]) -> (String, String, Vec<u8>, Vec<u8>) {
                 .filter(|o| o.id != p.id)
                 .take(1)
                 .map(|o| Link {
-                    contact: "email".into(),
+                    contact: ContactKind::Email,
                     id: o.id.clone(),
                     other: Some((o.submission.name().to_owned(), String::new())),
                     same_name: false,
@@ -156,6 +156,11 @@ fn render(people: &[Person]) -> (String, String, Vec<u8>, Vec<u8>) {
         })
         .collect();
     let config = config();
+    // Each volunteer's load as the store would count it: their matches.
+    let mut loads: std::collections::HashMap<String, u64> = Default::default();
+    for volunteer in cases.iter().filter_map(Case::holds_volunteer) {
+        *loads.entry(volunteer.to_owned()).or_default() += 1;
+    }
     let board = board::board(&BoardInput {
         everyone: people,
         newer: &[],
@@ -165,6 +170,7 @@ fn render(people: &[Person]) -> (String, String, Vec<u8>, Vec<u8>) {
         now: NOW,
         pairing: config.pairing,
         review_days: config.review_days,
+        loads: &loads,
     });
     let digest = digest::build(entries, board, Vec::new(), Some(NOW - 86_400), NOW);
     (

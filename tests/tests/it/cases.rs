@@ -629,3 +629,141 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
         "{actions}"
     );
 }
+
+/// Schema 6 keeps the one active case of each kind and each volunteer's
+/// load as rows the plans write. A database of schema 5 had neither: when
+/// it opens, every request still waiting or matched must be found again —
+/// a request the migration missed would never reach a digest — and every
+/// volunteer's load counted from their matches, so the cap still holds.
+#[tokio::test]
+async fn sqlite_finds_every_open_request_and_load_again_when_schema_5_opens() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("db.sqlite3");
+    let (rita, vic, bo, rosa) = {
+        let store = SqliteStore::open(&path).expect("open");
+        let accept = |s: Signup, at| domain::accept(&store, Submission::Signup(s), at, KEEP);
+        let rita = accept(rita(), NOON).await.expect("rita");
+        let vic = accept(vic(), NOON + 60).await.expect("vic");
+        let bo = accept(
+            person(
+                "Bo Money",
+                Some("bo@example.org"),
+                None,
+                "92004",
+                &["money"],
+            ),
+            NOON + 120,
+        )
+        .await
+        .expect("bo");
+        let rosa = accept(
+            person(
+                "Rosa Luna",
+                Some("rosa@example.org"),
+                None,
+                "92004",
+                &["delivery"],
+            ),
+            NOON + 150,
+        )
+        .await
+        .expect("rosa");
+        let case = store
+            .cases_of(&rita.person_id)
+            .await
+            .expect("cases")
+            .remove(0);
+        cases::act(
+            &store,
+            &case.id,
+            None,
+            Act::Confirm {
+                volunteer: vic.person_id.clone(),
+            },
+            NOON + 180,
+            1,
+            mutualaid_handler::store::Actor::Cli,
+        )
+        .await
+        .expect("store")
+        .expect("matched");
+        (rita, vic, bo, rosa)
+    };
+    // Back to schema 5: no slot rows, no load rows, the partial unique index.
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "DROP TABLE active_cases; DROP TABLE loads;
+         CREATE UNIQUE INDEX cases_one_active_per_kind ON cases (person_id, kind) WHERE state != 'closed';
+         PRAGMA user_version = 5;",
+    )
+    .expect("schema 5");
+    drop(conn);
+
+    let store = SqliteStore::open(&path).expect("migrated");
+    let active: Vec<(String, CaseState)> = store
+        .active_cases()
+        .await
+        .expect("active")
+        .cases
+        .into_iter()
+        .map(|c| (c.person_id, c.state))
+        .collect();
+    assert_eq!(
+        active,
+        vec![
+            (rita.person_id.clone(), CaseState::Matched),
+            (bo.person_id.clone(), CaseState::Open),
+            (rosa.person_id.clone(), CaseState::Open),
+        ],
+        "every request still waiting or matched is found"
+    );
+    assert_eq!(cases::load(&store, &vic.person_id).await.expect("load"), 1);
+    // The cap (1) still holds, and one case of a kind is still one.
+    let rosa_case = store
+        .cases_of(&rosa.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    let refused = cases::act(
+        &store,
+        &rosa_case.id,
+        None,
+        Act::Confirm {
+            volunteer: vic.person_id.clone(),
+        },
+        NOON + 200,
+        1,
+        mutualaid_handler::store::Actor::Cli,
+    )
+    .await
+    .expect("store");
+    assert!(
+        matches!(refused, Err(Refusal::AtCapacity { load: 1, cap: 1 })),
+        "{refused:?}"
+    );
+    let bo_case = store
+        .cases_of(&bo.person_id)
+        .await
+        .expect("cases")
+        .remove(0);
+    let again = domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Bo Money",
+            Some("bo@example.org"),
+            None,
+            "92004",
+            &["money"],
+        )),
+        NOON + 240,
+        KEEP,
+    )
+    .await
+    .expect("bo again");
+    assert_eq!(again.person_id, bo.person_id);
+    assert_eq!(
+        store.cases_of(&bo.person_id).await.expect("cases"),
+        vec![bo_case],
+        "no second money case"
+    );
+}
