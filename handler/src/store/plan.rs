@@ -1,8 +1,8 @@
-//! Write plans: the rules of the organizers' case desk and of erasure,
-//! written once, as data.
+//! Write plans: every write of the store — intake, the organizers' case
+//! desk, erasure — and the rules they keep, written once, as data.
 //!
-//! The domain decides *what* changes (a case matched, two records merged, a
-//! record erased); this module turns that decision into a [`Plan`] — the
+//! The domain decides *what* changes (a sign-up stored, a case matched, two
+//! records merged, a record erased); this module turns that decision into a [`Plan`] — the
 //! typed list of every write it takes, each with the condition it must meet
 //! — and an adapter only carries a plan out: SQLite as statements in one
 //! transaction, DynamoDB as one `TransactWriteItems` (one item per write),
@@ -10,6 +10,12 @@
 //! of it is made ([`super::StoreError::Conflict`]).
 //!
 //! The rules that live here and nowhere else:
+//! - **Who holds what** ([`create`], [`update`]): a new record claims its
+//!   identity keys (refused if another record holds one) and is listed
+//!   under its contacts; its next version claims again every key it holds
+//!   (each lasting as long as the record), releases those it no longer
+//!   holds, and moves its contact and former-contact listings — never
+//!   touching another record.
 //! - **One active case per person and kind**: a case that becomes active
 //!   claims the slot ([`Write::ClaimActive`], free or refused), one that
 //!   stops being active releases it ([`Write::ReleaseActive`], held by it
