@@ -286,7 +286,7 @@ pub async fn act<S: CaseDesk>(
         },
         version: next.version,
         merged: None,
-        expires_at: case.expires_at,
+        expires_at: CaseAction::kept_until(case.expires_at, now),
     };
     let change = CaseChange {
         cap: cap_check,
@@ -441,7 +441,7 @@ fn standing_action(state: &Standing, now: Timestamp, by: Actor) -> CaseAction {
         detail: String::new(),
         version: state.version,
         merged: None,
-        expires_at: state.expires_at,
+        expires_at: CaseAction::kept_until(state.expires_at, now),
     }
 }
 
@@ -629,7 +629,7 @@ async fn try_merge<S: CaseDesk>(
             detail: String::new(),
             version: 0,
             merged: None,
-            expires_at: kept.expires_at,
+            expires_at: CaseAction::kept_until(kept.expires_at, now),
         },
     };
     let mut closed = Vec::new();
@@ -950,7 +950,7 @@ async fn try_unmerge<S: CaseDesk>(
             detail: String::new(),
             version: from_standing.version + 1,
             merged: Some(record.clone()),
-            expires_at: merged.expires_at.max(kept.expires_at),
+            expires_at: CaseAction::kept_until(merged.expires_at.max(kept.expires_at), now),
         },
     };
     store.carry_out(&change.plan()).await?;

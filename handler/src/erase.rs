@@ -217,7 +217,7 @@ async fn reopen_held<S: AdminStore>(
                 case_id: Some(case.id.clone()),
                 detail: "volunteer".into(),
                 version: open.version,
-                expires_at: case.expires_at,
+                expires_at: CaseAction::kept_until(case.expires_at, now),
                 ..record_action.clone()
             };
             let mut planner = Planner::new();

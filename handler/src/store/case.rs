@@ -364,7 +364,19 @@ pub struct CaseAction {
     pub expires_at: Timestamp,
 }
 
+/// The least an organizer's action is kept from when it was taken: long
+/// enough for the digests after it to list it, however long ago the case
+/// it acts on was opened (a request waits as long as it must).
+pub const ACTIONS_KEPT_AT_LEAST: Timestamp = 30 * 86_400;
+
 impl CaseAction {
+    /// When an action taken at `now` about something kept until
+    /// `expires_at` expires: as long as that, and at least
+    /// [`ACTIONS_KEPT_AT_LEAST`] — the same rule on every store.
+    pub fn kept_until(expires_at: Timestamp, now: Timestamp) -> Timestamp {
+        expires_at.max(now + ACTIONS_KEPT_AT_LEAST)
+    }
+
     /// What a deletion at a person's request records at `now`, kept until
     /// `expires_at`: the record's deletion (its `detail` is `record`; the
     /// cases it reopens are recorded with `volunteer`), naming no one.
@@ -379,7 +391,7 @@ impl CaseAction {
             detail: "record".into(),
             version: 0,
             merged: None,
-            expires_at,
+            expires_at: CaseAction::kept_until(expires_at, now),
         }
     }
 
@@ -397,7 +409,7 @@ impl CaseAction {
             detail: person.id.clone(),
             version: person.version,
             merged: None,
-            expires_at: person.expires_at,
+            expires_at: CaseAction::kept_until(person.expires_at, now),
         }
     }
 }

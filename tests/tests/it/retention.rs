@@ -161,3 +161,27 @@ async fn dynamodb_keeps_the_ttl_of_everyone_still_waiting_in_the_future() {
     assert_eq!(store.keep_waiting(day_29 - DAY).await.expect("kept"), 2);
     assert_eq!(expiry(&ana).await, day_29 + 30 * DAY);
 }
+
+/// An organizer's action on a request that has waited longer than the
+/// retention period is kept long enough for the next digests to list it:
+/// its expiry is never before 30 days from when it was taken, on every store
+/// (it was the case's own expiry, long past on SQLite, which then purged the
+/// action before any digest could say what was done).
+#[tokio::test]
+async fn sqlite_keeps_an_action_on_a_long_waiting_request_for_the_digests_after_it() {
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
+    let (ana, _, _, _) = three(&store).await;
+    let a_year_on = T0 + 400 * DAY;
+    close(&store, &ana, a_year_on).await;
+    store
+        .purge_expired(a_year_on + DAY, KEEP.days)
+        .await
+        .expect("purge");
+    let actions = store.actions_since(a_year_on).await.expect("actions");
+    assert_eq!(
+        actions.iter().map(|a| a.kind.name()).collect::<Vec<_>>(),
+        vec!["close"],
+        "the close is still there for the next digest"
+    );
+    assert_eq!(actions[0].expires_at, a_year_on + 30 * DAY);
+}
