@@ -1427,6 +1427,16 @@ impl Records for DynamoStore {
             {
                 self.extend_kept_items(&person.id, person.expires_at)
                     .await?;
+                // Its former-contact listings too: the plan writes only new ones.
+                for former in &person.former_contacts {
+                    self.raise_expiry(
+                        format!("FORMER#{}", former.contact),
+                        person_pk(&person.id),
+                        person.expires_at,
+                        None,
+                    )
+                    .await?;
+                }
             }
         }
         let items = plan

@@ -456,7 +456,12 @@ impl Planner {
                 expires_at: person.expires_at,
             });
         }
-        for former in &person.former_contacts {
+        // A former contact already listed as it is stays as it is (its
+        // listing lasts as long as the record: the adapter keeps it so), so
+        // a record that changed contact a hundred times still updates in one
+        // transaction; only new or moved ones are written.
+        let listed = |f: &FormerContact| previous.is_some_and(|p| p.former_contacts.contains(f));
+        for former in person.former_contacts.iter().filter(|f| !listed(f)) {
             self.writes.push(Write::ListFormerContact {
                 former: former.clone(),
                 person_id: id(),
@@ -856,6 +861,76 @@ mod tests {
             kind: CaseKind::Delivery,
             case_id: "p.1".into()
         }));
+    }
+
+    #[test]
+    fn an_update_of_a_record_with_many_former_contacts_fits_one_transaction() {
+        use mutualaid_forms::{ContactMethod, Lang, Signup};
+        let submission = |email: &str| {
+            crate::store::Submission::Signup(Signup {
+                name: "Ana".into(),
+                email: Some(email.into()),
+                phone: Some("+16195550100".into()),
+                contact_method: ContactMethod::Email,
+                zip: "92105".into(),
+                neighborhood: None,
+                roles: vec![],
+                languages: vec![],
+                availability: None,
+                has_car: false,
+                household_size: None,
+                notes: None,
+                lang: Lang::EN,
+            })
+        };
+        let previous = Person {
+            id: "p".into(),
+            submission: submission("ana150@example.org"),
+            identities: vec![],
+            created_at: 0,
+            updated_at: 10,
+            version: 151,
+            reported_version: 0,
+            expires_at: 100,
+            former_contacts: (0..150)
+                .map(|i| FormerContact {
+                    contact: format!("signup:email:ana{i}@example.org"),
+                    until: i,
+                })
+                .collect(),
+        };
+        let next = Person {
+            submission: submission("ana151@example.org"),
+            former_contacts: previous.former_contacts_after(&submission("ana151@example.org"), 11),
+            updated_at: 11,
+            version: 152,
+            ..previous.clone()
+        };
+        assert_eq!(next.former_contacts.len(), 151);
+        let log = LogEntry {
+            reference: "r".into(),
+            person_id: "p".into(),
+            at: 11,
+            form: mutualaid_forms::FormId::Signup,
+            outcome: crate::store::Outcome::Updated,
+            version: 152,
+        };
+        let plan = update(
+            SubmissionWrite {
+                person: &next,
+                log: &log,
+                new_cases: &[],
+                standing: None,
+            },
+            &previous,
+        );
+        let listed: Vec<&Write> = plan
+            .writes
+            .iter()
+            .filter(|w| matches!(w, Write::ListFormerContact { .. }))
+            .collect();
+        assert_eq!(listed.len(), 1, "only the contact it gave up now");
+        assert!(plan.writes.len() < 20, "{} writes", plan.writes.len());
     }
 
     #[test]

@@ -185,3 +185,74 @@ async fn sqlite_keeps_an_action_on_a_long_waiting_request_for_the_digests_after_
     );
     assert_eq!(actions[0].expires_at, a_year_on + 30 * DAY);
 }
+
+/// A former contact's listing lasts as long as the record that gave it (a
+/// deletion on request finds the record by it): on DynamoDB each update
+/// raises its TTL with the record's, though the update's transaction writes
+/// only the listings that are new.
+#[tokio::test]
+async fn dynamodb_an_update_keeps_a_former_contact_listed_as_long_as_the_record() {
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
+        return;
+    };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "former-ttl").await;
+    let bob = |email: &str, availability: Option<&str>| {
+        let mut s = person(
+            "Bob Cambia",
+            Some(email),
+            Some("619 555 0171"),
+            "92105",
+            &["delivery"],
+        );
+        s.availability = availability.map(str::to_owned);
+        Submission::Signup(s)
+    };
+    let first = domain::accept(&store, bob("bob.old@example.org", None), T0, KEEP)
+        .await
+        .expect("first");
+    domain::accept(&store, bob("bob.new@example.org", None), T0 + DAY, KEEP)
+        .await
+        .expect("new email");
+    let later = T0 + 20 * DAY;
+    domain::accept(
+        &store,
+        bob("bob.new@example.org", Some("Mornings")),
+        later,
+        KEEP,
+    )
+    .await
+    .expect("a later change");
+    let record = store
+        .person(&first.person_id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(record.expires_at, later + 30 * DAY);
+    let item = mutualaid_tests::aws::dynamo(&endpoint)
+        .await
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "FORMER#signup:email:bob.old@example.org".into(),
+            ),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PERSON#{}", first.person_id)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read")
+        .item
+        .expect("the former email is listed");
+    assert_eq!(
+        item.get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .map(String::as_str),
+        Some((later + 30 * DAY).to_string().as_str()),
+        "listed as long as the record"
+    );
+}
