@@ -867,10 +867,14 @@ fn merged_into(tx: &rusqlite::Transaction, id: &str) -> Result<Option<String>, S
 }
 
 /// The keys of one column that a query over `person_id` lists.
-fn keys_of(tx: &rusqlite::Transaction, sql: &str, id: &str) -> Result<Vec<String>, StoreError> {
+fn keys_of<T: rusqlite::types::FromSql>(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    id: &str,
+) -> Result<Vec<T>, StoreError> {
     let mut stmt = tx.prepare(sql).map_err(unavailable)?;
     let rows = stmt
-        .query_map([id], |row| row.get::<_, String>(0))
+        .query_map([id], |row| row.get::<_, T>(0))
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
@@ -1498,7 +1502,7 @@ impl AdminStore for SqliteStore {
     async fn kept(&self, id: &str) -> Result<Kept, StoreError> {
         let id = id.to_owned();
         self.with_tx(move |tx| {
-            let keys = |sql: &str| keys_of(tx, sql, &id);
+            let keys = |sql: &str| keys_of::<String>(tx, sql, &id);
             let there = |sql: &str| -> Result<bool, StoreError> {
                 Ok(tx
                     .query_row(sql, [&id], |_| Ok(()))
@@ -1513,18 +1517,26 @@ impl AdminStore for SqliteStore {
             )?;
             Ok(Kept {
                 record: there("SELECT 1 FROM people WHERE id = ?1")?,
-                identities: keys("SELECT identity FROM identities WHERE person_id = ?1 ORDER BY identity")?,
-                contacts: keys("SELECT contact FROM contacts WHERE person_id = ?1 ORDER BY contact")?,
+                identities: keys(
+                    "SELECT identity FROM identities WHERE person_id = ?1 ORDER BY identity",
+                )?,
+                contacts: keys(
+                    "SELECT contact FROM contacts WHERE person_id = ?1 ORDER BY contact",
+                )?,
                 former_contacts: keys(
                     "SELECT contact FROM former_contacts WHERE person_id = ?1 ORDER BY contact",
                 )?,
-                versions: keys(
-                    "SELECT CAST(version AS TEXT) FROM versions WHERE person_id = ?1 ORDER BY version",
+                versions: keys_of::<i64>(
+                    tx,
+                    "SELECT version FROM versions WHERE person_id = ?1 ORDER BY version",
+                    &id,
                 )?
-                .iter()
-                .filter_map(|v| v.parse().ok())
+                .into_iter()
+                .map(|v| v.max(0) as u64)
                 .collect(),
-                log: keys("SELECT reference FROM submissions WHERE person_id = ?1 ORDER BY reference")?,
+                log: keys(
+                    "SELECT reference FROM submissions WHERE person_id = ?1 ORDER BY reference",
+                )?,
                 cases: cases.cases,
                 unreadable_cases: cases.unreadable,
                 active: {
@@ -1532,7 +1544,9 @@ impl AdminStore for SqliteStore {
                         .prepare("SELECT kind, case_id FROM active_cases WHERE person_id = ?1")
                         .map_err(unavailable)?;
                     let rows = stmt
-                        .query_map([&id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                        .query_map([&id], |row| {
+                            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                        })
                         .map_err(unavailable)?
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(unavailable)?;

@@ -405,13 +405,11 @@ async fn snapshot<S: Store>(store: &S) -> String {
                 .await
                 .expect("load"),
         );
-        for (kind, versions) in [("versions", p.version)] {
-            let mut kept = Vec::new();
-            for v in 1..=versions {
-                kept.push(store.version(&p.id, v).await.expect("version").is_some());
-            }
-            let _ = writeln!(out, "  {kind} kept {kept:?}");
+        let mut versions = Vec::new();
+        for v in 1..=p.version {
+            versions.push(store.version(&p.id, v).await.expect("version").is_some());
         }
+        let _ = writeln!(out, "  versions kept {versions:?}");
         let kept = store.kept(&p.id).await.expect("kept");
         let _ = writeln!(
             out,
