@@ -83,6 +83,18 @@ impl Mailer for Delivery {
     }
 }
 
+/// Where mail goes: `--smtp` if given, else the folder `outbox` (none:
+/// an error that says to choose).
+pub fn delivery(args: &DigestArgs, outbox: Option<PathBuf>) -> anyhow::Result<Delivery> {
+    Ok(match (&args.smtp, outbox) {
+        (Some(url), _) => Delivery::Smtp(Smtp::from_url(url).context("--smtp: not an SMTP URL")?),
+        (None, Some(dir)) => Delivery::Outbox(Outbox { dir }),
+        (None, None) => anyhow::bail!(
+            "say where the organizers' digest goes: --smtp smtp://host:25 (or MUTUALAID_SMTP_URL) to send it, or --outbox DIR to write it into a folder someone reads"
+        ),
+    })
+}
+
 /// Everything a run needs, checked once.
 pub struct Digester {
     /// The organizers' words.
@@ -151,15 +163,7 @@ impl Digester {
                 ttl_days: args.link_days,
             }),
         };
-        let delivery = match (&args.smtp, args.outbox.clone().or(default_outbox)) {
-            (Some(url), _) => {
-                Delivery::Smtp(Smtp::from_url(url).context("--smtp: not an SMTP URL")?)
-            }
-            (None, Some(dir)) => Delivery::Outbox(Outbox { dir }),
-            (None, None) => anyhow::bail!(
-                "say where the organizers' digest goes: --smtp smtp://host:25 (or MUTUALAID_SMTP_URL) to send it, or --outbox DIR to write it into a folder someone reads"
-            ),
-        };
+        let delivery = delivery(args, args.outbox.clone().or(default_outbox))?;
         Ok(Digester {
             strings,
             config,

@@ -136,6 +136,12 @@ enum Command {
         /// Seconds between deletions of expired records and old mail (tests).
         #[arg(long, default_value_t = 3600, hide = true)]
         purge_every: u64,
+        /// The sender of messages to people (receipts), `Name <address>` or
+        /// an address (default: the network's short name and
+        /// `contact_email`). They go through --smtp when it is given, else
+        /// into `<data>/messages/` as `.eml` files.
+        #[arg(long)]
+        mail_from: Option<String>,
     },
     /// Print the stored records (or the submission log). A record that
     /// cannot be read is named on stderr; every other one is printed.
@@ -351,6 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             max_connections_per_client,
             purge_every,
+            mail_from,
         } => {
             let Some(site) = load(&content, production)? else {
                 return Ok(ExitCode::FAILURE);
@@ -379,6 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
+            let people_mail = digest::delivery(&digest, Some(data.join(serve::MESSAGES_FOLDER)))?;
             // One JSON line per request on stderr; never a submitted value.
             tracing_subscriber::fmt()
                 .json()
@@ -408,6 +416,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     grace: std::time::Duration::from_secs(30),
                 },
                 purge_every: std::time::Duration::from_secs(purge_every.max(1)),
+                sender: (people_mail, mail_from),
             }))?;
             Ok(ExitCode::SUCCESS)
         }

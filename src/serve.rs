@@ -32,6 +32,7 @@ use mutualaid_handler::domain::Retention;
 use mutualaid_handler::http::forwarded::TrustedProxies;
 use mutualaid_handler::http::{self, App, HttpConfig, RateLimit};
 use mutualaid_handler::links::{KeySource, LinkKeys};
+use mutualaid_handler::outbox;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_site::Site;
 use notify::{RecursiveMode, Watcher};
@@ -78,7 +79,17 @@ pub struct Options {
     /// How often expired records and old mail are deleted (hourly; tests
     /// shorten it).
     pub purge_every: Duration,
+    /// Where messages to people (receipts) go, and their sender
+    /// (`--mail-from`; default: the network and `contact_email`).
+    pub sender: (crate::digest::Delivery, Option<String>),
 }
+
+/// How often the sender looks for messages due.
+const SENDER_EVERY: Duration = Duration::from_secs(2);
+
+/// The folder in a data folder that messages to people are written to
+/// when there is no `--smtp`.
+pub const MESSAGES_FOLDER: &str = "messages";
 
 /// The database file in a data folder.
 const STORE_FILE: &str = "mutualaid.sqlite3";
@@ -110,6 +121,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
         cap,
         limits,
         purge_every,
+        sender,
     } = options;
     site.build(&out)
         .with_context(|| format!("writing the site to {}", out.display()))?;
@@ -174,6 +186,35 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
             stopped,
         ))
     });
+    // Messages to people: sent within seconds of the write that caused them,
+    // by this loop alone (a 201 never waits for mail).
+    let site = Arc::new(site);
+    {
+        let store = store.clone();
+        let (delivery, from) = sender;
+        let letters = outbox::Letters::new(
+            site.clone(),
+            from.as_deref(),
+            u64::from(site.config.receipts_per_hour),
+        )
+        .map_err(|why| anyhow::anyhow!("--mail-from: {why}"))?;
+        let mut stopped = stop.subscribe();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SENDER_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stopped.changed() => return,
+                }
+                if let Err(e) =
+                    outbox::deliver_due(&store, &delivery, &letters, crate::schedule::now()).await
+                {
+                    eprintln!("warning: the sender could not read the store ({e}); it tries again");
+                }
+            }
+        });
+    }
     // Retention holds while serve runs for months: expired records and old mail go every hour.
     {
         let (store, data, days) = (store.clone(), data.clone(), site.config.retention_days);
@@ -212,7 +253,7 @@ pub async fn serve(options: Options) -> anyhow::Result<()> {
     };
     let api = http::router(App {
         store,
-        site: Arc::new(site),
+        site,
         config,
         clock: crate::schedule::now,
     });
@@ -286,11 +327,11 @@ async fn purge(store: &SqliteStore, data: &Path, retention_days: u32) -> anyhow:
     store
         .purge_expired(crate::schedule::now(), retention_days)
         .await?;
-    let outbox = data.join("outbox");
     let keep = Duration::from_secs(u64::from(retention_days) * 86_400);
-    let Ok(entries) = std::fs::read_dir(&outbox) else {
-        return Ok(()); // no mail written yet
-    };
+    let entries = [data.join("outbox"), data.join(MESSAGES_FOLDER)]
+        .into_iter()
+        .filter_map(|folder| std::fs::read_dir(folder).ok()) // none: no mail written yet
+        .flatten();
     for entry in entries.flatten() {
         let old = entry
             .metadata()

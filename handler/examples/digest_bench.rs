@@ -136,6 +136,7 @@ fn main() {
                 log: &log,
                 new_cases: &cases,
                 standing: None,
+                receipt: None,
             };
             store
                 .carry_out(&mutualaid_handler::store::plan::create(write))

@@ -34,9 +34,12 @@
 
 use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
+use crate::store::message::{
+    Message, MessageKind, RECEIPT_WINDOW, RECEIPTS_PER_ADDRESS, Receipt, tally_key,
+};
 use crate::store::{
-    Case, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person, Standing, StoreError,
-    Submission, SubmissionWrite, Timestamp, plan,
+    Admission, Case, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person, Standing,
+    StoreError, Submission, SubmissionWrite, Timestamp, plan,
 };
 
 /// The answer to an accepted submission.
@@ -200,11 +203,13 @@ pub async fn accept<S: IntakeStore>(
                         expires_at,
                         ..Standing::default()
                     });
+                let receipt = receipt_for(store, &person, &entry, now).await?;
                 let write = SubmissionWrite {
                     person: &person,
                     log: &entry,
                     new_cases: &cases,
                     standing: question.as_ref(),
+                    receipt: receipt.as_ref(),
                 };
                 store.carry_out(&plan::create(write)).await.map(|()| entry)
             }
@@ -220,6 +225,7 @@ pub async fn accept<S: IntakeStore>(
                         log: &entry,
                         new_cases: &cases,
                         standing: None,
+                        receipt: None,
                     };
                     store
                         .carry_out(&plan::unchanged(write))
@@ -257,11 +263,13 @@ pub async fn accept<S: IntakeStore>(
                     let entry = log(&person, Outcome::Updated);
                     let cases =
                         new_cases(&person.id, &person.submission, &earlier, now, expires_at);
+                    let receipt = receipt_for(store, &person, &entry, now).await?;
                     let write = SubmissionWrite {
                         person: &person,
                         log: &entry,
                         new_cases: &cases,
                         standing: None,
+                        receipt: receipt.as_ref(),
                     };
                     store
                         .carry_out(&plan::update(write, &existing))
@@ -285,6 +293,51 @@ pub async fn accept<S: IntakeStore>(
     Err(StoreError::Unavailable(
         "the record kept changing; gave up after retries".into(),
     ))
+}
+
+/// The receipt a submission stored as `entry` sends to the record's email:
+/// "we got your sign-up" for a new record, "we got your change" for an
+/// update; none without an email, for an unchanged resubmission, or when
+/// the address has had its [`RECEIPTS_PER_ADDRESS`] for the day. It carries
+/// ids only, and its address's tally is written with it, over the version
+/// read (a receipt to the same address between is a conflict: read again).
+async fn receipt_for<S: IntakeStore>(
+    store: &S,
+    person: &Person,
+    entry: &LogEntry,
+    now: Timestamp,
+) -> Result<Option<Receipt>, StoreError> {
+    let kind = match entry.outcome {
+        Outcome::Created => MessageKind::Receipt,
+        Outcome::Updated => MessageKind::ChangeReceipt,
+        Outcome::Unchanged => return Ok(None),
+    };
+    let Some(to) = person.submission.email() else {
+        return Ok(None);
+    };
+    let key = tally_key(to);
+    let tally = match store
+        .rate_ring(&key)
+        .await?
+        .admit(now, RECEIPTS_PER_ADDRESS, RECEIPT_WINDOW)
+    {
+        Admission::Admitted(tally) => tally,
+        Admission::Limited { .. } => return Ok(None),
+    };
+    let message = Message::new(
+        &person.id,
+        to,
+        person.submission.lang(),
+        kind,
+        &entry.reference,
+        now,
+        person.expires_at,
+    );
+    Ok(Some(Receipt {
+        message,
+        tally_key: key,
+        tally,
+    }))
 }
 
 /// The record that `submission` (about to be a new record) may be the same

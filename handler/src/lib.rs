@@ -9,7 +9,8 @@
 //! [`export`] writes the records as CSV. [`digest`] builds the organizers'
 //! daily email and sends it through a [`mail::Mailer`] (outbox, SMTP, SES).
 //! [`cases`] is what organizers do with the requests the digest lists;
-//! [`erase`] deletes a person's data when they ask.
+//! [`erase`] deletes a person's data when they ask. [`outbox`] sends the
+//! messages to people (receipts) that the store's outbox holds.
 //!
 //! Architecture invariants: only [`http`] knows HTTP; the domain and the
 //! store know nothing of it. The AWS SDKs compile only with the `aws`
@@ -30,4 +31,5 @@ pub mod http;
 pub mod lambda;
 pub mod links;
 pub mod mail;
+pub mod outbox;
 pub mod store;

@@ -2,7 +2,9 @@
 //! (see `digest::render`) and handed to one of:
 //!
 //! - [`Outbox`]: writes `<folder>/<time, to the microsecond>-<id>.eml` (the
-//!   local default; names sort in the order the messages were written);
+//!   local default; names sort in the order the messages were written), or
+//!   `<folder>/<id>.eml` for a message of the outbox to people (named by
+//!   its own id, so a repeat replaces itself);
 //! - `Smtp` (`smtp` feature): any SMTP server, via lettre's transport (URL
 //!   like `smtps://user:password@smtp.example.org:465` or `smtp://localhost:25`);
 //! - `Ses` (`aws` feature): SES v2 `SendEmail` with the raw MIME.
@@ -28,9 +30,13 @@ pub enum MailError {
         /// Why.
         source: std::io::Error,
     },
-    /// The SMTP server refused or could not be reached.
+    /// The SMTP server could not be reached, or refused for now (a 4xx).
     #[error("SMTP: {0}")]
     Smtp(String),
+    /// The mail service refused for good (an SMTP 5xx): the same message
+    /// to the same address would be refused again.
+    #[error("refused for good: {0}")]
+    Refused(String),
     /// SES refused (for example an unverified sender) or could not be reached.
     #[error("SES: {0}")]
     Ses(String),
@@ -54,11 +60,21 @@ impl Mailer for Outbox {
     async fn send(&self, message: &Message) -> Result<(), MailError> {
         let bytes = message.formatted();
         let dir = self.dir.clone();
-        let name = format!(
-            "{}-{}.eml",
-            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.6fZ"),
-            uuid::Uuid::new_v4().simple()
-        );
+        // A message of the outbox is named by its id, so a repeat (sent
+        // again after a crash before it was recorded) replaces itself.
+        let own_id = message
+            .headers()
+            .get_raw(crate::outbox::MESSAGE_ID_HEADER)
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map(str::to_owned);
+        let name = match own_id {
+            Some(id) => format!("{id}.eml"),
+            None => format!(
+                "{}-{}.eml",
+                jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.6fZ"),
+                uuid::Uuid::new_v4().simple()
+            ),
+        };
         let path = dir.join(&name);
         let temp = dir.join(format!(".{name}.part"));
         let fail = |path: &PathBuf| {
@@ -99,7 +115,13 @@ impl Mailer for Smtp {
             .send(message.clone())
             .await
             .map(drop)
-            .map_err(|e| MailError::Smtp(e.to_string()))
+            .map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Refused(e.to_string())
+                } else {
+                    MailError::Smtp(e.to_string())
+                }
+            })
     }
 }
 

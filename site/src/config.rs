@@ -63,6 +63,7 @@ pub const KEYS: &[&str] = &[
     "food_bank_url",
     "digest_at",
     "time_zone",
+    "receipts_per_hour",
 ];
 
 /// The settings in `content/config.toml`.
@@ -97,6 +98,11 @@ pub struct Config {
     /// (the thank-you page promises it).
     #[serde(default = "three")]
     pub contact_within_days: u32,
+    /// Receipts sent per hour at most, all addresses together (optional,
+    /// 60): past it, receipts wait their turn, so the forms cannot be used
+    /// to flood strangers' inboxes (one address gets at most 3 a day).
+    #[serde(default = "sixty")]
+    pub receipts_per_hour: u32,
     /// The phone line for urgent help today (San Diego County: 2-1-1).
     #[serde(default = "two_one_one")]
     pub urgent_phone: String,
@@ -121,6 +127,10 @@ pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
 
 fn three() -> u32 {
     3
+}
+
+fn sixty() -> u32 {
+    60
 }
 
 fn two_one_one() -> String {

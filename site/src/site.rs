@@ -322,6 +322,7 @@ impl Site {
                     // Counts take their words by this language's plural rule.
                     s.digest.lang = lang.clone();
                     s.digest.discord.lang = lang.clone();
+                    s.messages.lang = lang.clone();
                     strings.insert(lang.clone(), s);
                 }
                 Err(e) => problems.push(toml_diagnostic(

@@ -38,6 +38,40 @@ pub struct Strings {
     pub forms: BTreeMap<String, FormTexts>,
     /// The organizers' daily digest.
     pub digest: DigestTexts,
+    /// The messages to people (receipts): `check` fails when a language
+    /// lacks one.
+    pub messages: MessageTexts,
+}
+
+/// The words of the messages sent to people; `{…}` are filled in. A
+/// receipt repeats none of the answers, not even the name: the address is
+/// not verified, and a mistyped one must not tell a stranger anything about
+/// a neighbour. Subjects are neutral: the network's name and "we got your
+/// form", never what was asked for.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct MessageTexts {
+    /// The language these words are in (from the file's name).
+    #[serde(skip)]
+    pub lang: String,
+    /// Month names, January first, for dates.
+    pub months: Vec<String>,
+    /// A date: `{day}`, `{month}`, `{year}`.
+    pub date: String,
+    pub signup_subject: String,
+    pub donate_subject: String,
+    pub change_subject: String,
+    pub signup_received: String,
+    pub donate_received: String,
+    pub change_received: String,
+    pub signup_next: Counted,
+    pub donate_next: String,
+    pub urgent: String,
+    pub food_today: String,
+    pub recurring: String,
+    pub reply: String,
+    pub not_you: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -501,6 +535,17 @@ pub fn check_against_contract(file: &str, source: &str, strings: &Strings) -> Ve
             table_line(source, &tables),
             format!("missing `{key}` under [{table}]: the {what}"),
             format!("add `{key} = \"…\"` under [{table}]; every language needs every label and message (compare with the other i18n files)"),
+        ));
+    }
+    if strings.messages.months.len() != 12 {
+        out.push(Diagnostic::new(
+            file,
+            table_line(source, &["messages".to_owned()]),
+            format!(
+                "`months` under [messages] has {} names, not 12",
+                strings.messages.months.len()
+            ),
+            "write the twelve month names, January first, as they appear in a date",
         ));
     }
     for key in strings

@@ -1155,3 +1155,81 @@ pub mod caddy {
         }
     }
 }
+
+pub mod smtp {
+    //! A real SMTP server (aiosmtpd, installed by `tests/run` in the test
+    //! venv) writing what it accepts to a Maildir.
+
+    use std::time::Duration;
+
+    /// The server; stopped when dropped.
+    pub struct Server {
+        child: std::process::Child,
+        /// Its port on 127.0.0.1.
+        pub port: u16,
+        maildir: tempfile::TempDir,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Server {
+        /// On a free port; `None` (the test skips) without the test venv.
+        pub fn start() -> Option<Server> {
+            Server::start_on(crate::caddy::free_port())
+        }
+
+        /// On `port` (a server that was down comes back where it was).
+        #[allow(clippy::zombie_processes)] // Server waits for it when dropped
+        pub fn start_on(port: u16) -> Option<Server> {
+            let python = crate::test_python()?;
+            let maildir = tempfile::tempdir().expect("tmp");
+            let child = std::process::Command::new(python)
+                .args([
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("127.0.0.1:{port}"),
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                ])
+                .arg(maildir.path().join("mail"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("starting aiosmtpd");
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Server {
+                        child,
+                        port,
+                        maildir,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("aiosmtpd did not start");
+        }
+
+        /// `smtp://127.0.0.1:PORT`.
+        pub fn url(&self) -> String {
+            format!("smtp://127.0.0.1:{}", self.port)
+        }
+
+        /// Every message it accepted, as received.
+        pub fn received(&self) -> Vec<Vec<u8>> {
+            let new = self.maildir.path().join("mail/new");
+            let Ok(entries) = std::fs::read_dir(&new) else {
+                return Vec::new();
+            };
+            entries
+                .map(|e| std::fs::read(e.expect("entry").path()).expect("message"))
+                .collect()
+        }
+    }
+}

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use mutualaid_handler::store::message::Message;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
     Admission, Case, CaseAction, CaseKind, CaseScan, Counter, DigestState, Kept, LogEntry,
@@ -33,6 +34,7 @@ struct State {
     standings: BTreeMap<String, Standing>,
     actions: Vec<CaseAction>,
     rate_rings: BTreeMap<String, RateRing>,
+    messages: BTreeMap<String, Message>,
     counters: BTreeMap<(String, Counter), u64>,
     digest: DigestState,
 }
@@ -228,6 +230,29 @@ impl State {
             }
             Write::DropRecord { person_id } => {
                 self.people.remove(person_id);
+            }
+            Write::Message { message, expected } => {
+                let kept = self.messages.get(&message.id).map_or(0, |m| m.version);
+                if kept != *expected {
+                    return conflict();
+                }
+                self.messages.insert(message.id.clone(), message.clone());
+            }
+            Write::DropMessage { person_id, id } => {
+                if self
+                    .messages
+                    .get(id)
+                    .is_some_and(|m| m.person_id == *person_id)
+                {
+                    self.messages.remove(id);
+                }
+            }
+            Write::ReceiptTally { key, tally, .. } => {
+                let kept = self.rate_rings.get(key).map_or(0, |r| r.version);
+                if kept + 1 != tally.version {
+                    return conflict();
+                }
+                self.rate_rings.insert(key.clone(), tally.clone());
             }
         }
         Ok(())
@@ -438,6 +463,32 @@ impl DigestStore for ModelStore {
     }
 }
 
+impl SenderStore for ModelStore {
+    async fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
+        Ok(self.read(|s| {
+            let mut due: Vec<Message> = s
+                .messages
+                .values()
+                .filter(|m| m.due_at().is_some_and(|at| at <= now))
+                .cloned()
+                .collect();
+            due.sort_by(|a, b| (a.due_at(), &a.id).cmp(&(b.due_at(), &b.id)));
+            due.truncate(limit);
+            due
+        }))
+    }
+
+    async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
+        Ok(self.read(|s| {
+            s.messages
+                .values()
+                .filter(|m| m.person_id == person_id)
+                .cloned()
+                .collect()
+        }))
+    }
+}
+
 impl AdminStore for ModelStore {
     async fn former_holders(
         &self,
@@ -501,6 +552,12 @@ impl AdminStore for ModelStore {
                     .collect(),
                 standing: s.standings.contains_key(id),
                 load: s.loads.contains_key(id),
+                messages: s
+                    .messages
+                    .values()
+                    .filter(|m| of(&m.person_id))
+                    .map(|m| m.id.clone())
+                    .collect(),
             }
         }))
     }

@@ -170,3 +170,32 @@ pub async fn export<S: mutualaid_handler::store::AdminStore>(
         "warnings": warnings,
     }))
 }
+
+/// The digest function's `{"deliver": {}}` event, every minute on its own
+/// schedule: the messages to people that are due (receipts), sent through
+/// SES and recorded (`mutualaid_handler::outbox`). Answers what it did.
+pub async fn deliver<S, M>(
+    store: &S,
+    mailer: &M,
+    letters: &mutualaid_handler::outbox::Letters,
+    now: i64,
+) -> Result<serde_json::Value, lambda_http::Error>
+where
+    S: mutualaid_handler::store::SenderStore + mutualaid_handler::store::IntakeStore,
+    M: mutualaid_handler::mail::Mailer,
+{
+    let done = mutualaid_handler::outbox::deliver_due(store, mailer, letters, now).await?;
+    tracing::info!(
+        sent = done.sent,
+        retried = done.retried,
+        given_up = done.given_up,
+        deferred = done.deferred,
+        "messages to people"
+    );
+    Ok(serde_json::json!({
+        "delivered": done.sent,
+        "retried": done.retried,
+        "given_up": done.given_up,
+        "deferred": done.deferred,
+    }))
+}

@@ -16,6 +16,8 @@
 //! | a record's standing (a volunteer's pause, a merge) | `PERSON#<id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER`, `merged_into` (the record it was merged into, if any) |
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |
+//! | a message to a person (the outbox) | `PERSON#<person id>` | `MSG#<id>` | `record` (the [`Message`]: ids, never a copy of the record), `version`, `expires_at`, and while it waits `pending` = `MESSAGE`, `gsi1sk` = `<due at, 12 digits>#<id>` |
+//! | the receipts to one address in the last day | `RATE#receipts:<address hash>` | `RATE` | as a rate ring, written in the sign-up's plan |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
 //!
@@ -23,7 +25,8 @@
 //!   record in change order (export, the volunteers pairing can offer).
 //! - [`PENDING_INDEX`] (`pending`, keys `pending`/`gsi1sk`, keys only): a
 //!   **sparse** index of the digest's work: the pending records (`PENDING`),
-//!   the cases not closed (`CASE`) and the paused volunteers (`VOLUNTEER`). Indexes are eventually
+//!   the cases not closed (`CASE`), the paused volunteers (`VOLUNTEER`) and
+//!   the messages waiting to be sent (`MESSAGE`, by when each is due). Indexes are eventually
 //!   consistent, so the digest re-reads each record it lists with a strongly
 //!   consistent `BatchGetItem`; a write the index does not show yet is in
 //!   the next digest.
@@ -74,10 +77,11 @@ use aws_sdk_dynamodb::types::{
 };
 use mutualaid_forms::FormId;
 
+use super::message::Message;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, Counter, DigestState,
     DigestStore, FormerContact, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
-    RateRing, Records, Scan, Standing, StoreError, Submission, Timestamp, Write,
+    RateRing, Records, Scan, SenderStore, Standing, StoreError, Submission, Timestamp, Write,
 };
 
 /// The partition key attribute.
@@ -115,6 +119,34 @@ fn case_item(case: &Case) -> Result<Item, StoreError> {
         item.insert(PENDING_ATTRIBUTE.into(), s("CASE"));
     }
     Ok(item)
+}
+
+/// A message's item: under its record, listed in the sparse index
+/// (`MESSAGE`, by when it is due) only while it waits.
+fn message_item(message: &Message) -> Result<Item, StoreError> {
+    let record = serde_dynamo::to_attribute_value(message)
+        .map_err(|e| StoreError::Unavailable(format!("encoding a message: {e}")))?;
+    let mut item = HashMap::from([
+        (PARTITION_KEY.to_owned(), s(person_pk(&message.person_id))),
+        (SORT_KEY.to_owned(), s(format!("MSG#{}", message.id))),
+        ("record".to_owned(), record),
+        ("version".to_owned(), n(message.version)),
+        (TTL_ATTRIBUTE.to_owned(), n(message.expires_at)),
+    ]);
+    if let Some(due) = message.due_at() {
+        item.insert(PENDING_ATTRIBUTE.into(), s("MESSAGE"));
+        item.insert(
+            INDEX_SORT_KEY.into(),
+            s(format!("{:012}#{}", due.max(0), message.id)),
+        );
+    }
+    Ok(item)
+}
+
+fn message_from(item: &Item) -> Option<Message> {
+    item.get("record")
+        .cloned()
+        .and_then(|r| serde_dynamo::from_attribute_value::<_, Message>(r).ok())
 }
 
 fn case_from(item: &Item) -> Result<Case, StoreError> {
@@ -883,6 +915,46 @@ impl DynamoStore {
             }
             Write::DropLoad { person_id } => self.delete(person_pk(person_id), "LOAD", None),
             Write::DropRecord { person_id } => self.delete(person_pk(person_id), "PERSON", None),
+            Write::Message { message, expected } => {
+                let item = message_item(message)?;
+                let mut put = Put::builder().table_name(table).set_item(Some(item));
+                put = if *expected == 0 {
+                    put.condition_expression("attribute_not_exists(pk)")
+                } else {
+                    put.condition_expression("version = :read")
+                        .expression_attribute_values(":read", n(*expected))
+                };
+                Ok(TransactWriteItem::builder()
+                    .put(put.build().map_err(built)?)
+                    .build())
+            }
+            Write::DropMessage { person_id, id } => {
+                self.delete(person_pk(person_id), format!("MSG#{id}"), None)
+            }
+            Write::ReceiptTally {
+                key,
+                tally,
+                expires_at,
+            } => {
+                let times = serde_dynamo::to_attribute_value(&tally.times)
+                    .map_err(|e| StoreError::Unavailable(format!("encoding a tally: {e}")))?;
+                let mut put = Put::builder()
+                    .table_name(table)
+                    .item(PARTITION_KEY, s(format!("RATE#{key}")))
+                    .item(SORT_KEY, s("RATE"))
+                    .item("times", times)
+                    .item("version", n(tally.version))
+                    .item(TTL_ATTRIBUTE, n(*expires_at));
+                put = match tally.version.saturating_sub(1) {
+                    0 => put.condition_expression("attribute_not_exists(pk)"),
+                    read => put
+                        .condition_expression("version = :read")
+                        .expression_attribute_values(":read", n(read)),
+                };
+                Ok(TransactWriteItem::builder()
+                    .put(put.build().map_err(built)?)
+                    .build())
+            }
         }
     }
 
@@ -1231,10 +1303,10 @@ impl DynamoStore {
         let items = self
             .query_all(None, "pk = :p", vec![(":p", s(person_pk(id)))])
             .await?;
-        for item in items
-            .into_iter()
-            .filter(|i| text(i, SORT_KEY) != Some("PERSON"))
-        {
+        // A message keeps its own expiry: a sent one is forgotten in days.
+        for item in items.into_iter().filter(|i| {
+            text(i, SORT_KEY).is_some_and(|sk| sk != "PERSON" && !sk.starts_with("MSG#"))
+        }) {
             if number(&item, TTL_ATTRIBUTE).is_some_and(|at| at >= expires_at) {
                 continue;
             }
@@ -1559,6 +1631,55 @@ impl IntakeStore for DynamoStore {
     }
 }
 
+impl SenderStore for DynamoStore {
+    async fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
+        let keys: Vec<Item> = self
+            .query_all(
+                Some(PENDING_INDEX),
+                "#pending = :p AND gsi1sk <= :due",
+                vec![
+                    (":p", s("MESSAGE")),
+                    (":due", s(format!("{:012}#~", now.max(0)))),
+                ],
+            )
+            .await?
+            .into_iter()
+            .take(limit)
+            .filter_map(|item| {
+                Some(HashMap::from([
+                    (PARTITION_KEY.to_owned(), item.get(PARTITION_KEY)?.clone()),
+                    (SORT_KEY.to_owned(), item.get(SORT_KEY)?.clone()),
+                ]))
+            })
+            .collect();
+        // The index lags: each message re-read, still waiting and due.
+        let mut due: Vec<Message> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter_map(message_from)
+            .filter(|m| m.due_at().is_some_and(|at| at <= now))
+            .collect();
+        due.sort_by(|a, b| (a.due_at(), &a.id).cmp(&(b.due_at(), &b.id)));
+        Ok(due)
+    }
+
+    async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
+        let mut messages: Vec<Message> = self
+            .query_all(
+                None,
+                "pk = :p AND begins_with(sk, :m)",
+                vec![(":p", s(person_pk(person_id))), (":m", s("MSG#"))],
+            )
+            .await?
+            .iter()
+            .filter_map(message_from)
+            .collect();
+        messages.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(messages)
+    }
+}
+
 impl CaseDesk for DynamoStore {
     async fn loads(&self, volunteers: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
         let kept: HashMap<String, i64> = match volunteers {
@@ -1762,6 +1883,8 @@ impl AdminStore for DynamoStore {
                 kept.standing = true;
             } else if sk == "LOAD" {
                 kept.load = true;
+            } else if let Some(message) = sk.strip_prefix("MSG#") {
+                kept.messages.push(message.to_owned());
             }
         }
         kept.cases

@@ -34,7 +34,8 @@
 //! forms: identity lookups, the rate limit), [`CaseDesk`] (the organizers'
 //! action pages and `mutualaid cases`: a volunteer's load), [`DigestStore`]
 //! (pending records, marking them reported, the lease), [`AdminStore`]
-//! (export of any table, deletion on request). [`Store`] is all of them.
+//! (export of any table, deletion on request), [`SenderStore`] (the
+//! outbox's messages due). [`Store`] is all of them.
 //! The `submit` Lambda serves intake and the case desk; the `digest`
 //! Lambda the digest and administration (delete and export events), and
 //! each function's IAM policy grants what its roles call
@@ -83,6 +84,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub mod case;
+pub mod message;
 pub mod plan;
 pub mod sqlite;
 
@@ -211,6 +213,14 @@ impl Submission {
                 ("message", opt(message)),
                 ("lang", lang.code().to_owned()),
             ],
+        }
+    }
+
+    /// The language of the form it came from.
+    pub fn lang(&self) -> mutualaid_forms::Lang {
+        match self {
+            Submission::Signup(s) => s.lang,
+            Submission::Donate(d) => d.lang,
         }
     }
 
@@ -756,6 +766,9 @@ pub struct SubmissionWrite<'a> {
     /// A new record's first standing: the question "maybe the same person
     /// as …?" ([`Standing::maybe_same_as`]), written with it (create only).
     pub standing: Option<&'a Standing>,
+    /// The receipt it sends, with the address's tally (none: no email, an
+    /// unchanged resubmission, or the address had its receipts for the day).
+    pub receipt: Option<&'a message::Receipt>,
 }
 
 /// What the rate limit remembers of one client: when its last accepted
@@ -992,13 +1005,32 @@ pub trait AdminStore: CaseDesk {
     fn all_cases(&self) -> impl Future<Output = Result<CaseScan, StoreError>> + Send;
 }
 
+/// The sender's (`crate::outbox`): the messages due. It moves a message on
+/// with a plan ([`Write::Message`] over the version read).
+pub trait SenderStore: Records {
+    /// Waiting messages due by `now`, the longest due first, at most
+    /// `limit`; a message that does not decode is passed over.
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<message::Message>, StoreError>> + Send;
+
+    /// Every message kept for record `person_id`, sent or waiting, oldest
+    /// first.
+    fn messages_of(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Vec<message::Message>, StoreError>> + Send;
+}
+
 /// Every role's trait, to call a store's methods on a concrete store
 /// (`use mutualaid_handler::store::roles::*`).
 pub mod roles {
-    pub use super::{AdminStore, CaseDesk, DigestStore, IntakeStore, Records, Store};
+    pub use super::{AdminStore, CaseDesk, DigestStore, IntakeStore, Records, SenderStore, Store};
 }
 
 /// Every role: what `mutualaid serve` and the tests hold.
-pub trait Store: IntakeStore + CaseDesk + DigestStore + AdminStore {}
+pub trait Store: IntakeStore + CaseDesk + DigestStore + AdminStore + SenderStore {}
 
-impl<T: IntakeStore + CaseDesk + DigestStore + AdminStore> Store for T {}
+impl<T: IntakeStore + CaseDesk + DigestStore + AdminStore + SenderStore> Store for T {}

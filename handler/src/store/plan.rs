@@ -37,6 +37,7 @@
 
 use std::collections::BTreeMap;
 
+use super::message::{Message, RECEIPT_WINDOW, ReceiptTally};
 use super::{
     Case, CaseAction, CaseKind, FormerContact, LogEntry, Person, Standing, SubmissionWrite,
     Timestamp,
@@ -228,6 +229,31 @@ pub enum Write {
     DropRecord {
         /// The record.
         person_id: String,
+    },
+    /// A message to a person, new (`expected` 0: written with what causes
+    /// it) or moved on by the sender over the version read.
+    Message {
+        /// The message as it is to be.
+        message: Message,
+        /// The stored version it replaces (0: new).
+        expected: u64,
+    },
+    /// One message of the record, sent or waiting (erasure).
+    DropMessage {
+        /// The record.
+        person_id: String,
+        /// The message.
+        id: String,
+    },
+    /// The tally of receipts to one address, over the version read
+    /// (`tally.version - 1`; refused if another receipt came between).
+    ReceiptTally {
+        /// [`super::message::tally_key`] of the address.
+        key: String,
+        /// The tally as it is to be.
+        tally: ReceiptTally,
+        /// When it may be forgotten.
+        expires_at: Timestamp,
     },
 }
 
@@ -516,6 +542,17 @@ impl Planner {
         for case in write.new_cases {
             self.open(case);
         }
+        if let Some(receipt) = write.receipt {
+            self.writes.push(Write::Message {
+                message: receipt.message.clone(),
+                expected: 0,
+            });
+            self.writes.push(Write::ReceiptTally {
+                key: receipt.tally_key.clone(),
+                tally: receipt.tally.clone(),
+                expires_at: receipt.tally.forget_at(RECEIPT_WINDOW),
+            });
+        }
     }
 
     /// Leaves `volunteer`'s load as it is, whatever this plan's cases do to
@@ -682,6 +719,8 @@ pub struct Kept {
     pub standing: bool,
     /// Whether it has a load counter.
     pub load: bool,
+    /// Its messages, sent or waiting, by id.
+    pub messages: Vec<String>,
 }
 
 /// The plans that erase a record, in order, none larger than
@@ -758,6 +797,12 @@ pub fn erasure(id: &str, kept: &Kept, action: &CaseAction) -> Vec<Plan> {
             person_id: person(),
         });
     }
+    // Its messages first of all: a waiting one would carry its data.
+    let messages = kept.messages.iter().map(|id| Write::DropMessage {
+        person_id: person(),
+        id: id.clone(),
+    });
+    rest.splice(0..0, messages);
     for writes in rest.chunks(MOST_WRITES) {
         plans.push(Plan {
             writes: writes.to_vec(),
@@ -921,6 +966,7 @@ mod tests {
                 log: &log,
                 new_cases: &[],
                 standing: None,
+                receipt: None,
             },
             &previous,
         );

@@ -15,7 +15,8 @@
 //! | `active_cases` | (person, kind) → the one case of that kind not closed ([`Write::ClaimActive`]) |
 //! | `loads` | a volunteer → how many delivery cases are matched to them ([`Write::Load`]) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
-//! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client, per-day self-report, the digest's lease and manifest |
+//! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client (and, keyed `receipts:<hash>`, the receipts per address), per-day self-report, the digest's lease and manifest |
+//! | `messages` | the outbox: each message to a person ([`super::message::Message`]), `due_at` set only while it waits |
 //!
 //! Deleted content is overwritten (`PRAGMA secure_delete`), and an erasure
 //! on request ends with a checkpoint that empties the write-ahead log, so a
@@ -39,10 +40,11 @@ use std::time::{Duration, Instant};
 use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::message::Message;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, CaseState, Counter,
     DigestState, DigestStore, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
-    RateRing, Records, Scan, Standing, StoreError, Submission, Timestamp, Write,
+    RateRing, Records, Scan, SenderStore, Standing, StoreError, Submission, Timestamp, Write,
 };
 
 /// The SQLite adapter: one connection, shared.
@@ -89,7 +91,7 @@ impl Shared {
 }
 
 /// The schema's version, in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -181,6 +183,16 @@ CREATE TABLE IF NOT EXISTS actions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS actions_by_time ON actions (at);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    due_at INTEGER,
+    record TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_person ON messages (person_id);
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -471,6 +483,13 @@ impl SqliteStore {
                 .map_err(unavailable)?;
             tx.execute("DELETE FROM actions WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
+            // A sent message keeps ids only, for a few days; a waiting one
+            // lives as long as its record.
+            tx.execute(
+                "DELETE FROM messages WHERE expires_at <= ?1 AND due_at IS NULL",
+                [now],
+            )
+            .map_err(unavailable)?;
             tx.execute(
                 "DELETE FROM people WHERE expires_at <= ?1 AND NOT EXISTS (
                      SELECT 1 FROM cases c WHERE c.person_id = people.id
@@ -836,6 +855,52 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
         Write::DropRecord { person_id } => {
             run("DELETE FROM people WHERE id = ?1", params![person_id]).map(drop)
         }
+        Write::Message {
+            message,
+            expected: 0,
+        } => run(
+            "INSERT INTO messages (id, person_id, due_at, record, version, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                message.id,
+                message.person_id,
+                message.due_at(),
+                encode(message)?,
+                message.version as i64,
+                message.expires_at
+            ],
+        )
+        .map(drop),
+        Write::Message { message, expected } => exactly_one(run(
+            "UPDATE messages SET due_at = ?2, record = ?3, version = ?4, expires_at = ?5 WHERE id = ?1 AND version = ?6",
+            params![
+                message.id,
+                message.due_at(),
+                encode(message)?,
+                message.version as i64,
+                message.expires_at,
+                *expected as i64
+            ],
+        )?),
+        Write::DropMessage { person_id, id } => run(
+            "DELETE FROM messages WHERE id = ?1 AND person_id = ?2",
+            params![id, person_id],
+        )
+        .map(drop),
+        Write::ReceiptTally {
+            key,
+            tally,
+            expires_at,
+        } => exactly_one(run(
+            "INSERT INTO rate_rings (client, ring, version, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (client) DO UPDATE SET ring = ?2, version = ?3, expires_at = ?4
+             WHERE version = ?3 - 1",
+            params![
+                key,
+                encode(&tally.times)?,
+                tally.version as i64,
+                expires_at
+            ],
+        )?),
     }
 }
 
@@ -1472,6 +1537,31 @@ impl DigestStore for SqliteStore {
     }
 }
 
+impl SenderStore for SqliteStore {
+    async fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<Message>, StoreError> {
+        self.with_tx(move |tx| {
+            json_records(
+                tx,
+                "SELECT record FROM messages WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+                params![now, limit as i64],
+            )
+        })
+        .await
+    }
+
+    async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
+        let id = person_id.to_owned();
+        self.with_tx(move |tx| {
+            json_records(
+                tx,
+                "SELECT record FROM messages WHERE person_id = ?1 ORDER BY id",
+                [id],
+            )
+        })
+        .await
+    }
+}
+
 impl AdminStore for SqliteStore {
     async fn former_holders(
         &self,
@@ -1556,6 +1646,7 @@ impl AdminStore for SqliteStore {
                 },
                 standing: there("SELECT 1 FROM volunteers WHERE person_id = ?1")?,
                 load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
+                messages: keys("SELECT id FROM messages WHERE person_id = ?1 ORDER BY id")?,
             })
         })
         .await

@@ -83,10 +83,13 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
             pk.split('#').next().unwrap_or_default(),
             sk.split('#').next().unwrap_or_default()
         );
-        // The table's own bookkeeping (the re-keying's mark lasts for good).
+        // The table's own bookkeeping (the re-keying's mark lasts for good),
+        // and messages, which keep their own expiry (a sent one is forgotten
+        // in days; a waiting one at most when the record was to be).
         if ["RATE", "COUNTS", "DIGEST"]
             .iter()
             .any(|k| kind.starts_with(k))
+            || kind.ends_with(" MSG")
             || (pk.as_str(), sk.as_str()) == dynamo::REKEY_DONE
         {
             continue;

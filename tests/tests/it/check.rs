@@ -268,3 +268,36 @@ fn an_unknown_setting_in_a_page_is_named_with_its_line() {
         "{stderr}"
     );
 }
+
+/// A language that lacks a message's words (a receipt's line, the month
+/// names) fails `check`, naming the file.
+#[test]
+fn a_language_without_a_messages_words_fails_the_check() {
+    let site = fixture_site();
+    let root = site.path();
+    edit(
+        root,
+        "i18n/es.toml",
+        "not_you = \"Recibió",
+        "# not_you = \"Recibió",
+    );
+    let out = mutualaid(&["check"], root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check must fail");
+    assert!(stderr.contains("es.toml"), "{stderr}");
+    assert!(stderr.contains("not_you"), "{stderr}");
+
+    let site = fixture_site();
+    let root = site.path();
+    edit(root, "i18n/en.toml", "\"November\", ", "");
+    let out = mutualaid(&["check"], root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check must fail");
+    let line = line_with(root, "i18n/en.toml", "[messages]");
+    assert!(
+        stderr.contains(&format!(
+            "en.toml:{line}: `months` under [messages] has 11 names, not 12"
+        )),
+        "{stderr}"
+    );
+}

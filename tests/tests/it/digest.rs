@@ -441,61 +441,11 @@ async fn two_runs_at_once_send_one_digest() {
     assert_eq!(std::fs::read_dir(&outbox.0.dir).expect("outbox").count(), 1);
 }
 
-/// A real SMTP server (aiosmtpd, installed by `tests/run`) writing to a Maildir.
-struct SmtpServer {
-    child: std::process::Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[allow(clippy::zombie_processes)] // SmtpServer waits for it when dropped
-/// `None` (the test skips) without the test venv.
-fn smtp_server() -> Option<SmtpServer> {
-    let python = mutualaid_tests::test_python()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let maildir = tempfile::tempdir().expect("tmp");
-    let child = std::process::Command::new(python)
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir.path().join("mail"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting aiosmtpd");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(SmtpServer {
-                child,
-                port,
-                maildir,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("aiosmtpd did not start");
-}
-
 #[tokio::test]
 async fn a_digest_goes_through_a_real_smtp_server() {
-    let Some(server) = smtp_server() else { return };
+    let Some(server) = mutualaid_tests::smtp::Server::start() else {
+        return;
+    };
     let (_dir, store) = mutualaid_tests::stores::sqlite();
     seed(&store, NOON - 100).await;
     let smtp =
@@ -503,13 +453,9 @@ async fn a_digest_goes_through_a_real_smtp_server() {
             .expect("url");
     let report = english_digest(&store, &smtp, NOON).await;
     assert!(matches!(report, RunReport::Sent { entries: 5, .. }));
-    let new = server.maildir.path().join("mail/new");
-    let files: Vec<_> = std::fs::read_dir(&new)
-        .expect("maildir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(files.len(), 1);
-    let raw = std::fs::read(&files[0]).expect("message");
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let raw = &received[0];
     let message = MessageParser::default().parse(&raw).expect("MIME");
     assert_eq!(
         message.subject(),

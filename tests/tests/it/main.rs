@@ -19,6 +19,7 @@ mod languages; // issue 16: a third language, right to left, is config plus cont
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod readme; // the README's code map matches the tree
+mod receipts; // issue 26: a receipt per sign-up, through the outbox: its language, no answer, once, never lost; both stores
 mod retention; // issue 23: nobody still waiting is deleted by retention; SQLite's purge, DynamoDB's TTL
 mod rights; // issue 25: each Lambda's AWS rights follow from the calls its paths make
 mod same_person; // issue 23: names compared as written; records of the old key rule found and re-keyed; both stores

@@ -104,6 +104,19 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     assert_eq!(answer.status, 303, "{}", answer.body);
     submit.extend(log.take());
 
+    // digest: the sender's run every minute (receipts through its mailer).
+    let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
+    let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
+        .expect("letters");
+    let people = mutualaid_handler::mail::Outbox {
+        dir: dir.path().join("people"),
+    };
+    let delivered = mutualaid_handler::outbox::deliver_due(&store, &people, &letters, NOON)
+        .await
+        .expect("delivered");
+    assert!(delivered.sent > 0, "receipts to send: {delivered:?}");
+    digest.extend(log.take());
+
     // digest: the upkeep before each run, then the digest with its links.
     store.rekey_identities(NOON).await.expect("rekey");
     store.keep_waiting(NOON).await.expect("keep waiting");
@@ -447,6 +460,15 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             answer
         }
     };
+    // The sender's run every minute: receipts through SES, under the same rights.
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert_eq!(
+        answer["delivered"], 3,
+        "Rita, Vic and Rosa's daughter: {answer}"
+    );
+    let receipt = aws::sent_to(&endpoint, "rita@example.org");
+    assert_eq!(receipt.len(), 1);
+    assert!(receipt[0].contains("we got your sign-up"), "{}", receipt[0]);
     let answer = run_digest(schedule.clone()).await;
     assert_eq!(answer["sent"], true, "{answer}");
     let html = latest_digest_html(&endpoint, &to);

@@ -121,6 +121,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         log: &log,
         new_cases: &[],
         standing: None,
+        receipt: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::create(write))
@@ -164,6 +165,7 @@ async fn folded_the_old_way<S: Store>(store: &S, at: i64) {
         log: &log,
         new_cases: &[],
         standing: None,
+        receipt: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::update(write, &first))

@@ -7,6 +7,8 @@
 //! one of several), it deletes a person's data at their request instead
 //! (`mutualaid_handler::erase`; infra/README.md has the command); with
 //! `{"export": {"table": "cases"}}` it answers with that table as CSV.
+//! Every minute, on a schedule of its own, `{"deliver": {}}` sends the
+//! messages to people that are due (receipts; `mutualaid_handler::outbox`).
 //! Backups and the purge of expired records are DynamoDB's own
 //! (point-in-time recovery, TTL).
 
@@ -46,10 +48,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         .config
         .short_name_in(base_config.lang.code())
         .to_owned();
+    let receipts_per_hour = u64::from(site.config.receipts_per_hour);
+    let letters = mutualaid_handler::outbox::Letters::new(
+        std::sync::Arc::new(site),
+        Some(base_config.from.email.as_ref()),
+        receipts_per_hour,
+    )?;
     let handler = lambda_http::lambda_runtime::service_fn(
         |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let (store, mailer, strings, keys, discord) =
-                (&store, &mailer, &strings, &keys, &discord);
+            let (store, mailer, strings, keys, discord, letters) =
+                (&store, &mailer, &strings, &keys, &discord, &letters);
             let mut config = base_config.clone();
             let link_page = link_page.clone();
             async move {
@@ -59,6 +67,10 @@ async fn main() -> Result<(), lambda_http::Error> {
                 }
                 if let Some(request) = event.payload.get("export") {
                     return Box::pin(mutualaid_lambdas::export(store, request)).await;
+                }
+                if event.payload.get("deliver").is_some() {
+                    let now = system_clock();
+                    return Box::pin(mutualaid_lambdas::deliver(store, mailer, letters, now)).await;
                 }
                 Box::pin(mutualaid_lambdas::upkeep(store, system_clock())).await;
                 // Read each run, so a rotated key signs the next digest.

@@ -1,0 +1,424 @@
+//! The sender: delivers the outbox's due messages ([`store::message`])
+//! through a [`Mailer`], and the receipt they render to.
+//!
+//! [`deliver_due`] reads the waiting messages that are due, renders each
+//! from the record as it is now ([`render`]), hands it to the mailer, and
+//! only after the mail service accepted it records it sent (a plan over
+//! the message's version). So:
+//! - a crash before the send: the message is still waiting, and sent by the
+//!   next run;
+//! - a crash between "accepted" and "recorded": sent again by the next run
+//!   with the **same** `Message-ID` (`<id@site host>`, and our own
+//!   `X-Mutualaid-Message` header, which SES keeps while setting its own
+//!   `Message-ID`; the outbox folder names the file by it, so a repeat
+//!   replaces itself);
+//! - a mail service that is down: tried again with backoff (30 s doubling
+//!   to an hour), never dropped;
+//! - an address refused for good (an SMTP 5xx): given up, never tried again.
+//!
+//! Receipts are held to `receipts_per_hour` across all addresses: past it,
+//! a receipt waits its turn (it is not an attempt, and nothing is lost).
+//!
+//! Under `mutualaid serve` a loop calls [`deliver_due`] every two seconds.
+
+use std::sync::Arc;
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use mutualaid_forms::FormId;
+use mutualaid_site::Site;
+use mutualaid_site::strings::MessageTexts;
+
+use crate::mail::{MailError, Mailer};
+use crate::store::message::{Message, MessageKind, MessageState, SENT_KEPT_FOR};
+use crate::store::{
+    Admission, IntakeStore, Person, Plan, SenderStore, StoreError, Timestamp, Write,
+};
+
+/// Our header carrying a message's id (SES replaces `Message-ID`).
+pub const MESSAGE_ID_HEADER: &str = "X-Mutualaid-Message";
+/// The rate ring that counts receipts sent in the last hour, all addresses.
+const RECEIPTS_SENT_KEY: &str = "sender:receipts";
+/// Messages one run looks at.
+const BATCH: usize = 50;
+/// The longest wait between two tries.
+const LONGEST_BACKOFF: i64 = 3_600;
+
+/// What the sender needs besides the store and the mailer.
+#[derive(Clone)]
+pub struct Letters {
+    /// The site: its settings (`base_url`, names, `contact_email`, …) and
+    /// its words in every language.
+    pub site: Arc<Site>,
+    /// The sender of messages to people.
+    pub from: Mailbox,
+    /// Receipts sent per hour at most, all addresses together.
+    pub receipts_per_hour: u64,
+}
+
+impl Letters {
+    /// Letters from `site`, sent as the network (its short name) from
+    /// `from` (default: the site's `contact_email`).
+    pub fn new(
+        site: Arc<Site>,
+        from: Option<&str>,
+        receipts_per_hour: u64,
+    ) -> Result<Letters, String> {
+        let lang = site.config.languages.first().cloned().unwrap_or_default();
+        let address = from.unwrap_or(&site.config.contact_email).trim().to_owned();
+        let from = if address.contains('<') {
+            address.parse()
+        } else {
+            format!("{} <{address}>", site.config.short_name_in(&lang)).parse()
+        }
+        .map_err(|_| format!("{address:?} is not an email address"))?;
+        Ok(Letters {
+            site,
+            from,
+            receipts_per_hour,
+        })
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Accepted by the mail service.
+    pub sent: usize,
+    /// Not accepted; tried again later.
+    pub retried: usize,
+    /// Refused for good.
+    pub given_up: usize,
+    /// Held back by `receipts_per_hour`.
+    pub deferred: usize,
+}
+
+/// Why a message could not be rendered (never personal data).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The site has no words in the message's language or its default.
+    #[error("no message words in {0}")]
+    NoWords(String),
+    /// The message could not be built (an address that does not parse).
+    #[error("building message {id}: {why}")]
+    Build {
+        /// The message's id.
+        id: String,
+        /// What lettre said.
+        why: String,
+    },
+}
+
+/// How long to wait after `attempts` failed tries.
+fn backoff(attempts: u32) -> i64 {
+    (30i64 << attempts.min(7)).min(LONGEST_BACKOFF)
+}
+
+/// Sends every message due by `now` (at most a batch per call), records
+/// each outcome, and says what it did. A store error stops the run (the
+/// messages wait for the next); a mail error is the message's own.
+pub async fn deliver_due<S, M>(
+    store: &S,
+    mailer: &M,
+    letters: &Letters,
+    now: Timestamp,
+) -> Result<Delivery, StoreError>
+where
+    S: SenderStore + IntakeStore,
+    M: Mailer,
+{
+    let mut done = Delivery::default();
+    for message in store.due_messages(now, BATCH).await? {
+        let Some(person) = store.person(&message.person_id).await.ok().flatten() else {
+            // Erased (its messages go with it) or unreadable: wait.
+            move_on(store, &message, waiting(&message, now, true)).await?;
+            done.retried += 1;
+            continue;
+        };
+        if message.kind.is_receipt()
+            && let Admission::Limited { retry_after } = store
+                .admit(RECEIPTS_SENT_KEY, now, letters.receipts_per_hour, 3_600)
+                .await?
+        {
+            let state = MessageState::Waiting {
+                attempts: attempts_of(&message),
+                next_at: now + retry_after,
+            };
+            move_on(store, &message, state).await?;
+            done.deferred += 1;
+            continue;
+        }
+        let email = match render(&message, &person, letters) {
+            Ok(email) => email,
+            Err(e) => {
+                tracing::warn!(error = %e, "a message could not be rendered; it waits");
+                move_on(store, &message, waiting(&message, now, true)).await?;
+                done.retried += 1;
+                continue;
+            }
+        };
+        match mailer.send(&email).await {
+            Ok(()) => {
+                let state = MessageState::Sent {
+                    at: now,
+                    attempts: attempts_of(&message) + 1,
+                };
+                move_on(store, &message, state).await?;
+                done.sent += 1;
+            }
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(message = %message.id, "the mail service refused an address for good; given up");
+                move_on(store, &message, MessageState::GivenUp { at: now }).await?;
+                done.given_up += 1;
+            }
+            Err(e) => {
+                tracing::warn!(message = %message.id, error = %e.kind(), "the mail service did not accept a message; it is tried again");
+                move_on(store, &message, waiting(&message, now, true)).await?;
+                done.retried += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn attempts_of(message: &Message) -> u32 {
+    match message.state {
+        MessageState::Waiting { attempts, .. } | MessageState::Sent { attempts, .. } => attempts,
+        MessageState::GivenUp { .. } => 0,
+    }
+}
+
+fn waiting(message: &Message, now: Timestamp, failed: bool) -> MessageState {
+    let attempts = attempts_of(message) + u32::from(failed);
+    MessageState::Waiting {
+        attempts,
+        next_at: now + backoff(attempts.saturating_sub(1)),
+    }
+}
+
+/// Records `message` in `state`, over the version read. A conflict (the
+/// record was erased meanwhile, or another sender moved it) is not an
+/// error: the message is where someone else put it.
+async fn move_on<S: SenderStore>(
+    store: &S,
+    message: &Message,
+    state: MessageState,
+) -> Result<(), StoreError> {
+    let expires_at = match state {
+        MessageState::Waiting { .. } => message.expires_at,
+        MessageState::Sent { at, .. } | MessageState::GivenUp { at } => at + SENT_KEPT_FOR,
+    };
+    let plan = Plan {
+        writes: vec![Write::Message {
+            message: message.moved_to(state, expires_at),
+            expected: message.version,
+        }],
+    };
+    match store.carry_out(&plan).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A date in `texts`' words, in the site's time zone.
+fn date(texts: &MessageTexts, at: Timestamp, time_zone: &str) -> String {
+    let Some(day) = jiff::Timestamp::from_second(at).ok().and_then(|t| {
+        jiff::tz::TimeZone::get(time_zone)
+            .ok()
+            .map(|z| t.to_zoned(z))
+    }) else {
+        return String::new();
+    };
+    let month = texts
+        .months
+        .get(usize::try_from(day.month() - 1).unwrap_or(0))
+        .cloned()
+        .unwrap_or_else(|| day.month().to_string());
+    texts
+        .date
+        .replace("{day}", &day.day().to_string())
+        .replace("{month}", &month)
+        .replace("{year}", &day.year().to_string())
+}
+
+/// A paragraph of text with its links: `(text, url)` where the text holds
+/// `{url}` (or no link).
+type Paragraph = (String, Option<String>);
+
+/// The message, rendered now from `person`'s record: plain text and HTML,
+/// every link in both. A receipt holds none of the answers, not even the
+/// name, and a subject that says only the network's name and that a form
+/// came in.
+pub fn render(
+    message: &Message,
+    person: &Person,
+    letters: &Letters,
+) -> Result<lettre::Message, RenderError> {
+    let site = &letters.site;
+    let config = &site.config;
+    let lang = if site.strings.contains_key(message.lang.code()) {
+        message.lang.code().to_owned()
+    } else {
+        config.languages.first().cloned().unwrap_or_default()
+    };
+    let texts = &site
+        .strings
+        .get(&lang)
+        .ok_or_else(|| RenderError::NoWords(lang.clone()))?
+        .messages;
+    let organization = config.short_name_in(&lang);
+    let when = date(texts, message.created_at, config.time_zone_name());
+    let form = person.submission.form();
+    let (subject, received, next) = match (message.kind, form) {
+        (MessageKind::ChangeReceipt, _) => (
+            &texts.change_subject,
+            &texts.change_received,
+            None::<String>,
+        ),
+        (MessageKind::Receipt, FormId::Donate) => (
+            &texts.donate_subject,
+            &texts.donate_received,
+            Some(texts.donate_next.clone()),
+        ),
+        (MessageKind::Receipt, _) => (
+            &texts.signup_subject,
+            &texts.signup_received,
+            Some(
+                texts
+                    .signup_next
+                    .of(&lang, u64::from(config.contact_within_days)),
+            ),
+        ),
+    };
+    let subject = subject.replace("{organization}", organization);
+    let mut paragraphs: Vec<Paragraph> = vec![(received.replace("{date}", &when), None)];
+    paragraphs.extend(next.map(|n| (n, None)));
+    if form == FormId::Signup {
+        paragraphs.push((texts.urgent.replace("{phone}", &config.urgent_phone), None));
+        if let Some(url) = &config.food_bank_url {
+            paragraphs.push((texts.food_today.clone(), Some(url.clone())));
+        }
+        paragraphs.push((texts.recurring.clone(), Some(config.discord_url.clone())));
+    }
+    paragraphs.push((texts.reply.clone(), None));
+    paragraphs.push((texts.not_you.clone(), None));
+    paragraphs.push((config.organization.get(&lang).to_owned(), None));
+
+    let text: String = paragraphs
+        .iter()
+        .map(|(p, url)| match url {
+            Some(url) => p.replace("{url}", url),
+            None => p.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "\n";
+    let esc = |t: &str| html_escape::encode_text(t).into_owned();
+    let body: String = paragraphs
+        .iter()
+        .map(|(p, url)| match url {
+            Some(url) => {
+                let link = format!(
+                    "<a href=\"{href}\">{shown}</a>",
+                    href = html_escape::encode_double_quoted_attribute(url),
+                    shown = esc(url)
+                );
+                format!("<p>{}</p>", esc(p).replace("{url}", &link))
+            }
+            None => format!("<p>{}</p>", esc(p)),
+        })
+        .collect();
+    let dir = match site.strings.get(&lang).map(|s| s.direction) {
+        Some(mutualaid_site::strings::Direction::Rtl) => "rtl",
+        _ => "ltr",
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body style=\"font-family:sans-serif;line-height:1.5\">{body}</body></html>",
+        title = esc(&subject),
+    );
+
+    let build = |why: String| RenderError::Build {
+        id: message.id.clone(),
+        why,
+    };
+    let to: Mailbox = message
+        .to
+        .parse()
+        .map_err(|_| build("the address does not parse".into()))?;
+    let reply_to: Mailbox = config
+        .contact_email
+        .parse()
+        .map_err(|_| build("contact_email does not parse".into()))?;
+    let host = url_host(&config.base_url);
+    let mut builder = lettre::Message::builder()
+        .from(letters.from.clone())
+        .reply_to(reply_to)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}@{host}>", message.id)))
+        .date(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(message.created_at.max(0) as u64),
+        );
+    builder = builder.raw_header(HeaderValue::new(
+        HeaderName::new_from_ascii_str(MESSAGE_ID_HEADER),
+        message.id.clone(),
+    ));
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html)),
+        )
+        .map_err(|e| build(e.to_string()))
+}
+
+/// The host of a URL like `https://host/path` (`localhost` if none).
+fn url_host(url: &str) -> &str {
+    url.split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+}
+
+impl MailError {
+    /// Whether the service refused for good (a 5xx): trying again would
+    /// be refused again.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::Refused(_))
+    }
+
+    /// What kind of failure, without the service's words (which may name
+    /// the address).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MailError::Outbox { .. } => "outbox",
+            MailError::Smtp(_) => "smtp",
+            MailError::Refused(_) => "refused",
+            MailError::Ses(_) => "ses",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(0), 30);
+        assert_eq!(backoff(1), 60);
+        assert_eq!(backoff(20), LONGEST_BACKOFF);
+    }
+
+    #[test]
+    fn the_host_of_a_site_address() {
+        assert_eq!(
+            url_host("https://mutualaid.example.org"),
+            "mutualaid.example.org"
+        );
+        assert_eq!(url_host("http://127.0.0.1:8000/x"), "127.0.0.1");
+    }
+}

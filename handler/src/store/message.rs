@@ -1,0 +1,190 @@
+//! The outbox: every message to a person, written into the store in the
+//! same plan as what causes it (a sign-up's receipt with the sign-up), and
+//! sent later by the sender (`crate::outbox`).
+//!
+//! A [`Message`] holds ids, never a copy of personal data: the record it is
+//! for, the address it goes to, the language, its [`MessageKind`] and the
+//! reference of the submission it is about. It is rendered when it is sent
+//! from the record as it is then, so erasing the record (which deletes its
+//! messages, sent or waiting) cancels every message that would carry its
+//! data. A message is sent with its id as `Message-ID` (and in a header of
+//! ours): sent again after a crash between "accepted" and "recorded", it is
+//! the same message, never a second one with another id.
+
+use mutualaid_forms::Lang;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{RateRing, Timestamp};
+
+/// The most receipts one address gets in [`RECEIPT_WINDOW`] seconds, from
+/// any form: a form cannot be used to flood a stranger's inbox.
+pub const RECEIPTS_PER_ADDRESS: u64 = 3;
+/// The window of [`RECEIPTS_PER_ADDRESS`]: a day.
+pub const RECEIPT_WINDOW: i64 = 86_400;
+/// How long a sent or given-up message is kept (ids only), for the
+/// digest's self-report.
+pub const SENT_KEPT_FOR: i64 = 3 * 86_400;
+
+/// What a message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// "We got your sign-up" (or donation interest): a first submission.
+    Receipt,
+    /// "We got your change": an update.
+    ChangeReceipt,
+}
+
+impl MessageKind {
+    /// Its name in the store and the export.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Receipt => "receipt",
+            MessageKind::ChangeReceipt => "change_receipt",
+        }
+    }
+
+    /// Whether it counts against [`RECEIPTS_PER_ADDRESS`] (security notices
+    /// will not).
+    pub fn is_receipt(self) -> bool {
+        matches!(self, MessageKind::Receipt | MessageKind::ChangeReceipt)
+    }
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MessageState {
+    /// Not sent yet: tried `attempts` times, next at `next_at`.
+    Waiting {
+        /// Tries so far that the mail service did not accept.
+        attempts: u32,
+        /// Not before then.
+        next_at: Timestamp,
+    },
+    /// The mail service accepted it.
+    Sent {
+        /// When.
+        at: Timestamp,
+        /// Tries it took.
+        attempts: u32,
+    },
+    /// The address was refused for good (a 5xx, a bounce): not tried again.
+    GivenUp {
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// One message to one person, as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Its id: also its `Message-ID` (`<id@site host>`), so a message sent
+    /// twice is one message.
+    pub id: String,
+    /// The record it is for.
+    pub person_id: String,
+    /// The address, normalized.
+    pub to: String,
+    /// The language it is written in (the form's).
+    pub lang: Lang,
+    /// What it says.
+    pub kind: MessageKind,
+    /// The reference of the submission it is about.
+    pub about: String,
+    /// When it was written (with what caused it).
+    pub created_at: Timestamp,
+    /// Where it is.
+    pub state: MessageState,
+    /// 1 when written, +1 on every change of state.
+    pub version: u64,
+    /// When it is forgotten: the record's expiry while waiting; a few days
+    /// after it was sent or given up.
+    pub expires_at: Timestamp,
+}
+
+impl Message {
+    /// A new message, waiting to be sent now.
+    pub fn new(
+        person_id: &str,
+        to: &str,
+        lang: Lang,
+        kind: MessageKind,
+        about: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Message {
+        Message {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            person_id: person_id.to_owned(),
+            to: to.to_owned(),
+            lang,
+            kind,
+            about: about.to_owned(),
+            created_at: now,
+            state: MessageState::Waiting {
+                attempts: 0,
+                next_at: now,
+            },
+            version: 1,
+            expires_at,
+        }
+    }
+
+    /// When it is due, if it is waiting.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        match self.state {
+            MessageState::Waiting { next_at, .. } => Some(next_at),
+            _ => None,
+        }
+    }
+
+    /// Its next version in `state`.
+    pub fn moved_to(&self, state: MessageState, expires_at: Timestamp) -> Message {
+        Message {
+            state,
+            version: self.version + 1,
+            expires_at,
+            ..self.clone()
+        }
+    }
+}
+
+/// The key under which the receipts sent to `address` are counted: a hash,
+/// so the tally (which outlives no day) names nobody.
+pub fn tally_key(address: &str) -> String {
+    let digest = Sha256::digest(format!("receipts\0{}", address.to_lowercase()).as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("receipts:{hex}")
+}
+
+/// A receipt written with the submission it acknowledges: the message and
+/// its address's tally moved on (over the version read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The message.
+    pub message: Message,
+    /// [`tally_key`] of its address.
+    pub tally_key: String,
+    /// The tally with this receipt counted.
+    pub tally: ReceiptTally,
+}
+
+/// The tally of the receipts to one address: the last ones' times (at most
+/// [`RECEIPTS_PER_ADDRESS`] in the window), as the rate limit keeps a
+/// client's requests.
+pub type ReceiptTally = RateRing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_key_does_not_hold_the_address() {
+        let key = tally_key("Maria@Example.org");
+        assert!(!key.contains("maria"));
+        assert_eq!(key, tally_key("maria@example.org"));
+        assert_ne!(key, tally_key("maria@example.com"));
+    }
+}

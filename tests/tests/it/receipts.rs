@@ -1,0 +1,519 @@
+//! People hear back: a sign-up that gives an email writes its receipt into
+//! the store's outbox in the same plan, and the sender delivers it — in the
+//! form's language, with a neutral subject, none of the answers and not
+//! even the name — once, with the same `Message-ID` however often it is
+//! tried, and never lost while the mail service is down. On both stores.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mail_parser::MessageParser;
+use mutualaid_forms::Lang;
+use mutualaid_handler::domain::{self, Retention};
+use mutualaid_handler::mail::{Mailer, Outbox};
+use mutualaid_handler::outbox::{self, Delivery, Letters};
+use mutualaid_handler::store::message::{Message, MessageKind, MessageState};
+use mutualaid_handler::store::roles::*;
+use mutualaid_handler::store::{Outcome, Submission};
+use mutualaid_site::Site;
+
+/// Thursday 26 November 2026, noon in San Diego.
+const NOON: i64 = 1_795_723_200;
+const KEEP: Retention = Retention { days: 365 };
+
+fn letters() -> Letters {
+    let site = Site::load(&mutualaid_tests::real_content()).expect("the real content");
+    Letters::new(Arc::new(site), None, 60).expect("letters")
+}
+
+/// Rosa asks for groceries, in Spanish, with everything a form can say.
+fn rosa() -> mutualaid_forms::Signup {
+    mutualaid_forms::Signup {
+        neighborhood: Some("Barrio Logan".into()),
+        notes: Some("Diabetic, no sugar please".into()),
+        household_size: Some(4),
+        lang: Lang::ES,
+        ..mutualaid_tests::person(
+            "Rosa Quintana",
+            Some("rosa.q@example.org"),
+            Some("+16195550142"),
+            "92113",
+            &["delivery"],
+        )
+    }
+}
+
+/// Sam signs up to shop, in English.
+fn sam() -> mutualaid_forms::Signup {
+    mutualaid_tests::person(
+        "Sam Whitfield",
+        Some("sam.w@example.org"),
+        Some("+16195550177"),
+        "92104",
+        &["shopper"],
+    )
+}
+
+async fn sign_up<S: IntakeStore>(store: &S, signup: mutualaid_forms::Signup, at: i64) -> String {
+    domain::accept(store, Submission::Signup(signup), at, KEEP)
+        .await
+        .expect("accepted")
+        .person_id
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// What a person reads: subject, text part, HTML part, and the headers.
+struct Read {
+    subject: String,
+    text: String,
+    html: String,
+    message_id: String,
+    reply_to: String,
+    raw: String,
+}
+
+fn read(raw: &[u8]) -> Read {
+    let message = MessageParser::default().parse(raw).expect("MIME");
+    Read {
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message.body_text(0).expect("a text part").into_owned(),
+        html: message.body_html(0).expect("an HTML part").into_owned(),
+        message_id: message.message_id().unwrap_or_default().to_owned(),
+        reply_to: message
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned(),
+        raw: String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+async fn sign_ups_get_one_receipt_each_in_their_language_with_no_answer<S: Store>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    let rosa_id = sign_up(&store, rosa(), NOON).await;
+    let sam_id = sign_up(&store, sam(), NOON + 5).await;
+    // Written with the sign-up, waiting, ids only.
+    let waiting = store.messages_of(&rosa_id).await.expect("messages");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].kind, MessageKind::Receipt);
+    assert_eq!(waiting[0].lang, Lang::ES);
+    assert_eq!(waiting[0].to, "rosa.q@example.org");
+    assert!(matches!(waiting[0].state, MessageState::Waiting { .. }));
+    // Nobody phone-only gets one.
+    let phone_only = sign_up(
+        &store,
+        mutualaid_tests::person(
+            "Ada Lin",
+            None,
+            Some("+16195550123"),
+            "92101",
+            &["delivery"],
+        ),
+        NOON + 6,
+    )
+    .await;
+    assert!(
+        store
+            .messages_of(&phone_only)
+            .await
+            .expect("messages")
+            .is_empty()
+    );
+
+    let done = outbox::deliver_due(&store, &mailer, &letters(), NOON + 10)
+        .await
+        .expect("delivered");
+    assert_eq!(
+        done,
+        Delivery {
+            sent: 2,
+            ..Delivery::default()
+        }
+    );
+    let sent = files(dir.path());
+    assert_eq!(sent.len(), 2);
+    let rosa_message = store
+        .messages_of(&rosa_id)
+        .await
+        .expect("messages")
+        .remove(0);
+    let sam_message = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .remove(0);
+    assert!(matches!(
+        rosa_message.state,
+        MessageState::Sent { attempts: 1, .. }
+    ));
+    // Named by its id, and carrying it as its Message-ID.
+    let rosa_mail = read(
+        &std::fs::read(dir.path().join(format!("{}.eml", rosa_message.id)))
+            .expect("Rosa's receipt"),
+    );
+    let sam_mail = read(
+        &std::fs::read(dir.path().join(format!("{}.eml", sam_message.id))).expect("Sam's receipt"),
+    );
+    assert_eq!(
+        rosa_mail.message_id,
+        format!("{}@mutualaid.example.org", rosa_message.id)
+    );
+
+    // In the form's language, a neutral subject, where to turn today.
+    assert_eq!(
+        rosa_mail.subject,
+        "Ayuda Mutua de San Diego: recibimos su inscripción"
+    );
+    assert_eq!(
+        sam_mail.subject,
+        "San Diego Mutual Aid: we got your sign-up"
+    );
+    assert!(
+        rosa_mail
+            .text
+            .contains("Recibimos su inscripción el 26 de noviembre de 2026"),
+        "{}",
+        rosa_mail.text
+    );
+    assert!(
+        sam_mail
+            .text
+            .contains("We got your sign-up on November 26, 2026"),
+        "{}",
+        sam_mail.text
+    );
+    assert!(sam_mail.text.contains("within 3 days"));
+    assert!(rosa_mail.text.contains("2-1-1"));
+    assert!(rosa_mail.text.contains("https://discord.gg/example"));
+    assert!(
+        rosa_mail
+            .html
+            .contains("href=\"https://discord.gg/example\"")
+    );
+    assert!(rosa_mail.html.contains("lang=\"es\""));
+    assert_eq!(rosa_mail.reply_to, "mutualaid@example.org");
+    // None of the answers, not even the name: the address is not verified.
+    // (The raw message holds the address once, in `To`; nothing else of hers.)
+    assert_eq!(rosa_mail.raw.matches("rosa.q@example.org").count(), 1);
+    let rest = rosa_mail.raw.replace("rosa.q@example.org", "");
+    for answer in [
+        "Rosa",
+        "Quintana",
+        "6195550142",
+        "92113",
+        "Barrio Logan",
+        "Diabetic",
+        "sugar",
+        "entrega",
+    ] {
+        assert!(
+            !rest.to_lowercase().contains(&answer.to_lowercase()),
+            "Rosa's receipt repeats {answer:?}"
+        );
+    }
+    for answer in ["Sam", "Whitfield", "6195550177", "92104", "shop"] {
+        assert!(
+            !sam_mail.text.contains(answer),
+            "Sam's receipt repeats {answer:?}"
+        );
+        assert!(!sam_mail.subject.contains(answer));
+    }
+
+    // Delivered once: a second run has nothing to send.
+    let again = outbox::deliver_due(&store, &mailer, &letters(), NOON + 60)
+        .await
+        .expect("delivered");
+    assert_eq!(again, Delivery::default());
+    assert_eq!(files(dir.path()).len(), 2);
+
+    // A change: "we got your change"; the same form again: nothing.
+    let changed = mutualaid_forms::Signup {
+        zip: "92102".into(),
+        ..sam()
+    };
+    let update = domain::accept(
+        &store,
+        Submission::Signup(changed.clone()),
+        NOON + 120,
+        KEEP,
+    )
+    .await
+    .expect("accepted");
+    assert_eq!(update.outcome, Outcome::Updated);
+    let unchanged = domain::accept(&store, Submission::Signup(changed), NOON + 180, KEEP)
+        .await
+        .expect("accepted");
+    assert_eq!(unchanged.outcome, Outcome::Unchanged);
+    let kinds: Vec<MessageKind> = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .iter()
+        .map(|m| m.kind)
+        .collect();
+    assert_eq!(kinds, [MessageKind::Receipt, MessageKind::ChangeReceipt]);
+    outbox::deliver_due(&store, &mailer, &letters(), NOON + 240)
+        .await
+        .expect("delivered");
+    let change = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .remove(1);
+    let change_mail = read(
+        &std::fs::read(dir.path().join(format!("{}.eml", change.id))).expect("the change receipt"),
+    );
+    assert_eq!(
+        change_mail.subject,
+        "San Diego Mutual Aid: we got your change"
+    );
+    assert!(!change_mail.text.contains("92102"));
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    sign_ups_get_one_receipt_each_in_their_language_with_no_answer
+        => sqlite_sign_ups_get_one_receipt_each_in_their_language_with_no_answer,
+        dynamodb_sign_ups_get_one_receipt_each_in_their_language_with_no_answer
+);
+
+async fn one_address_gets_three_receipts_a_day_however_many_sign_up_at_once<S: Store>(store: S) {
+    let store = Arc::new(store);
+    // Four people name one address at the same moment (a stranger's, say).
+    let names = ["Ann One", "Bo Two", "Cy Three", "Di Four"];
+    let mut tasks = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let signup = mutualaid_tests::person(
+                name,
+                Some("someone@example.org"),
+                None,
+                "92101",
+                &["delivery"],
+            );
+            sign_up(&*store, signup, NOON + i as i64).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task"));
+    }
+    let mut receipts = 0;
+    for id in &ids {
+        receipts += store.messages_of(id).await.expect("messages").len();
+        // Every sign-up is stored, receipt or not.
+        assert!(store.person(id).await.expect("read").is_some());
+    }
+    assert_eq!(receipts, 3, "at most 3 receipts to one address in a day");
+    // The next day, one more.
+    let fifth = sign_up(
+        &*store,
+        mutualaid_tests::person(
+            "Ed Five",
+            Some("someone@example.org"),
+            None,
+            "92101",
+            &["delivery"],
+        ),
+        NOON + 86_400 + 10,
+    )
+    .await;
+    assert_eq!(store.messages_of(&fifth).await.expect("messages").len(), 1);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    one_address_gets_three_receipts_a_day_however_many_sign_up_at_once
+        => sqlite_one_address_gets_three_receipts_a_day_however_many_sign_up_at_once,
+        dynamodb_one_address_gets_three_receipts_a_day_however_many_sign_up_at_once
+);
+
+/// A mailer that hands the message on and then fails as a crash between
+/// "accepted" and "recorded" would: the service has it, the store does not
+/// know.
+struct AcceptedThenLost<M>(M);
+
+impl<M: Mailer> Mailer for AcceptedThenLost<M> {
+    async fn send(
+        &self,
+        message: &lettre::Message,
+    ) -> Result<(), mutualaid_handler::mail::MailError> {
+        self.0.send(message).await?;
+        Err(mutualaid_handler::mail::MailError::Smtp(
+            "connection lost after the data".into(),
+        ))
+    }
+}
+
+async fn a_receipt_sent_again_after_a_crash_is_the_same_message<S: Store>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let outbox = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    let id = sign_up(&store, sam(), NOON).await;
+    let first = outbox::deliver_due(&store, &AcceptedThenLost(outbox.clone()), &letters(), NOON)
+        .await
+        .expect("run");
+    assert_eq!(first.retried, 1);
+    let done = outbox::deliver_due(&store, &outbox, &letters(), NOON + 3_600)
+        .await
+        .expect("run");
+    assert_eq!(done.sent, 1);
+    // The repeat replaced itself: one file, named by the message's id.
+    let message: Message = store.messages_of(&id).await.expect("messages").remove(0);
+    assert_eq!(
+        files(dir.path()),
+        [dir.path().join(format!("{}.eml", message.id))]
+    );
+    assert!(matches!(
+        message.state,
+        MessageState::Sent { attempts: 2, .. }
+    ));
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_receipt_sent_again_after_a_crash_is_the_same_message
+        => sqlite_a_receipt_sent_again_after_a_crash_is_the_same_message,
+        dynamodb_a_receipt_sent_again_after_a_crash_is_the_same_message
+);
+
+async fn a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back<S: Store>(store: S) {
+    let port = mutualaid_tests::caddy::free_port();
+    let smtp =
+        mutualaid_handler::mail::Smtp::from_url(&format!("smtp://127.0.0.1:{port}")).expect("url");
+    let id = sign_up(&store, rosa(), NOON).await;
+    // Down: tried, kept, tried again later (30 s, then 60 s, …).
+    let down = outbox::deliver_due(&store, &smtp, &letters(), NOON)
+        .await
+        .expect("run");
+    assert_eq!(
+        down,
+        Delivery {
+            retried: 1,
+            ..Delivery::default()
+        }
+    );
+    let early = outbox::deliver_due(&store, &smtp, &letters(), NOON + 10)
+        .await
+        .expect("run");
+    assert_eq!(early, Delivery::default(), "not before its backoff");
+    let still = outbox::deliver_due(&store, &smtp, &letters(), NOON + 31)
+        .await
+        .expect("run");
+    assert_eq!(still.retried, 1);
+    // Back a minute later, on the same port.
+    let Some(server) = mutualaid_tests::smtp::Server::start_on(port) else {
+        return;
+    };
+    let back = outbox::deliver_due(&store, &smtp, &letters(), NOON + 95)
+        .await
+        .expect("run");
+    assert_eq!(
+        back,
+        Delivery {
+            sent: 1,
+            ..Delivery::default()
+        }
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let message = store.messages_of(&id).await.expect("messages").remove(0);
+    assert!(matches!(
+        message.state,
+        MessageState::Sent { attempts: 3, .. }
+    ));
+    assert_eq!(
+        read(&received[0]).message_id,
+        format!("{}@mutualaid.example.org", message.id)
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back
+        => sqlite_a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back,
+        dynamodb_a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back
+);
+
+async fn erasing_a_record_cancels_its_waiting_receipt<S: Store>(store: S) {
+    let id = sign_up(&store, rosa(), NOON).await;
+    assert_eq!(store.messages_of(&id).await.expect("messages").len(), 1);
+    let action = mutualaid_handler::store::CaseAction::erasure(NOON + 1, NOON + 86_400 * 30);
+    mutualaid_handler::erase::remove_record(&store, &id, &action)
+        .await
+        .expect("erased");
+    assert!(store.messages_of(&id).await.expect("messages").is_empty());
+    assert!(
+        store
+            .due_messages(NOON + 10, 50)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    erasing_a_record_cancels_its_waiting_receipt
+        => sqlite_erasing_a_record_cancels_its_waiting_receipt,
+        dynamodb_erasing_a_record_cancels_its_waiting_receipt
+);
+
+/// `kill -9` of `serve` right after its 201: the receipt was written with
+/// the sign-up, so the restarted server delivers it — once.
+#[test]
+fn a_receipt_is_delivered_once_after_serve_is_killed_right_after_its_201() {
+    use mutualaid_tests::serve::serve_site;
+    let site = mutualaid_tests::fixture_site();
+    let dir = tempfile::tempdir().expect("tmp");
+    let messages = dir.path().join("data/messages");
+    let server = serve_site(site.path(), dir.path(), &[], std::process::Stdio::null());
+    let (status, body, _) = mutualaid_tests::post(
+        &format!("{}/api/signup", server.base),
+        "application/json",
+        r#"{"name":"Kim Ode","email":"kim@example.org","contact_method":"email","zip":"92105","roles":["delivery"],"consent":true}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    drop(server); // SIGKILL, at once
+    let server = serve_site(site.path(), dir.path(), &[], std::process::Stdio::null());
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while files(&messages).is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Past a few more sender rounds: still one.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let sent = files(&messages);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let mail = read(&std::fs::read(&sent[0]).expect("the receipt"));
+    assert_eq!(mail.subject, "Fixture Network: we got your sign-up");
+    assert!(!mail.raw.contains("Kim"));
+    drop(server);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = mutualaid_handler::store::sqlite::SqliteStore::open(
+        &dir.path().join("data/mutualaid.sqlite3"),
+    )
+    .expect("the store");
+    let due = runtime
+        .block_on(store.due_messages(i64::MAX / 2, 10))
+        .expect("due");
+    assert!(due.is_empty(), "nothing left waiting");
+    let id = sent[0]
+        .file_stem()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(mail.message_id, format!("{id}@fixture.example"));
+}
