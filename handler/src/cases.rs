@@ -445,7 +445,8 @@ fn standing_action(state: &Standing, now: Timestamp, by: Actor) -> CaseAction {
     }
 }
 
-async fn standing_of<S: CaseDesk>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
+/// Record `id`'s standing, if it has one.
+pub async fn standing_of<S: CaseDesk>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
     Ok(store
         .standings()
         .await?

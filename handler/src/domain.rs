@@ -37,6 +37,7 @@ use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 use crate::store::message::{
     Message, MessageKind, RECEIPT_WINDOW, RECEIPTS_PER_ADDRESS, Receipt, tally_key,
 };
+use crate::store::page_link::{PageLink, new_token};
 use crate::store::{
     Admission, Case, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person, Standing,
     StoreError, Submission, SubmissionWrite, Timestamp, plan,
@@ -203,7 +204,7 @@ pub async fn accept<S: IntakeStore>(
                         expires_at,
                         ..Standing::default()
                     });
-                let receipt = receipt_for(store, &person, &entry, now).await?;
+                let receipt = receipt_for(store, &person, None, &entry, now).await?;
                 let write = SubmissionWrite {
                     person: &person,
                     log: &entry,
@@ -263,7 +264,7 @@ pub async fn accept<S: IntakeStore>(
                     let entry = log(&person, Outcome::Updated);
                     let cases =
                         new_cases(&person.id, &person.submission, &earlier, now, expires_at);
-                    let receipt = receipt_for(store, &person, &entry, now).await?;
+                    let receipt = receipt_for(store, &person, Some(&existing), &entry, now).await?;
                     let write = SubmissionWrite {
                         person: &person,
                         log: &entry,
@@ -301,19 +302,27 @@ pub async fn accept<S: IntakeStore>(
 /// the address has had its [`RECEIPTS_PER_ADDRESS`] for the day. It carries
 /// ids only, and its address's tally is written with it, over the version
 /// read (a receipt to the same address between is a conflict: read again).
+///
+/// An update that brings an email the record did not have (`before`'s)
+/// gets the receipt of a first sign-up, word for word: whoever typed that
+/// address may be someone who knows a neighbour's name and phone, and must
+/// learn nothing a first sign-up would not show — not even that the
+/// neighbour is on record.
 async fn receipt_for<S: IntakeStore>(
     store: &S,
     person: &Person,
+    before: Option<&Person>,
     entry: &LogEntry,
     now: Timestamp,
 ) -> Result<Option<Receipt>, StoreError> {
-    let kind = match entry.outcome {
-        Outcome::Created => MessageKind::Receipt,
-        Outcome::Updated => MessageKind::ChangeReceipt,
-        Outcome::Unchanged => return Ok(None),
-    };
     let Some(to) = person.submission.email() else {
         return Ok(None);
+    };
+    let known_address = before.and_then(|p| p.submission.email()) == Some(to);
+    let kind = match entry.outcome {
+        Outcome::Updated if known_address => MessageKind::ChangeReceipt,
+        Outcome::Created | Outcome::Updated => MessageKind::Receipt,
+        Outcome::Unchanged => return Ok(None),
     };
     let key = tally_key(to);
     let tally = match store
@@ -324,19 +333,28 @@ async fn receipt_for<S: IntakeStore>(
         Admission::Admitted(tally) => tally,
         Admission::Limited { .. } => return Ok(None),
     };
-    let message = Message::new(
-        &person.id,
-        to,
-        person.submission.lang(),
-        kind,
-        &entry.reference,
-        now,
-        person.expires_at,
-    );
+    let token = new_token();
+    // Held: an address new to an existing record (see `page_link`).
+    let held = before.is_some() && !known_address;
+    let lang = person.submission.lang();
+    let link = PageLink::new(&token, &person.id, to, lang, held, now, person.expires_at);
+    let message = Message {
+        link: Some(token),
+        ..Message::new(
+            &person.id,
+            to,
+            lang,
+            kind,
+            &entry.reference,
+            now,
+            person.expires_at,
+        )
+    };
     Ok(Some(Receipt {
         message,
         tally_key: key,
         tally,
+        link,
     }))
 }
 

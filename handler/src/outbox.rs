@@ -221,7 +221,7 @@ async fn move_on<S: SenderStore>(
 }
 
 /// A date in `texts`' words, in the site's time zone.
-fn date(texts: &MessageTexts, at: Timestamp, time_zone: &str) -> String {
+pub fn spoken_date(texts: &MessageTexts, at: Timestamp, time_zone: &str) -> String {
     let Some(day) = jiff::Timestamp::from_second(at).ok().and_then(|t| {
         jiff::tz::TimeZone::get(time_zone)
             .ok()
@@ -267,9 +267,14 @@ pub fn render(
         .ok_or_else(|| RenderError::NoWords(lang.clone()))?
         .messages;
     let organization = config.short_name_in(&lang);
-    let when = date(texts, message.created_at, config.time_zone_name());
+    let when = spoken_date(texts, message.created_at, config.time_zone_name());
     let form = person.submission.form();
     let (subject, received, next) = match (message.kind, form) {
+        (MessageKind::LinkAgain, _) => (
+            &texts.link_subject,
+            &texts.link_sent,
+            Some(texts.link_ignore.clone()),
+        ),
         (MessageKind::ChangeReceipt, _) => (
             &texts.change_subject,
             &texts.change_received,
@@ -293,7 +298,10 @@ pub fn render(
     let subject = subject.replace("{organization}", organization);
     let mut paragraphs: Vec<Paragraph> = vec![(received.replace("{date}", &when), None)];
     paragraphs.extend(next.map(|n| (n, None)));
-    if form == FormId::Signup {
+    if let Some(token) = &message.link {
+        paragraphs.push((texts.own_page.clone(), Some(own_page_url(config, token))));
+    }
+    if form == FormId::Signup && message.kind != MessageKind::LinkAgain {
         paragraphs.push((texts.urgent.replace("{phone}", &config.urgent_phone), None));
         if let Some(url) = &config.food_bank_url {
             paragraphs.push((texts.food_today.clone(), Some(url.clone())));
@@ -371,6 +379,15 @@ pub fn render(
                 .singlepart(SinglePart::html(html)),
         )
         .map_err(|e| build(e.to_string()))
+}
+
+/// The address of the own page a private link's `token` opens.
+pub fn own_page_url(config: &mutualaid_site::config::Config, token: &str) -> String {
+    format!(
+        "{}{}/me?t={token}",
+        config.base_url.trim_end_matches('/'),
+        config.api_base.trim_end_matches('/')
+    )
 }
 
 /// The host of a URL like `https://host/path` (`localhost` if none).

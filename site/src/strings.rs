@@ -41,6 +41,8 @@ pub struct Strings {
     /// The messages to people (receipts): `check` fails when a language
     /// lacks one.
     pub messages: MessageTexts,
+    /// Each person's own page.
+    pub own_page: OwnPageTexts,
 }
 
 /// The words of the messages sent to people; `{…}` are filled in. A
@@ -72,6 +74,58 @@ pub struct MessageTexts {
     pub recurring: String,
     pub reply: String,
     pub not_you: String,
+    /// The private link's line: `{url}`.
+    pub own_page: String,
+    /// "Email me my link again": its subject, its line with `{date}`, and
+    /// what to do if they did not ask.
+    pub link_subject: String,
+    pub link_sent: String,
+    pub link_ignore: String,
+}
+
+/// The words of each person's own page (behind the private link in their
+/// receipt); `{…}` are filled in. It says where they stand in general
+/// words and shows none of their details.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct OwnPageTexts {
+    pub title: String,
+    pub signup_received: String,
+    pub donate_received: String,
+    pub looking: Counted,
+    pub money_waiting: Counted,
+    pub matched: String,
+    pub funded: String,
+    pub closed: String,
+    pub volunteer: String,
+    pub paused: String,
+    pub actions: String,
+    pub btn_withdraw: String,
+    pub pause_for: String,
+    pub weeks: Counted,
+    pub btn_pause: String,
+    pub btn_back: String,
+    pub btn_delete: String,
+    pub delete_title: String,
+    pub delete_text: String,
+    pub btn_delete_confirm: String,
+    pub withdrawn_done: String,
+    pub paused_done: String,
+    pub back_done: String,
+    pub deleted: String,
+    pub refused: String,
+    pub moved: String,
+    pub back_to_page: String,
+    pub gone_title: String,
+    pub gone: String,
+    pub again_link: String,
+    pub again_title: String,
+    pub again_text: String,
+    pub again_label: String,
+    pub again_button: String,
+    pub again_sent: String,
+    pub again_invalid: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -262,6 +316,9 @@ pub struct DigestTexts {
     pub action_two_people: String,
     pub action_unmerge: String,
     pub action_unmerge_erased: String,
+    pub person_withdrew: String,
+    pub person_paused: String,
+    pub person_back: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

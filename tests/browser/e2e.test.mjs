@@ -442,3 +442,65 @@ test('an organizer opens a pairing from the digest and confirms it, without Java
   assert.equal(afterMerge.split('\n').filter((l) => l.includes('\tRosa B')).length, 1, afterMerge);
   await page.context().close();
 });
+
+/** The first message to `address` in the serve's messages folder, waiting for the sender (every 2 s). */
+async function messageTo(address) {
+  const dir = join(data, 'messages');
+  for (let i = 0; i < 100; i++) {
+    let names = [];
+    try { names = readdirSync(dir); } catch { /* not written yet */ }
+    for (const name of names.filter((n) => n.endsWith('.eml'))) {
+      const eml = readFileSync(join(dir, name), 'utf8');
+      if (eml.includes(`To: ${address}`)) return eml;
+    }
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  throw new Error(`no message to ${address}`);
+}
+
+test('a person opens their own page from the receipt, in English and Spanish, and its pages pass axe-core and the Nu checker', async () => {
+  const pages = mkdtempSync(join(work, 'own-pages-'));
+  const page = await noScriptPage();
+  for (const [lang, name, email, role] of [['es', 'Paz Navegador', 'paz.browser@example.org', 'delivery'], ['en', 'Sol Browser', 'sol.browser@example.org', 'shopper']]) {
+    const sent = await fetch(`${base}/api/signup`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ name, email, contact_method: 'email', zip: '92004', roles: [role], consent: true, lang }) });
+    assert.equal(sent.status, 201);
+    const html = htmlPart(await messageTo(email));
+    assert.ok(!html.includes(name.split(' ')[0]), 'the receipt does not repeat the name');
+    const link = html.match(/href="(http[^"]*\/api\/me\?t=[0-9a-f]{64})"/)[1].replace(/^https?:\/\/[^/]+/, base);
+    await page.goto(link);
+    assert.equal(await page.getAttribute('html', 'lang'), lang);
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `own-${lang}.html`), await page.content());
+    await page.screenshot({ path: join(shots, `own-page-${lang}-360.png`), fullPage: true });
+    // A button, then the page it answers with.
+    const action = role === 'delivery' ? 'withdraw' : 'pause';
+    await Promise.all([page.waitForLoadState('load'), page.click(`form:has(input[value="${action}"]) button`)]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `own-${action}-${lang}.html`), await page.content());
+    // "Delete my data": the confirmation page (not pressed).
+    await page.goto(link);
+    await Promise.all([page.waitForLoadState('load'), page.click('form:has(input[value="delete"]) button')]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `own-delete-${lang}.html`), await page.content());
+    // Email me my link again: the form, an error, and the answer.
+    await page.goto(`${base}/api/me/again?lang=${lang}`);
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `again-${lang}.html`), await page.content());
+    await page.fill('#email', email);
+    await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `again-sent-${lang}.html`), await page.content());
+  }
+  // A link that does not work.
+  await page.goto(`${base}/api/me?t=${'0'.repeat(64)}`);
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  writeFileSync(join(pages, 'gone.html'), await page.content());
+  await page.context().close();
+  const checked = spawnSync('java', ['-jar', vnuJar, '--errors-only', pages], { encoding: 'utf8' });
+  assert.equal(checked.error, undefined, 'java runs');
+  assert.equal(checked.stderr.trim(), '', 'no errors');
+  assert.equal(checked.status, 0);
+});

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use mutualaid_handler::store::message::Message;
+use mutualaid_handler::store::page_link::PageLink;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
     Admission, Case, CaseAction, CaseKind, CaseScan, Counter, DigestState, Kept, LogEntry,
@@ -35,6 +36,7 @@ struct State {
     actions: Vec<CaseAction>,
     rate_rings: BTreeMap<String, RateRing>,
     messages: BTreeMap<String, Message>,
+    page_links: BTreeMap<String, PageLink>,
     counters: BTreeMap<(String, Counter), u64>,
     digest: DigestState,
 }
@@ -238,6 +240,22 @@ impl State {
                 }
                 self.messages.insert(message.id.clone(), message.clone());
             }
+            Write::PageLink { link, expected } => {
+                let kept = self.page_links.get(&link.hash).map_or(0, |l| l.version);
+                if kept != *expected {
+                    return conflict();
+                }
+                self.page_links.insert(link.hash.clone(), link.clone());
+            }
+            Write::DropPageLink { person_id, hash } => {
+                if self
+                    .page_links
+                    .get(hash)
+                    .is_some_and(|l| l.person_id == *person_id)
+                {
+                    self.page_links.remove(hash);
+                }
+            }
             Write::DropMessage { person_id, id } => {
                 if self
                     .messages
@@ -381,6 +399,10 @@ impl IntakeStore for ModelStore {
 
     async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
         Ok(self.read(|s| s.rate_rings.get(client).cloned().unwrap_or_default()))
+    }
+
+    async fn page_link(&self, hash: &str) -> Result<Option<PageLink>, StoreError> {
+        Ok(self.read(|s| s.page_links.get(hash).cloned()))
     }
 }
 
@@ -557,6 +579,12 @@ impl AdminStore for ModelStore {
                     .values()
                     .filter(|m| of(&m.person_id))
                     .map(|m| m.id.clone())
+                    .collect(),
+                page_links: s
+                    .page_links
+                    .values()
+                    .filter(|l| of(&l.person_id))
+                    .map(|l| l.hash.clone())
                     .collect(),
             }
         }))

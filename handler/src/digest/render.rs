@@ -851,7 +851,12 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         .map(shown)
         .unwrap_or_else(|| t.unreadable_record.clone());
     let volunteer = a.volunteer.as_ref().map(shown).unwrap_or_default();
+    let by_person = a.action.by == crate::store::Actor::Person;
     let template = match a.action.kind {
+        // Done by the person on their own page: said so.
+        ActionKind::Close if by_person => &t.person_withdrew,
+        ActionKind::Pause if by_person && a.action.detail == "0" => &t.person_back,
+        ActionKind::Pause if by_person => &t.person_paused,
         ActionKind::Confirm => &t.action_confirm,
         ActionKind::Decline => &t.action_decline,
         ActionKind::Close => &t.action_close,

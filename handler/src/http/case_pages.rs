@@ -40,17 +40,17 @@ pub struct OrganizerActions {
     pub time_zone: String,
 }
 
-fn esc(value: &str) -> String {
+pub(super) fn esc(value: &str) -> String {
     html_escape::encode_quoted_attribute(value).into_owned()
 }
 
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     values.iter().fold(template.to_owned(), |t, (k, v)| {
         t.replace(&format!("{{{k}}}"), v)
     })
 }
 
-fn date(t: Timestamp, tz: &str) -> String {
+pub(super) fn date(t: Timestamp, tz: &str) -> String {
     jiff::Timestamp::from_second(t)
         .ok()
         .and_then(|ts| jiff::tz::TimeZone::get(tz).ok().map(|z| ts.to_zoned(z)))
@@ -59,9 +59,23 @@ fn date(t: Timestamp, tz: &str) -> String {
 }
 
 fn page(status: StatusCode, lang: &str, title: &str, body: &str) -> Response {
+    page_with(status, lang, "ltr", title, body, "no-referrer")
+}
+
+/// A small page of its own (no script, not indexed, never cached), sent
+/// with `referrer` as its `Referrer-Policy`.
+pub(super) fn page_with(
+    status: StatusCode,
+    lang: &str,
+    dir: &str,
+    title: &str,
+    body: &str,
+    referrer: &'static str,
+) -> Response {
     let html = format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;line-height:1.5;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#1a1a1a;background:#fff}}button{{font:inherit;font-weight:bold;padding:.75rem 1.25rem;border:0;border-radius:.25rem;background:#0b5394;color:#fff;cursor:pointer}}button:focus{{outline:3px solid #f0b400;outline-offset:2px}}</style></head><body><main><h1>{title}</h1>{body}</main></body></html>",
+        "<!doctype html><html lang=\"{lang}\"{dir}><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;line-height:1.5;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#1a1a1a;background:#fff}}button{{font:inherit;font-weight:bold;padding:.75rem 1.25rem;border:0;border-radius:.25rem;background:#0b5394;color:#fff;cursor:pointer}}button:focus{{outline:3px solid #f0b400;outline-offset:2px}}</style></head><body><main><h1>{title}</h1>{body}</main></body></html>",
         lang = esc(lang),
+        dir = if dir == "rtl" { " dir=\"rtl\"" } else { "" },
         title = esc(title),
     );
     (
@@ -69,7 +83,7 @@ fn page(status: StatusCode, lang: &str, title: &str, body: &str) -> Response {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::REFERRER_POLICY, referrer),
             (header::HeaderName::from_static("x-robots-tag"), "noindex"),
         ],
         html,

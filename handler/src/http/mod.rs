@@ -65,9 +65,11 @@ use crate::domain::{self, Retention};
 
 pub mod case_pages;
 pub mod forwarded;
+pub mod own_page;
 pub mod security;
 use crate::store::{
-    Admission, CaseDesk, Counter, IntakeStore, Records, StoreError, Submission, Timestamp,
+    AdminStore, Admission, CaseDesk, Counter, IntakeStore, Records, SenderStore, StoreError,
+    Submission, Timestamp,
 };
 pub use case_pages::OrganizerActions;
 
@@ -205,10 +207,14 @@ pub const ROUTES: &[&str] = &[
     "GET /api/donate",
     "GET /api/case",
     "POST /api/case",
+    "GET /api/me",
+    "POST /api/me",
+    "GET /api/me/again",
+    "POST /api/me/again",
 ];
 
 /// The router: [`ROUTES`].
-pub fn router<S: IntakeStore + CaseDesk>(app: App<S>) -> Router {
+pub fn router<S: IntakeStore + CaseDesk + AdminStore + SenderStore>(app: App<S>) -> Router {
     let origins: Vec<HeaderValue> = app
         .config
         .allowed_origins
@@ -233,6 +239,14 @@ pub fn router<S: IntakeStore + CaseDesk>(app: App<S>) -> Router {
         .route(
             "/api/case",
             axum::routing::get(case_pages::show::<S>).post(case_pages::act::<S>),
+        )
+        .route(
+            "/api/me",
+            axum::routing::get(own_page::show::<S>).post(own_page::act::<S>),
+        )
+        .route(
+            "/api/me/again",
+            axum::routing::get(own_page::again_form::<S>).post(own_page::again::<S>),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)

@@ -317,6 +317,8 @@ pub enum Actor {
     Request,
     /// The store itself (re-keying found a record under two names).
     Store,
+    /// The person, from their own page (withdrawn, paused, back).
+    Person,
     /// Recorded by a version that knew someone this one does not.
     #[serde(other)]
     Other,
@@ -329,6 +331,7 @@ impl Actor {
             Actor::Link => "link",
             Actor::Cli => "cli",
             Actor::Request => "request",
+            Actor::Person => "person",
             Actor::Store => "store",
             Actor::Other => "other",
         }

@@ -17,12 +17,14 @@
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |
 //! | a message to a person (the outbox) | `PERSON#<person id>` | `MSG#<id>` | `record` (the [`Message`]: ids, never a copy of the record), `version`, `expires_at`, and while it waits `pending` = `MESSAGE`, `gsi1sk` = `<due at, 12 digits>#<id>` |
+//! | a private link to a person's page | `PERSON#<person id>` | `LINK#<hash of its token>` | `record` (the [`PageLink`]), `version`, `expires_at`, `gsi1pk` = `LINK#<hash>`, `gsi1sk` = `LINK` (found by its hash through [`INDEX`]) |
 //! | the receipts to one address in the last day | `RATE#receipts:<address hash>` | `RATE` | as a rate ring, written in the sign-up's plan |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
 //!
 //! - [`INDEX`] (`by_change`, keys `gsi1pk`/`gsi1sk`, all attributes): every
-//!   record in change order (export, the volunteers pairing can offer).
+//!   record in change order (export, the volunteers pairing can offer), and
+//!   each private link under its own hash.
 //! - [`PENDING_INDEX`] (`pending`, keys `pending`/`gsi1sk`, keys only): a
 //!   **sparse** index of the digest's work: the pending records (`PENDING`),
 //!   the cases not closed (`CASE`), the paused volunteers (`VOLUNTEER`) and
@@ -78,6 +80,7 @@ use aws_sdk_dynamodb::types::{
 use mutualaid_forms::FormId;
 
 use super::message::Message;
+use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, Counter, DigestState,
     DigestStore, FormerContact, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
@@ -928,6 +931,31 @@ impl DynamoStore {
                     .put(put.build().map_err(built)?)
                     .build())
             }
+            Write::PageLink { link, expected } => {
+                let record = serde_dynamo::to_attribute_value(link)
+                    .map_err(|e| StoreError::Unavailable(format!("encoding a link: {e}")))?;
+                let mut put = Put::builder()
+                    .table_name(table)
+                    .item(PARTITION_KEY, s(person_pk(&link.person_id)))
+                    .item(SORT_KEY, s(format!("LINK#{}", link.hash)))
+                    .item(INDEX_PARTITION_KEY, s(format!("LINK#{}", link.hash)))
+                    .item(INDEX_SORT_KEY, s("LINK"))
+                    .item("record", record)
+                    .item("version", n(link.version))
+                    .item(TTL_ATTRIBUTE, n(link.expires_at));
+                put = if *expected == 0 {
+                    put.condition_expression("attribute_not_exists(pk)")
+                } else {
+                    put.condition_expression("version = :read")
+                        .expression_attribute_values(":read", n(*expected))
+                };
+                Ok(TransactWriteItem::builder()
+                    .put(put.build().map_err(built)?)
+                    .build())
+            }
+            Write::DropPageLink { person_id, hash } => {
+                self.delete(person_pk(person_id), format!("LINK#{hash}"), None)
+            }
             Write::DropMessage { person_id, id } => {
                 self.delete(person_pk(person_id), format!("MSG#{id}"), None)
             }
@@ -1614,6 +1642,10 @@ impl IntakeStore for DynamoStore {
         ))
     }
 
+    async fn page_link(&self, hash: &str) -> Result<Option<PageLink>, StoreError> {
+        self.find_page_link(hash).await
+    }
+
     async fn rate_ring(&self, client: &str) -> Result<RateRing, StoreError> {
         let Some(item) = self.get(format!("RATE#{client}"), "RATE").await? else {
             return Ok(RateRing::default());
@@ -1677,6 +1709,30 @@ impl SenderStore for DynamoStore {
             .collect();
         messages.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(messages)
+    }
+}
+
+impl DynamoStore {
+    /// The private link under `hash`: found through [`INDEX`] (its
+    /// `gsi1pk` is `LINK#<hash>`), then read consistently from the
+    /// record's partition.
+    async fn find_page_link(&self, hash: &str) -> Result<Option<PageLink>, StoreError> {
+        let found = self
+            .query_all(
+                Some(INDEX),
+                "gsi1pk = :k",
+                vec![(":k", s(format!("LINK#{hash}")))],
+            )
+            .await?;
+        let Some(pk) = found.first().and_then(|item| text(item, PARTITION_KEY)) else {
+            return Ok(None);
+        };
+        Ok(self
+            .get(pk.to_owned(), &format!("LINK#{hash}"))
+            .await?
+            .and_then(|item| item.get("record").cloned())
+            .and_then(|r| serde_dynamo::from_attribute_value::<_, PageLink>(r).ok())
+            .filter(|link| link.hash == hash))
     }
 }
 
@@ -1885,6 +1941,8 @@ impl AdminStore for DynamoStore {
                 kept.load = true;
             } else if let Some(message) = sk.strip_prefix("MSG#") {
                 kept.messages.push(message.to_owned());
+            } else if let Some(hash) = sk.strip_prefix("LINK#") {
+                kept.page_links.push(hash.to_owned());
             }
         }
         kept.cases

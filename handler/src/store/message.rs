@@ -34,6 +34,8 @@ pub enum MessageKind {
     Receipt,
     /// "We got your change": an update.
     ChangeReceipt,
+    /// "Here is your link again", asked for on the page that sends it.
+    LinkAgain,
 }
 
 impl MessageKind {
@@ -42,6 +44,7 @@ impl MessageKind {
         match self {
             MessageKind::Receipt => "receipt",
             MessageKind::ChangeReceipt => "change_receipt",
+            MessageKind::LinkAgain => "link_again",
         }
     }
 
@@ -93,6 +96,10 @@ pub struct Message {
     pub kind: MessageKind,
     /// The reference of the submission it is about.
     pub about: String,
+    /// The private link's token it carries, only until the mail service
+    /// accepted it (the store keeps the link's hash alone).
+    #[serde(default)]
+    pub link: Option<String>,
     /// When it was written (with what caused it).
     pub created_at: Timestamp,
     /// Where it is.
@@ -122,6 +129,7 @@ impl Message {
             lang,
             kind,
             about: about.to_owned(),
+            link: None,
             created_at: now,
             state: MessageState::Waiting {
                 attempts: 0,
@@ -140,9 +148,15 @@ impl Message {
         }
     }
 
-    /// Its next version in `state`.
+    /// Its next version in `state` (sent or given up: without the link's
+    /// token, which lives only until then).
     pub fn moved_to(&self, state: MessageState, expires_at: Timestamp) -> Message {
+        let link = match state {
+            MessageState::Waiting { .. } => self.link.clone(),
+            _ => None,
+        };
         Message {
+            link,
             state,
             version: self.version + 1,
             expires_at,
@@ -169,6 +183,8 @@ pub struct Receipt {
     pub tally_key: String,
     /// The tally with this receipt counted.
     pub tally: ReceiptTally,
+    /// The private link it carries (the message holds its token).
+    pub link: super::page_link::PageLink,
 }
 
 /// The tally of the receipts to one address: the last ones' times (at most

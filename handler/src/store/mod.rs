@@ -85,6 +85,7 @@ use sha2::{Digest, Sha256};
 
 pub mod case;
 pub mod message;
+pub mod page_link;
 pub mod plan;
 pub mod sqlite;
 
@@ -925,6 +926,13 @@ pub trait IntakeStore: Records {
 
     /// The rate limit's ring of `client` (the default when none is kept).
     fn rate_ring(&self, client: &str) -> impl Future<Output = Result<RateRing, StoreError>> + Send;
+
+    /// The private link kept under `hash` ([`page_link::hash_of`] of its
+    /// token), if any.
+    fn page_link(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<page_link::PageLink>, StoreError>> + Send;
 }
 
 /// The organizers' case desk (the action pages, `mutualaid cases`): a volunteer's load.

@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{Message, RECEIPT_WINDOW, ReceiptTally};
+use super::page_link::PageLink;
 use super::{
     Case, CaseAction, CaseKind, FormerContact, LogEntry, Person, Standing, SubmissionWrite,
     Timestamp,
@@ -244,6 +245,21 @@ pub enum Write {
         person_id: String,
         /// The message.
         id: String,
+    },
+    /// A private link to a person's page, new (`expected` 0) or changed
+    /// (revoked, a held page's state) over the version read.
+    PageLink {
+        /// The link as it is to be.
+        link: PageLink,
+        /// The stored version it replaces (0: new).
+        expected: u64,
+    },
+    /// One private link of the record (erasure).
+    DropPageLink {
+        /// The record.
+        person_id: String,
+        /// The link's hash.
+        hash: String,
     },
     /// The tally of receipts to one address, over the version read
     /// (`tally.version - 1`; refused if another receipt came between).
@@ -547,6 +563,10 @@ impl Planner {
                 message: receipt.message.clone(),
                 expected: 0,
             });
+            self.writes.push(Write::PageLink {
+                link: receipt.link.clone(),
+                expected: 0,
+            });
             self.writes.push(Write::ReceiptTally {
                 key: receipt.tally_key.clone(),
                 tally: receipt.tally.clone(),
@@ -721,6 +741,8 @@ pub struct Kept {
     pub load: bool,
     /// Its messages, sent or waiting, by id.
     pub messages: Vec<String>,
+    /// Its private links, by hash.
+    pub page_links: Vec<String>,
 }
 
 /// The plans that erase a record, in order, none larger than
@@ -803,6 +825,10 @@ pub fn erasure(id: &str, kept: &Kept, action: &CaseAction) -> Vec<Plan> {
         id: id.clone(),
     });
     rest.splice(0..0, messages);
+    rest.extend(kept.page_links.iter().map(|hash| Write::DropPageLink {
+        person_id: person(),
+        hash: hash.clone(),
+    }));
     for writes in rest.chunks(MOST_WRITES) {
         plans.push(Plan {
             writes: writes.to_vec(),

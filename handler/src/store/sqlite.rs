@@ -16,6 +16,7 @@
 //! | `loads` | a volunteer → how many delivery cases are matched to them ([`Write::Load`]) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client (and, keyed `receipts:<hash>`, the receipts per address), per-day self-report, the digest's lease and manifest |
+//! | `page_links` | the private links to each person's page, by the hash of their token ([`super::page_link::PageLink`]) |
 //! | `messages` | the outbox: each message to a person ([`super::message::Message`]), `due_at` set only while it waits |
 //!
 //! Deleted content is overwritten (`PRAGMA secure_delete`), and an erasure
@@ -41,6 +42,7 @@ use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::message::Message;
+use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, CaseState, Counter,
     DigestState, DigestStore, IntakeStore, Kept, LogEntry, ManifestEntry, Outcome, Person, Plan,
@@ -193,6 +195,13 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_person ON messages (person_id);
+CREATE TABLE IF NOT EXISTS page_links (
+    hash TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    record TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS page_links_by_person ON page_links (person_id);
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -881,6 +890,30 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
                 *expected as i64
             ],
         )?),
+        Write::PageLink { link, expected: 0 } => run(
+            "INSERT INTO page_links (hash, person_id, record, version) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                link.hash,
+                link.person_id,
+                encode(link)?,
+                link.version as i64
+            ],
+        )
+        .map(drop),
+        Write::PageLink { link, expected } => exactly_one(run(
+            "UPDATE page_links SET record = ?2, version = ?3 WHERE hash = ?1 AND version = ?4",
+            params![
+                link.hash,
+                encode(link)?,
+                link.version as i64,
+                *expected as i64
+            ],
+        )?),
+        Write::DropPageLink { person_id, hash } => run(
+            "DELETE FROM page_links WHERE hash = ?1 AND person_id = ?2",
+            params![hash, person_id],
+        )
+        .map(drop),
         Write::DropMessage { person_id, id } => run(
             "DELETE FROM messages WHERE id = ?1 AND person_id = ?2",
             params![id, person_id],
@@ -1401,6 +1434,14 @@ impl IntakeStore for SqliteStore {
         let client = client.to_owned();
         self.with_tx(move |tx| read_rate_ring(tx, &client)).await
     }
+
+    async fn page_link(&self, hash: &str) -> Result<Option<PageLink>, StoreError> {
+        let hash = hash.to_owned();
+        self.with_tx(move |tx| {
+            Ok(json_records(tx, "SELECT record FROM page_links WHERE hash = ?1", [hash])?.pop())
+        })
+        .await
+    }
 }
 
 impl CaseDesk for SqliteStore {
@@ -1647,6 +1688,7 @@ impl AdminStore for SqliteStore {
                 standing: there("SELECT 1 FROM volunteers WHERE person_id = ?1")?,
                 load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
                 messages: keys("SELECT id FROM messages WHERE person_id = ?1 ORDER BY id")?,
+                page_links: keys("SELECT hash FROM page_links WHERE person_id = ?1 ORDER BY hash")?,
             })
         })
         .await

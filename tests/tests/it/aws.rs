@@ -113,6 +113,9 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
             ("IDENTITY IDENTITY".to_owned(), 2),
             ("PERSON ACTIVE".to_owned(), 1),
             ("PERSON CASE".to_owned(), 1),
+            // The private links of her two receipts (the first sign-up's and
+            // the change's), kept as long as the record.
+            ("PERSON LINK".to_owned(), 2),
             ("PERSON LOG".to_owned(), 3),
             ("PERSON PERSON".to_owned(), 1),
             ("PERSON V".to_owned(), 2),

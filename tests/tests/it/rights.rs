@@ -26,6 +26,7 @@ use mutualaid_handler::erase::{self, Contact};
 use mutualaid_handler::links::LinkKeys;
 use mutualaid_handler::store::Submission;
 use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::roles::*;
 use mutualaid_tests::calls::{Call, CallLog, Policy, Resource};
 use mutualaid_tests::{aws, stores};
 
@@ -102,6 +103,48 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     )
     .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
+    submit.extend(log.take());
+
+    // submit: a person's own page (its link found by its hash), "email me
+    // my link again", and "Delete my data" from the page.
+    let leaving = mutualaid_handler::domain::accept(
+        &store,
+        Submission::Signup(person(
+            "Lee Leaving",
+            Some("lee@example.org"),
+            None,
+            "92004",
+            &["delivery"],
+        )),
+        NOON - 200,
+        KEEP,
+    )
+    .await
+    .expect("a sign-up")
+    .person_id;
+    submit.extend(log.take());
+    let token = store
+        .messages_of(&leaving)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find_map(|m| m.link)
+        .expect("a link");
+    let _ = log.take(); // the test's own read
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let again =
+        crate::own_page::post(&app, "/api/me/again", &[("email", "rita@example.org")]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let confirm =
+        crate::own_page::press(&app, &crate::own_page::button(&page.body, "delete"), &[]).await;
+    let deleted = crate::own_page::press(
+        &app,
+        &crate::own_page::button(&confirm.body, "delete_confirmed"),
+        &[],
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
     submit.extend(log.take());
 
     // digest: the sender's run every minute (receipts through its mailer).
@@ -443,6 +486,58 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             "a sign-up under submit's rights: {answer}"
         );
     }
+    // A person's own page and "email me my link again", under submit's rights.
+    let rita_token = {
+        // Read as the digest function may (IAM checks are on).
+        let config = mutualaid_handler::lambda::sdk_config(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&endpoint)
+                .region(aws_sdk_dynamodb::config::Region::new(aws::REGION))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    &digest_user.0,
+                    &digest_user.1,
+                    None,
+                    None,
+                    "digest",
+                )),
+        )
+        .await;
+        let store = DynamoStore::new(Client::new(&config), table.clone());
+        let rita = store
+            .sharing(&["signup:email:rita@example.org".to_owned()])
+            .await
+            .expect("Rita's record")
+            .first()
+            .map(|(_, id)| id.clone())
+            .expect("Rita");
+        store
+            .messages_of(&rita)
+            .await
+            .expect("messages")
+            .into_iter()
+            .find_map(|m| m.link)
+            .expect("her receipt's link")
+    };
+    let (_, answer) = emulator
+        .invoke(opening(&format!("/api/me?t={rita_token}")))
+        .await;
+    assert_eq!(
+        answer["statusCode"], 200,
+        "her page under submit's rights: {answer}"
+    );
+    let (_, answer) = emulator
+        .invoke(lambda::http_event(
+            false,
+            "/api/me/again",
+            "application/x-www-form-urlencoded",
+            "email=rita%40example.org",
+            "203.0.113.9",
+        ))
+        .await;
+    assert_eq!(
+        answer["statusCode"], 200,
+        "the link again under submit's rights: {answer}"
+    );
     let _ = submit.kill();
     let _ = submit.wait();
 
@@ -463,12 +558,15 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     // The sender's run every minute: receipts through SES, under the same rights.
     let answer = run_digest(serde_json::json!({"deliver": {}})).await;
     assert_eq!(
-        answer["delivered"], 3,
-        "Rita, Vic and Rosa's daughter: {answer}"
+        answer["delivered"], 4,
+        "Rita, Vic, Rosa's daughter, and Rita's link again: {answer}"
     );
     let receipt = aws::sent_to(&endpoint, "rita@example.org");
-    assert_eq!(receipt.len(), 1);
-    assert!(receipt[0].contains("we got your sign-up"), "{}", receipt[0]);
+    assert_eq!(receipt.len(), 2);
+    assert!(
+        receipt.iter().any(|m| m.contains("we got your sign-up")),
+        "{receipt:?}"
+    );
     let answer = run_digest(schedule.clone()).await;
     assert_eq!(answer["sent"], true, "{answer}");
     let html = latest_digest_html(&endpoint, &to);

@@ -1,0 +1,550 @@
+//! Each person's own page, behind the private link in their receipt: where
+//! they stand in general words, a GET that changes nothing, buttons bound
+//! to what the page showed (withdraw, pause, back, delete), a held page for
+//! an email new to a record that acts on nothing, and "email me my link
+//! again". In process, through the router, on both stores.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use mutualaid_forms::Lang;
+use mutualaid_handler::domain::{self, Retention};
+use mutualaid_handler::links::LinkKeys;
+use mutualaid_handler::store::message::{MessageKind, MessageState};
+use mutualaid_handler::store::roles::*;
+use mutualaid_handler::store::{ActionKind, Actor, CaseState, CloseReason, Submission};
+
+use crate::case_links::router;
+use crate::handler::{Answer, send};
+
+/// Thursday 26 November 2026, noon in San Diego.
+const NOON: i64 = 1_795_723_200;
+const KEEP: Retention = Retention { days: 365 };
+
+fn three_days_later() -> i64 {
+    NOON + 3 * 86_400 + 60
+}
+
+fn rosa() -> mutualaid_forms::Signup {
+    mutualaid_forms::Signup {
+        neighborhood: Some("Barrio Logan".into()),
+        notes: Some("Diabetic, no sugar please".into()),
+        lang: Lang::ES,
+        ..mutualaid_tests::person(
+            "Rosa Quintana",
+            Some("rosa.q@example.org"),
+            Some("+16195550142"),
+            "92113",
+            &["delivery"],
+        )
+    }
+}
+
+fn sam() -> mutualaid_forms::Signup {
+    mutualaid_tests::person(
+        "Sam Whitfield",
+        Some("sam.w@example.org"),
+        Some("+16195550177"),
+        "92104",
+        &["shopper"],
+    )
+}
+
+async fn sign_up<S: Store>(store: &S, signup: mutualaid_forms::Signup, at: i64) -> String {
+    domain::accept(store, Submission::Signup(signup), at, KEEP)
+        .await
+        .expect("accepted")
+        .person_id
+}
+
+/// The token of the latest message to record `id` that carries one (as
+/// the mail will, once sent).
+async fn token_of<S: Store>(store: &S, id: &str) -> String {
+    store
+        .messages_of(id)
+        .await
+        .expect("messages")
+        .iter()
+        .rev()
+        .find_map(|m| m.link.clone())
+        .expect("a message with a link")
+}
+
+fn app<S: Store + Clone>(store: &S, now: fn() -> i64) -> Router {
+    let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
+    router(store, &keys, 3, now)
+}
+
+async fn get(app: &Router, path: &str) -> Answer {
+    send(
+        app,
+        Request::get(path).body(Body::empty()).expect("request"),
+    )
+    .await
+}
+
+pub(crate) async fn post(app: &Router, path: &str, fields: &[(&str, &str)]) -> Answer {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    send(
+        app,
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await
+}
+
+/// The hidden fields of the form on `page` whose `do` is `action`.
+pub(crate) fn button(page: &str, action: &str) -> Vec<(String, String)> {
+    let marker = format!("name=\"do\" value=\"{action}\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {action} button on:\n{page}"));
+    let start = page[..at].rfind("<form").expect("its form");
+    let end = at + page[at..].find("</form>").expect("its end");
+    let form = &page[start..end];
+    let mut fields = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            input
+                .find(&key)
+                .map(|i| &input[i + key.len()..])
+                .and_then(|rest| rest.split('"').next())
+                .map(|v| v.replace("&amp;", "&"))
+        };
+        if let (Some(name), Some(value)) = (attr("name"), attr("value")) {
+            fields.push((name, value));
+        }
+    }
+    fields
+}
+
+pub(crate) async fn press(
+    app: &Router,
+    fields: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> Answer {
+    let mut all: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    all.extend_from_slice(extra);
+    post(app, "/api/me", &all).await
+}
+
+async fn the_page_shows_where_they_stand_and_its_get_changes_nothing<S: Store + Clone>(store: S) {
+    let rosa_id = sign_up(&store, rosa(), NOON).await;
+    let token = token_of(&store, &rosa_id).await;
+    let before = store.person(&rosa_id).await.expect("read").expect("Rosa");
+    let app = app(&store, three_days_later);
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // In her language, general words, none of her details.
+    assert!(page.body.contains("lang=\"es\""));
+    assert!(
+        page.body
+            .contains("Recibimos su inscripción el 26 de noviembre de 2026."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "Estamos buscando a una persona voluntaria cerca de usted: 3 días hasta ahora."
+        ),
+        "{}",
+        page.body
+    );
+    for detail in [
+        "Rosa",
+        "Quintana",
+        "rosa.q",
+        "6195550142",
+        "92113",
+        "Barrio Logan",
+        "Diabetic",
+    ] {
+        assert!(!page.body.contains(detail), "the page shows {detail:?}");
+    }
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(page.headers["x-robots-tag"], "noindex");
+    assert!(!page.body.contains("<script"));
+    // The usual language switch, and the page in English.
+    assert!(
+        page.body
+            .contains(&format!("href=\"me?t={token}&amp;lang=en\""))
+    );
+    let english = get(&app, &format!("/api/me?t={token}&lang=en")).await;
+    assert!(
+        english
+            .body
+            .contains("We are looking for a volunteer near you — 3 days so far."),
+        "{}",
+        english.body
+    );
+    // GET changed nothing (a mail scanner opens every link).
+    let after = store.person(&rosa_id).await.expect("read").expect("Rosa");
+    assert_eq!(after, before);
+    let cases = store.cases_of(&rosa_id).await.expect("cases");
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].state, CaseState::Open);
+    // A token that is not one, or not kept: the way to ask again.
+    let unknown = get(&app, &format!("/api/me?t={}", "a".repeat(64))).await;
+    assert_eq!(unknown.status, StatusCode::FORBIDDEN);
+    assert!(unknown.body.contains("me/again"));
+    assert_eq!(
+        get(&app, "/api/me?t=../../etc/passwd").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Once the receipt is sent, the store keeps only the link's hash.
+    let dir = tempfile::tempdir().expect("tmp");
+    let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
+    let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
+        .expect("letters");
+    let mailer = mutualaid_handler::mail::Outbox {
+        dir: dir.path().to_owned(),
+    };
+    mutualaid_handler::outbox::deliver_due(&store, &mailer, &letters, NOON + 5)
+        .await
+        .expect("sent");
+    let sent = store.messages_of(&rosa_id).await.expect("messages");
+    assert!(matches!(sent[0].state, MessageState::Sent { .. }));
+    assert_eq!(sent[0].link, None, "the token is gone from the store");
+    let raw = std::fs::read(dir.path().join(format!("{}.eml", sent[0].id))).expect("mail");
+    let mail = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    let url = format!("https://mutualaid.example.org/api/me?t={token}");
+    let text = mail.body_text(0).expect("text");
+    let html = mail.body_html(0).expect("html");
+    assert!(text.contains(&url), "the receipt carries her link: {text}");
+    assert!(html.contains(&format!("href=\"{url}\"")), "{html}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    the_page_shows_where_they_stand_and_its_get_changes_nothing
+        => sqlite_the_page_shows_where_they_stand_and_its_get_changes_nothing,
+        dynamodb_the_page_shows_where_they_stand_and_its_get_changes_nothing
+);
+
+async fn withdraw_pause_back_and_delete_act_only_on_what_the_page_showed<S: Store + Clone>(
+    store: S,
+) {
+    let rosa_id = sign_up(&store, rosa(), NOON).await;
+    // Her son shares her phone: a household, another record.
+    let son = sign_up(
+        &store,
+        mutualaid_tests::person(
+            "Luis Quintana",
+            None,
+            Some("+16195550142"),
+            "92113",
+            &["delivery"],
+        ),
+        NOON + 10,
+    )
+    .await;
+    let sam_id = sign_up(&store, sam(), NOON + 20).await;
+    let app = app(&store, three_days_later);
+
+    // I don't need help anymore.
+    let token = token_of(&store, &rosa_id).await;
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    let withdraw = button(&page.body, "withdraw");
+    let done = press(&app, &withdraw, &[]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("Listo: su pedido está cerrado"),
+        "{}",
+        done.body
+    );
+    let case = store.cases_of(&rosa_id).await.expect("cases").remove(0);
+    assert_eq!(case.state, CaseState::Closed);
+    assert_eq!(case.closed.map(|(_, r)| r), Some(CloseReason::Withdrawn));
+    let actions = store.actions_since(0).await.expect("actions");
+    assert!(
+        actions.iter().any(|a| a.kind == ActionKind::Close
+            && a.by == Actor::Person
+            && a.case_id.as_deref() == Some(case.id.as_str())),
+        "recorded as hers: {actions:?}"
+    );
+    // The same button again (an old tab): refused, saying it changed.
+    let replay = press(&app, &withdraw, &[]).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT);
+    assert!(
+        replay.body.contains("Su inscripción cambió"),
+        "{}",
+        replay.body
+    );
+    assert!(
+        replay.body.contains("Su pedido se cerró el"),
+        "{}",
+        replay.body
+    );
+
+    // A volunteer pauses for two weeks, then is back.
+    let sam_token = token_of(&store, &sam_id).await;
+    let page = get(&app, &format!("/api/me?t={sam_token}")).await;
+    assert!(
+        !page.body.contains("name=\"do\" value=\"withdraw\""),
+        "Sam asked for nothing"
+    );
+    let paused = press(&app, &button(&page.body, "pause"), &[("weeks", "2")]).await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    let standing = store.standings().await.expect("standings");
+    let sams = standing
+        .iter()
+        .find(|s| s.person_id == sam_id)
+        .expect("Sam's standing");
+    assert_eq!(sams.paused_until, Some(three_days_later() + 14 * 86_400));
+    let page = get(&app, &format!("/api/me?t={sam_token}")).await;
+    assert!(
+        page.body.contains("You are paused until December 13, 2026"),
+        "{}",
+        page.body
+    );
+    let back = press(&app, &button(&page.body, "back"), &[]).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let standing = store.standings().await.expect("standings");
+    assert_eq!(
+        standing
+            .iter()
+            .find(|s| s.person_id == sam_id)
+            .and_then(|s| s.paused_until),
+        None
+    );
+    let pauses: Vec<_> = store
+        .actions_since(0)
+        .await
+        .expect("actions")
+        .into_iter()
+        .filter(|a| a.kind == ActionKind::Pause && a.by == Actor::Person)
+        .map(|a| a.detail)
+        .collect();
+    assert_eq!(pauses, ["14", "0"]);
+
+    // Delete my data: a confirmation first (nothing deleted), then only hers.
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    let confirm = press(&app, &button(&page.body, "delete"), &[]).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.body.contains("¿Borrar sus datos?"),
+        "{}",
+        confirm.body
+    );
+    assert!(store.person(&rosa_id).await.expect("read").is_some());
+    let deleted = press(&app, &button(&confirm.body, "delete_confirmed"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(deleted.body.contains("Sus datos están borrados"));
+    assert!(store.person(&rosa_id).await.expect("read").is_none());
+    assert!(
+        store.kept(&rosa_id).await.expect("kept") == Default::default(),
+        "nothing of hers is left"
+    );
+    assert!(
+        store.person(&son).await.expect("read").is_some(),
+        "her son's record stays"
+    );
+    assert_eq!(
+        get(&app, &format!("/api/me?t={token}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The next digest says what each did on their own page.
+    let dir = tempfile::tempdir().expect("tmp");
+    let outbox = mutualaid_handler::mail::Outbox {
+        dir: dir.path().to_owned(),
+    };
+    crate::digest::english_digest(&store, &outbox, three_days_later() + 60).await;
+    let raw = mutualaid_tests::latest_message(dir.path());
+    let text = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    assert!(
+        text.contains("said on their own page that they don't need help anymore"),
+        "{text}"
+    );
+    assert!(
+        text.contains("paused themselves on their own page for 14 days"),
+        "{text}"
+    );
+    assert!(
+        text.contains("said on their own page that they are back"),
+        "{text}"
+    );
+    assert!(
+        text.contains("deleted a record at the person's request"),
+        "{text}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    withdraw_pause_back_and_delete_act_only_on_what_the_page_showed
+        => sqlite_withdraw_pause_back_and_delete_act_only_on_what_the_page_showed,
+        dynamodb_withdraw_pause_back_and_delete_act_only_on_what_the_page_showed
+);
+
+async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S: Store + Clone>(
+    store: S,
+) {
+    let maria = mutualaid_tests::person(
+        "Maria Abuela",
+        Some("maria@example.org"),
+        Some(mutualaid_tests::MARIAS_PHONE),
+        "92105",
+        &["delivery"],
+    );
+    let id = sign_up(&store, maria.clone(), NOON).await;
+    // Two days later someone who knows her name and phone sends the form
+    // with an address of their own.
+    let stranger = mutualaid_forms::Signup {
+        email: Some("stranger@example.org".into()),
+        ..maria.clone()
+    };
+    let at = NOON + 2 * 86_400;
+    let outcome = domain::accept(&store, Submission::Signup(stranger), at, KEEP)
+        .await
+        .expect("accepted");
+    assert_eq!(outcome.person_id, id);
+    let messages = store.messages_of(&id).await.expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].to, "stranger@example.org");
+    assert_eq!(
+        messages[1].kind,
+        MessageKind::Receipt,
+        "as a first sign-up's, not \"we got your change\""
+    );
+
+    // Its receipt reads as a first sign-up's, dates and link aside.
+    let dir = tempfile::tempdir().expect("tmp");
+    let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
+    let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
+        .expect("letters");
+    let person = store.person(&id).await.expect("read").expect("Maria");
+    let body = |m: &mutualaid_handler::store::message::Message| {
+        let mail = mutualaid_handler::outbox::render(m, &person, &letters).expect("rendered");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&mail.formatted())
+            .expect("MIME")
+            .body_text(0)
+            .expect("text")
+            .into_owned();
+        let token = m.link.clone().expect("a link");
+        parsed
+            .replace(&token, "TOKEN")
+            .replace("November 26, 2026", "DATE")
+            .replace("November 28, 2026", "DATE")
+    };
+    assert_eq!(body(&messages[1]), body(&messages[0]));
+    let _ = dir;
+
+    // Its page reads as a sign-up of that day, and its buttons act on nothing.
+    let held = messages[1].link.clone().expect("a link");
+    let app = app(&store, three_days_later);
+    let page = get(&app, &format!("/api/me?t={held}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("We got your sign-up on November 28, 2026."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 day so far"), "{}", page.body);
+    let withdrawn = press(&app, &button(&page.body, "withdraw"), &[]).await;
+    assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
+    let page = get(&app, &format!("/api/me?t={held}")).await;
+    assert!(
+        page.body.contains("Your request was closed on"),
+        "{}",
+        page.body
+    );
+    let confirm = press(&app, &button(&page.body, "delete"), &[]).await;
+    let deleted = press(&app, &button(&confirm.body, "delete_confirmed"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(
+        get(&app, &format!("/api/me?t={held}")).await.status,
+        StatusCode::FORBIDDEN,
+        "looks deleted"
+    );
+    // Maria's record and request are as they were.
+    assert!(store.person(&id).await.expect("read").is_some());
+    let cases = store.cases_of(&id).await.expect("cases");
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].state, CaseState::Open);
+    assert!(store.actions_since(0).await.expect("actions").is_empty());
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page
+        => sqlite_a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page,
+        dynamodb_a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page
+);
+
+async fn email_me_my_link_again_answers_the_same_for_anyone<S: Store + Clone>(store: S) {
+    let sam_id = sign_up(&store, sam(), NOON).await;
+    let first = token_of(&store, &sam_id).await;
+    let app = app(&store, three_days_later);
+    let form = get(&app, "/api/me/again?lang=es").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body
+            .contains("<label for=\"email\">Correo electrónico</label>"),
+        "{}",
+        form.body
+    );
+
+    let known = post(
+        &app,
+        "/api/me/again",
+        &[("email", " Sam.W@example.org "), ("lang", "en")],
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/api/me/again",
+        &[("email", "nobody@example.org"), ("lang", "en")],
+    )
+    .await;
+    assert_eq!(known.status, StatusCode::OK);
+    assert_eq!(
+        (known.status, &known.body),
+        (unknown.status, &unknown.body),
+        "the same answer"
+    );
+    let messages = store.messages_of(&sam_id).await.expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].kind, MessageKind::LinkAgain);
+    let second = messages[1].link.clone().expect("a new link");
+    assert_ne!(second, first);
+    // Both links open his page: a stranger who asks cannot revoke the old one.
+    for token in [&first, &second] {
+        assert_eq!(
+            get(&app, &format!("/api/me?t={token}")).await.status,
+            StatusCode::OK
+        );
+    }
+    // At most once an hour per record.
+    post(&app, "/api/me/again", &[("email", "sam.w@example.org")]).await;
+    assert_eq!(store.messages_of(&sam_id).await.expect("messages").len(), 2);
+    // Not an address: said, nothing sent.
+    let bad = post(&app, "/api/me/again", &[("email", "sam at example")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("aria-invalid=\"true\""));
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    email_me_my_link_again_answers_the_same_for_anyone
+        => sqlite_email_me_my_link_again_answers_the_same_for_anyone,
+        dynamodb_email_me_my_link_again_answers_the_same_for_anyone
+);
