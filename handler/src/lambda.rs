@@ -163,6 +163,7 @@ pub const DIGEST_ENV: &[&str] = &[
     "SITE_ORIGIN",
     "DISCORD_WEBHOOK_SECRET",
     "RETENTION_DAYS",
+    "SES_CONFIGURATION_SET",
 ];
 
 /// The `digest` function's settings.
@@ -183,6 +184,9 @@ pub struct DigestEnv {
     /// The Secrets Manager secret holding the Discord webhook's URL (none:
     /// no summary is posted).
     pub discord_webhook_secret: Option<String>,
+    /// The SES configuration set whose bounce and complaint events come
+    /// back to this function (unset or empty: none).
+    pub ses_configuration_set: Option<String>,
 }
 
 fn mailbox(name: &'static str, value: &str) -> Result<lettre::message::Mailbox, EnvError> {
@@ -248,6 +252,10 @@ impl DigestEnv {
                     });
                 }
             },
+            ses_configuration_set: std::env::var("SES_CONFIGURATION_SET")
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         })
     }
 }

@@ -145,12 +145,25 @@ mod ses {
     #[derive(Clone)]
     pub struct Ses {
         client: Client,
+        configuration_set: Option<String>,
     }
 
     impl Ses {
         /// A mailer on an SES client.
         pub fn new(client: Client) -> Self {
-            Ses { client }
+            Ses {
+                client,
+                configuration_set: None,
+            }
+        }
+
+        /// Sending through `name`, a configuration set whose bounce and
+        /// complaint events come back (`crate::outbox::bounced`).
+        pub fn with_configuration_set(self, name: Option<String>) -> Self {
+            Ses {
+                configuration_set: name,
+                ..self
+            }
         }
     }
 
@@ -169,6 +182,9 @@ mod ses {
                 .content(EmailContent::builder().raw(raw).build());
             if let Some(from) = envelope.from() {
                 request = request.from_email_address(from.to_string());
+            }
+            if let Some(set) = &self.configuration_set {
+                request = request.configuration_set_name(set);
             }
             request
                 .send()

@@ -14,7 +14,10 @@
 //!   replaces itself);
 //! - a mail service that is down: tried again with backoff (30 s doubling
 //!   to an hour), never dropped;
-//! - an address refused for good (an SMTP 5xx): given up, never tried again.
+//! - an address refused for good (an SMTP 5xx, an SES bounce:
+//!   [`bounced`]): given up, mail to it for that record stopped, and the
+//!   organizers told, in one plan;
+//! - mail to an address stopped (the person pressed Unsubscribe): withheld.
 //!
 //! Receipts are held to `receipts_per_hour` across all addresses: past it,
 //! a receipt waits its turn (it is not an attempt, and nothing is lost).
@@ -30,9 +33,12 @@ use mutualaid_site::Site;
 use mutualaid_site::strings::MessageTexts;
 
 use crate::mail::{MailError, Mailer};
-use crate::store::message::{Message, MessageKind, MessageState, SENT_KEPT_FOR};
+use crate::store::message::{
+    MailStop, Message, MessageKind, MessageState, SENT_KEPT_FOR, StopReason,
+};
 use crate::store::{
-    Admission, IntakeStore, Person, Plan, SenderStore, StoreError, Timestamp, Write,
+    Actor, Admission, CaseAction, Counter, IntakeStore, Person, Plan, SenderStore, StoreError,
+    Timestamp, Write,
 };
 
 /// Our header carrying a message's id (SES replaces `Message-ID`).
@@ -91,6 +97,8 @@ pub struct Delivery {
     pub given_up: usize,
     /// Held back by `receipts_per_hour`.
     pub deferred: usize,
+    /// Not sent: mail to that address for that record was stopped.
+    pub withheld: usize,
 }
 
 /// Why a message could not be rendered (never personal data).
@@ -135,6 +143,15 @@ where
             done.retried += 1;
             continue;
         };
+        if store
+            .mail_stop(&message.person_id, &message.to)
+            .await?
+            .is_some()
+        {
+            move_on(store, &message, MessageState::Withheld { at: now }).await?;
+            done.withheld += 1;
+            continue;
+        }
         if message.kind.is_receipt()
             && let Admission::Limited { retry_after } = store
                 .admit(RECEIPTS_SENT_KEY, now, letters.receipts_per_hour, 3_600)
@@ -164,16 +181,22 @@ where
                     attempts: attempts_of(&message) + 1,
                 };
                 move_on(store, &message, state).await?;
+                let _ = store
+                    .count(&crate::domain::day(now), Counter::MessagesSent)
+                    .await;
                 done.sent += 1;
             }
             Err(e) if e.is_permanent() => {
                 tracing::warn!(message = %message.id, "the mail service refused an address for good; given up");
-                move_on(store, &message, MessageState::GivenUp { at: now }).await?;
+                give_up(store, &message, &person, now).await?;
                 done.given_up += 1;
             }
             Err(e) => {
                 tracing::warn!(message = %message.id, error = %e.kind(), "the mail service did not accept a message; it is tried again");
                 move_on(store, &message, waiting(&message, now, true)).await?;
+                let _ = store
+                    .count(&crate::domain::day(now), Counter::MessagesRetried)
+                    .await;
                 done.retried += 1;
             }
         }
@@ -181,10 +204,77 @@ where
     Ok(done)
 }
 
+/// The mail service refused `message`'s address for good: the message is
+/// given up, mail to that address for that record stops, and the next
+/// digest tells the organizers to reach the person another way — one plan.
+/// Also what an SES bounce does ([`bounced`]).
+async fn give_up<S: SenderStore>(
+    store: &S,
+    message: &Message,
+    person: &Person,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let stop = MailStop {
+        person_id: message.person_id.clone(),
+        address: message.to.clone(),
+        reason: StopReason::Refused,
+        at: now,
+        expires_at: person.expires_at,
+    };
+    let stopped_before = store
+        .mail_stop(&message.person_id, &message.to)
+        .await?
+        .is_some();
+    let mut more = Vec::new();
+    if !stopped_before {
+        more.push(Write::MailStop { stop });
+        more.push(Write::Action(CaseAction::mail_stopped(
+            &message.person_id,
+            Actor::Store,
+            StopReason::Refused.name(),
+            now,
+            person.expires_at,
+        )));
+    }
+    move_on_with(store, message, MessageState::GivenUp { at: now }, more).await
+}
+
+/// An SES bounce (permanent) or complaint for the message whose id is
+/// `id` (our `X-Mutualaid-Message` header), sent to `address`: given up as
+/// if refused when sent. Returns whether such a message was found.
+pub async fn bounced<S: SenderStore + IntakeStore>(
+    store: &S,
+    id: &str,
+    address: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let address = mutualaid_forms::normalize::email(address);
+    let keys: Vec<String> = FormId::ALL
+        .iter()
+        .map(|form| crate::store::ContactKind::Email.key(*form, &address))
+        .collect();
+    for (_, person_id) in store.sharing(&keys).await? {
+        let Some(message) = store
+            .messages_of(&person_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == id)
+        else {
+            continue;
+        };
+        let Some(person) = store.person(&person_id).await.ok().flatten() else {
+            return Ok(false);
+        };
+        give_up(store, &message, &person, now).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 fn attempts_of(message: &Message) -> u32 {
     match message.state {
         MessageState::Waiting { attempts, .. } | MessageState::Sent { attempts, .. } => attempts,
-        MessageState::GivenUp { .. } => 0,
+        MessageState::GivenUp { .. } | MessageState::Withheld { .. } => 0,
     }
 }
 
@@ -204,16 +294,28 @@ async fn move_on<S: SenderStore>(
     message: &Message,
     state: MessageState,
 ) -> Result<(), StoreError> {
+    move_on_with(store, message, state, Vec::new()).await
+}
+
+/// [`move_on`], with `more` writes in the same plan.
+async fn move_on_with<S: SenderStore>(
+    store: &S,
+    message: &Message,
+    state: MessageState,
+    more: Vec<Write>,
+) -> Result<(), StoreError> {
     let expires_at = match state {
         MessageState::Waiting { .. } => message.expires_at,
-        MessageState::Sent { at, .. } | MessageState::GivenUp { at } => at + SENT_KEPT_FOR,
+        MessageState::Sent { at, .. }
+        | MessageState::GivenUp { at }
+        | MessageState::Withheld { at } => at + SENT_KEPT_FOR,
     };
-    let plan = Plan {
-        writes: vec![Write::Message {
-            message: message.moved_to(state, expires_at),
-            expected: message.version,
-        }],
-    };
+    let mut writes = vec![Write::Message {
+        message: message.moved_to(state, expires_at),
+        expected: message.version,
+    }];
+    writes.extend(more);
+    let plan = Plan { writes };
     match store.carry_out(&plan).await {
         Ok(()) | Err(StoreError::Conflict) => Ok(()),
         Err(e) => Err(e),
@@ -372,6 +474,19 @@ pub fn render(
         HeaderName::new_from_ascii_str(MESSAGE_ID_HEADER),
         message.id.clone(),
     ));
+    if let Some(token) = &message.link {
+        // RFC 8058: a mail app's Unsubscribe is one POST to our "stop
+        // emails", which stops mail to this address for this record only.
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{}>", stop_url(config, token)),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
     builder
         .multipart(
             MultiPart::alternative()
@@ -385,6 +500,16 @@ pub fn render(
 pub fn own_page_url(config: &mutualaid_site::config::Config, token: &str) -> String {
     format!(
         "{}{}/me?t={token}",
+        config.base_url.trim_end_matches('/'),
+        config.api_base.trim_end_matches('/')
+    )
+}
+
+/// The address of the "stop emails" a private link's `token` opens (the
+/// `List-Unsubscribe` of every message that carries one).
+pub fn stop_url(config: &mutualaid_site::config::Config, token: &str) -> String {
+    format!(
+        "{}{}/me/stop?t={token}",
         config.base_url.trim_end_matches('/'),
         config.api_base.trim_end_matches('/')
     )

@@ -76,6 +76,11 @@ pub struct MessageTexts {
     pub not_you: String,
     /// The private link's line: `{url}`.
     pub own_page: String,
+    /// The "stop emails" page behind `List-Unsubscribe`.
+    pub stop_title: String,
+    pub stop_text: String,
+    pub btn_stop: String,
+    pub stopped: String,
     /// "Email me my link again": its subject, its line with `{date}`, and
     /// what to do if they did not ask.
     pub link_subject: String,
@@ -245,6 +250,8 @@ pub struct DigestTexts {
     pub counter_rate_limited: Counted,
     pub counter_unreadable: Counted,
     pub counter_discord_failed: Counted,
+    pub counter_messages_sent: Counted,
+    pub counter_messages_retried: Counted,
     pub deferred: Counted,
     pub attention: String,
     pub nobody_near: String,
@@ -319,6 +326,8 @@ pub struct DigestTexts {
     pub person_withdrew: String,
     pub person_paused: String,
     pub person_back: String,
+    pub mail_unsubscribed: String,
+    pub mail_refused: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

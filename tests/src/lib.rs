@@ -1184,11 +1184,23 @@ pub mod smtp {
         }
 
         /// On `port` (a server that was down comes back where it was).
-        #[allow(clippy::zombie_processes)] // Server waits for it when dropped
         pub fn start_on(port: u16) -> Option<Server> {
+            Server::run(port, &["aiosmtpd.handlers.Mailbox"], true)
+        }
+
+        /// One that refuses every recipient for good (550), as for an
+        /// address that does not exist (`tests/smtp/refuse.py`).
+        pub fn start_refusing() -> Option<Server> {
+            Server::run(crate::caddy::free_port(), &["refuse.Refuse"], false)
+        }
+
+        #[allow(clippy::zombie_processes)] // Server waits for it when dropped
+        fn run(port: u16, handler: &[&str], maildir_arg: bool) -> Option<Server> {
             let python = crate::test_python()?;
             let maildir = tempfile::tempdir().expect("tmp");
-            let child = std::process::Command::new(python)
+            let mut command = std::process::Command::new(python);
+            command
+                .env("PYTHONPATH", crate::workspace().join("tests/smtp"))
                 .args([
                     "-m",
                     "aiosmtpd",
@@ -1196,9 +1208,12 @@ pub mod smtp {
                     "-l",
                     &format!("127.0.0.1:{port}"),
                     "-c",
-                    "aiosmtpd.handlers.Mailbox",
                 ])
-                .arg(maildir.path().join("mail"))
+                .args(handler);
+            if maildir_arg {
+                command.arg(maildir.path().join("mail"));
+            }
+            let child = command
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use mutualaid_handler::store::message::Message;
+use mutualaid_handler::store::message::{MailStop, Message};
 use mutualaid_handler::store::page_link::PageLink;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
@@ -37,6 +37,7 @@ struct State {
     rate_rings: BTreeMap<String, RateRing>,
     messages: BTreeMap<String, Message>,
     page_links: BTreeMap<String, PageLink>,
+    mail_stops: BTreeMap<(String, String), MailStop>,
     counters: BTreeMap<(String, Counter), u64>,
     digest: DigestState,
 }
@@ -246,6 +247,14 @@ impl State {
                     return conflict();
                 }
                 self.page_links.insert(link.hash.clone(), link.clone());
+            }
+            Write::MailStop { stop } => {
+                self.mail_stops
+                    .insert((stop.person_id.clone(), stop.address.clone()), stop.clone());
+            }
+            Write::DropMailStop { person_id, address } => {
+                self.mail_stops
+                    .remove(&(person_id.clone(), address.clone()));
             }
             Write::DropPageLink { person_id, hash } => {
                 if self
@@ -500,6 +509,18 @@ impl SenderStore for ModelStore {
         }))
     }
 
+    async fn mail_stop(
+        &self,
+        person_id: &str,
+        address: &str,
+    ) -> Result<Option<MailStop>, StoreError> {
+        Ok(self.read(|s| {
+            s.mail_stops
+                .get(&(person_id.to_owned(), address.to_owned()))
+                .cloned()
+        }))
+    }
+
     async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
         Ok(self.read(|s| {
             s.messages
@@ -585,6 +606,12 @@ impl AdminStore for ModelStore {
                     .values()
                     .filter(|l| of(&l.person_id))
                     .map(|l| l.hash.clone())
+                    .collect(),
+                mail_stops: s
+                    .mail_stops
+                    .keys()
+                    .filter(|(pid, _)| of(pid))
+                    .map(|(_, address)| address.clone())
                     .collect(),
             }
         }))

@@ -199,3 +199,50 @@ where
         "deferred": done.deferred,
     }))
 }
+
+/// SES's events for the configuration set messages are sent through
+/// (EventBridge: `source` `aws.ses`, `detail-type` "Email Bounced" or
+/// "Email Complaint"): a permanent bounce or a complaint gives up the
+/// message it names (our `X-Mutualaid-Message` header) for each recipient,
+/// stops mail to that address for that record, and lists it for the
+/// organizers (`mutualaid_handler::outbox::bounced`). A transient bounce
+/// changes nothing: SES tried for hours already, and the next message may
+/// pass.
+pub async fn ses_event<S>(
+    store: &S,
+    event: &serde_json::Value,
+    now: i64,
+) -> Result<serde_json::Value, lambda_http::Error>
+where
+    S: mutualaid_handler::store::SenderStore + mutualaid_handler::store::IntakeStore,
+{
+    let detail = &event["detail"];
+    let recipients = match detail["eventType"].as_str() {
+        Some("Bounce") if detail["bounce"]["bounceType"] == "Permanent" => {
+            &detail["bounce"]["bouncedRecipients"]
+        }
+        Some("Complaint") => &detail["complaint"]["complainedRecipients"],
+        _ => return Ok(serde_json::json!({ "given_up": 0 })),
+    };
+    let id = detail["mail"]["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| {
+            h["name"].as_str().is_some_and(|n| {
+                n.eq_ignore_ascii_case(mutualaid_handler::outbox::MESSAGE_ID_HEADER)
+            })
+        })
+        .and_then(|h| h["value"].as_str())
+        .unwrap_or_default();
+    let mut given_up = 0;
+    for recipient in recipients.as_array().into_iter().flatten() {
+        if let Some(address) = recipient["emailAddress"].as_str()
+            && mutualaid_handler::outbox::bounced(store, id, address, now).await?
+        {
+            given_up += 1;
+        }
+    }
+    tracing::info!(given_up, "an SES bounce or complaint");
+    Ok(serde_json::json!({ "given_up": given_up }))
+}

@@ -215,6 +215,8 @@ fn counter_label(counter: Counter, t: &DigestTexts) -> &Counted {
         Counter::Honeypot => &t.counter_honeypot,
         Counter::RateLimited => &t.counter_rate_limited,
         Counter::DiscordFailed => &t.counter_discord_failed,
+        Counter::MessagesSent => &t.counter_messages_sent,
+        Counter::MessagesRetried => &t.counter_messages_retried,
     }
 }
 
@@ -625,7 +627,7 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
         .counters
         .iter()
         // Only a network that posts to Discord can fail to: a line of zeros would puzzle the rest.
-        .filter(|(c, n)| *c != Counter::DiscordFailed || *n > 0)
+        .filter(|(c, n)| !matches!(c, Counter::DiscordFailed | Counter::MessagesRetried) || *n > 0)
         .map(|(c, n)| Line {
             lead: n.to_string(),
             rest: counter_label(*c, t).of(&t.lang, *n),
@@ -875,6 +877,8 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::Unmerge => &t.action_unmerge,
         // Listed in a section of their own (the board keeps them out of the actions).
         ActionKind::SentUnderTwoNames => &t.two_names,
+        ActionKind::MailStopped if a.action.detail == "refused" => &t.mail_refused,
+        ActionKind::MailStopped => &t.mail_unsubscribed,
     };
     let text = fill(
         template,

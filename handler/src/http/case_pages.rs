@@ -234,7 +234,9 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::TwoPeople, _) => &t.page_two_people,
         (ActionKind::Unmerge, _) => &t.page_unmerge,
         // Never signed into a link: deletion is asked for by the person, not clicked.
-        (ActionKind::Erase | ActionKind::SentUnderTwoNames, _) => &t.refused_other,
+        (ActionKind::Erase | ActionKind::SentUnderTwoNames | ActionKind::MailStopped, _) => {
+            &t.refused_other
+        }
     };
     fill(
         template,
@@ -372,9 +374,9 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
     };
     let title = what(&link, &before, t);
     let outcome = match link.action {
-        ActionKind::Erase | ActionKind::SentUnderTwoNames => Ok(Err(Refusal::NotApplicable(
-            "a deletion, or what the store found, is not made from a link",
-        ))),
+        ActionKind::Erase | ActionKind::SentUnderTwoNames | ActionKind::MailStopped => Ok(Err(
+            Refusal::NotApplicable("a deletion, or what the store found, is not made from a link"),
+        )),
         ActionKind::Merge => {
             let into = link.volunteer.as_deref().unwrap_or("");
             let seen = cases::StandingVersions {
@@ -438,7 +440,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 | ActionKind::Erase
                 | ActionKind::TwoPeople
                 | ActionKind::Unmerge
-                | ActionKind::SentUnderTwoNames => Act::Keep,
+                | ActionKind::SentUnderTwoNames
+                | ActionKind::MailStopped => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

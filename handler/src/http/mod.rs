@@ -211,6 +211,8 @@ pub const ROUTES: &[&str] = &[
     "POST /api/me",
     "GET /api/me/again",
     "POST /api/me/again",
+    "GET /api/me/stop",
+    "POST /api/me/stop",
 ];
 
 /// The router: [`ROUTES`].
@@ -247,6 +249,10 @@ pub fn router<S: IntakeStore + CaseDesk + AdminStore + SenderStore>(app: App<S>)
         .route(
             "/api/me/again",
             axum::routing::get(own_page::again_form::<S>).post(own_page::again::<S>),
+        )
+        .route(
+            "/api/me/stop",
+            axum::routing::get(own_page::stop_page::<S>).post(own_page::stop::<S>),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)

@@ -6,6 +6,7 @@
 //! | `GET /api/me?t=TOKEN[&lang=es]` | `200`: where they stand, in general words ("We are looking for a volunteer near you — 3 days so far"), none of their details, and the buttons; **changes nothing** (mail scanners open every link) |
 //! | `POST /api/me` (a button: `t`, `do`, `v`) | `200` done; `409` nothing changed, because the sign-up changed since the page showed version `v` (a second tab, an old page), with where it stands now |
 //! | an unknown, revoked or expired link, or one whose address is no longer the record's email | `403`, and the way to ask for a new one |
+//! | `GET /api/me/stop?t=TOKEN`, `POST /api/me/stop` | "stop emails" (every message's `List-Unsubscribe`, one-click by RFC 8058): the GET a page with one button, the POST stops mail to that address about that record — the page and the request stay, and the next digest says so |
 //! | `GET /api/me/again`, `POST /api/me/again` (`email`) | a fresh link mailed to each record that address is the email of (at most once an hour per record; older links stay valid); the same answer whether or not the address is known |
 //!
 //! The buttons: "I don't need help anymore" (closes the open requests as
@@ -34,11 +35,11 @@ use super::App;
 use super::case_pages::{esc, fill, page_with};
 use crate::cases::{self, Act};
 use crate::outbox::spoken_date;
-use crate::store::message::{Message, MessageKind};
+use crate::store::message::{MailStop, Message, MessageKind, StopReason};
 use crate::store::page_link::{PageLink, hash_of, is_token, new_token};
 use crate::store::{
-    Actor, AdminStore, Case, CaseDesk, CaseKind, CaseState, CloseReason, ContactKind, IntakeStore,
-    Person, Plan, SenderStore, StoreError, Timestamp, Write,
+    Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, ContactKind,
+    IntakeStore, Person, Plan, SenderStore, StoreError, Timestamp, Write,
 };
 
 /// A link's page may be asked for again at most this often per record.
@@ -644,6 +645,96 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
         }
         Asked::Delete => Ok(true),
     }
+}
+
+/// `GET /api/me/stop`: the "stop emails" page of a message's
+/// `List-Unsubscribe`, with its one button. Changes nothing.
+pub(super) async fn stop_page<S: IntakeStore>(
+    State(app): State<Arc<App<S>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let token = query_value(&query, "t").unwrap_or_default();
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let Some(link) = link_of(&opened) else {
+        return gone(&app, &asked_lang(&query).unwrap_or_default());
+    };
+    let (lang, strings) = words(
+        &app,
+        &asked_lang(&query).unwrap_or_else(|| link.lang.code().to_owned()),
+    );
+    let m = &strings.messages;
+    let body = format!(
+        "<p>{}</p><form method=\"post\" action=\"stop\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
+        esc(&m.stop_text),
+        esc(&token),
+        esc(&lang),
+        esc(&m.btn_stop)
+    );
+    own_page(StatusCode::OK, &lang, strings, &m.stop_title, &body)
+}
+
+/// `POST /api/me/stop`: mail to the link's address about its record stops
+/// (the page's button, or a mail app's one-click Unsubscribe, RFC 8058:
+/// the token in the address, `List-Unsubscribe=One-Click` in the body).
+/// The person's page and request stay; the next digest tells the
+/// organizers.
+pub(super) async fn stop<S: IntakeStore + SenderStore>(
+    State(app): State<Arc<App<S>>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let fields = String::from_utf8_lossy(&body).into_owned();
+    let query = query.unwrap_or_default();
+    let token = query_value(&fields, "t")
+        .or_else(|| query_value(&query, "t"))
+        .unwrap_or_default();
+    let asked = asked_lang(&fields).or_else(|| asked_lang(&query));
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let (link, expires_at) = match &opened {
+        Opened::Gone => return gone(&app, &asked.unwrap_or_default()),
+        Opened::Held(link, person) | Opened::Live(link, person) => (link, person.expires_at),
+    };
+    let now = (app.clock)();
+    let stopped = match app.store.mail_stop(&link.person_id, &link.address).await {
+        Ok(stopped) => stopped,
+        Err(e) => return unavailable(&e),
+    };
+    if stopped.is_none() {
+        let plan = Plan {
+            writes: vec![
+                Write::MailStop {
+                    stop: MailStop {
+                        person_id: link.person_id.clone(),
+                        address: link.address.clone(),
+                        reason: StopReason::Unsubscribed,
+                        at: now,
+                        expires_at,
+                    },
+                },
+                Write::Action(CaseAction::mail_stopped(
+                    &link.person_id,
+                    Actor::Person,
+                    StopReason::Unsubscribed.name(),
+                    now,
+                    expires_at,
+                )),
+            ],
+        };
+        if let Err(e) = app.store.carry_out(&plan).await {
+            return unavailable(&e);
+        }
+    }
+    let (lang, strings) = words(&app, &asked.unwrap_or_else(|| link.lang.code().to_owned()));
+    let m = &strings.messages;
+    let body = format!("<p>{}</p>", esc(&m.stopped));
+    own_page(StatusCode::OK, &lang, strings, &m.stop_title, &body)
 }
 
 /// `GET /api/me/again`: the form that mails a fresh link.

@@ -262,6 +262,11 @@ pub enum ActionKind {
     /// names that differ as written). The next digest lists it for an
     /// organizer to look at.
     SentUnderTwoNames,
+    /// Mail to the record's email (`volunteer_id`) stopped: the person
+    /// pressed their mail app's Unsubscribe (`by` person), or the mail
+    /// service refused the address for good (`by` store, `detail`
+    /// `refused`). Organizers reach them another way.
+    MailStopped,
 }
 
 impl ActionKind {
@@ -280,6 +285,7 @@ impl ActionKind {
             ActionKind::TwoPeople => "two_people",
             ActionKind::SentUnderTwoNames => "sent_under_two_names",
             ActionKind::Unmerge => "unmerge",
+            ActionKind::MailStopped => "mail_stopped",
         }
     }
 
@@ -298,6 +304,7 @@ impl ActionKind {
             ActionKind::TwoPeople,
             ActionKind::SentUnderTwoNames,
             ActionKind::Unmerge,
+            ActionKind::MailStopped,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -392,6 +399,29 @@ impl CaseAction {
             volunteer_id: None,
             by: Actor::Request,
             detail: "record".into(),
+            version: 0,
+            merged: None,
+            expires_at: CaseAction::kept_until(expires_at, now),
+        }
+    }
+
+    /// Mail to record `person_id`'s email stopped at `now` (see
+    /// [`ActionKind::MailStopped`]); `detail`: `unsubscribed` or `refused`.
+    pub fn mail_stopped(
+        person_id: &str,
+        by: Actor,
+        detail: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> CaseAction {
+        CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::MailStopped,
+            case_id: None,
+            volunteer_id: Some(person_id.to_owned()),
+            by,
+            detail: detail.to_owned(),
             version: 0,
             merged: None,
             expires_at: CaseAction::kept_until(expires_at, now),

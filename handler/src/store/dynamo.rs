@@ -18,6 +18,7 @@
 //! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |
 //! | a message to a person (the outbox) | `PERSON#<person id>` | `MSG#<id>` | `record` (the [`Message`]: ids, never a copy of the record), `version`, `expires_at`, and while it waits `pending` = `MESSAGE`, `gsi1sk` = `<due at, 12 digits>#<id>` |
 //! | a private link to a person's page | `PERSON#<person id>` | `LINK#<hash of its token>` | `record` (the [`PageLink`]), `version`, `expires_at`, `gsi1pk` = `LINK#<hash>`, `gsi1sk` = `LINK` (found by its hash through [`INDEX`]) |
+//! | no more mail to an address about a record | `PERSON#<person id>` | `NOMAIL#<address>` | `record` (the [`MailStop`]), `expires_at` |
 //! | the receipts to one address in the last day | `RATE#receipts:<address hash>` | `RATE` | as a rate ring, written in the sign-up's plan |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
@@ -79,7 +80,7 @@ use aws_sdk_dynamodb::types::{
 };
 use mutualaid_forms::FormId;
 
-use super::message::Message;
+use super::message::{MailStop, Message};
 use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, Counter, DigestState,
@@ -953,6 +954,20 @@ impl DynamoStore {
                     .put(put.build().map_err(built)?)
                     .build())
             }
+            Write::MailStop { stop } => {
+                let record = serde_dynamo::to_attribute_value(stop)
+                    .map_err(|e| StoreError::Unavailable(format!("encoding a stop: {e}")))?;
+                let item = HashMap::from([
+                    (PARTITION_KEY.to_owned(), s(person_pk(&stop.person_id))),
+                    (SORT_KEY.to_owned(), s(format!("NOMAIL#{}", stop.address))),
+                    ("record".to_owned(), record),
+                    (TTL_ATTRIBUTE.to_owned(), n(stop.expires_at)),
+                ]);
+                put(table, item, None)
+            }
+            Write::DropMailStop { person_id, address } => {
+                self.delete(person_pk(person_id), format!("NOMAIL#{address}"), None)
+            }
             Write::DropPageLink { person_id, hash } => {
                 self.delete(person_pk(person_id), format!("LINK#{hash}"), None)
             }
@@ -1696,6 +1711,18 @@ impl SenderStore for DynamoStore {
         Ok(due)
     }
 
+    async fn mail_stop(
+        &self,
+        person_id: &str,
+        address: &str,
+    ) -> Result<Option<MailStop>, StoreError> {
+        Ok(self
+            .get(person_pk(person_id), &format!("NOMAIL#{address}"))
+            .await?
+            .and_then(|item| item.get("record").cloned())
+            .and_then(|r| serde_dynamo::from_attribute_value::<_, MailStop>(r).ok()))
+    }
+
     async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
         let mut messages: Vec<Message> = self
             .query_all(
@@ -1943,6 +1970,8 @@ impl AdminStore for DynamoStore {
                 kept.messages.push(message.to_owned());
             } else if let Some(hash) = sk.strip_prefix("LINK#") {
                 kept.page_links.push(hash.to_owned());
+            } else if let Some(address) = sk.strip_prefix("NOMAIL#") {
+                kept.mail_stops.push(address.to_owned());
             }
         }
         kept.cases

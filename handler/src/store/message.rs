@@ -78,6 +78,48 @@ pub enum MessageState {
         /// When.
         at: Timestamp,
     },
+    /// Not sent: mail to that address for that record was stopped before
+    /// it was due ([`MailStop`]).
+    Withheld {
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// Why mail to an address of a record stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The person pressed Unsubscribe in their mail app (or "stop emails").
+    Unsubscribed,
+    /// The mail service refused the address for good.
+    Refused,
+}
+
+impl StopReason {
+    /// Its name in the digest's action line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Unsubscribed => "unsubscribed",
+            StopReason::Refused => "refused",
+        }
+    }
+}
+
+/// No more mail to `address` about record `person_id`: the person's
+/// page and request stay; organizers reach them another way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailStop {
+    /// The record.
+    pub person_id: String,
+    /// The address, normalized.
+    pub address: String,
+    /// Why.
+    pub reason: StopReason,
+    /// When.
+    pub at: Timestamp,
+    /// The record's expiry then.
+    pub expires_at: Timestamp,
 }
 
 /// One message to one person, as the outbox keeps it.

@@ -725,11 +725,15 @@ pub enum Counter {
     /// A digest's summary that could not be posted to Discord (the email
     /// went out regardless).
     DiscordFailed,
+    /// A message to a person the mail service accepted.
+    MessagesSent,
+    /// A try the mail service did not accept (the message is tried again).
+    MessagesRetried,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 7] = [
+    pub const ALL: [Counter; 9] = [
         Counter::Created,
         Counter::Updated,
         Counter::Unchanged,
@@ -737,6 +741,8 @@ impl Counter {
         Counter::Honeypot,
         Counter::RateLimited,
         Counter::DiscordFailed,
+        Counter::MessagesSent,
+        Counter::MessagesRetried,
     ];
 
     /// Its name in storage.
@@ -749,6 +755,8 @@ impl Counter {
             Counter::Honeypot => "honeypot",
             Counter::RateLimited => "rate_limited",
             Counter::DiscordFailed => "discord_failed",
+            Counter::MessagesSent => "messages_sent",
+            Counter::MessagesRetried => "messages_retried",
         }
     }
 }
@@ -1023,6 +1031,13 @@ pub trait SenderStore: Records {
         now: Timestamp,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<message::Message>, StoreError>> + Send;
+
+    /// Whether mail to `address` about record `person_id` stopped.
+    fn mail_stop(
+        &self,
+        person_id: &str,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<message::MailStop>, StoreError>> + Send;
 
     /// Every message kept for record `person_id`, sent or waiting, oldest
     /// first.

@@ -37,7 +37,7 @@
 
 use std::collections::BTreeMap;
 
-use super::message::{Message, RECEIPT_WINDOW, ReceiptTally};
+use super::message::{MailStop, Message, RECEIPT_WINDOW, ReceiptTally};
 use super::page_link::PageLink;
 use super::{
     Case, CaseAction, CaseKind, FormerContact, LogEntry, Person, Standing, SubmissionWrite,
@@ -260,6 +260,19 @@ pub enum Write {
         person_id: String,
         /// The link's hash.
         hash: String,
+    },
+    /// No more mail to an address about a record (kept until the record
+    /// goes; written again, it is replaced).
+    MailStop {
+        /// The stop.
+        stop: MailStop,
+    },
+    /// The record's stop of mail to `address` (erasure).
+    DropMailStop {
+        /// The record.
+        person_id: String,
+        /// The address.
+        address: String,
     },
     /// The tally of receipts to one address, over the version read
     /// (`tally.version - 1`; refused if another receipt came between).
@@ -743,6 +756,8 @@ pub struct Kept {
     pub messages: Vec<String>,
     /// Its private links, by hash.
     pub page_links: Vec<String>,
+    /// The addresses mail to which it stopped.
+    pub mail_stops: Vec<String>,
 }
 
 /// The plans that erase a record, in order, none larger than
@@ -828,6 +843,10 @@ pub fn erasure(id: &str, kept: &Kept, action: &CaseAction) -> Vec<Plan> {
     rest.extend(kept.page_links.iter().map(|hash| Write::DropPageLink {
         person_id: person(),
         hash: hash.clone(),
+    }));
+    rest.extend(kept.mail_stops.iter().map(|address| Write::DropMailStop {
+        person_id: person(),
+        address: address.clone(),
     }));
     for writes in rest.chunks(MOST_WRITES) {
         plans.push(Plan {

@@ -17,6 +17,7 @@
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client (and, keyed `receipts:<hash>`, the receipts per address), per-day self-report, the digest's lease and manifest |
 //! | `page_links` | the private links to each person's page, by the hash of their token ([`super::page_link::PageLink`]) |
+//! | `mail_stops` | no more mail to an address about a record (the person unsubscribed, or the address was refused for good) |
 //! | `messages` | the outbox: each message to a person ([`super::message::Message`]), `due_at` set only while it waits |
 //!
 //! Deleted content is overwritten (`PRAGMA secure_delete`), and an erasure
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::message::Message;
+use super::message::{MailStop, Message};
 use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, CaseState, Counter,
@@ -202,6 +203,12 @@ CREATE TABLE IF NOT EXISTS page_links (
     version INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS page_links_by_person ON page_links (person_id);
+CREATE TABLE IF NOT EXISTS mail_stops (
+    person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (person_id, address)
+);
 CREATE TABLE IF NOT EXISTS counters (
     day TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -909,6 +916,16 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
                 *expected as i64
             ],
         )?),
+        Write::MailStop { stop } => run(
+            "INSERT OR REPLACE INTO mail_stops (person_id, address, record) VALUES (?1, ?2, ?3)",
+            params![stop.person_id, stop.address, encode(stop)?],
+        )
+        .map(drop),
+        Write::DropMailStop { person_id, address } => run(
+            "DELETE FROM mail_stops WHERE person_id = ?1 AND address = ?2",
+            params![person_id, address],
+        )
+        .map(drop),
         Write::DropPageLink { person_id, hash } => run(
             "DELETE FROM page_links WHERE hash = ?1 AND person_id = ?2",
             params![hash, person_id],
@@ -1590,6 +1607,23 @@ impl SenderStore for SqliteStore {
         .await
     }
 
+    async fn mail_stop(
+        &self,
+        person_id: &str,
+        address: &str,
+    ) -> Result<Option<MailStop>, StoreError> {
+        let (id, address) = (person_id.to_owned(), address.to_owned());
+        self.with_tx(move |tx| {
+            Ok(json_records(
+                tx,
+                "SELECT record FROM mail_stops WHERE person_id = ?1 AND address = ?2",
+                [id, address],
+            )?
+            .pop())
+        })
+        .await
+    }
+
     async fn messages_of(&self, person_id: &str) -> Result<Vec<Message>, StoreError> {
         let id = person_id.to_owned();
         self.with_tx(move |tx| {
@@ -1689,6 +1723,9 @@ impl AdminStore for SqliteStore {
                 load: there("SELECT 1 FROM loads WHERE volunteer_id = ?1")?,
                 messages: keys("SELECT id FROM messages WHERE person_id = ?1 ORDER BY id")?,
                 page_links: keys("SELECT hash FROM page_links WHERE person_id = ?1 ORDER BY hash")?,
+                mail_stops: keys(
+                    "SELECT address FROM mail_stops WHERE person_id = ?1 ORDER BY address",
+                )?,
             })
         })
         .await

@@ -517,3 +517,209 @@ fn a_receipt_is_delivered_once_after_serve_is_killed_right_after_its_201() {
         .into_owned();
     assert_eq!(mail.message_id, format!("{id}@fixture.example"));
 }
+
+/// The `List-Unsubscribe` a receipt carries, and its one-click POST: mail
+/// to that address about that record stops; the page and the request stay;
+/// the next digest says so.
+async fn a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request<S: Store + Clone>(
+    store: S,
+) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    let id = sign_up(&store, sam(), NOON).await;
+    let token = store.messages_of(&id).await.expect("messages")[0]
+        .link
+        .clone()
+        .expect("a link");
+    outbox::deliver_due(&store, &mailer, &letters(), NOON + 1)
+        .await
+        .expect("sent");
+    let sent = files(dir.path());
+    let mail = read(&std::fs::read(&sent[0]).expect("the receipt"));
+    let stop = format!("https://mutualaid.example.org/api/me/stop?t={token}");
+    assert!(
+        mail.raw.contains(&format!("List-Unsubscribe: <{stop}>")),
+        "{}",
+        mail.raw
+    );
+    assert!(
+        mail.raw
+            .contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    );
+
+    let keys =
+        mutualaid_handler::links::LinkKeys::parse(&mutualaid_handler::links::LinkKeys::generate())
+            .expect("keys");
+    let app = crate::case_links::router(&store, &keys, 3, crate::case_links::at_noon_next_day);
+    // A scanner's GET changes nothing.
+    let page = crate::case_links::get(&app, &format!("/api/me/stop?t={token}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        store
+            .mail_stop(&id, "sam.w@example.org")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // The mail app's one click (RFC 8058).
+    let clicked = crate::handler::send(
+        &app,
+        axum::http::Request::post(format!("/api/me/stop?t={token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(clicked.status, 200, "{}", clicked.body);
+    assert!(
+        store
+            .mail_stop(&id, "sam.w@example.org")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    // His change the next day writes a receipt that is never sent.
+    let changed = mutualaid_forms::Signup {
+        zip: "92102".into(),
+        ..sam()
+    };
+    domain::accept(&store, Submission::Signup(changed), NOON + 86_400, KEEP)
+        .await
+        .expect("accepted");
+    let done = outbox::deliver_due(&store, &mailer, &letters(), NOON + 86_401)
+        .await
+        .expect("run");
+    assert_eq!(
+        done,
+        Delivery {
+            withheld: 1,
+            ..Delivery::default()
+        }
+    );
+    assert_eq!(files(dir.path()).len(), 1);
+    // His page and his sign-up stay.
+    assert!(store.person(&id).await.expect("read").is_some());
+    let page = crate::case_links::get(&app, &format!("/api/me?t={token}")).await;
+    assert_eq!(page.status, 200);
+    // The organizers are told.
+    let digest_dir = tempfile::tempdir().expect("tmp");
+    let digest_mailer = Outbox {
+        dir: digest_dir.path().to_owned(),
+    };
+    crate::digest::english_digest(&store, &digest_mailer, NOON + 86_500).await;
+    let digest = MessageParser::default()
+        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    assert!(
+        digest.contains("pressed Unsubscribe in their mail app"),
+        "{digest}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request
+        => sqlite_a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request,
+        dynamodb_a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request
+);
+
+/// A permanent 550 from a real SMTP server, and an SES bounce fed to its
+/// handler: given up, mail to that address stopped, and listed for the
+/// organizers to reach the person another way.
+async fn an_address_refused_for_good_is_given_up_and_listed<S: Store>(store: S) {
+    let Some(server) = mutualaid_tests::smtp::Server::start_refusing() else {
+        return;
+    };
+    let smtp = mutualaid_handler::mail::Smtp::from_url(&server.url()).expect("url");
+    let rosa_id = sign_up(&store, rosa(), NOON).await;
+    let done = outbox::deliver_due(&store, &smtp, &letters(), NOON)
+        .await
+        .expect("run");
+    assert_eq!(
+        done,
+        Delivery {
+            given_up: 1,
+            ..Delivery::default()
+        }
+    );
+    let message = store
+        .messages_of(&rosa_id)
+        .await
+        .expect("messages")
+        .remove(0);
+    assert!(matches!(message.state, MessageState::GivenUp { .. }));
+    assert!(
+        store
+            .mail_stop(&rosa_id, "rosa.q@example.org")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    // Never tried again.
+    let later = outbox::deliver_due(&store, &smtp, &letters(), NOON + 7_200)
+        .await
+        .expect("run");
+    assert_eq!(later, Delivery::default());
+
+    // SES: a bounce for a message that SES accepted.
+    let sam_id = sign_up(&store, sam(), NOON + 10).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    outbox::deliver_due(&store, &mailer, &letters(), NOON + 11)
+        .await
+        .expect("sent");
+    let sent = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .remove(0);
+    assert!(matches!(sent.state, MessageState::Sent { .. }));
+    assert!(
+        outbox::bounced(&store, &sent.id, "Sam.W@example.org", NOON + 60)
+            .await
+            .expect("bounce")
+    );
+    let bounced = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .remove(0);
+    assert!(matches!(bounced.state, MessageState::GivenUp { .. }));
+    assert!(
+        !outbox::bounced(&store, "no-such-message", "sam.w@example.org", NOON + 61)
+            .await
+            .expect("bounce")
+    );
+
+    let digest_dir = tempfile::tempdir().expect("tmp");
+    let digest_mailer = Outbox {
+        dir: digest_dir.path().to_owned(),
+    };
+    crate::digest::english_digest(&store, &digest_mailer, NOON + 3_600).await;
+    let digest = MessageParser::default()
+        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    assert_eq!(
+        digest.matches("the mail service refused").count(),
+        2,
+        "{digest}"
+    );
+    assert!(digest.contains("Rosa Q."), "{digest}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_address_refused_for_good_is_given_up_and_listed
+        => sqlite_an_address_refused_for_good_is_given_up_and_listed,
+        dynamodb_an_address_refused_for_good_is_given_up_and_listed
+);

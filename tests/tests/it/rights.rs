@@ -133,6 +133,15 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     let _ = log.take(); // the test's own read
     let page = get(&app, &format!("/api/me?t={token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
+    let stop = crate::handler::send(
+        &app,
+        axum::http::Request::post(format!("/api/me/stop?t={token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(stop.status, 200, "{}", stop.body);
     let again =
         crate::own_page::post(&app, "/api/me/again", &[("email", "rita@example.org")]).await;
     assert_eq!(again.status, 200, "{}", again.body);
@@ -158,6 +167,23 @@ async fn run_every_path(endpoint: &str) -> Recorded {
         .await
         .expect("delivered");
     assert!(delivered.sent > 0, "receipts to send: {delivered:?}");
+    digest.extend(log.take());
+    // … and an SES bounce for one of them (the digest function's SES event).
+    let rita = store
+        .sharing(&["signup:email:rita@example.org".to_owned()])
+        .await
+        .expect("Rita")[0]
+        .1
+        .clone();
+    let sent = store.messages_of(&rita).await.expect("messages")[0]
+        .id
+        .clone();
+    let _ = log.take(); // the test's own reads
+    assert!(
+        mutualaid_handler::outbox::bounced(&store, &sent, "rita@example.org", NOON)
+            .await
+            .expect("bounced")
+    );
     digest.extend(log.take());
 
     // digest: the upkeep before each run, then the digest with its links.
@@ -487,8 +513,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         );
     }
     // A person's own page and "email me my link again", under submit's rights.
-    let rita_token = {
-        // Read as the digest function may (IAM checks are on).
+    // Read as the digest function may (IAM checks are on).
+    let digest_reader = {
         let config = mutualaid_handler::lambda::sdk_config(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .endpoint_url(&endpoint)
@@ -502,22 +528,22 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
                 )),
         )
         .await;
-        let store = DynamoStore::new(Client::new(&config), table.clone());
-        let rita = store
-            .sharing(&["signup:email:rita@example.org".to_owned()])
-            .await
-            .expect("Rita's record")
-            .first()
-            .map(|(_, id)| id.clone())
-            .expect("Rita");
-        store
-            .messages_of(&rita)
-            .await
-            .expect("messages")
-            .into_iter()
-            .find_map(|m| m.link)
-            .expect("her receipt's link")
+        DynamoStore::new(Client::new(&config), table.clone())
     };
+    let rita = digest_reader
+        .sharing(&["signup:email:rita@example.org".to_owned()])
+        .await
+        .expect("Rita's record")
+        .first()
+        .map(|(_, id)| id.clone())
+        .expect("Rita");
+    let rita_token = digest_reader
+        .messages_of(&rita)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find_map(|m| m.link)
+        .expect("her receipt's link");
     let (_, answer) = emulator
         .invoke(opening(&format!("/api/me?t={rita_token}")))
         .await;
@@ -567,6 +593,23 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         receipt.iter().any(|m| m.contains("we got your sign-up")),
         "{receipt:?}"
     );
+    // SES says her address bounced for good (EventBridge → the digest function).
+    let sent = digest_reader.messages_of(&rita).await.expect("messages")[0]
+        .id
+        .clone();
+    let bounce = serde_json::json!({
+        "version": "0", "id": "b1", "detail-type": "Email Bounced", "source": "aws.ses",
+        "time": "2026-11-27T16:00:00Z", "region": aws::REGION, "resources": [],
+        "detail": {
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                       "bouncedRecipients": [{"emailAddress": "rita@example.org"}]},
+            "mail": {"destination": ["rita@example.org"],
+                     "headers": [{"name": "X-Mutualaid-Message", "value": sent}]}
+        }
+    });
+    let answer = run_digest(bounce).await;
+    assert_eq!(answer["given_up"], 1, "{answer}");
     let answer = run_digest(schedule.clone()).await;
     assert_eq!(answer["sent"], true, "{answer}");
     let html = latest_digest_html(&endpoint, &to);

@@ -8,7 +8,9 @@
 //! (`mutualaid_handler::erase`; infra/README.md has the command); with
 //! `{"export": {"table": "cases"}}` it answers with that table as CSV.
 //! Every minute, on a schedule of its own, `{"deliver": {}}` sends the
-//! messages to people that are due (receipts; `mutualaid_handler::outbox`).
+//! messages to people that are due (receipts; `mutualaid_handler::outbox`);
+//! SES's bounce and complaint events (EventBridge, `source` `aws.ses`)
+//! give up the address they name.
 //! Backups and the purge of expired records are DynamoDB's own
 //! (point-in-time recovery, TTL).
 
@@ -34,7 +36,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), env.table)
         .with_retention(env.retention.days);
-    let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws));
+    let mailer = Ses::new(aws_sdk_sesv2::Client::new(&aws))
+        .with_configuration_set(env.ses_configuration_set.clone());
     let keys = SecretKeys::new(
         aws_sdk_secretsmanager::Client::new(&aws),
         env.link_keys_secret,
@@ -67,6 +70,11 @@ async fn main() -> Result<(), lambda_http::Error> {
                 }
                 if let Some(request) = event.payload.get("export") {
                     return Box::pin(mutualaid_lambdas::export(store, request)).await;
+                }
+                if event.payload.get("source").and_then(|s| s.as_str()) == Some("aws.ses") {
+                    let now = system_clock();
+                    return Box::pin(mutualaid_lambdas::ses_event(store, &event.payload, now))
+                        .await;
                 }
                 if event.payload.get("deliver").is_some() {
                     let now = system_clock();
