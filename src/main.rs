@@ -376,6 +376,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, true) => Some(site.config.digest_time().map_err(anyhow::Error::msg)?),
                 (None, false) => None,
             };
+            // The SMTP transport's connection pool lives on the runtime.
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let _in_runtime = runtime.enter();
             let schedule = match digest_at {
                 Some(time) => {
                     let default_outbox = (!production).then(|| data.join("outbox"));
@@ -396,7 +399,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
                 )
                 .init();
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(serve::serve(serve::Options {
                 site,
                 content,
@@ -496,8 +498,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(site) = load(&content, false)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let digester = digest::Digester::new(&site, &digest, &data, Some(data.join("outbox")))?;
+            // The SMTP transport's connection pool lives on the runtime.
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let _in_runtime = runtime.enter();
+            let digester = digest::Digester::new(&site, &digest, &data, Some(data.join("outbox")))?;
             let store = serve::open_store(&data)?;
             let now = now.unwrap_or_else(mutualaid_handler::clock::system_clock);
             runtime.block_on(send_digest(&store, &digester, dry_run, now))

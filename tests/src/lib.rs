@@ -1231,6 +1231,11 @@ pub mod smtp {
             panic!("aiosmtpd did not start");
         }
 
+        /// The folder its Maildir (`mail/`) is in.
+        pub fn maildir(&self) -> &std::path::Path {
+            self.maildir.path()
+        }
+
         /// `smtp://127.0.0.1:PORT`.
         pub fn url(&self) -> String {
             format!("smtp://127.0.0.1:{}", self.port)
@@ -1238,7 +1243,7 @@ pub mod smtp {
 
         /// Every message it accepted, as received.
         pub fn received(&self) -> Vec<Vec<u8>> {
-            let new = self.maildir.path().join("mail/new");
+            let new = self.maildir().join("mail/new");
             let Ok(entries) = std::fs::read_dir(&new) else {
                 return Vec::new();
             };

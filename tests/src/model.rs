@@ -366,9 +366,9 @@ impl Records for ModelStore {
         Ok(())
     }
 
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
+    async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock().expect("the model's state");
-        *state.counters.entry((day.to_owned(), counter)).or_default() += 1;
+        *state.counters.entry((day.to_owned(), counter)).or_default() += n;
         Ok(())
     }
 }
@@ -390,16 +390,17 @@ impl IntakeStore for ModelStore {
         Ok(false)
     }
 
-    async fn admit(
+    async fn admit_places(
         &self,
         client: &str,
         now: Timestamp,
         limit: u64,
         window: i64,
+        places: u64,
     ) -> Result<Admission, StoreError> {
         let mut state = self.state.lock().expect("the model's state");
         let ring = state.rate_rings.get(client).cloned().unwrap_or_default();
-        let admission = ring.admit(now, limit, window);
+        let admission = ring.admit_places(now, limit, window, places);
         if let Admission::Admitted(next) = &admission {
             state.rate_rings.insert(client.to_owned(), next.clone());
         }

@@ -1314,6 +1314,7 @@ impl DynamoStore {
         &self,
         pk: String,
         sk: String,
+        by: u64,
         expires_at: Option<Timestamp>,
     ) -> Result<u64, StoreError> {
         let mut update = self
@@ -1322,7 +1323,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, s(pk))
             .key(SORT_KEY, s(sk))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one", n(by))
             .return_values(ReturnValue::UpdatedNew);
         update = match expires_at {
             Some(at) => update
@@ -1589,10 +1590,15 @@ impl Records for DynamoStore {
         Ok(())
     }
 
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
-        self.add("COUNTS".into(), format!("{day}#{}", counter.name()), None)
-            .await
-            .map(drop)
+    async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {
+        self.add(
+            "COUNTS".into(),
+            format!("{day}#{}", counter.name()),
+            n,
+            None,
+        )
+        .await
+        .map(drop)
     }
 }
 
@@ -1628,15 +1634,19 @@ impl IntakeStore for DynamoStore {
         Ok(!done)
     }
 
-    async fn admit(
+    async fn admit_places(
         &self,
         client: &str,
         now: Timestamp,
         limit: u64,
         window: i64,
+        places: u64,
     ) -> Result<Admission, StoreError> {
         for attempt in 0..RATE_ATTEMPTS {
-            let admission = self.rate_ring(client).await?.admit(now, limit, window);
+            let admission = self
+                .rate_ring(client)
+                .await?
+                .admit_places(now, limit, window, places);
             let Admission::Admitted(ring) = &admission else {
                 return Ok(admission);
             };

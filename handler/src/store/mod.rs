@@ -814,7 +814,14 @@ impl RateRing {
     /// still in the window and this one; the oldest let go past `limit`).
     /// A request turned away is not remembered: waiting is enough.
     pub fn admit(&self, now: Timestamp, limit: u64, window: i64) -> Admission {
+        self.admit_places(now, limit, window, 1)
+    }
+
+    /// [`Self::admit`] for `places` requests at once (all or none): the
+    /// sender takes its receipts' places for a run in one write.
+    pub fn admit_places(&self, now: Timestamp, limit: u64, window: i64, places: u64) -> Admission {
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let places = usize::try_from(places.max(1)).unwrap_or(usize::MAX);
         let window = window.max(1);
         let recent: Vec<Timestamp> = self
             .times
@@ -822,18 +829,30 @@ impl RateRing {
             .copied()
             .filter(|&at| at > now - window)
             .collect();
-        if recent.len() >= limit {
-            let frees = recent[recent.len() - limit] + window;
+        if recent.len() + places > limit {
+            let frees = recent
+                .get((recent.len() + places).saturating_sub(limit + 1))
+                .map_or(now + window, |at| at + window);
             return Admission::Limited {
                 retry_after: (frees - now).max(1),
             };
         }
         let mut times = recent;
-        times.push(now);
+        times.extend(std::iter::repeat_n(now, places));
         Admission::Admitted(RateRing {
             times,
             version: self.version + 1,
         })
+    }
+
+    /// How many more requests fit in the window at `now`.
+    pub fn free_places(&self, now: Timestamp, limit: u64, window: i64) -> u64 {
+        let recent = self
+            .times
+            .iter()
+            .filter(|&&at| at > now - window.max(1))
+            .count();
+        limit.saturating_sub(recent as u64)
     }
 
     /// When the ring may be forgotten: when its newest request leaves the
@@ -898,6 +917,16 @@ pub trait Records: Send + Sync + 'static {
         &self,
         day: &str,
         counter: Counter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.count_by(day, counter, 1)
+    }
+
+    /// Adds `n` to a day's counter.
+    fn count_by(
+        &self,
+        day: &str,
+        counter: Counter,
+        n: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -930,6 +959,18 @@ pub trait IntakeStore: Records {
         now: Timestamp,
         limit: u64,
         window: i64,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send {
+        self.admit_places(client, now, limit, window, 1)
+    }
+
+    /// [`Self::admit`] for `places` requests at once, all or none.
+    fn admit_places(
+        &self,
+        client: &str,
+        now: Timestamp,
+        limit: u64,
+        window: i64,
+        places: u64,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
     /// The rate limit's ring of `client` (the default when none is kept).

@@ -1377,12 +1377,12 @@ impl Records for SqliteStore {
         Ok(())
     }
 
-    async fn count(&self, day: &str, counter: Counter) -> Result<(), StoreError> {
+    async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {
         let day = day.to_owned();
         self.with_tx(move |tx| {
             tx.execute(
-                "INSERT INTO counters (day, name, n) VALUES (?1, ?2, 1) ON CONFLICT (day, name) DO UPDATE SET n = n + 1",
-                params![day, counter.name()],
+                "INSERT INTO counters (day, name, n) VALUES (?1, ?2, ?3) ON CONFLICT (day, name) DO UPDATE SET n = n + excluded.n",
+                params![day, counter.name(), n as i64],
             )
             .map(drop)
             .map_err(unavailable)
@@ -1420,18 +1420,19 @@ impl IntakeStore for SqliteStore {
         Ok(false)
     }
 
-    async fn admit(
+    async fn admit_places(
         &self,
         client: &str,
         now: Timestamp,
         limit: u64,
         window: i64,
+        places: u64,
     ) -> Result<Admission, StoreError> {
         let client = client.to_owned();
         self.with_tx(move |tx| {
             // Read, decided and written in one transaction: no other request
             // of the client comes between.
-            let admission = read_rate_ring(tx, &client)?.admit(now, limit, window);
+            let admission = read_rate_ring(tx, &client)?.admit_places(now, limit, window, places);
             if let Admission::Admitted(ring) = &admission {
                 let times = serde_json::to_string(&ring.times).map_err(unavailable)?;
                 tx.execute(

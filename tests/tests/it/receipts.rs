@@ -723,3 +723,68 @@ mutualaid_tests::on_both_stores!(
         => sqlite_an_address_refused_for_good_is_given_up_and_listed,
         dynamodb_an_address_refused_for_good_is_given_up_and_listed
 );
+
+/// `receipts_per_hour` holds all addresses together: past it, a receipt
+/// waits its turn (not an attempt), and goes in the next hour.
+async fn receipts_past_the_hours_cap_wait_their_turn<S: Store>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    let site = Site::load(&mutualaid_tests::real_content()).expect("the real content");
+    let two_an_hour = Letters::new(Arc::new(site), None, 2).expect("letters");
+    let mut ids = Vec::new();
+    for (i, name) in ["Ann One", "Bo Two", "Cy Three"].into_iter().enumerate() {
+        let email = format!("person{i}@example.org");
+        let signup = mutualaid_tests::person(name, Some(&email), None, "92101", &["delivery"]);
+        ids.push(sign_up(&store, signup, NOON + i as i64).await);
+    }
+    let first = outbox::deliver_due(&store, &mailer, &two_an_hour, NOON + 10)
+        .await
+        .expect("run");
+    assert_eq!(
+        first,
+        Delivery {
+            sent: 2,
+            deferred: 1,
+            ..Delivery::default()
+        }
+    );
+    let waiting = store
+        .messages_of(&ids[2])
+        .await
+        .expect("messages")
+        .remove(0);
+    assert!(
+        matches!(waiting.state, MessageState::Waiting { attempts: 0, .. }),
+        "{waiting:?}"
+    );
+    let same_hour = outbox::deliver_due(&store, &mailer, &two_an_hour, NOON + 1_800)
+        .await
+        .expect("run");
+    assert_eq!(
+        same_hour,
+        Delivery {
+            deferred: 1,
+            ..Delivery::default()
+        }
+    );
+    let next_hour = outbox::deliver_due(&store, &mailer, &two_an_hour, NOON + 3_700)
+        .await
+        .expect("run");
+    assert_eq!(
+        next_hour,
+        Delivery {
+            sent: 1,
+            ..Delivery::default()
+        }
+    );
+    assert_eq!(files(dir.path()).len(), 3);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    receipts_past_the_hours_cap_wait_their_turn
+        => sqlite_receipts_past_the_hours_cap_wait_their_turn,
+        dynamodb_receipts_past_the_hours_cap_wait_their_turn
+);
