@@ -40,6 +40,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ContactsCommand {
+    /// Mail to EMAIL again: it said "this wasn't me" once.
+    Allow {
+        /// The address.
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Build the static site.
     Build {
@@ -190,6 +199,16 @@ enum Command {
         now: Option<i64>,
         #[command(subcommand)]
         action: cases::CasesCommand,
+    },
+    /// People's contacts: `allow EMAIL` lifts "this wasn't me" from an
+    /// address (an organizer who reached the person and knows they want
+    /// mail again).
+    Contacts {
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data", global = true)]
+        data: PathBuf,
+        #[command(subcommand)]
+        action: ContactsCommand,
     },
     /// Copy the store to a new file while `serve` keeps running: a
     /// consistent snapshot (every submission acknowledged before it began),
@@ -481,6 +500,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let store = serve::open_store(&data)?;
             runtime.block_on(erase::run(&store, &contact, record.as_deref()))
+        }
+        Command::Contacts {
+            data,
+            action: ContactsCommand::Allow { email },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let lifted = runtime.block_on(mutualaid_handler::outbox::allow(&store, &email))?;
+            if lifted {
+                println!("Mail to that address is allowed again.");
+            } else {
+                println!("That address had not said \"this wasn't me\": nothing to lift.");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Cases { data, now, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -303,6 +303,8 @@ pub async fn accept<S: IntakeStore>(
 /// ids only, and its address's tally is written with it, over the version
 /// read (a receipt to the same address between is a conflict: read again).
 ///
+/// Nothing goes to an address that said "this wasn't me".
+///
 /// An update that brings an email the record did not have (`before`'s)
 /// gets the receipt of a first sign-up, word for word: whoever typed that
 /// address may be someone who knows a neighbour's name and phone, and must
@@ -324,6 +326,11 @@ async fn receipt_for<S: IntakeStore>(
         Outcome::Created | Outcome::Updated => MessageKind::Receipt,
         Outcome::Unchanged => return Ok(None),
     };
+    // An address that said "this wasn't me" gets nothing more, from any form.
+    let address_key = store.address_key().await?;
+    if store.suppressed(&address_key.hash(to)).await? {
+        return Ok(None);
+    }
     let key = tally_key(to);
     let tally = match store
         .rate_ring(&key)

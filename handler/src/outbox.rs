@@ -17,7 +17,8 @@
 //! - an address refused for good (an SMTP 5xx, an SES bounce:
 //!   [`bounced`]): given up, mail to it for that record stopped, and the
 //!   organizers told, in one plan;
-//! - mail to an address stopped (the person pressed Unsubscribe): withheld.
+//! - mail to an address stopped (the person pressed Unsubscribe), or an
+//!   address that said "this wasn't me": withheld.
 //!
 //! Receipts are held to `receipts_per_hour` across all addresses: past it,
 //! a receipt waits its turn (it is not an attempt, and nothing is lost).
@@ -142,6 +143,10 @@ where
 {
     let mut done = Delivery::default();
     let due = store.due_messages(now, BATCH).await?;
+    if due.is_empty() {
+        return Ok(done);
+    }
+    let address_key = store.address_key().await?;
     // The receipts' places in the hour, taken for the run in one write
     // (a run whose receipts do not all fit sends none and tries again).
     let receipts = due.iter().filter(|m| m.kind.is_receipt()).count() as u64;
@@ -171,11 +176,11 @@ where
             done.retried += 1;
             continue;
         };
-        if store
+        let stopped = store
             .mail_stop(&message.person_id, &message.to)
             .await?
-            .is_some()
-        {
+            .is_some();
+        if stopped || store.suppressed(&address_key.hash(&message.to)).await? {
             move_on(store, &message, MessageState::Withheld { at: now }).await?;
             done.withheld += 1;
             continue;
@@ -312,6 +317,20 @@ pub async fn bounced<S: SenderStore + IntakeStore>(
     Ok(false)
 }
 
+/// Lifts "this wasn't me" from `address` (`mutualaid contacts allow`, the
+/// digest function's `{"contacts": {"allow": …}}`): returns whether it had
+/// said it.
+pub async fn allow<S: IntakeStore>(store: &S, address: &str) -> Result<bool, StoreError> {
+    let hash = store.address_key().await?.hash(address);
+    if !store.suppressed(&hash).await? {
+        return Ok(false);
+    }
+    let plan = Plan {
+        writes: vec![Write::Unsuppress { hash }],
+    };
+    store.carry_out(&plan).await.map(|()| true)
+}
+
 fn attempts_of(message: &Message) -> u32 {
     match message.state {
         MessageState::Waiting { attempts, .. } | MessageState::Sent { attempts, .. } => attempts,
@@ -444,6 +463,10 @@ pub fn render(
     if let Some(token) = &message.link {
         paragraphs.push((texts.own_page.clone(), Some(own_page_url(config, token))));
     }
+    let not_you = message
+        .link
+        .as_ref()
+        .map(|token| (texts.not_you.clone(), Some(not_me_url(config, token))));
     if form == FormId::Signup && message.kind != MessageKind::LinkAgain {
         paragraphs.push((texts.urgent.replace("{phone}", &config.urgent_phone), None));
         if let Some(url) = &config.food_bank_url {
@@ -452,7 +475,7 @@ pub fn render(
         paragraphs.push((texts.recurring.clone(), Some(config.discord_url.clone())));
     }
     paragraphs.push((texts.reply.clone(), None));
-    paragraphs.push((texts.not_you.clone(), None));
+    paragraphs.extend(not_you);
     paragraphs.push((config.organization.get(&lang).to_owned(), None));
 
     let text: String = paragraphs
@@ -541,6 +564,15 @@ pub fn render(
 pub fn own_page_url(config: &mutualaid_site::config::Config, token: &str) -> String {
     format!(
         "{}{}/me?t={token}",
+        config.base_url.trim_end_matches('/'),
+        config.api_base.trim_end_matches('/')
+    )
+}
+
+/// The address of the "this wasn't me" page a private link's `token` opens.
+pub fn not_me_url(config: &mutualaid_site::config::Config, token: &str) -> String {
+    format!(
+        "{}{}/me/not-me?t={token}",
         config.base_url.trim_end_matches('/'),
         config.api_base.trim_end_matches('/')
     )

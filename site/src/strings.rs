@@ -77,6 +77,10 @@ pub struct MessageTexts {
     /// The private link's line: `{url}`.
     pub own_page: String,
     /// The "stop emails" page behind `List-Unsubscribe`.
+    pub not_me_title: String,
+    pub not_me_text: String,
+    pub btn_not_me: String,
+    pub not_me_done: String,
     pub stop_title: String,
     pub stop_text: String,
     pub btn_stop: String,
@@ -328,6 +332,7 @@ pub struct DigestTexts {
     pub person_back: String,
     pub mail_unsubscribed: String,
     pub mail_refused: String,
+    pub mail_not_me: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

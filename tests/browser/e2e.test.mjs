@@ -493,6 +493,16 @@ test('a person opens their own page from the receipt, in English and Spanish, an
     await page.waitForLoadState('load');
     assert.deepEqual(await axeHtml(await page.content()), []);
     writeFileSync(join(pages, `again-sent-${lang}.html`), await page.content());
+    // "Stop emails" (the receipt's List-Unsubscribe) and "This wasn't me": each page, then its answer.
+    for (const [path, name] of [['stop', 'stop'], ['not-me', 'not-me']]) {
+      await page.goto(link.replace('/api/me?', `/api/me/${path}?`));
+      assert.deepEqual(await axeHtml(await page.content()), []);
+      writeFileSync(join(pages, `${name}-${lang}.html`), await page.content());
+      await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+      await page.waitForLoadState('load');
+      assert.deepEqual(await axeHtml(await page.content()), []);
+      writeFileSync(join(pages, `${name}-done-${lang}.html`), await page.content());
+    }
   }
   // A link that does not work.
   await page.goto(`${base}/api/me?t=${'0'.repeat(64)}`);

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use mutualaid_handler::store::message::{MailStop, Message};
+use mutualaid_handler::store::message::{AddressKey, MailStop, Message};
 use mutualaid_handler::store::page_link::PageLink;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{
@@ -38,6 +38,7 @@ struct State {
     messages: BTreeMap<String, Message>,
     page_links: BTreeMap<String, PageLink>,
     mail_stops: BTreeMap<(String, String), MailStop>,
+    suppressed: BTreeSet<String>,
     counters: BTreeMap<(String, Counter), u64>,
     digest: DigestState,
 }
@@ -252,6 +253,12 @@ impl State {
                 self.mail_stops
                     .insert((stop.person_id.clone(), stop.address.clone()), stop.clone());
             }
+            Write::Suppress { hash, .. } => {
+                self.suppressed.insert(hash.clone());
+            }
+            Write::Unsuppress { hash } => {
+                self.suppressed.remove(hash);
+            }
             Write::DropMailStop { person_id, address } => {
                 self.mail_stops
                     .remove(&(person_id.clone(), address.clone()));
@@ -364,6 +371,14 @@ impl Records for ModelStore {
         }
         *state = next;
         Ok(())
+    }
+
+    async fn address_key(&self) -> Result<AddressKey, StoreError> {
+        Ok(AddressKey(b"the model's key".to_vec()))
+    }
+
+    async fn suppressed(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.read(|s| s.suppressed.contains(hash)))
     }
 
     async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {

@@ -246,3 +246,18 @@ where
     tracing::info!(given_up, "an SES bounce or complaint");
     Ok(serde_json::json!({ "given_up": given_up }))
 }
+
+/// The digest function's `{"contacts": {"allow": "EMAIL"}}` event: mail to
+/// that address again (it said "this wasn't me"; an organizer reached the
+/// person). Answers whether there was anything to lift.
+pub async fn contacts<S: mutualaid_handler::store::IntakeStore>(
+    store: &S,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    let Some(email) = request.get("allow").and_then(|e| e.as_str()) else {
+        return Ok(serde_json::json!({ "error": "give \"allow\": the email address" }));
+    };
+    let lifted = mutualaid_handler::outbox::allow(store, email).await?;
+    tracing::info!(lifted, "contacts allow");
+    Ok(serde_json::json!({ "allowed": lifted }))
+}

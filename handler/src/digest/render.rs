@@ -878,6 +878,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         // Listed in a section of their own (the board keeps them out of the actions).
         ActionKind::SentUnderTwoNames => &t.two_names,
         ActionKind::MailStopped if a.action.detail == "refused" => &t.mail_refused,
+        ActionKind::MailStopped if a.action.detail == "not_me" => &t.mail_not_me,
         ActionKind::MailStopped => &t.mail_unsubscribed,
     };
     let text = fill(

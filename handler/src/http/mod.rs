@@ -213,6 +213,8 @@ pub const ROUTES: &[&str] = &[
     "POST /api/me/again",
     "GET /api/me/stop",
     "POST /api/me/stop",
+    "GET /api/me/not-me",
+    "POST /api/me/not-me",
 ];
 
 /// The router: [`ROUTES`].
@@ -253,6 +255,10 @@ pub fn router<S: IntakeStore + CaseDesk + AdminStore + SenderStore>(app: App<S>)
         .route(
             "/api/me/stop",
             axum::routing::get(own_page::stop_page::<S>).post(own_page::stop::<S>),
+        )
+        .route(
+            "/api/me/not-me",
+            axum::routing::get(own_page::not_me_page::<S>).post(own_page::not_me::<S>),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)

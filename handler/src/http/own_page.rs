@@ -7,6 +7,7 @@
 //! | `POST /api/me` (a button: `t`, `do`, `v`) | `200` done; `409` nothing changed, because the sign-up changed since the page showed version `v` (a second tab, an old page), with where it stands now |
 //! | an unknown, revoked or expired link, or one whose address is no longer the record's email | `403`, and the way to ask for a new one |
 //! | `GET /api/me/stop?t=TOKEN`, `POST /api/me/stop` | "stop emails" (every message's `List-Unsubscribe`, one-click by RFC 8058): the GET a page with one button, the POST stops mail to that address about that record — the page and the request stay, and the next digest says so |
+//! | `GET /api/me/not-me?t=TOKEN`, `POST /api/me/not-me` | "This wasn't me — don't email me again" (every receipt's "Not you?"): the address gets nothing more from any form (kept as a keyed hash), the link stops working, the digest asks the organizers to reach the person another way; the record stays |
 //! | `GET /api/me/again`, `POST /api/me/again` (`email`) | a fresh link mailed to each record that address is the email of (at most once an hour per record; older links stay valid); the same answer whether or not the address is known |
 //!
 //! The buttons: "I don't need help anymore" (closes the open requests as
@@ -44,6 +45,8 @@ use crate::store::{
 
 /// A link's page may be asked for again at most this often per record.
 const AGAIN_EVERY: i64 = 3_600;
+/// An address that said "this wasn't me" is kept at least this long.
+const SUPPRESSED_AT_LEAST: Timestamp = 365 * 86_400;
 
 /// What a link opens, read now.
 enum Opened {
@@ -735,6 +738,94 @@ pub(super) async fn stop<S: IntakeStore + SenderStore>(
     let m = &strings.messages;
     let body = format!("<p>{}</p>", esc(&m.stopped));
     own_page(StatusCode::OK, &lang, strings, &m.stop_title, &body)
+}
+
+/// `GET /api/me/not-me`: "This wasn't me — don't email me again", one
+/// button. Changes nothing.
+pub(super) async fn not_me_page<S: IntakeStore>(
+    State(app): State<Arc<App<S>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let token = query_value(&query, "t").unwrap_or_default();
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let Some(link) = link_of(&opened) else {
+        return gone(&app, &asked_lang(&query).unwrap_or_default());
+    };
+    let (lang, strings) = words(
+        &app,
+        &asked_lang(&query).unwrap_or_else(|| link.lang.code().to_owned()),
+    );
+    let m = &strings.messages;
+    let body = format!(
+        "<p>{}</p><form method=\"post\" action=\"not-me\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
+        esc(&m.not_me_text),
+        esc(&token),
+        esc(&lang),
+        esc(&m.btn_not_me)
+    );
+    own_page(StatusCode::OK, &lang, strings, &m.not_me_title, &body)
+}
+
+/// `POST /api/me/not-me`: the address gets nothing more from any form or
+/// message kind (kept as a keyed hash), this link stops working, and the
+/// next digest asks the organizers to reach the record's person another
+/// way. The record and its request stay.
+pub(super) async fn not_me<S: IntakeStore>(
+    State(app): State<Arc<App<S>>>,
+    body: Bytes,
+) -> Response {
+    let fields = String::from_utf8_lossy(&body).into_owned();
+    let token = query_value(&fields, "t").unwrap_or_default();
+    let asked = asked_lang(&fields);
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let (link, expires_at) = match &opened {
+        Opened::Gone => return gone(&app, &asked.unwrap_or_default()),
+        Opened::Held(link, person) | Opened::Live(link, person) => (link, person.expires_at),
+    };
+    let now = (app.clock)();
+    let key = match app.store.address_key().await {
+        Ok(key) => key,
+        Err(e) => return unavailable(&e),
+    };
+    let revoked = PageLink {
+        revoked_at: Some(now),
+        ..link.next()
+    };
+    let plan = Plan {
+        writes: vec![
+            Write::Suppress {
+                hash: key.hash(&link.address),
+                at: now,
+                expires_at: expires_at.max(now + SUPPRESSED_AT_LEAST),
+            },
+            Write::PageLink {
+                link: revoked,
+                expected: link.version,
+            },
+            Write::Action(CaseAction::mail_stopped(
+                &link.person_id,
+                Actor::Person,
+                "not_me",
+                now,
+                expires_at,
+            )),
+        ],
+    };
+    match app.store.carry_out(&plan).await {
+        Ok(()) | Err(StoreError::Conflict) => {}
+        Err(e) => return unavailable(&e),
+    }
+    let (lang, strings) = words(&app, &asked.unwrap_or_else(|| link.lang.code().to_owned()));
+    let m = &strings.messages;
+    let body = format!("<p>{}</p>", esc(&m.not_me_done));
+    own_page(StatusCode::OK, &lang, strings, &m.not_me_title, &body)
 }
 
 /// `GET /api/me/again`: the form that mails a fresh link.

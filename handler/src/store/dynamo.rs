@@ -19,6 +19,8 @@
 //! | a message to a person (the outbox) | `PERSON#<person id>` | `MSG#<id>` | `record` (the [`Message`]: ids, never a copy of the record), `version`, `expires_at`, and while it waits `pending` = `MESSAGE`, `gsi1sk` = `<due at, 12 digits>#<id>` |
 //! | a private link to a person's page | `PERSON#<person id>` | `LINK#<hash of its token>` | `record` (the [`PageLink`]), `version`, `expires_at`, `gsi1pk` = `LINK#<hash>`, `gsi1sk` = `LINK` (found by its hash through [`INDEX`]) |
 //! | no more mail to an address about a record | `PERSON#<person id>` | `NOMAIL#<address>` | `record` (the [`MailStop`]), `expires_at` |
+//! | an address that said "this wasn't me" | `SUPPRESSED#<keyed hash>` | `SUPPRESSED` | `at`, `expires_at` (never the address) |
+//! | the key of those hashes | `KEYS` | `ADDRESS` | `value` (made once, by the first writer) |
 //! | the receipts to one address in the last day | `RATE#receipts:<address hash>` | `RATE` | as a rate ring, written in the sign-up's plan |
 //! | a day's counter | `COUNTS` | `<YYYY-MM-DD>#<counter>` | `n` |
 //! | the digest state | `DIGEST` | `STATE` | `state` (lease and manifest), `version` (moved only by a conditional put) |
@@ -80,7 +82,7 @@ use aws_sdk_dynamodb::types::{
 };
 use mutualaid_forms::FormId;
 
-use super::message::{MailStop, Message};
+use super::message::{AddressKey, MailStop, Message};
 use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, Counter, DigestState,
@@ -965,6 +967,23 @@ impl DynamoStore {
                 ]);
                 put(table, item, None)
             }
+            Write::Suppress {
+                hash,
+                at,
+                expires_at,
+            } => put(
+                table,
+                HashMap::from([
+                    (PARTITION_KEY.to_owned(), s(format!("SUPPRESSED#{hash}"))),
+                    (SORT_KEY.to_owned(), s("SUPPRESSED")),
+                    ("at".to_owned(), n(*at)),
+                    (TTL_ATTRIBUTE.to_owned(), n(*expires_at)),
+                ]),
+                None,
+            ),
+            Write::Unsuppress { hash } => {
+                self.delete(format!("SUPPRESSED#{hash}"), "SUPPRESSED", None)
+            }
             Write::DropMailStop { person_id, address } => {
                 self.delete(person_pk(person_id), format!("NOMAIL#{address}"), None)
             }
@@ -1588,6 +1607,43 @@ impl Records for DynamoStore {
             self.kept_after_case_change(id, at).await;
         }
         Ok(())
+    }
+
+    async fn address_key(&self) -> Result<AddressKey, StoreError> {
+        let read = |item: Item| match item.get("value") {
+            Some(AttributeValue::B(bytes)) => Some(AddressKey(bytes.as_ref().to_vec())),
+            _ => None,
+        };
+        let key = match self.get("KEYS".into(), "ADDRESS").await?.and_then(read) {
+            Some(key) => key,
+            None => {
+                // Made once: the first writer's key is everyone's.
+                let made = AddressKey::generate();
+                let put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item(PARTITION_KEY, s("KEYS"))
+                    .item(SORT_KEY, s("ADDRESS"))
+                    .item(
+                        "value",
+                        AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(made.0.clone())),
+                    );
+                put_over_version(put, 0).await?;
+                self.get("KEYS".into(), "ADDRESS")
+                    .await?
+                    .and_then(read)
+                    .ok_or_else(|| StoreError::Unavailable("the address key did not keep".into()))?
+            }
+        };
+        Ok(key)
+    }
+
+    async fn suppressed(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(format!("SUPPRESSED#{hash}"), "SUPPRESSED")
+            .await?
+            .is_some())
     }
 
     async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {

@@ -246,3 +246,38 @@ mod tests {
         assert_ne!(key, tally_key("maria@example.com"));
     }
 }
+
+/// The key addresses that said "this wasn't me" are kept under: an
+/// HMAC-SHA256 key of the store's own, made once (SQLite: in its file;
+/// DynamoDB: one item), so that the list of those addresses is a list of
+/// keyed hashes, never the addresses — a copy of it alone names nobody.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AddressKey(pub Vec<u8>);
+
+impl std::fmt::Debug for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressKey(…)")
+    }
+}
+
+impl AddressKey {
+    /// A new random key (256 bits).
+    pub fn generate() -> AddressKey {
+        let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        AddressKey(key)
+    }
+
+    /// The keyed hash `address` (normalized) is kept under, hex.
+    pub fn hash(&self, address: &str) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(mutualaid_forms::normalize::email(address).as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}

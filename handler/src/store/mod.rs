@@ -921,6 +921,13 @@ pub trait Records: Send + Sync + 'static {
         self.count_by(day, counter, 1)
     }
 
+    /// The key addresses are hashed under ([`message::AddressKey`]), made
+    /// on first use.
+    fn address_key(&self) -> impl Future<Output = Result<message::AddressKey, StoreError>> + Send;
+
+    /// Whether the address with keyed hash `hash` said "this wasn't me".
+    fn suppressed(&self, hash: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Adds `n` to a day's counter.
     fn count_by(
         &self,

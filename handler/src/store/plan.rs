@@ -274,6 +274,22 @@ pub enum Write {
         /// The address.
         address: String,
     },
+    /// An address that said "this wasn't me": nothing more is sent to it
+    /// from any form or message kind. Kept by its keyed hash only
+    /// ([`super::message::AddressKey`]), never the address.
+    Suppress {
+        /// The keyed hash of the address.
+        hash: String,
+        /// When.
+        at: Timestamp,
+        /// When it is forgotten.
+        expires_at: Timestamp,
+    },
+    /// An organizer lifts a [`Write::Suppress`] (`mutualaid contacts allow`).
+    Unsuppress {
+        /// The keyed hash of the address.
+        hash: String,
+    },
     /// The tally of receipts to one address, over the version read
     /// (`tally.version - 1`; refused if another receipt came between).
     ReceiptTally {

@@ -17,6 +17,7 @@
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client (and, keyed `receipts:<hash>`, the receipts per address), per-day self-report, the digest's lease and manifest |
 //! | `page_links` | the private links to each person's page, by the hash of their token ([`super::page_link::PageLink`]) |
+//! | `suppressed`, `store_keys` | the addresses that said "this wasn't me", by their keyed hash only, and the key (made once) |
 //! | `mail_stops` | no more mail to an address about a record (the person unsubscribed, or the address was refused for good) |
 //! | `messages` | the outbox: each message to a person ([`super::message::Message`]), `due_at` set only while it waits |
 //!
@@ -42,7 +43,7 @@ use std::time::{Duration, Instant};
 use mutualaid_forms::FormId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::message::{MailStop, Message};
+use super::message::{AddressKey, MailStop, Message};
 use super::page_link::PageLink;
 use super::{
     AdminStore, Admission, Case, CaseAction, CaseDesk, CaseKind, CaseScan, CaseState, Counter,
@@ -203,6 +204,15 @@ CREATE TABLE IF NOT EXISTS page_links (
     version INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS page_links_by_person ON page_links (person_id);
+CREATE TABLE IF NOT EXISTS suppressed (
+    hash TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_keys (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS mail_stops (
     person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
     address TEXT NOT NULL,
@@ -498,6 +508,8 @@ impl SqliteStore {
             tx.execute("DELETE FROM rate_rings WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
             tx.execute("DELETE FROM actions WHERE expires_at <= ?1", [now])
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM suppressed WHERE expires_at <= ?1", [now])
                 .map_err(unavailable)?;
             // A sent message keeps ids only, for a few days; a waiting one
             // lives as long as its record.
@@ -921,6 +933,18 @@ fn apply(tx: &rusqlite::Transaction, write: &Write) -> Result<(), StoreError> {
             params![stop.person_id, stop.address, encode(stop)?],
         )
         .map(drop),
+        Write::Suppress {
+            hash,
+            at,
+            expires_at,
+        } => run(
+            "INSERT OR REPLACE INTO suppressed (hash, at, expires_at) VALUES (?1, ?2, ?3)",
+            params![hash, at, expires_at],
+        )
+        .map(drop),
+        Write::Unsuppress { hash } => {
+            run("DELETE FROM suppressed WHERE hash = ?1", params![hash]).map(drop)
+        }
         Write::DropMailStop { person_id, address } => run(
             "DELETE FROM mail_stops WHERE person_id = ?1 AND address = ?2",
             params![person_id, address],
@@ -1375,6 +1399,44 @@ impl Records for SqliteStore {
             self.checkpoint().await?;
         }
         Ok(())
+    }
+
+    async fn address_key(&self) -> Result<AddressKey, StoreError> {
+        self.with_tx(|tx| {
+            let kept: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT value FROM store_keys WHERE name = 'address'",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(key) = kept {
+                return Ok(AddressKey(key));
+            }
+            let key = AddressKey::generate();
+            tx.execute(
+                "INSERT INTO store_keys (name, value) VALUES ('address', ?1)",
+                [&key.0],
+            )
+            .map_err(unavailable)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn suppressed(&self, hash: &str) -> Result<bool, StoreError> {
+        let hash = hash.to_owned();
+        self.with_tx(move |tx| {
+            Ok(tx
+                .query_row("SELECT 1 FROM suppressed WHERE hash = ?1", [hash], |_| {
+                    Ok(())
+                })
+                .optional()
+                .map_err(unavailable)?
+                .is_some())
+        })
+        .await
     }
 
     async fn count_by(&self, day: &str, counter: Counter, n: u64) -> Result<(), StoreError> {

@@ -788,3 +788,184 @@ mutualaid_tests::on_both_stores!(
         => sqlite_receipts_past_the_hours_cap_wait_their_turn,
         dynamodb_receipts_past_the_hours_cap_wait_their_turn
 );
+
+/// "Not you?" in every receipt: "This wasn't me" stops all mail to that
+/// address from any form (kept as a keyed hash), stops the link, keeps the
+/// record, and the digest asks the organizers to reach the person another
+/// way; an organizer can lift it.
+async fn this_wasnt_me_stops_mail_to_the_address_from_any_form<S: Store + Clone>(store: S) {
+    let rosa_id = sign_up(&store, rosa(), NOON).await;
+    let token = store.messages_of(&rosa_id).await.expect("messages")[0]
+        .link
+        .clone()
+        .expect("a link");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    outbox::deliver_due(&store, &mailer, &letters(), NOON + 1)
+        .await
+        .expect("sent");
+    let mail = read(&std::fs::read(&files(dir.path())[0]).expect("the receipt"));
+    let not_me = format!("https://mutualaid.example.org/api/me/not-me?t={token}");
+    assert!(mail.text.contains(&not_me), "{}", mail.text);
+
+    let keys =
+        mutualaid_handler::links::LinkKeys::parse(&mutualaid_handler::links::LinkKeys::generate())
+            .expect("keys");
+    let app = crate::case_links::router(&store, &keys, 3, crate::case_links::at_noon_next_day);
+    let page = crate::case_links::get(&app, &format!("/api/me/not-me?t={token}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("No fui yo: no me escriban más"),
+        "{}",
+        page.body
+    );
+    let key = store.address_key().await.expect("key");
+    let hash = key.hash("rosa.q@example.org");
+    assert!(
+        !store.suppressed(&hash).await.expect("read"),
+        "a GET changes nothing"
+    );
+    let pressed = crate::own_page::post(&app, "/api/me/not-me", &[("t", token.as_str())]).await;
+    assert_eq!(pressed.status, 200, "{}", pressed.body);
+    assert!(store.suppressed(&hash).await.expect("read"));
+    assert_ne!(hash, "rosa.q@example.org");
+    assert_eq!(
+        crate::case_links::get(&app, &format!("/api/me?t={token}"))
+            .await
+            .status,
+        403,
+        "the link stops"
+    );
+    assert!(
+        store.person(&rosa_id).await.expect("read").is_some(),
+        "her record stays"
+    );
+
+    // Nothing more to that address, from any form, by any name.
+    let someone = sign_up(
+        &store,
+        mutualaid_tests::person(
+            "Someone Else",
+            Some("Rosa.Q@example.org"),
+            None,
+            "92101",
+            &["shopper"],
+        ),
+        NOON + 100,
+    )
+    .await;
+    assert!(
+        store
+            .messages_of(&someone)
+            .await
+            .expect("messages")
+            .is_empty()
+    );
+    let gift = domain::accept(
+        &store,
+        Submission::Donate(mutualaid_forms::Donation {
+            name: "A Giver".into(),
+            email: "rosa.q@example.org".into(),
+            phone: None,
+            frequency: mutualaid_forms::Frequency::Once,
+            amount: None,
+            message: None,
+            lang: Lang::EN,
+        }),
+        NOON + 200,
+        KEEP,
+    )
+    .await
+    .expect("accepted");
+    assert!(
+        store
+            .messages_of(&gift.person_id)
+            .await
+            .expect("messages")
+            .is_empty()
+    );
+
+    // The organizers are told whom to reach another way.
+    let digest_dir = tempfile::tempdir().expect("tmp");
+    let digest_mailer = Outbox {
+        dir: digest_dir.path().to_owned(),
+    };
+    crate::digest::english_digest(&store, &digest_mailer, NOON + 3_600).await;
+    let digest = MessageParser::default()
+        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    assert!(digest.contains("says it wasn't them"), "{digest}");
+
+    // An organizer who reached her lifts it.
+    assert!(
+        outbox::allow(&store, "rosa.q@example.org")
+            .await
+            .expect("allowed")
+    );
+    assert!(!store.suppressed(&hash).await.expect("read"));
+    let again = sign_up(
+        &store,
+        mutualaid_tests::person(
+            "Third Person",
+            Some("rosa.q@example.org"),
+            None,
+            "92101",
+            &["shopper"],
+        ),
+        NOON + 4_000,
+    )
+    .await;
+    assert_eq!(store.messages_of(&again).await.expect("messages").len(), 1);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    this_wasnt_me_stops_mail_to_the_address_from_any_form
+        => sqlite_this_wasnt_me_stops_mail_to_the_address_from_any_form,
+        dynamodb_this_wasnt_me_stops_mail_to_the_address_from_any_form
+);
+
+/// `mutualaid contacts allow EMAIL`, on the store `serve` keeps.
+#[tokio::test]
+async fn contacts_allow_lifts_this_wasnt_me_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store =
+        mutualaid_handler::store::sqlite::SqliteStore::open(&dir.path().join("mutualaid.sqlite3"))
+            .expect("store");
+    let key = store.address_key().await.expect("key");
+    let plan = mutualaid_handler::store::Plan {
+        writes: vec![mutualaid_handler::store::Write::Suppress {
+            hash: key.hash("kim@example.org"),
+            at: NOON,
+            expires_at: NOON + 86_400,
+        }],
+    };
+    store.carry_out(&plan).await.expect("suppressed");
+    let run = |email: &str| {
+        std::process::Command::new(mutualaid_tests::mutualaid_bin())
+            .args(["contacts", "allow", email, "--data"])
+            .arg(dir.path())
+            .output()
+            .expect("mutualaid contacts allow")
+    };
+    let out = run("Kim@Example.org");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("allowed again"));
+    assert!(
+        !store
+            .suppressed(&key.hash("kim@example.org"))
+            .await
+            .expect("read")
+    );
+    let out = run("kim@example.org");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to lift"));
+}

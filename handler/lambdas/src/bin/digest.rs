@@ -10,7 +10,8 @@
 //! Every minute, on a schedule of its own, `{"deliver": {}}` sends the
 //! messages to people that are due (receipts; `mutualaid_handler::outbox`);
 //! SES's bounce and complaint events (EventBridge, `source` `aws.ses`)
-//! give up the address they name.
+//! give up the address they name; `{"contacts": {"allow": "EMAIL"}}` lifts
+//! "this wasn't me" from an address.
 //! Backups and the purge of expired records are DynamoDB's own
 //! (point-in-time recovery, TTL).
 
@@ -75,6 +76,9 @@ async fn main() -> Result<(), lambda_http::Error> {
                     let now = system_clock();
                     return Box::pin(mutualaid_lambdas::ses_event(store, &event.payload, now))
                         .await;
+                }
+                if let Some(request) = event.payload.get("contacts") {
+                    return Box::pin(mutualaid_lambdas::contacts(store, request)).await;
                 }
                 if event.payload.get("deliver").is_some() {
                     let now = system_clock();
