@@ -185,7 +185,7 @@ pub struct DigestEnv {
     /// no summary is posted).
     pub discord_webhook_secret: Option<String>,
     /// The SES configuration set whose bounce and complaint events come
-    /// back to this function (unset or empty: none).
+    /// back to this function (empty: none).
     pub ses_configuration_set: Option<String>,
 }
 
@@ -252,10 +252,16 @@ impl DigestEnv {
                     });
                 }
             },
-            ses_configuration_set: std::env::var("SES_CONFIGURATION_SET")
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
+            // Set by the template always: empty sends without one.
+            ses_configuration_set: match std::env::var("SES_CONFIGURATION_SET") {
+                Ok(v) => Some(v.trim().to_owned()).filter(|v| !v.is_empty()),
+                Err(_) => {
+                    return Err(EnvError {
+                        name: "SES_CONFIGURATION_SET",
+                        problem: "is not set (set it empty to send without one)".into(),
+                    });
+                }
+            },
         })
     }
 }

@@ -30,7 +30,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mutualaid_forms::{Lang, Role};
-use mutualaid_site::strings::{Direction, OwnPageTexts, Strings};
+use mutualaid_site::strings::{Direction, MessageTexts, OwnPageTexts, Strings};
 
 use super::App;
 use super::case_pages::{esc, fill, page_with};
@@ -650,34 +650,113 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
     }
 }
 
+/// The two one-button pages a message links to besides the person's own.
+#[derive(Clone, Copy)]
+enum OneButton {
+    /// "Stop emails" (`List-Unsubscribe`).
+    Stop,
+    /// "This wasn't me".
+    NotMe,
+}
+
+impl OneButton {
+    /// (path, title, text, button, answer) in `m`'s words.
+    fn words(self, m: &MessageTexts) -> (&'static str, &str, &str, &str, &str) {
+        match self {
+            OneButton::Stop => ("stop", &m.stop_title, &m.stop_text, &m.btn_stop, &m.stopped),
+            OneButton::NotMe => (
+                "not-me",
+                &m.not_me_title,
+                &m.not_me_text,
+                &m.btn_not_me,
+                &m.not_me_done,
+            ),
+        }
+    }
+}
+
+/// A one-button page for the link in `query`: its text and its button (a
+/// form posting the link back). Changes nothing.
+async fn one_button_page<S: IntakeStore>(app: &App<S>, query: &str, page: OneButton) -> Response {
+    let token = query_value(query, "t").unwrap_or_default();
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let Some(link) = link_of(&opened) else {
+        return gone(app, &asked_lang(query).unwrap_or_default());
+    };
+    let (lang, strings) = words(
+        app,
+        &asked_lang(query).unwrap_or_else(|| link.lang.code().to_owned()),
+    );
+    let (path, title, text, button, _) = page.words(&strings.messages);
+    let body = format!(
+        "<p>{}</p><form method=\"post\" action=\"{path}\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
+        esc(text),
+        esc(&token),
+        esc(&lang),
+        esc(button)
+    );
+    own_page(StatusCode::OK, &lang, strings, title, &body)
+}
+
+/// A one-button page's POST: the link (in the body, or in the address for
+/// a mail app's one click), `writes` planned from it, carried out, and the
+/// page's answer.
+async fn one_button_press<S: IntakeStore, F, Fut>(
+    app: &App<S>,
+    query: &str,
+    body: &[u8],
+    page: OneButton,
+    writes: F,
+) -> Response
+where
+    F: FnOnce(PageLink, Timestamp, Timestamp) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Write>, StoreError>>,
+{
+    let fields = String::from_utf8_lossy(body).into_owned();
+    let token = query_value(&fields, "t")
+        .or_else(|| query_value(query, "t"))
+        .unwrap_or_default();
+    let asked = asked_lang(&fields).or_else(|| asked_lang(query));
+    let opened = match open(&app.store, &token).await {
+        Ok(opened) => opened,
+        Err(e) => return unavailable(&e),
+    };
+    let (link, expires_at) = match opened {
+        Opened::Gone => return gone(app, &asked.unwrap_or_default()),
+        Opened::Held(link, person) | Opened::Live(link, person) => (link, person.expires_at),
+    };
+    let lang = asked.unwrap_or_else(|| link.lang.code().to_owned());
+    let planned = writes(link, (app.clock)(), expires_at).await;
+    let done = match planned {
+        Ok(writes) if writes.is_empty() => Ok(()),
+        Ok(writes) => app.store.carry_out(&Plan { writes }).await,
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) | Err(StoreError::Conflict) => {}
+        Err(e) => return unavailable(&e),
+    }
+    let (lang, strings) = words(app, &lang);
+    let (_, title, _, _, answer) = page.words(&strings.messages);
+    own_page(
+        StatusCode::OK,
+        &lang,
+        strings,
+        title,
+        &format!("<p>{}</p>", esc(answer)),
+    )
+}
+
 /// `GET /api/me/stop`: the "stop emails" page of a message's
 /// `List-Unsubscribe`, with its one button. Changes nothing.
 pub(super) async fn stop_page<S: IntakeStore>(
     State(app): State<Arc<App<S>>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    let token = query_value(&query, "t").unwrap_or_default();
-    let opened = match open(&app.store, &token).await {
-        Ok(opened) => opened,
-        Err(e) => return unavailable(&e),
-    };
-    let Some(link) = link_of(&opened) else {
-        return gone(&app, &asked_lang(&query).unwrap_or_default());
-    };
-    let (lang, strings) = words(
-        &app,
-        &asked_lang(&query).unwrap_or_else(|| link.lang.code().to_owned()),
-    );
-    let m = &strings.messages;
-    let body = format!(
-        "<p>{}</p><form method=\"post\" action=\"stop\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
-        esc(&m.stop_text),
-        esc(&token),
-        esc(&lang),
-        esc(&m.btn_stop)
-    );
-    own_page(StatusCode::OK, &lang, strings, &m.stop_title, &body)
+    one_button_page(&app, &query.unwrap_or_default(), OneButton::Stop).await
 }
 
 /// `POST /api/me/stop`: mail to the link's address about its record stops
@@ -690,28 +769,22 @@ pub(super) async fn stop<S: IntakeStore + SenderStore>(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let fields = String::from_utf8_lossy(&body).into_owned();
+    let store = &app.store;
     let query = query.unwrap_or_default();
-    let token = query_value(&fields, "t")
-        .or_else(|| query_value(&query, "t"))
-        .unwrap_or_default();
-    let asked = asked_lang(&fields).or_else(|| asked_lang(&query));
-    let opened = match open(&app.store, &token).await {
-        Ok(opened) => opened,
-        Err(e) => return unavailable(&e),
-    };
-    let (link, expires_at) = match &opened {
-        Opened::Gone => return gone(&app, &asked.unwrap_or_default()),
-        Opened::Held(link, person) | Opened::Live(link, person) => (link, person.expires_at),
-    };
-    let now = (app.clock)();
-    let stopped = match app.store.mail_stop(&link.person_id, &link.address).await {
-        Ok(stopped) => stopped,
-        Err(e) => return unavailable(&e),
-    };
-    if stopped.is_none() {
-        let plan = Plan {
-            writes: vec![
+    one_button_press(
+        &app,
+        &query,
+        &body,
+        OneButton::Stop,
+        |link, now, expires_at| async move {
+            if store
+                .mail_stop(&link.person_id, &link.address)
+                .await?
+                .is_some()
+            {
+                return Ok(Vec::new());
+            }
+            Ok(vec![
                 Write::MailStop {
                     stop: MailStop {
                         person_id: link.person_id.clone(),
@@ -728,16 +801,10 @@ pub(super) async fn stop<S: IntakeStore + SenderStore>(
                     now,
                     expires_at,
                 )),
-            ],
-        };
-        if let Err(e) = app.store.carry_out(&plan).await {
-            return unavailable(&e);
-        }
-    }
-    let (lang, strings) = words(&app, &asked.unwrap_or_else(|| link.lang.code().to_owned()));
-    let m = &strings.messages;
-    let body = format!("<p>{}</p>", esc(&m.stopped));
-    own_page(StatusCode::OK, &lang, strings, &m.stop_title, &body)
+            ])
+        },
+    )
+    .await
 }
 
 /// `GET /api/me/not-me`: "This wasn't me — don't email me again", one
@@ -746,28 +813,7 @@ pub(super) async fn not_me_page<S: IntakeStore>(
     State(app): State<Arc<App<S>>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    let token = query_value(&query, "t").unwrap_or_default();
-    let opened = match open(&app.store, &token).await {
-        Ok(opened) => opened,
-        Err(e) => return unavailable(&e),
-    };
-    let Some(link) = link_of(&opened) else {
-        return gone(&app, &asked_lang(&query).unwrap_or_default());
-    };
-    let (lang, strings) = words(
-        &app,
-        &asked_lang(&query).unwrap_or_else(|| link.lang.code().to_owned()),
-    );
-    let m = &strings.messages;
-    let body = format!(
-        "<p>{}</p><form method=\"post\" action=\"not-me\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
-        esc(&m.not_me_text),
-        esc(&token),
-        esc(&lang),
-        esc(&m.btn_not_me)
-    );
-    own_page(StatusCode::OK, &lang, strings, &m.not_me_title, &body)
+    one_button_page(&app, &query.unwrap_or_default(), OneButton::NotMe).await
 }
 
 /// `POST /api/me/not-me`: the address gets nothing more from any form or
@@ -776,56 +822,43 @@ pub(super) async fn not_me_page<S: IntakeStore>(
 /// way. The record and its request stay.
 pub(super) async fn not_me<S: IntakeStore>(
     State(app): State<Arc<App<S>>>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let fields = String::from_utf8_lossy(&body).into_owned();
-    let token = query_value(&fields, "t").unwrap_or_default();
-    let asked = asked_lang(&fields);
-    let opened = match open(&app.store, &token).await {
-        Ok(opened) => opened,
-        Err(e) => return unavailable(&e),
-    };
-    let (link, expires_at) = match &opened {
-        Opened::Gone => return gone(&app, &asked.unwrap_or_default()),
-        Opened::Held(link, person) | Opened::Live(link, person) => (link, person.expires_at),
-    };
-    let now = (app.clock)();
-    let key = match app.store.address_key().await {
-        Ok(key) => key,
-        Err(e) => return unavailable(&e),
-    };
-    let revoked = PageLink {
-        revoked_at: Some(now),
-        ..link.next()
-    };
-    let plan = Plan {
-        writes: vec![
-            Write::Suppress {
-                hash: key.hash(&link.address),
-                at: now,
-                expires_at: expires_at.max(now + SUPPRESSED_AT_LEAST),
-            },
-            Write::PageLink {
-                link: revoked,
-                expected: link.version,
-            },
-            Write::Action(CaseAction::mail_stopped(
-                &link.person_id,
-                Actor::Person,
-                "not_me",
-                now,
-                expires_at,
-            )),
-        ],
-    };
-    match app.store.carry_out(&plan).await {
-        Ok(()) | Err(StoreError::Conflict) => {}
-        Err(e) => return unavailable(&e),
-    }
-    let (lang, strings) = words(&app, &asked.unwrap_or_else(|| link.lang.code().to_owned()));
-    let m = &strings.messages;
-    let body = format!("<p>{}</p>", esc(&m.not_me_done));
-    own_page(StatusCode::OK, &lang, strings, &m.not_me_title, &body)
+    let store = &app.store;
+    let query = query.unwrap_or_default();
+    one_button_press(
+        &app,
+        &query,
+        &body,
+        OneButton::NotMe,
+        |link, now, expires_at| async move {
+            let key = store.address_key().await?;
+            let revoked = PageLink {
+                revoked_at: Some(now),
+                ..link.next()
+            };
+            Ok(vec![
+                Write::Suppress {
+                    hash: key.hash(&link.address),
+                    at: now,
+                    expires_at: expires_at.max(now + SUPPRESSED_AT_LEAST),
+                },
+                Write::Action(CaseAction::mail_stopped(
+                    &link.person_id,
+                    Actor::Person,
+                    "not_me",
+                    now,
+                    expires_at,
+                )),
+                Write::PageLink {
+                    link: revoked,
+                    expected: link.version,
+                },
+            ])
+        },
+    )
+    .await
 }
 
 /// `GET /api/me/again`: the form that mails a fresh link.

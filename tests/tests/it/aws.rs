@@ -86,7 +86,7 @@ async fn an_update_extends_the_expiry_of_everything_the_record_keeps() {
         // The table's own bookkeeping (the re-keying's mark lasts for good),
         // and messages, which keep their own expiry (a sent one is forgotten
         // in days; a waiting one at most when the record was to be).
-        if ["RATE", "COUNTS", "DIGEST"]
+        if ["RATE", "COUNTS", "DIGEST", "KEYS"]
             .iter()
             .any(|k| kind.starts_with(k))
             || kind.ends_with(" MSG")
@@ -348,6 +348,7 @@ pub fn digest_env(
         ("MATCH_REVIEW_DAYS", "14".into()),
         ("LINK_KEYS_SECRET", secret),
         ("DISCORD_WEBHOOK_SECRET", discord.unwrap_or("").to_owned()),
+        ("SES_CONFIGURATION_SET", String::new()),
     ]);
     env
 }
@@ -448,6 +449,7 @@ async fn each_lambda_stops_at_once_naming_a_missing_variable() {
         ("PAIRING_MAX_MILES", "10".to_owned()),
         ("MATCH_REVIEW_DAYS", "14".to_owned()),
         ("DISCORD_WEBHOOK_SECRET", String::new()),
+        ("SES_CONFIGURATION_SET", String::new()),
     ];
     for (binary, vars) in [
         ("submit", mutualaid_handler::lambda::SUBMIT_ENV),

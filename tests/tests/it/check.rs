@@ -278,8 +278,8 @@ fn a_language_without_a_messages_words_fails_the_check() {
     edit(
         root,
         "i18n/es.toml",
-        "not_you = \"Recibió",
-        "# not_you = \"Recibió",
+        "not_you = \"¿No fue usted?",
+        "# not_you = \"¿No fue usted?",
     );
     let out = mutualaid(&["check"], root);
     let stderr = String::from_utf8_lossy(&out.stderr);

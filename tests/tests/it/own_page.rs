@@ -7,7 +7,6 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use mutualaid_forms::Lang;
 use mutualaid_handler::domain::{self, Retention};
 use mutualaid_handler::links::LinkKeys;
 use mutualaid_handler::store::message::{MessageKind, MessageState};
@@ -16,6 +15,7 @@ use mutualaid_handler::store::{ActionKind, Actor, CaseState, CloseReason, Submis
 
 use crate::case_links::router;
 use crate::handler::{Answer, send};
+use crate::receipts::{rosa, sam};
 
 /// Thursday 26 November 2026, noon in San Diego.
 const NOON: i64 = 1_795_723_200;
@@ -23,31 +23,6 @@ const KEEP: Retention = Retention { days: 365 };
 
 fn three_days_later() -> i64 {
     NOON + 3 * 86_400 + 60
-}
-
-fn rosa() -> mutualaid_forms::Signup {
-    mutualaid_forms::Signup {
-        neighborhood: Some("Barrio Logan".into()),
-        notes: Some("Diabetic, no sugar please".into()),
-        lang: Lang::ES,
-        ..mutualaid_tests::person(
-            "Rosa Quintana",
-            Some("rosa.q@example.org"),
-            Some("+16195550142"),
-            "92113",
-            &["delivery"],
-        )
-    }
-}
-
-fn sam() -> mutualaid_forms::Signup {
-    mutualaid_tests::person(
-        "Sam Whitfield",
-        Some("sam.w@example.org"),
-        Some("+16195550177"),
-        "92104",
-        &["shopper"],
-    )
 }
 
 async fn sign_up<S: Store>(store: &S, signup: mutualaid_forms::Signup, at: i64) -> String {
@@ -70,7 +45,8 @@ async fn token_of<S: Store>(store: &S, id: &str) -> String {
         .expect("a message with a link")
 }
 
-fn app<S: Store + Clone>(store: &S, now: fn() -> i64) -> Router {
+/// The handler's router on `store`, its clock at `now`.
+pub(crate) fn app<S: Store + Clone>(store: &S, now: fn() -> i64) -> Router {
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
     router(store, &keys, 3, now)
 }
@@ -92,6 +68,18 @@ pub(crate) async fn post(app: &Router, path: &str, fields: &[(&str, &str)]) -> A
         Request::post(path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
+            .expect("request"),
+    )
+    .await
+}
+
+/// A mail app's one-click Unsubscribe (RFC 8058) for the link `token`.
+pub(crate) async fn one_click(app: &Router, token: &str) -> Answer {
+    send(
+        app,
+        Request::post(format!("/api/me/stop?t={token}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("List-Unsubscribe=One-Click"))
             .expect("request"),
     )
     .await
@@ -356,18 +344,7 @@ async fn withdraw_pause_back_and_delete_act_only_on_what_the_page_showed<S: Stor
     );
 
     // The next digest says what each did on their own page.
-    let dir = tempfile::tempdir().expect("tmp");
-    let outbox = mutualaid_handler::mail::Outbox {
-        dir: dir.path().to_owned(),
-    };
-    crate::digest::english_digest(&store, &outbox, three_days_later() + 60).await;
-    let raw = mutualaid_tests::latest_message(dir.path());
-    let text = mail_parser::MessageParser::default()
-        .parse(&raw)
-        .expect("MIME")
-        .body_text(0)
-        .expect("text")
-        .into_owned();
+    let text = crate::receipts::digest_text(&store, three_days_later() + 60).await;
     assert!(
         text.contains("said on their own page that they don't need help anymore"),
         "{text}"

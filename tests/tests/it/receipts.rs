@@ -27,7 +27,7 @@ fn letters() -> Letters {
 }
 
 /// Rosa asks for groceries, in Spanish, with everything a form can say.
-fn rosa() -> mutualaid_forms::Signup {
+pub(crate) fn rosa() -> mutualaid_forms::Signup {
     mutualaid_forms::Signup {
         neighborhood: Some("Barrio Logan".into()),
         notes: Some("Diabetic, no sugar please".into()),
@@ -44,7 +44,7 @@ fn rosa() -> mutualaid_forms::Signup {
 }
 
 /// Sam signs up to shop, in English.
-fn sam() -> mutualaid_forms::Signup {
+pub(crate) fn sam() -> mutualaid_forms::Signup {
     mutualaid_tests::person(
         "Sam Whitfield",
         Some("sam.w@example.org"),
@@ -59,6 +59,21 @@ async fn sign_up<S: IntakeStore>(store: &S, signup: mutualaid_forms::Signup, at:
         .await
         .expect("accepted")
         .person_id
+}
+
+/// The text of the English digest sent at `at`.
+pub(crate) async fn digest_text<S: Store>(store: &S, at: i64) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    crate::digest::english_digest(store, &mailer, at).await;
+    MessageParser::default()
+        .parse(&mutualaid_tests::latest_message(dir.path()))
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned()
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -564,14 +579,7 @@ async fn a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request<S: S
             .is_none()
     );
     // The mail app's one click (RFC 8058).
-    let clicked = crate::handler::send(
-        &app,
-        axum::http::Request::post(format!("/api/me/stop?t={token}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
-            .expect("request"),
-    )
-    .await;
+    let clicked = crate::own_page::one_click(&app, &token).await;
     assert_eq!(clicked.status, 200, "{}", clicked.body);
     assert!(
         store
@@ -604,17 +612,7 @@ async fn a_mail_apps_one_click_unsubscribe_stops_mail_and_keeps_the_request<S: S
     let page = crate::case_links::get(&app, &format!("/api/me?t={token}")).await;
     assert_eq!(page.status, 200);
     // The organizers are told.
-    let digest_dir = tempfile::tempdir().expect("tmp");
-    let digest_mailer = Outbox {
-        dir: digest_dir.path().to_owned(),
-    };
-    crate::digest::english_digest(&store, &digest_mailer, NOON + 86_500).await;
-    let digest = MessageParser::default()
-        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
-        .expect("MIME")
-        .body_text(0)
-        .expect("text")
-        .into_owned();
+    let digest = digest_text(&store, NOON + 86_500).await;
     assert!(
         digest.contains("pressed Unsubscribe in their mail app"),
         "{digest}"
@@ -698,17 +696,7 @@ async fn an_address_refused_for_good_is_given_up_and_listed<S: Store>(store: S) 
             .expect("bounce")
     );
 
-    let digest_dir = tempfile::tempdir().expect("tmp");
-    let digest_mailer = Outbox {
-        dir: digest_dir.path().to_owned(),
-    };
-    crate::digest::english_digest(&store, &digest_mailer, NOON + 3_600).await;
-    let digest = MessageParser::default()
-        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
-        .expect("MIME")
-        .body_text(0)
-        .expect("text")
-        .into_owned();
+    let digest = digest_text(&store, NOON + 3_600).await;
     assert_eq!(
         digest.matches("the mail service refused").count(),
         2,
@@ -888,17 +876,7 @@ async fn this_wasnt_me_stops_mail_to_the_address_from_any_form<S: Store + Clone>
     );
 
     // The organizers are told whom to reach another way.
-    let digest_dir = tempfile::tempdir().expect("tmp");
-    let digest_mailer = Outbox {
-        dir: digest_dir.path().to_owned(),
-    };
-    crate::digest::english_digest(&store, &digest_mailer, NOON + 3_600).await;
-    let digest = MessageParser::default()
-        .parse(&mutualaid_tests::latest_message(digest_dir.path()))
-        .expect("MIME")
-        .body_text(0)
-        .expect("text")
-        .into_owned();
+    let digest = digest_text(&store, NOON + 3_600).await;
     assert!(digest.contains("says it wasn't them"), "{digest}");
 
     // An organizer who reached her lifts it.

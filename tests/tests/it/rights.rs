@@ -133,14 +133,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     let _ = log.take(); // the test's own read
     let page = get(&app, &format!("/api/me?t={token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let stop = crate::handler::send(
-        &app,
-        axum::http::Request::post(format!("/api/me/stop?t={token}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
-            .expect("request"),
-    )
-    .await;
+    let stop = crate::own_page::one_click(&app, &token).await;
     assert_eq!(stop.status, 200, "{}", stop.body);
     let again =
         crate::own_page::post(&app, "/api/me/again", &[("email", "rita@example.org")]).await;
