@@ -137,6 +137,7 @@ fn main() {
                 new_cases: &cases,
                 standing: None,
                 receipt: None,
+                notice: None,
             };
             store
                 .carry_out(&mutualaid_handler::store::plan::create(write))

@@ -39,8 +39,8 @@ use crate::store::message::{
 };
 use crate::store::page_link::{PageLink, new_token};
 use crate::store::{
-    Admission, Case, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person, Standing,
-    StoreError, Submission, SubmissionWrite, Timestamp, plan,
+    Admission, Case, CaseAction, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person,
+    Standing, StoreError, Submission, SubmissionWrite, Timestamp, plan,
 };
 
 /// The answer to an accepted submission.
@@ -211,6 +211,7 @@ pub async fn accept<S: IntakeStore>(
                     new_cases: &cases,
                     standing: question.as_ref(),
                     receipt: receipt.as_ref(),
+                    notice: None,
                 };
                 store.carry_out(&plan::create(write)).await.map(|()| entry)
             }
@@ -227,6 +228,7 @@ pub async fn accept<S: IntakeStore>(
                         new_cases: &cases,
                         standing: None,
                         receipt: None,
+                        notice: None,
                     };
                     store
                         .carry_out(&plan::unchanged(write))
@@ -265,12 +267,17 @@ pub async fn accept<S: IntakeStore>(
                     let cases =
                         new_cases(&person.id, &person.submission, &earlier, now, expires_at);
                     let receipt = receipt_for(store, &person, Some(&existing), &entry, now).await?;
+                    // An email the record did not have, from the public form: organizers call.
+                    let new_email = person.submission.email().is_some()
+                        && person.submission.email() != existing.submission.email();
+                    let notice = new_email.then(|| CaseAction::email_changed(&person, now));
                     let write = SubmissionWrite {
                         person: &person,
                         log: &entry,
                         new_cases: &cases,
                         standing: None,
                         receipt: receipt.as_ref(),
+                        notice: notice.as_ref(),
                     };
                     store
                         .carry_out(&plan::update(write, &existing))

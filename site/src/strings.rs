@@ -333,6 +333,7 @@ pub struct DigestTexts {
     pub mail_unsubscribed: String,
     pub mail_refused: String,
     pub mail_not_me: String,
+    pub email_changed_by_form: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

@@ -880,6 +880,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::MailStopped if a.action.detail == "refused" => &t.mail_refused,
         ActionKind::MailStopped if a.action.detail == "not_me" => &t.mail_not_me,
         ActionKind::MailStopped => &t.mail_unsubscribed,
+        ActionKind::EmailChanged => &t.email_changed_by_form,
     };
     let text = fill(
         template,

@@ -234,9 +234,13 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::TwoPeople, _) => &t.page_two_people,
         (ActionKind::Unmerge, _) => &t.page_unmerge,
         // Never signed into a link: deletion is asked for by the person, not clicked.
-        (ActionKind::Erase | ActionKind::SentUnderTwoNames | ActionKind::MailStopped, _) => {
-            &t.refused_other
-        }
+        (
+            ActionKind::Erase
+            | ActionKind::SentUnderTwoNames
+            | ActionKind::MailStopped
+            | ActionKind::EmailChanged,
+            _,
+        ) => &t.refused_other,
     };
     fill(
         template,
@@ -374,9 +378,12 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
     };
     let title = what(&link, &before, t);
     let outcome = match link.action {
-        ActionKind::Erase | ActionKind::SentUnderTwoNames | ActionKind::MailStopped => Ok(Err(
-            Refusal::NotApplicable("a deletion, or what the store found, is not made from a link"),
-        )),
+        ActionKind::Erase
+        | ActionKind::SentUnderTwoNames
+        | ActionKind::MailStopped
+        | ActionKind::EmailChanged => Ok(Err(Refusal::NotApplicable(
+            "a deletion, or what the store found, is not made from a link",
+        ))),
         ActionKind::Merge => {
             let into = link.volunteer.as_deref().unwrap_or("");
             let seen = cases::StandingVersions {
@@ -441,7 +448,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 | ActionKind::TwoPeople
                 | ActionKind::Unmerge
                 | ActionKind::SentUnderTwoNames
-                | ActionKind::MailStopped => Act::Keep,
+                | ActionKind::MailStopped
+                | ActionKind::EmailChanged => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

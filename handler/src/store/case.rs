@@ -267,6 +267,11 @@ pub enum ActionKind {
     /// service refused the address for good (`by` store, `detail`
     /// `refused`). Organizers reach them another way.
     MailStopped,
+    /// Not an organizer's: a submission from the public form gave the
+    /// record (`volunteer_id`) an email it did not have. The new address
+    /// got a first sign-up's receipt and a held page; the old one's links
+    /// stop. An organizer calls to check it was the person.
+    EmailChanged,
 }
 
 impl ActionKind {
@@ -286,6 +291,7 @@ impl ActionKind {
             ActionKind::SentUnderTwoNames => "sent_under_two_names",
             ActionKind::Unmerge => "unmerge",
             ActionKind::MailStopped => "mail_stopped",
+            ActionKind::EmailChanged => "email_changed",
         }
     }
 
@@ -305,6 +311,7 @@ impl ActionKind {
             ActionKind::SentUnderTwoNames,
             ActionKind::Unmerge,
             ActionKind::MailStopped,
+            ActionKind::EmailChanged,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -425,6 +432,23 @@ impl CaseAction {
             version: 0,
             merged: None,
             expires_at: CaseAction::kept_until(expires_at, now),
+        }
+    }
+
+    /// A submission from the public form gave record `person` an email it
+    /// did not have ([`ActionKind::EmailChanged`]).
+    pub fn email_changed(person: &super::Person, now: Timestamp) -> CaseAction {
+        CaseAction {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            kind: ActionKind::EmailChanged,
+            case_id: None,
+            volunteer_id: Some(person.id.clone()),
+            by: Actor::Store,
+            detail: String::new(),
+            version: person.version,
+            merged: None,
+            expires_at: CaseAction::kept_until(person.expires_at, now),
         }
     }
 

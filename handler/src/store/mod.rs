@@ -778,6 +778,9 @@ pub struct SubmissionWrite<'a> {
     /// The receipt it sends, with the address's tally (none: no email, an
     /// unchanged resubmission, or the address had its receipts for the day).
     pub receipt: Option<&'a message::Receipt>,
+    /// What the organizers are told with it (an email changed through the
+    /// public form), if anything.
+    pub notice: Option<&'a CaseAction>,
 }
 
 /// What the rate limit remembers of one client: when its last accepted

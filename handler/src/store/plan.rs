@@ -587,6 +587,9 @@ impl Planner {
         for case in write.new_cases {
             self.open(case);
         }
+        if let Some(notice) = write.notice {
+            self.writes.push(Write::Action(notice.clone()));
+        }
         if let Some(receipt) = write.receipt {
             self.writes.push(Write::Message {
                 message: receipt.message.clone(),
@@ -1028,6 +1031,7 @@ mod tests {
                 new_cases: &[],
                 standing: None,
                 receipt: None,
+                notice: None,
             },
             &previous,
         );

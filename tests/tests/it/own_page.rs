@@ -457,7 +457,17 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     let cases = store.cases_of(&id).await.expect("cases");
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].state, CaseState::Open);
-    assert!(store.actions_since(0).await.expect("actions").is_empty());
+    // Nothing the held page did is recorded; the change of email is, for a call.
+    let actions = store.actions_since(0).await.expect("actions");
+    assert_eq!(
+        actions.iter().map(|a| a.kind).collect::<Vec<_>>(),
+        [ActionKind::EmailChanged]
+    );
+    let digest = crate::receipts::digest_text(&store, three_days_later() + 60).await;
+    assert!(
+        digest.contains("the public form gave Maria A.'s sign-up a new email"),
+        "{digest}"
+    );
 }
 
 mutualaid_tests::on_both_stores!(

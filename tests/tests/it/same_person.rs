@@ -122,6 +122,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         new_cases: &[],
         standing: None,
         receipt: None,
+        notice: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::create(write))
@@ -166,6 +167,7 @@ async fn folded_the_old_way<S: Store>(store: &S, at: i64) {
         new_cases: &[],
         standing: None,
         receipt: None,
+        notice: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::update(write, &first))
