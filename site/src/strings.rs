@@ -334,6 +334,7 @@ pub struct DigestTexts {
     pub mail_refused: String,
     pub mail_not_me: String,
     pub email_changed_by_form: String,
+    pub no_email: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

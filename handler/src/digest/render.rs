@@ -67,8 +67,10 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
             if let Some(phone) = &s.phone {
                 reach.push(phone.clone());
             }
-            if let Some(email) = &s.email {
-                reach.push(email.clone());
+            match &s.email {
+                Some(email) => reach.push(email.clone()),
+                // No receipt, no page, no mail from us: a person reaches them.
+                None => reach.push(t.no_email.clone()),
             }
             out.push((
                 t.reach.clone(),

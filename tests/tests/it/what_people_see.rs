@@ -175,12 +175,14 @@ async fn a_pairing_line_says_how_to_reach_both_people_and_their_languages() {
         "{suggested}"
     );
     assert!(
-        suggested.contains("Vic Helper: +16195550111 (prefers text) — languages: en, es"),
+        suggested.contains(
+            "Vic Helper: +16195550111, no email: call or text (prefers text) — languages: en, es"
+        ),
         "{suggested}"
     );
     let html = message.body_html(0).expect("html");
     assert!(
-        html.contains("Vic Helper: +16195550111 (prefers text)"),
+        html.contains("Vic Helper: +16195550111, no email: call or text (prefers text)"),
         "{html}"
     );
 }
