@@ -454,6 +454,13 @@ async fn a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back<S: Store>(s
         read(&received[0]).message_id,
         format!("{}@mutualaid.example.org", message.id)
     );
+    // The organizers see it in the next digest's self-report.
+    let digest = digest_text(&store, NOON + 3_600).await;
+    assert!(digest.contains("1 message sent to a person"), "{digest}");
+    assert!(
+        digest.contains("2 tries the mail service did not accept"),
+        "{digest}"
+    );
 }
 
 mutualaid_tests::on_both_stores!(
