@@ -43,7 +43,7 @@ impl Contact {
     }
 
     /// Its contact keys on every form.
-    fn keys(&self) -> Vec<String> {
+    pub fn keys(&self) -> Vec<String> {
         FormId::ALL
             .iter()
             .map(|form| match self {

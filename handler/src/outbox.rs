@@ -294,12 +294,10 @@ pub async fn bounced<S: SenderStore + IntakeStore>(
     address: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let address = mutualaid_forms::normalize::email(address);
-    let keys: Vec<String> = FormId::ALL
-        .iter()
-        .map(|form| crate::store::ContactKind::Email.key(*form, &address))
-        .collect();
-    for (_, person_id) in store.sharing(&keys).await? {
+    let Some(contact) = crate::erase::Contact::email(address) else {
+        return Ok(false);
+    };
+    for (_, person_id) in store.sharing(&contact.keys()).await? {
         let Some(message) = store
             .messages_of(&person_id)
             .await?

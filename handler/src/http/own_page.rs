@@ -39,8 +39,8 @@ use crate::outbox::spoken_date;
 use crate::store::message::{MailStop, Message, MessageKind, StopReason};
 use crate::store::page_link::{PageLink, hash_of, is_token, new_token};
 use crate::store::{
-    Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, ContactKind,
-    IntakeStore, Person, Plan, SenderStore, StoreError, Timestamp, Write,
+    Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, IntakeStore,
+    Person, Plan, SenderStore, StoreError, Timestamp, Write,
 };
 
 /// A link's page may be asked for again at most this often per record.
@@ -927,12 +927,11 @@ async fn send_links_again<S: IntakeStore + SenderStore>(
     address: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let keys: Vec<String> = mutualaid_forms::FormId::ALL
-        .iter()
-        .map(|form| ContactKind::Email.key(*form, address))
-        .collect();
+    let Some(contact) = crate::erase::Contact::email(address) else {
+        return Ok(());
+    };
     let mut seen = Vec::new();
-    for (_, id) in store.sharing(&keys).await? {
+    for (_, id) in store.sharing(&contact.keys()).await? {
         if seen.contains(&id) {
             continue;
         }

@@ -211,8 +211,7 @@ impl Message {
 /// so the tally (which outlives no day) names nobody.
 pub fn tally_key(address: &str) -> String {
     let digest = Sha256::digest(format!("receipts\0{}", address.to_lowercase()).as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("receipts:{hex}")
+    format!("receipts:{}", crate::links::hex(&digest))
 }
 
 /// A receipt written with the submission it acknowledges: the message and
@@ -274,10 +273,6 @@ impl AddressKey {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes a key of any length");
         mac.update(mutualaid_forms::normalize::email(address).as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::links::hex(&mac.finalize().into_bytes())
     }
 }

@@ -64,10 +64,7 @@ pub fn new_token() -> String {
 
 /// The hash a token is kept and looked up by.
 pub fn hash_of(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::links::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Whether `token` has the shape of one (before any lookup).
