@@ -954,3 +954,37 @@ async fn contacts_allow_lifts_this_wasnt_me_from_the_command_line() {
     let out = run("kim@example.org");
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to lift"));
 }
+
+/// Through a real SMTP server: a crash between "accepted" and "recorded"
+/// makes the server receive the receipt twice — with one `Message-ID`, so
+/// a mail app shows one message.
+async fn a_receipt_sent_again_through_smtp_keeps_its_message_id<S: Store>(store: S) {
+    let Some(server) = mutualaid_tests::smtp::Server::start() else {
+        return;
+    };
+    let smtp = mutualaid_handler::mail::Smtp::from_url(&server.url()).expect("url");
+    let id = sign_up(&store, sam(), NOON).await;
+    let lost = outbox::deliver_due(&store, &AcceptedThenLost(smtp.clone()), &letters(), NOON)
+        .await
+        .expect("run");
+    assert_eq!(lost.retried, 1);
+    let done = outbox::deliver_due(&store, &smtp, &letters(), NOON + 3_600)
+        .await
+        .expect("run");
+    assert_eq!(done.sent, 1);
+    let message = store.messages_of(&id).await.expect("messages").remove(0);
+    let ids: Vec<String> = server
+        .received()
+        .iter()
+        .map(|raw| read(raw).message_id)
+        .collect();
+    let expected = format!("{}@mutualaid.example.org", message.id);
+    assert_eq!(ids, [expected.clone(), expected]);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_receipt_sent_again_through_smtp_keeps_its_message_id
+        => sqlite_a_receipt_sent_again_through_smtp_keeps_its_message_id,
+        dynamodb_a_receipt_sent_again_through_smtp_keeps_its_message_id
+);
