@@ -26,6 +26,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mutualaid_handler::contacts::{Decided, Decision, decide};
+use mutualaid_handler::store::Actor;
 use mutualaid_site::{Site, SiteError};
 
 #[derive(Parser)]
@@ -45,6 +47,29 @@ enum ContactsCommand {
     Allow {
         /// The address.
         email: String,
+    },
+    /// The new email or phone the public form brought to RECORD becomes
+    /// its contact (you reached the person through a confirmed one): the
+    /// old email's links stop, a new email gets a link to the page.
+    Confirm {
+        /// The record, as the digest names it.
+        record: String,
+    },
+    /// Drop the new email or phone the public form brought to RECORD, and
+    /// put the sign-up back as it was before that change.
+    Drop {
+        /// The record, as the digest names it.
+        record: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinkCommand {
+    /// Revoke every link to RECORD's own page (its person can ask for a
+    /// new one on "Email me my link again").
+    Revoke {
+        /// The record, as the digest names it.
+        record: String,
     },
 }
 
@@ -202,13 +227,22 @@ enum Command {
     },
     /// People's contacts: `allow EMAIL` lifts "this wasn't me" from an
     /// address (an organizer who reached the person and knows they want
-    /// mail again).
+    /// mail again); `confirm RECORD` and `drop RECORD` decide a new email
+    /// or phone the public form brought, after you reached the person.
     Contacts {
         /// The data folder `serve` stores in.
         #[arg(long, default_value = ".data", global = true)]
         data: PathBuf,
         #[command(subcommand)]
         action: ContactsCommand,
+    },
+    /// People's private links to their own page: `revoke RECORD`.
+    Link {
+        /// The data folder `serve` stores in.
+        #[arg(long, default_value = ".data", global = true)]
+        data: PathBuf,
+        #[command(subcommand)]
+        action: LinkCommand,
     },
     /// Copy the store to a new file while `serve` keeps running: a
     /// consistent snapshot (every submission acknowledged before it began),
@@ -514,6 +548,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("That address had not said \"this wasn't me\": nothing to lift.");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Contacts { data, action } => {
+            let (decision, record) = match action {
+                ContactsCommand::Confirm { record } => (Decision::Confirm, record),
+                ContactsCommand::Drop { record } => (Decision::Drop, record),
+                ContactsCommand::Allow { .. } => unreachable!("matched above"),
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            let now = mutualaid_handler::clock::system_clock();
+            let decided =
+                runtime.block_on(decide(&store, &record, None, decision, Actor::Cli, now))?;
+            let (said, ok) = match (decided, decision) {
+                (Decided::Done, Decision::Confirm) => (
+                    "Confirmed: the new contact is the record's now; the old email's links stopped.",
+                    true,
+                ),
+                (Decided::Done, Decision::Drop) => (
+                    "Dropped: the sign-up is back as it was before the new contact came.",
+                    true,
+                ),
+                (Decided::NothingPending, _) => (
+                    "That record has no new contact waiting: nothing to do.",
+                    true,
+                ),
+                (Decided::NoRecord, _) => ("error: no record has that id.", false),
+                (Decided::Moved, _) => ("error: the record kept changing; run it again.", false),
+            };
+            if ok {
+                println!("{said}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{said}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Link {
+            data,
+            action: LinkCommand::Revoke { record },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = serve::open_store(&data)?;
+            match runtime.block_on(mutualaid_handler::contacts::revoke_links(&store, &record))? {
+                Some(n) => {
+                    println!("Revoked {n} link(s) to that record's page.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("error: no record has that id.");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Cases { data, now, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

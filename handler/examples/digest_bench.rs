@@ -78,6 +78,7 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         reported_version: 1,
         expires_at: at + 365 * 86_400,
         former_contacts: Vec::new(),
+        pending_contact: None,
     }
 }
 
@@ -138,6 +139,7 @@ fn main() {
                 standing: None,
                 receipt: None,
                 notice: None,
+                security: None,
             };
             store
                 .carry_out(&mutualaid_handler::store::plan::create(write))

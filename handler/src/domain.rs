@@ -35,12 +35,11 @@
 use mutualaid_forms::normalize::{differ_only_in_accents, name_key};
 
 use crate::store::message::{
-    Message, MessageKind, RECEIPT_WINDOW, RECEIPTS_PER_ADDRESS, Receipt, tally_key,
+    LinkedMessage, MessageKind, RECEIPT_WINDOW, RECEIPTS_PER_ADDRESS, Receipt, tally_key,
 };
-use crate::store::page_link::{PageLink, new_token};
 use crate::store::{
-    Admission, Case, CaseAction, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome, Person,
-    Standing, StoreError, Submission, SubmissionWrite, Timestamp, plan,
+    Admission, Case, CaseAction, CaseKind, Change, FIELDS, IntakeStore, LogEntry, Outcome,
+    PendingContact, Person, Standing, StoreError, Submission, SubmissionWrite, Timestamp, plan,
 };
 
 /// The answer to an accepted submission.
@@ -191,6 +190,7 @@ pub async fn accept<S: IntakeStore>(
                     reported_version: 0,
                     expires_at,
                     former_contacts: Vec::new(),
+                    pending_contact: None,
                 };
                 let entry = log(&person, Outcome::Created);
                 let cases = new_cases(&person.id, &submission, &[], now, expires_at);
@@ -204,7 +204,7 @@ pub async fn accept<S: IntakeStore>(
                         expires_at,
                         ..Standing::default()
                     });
-                let receipt = receipt_for(store, &person, None, &entry, now).await?;
+                let receipt = receipt_for(store, &person, &submission, None, &entry, now).await?;
                 let write = SubmissionWrite {
                     person: &person,
                     log: &entry,
@@ -212,13 +212,16 @@ pub async fn accept<S: IntakeStore>(
                     standing: question.as_ref(),
                     receipt: receipt.as_ref(),
                     notice: None,
+                    security: None,
                 };
                 store.carry_out(&plan::create(write)).await.map(|()| entry)
             }
             Some(existing) => {
-                let merged = submission.merged_onto(&existing.submission);
+                // Contacts the record has not confirmed wait beside it.
+                let sent = submission.merged_onto(&existing.submission);
+                let (merged, pending) = held_contacts(&existing, &sent, now);
                 let earlier = store.cases_of(&existing.id).await?;
-                if merged == existing.submission {
+                if merged == existing.submission && pending == existing.pending_contact {
                     let entry = log(&existing, Outcome::Unchanged);
                     let cases =
                         new_cases(&existing.id, &merged, &earlier, now, existing.expires_at);
@@ -229,31 +232,22 @@ pub async fn accept<S: IntakeStore>(
                         standing: None,
                         receipt: None,
                         notice: None,
+                        security: None,
                     };
                     store
                         .carry_out(&plan::unchanged(write))
                         .await
                         .map(|()| entry)
                 } else {
-                    // Keys of the merged record: its own, or free; never another's.
-                    let keys = merged.identity_keys();
-                    let unknown: Vec<String> = keys
-                        .iter()
-                        .filter(|k| !wanted.contains(k))
-                        .cloned()
-                        .collect();
-                    let mut held = holders.clone();
-                    if !unknown.is_empty() {
-                        held.extend(store.holders(&unknown).await?);
+                    // Keys of the merged record and of the contacts it waits
+                    // on: its own, or free; never another's.
+                    let mut keys = merged.identity_keys();
+                    for key in sent.identity_keys() {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
                     }
-                    let identities = keys
-                        .into_iter()
-                        .filter(|k| {
-                            held.iter()
-                                .find(|(h, _)| h == k)
-                                .is_none_or(|(_, p)| p.id == existing.id)
-                        })
-                        .collect();
+                    let identities = own_or_free(store, &existing, keys, &holders).await?;
                     let person = Person {
                         former_contacts: existing.former_contacts_after(&merged, now),
                         submission: merged,
@@ -261,16 +255,24 @@ pub async fn accept<S: IntakeStore>(
                         updated_at: now,
                         version: existing.version + 1,
                         expires_at,
+                        pending_contact: pending,
                         ..existing.clone()
                     };
                     let entry = log(&person, Outcome::Updated);
                     let cases =
                         new_cases(&person.id, &person.submission, &earlier, now, expires_at);
-                    let receipt = receipt_for(store, &person, Some(&existing), &entry, now).await?;
-                    // An email the record did not have, from the public form: organizers call.
-                    let new_email = person.submission.email().is_some()
-                        && person.submission.email() != existing.submission.email();
-                    let notice = new_email.then(|| CaseAction::email_changed(&person, now));
+                    let receipt =
+                        receipt_for(store, &person, &submission, Some(&existing), &entry, now)
+                            .await?;
+                    // A contact the record did not have, from the public
+                    // form: its confirmed email is told, organizers call.
+                    let changed = person.pending_contact != existing.pending_contact;
+                    let notice = changed.then(|| CaseAction::email_changed(&person, now));
+                    let security = if changed {
+                        security_notice(store, &person, &entry, now).await?
+                    } else {
+                        None
+                    };
                     let write = SubmissionWrite {
                         person: &person,
                         log: &entry,
@@ -278,6 +280,7 @@ pub async fn accept<S: IntakeStore>(
                         standing: None,
                         receipt: receipt.as_ref(),
                         notice: notice.as_ref(),
+                        security: security.as_ref(),
                     };
                     store
                         .carry_out(&plan::update(write, &existing))
@@ -303,28 +306,101 @@ pub async fn accept<S: IntakeStore>(
     ))
 }
 
-/// The receipt a submission stored as `entry` sends to the record's email:
-/// "we got your sign-up" for a new record, "we got your change" for an
-/// update; none without an email, for an unchanged resubmission, or when
-/// the address has had its [`RECEIPTS_PER_ADDRESS`] for the day. It carries
-/// ids only, and its address's tally is written with it, over the version
-/// read (a receipt to the same address between is a conflict: read again).
+/// `sent` (a submission merged onto `existing`'s record) split into what
+/// the record becomes and the contacts it waits on: an email or phone the
+/// record has not confirmed stays **pending** beside the confirmed one
+/// (whoever sent the form may know only the person's name and one
+/// contact), with the kept version it would replace. Contacts already
+/// pending and not sent again stay pending.
+pub fn held_contacts(
+    existing: &Person,
+    sent: &Submission,
+    now: Timestamp,
+) -> (Submission, Option<PendingContact>) {
+    let confirmed = &existing.submission;
+    let before = existing.pending_contact.as_ref();
+    let email = sent
+        .email()
+        .filter(|e| Some(*e) != confirmed.email())
+        .map(str::to_owned)
+        .or_else(|| before.and_then(|p| p.email.clone()));
+    let phone = sent
+        .phone()
+        .filter(|p| Some(*p) != confirmed.phone())
+        .map(str::to_owned)
+        .or_else(|| before.and_then(|p| p.phone.clone()));
+    let merged = sent.with_contacts(confirmed.email(), confirmed.phone());
+    if email.is_none() && phone.is_none() {
+        return (merged, None);
+    }
+    let pending = match before {
+        Some(p) => PendingContact {
+            email,
+            phone,
+            ..p.clone()
+        },
+        None => PendingContact {
+            email,
+            phone,
+            since: now,
+            before_version: existing.version,
+            before: confirmed.clone(),
+        },
+    };
+    (merged, Some(pending))
+}
+
+/// Of `keys`, those `existing` may hold: its own, or held by nobody (`read`
+/// holds what was read of some already). Never another record's.
+pub(crate) async fn own_or_free<S: IntakeStore>(
+    store: &S,
+    existing: &Person,
+    keys: Vec<String>,
+    read: &[(String, Person)],
+) -> Result<Vec<String>, StoreError> {
+    let unknown: Vec<String> = keys
+        .iter()
+        .filter(|k| !read.iter().any(|(h, _)| h == *k))
+        .cloned()
+        .collect();
+    let mut held = read.to_vec();
+    if !unknown.is_empty() {
+        held.extend(store.holders(&unknown).await?);
+    }
+    Ok(keys
+        .into_iter()
+        .filter(|k| {
+            held.iter()
+                .find(|(h, _)| h == k)
+                .is_none_or(|(_, p)| p.id == existing.id)
+        })
+        .collect())
+}
+
+/// The receipt a submission (`sent`, stored as `entry` on `person`) sends
+/// to the address it gave: "we got your sign-up" for a new record, "we got
+/// your change" to a record's confirmed email; none without an email, for
+/// an unchanged resubmission, or when the address has had its
+/// [`RECEIPTS_PER_ADDRESS`] for the day. It carries ids only, and its
+/// address's tally is written with it, over the version read (a receipt to
+/// the same address between is a conflict: read again).
 ///
 /// Nothing goes to an address that said "this wasn't me".
 ///
-/// An update that brings an email the record did not have (`before`'s)
-/// gets the receipt of a first sign-up, word for word: whoever typed that
-/// address may be someone who knows a neighbour's name and phone, and must
-/// learn nothing a first sign-up would not show — not even that the
-/// neighbour is on record.
+/// An update that brings an email the record has not confirmed (`before`'s)
+/// gets the receipt of a first sign-up, word for word, with a **held**
+/// link: whoever typed that address may be someone who knows a neighbour's
+/// name and phone, and must learn nothing a first sign-up would not show —
+/// not even that the neighbour is on record.
 async fn receipt_for<S: IntakeStore>(
     store: &S,
     person: &Person,
+    sent: &Submission,
     before: Option<&Person>,
     entry: &LogEntry,
     now: Timestamp,
 ) -> Result<Option<Receipt>, StoreError> {
-    let Some(to) = person.submission.email() else {
+    let Some(to) = sent.email() else {
         return Ok(None);
     };
     let known_address = before.and_then(|p| p.submission.email()) == Some(to);
@@ -333,9 +409,7 @@ async fn receipt_for<S: IntakeStore>(
         Outcome::Created | Outcome::Updated => MessageKind::Receipt,
         Outcome::Unchanged => return Ok(None),
     };
-    // An address that said "this wasn't me" gets nothing more, from any form.
-    let address_key = store.address_key().await?;
-    if store.suppressed(&address_key.hash(to)).await? {
+    if suppressed(store, to).await? {
         return Ok(None);
     }
     let key = tally_key(to);
@@ -347,29 +421,51 @@ async fn receipt_for<S: IntakeStore>(
         Admission::Admitted(tally) => tally,
         Admission::Limited { .. } => return Ok(None),
     };
-    let token = new_token();
     // Held: an address new to an existing record (see `page_link`).
     let held = before.is_some() && !known_address;
-    let lang = person.submission.lang();
-    let link = PageLink::new(&token, &person.id, to, lang, held, now, person.expires_at);
-    let message = Message {
-        link: Some(token),
-        ..Message::new(
-            &person.id,
-            to,
-            lang,
-            kind,
-            &entry.reference,
-            now,
-            person.expires_at,
-        )
-    };
     Ok(Some(Receipt {
-        message,
+        mail: LinkedMessage::new(person, to, kind, &entry.reference, held, now),
         tally_key: key,
         tally,
-        link,
     }))
+}
+
+/// Whether `address` said "this wasn't me": it gets nothing more, from any
+/// form or message kind.
+pub(crate) async fn suppressed<S: IntakeStore>(
+    store: &S,
+    address: &str,
+) -> Result<bool, StoreError> {
+    let address_key = store.address_key().await?;
+    store.suppressed(&address_key.hash(address)).await
+}
+
+/// The security notice to `person`'s confirmed email when the public form
+/// brought a contact it has not confirmed: "the contact on your sign-up was
+/// changed", with a new link to their page, where "Yes, that was me" and
+/// "I didn't make this change" wait. Outside the receipts' caps; none
+/// without a confirmed email (the digest says whom to call) or to an
+/// address that said "this wasn't me".
+async fn security_notice<S: IntakeStore>(
+    store: &S,
+    person: &Person,
+    entry: &LogEntry,
+    now: Timestamp,
+) -> Result<Option<LinkedMessage>, StoreError> {
+    let Some(to) = person.submission.email() else {
+        return Ok(None);
+    };
+    if suppressed(store, to).await? {
+        return Ok(None);
+    }
+    Ok(Some(LinkedMessage::new(
+        person,
+        to,
+        MessageKind::ContactChanged,
+        &entry.reference,
+        false,
+        now,
+    )))
 }
 
 /// The record that `submission` (about to be a new record) may be the same

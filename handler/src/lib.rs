@@ -19,6 +19,7 @@
 
 pub mod cases;
 pub mod clock;
+pub mod contacts;
 pub mod digest;
 pub mod discord;
 pub mod domain;

@@ -435,6 +435,11 @@ pub fn render(
             &texts.link_sent,
             Some(texts.link_ignore.clone()),
         ),
+        (MessageKind::ContactChanged, _) => (
+            &texts.contact_subject,
+            &texts.contact_changed,
+            Some(texts.contact_next.clone()),
+        ),
         (MessageKind::ChangeReceipt, _) => (
             &texts.change_subject,
             &texts.change_received,
@@ -465,7 +470,7 @@ pub fn render(
         .link
         .as_ref()
         .map(|token| (texts.not_you.clone(), Some(not_me_url(config, token))));
-    if form == FormId::Signup && message.kind != MessageKind::LinkAgain {
+    if form == FormId::Signup && message.kind.is_receipt() {
         paragraphs.push((texts.urgent.replace("{phone}", &config.urgent_phone), None));
         if let Some(url) = &config.food_bank_url {
             paragraphs.push((texts.food_today.clone(), Some(url.clone())));

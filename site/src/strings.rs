@@ -90,6 +90,9 @@ pub struct MessageTexts {
     pub link_subject: String,
     pub link_sent: String,
     pub link_ignore: String,
+    pub contact_subject: String,
+    pub contact_changed: String,
+    pub contact_next: String,
 }
 
 /// The words of each person's own page (behind the private link in their
@@ -135,6 +138,12 @@ pub struct OwnPageTexts {
     pub again_button: String,
     pub again_sent: String,
     pub again_invalid: String,
+    pub pending_title: String,
+    pub pending_text: String,
+    pub btn_confirm_contact: String,
+    pub btn_reject_contact: String,
+    pub contact_confirmed: String,
+    pub contact_rejected: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -334,6 +343,10 @@ pub struct DigestTexts {
     pub mail_refused: String,
     pub mail_not_me: String,
     pub email_changed_by_form: String,
+    pub contact_confirmed: String,
+    pub contact_dropped: String,
+    pub identity_clash: String,
+    pub pending_contact: String,
     pub no_email: String,
     pub more: String,
     pub days: Counted,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use include_dir::{Dir, DirEntry, include_dir};
+use mutualaid_handler::store::{Actor, AdminStore, IntakeStore};
 
 static CONTENT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../content");
 
@@ -247,17 +248,51 @@ where
     Ok(serde_json::json!({ "given_up": given_up }))
 }
 
-/// The digest function's `{"contacts": {"allow": "EMAIL"}}` event: mail to
-/// that address again (it said "this wasn't me"; an organizer reached the
-/// person). Answers whether there was anything to lift.
-pub async fn contacts<S: mutualaid_handler::store::IntakeStore>(
+/// The digest function's `{"contacts": …}` events, an organizer's:
+/// `{"allow": "EMAIL"}` mails that address again (it said "this wasn't
+/// me"; the person was reached); `{"confirm": RECORD}` and `{"drop":
+/// RECORD}` decide the record's pending contact after reaching the person
+/// through a confirmed one; `{"revoke_links": RECORD}` revokes every link to
+/// its page.
+pub async fn contacts<S: IntakeStore + AdminStore>(
     store: &S,
     request: &serde_json::Value,
+    now: i64,
 ) -> Result<serde_json::Value, lambda_http::Error> {
-    let Some(email) = request.get("allow").and_then(|e| e.as_str()) else {
-        return Ok(serde_json::json!({ "error": "give \"allow\": the email address" }));
+    use mutualaid_handler::contacts::{Decided, Decision, decide, revoke_links};
+    let text = |key: &str| request.get(key).and_then(|v| v.as_str());
+    if let Some(email) = text("allow") {
+        let lifted = mutualaid_handler::outbox::allow(store, email).await?;
+        tracing::info!(lifted, "contacts allow");
+        return Ok(serde_json::json!({ "allowed": lifted }));
+    }
+    if let Some(record) = text("revoke_links") {
+        let revoked = revoke_links(store, record).await?;
+        tracing::info!(found = revoked.is_some(), "links revoked");
+        return Ok(match revoked {
+            Some(n) => serde_json::json!({ "revoked": n }),
+            None => serde_json::json!({ "error": "no such record" }),
+        });
+    }
+    let (decision, record) = match (text("confirm"), text("drop")) {
+        (Some(record), None) => (Decision::Confirm, record),
+        (None, Some(record)) => (Decision::Drop, record),
+        _ => {
+            return Ok(serde_json::json!({
+                "error": "give one of \"allow\": EMAIL, \"confirm\": RECORD, \"drop\": RECORD, \"revoke_links\": RECORD"
+            }));
+        }
     };
-    let lifted = mutualaid_handler::outbox::allow(store, email).await?;
-    tracing::info!(lifted, "contacts allow");
-    Ok(serde_json::json!({ "allowed": lifted }))
+    let decided = decide(store, record, None, decision, Actor::Cli, now).await?;
+    tracing::info!(?decided, "contacts decided");
+    Ok(match decided {
+        Decided::Done => serde_json::json!({ "done": true }),
+        Decided::NothingPending => {
+            serde_json::json!({ "done": false, "why": "the record has no pending contact" })
+        }
+        Decided::NoRecord => serde_json::json!({ "error": "no such record" }),
+        Decided::Moved => {
+            serde_json::json!({ "done": false, "why": "the record changed meanwhile" })
+        }
+    })
 }

@@ -57,6 +57,18 @@ pub fn area_name(zip: &str) -> String {
     }
 }
 
+/// The contacts `person` waits on, each marked "new, not confirmed".
+fn pending_contacts(person: &Person, t: &DigestTexts) -> Vec<String> {
+    let Some(pending) = &person.pending_contact else {
+        return Vec::new();
+    };
+    [&pending.phone, &pending.email]
+        .into_iter()
+        .flatten()
+        .map(|contact| fill(&t.pending_contact, &[("contact", contact)]))
+        .collect()
+}
+
 /// One person's details as label/value pairs, in the organizers' words.
 fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -72,6 +84,7 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
                 // No receipt, no page, no mail from us: a person reaches them.
                 None => reach.push(t.no_email.clone()),
             }
+            reach.extend(pending_contacts(person, t));
             out.push((
                 t.reach.clone(),
                 format!("{} ({} {method})", reach.join(", "), t.prefers),
@@ -103,6 +116,7 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
         Submission::Donate(d) => {
             let mut reach = vec![d.email.clone()];
             reach.extend(d.phone.clone());
+            reach.extend(pending_contacts(person, t));
             out.push((t.reach.clone(), reach.join(", ")));
             let freq = match d.frequency {
                 mutualaid_forms::validate::Frequency::Once => &t.once,
@@ -883,6 +897,9 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::MailStopped if a.action.detail == "not_me" => &t.mail_not_me,
         ActionKind::MailStopped => &t.mail_unsubscribed,
         ActionKind::EmailChanged => &t.email_changed_by_form,
+        ActionKind::ContactConfirmed => &t.contact_confirmed,
+        ActionKind::ContactDropped => &t.contact_dropped,
+        ActionKind::IdentityClash => &t.identity_clash,
     };
     let text = fill(
         template,
@@ -890,6 +907,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
             ("person", &person),
             ("volunteer", &volunteer),
             ("detail", &a.action.detail),
+            ("record", a.action.volunteer_id.as_deref().unwrap_or("")),
         ],
     );
     Line {

@@ -238,7 +238,10 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
             ActionKind::Erase
             | ActionKind::SentUnderTwoNames
             | ActionKind::MailStopped
-            | ActionKind::EmailChanged,
+            | ActionKind::EmailChanged
+            | ActionKind::ContactConfirmed
+            | ActionKind::ContactDropped
+            | ActionKind::IdentityClash,
             _,
         ) => &t.refused_other,
     };
@@ -381,7 +384,10 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
         ActionKind::Erase
         | ActionKind::SentUnderTwoNames
         | ActionKind::MailStopped
-        | ActionKind::EmailChanged => Ok(Err(Refusal::NotApplicable(
+        | ActionKind::EmailChanged
+        | ActionKind::ContactConfirmed
+        | ActionKind::ContactDropped
+        | ActionKind::IdentityClash => Ok(Err(Refusal::NotApplicable(
             "a deletion, or what the store found, is not made from a link",
         ))),
         ActionKind::Merge => {
@@ -449,7 +455,10 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 | ActionKind::Unmerge
                 | ActionKind::SentUnderTwoNames
                 | ActionKind::MailStopped
-                | ActionKind::EmailChanged => Act::Keep,
+                | ActionKind::EmailChanged
+                | ActionKind::ContactConfirmed
+                | ActionKind::ContactDropped
+                | ActionKind::IdentityClash => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

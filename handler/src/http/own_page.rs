@@ -35,9 +35,10 @@ use mutualaid_site::strings::{Direction, MessageTexts, OwnPageTexts, Strings};
 use super::App;
 use super::case_pages::{esc, fill, page_with};
 use crate::cases::{self, Act};
+use crate::contacts;
 use crate::outbox::spoken_date;
-use crate::store::message::{MailStop, Message, MessageKind, StopReason};
-use crate::store::page_link::{PageLink, hash_of, is_token, new_token};
+use crate::store::message::{LinkedMessage, MailStop, MessageKind, StopReason};
+use crate::store::page_link::{PageLink, hash_of, is_token};
 use crate::store::{
     Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, IntakeStore,
     Person, Plan, SenderStore, StoreError, Timestamp, Write,
@@ -132,6 +133,9 @@ struct Standing {
     withdraw: bool,
     volunteer: bool,
     paused: bool,
+    /// Since when a contact the public form brought waits for "was this
+    /// you?" (a live page only).
+    pending_since: Option<Timestamp>,
 }
 
 fn days_since(since: Timestamp, now: Timestamp) -> u64 {
@@ -219,6 +223,7 @@ async fn live_standing<S: CaseDesk>(
             .any(|c| c.person_id == person.id && c.state.is_active()),
         volunteer,
         paused,
+        pending_since: person.pending_contact.as_ref().map(|p| p.since),
     })
 }
 
@@ -263,17 +268,23 @@ fn held_standing(
         withdraw: !asked.is_empty() && held.withdrawn_at.is_none(),
         volunteer,
         paused,
+        pending_since: None,
     }
 }
 
 /// The page's body: where they stand, then the buttons.
-fn standing_html(token: &str, lang: &str, t: &OwnPageTexts, s: &Standing) -> String {
+fn standing_html(
+    token: &str,
+    lang: &str,
+    t: &OwnPageTexts,
+    s: &Standing,
+    date: &(dyn Fn(Timestamp) -> String + Sync),
+) -> String {
     let mut body: String = s
         .lines
         .iter()
         .map(|l| format!("<p>{}</p>", esc(l)))
         .collect();
-    body.push_str(&format!("<h2>{}</h2>", esc(&t.actions)));
     let form = |action: &str, inner: &str| {
         format!(
             "<form method=\"post\" action=\"me\"><input type=\"hidden\" name=\"t\" value=\"{t}\"><input type=\"hidden\" name=\"v\" value=\"{v}\"><input type=\"hidden\" name=\"lang\" value=\"{l}\"><input type=\"hidden\" name=\"do\" value=\"{action}\">{inner}</form>",
@@ -283,6 +294,16 @@ fn standing_html(token: &str, lang: &str, t: &OwnPageTexts, s: &Standing) -> Str
         )
     };
     let button = |label: &str| format!("<p><button type=\"submit\">{}</button></p>", esc(label));
+    if let Some(since) = s.pending_since {
+        body.push_str(&format!(
+            "<h2>{}</h2><p>{}</p>",
+            esc(&t.pending_title),
+            esc(&fill(&t.pending_text, &[("date", &date(since))]))
+        ));
+        body.push_str(&form("confirm_contact", &button(&t.btn_confirm_contact)));
+        body.push_str(&form("drop_contact", &button(&t.btn_reject_contact)));
+    }
+    body.push_str(&format!("<h2>{}</h2>", esc(&t.actions)));
     if s.withdraw {
         body.push_str(&form("withdraw", &button(&t.btn_withdraw)));
     }
@@ -421,10 +442,12 @@ pub(super) async fn show<S: IntakeStore + CaseDesk>(
         Ok(s) => s,
         Err(e) => return unavailable(&e),
     };
+    let tz = time_zone(&app);
+    let date = |at: Timestamp| spoken_date(&strings.messages, at, &tz);
     let body = format!(
         "{}{}",
         switch(&app, &token, &lang),
-        standing_html(&token, &lang, t, &standing)
+        standing_html(&token, &lang, t, &standing, &date)
     );
     own_page(StatusCode::OK, &lang, strings, &t.title, &body)
 }
@@ -440,6 +463,10 @@ enum Asked {
     Delete,
     /// "Yes, delete my data".
     DeleteConfirmed,
+    /// "Yes, that was me": the pending contact confirmed.
+    ConfirmContact,
+    /// "I didn't make this change": the pending contact dropped.
+    DropContact,
 }
 
 fn asked(fields: &str) -> Option<Asked> {
@@ -453,6 +480,8 @@ fn asked(fields: &str) -> Option<Asked> {
         "back" => Asked::Back,
         "delete" => Asked::Delete,
         "delete_confirmed" => Asked::DeleteConfirmed,
+        "confirm_contact" => Asked::ConfirmContact,
+        "drop_contact" => Asked::DropContact,
         _ => return None,
     })
 }
@@ -497,7 +526,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
         let body = format!(
             "<p>{}</p>{}",
             esc(&t.moved),
-            standing_html(&token, &lang, t, standing)
+            standing_html(&token, &lang, t, standing, &date)
         );
         own_page(StatusCode::CONFLICT, &lang, strings, &t.refused, &body)
     };
@@ -542,6 +571,12 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
             let body = format!("<p>{}</p>", esc(&t.deleted));
             return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
         }
+        // The old address's links, this one among them, stop here.
+        Asked::ConfirmContact => {
+            let body = format!("<p>{}</p>", esc(&t.contact_confirmed));
+            return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
+        }
+        Asked::DropContact => t.contact_rejected.clone(),
         Asked::Delete => unreachable!("answered above"),
     };
     let body = format!("<p>{}</p>{back}", esc(&said));
@@ -563,6 +598,8 @@ async fn held_act<S: IntakeStore>(
         Asked::Back => held.paused_until = None,
         Asked::DeleteConfirmed => held.deleted = true,
         Asked::Delete => return Ok(true),
+        // A held page asks nobody "was this you?".
+        Asked::ConfirmContact | Asked::DropContact => return Ok(false),
     }
     let plan = Plan {
         writes: vec![Write::PageLink {
@@ -647,6 +684,22 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
             Ok(true)
         }
         Asked::Delete => Ok(true),
+        Asked::ConfirmContact | Asked::DropContact => {
+            let decision = match asked {
+                Asked::ConfirmContact => contacts::Decision::Confirm,
+                _ => contacts::Decision::Drop,
+            };
+            let decided = contacts::decide(
+                &app.store,
+                &person.id,
+                Some(person.version),
+                decision,
+                Actor::Person,
+                now,
+            )
+            .await?;
+            Ok(decided == contacts::Decided::Done)
+        }
     }
 }
 
@@ -952,26 +1005,15 @@ async fn send_links_again<S: IntakeStore + SenderStore>(
         if recent {
             continue;
         }
-        let token = new_token();
-        let lang = person.submission.lang();
-        let link = PageLink::new(&token, &id, address, lang, false, now, person.expires_at);
-        let message = Message {
-            link: Some(token),
-            ..Message::new(
-                &id,
-                address,
-                lang,
-                MessageKind::LinkAgain,
-                "",
-                now,
-                person.expires_at,
-            )
-        };
+        let mail = LinkedMessage::new(&person, address, MessageKind::LinkAgain, "", false, now);
         let plan = Plan {
             writes: vec![
-                Write::PageLink { link, expected: 0 },
+                Write::PageLink {
+                    link: mail.link,
+                    expected: 0,
+                },
                 Write::Message {
-                    message,
+                    message: mail.message,
                     expected: 0,
                 },
             ],

@@ -272,6 +272,15 @@ pub enum ActionKind {
     /// got a first sign-up's receipt and a held page; the old one's links
     /// stop. An organizer calls to check it was the person.
     EmailChanged,
+    /// A pending contact of the record (`volunteer_id`) confirmed: by the
+    /// person ("Yes, that was me"), or by an organizer who reached them.
+    ContactConfirmed,
+    /// A pending contact dropped and what it replaced restored: by the
+    /// person ("I didn't make this change"), or by an organizer.
+    ContactDropped,
+    /// Not an organizer's: a person's own page gave their record a name
+    /// or contact another record holds; nothing was applied.
+    IdentityClash,
 }
 
 impl ActionKind {
@@ -292,6 +301,9 @@ impl ActionKind {
             ActionKind::Unmerge => "unmerge",
             ActionKind::MailStopped => "mail_stopped",
             ActionKind::EmailChanged => "email_changed",
+            ActionKind::ContactConfirmed => "contact_confirmed",
+            ActionKind::ContactDropped => "contact_dropped",
+            ActionKind::IdentityClash => "identity_clash",
         }
     }
 
@@ -312,6 +324,9 @@ impl ActionKind {
             ActionKind::Unmerge,
             ActionKind::MailStopped,
             ActionKind::EmailChanged,
+            ActionKind::ContactConfirmed,
+            ActionKind::ContactDropped,
+            ActionKind::IdentityClash,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -435,16 +450,27 @@ impl CaseAction {
         }
     }
 
-    /// A submission from the public form gave record `person` an email it
-    /// did not have ([`ActionKind::EmailChanged`]).
+    /// A submission from the public form gave record `person` an email or
+    /// phone it has not confirmed ([`ActionKind::EmailChanged`]).
     pub fn email_changed(person: &super::Person, now: Timestamp) -> CaseAction {
+        CaseAction::about_record(person, ActionKind::EmailChanged, Actor::Store, now)
+    }
+
+    /// `kind`, done by `by` at `now` to record `person` (at its version
+    /// then), naming no one.
+    pub fn about_record(
+        person: &super::Person,
+        kind: ActionKind,
+        by: Actor,
+        now: Timestamp,
+    ) -> CaseAction {
         CaseAction {
             id: uuid::Uuid::now_v7().to_string(),
             at: now,
-            kind: ActionKind::EmailChanged,
+            kind,
             case_id: None,
             volunteer_id: Some(person.id.clone()),
-            by: Actor::Store,
+            by,
             detail: String::new(),
             version: person.version,
             merged: None,

@@ -15,6 +15,7 @@ use mutualaid_forms::Lang;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::page_link::{PageLink, new_token};
 use super::{RateRing, Timestamp};
 
 /// The most receipts one address gets in [`RECEIPT_WINDOW`] seconds, from
@@ -34,8 +35,13 @@ pub enum MessageKind {
     Receipt,
     /// "We got your change": an update.
     ChangeReceipt,
-    /// "Here is your link again", asked for on the page that sends it.
+    /// "Here is your link again", asked for on the page that sends it; also
+    /// the new confirmed email's first link.
     LinkAgain,
+    /// A security notice to the confirmed email: "the contact on your
+    /// sign-up was changed", with their page's "Yes, that was me" and "I
+    /// didn't make this change". Outside the receipts' caps.
+    ContactChanged,
 }
 
 impl MessageKind {
@@ -45,11 +51,12 @@ impl MessageKind {
             MessageKind::Receipt => "receipt",
             MessageKind::ChangeReceipt => "change_receipt",
             MessageKind::LinkAgain => "link_again",
+            MessageKind::ContactChanged => "contact_changed",
         }
     }
 
     /// Whether it counts against [`RECEIPTS_PER_ADDRESS`] (security notices
-    /// will not).
+    /// do not).
     pub fn is_receipt(self) -> bool {
         matches!(self, MessageKind::Receipt | MessageKind::ChangeReceipt)
     }
@@ -214,18 +221,48 @@ pub fn tally_key(address: &str) -> String {
     format!("receipts:{}", crate::links::hex(&digest))
 }
 
-/// A receipt written with the submission it acknowledges: the message and
-/// its address's tally moved on (over the version read).
+/// A message that carries a new private link, written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedMessage {
+    /// The message (it holds the link's token until it is sent).
+    pub message: Message,
+    /// The link.
+    pub link: PageLink,
+}
+
+impl LinkedMessage {
+    /// A message of `kind` to `to` about `person`'s record (the submission
+    /// `about`), with a new link to their page — `held` for an address the
+    /// record has not confirmed.
+    pub fn new(
+        person: &super::Person,
+        to: &str,
+        kind: MessageKind,
+        about: &str,
+        held: bool,
+        now: Timestamp,
+    ) -> LinkedMessage {
+        let token = new_token();
+        let lang = person.submission.lang();
+        let link = PageLink::new(&token, &person.id, to, lang, held, now, person.expires_at);
+        let message = Message {
+            link: Some(token),
+            ..Message::new(&person.id, to, lang, kind, about, now, person.expires_at)
+        };
+        LinkedMessage { message, link }
+    }
+}
+
+/// A receipt written with the submission it acknowledges: the message with
+/// its link, and its address's tally moved on (over the version read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
-    /// The message.
-    pub message: Message,
+    /// The message and the private link it carries.
+    pub mail: LinkedMessage,
     /// [`tally_key`] of its address.
     pub tally_key: String,
     /// The tally with this receipt counted.
     pub tally: ReceiptTally,
-    /// The private link it carries (the message holds its token).
-    pub link: super::page_link::PageLink,
 }
 
 /// The tally of the receipts to one address: the last ones' times (at most

@@ -140,6 +140,33 @@ impl Submission {
         }
     }
 
+    /// The phone number, if given.
+    pub fn phone(&self) -> Option<&str> {
+        match self {
+            Submission::Signup(s) => s.phone.as_deref(),
+            Submission::Donate(d) => d.phone.as_deref(),
+        }
+    }
+
+    /// This submission with `email` and `phone` as its contacts (a
+    /// donation keeps its email when `email` is `None`: it always has one).
+    pub fn with_contacts(&self, email: Option<&str>, phone: Option<&str>) -> Submission {
+        let mut next = self.clone();
+        match &mut next {
+            Submission::Signup(s) => {
+                s.email = email.map(str::to_owned);
+                s.phone = phone.map(str::to_owned);
+            }
+            Submission::Donate(d) => {
+                if let Some(email) = email {
+                    d.email = email.to_owned();
+                }
+                d.phone = phone.map(str::to_owned);
+            }
+        }
+        next
+    }
+
     /// Every field of either form as text, in [`FIELDS`] order (empty where
     /// this form has no such field): the export's columns, and what an update
     /// is compared on.
@@ -392,6 +419,7 @@ pub fn former_contacts(versions: &[(Submission, Timestamp)]) -> Vec<FormerContac
             reported_version: 0,
             expires_at: 0,
             former_contacts: Vec::new(),
+            pending_contact: None,
         },
         None => return Vec::new(),
     };
@@ -506,6 +534,43 @@ pub struct Person {
     /// also looks under (the store's former-contact index), never a sign-up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub former_contacts: Vec<FormerContact>,
+    /// A new email or phone the public form brought and nobody has
+    /// confirmed yet: kept beside the confirmed ones (which
+    /// [`Person::submission`] holds and introductions, offers and the
+    /// private link use) until the person or an organizer confirms or drops
+    /// it ([`crate::contacts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_contact: Option<PendingContact>,
+}
+
+/// Contacts a sign-up on the public form brought to an existing record
+/// (matched by name and phone, or by name and email) that it did not have:
+/// whoever sent it may only know the person's name and one contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingContact {
+    /// The new email, if the form brought one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The new phone, if the form brought one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// When the first of them came.
+    pub since: Timestamp,
+    /// The kept version the first unconfirmed change replaced, and its
+    /// submission: what "I didn't make this change" restores.
+    pub before_version: u64,
+    /// That version's submission.
+    pub before: Submission,
+}
+
+impl PendingContact {
+    /// The submission `confirmed` becomes when these contacts are confirmed.
+    pub fn applied_to(&self, confirmed: &Submission) -> Submission {
+        confirmed.with_contacts(
+            self.email.as_deref().or(confirmed.email()),
+            self.phone.as_deref().or(confirmed.phone()),
+        )
+    }
 }
 
 /// A contact key a record held in an earlier version.
@@ -778,9 +843,12 @@ pub struct SubmissionWrite<'a> {
     /// The receipt it sends, with the address's tally (none: no email, an
     /// unchanged resubmission, or the address had its receipts for the day).
     pub receipt: Option<&'a message::Receipt>,
-    /// What the organizers are told with it (an email changed through the
+    /// What the organizers are told with it (a contact changed through the
     /// public form), if anything.
     pub notice: Option<&'a CaseAction>,
+    /// The security notice to the confirmed email when the public form
+    /// brought a contact the record did not have (outside the caps).
+    pub security: Option<&'a message::LinkedMessage>,
 }
 
 /// What the rate limit remembers of one client: when its last accepted

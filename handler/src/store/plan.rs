@@ -37,7 +37,7 @@
 
 use std::collections::BTreeMap;
 
-use super::message::{MailStop, Message, RECEIPT_WINDOW, ReceiptTally};
+use super::message::{LinkedMessage, MailStop, Message, RECEIPT_WINDOW, ReceiptTally};
 use super::page_link::PageLink;
 use super::{
     Case, CaseAction, CaseKind, FormerContact, LogEntry, Person, Standing, SubmissionWrite,
@@ -590,21 +590,30 @@ impl Planner {
         if let Some(notice) = write.notice {
             self.writes.push(Write::Action(notice.clone()));
         }
+        if let Some(notice) = write.security {
+            self.mail(notice);
+        }
         if let Some(receipt) = write.receipt {
-            self.writes.push(Write::Message {
-                message: receipt.message.clone(),
-                expected: 0,
-            });
-            self.writes.push(Write::PageLink {
-                link: receipt.link.clone(),
-                expected: 0,
-            });
+            self.mail(&receipt.mail);
             self.writes.push(Write::ReceiptTally {
                 key: receipt.tally_key.clone(),
                 tally: receipt.tally.clone(),
                 expires_at: receipt.tally.forget_at(RECEIPT_WINDOW),
             });
         }
+    }
+
+    /// A message with the new link it carries.
+    pub fn mail(&mut self, mail: &LinkedMessage) -> &mut Planner {
+        self.writes.push(Write::Message {
+            message: mail.message.clone(),
+            expected: 0,
+        });
+        self.writes.push(Write::PageLink {
+            link: mail.link.clone(),
+            expected: 0,
+        });
+        self
     }
 
     /// Leaves `volunteer`'s load as it is, whatever this plan's cases do to
@@ -729,6 +738,46 @@ pub fn unchanged(write: SubmissionWrite<'_>) -> Plan {
     });
     planner.submission(write);
     planner.plan()
+}
+
+/// A record's pending contact decided (confirmed, or dropped and what it
+/// replaced restored): `next` over `previous` as read, its keys and
+/// listings moved as an update moves them, the first link of a newly
+/// confirmed email, the action that records it, and the links it throws
+/// away (`dropped`, by hash) — those past what one transaction holds in
+/// plans of their own after it (a link of an address that is no longer
+/// the record's confirmed email acts no more anyway).
+pub fn contact_decision(
+    next: &Person,
+    previous: &Person,
+    mail: Option<&LinkedMessage>,
+    action: &CaseAction,
+    dropped: &[String],
+) -> Vec<Plan> {
+    let mut planner = Planner::new();
+    planner.write(Write::Record {
+        person: next.clone(),
+        expected: previous.version,
+    });
+    planner.keys_of(next, Some(previous));
+    if let Some(mail) = mail {
+        planner.mail(mail);
+    }
+    planner.write(Write::Action(action.clone()));
+    let mut first = planner.plan();
+    let room = MOST_WRITES.saturating_sub(first.writes.len());
+    let drop = |hash: &String| Write::DropPageLink {
+        person_id: next.id.clone(),
+        hash: hash.clone(),
+    };
+    first.writes.extend(dropped.iter().take(room).map(drop));
+    let mut plans = vec![first];
+    for chunk in dropped[room.min(dropped.len())..].chunks(MOST_WRITES) {
+        plans.push(Plan {
+            writes: chunk.iter().map(drop).collect(),
+        });
+    }
+    plans
 }
 
 /// A record's standing written over the version read, with the action that
@@ -1007,6 +1056,7 @@ mod tests {
                     until: i,
                 })
                 .collect(),
+            pending_contact: None,
         };
         let next = Person {
             submission: submission("ana151@example.org"),
@@ -1032,6 +1082,7 @@ mod tests {
                 standing: None,
                 receipt: None,
                 notice: None,
+                security: None,
             },
             &previous,
         );

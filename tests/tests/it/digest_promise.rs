@@ -556,8 +556,12 @@ async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers
         "{day_1}"
     );
     assert!(
-        day_1.contains("⚑ same name and a phone as Ana R. (92115) — the same person twice?"),
-        "the email's record was updated; the phone's is flagged: {day_1}"
+        day_1.contains("new, not confirmed: +16195550188"),
+        "the email's record waits on the phone the form brought, marked: {day_1}"
+    );
+    assert!(
+        day_1.contains("the public form brought a new email or phone for Ana R.'s sign-up"),
+        "and the organizers are asked to call: {day_1}"
     );
 
     // Rosa changes her phone, then her ZIP, before the next digest.
@@ -566,7 +570,19 @@ async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers
     accept(new_phone.clone(), NOON + 100).await;
     let mut moved = new_phone;
     moved.zip = "92115".into();
-    accept(moved, NOON + 200).await;
+    let rosa_id = accept(moved, NOON + 200).await.person_id;
+    // An organizer reached her on the phone she gave first.
+    let decided = mutualaid_handler::contacts::decide(
+        &store,
+        &rosa_id,
+        None,
+        mutualaid_handler::contacts::Decision::Confirm,
+        mutualaid_handler::store::Actor::Cli,
+        NOON + 300,
+    )
+    .await
+    .expect("confirmed");
+    assert_eq!(decided, mutualaid_handler::contacts::Decided::Done);
     digest::run(&store, &outbox, &s, &c, NOON + 86_400, "day-2")
         .await
         .expect("day 2");

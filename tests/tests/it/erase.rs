@@ -627,6 +627,20 @@ async fn bob_found_by_an_email_he_gave_two_updates_ago<S: Store>(store: &S) {
             .await
             .expect("accepted")
             .person_id;
+        if i > 0 {
+            // A new email from the form waits until confirmed: Bob says yes.
+            let decided = mutualaid_handler::contacts::decide(
+                store,
+                &id,
+                None,
+                mutualaid_handler::contacts::Decision::Confirm,
+                mutualaid_handler::store::Actor::Person,
+                at,
+            )
+            .await
+            .expect("confirmed");
+            assert_eq!(decided, mutualaid_handler::contacts::Decided::Done);
+        }
     }
     let old = Contact::email(BOB_EMAILS[0]).expect("an email");
     match erase::delete(store, &old, None, NOON).await.expect("asked") {
@@ -654,7 +668,8 @@ async fn bob_found_by_an_email_he_gave_two_updates_ago<S: Store>(store: &S) {
         .await
         .expect("asked")
     {
-        Outcome::Deleted(erasure) => assert_eq!(erasure.removed.versions, 3),
+        // The first, then each change and its confirmation.
+        Outcome::Deleted(erasure) => assert_eq!(erasure.removed.versions, 5),
         other => panic!("deleted when picked: {other:?}"),
     }
     assert!(store.person(&id).await.expect("read").is_none());

@@ -25,6 +25,10 @@ fn three_days_later() -> i64 {
     NOON + 3 * 86_400 + 60
 }
 
+fn four_days_later() -> i64 {
+    NOON + 4 * 86_400
+}
+
 async fn sign_up<S: Store>(store: &S, signup: mutualaid_forms::Signup, at: i64) -> String {
     domain::accept(store, Submission::Signup(signup), at, KEEP)
         .await
@@ -370,6 +374,26 @@ mutualaid_tests::on_both_stores!(
         dynamodb_withdraw_pause_back_and_delete_act_only_on_what_the_page_showed
 );
 
+/// A message rendered as it will be sent, its text part, with `person` as
+/// the record is now.
+fn text_of(
+    message: &mutualaid_handler::store::message::Message,
+    person: &mutualaid_handler::store::Person,
+) -> (String, String) {
+    let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
+    let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
+        .expect("letters");
+    let mail = mutualaid_handler::outbox::render(message, person, &letters).expect("rendered");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mail.formatted())
+        .expect("MIME")
+        .into_owned();
+    (
+        parsed.subject().unwrap_or_default().to_owned(),
+        parsed.body_text(0).expect("text").into_owned(),
+    )
+}
+
 async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S: Store + Clone>(
     store: S,
 ) {
@@ -382,9 +406,10 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     );
     let id = sign_up(&store, maria.clone(), NOON).await;
     // Two days later someone who knows her name and phone sends the form
-    // with an address of their own.
+    // with an address of their own, and another ZIP.
     let stranger = mutualaid_forms::Signup {
         email: Some("stranger@example.org".into()),
+        zip: "92115".into(),
         ..maria.clone()
     };
     let at = NOON + 2 * 86_400;
@@ -392,39 +417,63 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         .await
         .expect("accepted");
     assert_eq!(outcome.person_id, id);
-    let messages = store.messages_of(&id).await.expect("messages");
-    assert_eq!(messages.len(), 2);
-    assert_eq!(messages[1].to, "stranger@example.org");
+    let record = store.person(&id).await.expect("read").expect("Maria");
     assert_eq!(
-        messages[1].kind,
-        MessageKind::Receipt,
-        "as a first sign-up's, not \"we got your change\""
+        record.submission.email(),
+        Some("maria@example.org"),
+        "the confirmed email stays the record's"
+    );
+    assert_eq!(
+        record
+            .pending_contact
+            .as_ref()
+            .and_then(|p| p.email.as_deref()),
+        Some("stranger@example.org"),
+        "the new one waits beside it"
+    );
+    let messages = store.messages_of(&id).await.expect("messages");
+    let to_kinds: Vec<(&str, MessageKind)> =
+        messages.iter().map(|m| (m.to.as_str(), m.kind)).collect();
+    assert_eq!(
+        to_kinds,
+        [
+            ("maria@example.org", MessageKind::Receipt),
+            ("stranger@example.org", MessageKind::Receipt),
+            ("maria@example.org", MessageKind::ContactChanged),
+        ],
+        "a first sign-up's receipt to the new address, not \"we got your change\"; a notice to the confirmed one"
     );
 
     // Its receipt reads as a first sign-up's, dates and link aside.
-    let dir = tempfile::tempdir().expect("tmp");
-    let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
-    let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
-        .expect("letters");
-    let person = store.person(&id).await.expect("read").expect("Maria");
     let body = |m: &mutualaid_handler::store::message::Message| {
-        let mail = mutualaid_handler::outbox::render(m, &person, &letters).expect("rendered");
-        let parsed = mail_parser::MessageParser::default()
-            .parse(&mail.formatted())
-            .expect("MIME")
-            .body_text(0)
-            .expect("text")
-            .into_owned();
+        let (subject, text) = text_of(m, &record);
         let token = m.link.clone().expect("a link");
-        parsed
+        let text = text
             .replace(&token, "TOKEN")
             .replace("November 26, 2026", "DATE")
-            .replace("November 28, 2026", "DATE")
+            .replace("November 28, 2026", "DATE");
+        (subject, text)
     };
     assert_eq!(body(&messages[1]), body(&messages[0]));
-    let _ = dir;
 
-    // Its page reads as a sign-up of that day, and its buttons act on nothing.
+    // The notice to her confirmed email: neutral, naming neither her nor
+    // the new address, and pointing at her page.
+    let (subject, notice) = text_of(&messages[2], &record);
+    assert_eq!(
+        subject,
+        "San Diego Mutual Aid: the contact on your sign-up was changed"
+    );
+    assert!(
+        notice.contains(
+            "someone sent our form with your name and a new email address or phone number"
+        ),
+        "{notice}"
+    );
+    for secret in ["stranger@example.org", "Maria", "92115", "delivery"] {
+        assert!(!notice.contains(secret), "{secret} in:\n{notice}");
+    }
+
+    // The held page reads as a sign-up of that day, and its buttons act on nothing.
     let held = messages[1].link.clone().expect("a link");
     let app = app(&store, three_days_later);
     let page = get(&app, &format!("/api/me?t={held}")).await;
@@ -436,6 +485,11 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         page.body
     );
     assert!(page.body.contains("1 day so far"), "{}", page.body);
+    assert!(
+        !page.body.contains("Was this you?"),
+        "a held page asks nobody: {}",
+        page.body
+    );
     let withdrawn = press(&app, &button(&page.body, "withdraw"), &[]).await;
     assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
     let page = get(&app, &format!("/api/me?t={held}")).await;
@@ -444,6 +498,14 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         "{}",
         page.body
     );
+    // A "Yes, that was me" forged onto the held page does nothing.
+    let mut forged = button(&page.body, "delete");
+    for (k, v) in forged.iter_mut() {
+        if k == "do" {
+            *v = "confirm_contact".into();
+        }
+    }
+    assert_eq!(press(&app, &forged, &[]).await.status, StatusCode::CONFLICT);
     let confirm = press(&app, &button(&page.body, "delete"), &[]).await;
     let deleted = press(&app, &button(&confirm.body, "delete_confirmed"), &[]).await;
     assert_eq!(deleted.status, StatusCode::OK);
@@ -453,11 +515,13 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         "looks deleted"
     );
     // Maria's record and request are as they were.
-    assert!(store.person(&id).await.expect("read").is_some());
+    let now = store.person(&id).await.expect("read").expect("Maria");
+    assert_eq!(now.version, record.version);
+    assert!(now.pending_contact.is_some());
     let cases = store.cases_of(&id).await.expect("cases");
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].state, CaseState::Open);
-    // Nothing the held page did is recorded; the change of email is, for a call.
+    // Nothing the held page did is recorded; the new contact is, for a call.
     let actions = store.actions_since(0).await.expect("actions");
     assert_eq!(
         actions.iter().map(|a| a.kind).collect::<Vec<_>>(),
@@ -465,10 +529,179 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     );
     let digest = crate::receipts::digest_text(&store, three_days_later() + 60).await;
     assert!(
-        digest.contains("the public form gave Maria A.'s sign-up a new email"),
+        digest.contains("the public form brought a new email or phone for Maria A.'s sign-up"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains(&format!("mutualaid contacts confirm {id}")),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("new, not confirmed: stranger@example.org"),
+        "{digest}"
+    );
+
+    // The next day Maria opens her notice's link: "Was this you?" She says no.
+    let app = self::app(&store, four_days_later);
+    let mine = messages[2].link.clone().expect("a link");
+    let page = get(&app, &format!("/api/me?t={mine}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Was this you?"), "{}", page.body);
+    assert!(
+        !page.body.contains("stranger@example.org"),
+        "her page shows no details: {}",
+        page.body
+    );
+    let no = press(&app, &button(&page.body, "drop_contact"), &[]).await;
+    assert_eq!(no.status, StatusCode::OK, "{}", no.body);
+    assert!(no.body.contains("back as it was"), "{}", no.body);
+    let restored = store.person(&id).await.expect("read").expect("Maria");
+    assert_eq!(restored.pending_contact, None);
+    assert_eq!(
+        restored.submission,
+        Submission::Signup(maria.clone()),
+        "what the change replaced is back, the ZIP with it"
+    );
+    assert!(
+        store
+            .suppressed(
+                &store
+                    .address_key()
+                    .await
+                    .expect("key")
+                    .hash("stranger@example.org")
+            )
+            .await
+            .expect("read")
+            .eq(&false),
+        "the new address is neither blocked nor revoked for good"
+    );
+    // Her own page still works; replaying the answer is refused.
+    let page = get(&app, &format!("/api/me?t={mine}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Was this you?"), "{}", page.body);
+    let digest = crate::receipts::digest_text(&store, four_days_later() + 60).await;
+    assert!(
+        digest.contains("Maria A.'s new contact was dropped and the sign-up put back"),
         "{digest}"
     );
 }
+
+/// "Yes, that was me": a new email becomes the record's, the old one's links
+/// stop, the new one gets its first link; a new phone by name and email is
+/// held the same way, and an organizer confirms it (`contacts confirm`).
+async fn yes_that_was_me_confirms_and_revokes_the_old_links<S: Store + Clone>(store: S) {
+    use mutualaid_handler::contacts::{Decided, Decision, decide};
+    let ana = mutualaid_tests::person(
+        "Ana Ruiz",
+        Some("ana@example.org"),
+        Some("+16195550188"),
+        "92105",
+        &["shopper"],
+    );
+    let id = sign_up(&store, ana.clone(), NOON).await;
+    let first_link = token_of(&store, &id).await;
+    // Ana moved mailboxes: she sends the form with her new address.
+    let moved = mutualaid_forms::Signup {
+        email: Some("ana.new@example.org".into()),
+        ..ana.clone()
+    };
+    domain::accept(&store, Submission::Signup(moved), NOON + 60, KEEP)
+        .await
+        .expect("accepted");
+    let messages = store.messages_of(&id).await.expect("messages");
+    let held = messages[1].link.clone().expect("held link");
+    let notice = messages[2].link.clone().expect("the notice's link");
+    let app = app(&store, three_days_later);
+    let page = get(&app, &format!("/api/me?t={notice}")).await;
+    let yes = press(&app, &button(&page.body, "confirm_contact"), &[]).await;
+    assert_eq!(yes.status, StatusCode::OK, "{}", yes.body);
+    let record = store.person(&id).await.expect("read").expect("Ana");
+    assert_eq!(record.submission.email(), Some("ana.new@example.org"));
+    assert_eq!(record.pending_contact, None);
+    for old in [&first_link, &notice, &held] {
+        assert_eq!(
+            get(&app, &format!("/api/me?t={old}")).await.status,
+            StatusCode::FORBIDDEN,
+            "the old address's links and the held one are gone"
+        );
+    }
+    let messages = store.messages_of(&id).await.expect("messages");
+    let last = messages.last().expect("a message");
+    assert_eq!(
+        (last.to.as_str(), last.kind),
+        ("ana.new@example.org", MessageKind::LinkAgain),
+        "the new address gets its first live link"
+    );
+    let fresh = last.link.clone().expect("a link");
+    let page = get(&app, &format!("/api/me?t={fresh}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Pause me"), "a live page: {}", page.body);
+
+    // Later a new phone comes with her name and (confirmed) email: held the
+    // same way — her email is told, the phone is not used until confirmed.
+    let new_phone = mutualaid_forms::Signup {
+        email: Some("ana.new@example.org".into()),
+        phone: Some("+16195550177".into()),
+        ..ana.clone()
+    };
+    domain::accept(&store, Submission::Signup(new_phone), NOON + 120, KEEP)
+        .await
+        .expect("accepted");
+    let record = store.person(&id).await.expect("read").expect("Ana");
+    assert_eq!(record.submission.phone(), Some("+16195550188"));
+    assert_eq!(
+        record
+            .pending_contact
+            .as_ref()
+            .and_then(|p| p.phone.as_deref()),
+        Some("+16195550177")
+    );
+    let kinds: Vec<MessageKind> = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .iter()
+        .skip(4)
+        .map(|m| m.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [MessageKind::ChangeReceipt, MessageKind::ContactChanged]
+    );
+    // An organizer reached her on her confirmed email and confirms it.
+    assert_eq!(
+        decide(&store, &id, None, Decision::Confirm, Actor::Cli, NOON + 180)
+            .await
+            .expect("confirm"),
+        Decided::Done
+    );
+    let record = store.person(&id).await.expect("read").expect("Ana");
+    assert_eq!(record.submission.phone(), Some("+16195550177"));
+    assert_eq!(
+        get(&app, &format!("/api/me?t={fresh}")).await.status,
+        StatusCode::OK,
+        "a new phone leaves her email's links as they are"
+    );
+    assert_eq!(
+        decide(&store, &id, None, Decision::Drop, Actor::Cli, NOON + 240)
+            .await
+            .expect("drop"),
+        Decided::NothingPending
+    );
+    let digest = crate::receipts::digest_text(&store, three_days_later() + 60).await;
+    assert!(
+        digest.contains("Ana R.'s new contact was confirmed"),
+        "{digest}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    yes_that_was_me_confirms_and_revokes_the_old_links
+        => sqlite_yes_that_was_me_confirms_and_revokes_the_old_links,
+        dynamodb_yes_that_was_me_confirms_and_revokes_the_old_links
+);
 
 mutualaid_tests::on_both_stores!(
     #[tokio::test]

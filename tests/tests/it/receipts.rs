@@ -955,6 +955,80 @@ async fn contacts_allow_lifts_this_wasnt_me_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to lift"));
 }
 
+/// `mutualaid contacts confirm|drop RECORD` and `mutualaid link revoke
+/// RECORD`, on the store `serve` keeps: the way back for someone who lost
+/// their old mailbox or has only a phone.
+#[tokio::test]
+async fn contacts_confirm_drop_and_link_revoke_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store =
+        mutualaid_handler::store::sqlite::SqliteStore::open(&dir.path().join("mutualaid.sqlite3"))
+            .expect("store");
+    // Lupe has only a phone; the form later brings an email for her.
+    let lupe = mutualaid_tests::person(
+        "Lupe Solo",
+        None,
+        Some("+16195550155"),
+        "92105",
+        &["delivery"],
+    );
+    let id = sign_up(&store, lupe.clone(), NOON).await;
+    let with_email = mutualaid_forms::Signup {
+        email: Some("lupe@example.org".into()),
+        ..lupe.clone()
+    };
+    sign_up(&store, with_email, NOON + 60).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(mutualaid_tests::mutualaid_bin())
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .expect("mutualaid")
+    };
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let record = store.person(&id).await.expect("read").expect("Lupe");
+    assert_eq!(record.submission.email(), None, "not hers until confirmed");
+    // An organizer called her phone: it is hers.
+    let out = run(&["contacts", "confirm", &id]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("Confirmed"), "{}", said(&out));
+    let record = store.person(&id).await.expect("read").expect("Lupe");
+    assert_eq!(record.submission.email(), Some("lupe@example.org"));
+    let last = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .pop()
+        .expect("a message");
+    assert_eq!(
+        (last.to.as_str(), last.kind),
+        ("lupe@example.org", MessageKind::LinkAgain),
+        "her new address gets her page's first live link"
+    );
+    let out = run(&["contacts", "drop", &id]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("nothing to do"), "{}", said(&out));
+    // Every link to her page revoked.
+    let out = run(&["link", "revoke", &id]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("Revoked 1 link"), "{}", said(&out));
+    assert!(store.kept(&id).await.expect("kept").page_links.is_empty());
+    let out = run(&["contacts", "confirm", "no-such-record"]);
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("no record has that id"),
+        "{}",
+        said(&out)
+    );
+}
+
 /// Through a real SMTP server: a crash between "accepted" and "recorded"
 /// makes the server receive the receipt twice — with one `Message-ID`, so
 /// a mail app shows one message.

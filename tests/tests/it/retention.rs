@@ -213,6 +213,17 @@ async fn dynamodb_an_update_keeps_a_former_contact_listed_as_long_as_the_record(
     domain::accept(&store, bob("bob.new@example.org", None), T0 + DAY, KEEP)
         .await
         .expect("new email");
+    // It waits until confirmed: an organizer reached Bob.
+    mutualaid_handler::contacts::decide(
+        &store,
+        &first.person_id,
+        None,
+        mutualaid_handler::contacts::Decision::Confirm,
+        mutualaid_handler::store::Actor::Cli,
+        T0 + DAY,
+    )
+    .await
+    .expect("confirmed");
     let later = T0 + 20 * DAY;
     domain::accept(
         &store,

@@ -78,7 +78,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     // email), and one through the router (the rate ring, the counters).
     seed(&store).await;
     let rosas = rosa_twice(&store).await;
-    mutualaid_handler::domain::accept(
+    let moved = mutualaid_handler::domain::accept(
         &store,
         Submission::Signup(person(
             "Rosa M",
@@ -91,7 +91,8 @@ async fn run_every_path(endpoint: &str) -> Recorded {
         KEEP,
     )
     .await
-    .expect("an update");
+    .expect("an update")
+    .person_id;
     let app = router(&store, &keys, 1, at_noon_next_day);
     let form = "name=Ana+Router&email=ana.router%40example.org&contact_method=email&zip=92004&roles=delivery&consent=on&lang=en&website=";
     let answer = crate::handler::send(
@@ -148,6 +149,72 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     submit.extend(log.take());
+
+    // submit: "Yes, that was me" on the page the security notice links to.
+    let notice = store
+        .messages_of(&moved)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.kind == mutualaid_handler::store::message::MessageKind::ContactChanged)
+        .find_map(|m| m.link)
+        .expect("the notice's link");
+    let _ = log.take(); // the test's own read
+    let page = get(&app, &format!("/api/me?t={notice}")).await;
+    let yes = crate::own_page::press(
+        &app,
+        &crate::own_page::button(&page.body, "confirm_contact"),
+        &[],
+    )
+    .await;
+    assert_eq!(yes.status, 200, "{}", yes.body);
+    submit.extend(log.take());
+
+    // digest: an organizer's `contacts drop` and `link revoke` (its events).
+    let pat = person(
+        "Pat Mover",
+        Some("pat@example.org"),
+        Some("+16195550166"),
+        "92004",
+        &["shopper"],
+    );
+    let pat_id = mutualaid_handler::domain::accept(
+        &store,
+        Submission::Signup(pat.clone()),
+        NOON - 100,
+        KEEP,
+    )
+    .await
+    .expect("Pat")
+    .person_id;
+    mutualaid_handler::domain::accept(
+        &store,
+        Submission::Signup(mutualaid_forms::Signup {
+            email: Some("pat.new@example.org".into()),
+            ..pat
+        }),
+        NOON - 90,
+        KEEP,
+    )
+    .await
+    .expect("Pat's new email");
+    let _ = log.take(); // submit's, counted above
+    let dropped = mutualaid_handler::contacts::decide(
+        &store,
+        &pat_id,
+        None,
+        mutualaid_handler::contacts::Decision::Drop,
+        mutualaid_handler::store::Actor::Cli,
+        NOON - 80,
+    )
+    .await
+    .expect("dropped");
+    assert_eq!(dropped, mutualaid_handler::contacts::Decided::Done);
+    let revoked = mutualaid_handler::contacts::revoke_links(&store, &pat_id)
+        .await
+        .expect("revoked");
+    assert_eq!(revoked, Some(2), "her receipt's link and the notice's");
+    digest.extend(log.take());
 
     // digest: the sender's run every minute (receipts through its mailer).
     let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
@@ -490,6 +557,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         "name=Vic+Helper&email=vic%40example.org&contact_method=email&zip=92004&roles=shopper&consent=on&lang=en",
         "name=Rosa+Martinez&phone=619+555+0142&contact_method=text&zip=92004&roles=delivery&consent=on&lang=en",
         "name=Rosa+M&phone=619+555+0142&email=daughter%40example.org&contact_method=text&zip=92004&roles=delivery&consent=on&lang=en",
+        // Vic again, with a phone his record did not have: it waits.
+        "name=Vic+Helper&email=vic%40example.org&phone=619+555+0177&contact_method=email&zip=92004&roles=shopper&consent=on&lang=en",
     ] {
         let (_, answer) = emulator
             .invoke(lambda::http_event(
@@ -557,6 +626,43 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         answer["statusCode"], 200,
         "the link again under submit's rights: {answer}"
     );
+    // Vic's "Yes, that was me", on the page his security notice links to.
+    let vic = digest_reader
+        .sharing(&["signup:email:vic@example.org".to_owned()])
+        .await
+        .expect("Vic's record")
+        .first()
+        .map(|(_, id)| id.clone())
+        .expect("Vic");
+    let notice = digest_reader
+        .messages_of(&vic)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.kind == mutualaid_handler::store::message::MessageKind::ContactChanged)
+        .find_map(|m| m.link)
+        .expect("the notice's link");
+    let (_, page) = emulator
+        .invoke(opening(&format!("/api/me?t={notice}")))
+        .await;
+    assert_eq!(page["statusCode"], 200, "his page: {page}");
+    let yes = crate::own_page::button(page["body"].as_str().expect("a page"), "confirm_contact");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(yes.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .finish();
+    let (_, answer) = emulator
+        .invoke(lambda::http_event(
+            false,
+            "/api/me",
+            "application/x-www-form-urlencoded",
+            &body,
+            "203.0.113.9",
+        ))
+        .await;
+    assert_eq!(
+        answer["statusCode"], 200,
+        "\"Yes, that was me\" under submit's rights: {answer}"
+    );
     let _ = submit.kill();
     let _ = submit.wait();
 
@@ -577,8 +683,16 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     // The sender's run every minute: receipts through SES, under the same rights.
     let answer = run_digest(serde_json::json!({"deliver": {}})).await;
     assert_eq!(
-        answer["delivered"], 4,
-        "Rita, Vic, Rosa's daughter, and Rita's link again: {answer}"
+        answer["delivered"], 6,
+        "Rita, Vic, Rosa's daughter, Vic's change and its notice, and Rita's link again: {answer}"
+    );
+    // An organizer's contacts events, under the digest's rights.
+    let answer = run_digest(serde_json::json!({"contacts": {"drop": vic}})).await;
+    assert_eq!(answer["done"], false, "confirmed already: {answer}");
+    let answer = run_digest(serde_json::json!({"contacts": {"revoke_links": vic}})).await;
+    assert_eq!(
+        answer["revoked"], 3,
+        "his receipt's, his change's and the notice's: {answer}"
     );
     let receipt = aws::sent_to(&endpoint, "rita@example.org");
     assert_eq!(receipt.len(), 2);

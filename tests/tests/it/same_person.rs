@@ -107,6 +107,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         reported_version: 0,
         expires_at: at + 30 * 86_400,
         former_contacts: Vec::new(),
+        pending_contact: None,
     };
     let log = LogEntry {
         reference: domain::new_reference(),
@@ -123,6 +124,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         standing: None,
         receipt: None,
         notice: None,
+        security: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::create(write))
@@ -168,6 +170,7 @@ async fn folded_the_old_way<S: Store>(store: &S, at: i64) {
         standing: None,
         receipt: None,
         notice: None,
+        security: None,
     };
     store
         .carry_out(&mutualaid_handler::store::plan::update(write, &first))

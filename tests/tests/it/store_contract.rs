@@ -280,7 +280,36 @@ async fn email_and_phone_pointing_at_two_records<S: Store>(store: &S) {
         "the phone's record is left as it was"
     );
     let updated = record(store, &by_email.person_id).await;
+    assert_eq!(
+        (
+            fields(&updated).phone.as_deref(),
+            updated
+                .pending_contact
+                .as_ref()
+                .and_then(|p| p.phone.as_deref())
+        ),
+        (None, Some("+16195550188")),
+        "a phone the record did not have waits, not confirmed"
+    );
+    let decided = mutualaid_handler::contacts::decide(
+        store,
+        &by_email.person_id,
+        None,
+        mutualaid_handler::contacts::Decision::Confirm,
+        mutualaid_handler::store::Actor::Cli,
+        4_003,
+    )
+    .await
+    .expect("confirm");
+    assert_eq!(decided, mutualaid_handler::contacts::Decided::Done);
+    let updated = record(store, &by_email.person_id).await;
     assert_eq!(fields(&updated).phone.as_deref(), Some("+16195550188"));
+    assert_eq!(updated.pending_contact, None);
+    assert_eq!(
+        record(store, &by_phone.person_id).await,
+        phone_record,
+        "the phone's record is left as it was, after confirming too"
+    );
     assert_eq!(
         updated.identities.len(),
         1,

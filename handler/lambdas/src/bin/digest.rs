@@ -11,7 +11,9 @@
 //! messages to people that are due (receipts; `mutualaid_handler::outbox`);
 //! SES's bounce and complaint events (EventBridge, `source` `aws.ses`)
 //! give up the address they name; `{"contacts": {"allow": "EMAIL"}}` lifts
-//! "this wasn't me" from an address.
+//! "this wasn't me" from an address, `{"contacts": {"confirm" | "drop":
+//! RECORD}}` decides a record's pending contact, and `{"contacts":
+//! {"revoke_links": RECORD}}` revokes its page links.
 //! Backups and the purge of expired records are DynamoDB's own
 //! (point-in-time recovery, TTL).
 
@@ -78,7 +80,8 @@ async fn main() -> Result<(), lambda_http::Error> {
                         .await;
                 }
                 if let Some(request) = event.payload.get("contacts") {
-                    return Box::pin(mutualaid_lambdas::contacts(store, request)).await;
+                    let now = system_clock();
+                    return Box::pin(mutualaid_lambdas::contacts(store, request, now)).await;
                 }
                 if event.payload.get("deliver").is_some() {
                     let now = system_clock();
