@@ -242,6 +242,7 @@ where
     for (counter, n) in [
         (Counter::MessagesSent, done.sent),
         (Counter::MessagesRetried, done.retried),
+        (Counter::MessagesGivenUp, done.given_up),
     ] {
         if n > 0 {
             let _ = store.count_by(&today, counter, n as u64).await;
@@ -310,6 +311,9 @@ pub async fn bounced<S: SenderStore + IntakeStore>(
             return Ok(false);
         };
         give_up(store, &message, &person, now).await?;
+        let _ = store
+            .count_by(&crate::domain::day(now), Counter::MessagesGivenUp, 1)
+            .await;
         return Ok(true);
     }
     Ok(false)

@@ -265,6 +265,8 @@ pub struct DigestTexts {
     pub counter_discord_failed: Counted,
     pub counter_messages_sent: Counted,
     pub counter_messages_retried: Counted,
+    pub counter_messages_given_up: Counted,
+    pub counter_messages_waiting: Counted,
     pub deferred: Counted,
     pub attention: String,
     pub nobody_near: String,

@@ -64,6 +64,8 @@ pub const MAX_ENTRIES: usize = 2_000;
 
 /// The most links shown for one person.
 const MAX_LINKS: usize = 5;
+/// The most waiting messages a digest counts (it says "at least" this many).
+pub const WAITING_COUNTED: usize = 1_000;
 
 /// Who gets the digest, in which language and time zone.
 #[derive(Debug, Clone)]
@@ -175,6 +177,9 @@ pub struct Digest {
     pub unreadable: Vec<String>,
     /// Pending records beyond [`MAX_ENTRIES`], left for the next digest.
     pub deferred: usize,
+    /// Messages to people waiting to be sent as it is made (at most
+    /// [`WAITING_COUNTED`]).
+    pub waiting_messages: usize,
     /// The cases: waiting, suggested, matched, at capacity, actions.
     pub board: Board,
     /// Records re-keying found the rule before issue 23 had folded under
@@ -246,6 +251,7 @@ pub fn build(
         counters,
         unreadable: Vec::new(),
         deferred: 0,
+        waiting_messages: 0,
         board,
         two_names: Vec::new(),
     }
@@ -413,6 +419,10 @@ pub async fn prepare<S: DigestStore>(
     unreadable.dedup();
     digest.unreadable = unreadable;
     digest.deferred = deferred;
+    digest.waiting_messages = store
+        .due_messages(Timestamp::MAX, WAITING_COUNTED)
+        .await?
+        .len();
     let message = render::message(&digest, strings, config).map_err(DigestError::Message)?;
     Ok((digest, message))
 }

@@ -233,6 +233,7 @@ fn counter_label(counter: Counter, t: &DigestTexts) -> &Counted {
         Counter::DiscordFailed => &t.counter_discord_failed,
         Counter::MessagesSent => &t.counter_messages_sent,
         Counter::MessagesRetried => &t.counter_messages_retried,
+        Counter::MessagesGivenUp => &t.counter_messages_given_up,
     }
 }
 
@@ -651,6 +652,14 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             ..Default::default()
         })
         .collect();
+    report.push(Line {
+        lead: d.waiting_messages.to_string(),
+        rest: t
+            .counter_messages_waiting
+            .of(&t.lang, d.waiting_messages as u64),
+        sub: vec![],
+        ..Default::default()
+    });
     report.push(Line {
         lead: d.unreadable.len().to_string(),
         rest: t.counter_unreadable.of(&t.lang, d.unreadable.len() as u64),

@@ -794,11 +794,14 @@ pub enum Counter {
     MessagesSent,
     /// A try the mail service did not accept (the message is tried again).
     MessagesRetried,
+    /// A message given up: the address was refused for good (a 5xx, an
+    /// SES bounce or complaint).
+    MessagesGivenUp,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 9] = [
+    pub const ALL: [Counter; 10] = [
         Counter::Created,
         Counter::Updated,
         Counter::Unchanged,
@@ -808,6 +811,7 @@ impl Counter {
         Counter::DiscordFailed,
         Counter::MessagesSent,
         Counter::MessagesRetried,
+        Counter::MessagesGivenUp,
     ];
 
     /// Its name in storage.
@@ -822,6 +826,7 @@ impl Counter {
             Counter::DiscordFailed => "discord_failed",
             Counter::MessagesSent => "messages_sent",
             Counter::MessagesRetried => "messages_retried",
+            Counter::MessagesGivenUp => "messages_given_up",
         }
     }
 }
@@ -1074,7 +1079,7 @@ pub trait CaseDesk: Records {
 }
 
 /// The digest: what is pending, marking it reported, the lease and manifest, a record's earlier versions, the counts.
-pub trait DigestStore: CaseDesk {
+pub trait DigestStore: CaseDesk + SenderStore {
     /// A record's submission as it was at `version`.
     fn version(
         &self,

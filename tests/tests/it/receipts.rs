@@ -429,6 +429,12 @@ async fn a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back<S: Store>(s
         .await
         .expect("run");
     assert_eq!(still.retried, 1);
+    // A digest made meanwhile counts it waiting.
+    let meanwhile = digest_text(&store, NOON + 40).await;
+    assert!(
+        meanwhile.contains("1 message to a person waiting to be sent"),
+        "{meanwhile}"
+    );
     // Back a minute later, on the same port.
     let Some(server) = mutualaid_tests::smtp::Server::start_on(port) else {
         return;
@@ -459,6 +465,10 @@ async fn a_receipt_waits_while_smtp_is_down_and_goes_when_it_is_back<S: Store>(s
     assert!(digest.contains("1 message sent to a person"), "{digest}");
     assert!(
         digest.contains("2 tries the mail service did not accept"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("0 messages to people waiting to be sent"),
         "{digest}"
     );
 }
@@ -710,6 +720,10 @@ async fn an_address_refused_for_good_is_given_up_and_listed<S: Store>(store: S) 
         "{digest}"
     );
     assert!(digest.contains("Rosa Q."), "{digest}");
+    assert!(
+        digest.contains("2 messages given up: the addresses were refused for good"),
+        "{digest}"
+    );
 }
 
 mutualaid_tests::on_both_stores!(
