@@ -12,9 +12,10 @@
 //! - **confirm**: the pending contacts become the record's; every link of
 //!   the old email and every held link is thrown away, and a new confirmed
 //!   email gets the first link to the page;
-//! - **drop**: the pending contacts go, and the record is put back as the
-//!   kept version the first unconfirmed change replaced; the held links of
-//!   the pending address go with them. Nothing is blocked or revoked for
+//! - **drop**: the pending contacts go, and what the unconfirmed changes
+//!   replaced comes back from the kept version before them (a field the
+//!   person changed since keeps its value); the held links of the pending
+//!   address go with them. Nothing is blocked or revoked for
 //!   that address: it may simply have been mistyped.
 
 use crate::domain::{own_or_free, suppressed};
@@ -72,7 +73,7 @@ pub async fn decide<S: IntakeStore + AdminStore>(
         };
         let submission = match decision {
             Decision::Confirm => pending.applied_to(&person.submission),
-            Decision::Drop => pending.before.clone(),
+            Decision::Drop => pending.undone_on(&person.submission),
         };
         let identities = own_or_free(store, &person, submission.identity_keys(), &[]).await?;
         let next = Person {

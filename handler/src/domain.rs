@@ -319,16 +319,17 @@ pub fn held_contacts(
 ) -> (Submission, Option<PendingContact>) {
     let confirmed = &existing.submission;
     let before = existing.pending_contact.as_ref();
-    let email = sent
+    let new_email = sent
         .email()
         .filter(|e| Some(*e) != confirmed.email())
-        .map(str::to_owned)
-        .or_else(|| before.and_then(|p| p.email.clone()));
-    let phone = sent
+        .map(str::to_owned);
+    let new_phone = sent
         .phone()
         .filter(|p| Some(*p) != confirmed.phone())
-        .map(str::to_owned)
-        .or_else(|| before.and_then(|p| p.phone.clone()));
+        .map(str::to_owned);
+    let brought = new_email.is_some() || new_phone.is_some();
+    let email = new_email.or_else(|| before.and_then(|p| p.email.clone()));
+    let phone = new_phone.or_else(|| before.and_then(|p| p.phone.clone()));
     let merged = sent.with_contacts(confirmed.email(), confirmed.phone());
     if email.is_none() && phone.is_none() {
         return (merged, None);
@@ -337,6 +338,12 @@ pub fn held_contacts(
         Some(p) => PendingContact {
             email,
             phone,
+            // A submission with confirmed contacts only is the person's own.
+            after: if brought {
+                merged.clone()
+            } else {
+                p.after.clone()
+            },
             ..p.clone()
         },
         None => PendingContact {
@@ -345,6 +352,7 @@ pub fn held_contacts(
             since: now,
             before_version: existing.version,
             before: confirmed.clone(),
+            after: merged.clone(),
         },
     };
     (merged, Some(pending))

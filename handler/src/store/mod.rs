@@ -561,9 +561,46 @@ pub struct PendingContact {
     pub before_version: u64,
     /// That version's submission.
     pub before: Submission,
+    /// What the latest submission that brought a pending contact made of
+    /// the record (its confirmed contacts kept): the fields it set are what
+    /// a drop gives back, unless a later change set them again.
+    pub after: Submission,
 }
 
 impl PendingContact {
+    /// `current` with what the unconfirmed changes replaced given back:
+    /// each field they set that still holds what they set returns to its
+    /// value in [`Self::before`]; a field changed since (the person's own
+    /// update) keeps its value. From another form: `before` whole.
+    pub fn undone_on(&self, current: &Submission) -> Submission {
+        let as_map = |s: &Submission| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => None,
+        };
+        let (Some(before), Some(after), Some(mut now)) = (
+            as_map(&self.before),
+            as_map(&self.after),
+            as_map(current),
+        ) else {
+            return self.before.clone();
+        };
+        if before.get("form") != now.get("form") {
+            return self.before.clone();
+        }
+        let fields: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for field in fields {
+            let (was, set) = (before.get(field), after.get(field));
+            if was == set || now.get(field) != set {
+                continue;
+            }
+            match was {
+                Some(value) => now.insert(field.clone(), value.clone()),
+                None => now.remove(field),
+            };
+        }
+        serde_json::from_value(serde_json::Value::Object(now)).unwrap_or_else(|_| self.before.clone())
+    }
+
     /// The submission `confirmed` becomes when these contacts are confirmed.
     pub fn applied_to(&self, confirmed: &Submission) -> Submission {
         confirmed.with_contacts(

@@ -587,6 +587,114 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     );
 }
 
+/// At once: a stranger's form bringing Maria a new email and ZIP, Maria's
+/// own update, and five neighbours signing up; then, at once, her "I didn't
+/// make this change" and another update of hers. Nobody is folded into
+/// another, nothing of hers is lost, and only what the stranger changed is
+/// given back.
+async fn pending_contacts_hold_under_concurrent_writers<S: Store + 'static>(store: S) {
+    use mutualaid_handler::contacts::{Decided, Decision, decide};
+    let store = std::sync::Arc::new(store);
+    let maria = mutualaid_tests::person(
+        "Maria Abuela",
+        Some("maria@example.org"),
+        Some(mutualaid_tests::MARIAS_PHONE),
+        "92105",
+        &["delivery"],
+    );
+    let id = sign_up(&*store, maria.clone(), NOON).await;
+    let stranger = mutualaid_forms::Signup {
+        email: Some("stranger@example.org".into()),
+        zip: "92115".into(),
+        ..maria.clone()
+    };
+    let own = mutualaid_forms::Signup {
+        notes: Some("3rd floor, no elevator".into()),
+        ..maria.clone()
+    };
+    let mut sent = vec![stranger, own.clone()];
+    for i in 0..5 {
+        sent.push(mutualaid_tests::person(
+            &format!("Neighbour {i}"),
+            Some(&format!("n{i}@example.org")),
+            None,
+            "92105",
+            &["delivery"],
+        ));
+    }
+    let mut tasks = Vec::new();
+    for (i, signup) in sent.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            sign_up(&*store, signup, NOON + 60 + i as i64).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task"));
+    }
+    assert_eq!(&ids[..2], [id.clone(), id.clone()], "both are Maria's");
+    let others: std::collections::BTreeSet<&String> = ids[2..].iter().collect();
+    assert_eq!(others.len(), 5, "each neighbour a record of their own");
+    assert!(!others.contains(&id));
+    let record = store.person(&id).await.expect("read").expect("Maria");
+    let Submission::Signup(now) = &record.submission else {
+        panic!("a sign-up")
+    };
+    assert_eq!(now.email.as_deref(), Some("maria@example.org"));
+    assert_eq!(now.notes.as_deref(), Some("3rd floor, no elevator"));
+    assert_eq!(
+        record.pending_contact.as_ref().and_then(|p| p.email.as_deref()),
+        Some("stranger@example.org")
+    );
+
+    // Her "no" and another update of hers, at once: both land.
+    let later = mutualaid_forms::Signup {
+        availability: Some("Mornings".into()),
+        ..own.clone()
+    };
+    let answer = {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            decide(&*store, &id, None, Decision::Drop, Actor::Person, NOON + 120).await
+        })
+    };
+    let update = {
+        let store = store.clone();
+        tokio::spawn(async move { sign_up(&*store, later, NOON + 121).await })
+    };
+    assert_eq!(answer.await.expect("task").expect("dropped"), Decided::Done);
+    assert_eq!(update.await.expect("task"), id);
+    let record = store.person(&id).await.expect("read").expect("Maria");
+    assert_eq!(record.pending_contact, None);
+    let Submission::Signup(now) = &record.submission else {
+        panic!("a sign-up")
+    };
+    assert_eq!(
+        (
+            now.email.as_deref(),
+            now.zip.as_str(),
+            now.notes.as_deref(),
+            now.availability.as_deref()
+        ),
+        (
+            Some("maria@example.org"),
+            "92105",
+            Some("3rd floor, no elevator"),
+            Some("Mornings")
+        ),
+        "the stranger's ZIP given back; everything she sent kept"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    pending_contacts_hold_under_concurrent_writers
+        => sqlite_pending_contacts_hold_under_concurrent_writers,
+        dynamodb_pending_contacts_hold_under_concurrent_writers
+);
+
 /// "Yes, that was me": a new email becomes the record's, the old one's links
 /// stop, the new one gets its first link; a new phone by name and email is
 /// held the same way, and an organizer confirms it (`contacts confirm`).
