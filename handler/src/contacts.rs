@@ -120,7 +120,7 @@ pub async fn decide<S: IntakeStore + AdminStore>(
             }
         };
         let action = CaseAction::about_record(&next, kind, by, now);
-        let plans = plan::contact_decision(&next, &person, mail.as_ref(), &action, &dropped);
+        let plans = plan::record_change(&next, &person, mail.as_ref(), &action, &dropped);
         let mut plans = plans.iter();
         let Some(first) = plans.next() else {
             return Ok(Decided::Done);

@@ -20,6 +20,7 @@
 pub mod cases;
 pub mod clock;
 pub mod contacts;
+pub mod details;
 pub mod digest;
 pub mod discord;
 pub mod domain;

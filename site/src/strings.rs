@@ -144,6 +144,11 @@ pub struct OwnPageTexts {
     pub btn_reject_contact: String,
     pub contact_confirmed: String,
     pub contact_rejected: String,
+    pub btn_change: String,
+    pub change_title: String,
+    pub change_text: String,
+    pub btn_save: String,
+    pub change_done: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -348,6 +353,7 @@ pub struct DigestTexts {
     pub contact_confirmed: String,
     pub contact_dropped: String,
     pub identity_clash: String,
+    pub details_changed: String,
     pub pending_contact: String,
     pub no_email: String,
     pub more: String,

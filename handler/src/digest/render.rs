@@ -909,6 +909,7 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::ContactConfirmed => &t.contact_confirmed,
         ActionKind::ContactDropped => &t.contact_dropped,
         ActionKind::IdentityClash => &t.identity_clash,
+        ActionKind::DetailsChanged => &t.details_changed,
     };
     let text = fill(
         template,

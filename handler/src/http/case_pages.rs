@@ -241,7 +241,8 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
             | ActionKind::EmailChanged
             | ActionKind::ContactConfirmed
             | ActionKind::ContactDropped
-            | ActionKind::IdentityClash,
+            | ActionKind::IdentityClash
+            | ActionKind::DetailsChanged,
             _,
         ) => &t.refused_other,
     };
@@ -387,7 +388,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
         | ActionKind::EmailChanged
         | ActionKind::ContactConfirmed
         | ActionKind::ContactDropped
-        | ActionKind::IdentityClash => Ok(Err(Refusal::NotApplicable(
+        | ActionKind::IdentityClash
+        | ActionKind::DetailsChanged => Ok(Err(Refusal::NotApplicable(
             "a deletion, or what the store found, is not made from a link",
         ))),
         ActionKind::Merge => {
@@ -458,7 +460,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 | ActionKind::EmailChanged
                 | ActionKind::ContactConfirmed
                 | ActionKind::ContactDropped
-                | ActionKind::IdentityClash => Act::Keep,
+                | ActionKind::IdentityClash
+                | ActionKind::DetailsChanged => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

@@ -4,7 +4,8 @@
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /api/me?t=TOKEN[&lang=es]` | `200`: where they stand, in general words ("We are looking for a volunteer near you — 3 days so far"), none of their details, and the buttons; **changes nothing** (mail scanners open every link) |
-//! | `POST /api/me` (a button: `t`, `do`, `v`) | `200` done; `409` nothing changed, because the sign-up changed since the page showed version `v` (a second tab, an old page), with where it stands now |
+//! | `GET /api/me?t=TOKEN&change=1` | "Change my details": an empty form of the fields a person may change; changes nothing |
+//! | `POST /api/me` (a button: `t`, `do`, `v`) | `200` done; `409` nothing changed, because the sign-up changed since the page showed version `v` (a second tab, an old page), with where it stands now; `422` a change with a value the form would refuse, named beside its field |
 //! | an unknown, revoked or expired link, or one whose address is no longer the record's email | `403`, and the way to ask for a new one |
 //! | `GET /api/me/stop?t=TOKEN`, `POST /api/me/stop` | "stop emails" (every message's `List-Unsubscribe`, one-click by RFC 8058): the GET a page with one button, the POST stops mail to that address about that record — the page and the request stay, and the next digest says so |
 //! | `GET /api/me/not-me?t=TOKEN`, `POST /api/me/not-me` | "This wasn't me — don't email me again" (every receipt's "Not you?"): the address gets nothing more from any form (kept as a keyed hash), the link stops working, the digest asks the organizers to reach the person another way; the record stays |
@@ -13,9 +14,14 @@
 //! The buttons: "I don't need help anymore" (closes the open requests as
 //! withdrawn), "Pause me for N weeks" and "I'm back" (volunteers), "Delete
 //! my data" (a confirmation page, then the same erasure as `mutualaid
-//! delete`, for this record only). A **held** link (an email new to an
-//! existing record) shows a sign-up of the day the link was made and its
-//! buttons change only the link's own state: never the record.
+//! delete`, for this record only), "Change my details" (`crate::details`:
+//! a field left empty keeps its value; a change that would give the record
+//! another's identity applies nothing, is answered the same and flagged),
+//! and, while the public form brought a contact the record has not
+//! confirmed, "Yes, that was me" / "I didn't make this change"
+//! (`crate::contacts`). A **held** link (an email new to an existing
+//! record) shows a sign-up of the day the link was made and its buttons
+//! change only the link's own state: never the record.
 //!
 //! Every page sends `Referrer-Policy: same-origin` (the token is in the
 //! address), `Cache-Control: no-store` and `noindex`, has no script, and is
@@ -36,6 +42,7 @@ use super::App;
 use super::case_pages::{esc, fill, page_with};
 use crate::cases::{self, Act};
 use crate::contacts;
+use crate::details;
 use crate::outbox::spoken_date;
 use crate::store::message::{LinkedMessage, MailStop, MessageKind, StopReason};
 use crate::store::page_link::{PageLink, hash_of, is_token};
@@ -304,6 +311,12 @@ fn standing_html(
         body.push_str(&form("drop_contact", &button(&t.btn_reject_contact)));
     }
     body.push_str(&format!("<h2>{}</h2>", esc(&t.actions)));
+    body.push_str(&format!(
+        "<p><a href=\"me?t={}&amp;lang={}&amp;change=1\">{}</a></p>",
+        esc(token),
+        esc(lang),
+        esc(&t.btn_change)
+    ));
     if s.withdraw {
         body.push_str(&form("withdraw", &button(&t.btn_withdraw)));
     }
@@ -442,6 +455,14 @@ pub(super) async fn show<S: IntakeStore + CaseDesk>(
         Ok(s) => s,
         Err(e) => return unavailable(&e),
     };
+    if query_value(&query, "change").is_some() {
+        let person = match &opened {
+            Opened::Held(_, p) | Opened::Live(_, p) => p,
+            Opened::Gone => unreachable!("checked above"),
+        };
+        let form = change_form(&token, &lang, strings, &standing.shown, person, &[]);
+        return own_page(StatusCode::OK, &lang, strings, &t.change_title, &form);
+    }
     let tz = time_zone(&app);
     let date = |at: Timestamp| spoken_date(&strings.messages, at, &tz);
     let body = format!(
@@ -467,6 +488,8 @@ enum Asked {
     ConfirmContact,
     /// "I didn't make this change": the pending contact dropped.
     DropContact,
+    /// "Save my changes", with the fields as posted.
+    Change(Vec<(String, String)>),
 }
 
 fn asked(fields: &str) -> Option<Asked> {
@@ -482,6 +505,11 @@ fn asked(fields: &str) -> Option<Asked> {
         "delete_confirmed" => Asked::DeleteConfirmed,
         "confirm_contact" => Asked::ConfirmContact,
         "drop_contact" => Asked::DropContact,
+        "change" => Asked::Change(
+            form_urlencoded::parse(fields.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ),
         _ => return None,
     })
 }
@@ -533,6 +561,41 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
     if query_value(&fields, "v").as_deref() != Some(standing.shown.as_str()) {
         return refused(&standing);
     }
+    if let Asked::Change(posted) = &asked {
+        let person = match &opened {
+            Opened::Held(_, p) | Opened::Live(_, p) => p,
+            Opened::Gone => unreachable!("checked above"),
+        };
+        let next = match details::apply(&person.submission, posted) {
+            Ok(next) => next,
+            Err(problems) => {
+                let form = change_form(&token, &lang, strings, &standing.shown, person, &problems);
+                return own_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &lang,
+                    strings,
+                    &t.change_title,
+                    &form,
+                );
+            }
+        };
+        // A held page changes nothing; an identity clash applies nothing:
+        // both are answered as any change is.
+        if let Opened::Live(_, person) = &opened {
+            match details::change(&app.store, person, next, now).await {
+                Ok(details::Changed::Moved) => {
+                    return match standing_of(&app, &opened, t, strings, &lang, now).await {
+                        Ok(now_standing) => refused(&now_standing),
+                        Err(e) => unavailable(&e),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => return unavailable(&e),
+            }
+        }
+        let body = format!("<p>{}</p>{back}", esc(&t.change_done));
+        return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
+    }
     if let Asked::Delete = asked {
         // The confirmation: changes nothing.
         let body = format!(
@@ -577,7 +640,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
             return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
         }
         Asked::DropContact => t.contact_rejected.clone(),
-        Asked::Delete => unreachable!("answered above"),
+        Asked::Delete | Asked::Change(_) => unreachable!("answered above"),
     };
     let body = format!("<p>{}</p>{back}", esc(&said));
     own_page(StatusCode::OK, &lang, strings, &t.title, &body)
@@ -600,6 +663,7 @@ async fn held_act<S: IntakeStore>(
         Asked::Delete => return Ok(true),
         // A held page asks nobody "was this you?".
         Asked::ConfirmContact | Asked::DropContact => return Ok(false),
+        Asked::Change(_) => return Ok(true),
     }
     let plan = Plan {
         writes: vec![Write::PageLink {
@@ -683,7 +747,7 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
             crate::erase::erase(&app.store, &person.id, now, person.expires_at).await?;
             Ok(true)
         }
-        Asked::Delete => Ok(true),
+        Asked::Delete | Asked::Change(_) => Ok(true),
         Asked::ConfirmContact | Asked::DropContact => {
             let decision = match asked {
                 Asked::ConfirmContact => contacts::Decision::Confirm,
@@ -701,6 +765,80 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
             Ok(decided == contacts::Decided::Done)
         }
     }
+}
+
+/// "Change my details": an empty form of the fields a person may change
+/// (a field left empty keeps its value), bound to the version shown, with
+/// each problem beside its field.
+fn change_form(
+    token: &str,
+    lang: &str,
+    strings: &Strings,
+    shown: &str,
+    person: &Person,
+    problems: &[details::Problem],
+) -> String {
+    let t = &strings.own_page;
+    let form = person.submission.form();
+    let texts = strings.form(form);
+    let mut inputs = String::new();
+    for field in form
+        .fields()
+        .iter()
+        .filter(|f| details::changeable(form).contains(&f.name))
+    {
+        let name = field.name;
+        let words = texts.fields.get(name);
+        let label = words
+            .and_then(|w| w.label.clone())
+            .unwrap_or_else(|| name.to_owned());
+        let problem = problems
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, code)| strings.error_message(form, field, code));
+        let (described, error) = match &problem {
+            Some(message) => (
+                format!(" aria-describedby=\"{name}-error\" aria-invalid=\"true\""),
+                format!("<br><strong id=\"{name}-error\">{}</strong>", esc(message)),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let max = field
+            .max_len
+            .map(|m| format!(" maxlength=\"{m}\""))
+            .unwrap_or_default();
+        let autocomplete = field
+            .autocomplete
+            .map(|a| format!(" autocomplete=\"{a}\""))
+            .unwrap_or_default();
+        let inputmode = field
+            .inputmode
+            .map(|m| format!(" inputmode=\"{m}\""))
+            .unwrap_or_default();
+        let control = match field.kind.input_type() {
+            Some(kind) => format!(
+                "<input type=\"{kind}\" id=\"{name}\" name=\"{name}\"{max}{autocomplete}{inputmode}{described}>"
+            ),
+            None => format!(
+                "<textarea id=\"{name}\" name=\"{name}\" rows=\"3\"{max}{described}></textarea>"
+            ),
+        };
+        inputs.push_str(&format!(
+            "<p><label for=\"{name}\">{}</label><br>{control}{error}</p>",
+            esc(&label)
+        ));
+    }
+    format!(
+        "<p>{}</p><form method=\"post\" action=\"me\"><input type=\"hidden\" name=\"t\" value=\"{}\"><input type=\"hidden\" name=\"v\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\"><input type=\"hidden\" name=\"do\" value=\"change\">{inputs}<p><button type=\"submit\">{}</button></p></form><p><a href=\"me?t={}&amp;lang={}\">{}</a></p>",
+        esc(&t.change_text),
+        esc(token),
+        esc(shown),
+        esc(lang),
+        esc(&t.btn_save),
+        esc(token),
+        esc(lang),
+        esc(&t.back_to_page),
+    )
 }
 
 /// The two one-button pages a message links to besides the person's own.

@@ -281,6 +281,8 @@ pub enum ActionKind {
     /// Not an organizer's: a person's own page gave their record a name
     /// or contact another record holds; nothing was applied.
     IdentityClash,
+    /// A person changed their details on their own page (`by` person).
+    DetailsChanged,
 }
 
 impl ActionKind {
@@ -304,6 +306,7 @@ impl ActionKind {
             ActionKind::ContactConfirmed => "contact_confirmed",
             ActionKind::ContactDropped => "contact_dropped",
             ActionKind::IdentityClash => "identity_clash",
+            ActionKind::DetailsChanged => "details_changed",
         }
     }
 
@@ -327,6 +330,7 @@ impl ActionKind {
             ActionKind::ContactConfirmed,
             ActionKind::ContactDropped,
             ActionKind::IdentityClash,
+            ActionKind::DetailsChanged,
         ]
         .into_iter()
         .find(|a| a.name() == name)

@@ -577,17 +577,16 @@ impl PendingContact {
             Ok(serde_json::Value::Object(map)) => Some(map),
             _ => None,
         };
-        let (Some(before), Some(after), Some(mut now)) = (
-            as_map(&self.before),
-            as_map(&self.after),
-            as_map(current),
-        ) else {
+        let (Some(before), Some(after), Some(mut now)) =
+            (as_map(&self.before), as_map(&self.after), as_map(current))
+        else {
             return self.before.clone();
         };
         if before.get("form") != now.get("form") {
             return self.before.clone();
         }
-        let fields: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        let fields: std::collections::BTreeSet<&String> =
+            before.keys().chain(after.keys()).collect();
         for field in fields {
             let (was, set) = (before.get(field), after.get(field));
             if was == set || now.get(field) != set {
@@ -598,7 +597,8 @@ impl PendingContact {
                 None => now.remove(field),
             };
         }
-        serde_json::from_value(serde_json::Value::Object(now)).unwrap_or_else(|_| self.before.clone())
+        serde_json::from_value(serde_json::Value::Object(now))
+            .unwrap_or_else(|_| self.before.clone())
     }
 
     /// The submission `confirmed` becomes when these contacts are confirmed.

@@ -740,14 +740,15 @@ pub fn unchanged(write: SubmissionWrite<'_>) -> Plan {
     planner.plan()
 }
 
-/// A record's pending contact decided (confirmed, or dropped and what it
-/// replaced restored): `next` over `previous` as read, its keys and
+/// A record changed outside a form (a pending contact confirmed or
+/// dropped, a person's own change of details): `next` over `previous` as
+/// read, its keys and
 /// listings moved as an update moves them, the first link of a newly
 /// confirmed email, the action that records it, and the links it throws
 /// away (`dropped`, by hash) — those past what one transaction holds in
 /// plans of their own after it (a link of an address that is no longer
 /// the record's confirmed email acts no more anyway).
-pub fn contact_decision(
+pub fn record_change(
     next: &Person,
     previous: &Person,
     mail: Option<&LinkedMessage>,

@@ -498,6 +498,17 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         "{}",
         page.body
     );
+    // Its "Change my details" is answered as anywhere, and changes nothing.
+    let form = get(&app, &format!("/api/me?t={held}&change=1")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let changed = press(&app, &button(&form.body, "change"), &[("zip", "92104")]).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert!(changed.body.contains("we got your changes"));
+    assert_eq!(
+        store.person(&id).await.expect("read").expect("Maria"),
+        record,
+        "a held page changes nothing on the record"
+    );
     // A "Yes, that was me" forged onto the held page does nothing.
     let mut forged = button(&page.body, "delete");
     for (k, v) in forged.iter_mut() {
@@ -587,6 +598,135 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     );
 }
 
+/// "Change my details": an empty form (a field left empty keeps its
+/// value), bound to the version shown; a value the form would refuse is
+/// named beside its field; a change that would give Maria her housemate's
+/// identity is answered like any other, applies nothing and is flagged; a
+/// held page's change changes nothing.
+async fn change_my_details_applies_what_was_filled_in_and_never_merges<S: Store + Clone>(store: S) {
+    let maria = mutualaid_tests::person(
+        "Maria Abuela",
+        Some("maria@example.org"),
+        Some(mutualaid_tests::MARIAS_PHONE),
+        "92105",
+        &["delivery"],
+    );
+    let maria = mutualaid_forms::Signup {
+        notes: Some("3rd floor, no elevator".into()),
+        ..maria
+    };
+    let id = sign_up(&store, maria.clone(), NOON).await;
+    let jose = sign_up(&store, mutualaid_tests::jose_on_marias_phone(), NOON + 10).await;
+    // The organizers have seen both.
+    crate::receipts::digest_text(&store, NOON + 3_600).await;
+    let token = token_of(&store, &id).await;
+    let app = app(&store, three_days_later);
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    assert!(page.body.contains("Change my details"), "{}", page.body);
+    let form = get(&app, &format!("/api/me?t={token}&change=1")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("ZIP code"), "{}", form.body);
+    for detail in ["92105", "3rd floor", "Maria", "5550199"] {
+        assert!(
+            !form.body.contains(detail),
+            "an empty form, none of her details ({detail}): {}",
+            form.body
+        );
+    }
+    let before = store.person(&id).await.expect("read").expect("Maria");
+    let refused = press(
+        &app,
+        &button(&form.body, "change"),
+        &[("household_size", "40")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("aria-invalid=\"true\""),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        store.person(&id).await.expect("read").expect("Maria"),
+        before,
+        "nothing applied"
+    );
+    let saved = press(
+        &app,
+        &button(&form.body, "change"),
+        &[
+            ("zip", "92115"),
+            ("notes", ""),
+            ("availability", "Mornings"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("we got your changes"), "{}", saved.body);
+    let after = store.person(&id).await.expect("read").expect("Maria");
+    let Submission::Signup(now) = &after.submission else {
+        panic!("a sign-up")
+    };
+    assert_eq!(
+        (
+            now.zip.as_str(),
+            now.notes.as_deref(),
+            now.availability.as_deref()
+        ),
+        ("92115", Some("3rd floor, no elevator"), Some("Mornings")),
+        "what was filled in, and the rest kept"
+    );
+    assert_eq!(after.version, before.version + 1);
+    // The same form again: the sign-up moved on since it was shown.
+    let replay = press(&app, &button(&form.body, "change"), &[("zip", "92104")]).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+
+    // Her housemate's name on the shared phone: answered the same, nothing applied.
+    let form = get(&app, &format!("/api/me?t={token}&change=1")).await;
+    let clash = press(
+        &app,
+        &button(&form.body, "change"),
+        &[("name", "Jose Perez")],
+    )
+    .await;
+    assert_eq!(clash.status, StatusCode::OK, "{}", clash.body);
+    assert_eq!(clash.body, saved.body, "the answer does not tell");
+    assert_eq!(
+        store.person(&id).await.expect("read").expect("Maria"),
+        after,
+        "nothing applied"
+    );
+    assert!(store.person(&jose).await.expect("read").is_some());
+    let kinds: Vec<ActionKind> = store
+        .actions_since(0)
+        .await
+        .expect("actions")
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [ActionKind::DetailsChanged, ActionKind::IdentityClash]
+    );
+    let digest = crate::receipts::digest_text(&store, three_days_later() + 60).await;
+    assert!(
+        digest.contains("Maria A. changed their details on their own page"),
+        "{digest}"
+    );
+    assert!(digest.contains("zip: 92105 → 92115"), "{digest}");
+    assert!(
+        digest.contains("Maria A.'s own page asked for a change that would give the sign-up another record's name and contact"),
+        "{digest}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    change_my_details_applies_what_was_filled_in_and_never_merges
+        => sqlite_change_my_details_applies_what_was_filled_in_and_never_merges,
+        dynamodb_change_my_details_applies_what_was_filled_in_and_never_merges
+);
+
 /// At once: a stranger's form bringing Maria a new email and ZIP, Maria's
 /// own update, and five neighbours signing up; then, at once, her "I didn't
 /// make this change" and another update of hers. Nobody is folded into
@@ -644,7 +784,10 @@ async fn pending_contacts_hold_under_concurrent_writers<S: Store + 'static>(stor
     assert_eq!(now.email.as_deref(), Some("maria@example.org"));
     assert_eq!(now.notes.as_deref(), Some("3rd floor, no elevator"));
     assert_eq!(
-        record.pending_contact.as_ref().and_then(|p| p.email.as_deref()),
+        record
+            .pending_contact
+            .as_ref()
+            .and_then(|p| p.email.as_deref()),
         Some("stranger@example.org")
     );
 
@@ -657,7 +800,15 @@ async fn pending_contacts_hold_under_concurrent_writers<S: Store + 'static>(stor
         let store = store.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            decide(&*store, &id, None, Decision::Drop, Actor::Person, NOON + 120).await
+            decide(
+                &*store,
+                &id,
+                None,
+                Decision::Drop,
+                Actor::Person,
+                NOON + 120,
+            )
+            .await
         })
     };
     let update = {

@@ -139,6 +139,15 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     let again =
         crate::own_page::post(&app, "/api/me/again", &[("email", "rita@example.org")]).await;
     assert_eq!(again.status, 200, "{}", again.body);
+    let form = get(&app, &format!("/api/me?t={token}&change=1")).await;
+    let changed = crate::own_page::press(
+        &app,
+        &crate::own_page::button(&form.body, "change"),
+        &[("zip", "92105"), ("phone", "619 555 0133")],
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let page = get(&app, &format!("/api/me?t={token}")).await;
     let confirm =
         crate::own_page::press(&app, &crate::own_page::button(&page.body, "delete"), &[]).await;
     let deleted = crate::own_page::press(
