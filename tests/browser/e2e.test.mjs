@@ -484,6 +484,34 @@ test('a person opens their own page from the receipt, in English and Spanish, an
     await page.waitForLoadState('load');
     assert.deepEqual(await axeHtml(await page.content()), []);
     writeFileSync(join(pages, `own-delete-${lang}.html`), await page.content());
+    // "Change my details": the form, a value it refuses, and the answer.
+    await page.goto(`${link}&change=1`);
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `change-${lang}.html`), await page.content());
+    const save = 'form:has(input[value="change"]) button';
+    await page.fill('#household_size', '40');
+    await Promise.all([page.waitForLoadState('load'), page.click(save)]);
+    await page.waitForLoadState('load');
+    assert.ok((await page.content()).includes('aria-invalid="true"'), 'the refused value is named');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `change-refused-${lang}.html`), await page.content());
+    await page.fill('#household_size', '3');
+    await Promise.all([page.waitForLoadState('load'), page.click(save)]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `change-done-${lang}.html`), await page.content());
+    // The form again with a phone the sign-up did not have: it waits, and
+    // the page asks "Was this you?"; the answer "I didn't make this change".
+    const resent = await fetch(`${base}/api/signup`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ name, email, phone: '619 555 0101', contact_method: 'email', zip: '92004', roles: [role], consent: true, lang }) });
+    assert.ok(resent.status < 300, `resent: ${resent.status}`);
+    await page.goto(link);
+    assert.ok((await page.content()).includes('value="drop_contact"'), 'the page asks');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `own-pending-${lang}.html`), await page.content());
+    await Promise.all([page.waitForLoadState('load'), page.click('form:has(input[value="drop_contact"]) button')]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `own-dropped-${lang}.html`), await page.content());
     // Email me my link again: the form, an error, and the answer.
     await page.goto(`${base}/api/me/again?lang=${lang}`);
     assert.deepEqual(await axeHtml(await page.content()), []);
