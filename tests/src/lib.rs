@@ -3,6 +3,7 @@
 //! copied into temporary folders so each test can change its own copy.
 
 pub mod calls;
+pub mod capacity;
 pub mod model;
 pub mod slow;
 
