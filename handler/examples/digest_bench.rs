@@ -79,6 +79,7 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         expires_at: at + 365 * 86_400,
         former_contacts: Vec::new(),
         pending_contact: None,
+        verified_email: None,
     }
 }
 

@@ -76,6 +76,11 @@ pub async fn decide<S: IntakeStore + AdminStore>(
             Decision::Drop => pending.undone_on(&person.submission),
         };
         let identities = own_or_free(store, &person, submission.identity_keys(), &[]).await?;
+        // Verified belongs to one address: a new one starts unverified.
+        let verified_email = person
+            .verified_email
+            .clone()
+            .filter(|v| Some(v.as_str()) == submission.email());
         let next = Person {
             former_contacts: person.former_contacts_after(&submission, now),
             submission,
@@ -83,6 +88,7 @@ pub async fn decide<S: IntakeStore + AdminStore>(
             updated_at: now,
             version: person.version + 1,
             pending_contact: None,
+            verified_email,
             ..person.clone()
         };
         let (kind, dropped, mail) = match decision {
@@ -120,7 +126,7 @@ pub async fn decide<S: IntakeStore + AdminStore>(
             }
         };
         let action = CaseAction::about_record(&next, kind, by, now);
-        let plans = plan::record_change(&next, &person, mail.as_ref(), &action, &dropped);
+        let plans = plan::record_change(&next, &person, mail.as_ref(), Some(&action), &dropped);
         let mut plans = plans.iter();
         let Some(first) = plans.next() else {
             return Ok(Decided::Done);

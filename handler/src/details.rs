@@ -174,7 +174,7 @@ pub async fn change<S: IntakeStore>(
         ..person.clone()
     };
     let action = CaseAction::about_record(&after, ActionKind::DetailsChanged, Actor::Person, now);
-    for step in plan::record_change(&after, person, None, &action, &[]) {
+    for step in plan::record_change(&after, person, None, Some(&action), &[]) {
         match store.carry_out(&step).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Ok(Changed::Moved),

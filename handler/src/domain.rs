@@ -191,6 +191,7 @@ pub async fn accept<S: IntakeStore>(
                     expires_at,
                     former_contacts: Vec::new(),
                     pending_contact: None,
+                    verified_email: None,
                 };
                 let entry = log(&person, Outcome::Created);
                 let cases = new_cases(&person.id, &submission, &[], now, expires_at);

@@ -149,6 +149,12 @@ pub struct OwnPageTexts {
     pub change_text: String,
     pub btn_save: String,
     pub change_done: String,
+    pub verify_title: String,
+    pub verify_text: String,
+    pub verify_label: String,
+    pub btn_verify: String,
+    pub verified_done: String,
+    pub verify_wrong: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -356,6 +362,7 @@ pub struct DigestTexts {
     pub details_changed: String,
     pub pending_contact: String,
     pub no_email: String,
+    pub verified: String,
     pub more: String,
     pub days: Counted,
     pub people: Counted,

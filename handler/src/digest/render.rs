@@ -80,6 +80,9 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
                 reach.push(phone.clone());
             }
             match &s.email {
+                Some(email) if person.email_verified() => {
+                    reach.push(format!("{email} ({})", t.verified));
+                }
                 Some(email) => reach.push(email.clone()),
                 // No receipt, no page, no mail from us: a person reaches them.
                 None => reach.push(t.no_email.clone()),

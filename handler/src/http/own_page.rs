@@ -35,6 +35,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mutualaid_forms::normalize::name_key;
 use mutualaid_forms::{Lang, Role};
 use mutualaid_site::strings::{Direction, MessageTexts, OwnPageTexts, Strings};
 
@@ -48,7 +49,7 @@ use crate::store::message::{LinkedMessage, MailStop, MessageKind, StopReason};
 use crate::store::page_link::{PageLink, hash_of, is_token};
 use crate::store::{
     Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, IntakeStore,
-    Person, Plan, SenderStore, StoreError, Timestamp, Write,
+    Person, Plan, SenderStore, StoreError, Timestamp, Write, plan,
 };
 
 /// A link's page may be asked for again at most this often per record.
@@ -143,6 +144,9 @@ struct Standing {
     /// Since when a contact the public form brought waits for "was this
     /// you?" (a live page only).
     pending_since: Option<Timestamp>,
+    /// Whether it asks "Is this your email?" (a live page whose record's
+    /// email is not verified).
+    verify: bool,
 }
 
 fn days_since(since: Timestamp, now: Timestamp) -> u64 {
@@ -231,6 +235,7 @@ async fn live_standing<S: CaseDesk>(
         volunteer,
         paused,
         pending_since: person.pending_contact.as_ref().map(|p| p.since),
+        verify: !person.email_verified(),
     })
 }
 
@@ -276,6 +281,7 @@ fn held_standing(
         volunteer,
         paused,
         pending_since: None,
+        verify: false,
     }
 }
 
@@ -309,6 +315,21 @@ fn standing_html(
         ));
         body.push_str(&form("confirm_contact", &button(&t.btn_confirm_contact)));
         body.push_str(&form("drop_contact", &button(&t.btn_reject_contact)));
+    }
+    if s.verify {
+        body.push_str(&format!(
+            "<h2>{}</h2><p>{}</p>",
+            esc(&t.verify_title),
+            esc(&t.verify_text)
+        ));
+        body.push_str(&form(
+            "verify",
+            &format!(
+                "<p><label for=\"verify-name\">{}</label><br><input type=\"text\" id=\"verify-name\" name=\"name\" autocomplete=\"name\" maxlength=\"100\" required></p>{}",
+                esc(&t.verify_label),
+                button(&t.btn_verify)
+            ),
+        ));
     }
     body.push_str(&format!("<h2>{}</h2>", esc(&t.actions)));
     body.push_str(&format!(
@@ -490,6 +511,8 @@ enum Asked {
     DropContact,
     /// "Save my changes", with the fields as posted.
     Change(Vec<(String, String)>),
+    /// "Yes, this is my email", with the name as they wrote it.
+    Verify(String),
 }
 
 fn asked(fields: &str) -> Option<Asked> {
@@ -505,6 +528,7 @@ fn asked(fields: &str) -> Option<Asked> {
         "delete_confirmed" => Asked::DeleteConfirmed,
         "confirm_contact" => Asked::ConfirmContact,
         "drop_contact" => Asked::DropContact,
+        "verify" => Asked::Verify(query_value(fields, "name").unwrap_or_default()),
         "change" => Asked::Change(
             form_urlencoded::parse(fields.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -596,6 +620,43 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
         let body = format!("<p>{}</p>{back}", esc(&t.change_done));
         return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
     }
+    if let Asked::Verify(name) = &asked {
+        let Opened::Live(link, person) = &opened else {
+            // A held page never verifies anything.
+            return refused(&standing);
+        };
+        // The identity rule: the name as written, as the sign-up has it.
+        if name_key(name) != name_key(person.submission.name()) {
+            let body = format!("<p>{}</p>{back}", esc(&t.verify_wrong));
+            return own_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &lang,
+                strings,
+                &t.verify_title,
+                &body,
+            );
+        }
+        let next = Person {
+            verified_email: Some(link.address.clone()),
+            version: person.version + 1,
+            updated_at: now,
+            ..person.clone()
+        };
+        for step in plan::record_change(&next, person, None, None, &[]) {
+            match app.store.carry_out(&step).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => {
+                    return match standing_of(&app, &opened, t, strings, &lang, now).await {
+                        Ok(now_standing) => refused(&now_standing),
+                        Err(e) => unavailable(&e),
+                    };
+                }
+                Err(e) => return unavailable(&e),
+            }
+        }
+        let body = format!("<p>{}</p>{back}", esc(&t.verified_done));
+        return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
+    }
     if let Asked::Delete = asked {
         // The confirmation: changes nothing.
         let body = format!(
@@ -640,7 +701,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
             return own_page(StatusCode::OK, &lang, strings, &t.title, &body);
         }
         Asked::DropContact => t.contact_rejected.clone(),
-        Asked::Delete | Asked::Change(_) => unreachable!("answered above"),
+        Asked::Delete | Asked::Change(_) | Asked::Verify(_) => unreachable!("answered above"),
     };
     let body = format!("<p>{}</p>{back}", esc(&said));
     own_page(StatusCode::OK, &lang, strings, &t.title, &body)
@@ -664,6 +725,7 @@ async fn held_act<S: IntakeStore>(
         // A held page asks nobody "was this you?".
         Asked::ConfirmContact | Asked::DropContact => return Ok(false),
         Asked::Change(_) => return Ok(true),
+        Asked::Verify(_) => return Ok(false),
     }
     let plan = Plan {
         writes: vec![Write::PageLink {
@@ -747,7 +809,7 @@ async fn live_act<S: IntakeStore + CaseDesk + AdminStore>(
             crate::erase::erase(&app.store, &person.id, now, person.expires_at).await?;
             Ok(true)
         }
-        Asked::Delete | Asked::Change(_) => Ok(true),
+        Asked::Delete | Asked::Change(_) | Asked::Verify(_) => Ok(true),
         Asked::ConfirmContact | Asked::DropContact => {
             let decision = match asked {
                 Asked::ConfirmContact => contacts::Decision::Confirm,

@@ -420,6 +420,7 @@ pub fn former_contacts(versions: &[(Submission, Timestamp)]) -> Vec<FormerContac
             expires_at: 0,
             former_contacts: Vec::new(),
             pending_contact: None,
+            verified_email: None,
         },
         None => return Vec::new(),
     };
@@ -541,6 +542,12 @@ pub struct Person {
     /// it ([`crate::contacts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_contact: Option<PendingContact>,
+    /// The email its person said "Yes, this is my email" for, on a page a
+    /// link mailed to that address opened, giving the record's name as
+    /// written: **verified** only while it is the record's confirmed email
+    /// ([`Person::email_verified`]), so any change of that email clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_email: Option<String>,
 }
 
 /// Contacts a sign-up on the public form brought to an existing record
@@ -637,6 +644,12 @@ impl Person {
         }
         out.retain(|f| !current.contains(&f.contact));
         out
+    }
+
+    /// Whether its confirmed email is verified (see
+    /// [`Person::verified_email`]).
+    pub fn email_verified(&self) -> bool {
+        self.verified_email.is_some() && self.verified_email.as_deref() == self.submission.email()
     }
 
     /// Whether a digest still has to report it.

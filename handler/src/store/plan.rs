@@ -752,7 +752,7 @@ pub fn record_change(
     next: &Person,
     previous: &Person,
     mail: Option<&LinkedMessage>,
-    action: &CaseAction,
+    action: Option<&CaseAction>,
     dropped: &[String],
 ) -> Vec<Plan> {
     let mut planner = Planner::new();
@@ -764,7 +764,9 @@ pub fn record_change(
     if let Some(mail) = mail {
         planner.mail(mail);
     }
-    planner.write(Write::Action(action.clone()));
+    if let Some(action) = action {
+        planner.write(Write::Action(action.clone()));
+    }
     let mut first = planner.plan();
     let room = MOST_WRITES.saturating_sub(first.writes.len());
     let drop = |hash: &String| Write::DropPageLink {
@@ -1058,6 +1060,7 @@ mod tests {
                 })
                 .collect(),
             pending_contact: None,
+            verified_email: None,
         };
         let next = Person {
             submission: submission("ana151@example.org"),

@@ -727,6 +727,115 @@ mutualaid_tests::on_both_stores!(
         dynamodb_change_my_details_applies_what_was_filled_in_and_never_merges
 );
 
+/// "Yes, this is my email": set only with the name as written on the
+/// sign-up, on a page a link mailed to that address opened — never a held
+/// one; a new confirmed email starts unverified.
+async fn yes_this_is_my_email_verifies_only_with_the_name_as_written<S: Store + Clone>(store: S) {
+    use mutualaid_handler::contacts::{Decided, Decision, decide};
+    let sam = mutualaid_tests::person(
+        "Sam Shopper",
+        Some("sam@example.org"),
+        Some("+16195550122"),
+        "92105",
+        &["shopper"],
+    );
+    let id = sign_up(&store, sam.clone(), NOON).await;
+    let token = token_of(&store, &id).await;
+    let app = app(&store, three_days_later);
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    assert!(page.body.contains("Is this your email?"), "{}", page.body);
+    let verified = || async {
+        store
+            .person(&id)
+            .await
+            .expect("read")
+            .expect("Sam")
+            .email_verified()
+    };
+    let wrong = press(
+        &app,
+        &button(&page.body, "verify"),
+        &[("name", "Someone Else")],
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(!verified().await, "a wrong name verifies nothing");
+    let right = press(
+        &app,
+        &button(&page.body, "verify"),
+        &[("name", "  sam   SHOPPER ")],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert!(
+        verified().await,
+        "the name as written, by the identity rule"
+    );
+    let page = get(&app, &format!("/api/me?t={token}")).await;
+    assert!(!page.body.contains("Is this your email?"), "{}", page.body);
+    let digest = crate::receipts::digest_text(&store, three_days_later() + 60).await;
+    assert!(digest.contains("sam@example.org (verified)"), "{digest}");
+
+    // A new email from the form waits; its held page never verifies.
+    let moved = mutualaid_forms::Signup {
+        email: Some("sam.new@example.org".into()),
+        ..sam.clone()
+    };
+    domain::accept(&store, Submission::Signup(moved), NOON + 60, KEEP)
+        .await
+        .expect("accepted");
+    let held = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.to == "sam.new@example.org")
+        .and_then(|m| m.link)
+        .expect("the held link");
+    let held_page = get(&app, &format!("/api/me?t={held}")).await;
+    assert!(
+        !held_page.body.contains("Is this your email?"),
+        "{}",
+        held_page.body
+    );
+    let mut forged = button(&held_page.body, "delete");
+    for (k, v) in forged.iter_mut() {
+        if k == "do" {
+            *v = "verify".into();
+        }
+    }
+    let forged = press(&app, &forged, &[("name", "Sam Shopper")]).await;
+    assert_eq!(forged.status, StatusCode::CONFLICT);
+    assert!(verified().await, "still the old address, verified");
+    // Confirmed, the new email starts unverified.
+    assert_eq!(
+        decide(
+            &store,
+            &id,
+            None,
+            Decision::Confirm,
+            Actor::Person,
+            NOON + 120
+        )
+        .await
+        .expect("confirmed"),
+        Decided::Done
+    );
+    assert!(!verified().await, "a changed email clears it");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    yes_this_is_my_email_verifies_only_with_the_name_as_written
+        => sqlite_yes_this_is_my_email_verifies_only_with_the_name_as_written,
+        dynamodb_yes_this_is_my_email_verifies_only_with_the_name_as_written
+);
+
 /// At once: a stranger's form bringing Maria a new email and ZIP, Maria's
 /// own update, and five neighbours signing up; then, at once, her "I didn't
 /// make this change" and another update of hers. Nobody is folded into

@@ -108,6 +108,7 @@ async fn stored_the_old_way<S: Store>(store: &S, id: &str, s: &Signup, at: i64) 
         expires_at: at + 30 * 86_400,
         former_contacts: Vec::new(),
         pending_contact: None,
+        verified_email: None,
     };
     let log = LogEntry {
         reference: domain::new_reference(),
