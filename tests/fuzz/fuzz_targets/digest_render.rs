@@ -103,6 +103,7 @@ fn people(data: &[u8], clean: bool) -> Vec<Person> {
                 languages: vec!["en".into()],
                 availability: fields.next(),
                 has_car: i % 2 == 1,
+                households: (i % 2 == 1).then_some(2),
                 household_size: Some(2),
                 notes: Some(notes),
                 lang: Lang::EN,
@@ -114,6 +115,8 @@ fn people(data: &[u8], clean: bool) -> Vec<Person> {
             reported_version: 0,
             expires_at: NOW + 86_400 * 30,
             former_contacts: Vec::new(),
+            pending_contact: None,
+            verified_email: None,
         });
     }
     out
