@@ -17,8 +17,8 @@ use validator::{Validate, ValidationError};
 use crate::validate::{FieldErrors, Lang};
 
 use crate::spec::{
-    AMOUNT_MAX_LEN, AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, FormId, LANGUAGES,
-    NAME_MAX, NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
+    AMOUNT_MAX_LEN, AVAILABILITY_MAX, CONTACT_METHODS, EMAIL_MAX, FREQUENCIES, FormId, HOUSEHOLDS,
+    LANGUAGES, NAME_MAX, NEIGHBORHOOD_MAX, NOTES_MAX, PHONE_MAX, ROLES,
 };
 
 /// A sign-up as submitted. Wire names are the field names.
@@ -65,6 +65,10 @@ pub struct SignupInput {
     #[serde(deserialize_with = "wire::text")]
     #[validate(custom(function = checks::checkbox))]
     pub has_car: Option<String>,
+    /// How many households a volunteer shopper can shop for at once.
+    #[serde(deserialize_with = "wire::text")]
+    #[validate(custom(function = checks::households))]
+    pub households: Option<String>,
     /// How many people live in the home of someone asking for help.
     #[serde(deserialize_with = "wire::text")]
     #[validate(custom(function = checks::household_size))]
@@ -205,6 +209,10 @@ mod checks {
 
     pub fn contact_method(value: &str) -> Result<(), ValidationError> {
         one_of(value, CONTACT_METHODS)
+    }
+
+    pub fn households(value: &str) -> Result<(), ValidationError> {
+        one_of(value, HOUSEHOLDS)
     }
 
     pub fn frequency(value: &str) -> Result<(), ValidationError> {

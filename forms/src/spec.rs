@@ -193,6 +193,9 @@ pub const CONTACT_METHODS: &[&str] = &["email", "phone", "text"];
 pub const ROLES: &[&str] = &["shopper", "delivery", "money"];
 /// Values of `languages` (ISO 639-1 codes, and `other`).
 pub const LANGUAGES: &[&str] = &["en", "es", "tl", "vi", "zh", "ar", "so", "other"];
+/// Values of `households`: how many households a volunteer shopper can shop
+/// for at the same time.
+pub const HOUSEHOLDS: &[&str] = &["1", "2", "3"];
 /// Values of `frequency`.
 pub const FREQUENCIES: &[&str] = &["once", "monthly"];
 /// A person's name, on both forms.
@@ -292,6 +295,12 @@ pub static SIGNUP_FIELDS: &[Field] = &[
         group: Some("shopper"),
         errors: &["invalid"],
         ..field("has_car", Kind::Checkbox)
+    },
+    Field {
+        options: HOUSEHOLDS,
+        group: Some("shopper"),
+        errors: &["invalid"],
+        ..field("households", Kind::Radio)
     },
     Field {
         range: Some((HOUSEHOLD_MIN, HOUSEHOLD_MAX)),

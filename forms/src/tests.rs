@@ -10,7 +10,7 @@ fn valid_signup() -> Value {
         "name": "Ana López", "email": "Ana@Example.org", "phone": "(619) 555-0123",
         "contact_method": "text", "zip": "92105", "neighborhood": "City Heights",
         "roles": ["delivery", "shopper", "delivery"], "languages": "es",
-        "availability": "Weekday evenings", "has_car": true, "household_size": "3",
+        "availability": "Weekday evenings", "has_car": true, "households": 2, "household_size": "3",
         "notes": "No peanuts", "consent": "on", "lang": "es", "website": ""
     })
 }
@@ -55,6 +55,7 @@ fn a_valid_signup_is_normalized() {
     assert_eq!(s.roles, ["shopper", "delivery"]);
     assert_eq!(s.languages, ["es"]);
     assert!(s.has_car);
+    assert_eq!(s.households, Some(2));
     assert_eq!(s.household_size, Some(3));
     assert_eq!(s.lang, Lang::ES);
 }
@@ -314,4 +315,13 @@ fn unknown_fields_are_passed_over_and_a_repeated_field_keeps_its_last_value_in_b
     let from_json: SignupInput = serde_json::from_value(json).expect("decodes");
     assert_eq!(from_json.page.lang(), Lang::ES);
     assert!(!from_json.page.is_bot());
+}
+
+#[test]
+fn a_volunteers_number_of_households_is_one_two_or_three() {
+    let mut input = valid_signup();
+    input["households"] = json!("4");
+    let signup: SignupInput = serde_json::from_value(input).unwrap();
+    let errors = signup.validate_and_normalize().expect_err("refused");
+    assert_eq!(errors.first_code("households"), Some("invalid"));
 }

@@ -237,6 +237,10 @@ pub struct Signup {
     pub availability: Option<String>,
     /// Whether a shopper has a car.
     pub has_car: bool,
+    /// How many households a shopper can shop for at the same time (1–3);
+    /// none: not said (the network's cap counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub households: Option<u8>,
     /// Household size of someone asking for help.
     pub household_size: Option<u8>,
     /// Notes.
@@ -342,6 +346,7 @@ impl FormInput for SignupInput {
             languages: canonical(&self.languages, LANGUAGES),
             availability: self.availability,
             has_car: checkbox_value(self.has_car.as_deref()) == Some(true),
+            households: self.households.as_deref().and_then(|n| n.parse().ok()),
             household_size: self
                 .household_size
                 .as_deref()

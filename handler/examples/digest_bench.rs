@@ -64,6 +64,7 @@ fn person(i: usize, roles: &[&str], at: i64, rng: &mut Rng) -> Person {
         languages: langs.iter().map(|l| (*l).to_owned()).collect(),
         availability: None,
         has_car: false,
+        households: None,
         household_size: Some(2),
         notes: Some("Vegetarian; please knock".into()),
         lang: Lang::EN,

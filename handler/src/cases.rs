@@ -218,6 +218,12 @@ pub async fn act<S: CaseDesk>(
             if case.state != CaseState::Open {
                 return Ok(Err(Refusal::moved(&case)));
             }
+            // Their own number, if smaller than the network's cap.
+            let cap = match store.person(volunteer).await {
+                Ok(Some(v)) => v.shopping_cap(cap),
+                Ok(None) | Err(StoreError::Unreadable { .. }) => cap,
+                Err(e) => return Err(e),
+            };
             let held = load(store, volunteer).await?;
             if held >= cap {
                 return Ok(Err(Refusal::AtCapacity { load: held, cap }));
@@ -307,7 +313,7 @@ pub async fn act<S: CaseDesk>(
                 Some(_) => match &act {
                     Act::Confirm { volunteer } => Refusal::AtCapacity {
                         load: load(store, volunteer).await?,
-                        cap,
+                        cap: cap_check.map_or(cap, |c| c as usize),
                     },
                     Act::Reopen => Refusal::AlreadyOpen,
                     _ => Refusal::NotApplicable("the store refused the change; try again"),

@@ -29,6 +29,7 @@ pub fn changeable(form: FormId) -> &'static [&'static str] {
             "zip",
             "neighborhood",
             "availability",
+            "households",
             "household_size",
             "notes",
         ],
@@ -114,6 +115,12 @@ fn set(next: &mut Submission, field: &'static str, value: &str) -> Result<(), &'
                 s.household_size = u8::try_from(n).ok();
             }
             "notes" => s.notes = Some(text()?),
+            "households" => {
+                if !mutualaid_forms::spec::HOUSEHOLDS.contains(&value) {
+                    return Err("invalid");
+                }
+                s.households = value.parse().ok();
+            }
             _ => {}
         },
         Submission::Donate(d) => match field {
@@ -200,6 +207,7 @@ mod tests {
             languages: vec![],
             availability: None,
             has_car: false,
+            households: None,
             household_size: Some(2),
             notes: Some("3rd floor".into()),
             lang: mutualaid_forms::Lang::EN,

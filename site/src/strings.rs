@@ -308,6 +308,7 @@ pub struct DigestTexts {
     pub languages: String,
     pub availability: String,
     pub has_car: String,
+    pub shops_for: String,
     pub household: String,
     pub notes: String,
     pub donation_interest: String,

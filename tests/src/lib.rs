@@ -221,6 +221,7 @@ pub fn person(
         languages: vec![],
         availability: None,
         has_car: false,
+        households: None,
         household_size: None,
         notes: None,
         lang: Lang::EN,

@@ -290,7 +290,7 @@ pub fn board(input: &BoardInput) -> Board {
     let cap = input.pairing.cap;
     for v in &volunteers {
         let held = load(&v.id);
-        if held >= cap {
+        if held >= v.shopping_cap(cap) {
             out.at_capacity.push(((*v).clone(), held));
         }
     }
@@ -309,7 +309,10 @@ pub fn board(input: &BoardInput) -> Board {
         .collect();
     let capacity: Vec<usize> = vols
         .iter()
-        .map(|(j, _)| cap.saturating_sub(load(&volunteers[*j].id)))
+        .map(|(j, _)| {
+            let v = volunteers[*j];
+            v.shopping_cap(cap).saturating_sub(load(&v.id))
+        })
         .collect();
     // Never suggested: the same person, one household (a shared phone or
     // email), or a pair an organizer declined. Indexed, not pairwise.

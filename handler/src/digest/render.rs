@@ -109,6 +109,9 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
             if s.has_car {
                 out.push((t.has_car.clone(), "✓".into()));
             }
+            if let Some(n) = s.households {
+                out.push((t.shops_for.clone(), n.to_string()));
+            }
             if let Some(n) = s.household_size {
                 out.push((t.household.clone(), n.to_string()));
             }

@@ -844,10 +844,13 @@ fn change_form(
     let form = person.submission.form();
     let texts = strings.form(form);
     let mut inputs = String::new();
+    let shopper = person.submission.has_role(Role::Shopper);
     for field in form
         .fields()
         .iter()
         .filter(|f| details::changeable(form).contains(&f.name))
+        // How many households: a volunteer's question only.
+        .filter(|f| f.name != "households" || shopper)
     {
         let name = field.name;
         let words = texts.fields.get(name);
@@ -877,6 +880,28 @@ fn change_form(
             .inputmode
             .map(|m| format!(" inputmode=\"{m}\""))
             .unwrap_or_default();
+        if field.kind == mutualaid_forms::Kind::Radio {
+            // A choice: none ticked (left alone, it keeps its value).
+            let options: String = field
+                .options
+                .iter()
+                .map(|option| {
+                    let shown = words
+                        .and_then(|w| w.options.get(*option))
+                        .cloned()
+                        .unwrap_or_else(|| (*option).to_owned());
+                    format!(
+                        "<label><input type=\"radio\" name=\"{name}\" value=\"{option}\"{described}> {}</label><br>",
+                        esc(&shown)
+                    )
+                })
+                .collect();
+            inputs.push_str(&format!(
+                "<fieldset><legend>{}</legend>{options}{error}</fieldset>",
+                esc(&label)
+            ));
+            continue;
+        }
         let control = match field.kind.input_type() {
             Some(kind) => format!(
                 "<input type=\"{kind}\" id=\"{name}\" name=\"{name}\"{max}{autocomplete}{inputmode}{described}>"

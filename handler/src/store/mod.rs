@@ -200,6 +200,7 @@ impl Submission {
                 languages,
                 availability,
                 has_car,
+                households,
                 household_size,
                 notes,
                 lang,
@@ -217,6 +218,10 @@ impl Submission {
                 ),
                 ("availability", opt(availability)),
                 ("has_car", if *has_car { "yes" } else { "" }.to_owned()),
+                (
+                    "households",
+                    households.map(|n| n.to_string()).unwrap_or_default(),
+                ),
                 (
                     "household_size",
                     household_size.map(|n| n.to_string()).unwrap_or_default(),
@@ -355,6 +360,7 @@ impl Submission {
                 },
                 availability: keep(&new.availability, &old.availability),
                 has_car: new.has_car || old.has_car,
+                households: keep(&new.households, &old.households),
                 household_size: keep(&new.household_size, &old.household_size),
                 notes: keep(&new.notes, &old.notes),
                 ..new.clone()
@@ -484,7 +490,7 @@ impl ContactKind {
 }
 
 /// The fields of both forms, by wire name, in the order the export shows them.
-pub const FIELDS: [&str; 16] = [
+pub const FIELDS: [&str; 17] = [
     "name",
     "email",
     "phone",
@@ -495,6 +501,7 @@ pub const FIELDS: [&str; 16] = [
     "languages",
     "availability",
     "has_car",
+    "households",
     "household_size",
     "notes",
     "frequency",
@@ -644,6 +651,16 @@ impl Person {
         }
         out.retain(|f| !current.contains(&f.contact));
         out
+    }
+
+    /// How many households this volunteer may hold at once: the smaller of
+    /// their own number (`households` on the sign-up) and the network's
+    /// `cap`; the cap when they did not say.
+    pub fn shopping_cap(&self, cap: usize) -> usize {
+        match &self.submission {
+            Submission::Signup(s) => s.households.map_or(cap, |n| cap.min(usize::from(n))),
+            Submission::Donate(_) => cap,
+        }
     }
 
     /// Whether its confirmed email is verified (see

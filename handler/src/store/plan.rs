@@ -1039,6 +1039,7 @@ mod tests {
                 languages: vec![],
                 availability: None,
                 has_car: false,
+                households: None,
                 household_size: None,
                 notes: None,
                 lang: Lang::EN,

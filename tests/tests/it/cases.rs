@@ -229,7 +229,7 @@ async fn over_several_days<S: Store>(store: S) {
     );
     assert!(
         section(&day_3, "Needs attention")
-            .contains("Rosa Marquez (92004 Borrego Springs) — groceries delivered, waiting 0 days — every volunteer nearby already has 1 person"),
+            .contains("Rosa Marquez (92004 Borrego Springs) — groceries delivered, waiting 0 days — every volunteer nearby already has as many people as they can take (their own number, or the network's 1 person)"),
         "{day_3}"
     );
     assert!(section(&day_3, "Volunteers at capacity").contains("Vic Helper"));
@@ -462,6 +462,113 @@ mutualaid_tests::on_both_stores!(
     households_declines_pauses_and_races =>
     sqlite_households_declines_pauses_and_races,
     dynamodb_households_declines_pauses_and_races
+);
+
+/// A volunteer who can shop for one household at a time: the digest
+/// suggests them for one neighbour only, and two organizers confirming two
+/// cases for them at the same moment give them one; later, on their own
+/// page, they say two.
+async fn a_volunteers_own_number_holds_under_concurrent_confirms<S: Store + Clone + 'static>(
+    store: S,
+) {
+    let vic = Signup {
+        households: Some(1),
+        ..person(
+            "Vic Uno",
+            Some("vic.uno@example.org"),
+            None,
+            "92105",
+            &["shopper"],
+        )
+    };
+    let vic_id = domain::accept(&store, Submission::Signup(vic), NOON, KEEP)
+        .await
+        .expect("Vic")
+        .person_id;
+    let mut cases = Vec::new();
+    for (i, name) in ["Ana Una", "Bea Dos"].iter().enumerate() {
+        let id = domain::accept(
+            &store,
+            Submission::Signup(person(
+                name,
+                Some(&format!("asker{i}@example.org")),
+                None,
+                "92105",
+                &["delivery"],
+            )),
+            NOON + 1 + i as i64,
+            KEEP,
+        )
+        .await
+        .expect("asking")
+        .person_id;
+        cases.push(store.cases_of(&id).await.expect("cases")[0].id.clone());
+    }
+    // The digest: he says one, the network's cap is 3 — one suggestion.
+    let text = crate::receipts::digest_text(&store, NOON + 3_600).await;
+    assert!(text.contains("shops for up to: 1"), "{text}");
+    let suggested = text
+        .split("Suggested today")
+        .nth(1)
+        .and_then(|rest| rest.split("In this digest").next())
+        .unwrap_or_default();
+    assert_eq!(
+        suggested.matches(" — Vic Uno (92105").count(),
+        1,
+        "suggested for one neighbour: {text}"
+    );
+    // Two organizers confirm both cases for him at once, under cap 3.
+    let confirm = |case: String| {
+        let (store, vic_id) = (store.clone(), vic_id.clone());
+        tokio::spawn(async move {
+            cases::act(
+                &store,
+                &case,
+                None,
+                Act::Confirm { volunteer: vic_id },
+                NOON + 7_200,
+                3,
+                mutualaid_handler::store::Actor::Link,
+            )
+            .await
+            .expect("acted")
+        })
+    };
+    let (a, b) = (confirm(cases[0].clone()), confirm(cases[1].clone()));
+    let (a, b) = (a.await.expect("task"), b.await.expect("task"));
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b.is_ok()),
+        1,
+        "one of the two: {a:?} {b:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(
+        matches!(loser, Err(Refusal::AtCapacity { load: 1, cap: 1 })),
+        "{loser:?}"
+    );
+    let mut matched = 0;
+    for id in &cases {
+        let case = store.case(id).await.expect("read").expect("the case");
+        if case.state == CaseState::Matched {
+            assert_eq!(case.volunteer_id.as_deref(), Some(vic_id.as_str()));
+            matched += 1;
+        }
+    }
+    assert_eq!(matched, 1, "he holds one");
+    assert_eq!(
+        store
+            .loads(std::slice::from_ref(&vic_id))
+            .await
+            .expect("loads"),
+        [(vic_id.clone(), 1)]
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_volunteers_own_number_holds_under_concurrent_confirms =>
+    sqlite_a_volunteers_own_number_holds_under_concurrent_confirms,
+    dynamodb_a_volunteers_own_number_holds_under_concurrent_confirms
 );
 
 async fn one_case_per_kind_under_concurrent_submissions<S: Store + Clone>(store: S) {

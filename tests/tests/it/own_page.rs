@@ -100,6 +100,11 @@ pub(crate) fn button(page: &str, action: &str) -> Vec<(String, String)> {
     let form = &page[start..end];
     let mut fields = Vec::new();
     for input in form.split("<input").skip(1) {
+        // A browser sends a choice only when it is ticked.
+        let input = input.split('>').next().unwrap_or_default();
+        if input.contains("type=\"radio\"") && !input.contains("checked") {
+            continue;
+        }
         let attr = |name: &str| {
             let key = format!("{name}=\"");
             input
@@ -626,6 +631,11 @@ async fn change_my_details_applies_what_was_filled_in_and_never_merges<S: Store 
     let form = get(&app, &format!("/api/me?t={token}&change=1")).await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.body.contains("ZIP code"), "{}", form.body);
+    assert!(
+        !form.body.contains("name=\"households\""),
+        "how many households is a volunteer's question: {}",
+        form.body
+    );
     for detail in ["92105", "3rd floor", "Maria", "5550199"] {
         assert!(
             !form.body.contains(detail),
@@ -834,6 +844,47 @@ mutualaid_tests::on_both_stores!(
     yes_this_is_my_email_verifies_only_with_the_name_as_written
         => sqlite_yes_this_is_my_email_verifies_only_with_the_name_as_written,
         dynamodb_yes_this_is_my_email_verifies_only_with_the_name_as_written
+);
+
+/// A volunteer changes how many households they can shop for, on their
+/// own page: the choice starts unticked (left alone, it keeps its value).
+async fn a_volunteer_sets_their_own_number_on_their_page<S: Store + Clone>(store: S) {
+    let sam = mutualaid_tests::person(
+        "Sam Shopper",
+        Some("sam@example.org"),
+        None,
+        "92105",
+        &["shopper"],
+    );
+    let id = sign_up(&store, sam, NOON).await;
+    let token = token_of(&store, &id).await;
+    let app = app(&store, three_days_later);
+    let form = get(&app, &format!("/api/me?t={token}&change=1")).await;
+    assert!(
+        form.body
+            .contains("How many households can you shop for at the same time?"),
+        "{}",
+        form.body
+    );
+    assert!(!form.body.contains("checked"), "{}", form.body);
+    let refused = press(&app, &button(&form.body, "change"), &[("households", "9")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let saved = press(&app, &button(&form.body, "change"), &[("households", "2")]).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let record = store.person(&id).await.expect("read").expect("Sam");
+    let Submission::Signup(s) = &record.submission else {
+        panic!("a sign-up")
+    };
+    assert_eq!(s.households, Some(2));
+    assert_eq!(record.shopping_cap(3), 2);
+    assert_eq!(record.shopping_cap(1), 1, "never past the network's cap");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_volunteer_sets_their_own_number_on_their_page
+        => sqlite_a_volunteer_sets_their_own_number_on_their_page,
+        dynamodb_a_volunteer_sets_their_own_number_on_their_page
 );
 
 /// At once: a stranger's form bringing Maria a new email and ZIP, Maria's
