@@ -120,6 +120,18 @@ pub(crate) fn button(page: &str, action: &str) -> Vec<(String, String)> {
     fields
 }
 
+/// The fields of the page's "Delete my data" form with its `do` made
+/// `action`: a button the page does not show, forged.
+fn forged(page: &str, action: &str) -> Vec<(String, String)> {
+    let mut fields = button(page, "delete");
+    for (k, v) in fields.iter_mut() {
+        if k == "do" {
+            *v = action.into();
+        }
+    }
+    fields
+}
+
 pub(crate) async fn press(
     app: &Router,
     fields: &[(String, String)],
@@ -515,12 +527,7 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         "a held page changes nothing on the record"
     );
     // A "Yes, that was me" forged onto the held page does nothing.
-    let mut forged = button(&page.body, "delete");
-    for (k, v) in forged.iter_mut() {
-        if k == "do" {
-            *v = "confirm_contact".into();
-        }
-    }
+    let forged = forged(&page.body, "confirm_contact");
     assert_eq!(press(&app, &forged, &[]).await.status, StatusCode::CONFLICT);
     let confirm = press(&app, &button(&page.body, "delete"), &[]).await;
     let deleted = press(&app, &button(&confirm.body, "delete_confirmed"), &[]).await;
@@ -813,13 +820,12 @@ async fn yes_this_is_my_email_verifies_only_with_the_name_as_written<S: Store + 
         "{}",
         held_page.body
     );
-    let mut forged = button(&held_page.body, "delete");
-    for (k, v) in forged.iter_mut() {
-        if k == "do" {
-            *v = "verify".into();
-        }
-    }
-    let forged = press(&app, &forged, &[("name", "Sam Shopper")]).await;
+    let forged = press(
+        &app,
+        &forged(&held_page.body, "verify"),
+        &[("name", "Sam Shopper")],
+    )
+    .await;
     assert_eq!(forged.status, StatusCode::CONFLICT);
     assert!(verified().await, "still the old address, verified");
     // Confirmed, the new email starts unverified.

@@ -26,6 +26,7 @@ use mutualaid_handler::erase::{self, Contact};
 use mutualaid_handler::links::LinkKeys;
 use mutualaid_handler::store::Submission;
 use mutualaid_handler::store::dynamo::DynamoStore;
+use mutualaid_handler::store::message::MessageKind;
 use mutualaid_handler::store::roles::*;
 use mutualaid_tests::calls::{Call, CallLog, Policy, Resource};
 use mutualaid_tests::{aws, stores};
@@ -51,6 +52,30 @@ async fn recording_store(endpoint: &str, what: &str) -> (DynamoStore, CallLog) {
         .build();
     let store = DynamoStore::new(Client::from_conf(config), &table).with_retention(KEEP.days);
     (store, log)
+}
+
+/// The record whose email `address` is.
+async fn record_of(store: &DynamoStore, address: &str) -> String {
+    store
+        .sharing(&[format!("signup:email:{address}")])
+        .await
+        .expect("the record")
+        .first()
+        .map(|(_, id)| id.clone())
+        .expect("a record with that email")
+}
+
+/// The private link of the first message to record `id` (of `kind`, if
+/// given) that carries one, as it waits to be sent.
+async fn link_of(store: &DynamoStore, id: &str, kind: Option<MessageKind>) -> String {
+    store
+        .messages_of(id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| kind.is_none_or(|k| m.kind == k))
+        .find_map(|m| m.link)
+        .expect("a message with a link")
 }
 
 /// Every distinct organizer's action the digest links to (`a=…`).
@@ -124,13 +149,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     .expect("a sign-up")
     .person_id;
     submit.extend(log.take());
-    let token = store
-        .messages_of(&leaving)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find_map(|m| m.link)
-        .expect("a link");
+    let token = link_of(&store, &leaving, None).await;
     let _ = log.take(); // the test's own read
     let page = get(&app, &format!("/api/me?t={token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -160,14 +179,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     submit.extend(log.take());
 
     // submit: "Yes, that was me" on the page the security notice links to.
-    let notice = store
-        .messages_of(&moved)
-        .await
-        .expect("messages")
-        .into_iter()
-        .filter(|m| m.kind == mutualaid_handler::store::message::MessageKind::ContactChanged)
-        .find_map(|m| m.link)
-        .expect("the notice's link");
+    let notice = link_of(&store, &moved, Some(MessageKind::ContactChanged)).await;
     let _ = log.take(); // the test's own read
     let page = get(&app, &format!("/api/me?t={notice}")).await;
     let yes = crate::own_page::press(
@@ -601,20 +613,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         .await;
         DynamoStore::new(Client::new(&config), table.clone())
     };
-    let rita = digest_reader
-        .sharing(&["signup:email:rita@example.org".to_owned()])
-        .await
-        .expect("Rita's record")
-        .first()
-        .map(|(_, id)| id.clone())
-        .expect("Rita");
-    let rita_token = digest_reader
-        .messages_of(&rita)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find_map(|m| m.link)
-        .expect("her receipt's link");
+    let rita = record_of(&digest_reader, "rita@example.org").await;
+    let rita_token = link_of(&digest_reader, &rita, None).await;
     let (_, answer) = emulator
         .invoke(opening(&format!("/api/me?t={rita_token}")))
         .await;
@@ -636,21 +636,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         "the link again under submit's rights: {answer}"
     );
     // Vic's "Yes, that was me", on the page his security notice links to.
-    let vic = digest_reader
-        .sharing(&["signup:email:vic@example.org".to_owned()])
-        .await
-        .expect("Vic's record")
-        .first()
-        .map(|(_, id)| id.clone())
-        .expect("Vic");
-    let notice = digest_reader
-        .messages_of(&vic)
-        .await
-        .expect("messages")
-        .into_iter()
-        .filter(|m| m.kind == mutualaid_handler::store::message::MessageKind::ContactChanged)
-        .find_map(|m| m.link)
-        .expect("the notice's link");
+    let vic = record_of(&digest_reader, "vic@example.org").await;
+    let notice = link_of(&digest_reader, &vic, Some(MessageKind::ContactChanged)).await;
     let (_, page) = emulator
         .invoke(opening(&format!("/api/me?t={notice}")))
         .await;
