@@ -15,13 +15,15 @@
 //! - **drop**: the pending contacts go, and what the unconfirmed changes
 //!   replaced comes back from the kept version before them (a field the
 //!   person changed since keeps its value); the held links of the pending
-//!   address go with them. Nothing is blocked or revoked for
+//!   address go with them, and a request those changes opened for help the
+//!   record does not ask for is closed. Nothing is blocked or revoked for
 //!   that address: it may simply have been mistyped.
 
 use crate::domain::{own_or_free, suppressed};
 use crate::store::message::{LinkedMessage, MessageKind};
 use crate::store::{
-    ActionKind, Actor, AdminStore, CaseAction, IntakeStore, Person, StoreError, Timestamp, plan,
+    ActionKind, Actor, AdminStore, CaseAction, CloseReason, IntakeStore, Person, StoreError,
+    Timestamp, plan,
 };
 
 /// An answer to "was this you?".
@@ -144,11 +146,46 @@ pub async fn decide<S: IntakeStore + AdminStore>(
                 Err(e) => return Err(e),
             }
         }
+        if decision == Decision::Drop {
+            close_unasked(store, &next, pending.since, by, now).await?;
+        }
         return Ok(Decided::Done);
     }
     Err(StoreError::Unavailable(
         "the record kept changing; gave up after retries".into(),
     ))
+}
+
+/// After a drop: closes (as withdrawn, by `by`) each request opened since
+/// `since` — by a submission nobody confirmed — for help the record, put
+/// back, does not ask for. A stranger's ticked box leaves no request
+/// behind; a request the person asked for stays.
+async fn close_unasked<S: IntakeStore + AdminStore>(
+    store: &S,
+    person: &Person,
+    since: Timestamp,
+    by: Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for case in store.cases_of(&person.id).await? {
+        if case.state.is_active()
+            && case.opened_at >= since
+            && !person.submission.asks_for(case.kind)
+        {
+            // A case that moved meanwhile is an organizer's to look at.
+            let _ = crate::cases::act(
+                store,
+                &case.id,
+                Some(case.version),
+                crate::cases::Act::Close(CloseReason::Withdrawn),
+                now,
+                usize::MAX,
+                by,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The hashes of record `person_id`'s links for which `which(held, address)`

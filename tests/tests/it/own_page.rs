@@ -11,7 +11,7 @@ use mutualaid_handler::domain::{self, Retention};
 use mutualaid_handler::links::LinkKeys;
 use mutualaid_handler::store::message::{MessageKind, MessageState};
 use mutualaid_handler::store::roles::*;
-use mutualaid_handler::store::{ActionKind, Actor, CaseState, CloseReason, Submission};
+use mutualaid_handler::store::{ActionKind, Actor, CaseKind, CaseState, CloseReason, Submission};
 
 use crate::case_links::router;
 use crate::handler::{Answer, send};
@@ -427,6 +427,10 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     let stranger = mutualaid_forms::Signup {
         email: Some("stranger@example.org".into()),
         zip: "92115".into(),
+        roles: vec![
+            mutualaid_forms::Role::Delivery,
+            mutualaid_forms::Role::Money,
+        ],
         ..maria.clone()
     };
     let at = NOON + 2 * 86_400;
@@ -542,8 +546,11 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
     assert_eq!(now.version, record.version);
     assert!(now.pending_contact.is_some());
     let cases = store.cases_of(&id).await.expect("cases");
-    assert_eq!(cases.len(), 1);
-    assert_eq!(cases[0].state, CaseState::Open);
+    assert_eq!(
+        cases.iter().map(|c| c.state).collect::<Vec<_>>(),
+        [CaseState::Open, CaseState::Open],
+        "hers, and the one the stranger's ticked box opened"
+    );
     // Nothing the held page did is recorded; the new contact is, for a call.
     let actions = store.actions_since(0).await.expect("actions");
     assert_eq!(
@@ -584,6 +591,21 @@ async fn a_new_email_on_a_record_gets_a_first_sign_up_receipt_and_a_held_page<S:
         restored.submission,
         Submission::Signup(maria.clone()),
         "what the change replaced is back, the ZIP with it"
+    );
+    let requests: Vec<(CaseKind, CaseState)> = store
+        .cases_of(&id)
+        .await
+        .expect("cases")
+        .iter()
+        .map(|c| (c.kind, c.state))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            (CaseKind::Delivery, CaseState::Open),
+            (CaseKind::Funding, CaseState::Closed)
+        ],
+        "her own request stays; the one the stranger opened is closed"
     );
     assert!(
         store
