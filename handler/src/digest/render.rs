@@ -69,8 +69,11 @@ fn pending_contacts(person: &Person, t: &DigestTexts) -> Vec<String> {
         .collect()
 }
 
-/// One person's details as label/value pairs, in the organizers' words.
-fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
+/// One person's details as label/value pairs, in the organizers' words;
+/// with `pending`, the contacts they wait on too, marked (their own entry
+/// only: a pairing's lines, what organizers introduce people with, show
+/// confirmed contacts alone).
+fn details(person: &Person, t: &DigestTexts, pending: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
     match &person.submission {
         Submission::Signup(s) => {
@@ -87,7 +90,9 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
                 // No receipt, no page, no mail from us: a person reaches them.
                 None => reach.push(t.no_email.clone()),
             }
-            reach.extend(pending_contacts(person, t));
+            if pending {
+                reach.extend(pending_contacts(person, t));
+            }
             out.push((
                 t.reach.clone(),
                 format!("{} ({} {method})", reach.join(", "), t.prefers),
@@ -122,7 +127,9 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
         Submission::Donate(d) => {
             let mut reach = vec![d.email.clone()];
             reach.extend(d.phone.clone());
-            reach.extend(pending_contacts(person, t));
+            if pending {
+                reach.extend(pending_contacts(person, t));
+            }
             out.push((t.reach.clone(), reach.join(", ")));
             let freq = match d.frequency {
                 mutualaid_forms::validate::Frequency::Once => &t.once,
@@ -145,7 +152,7 @@ fn details(person: &Person, t: &DigestTexts) -> Vec<(String, String)> {
 /// organizer needs to call both sides of a pairing ("Rita Lopez: +1619…,
 /// rita@… (prefers text) — languages: es, en").
 fn reach_line(person: &Person, t: &DigestTexts) -> String {
-    let found: Vec<(String, String)> = details(person, t)
+    let found: Vec<(String, String)> = details(person, t, false)
         .into_iter()
         .filter(|(k, _)| *k == t.reach || *k == t.languages)
         .collect();
@@ -856,7 +863,7 @@ fn case_line(c: &CaseView, t: &DigestTexts, tz: &str) -> Line {
     let mut sub: Vec<String> = c
         .person
         .as_ref()
-        .map(|p| details(p, t))
+        .map(|p| details(p, t, false))
         .unwrap_or_default()
         .into_iter()
         .take(1)
@@ -1014,7 +1021,7 @@ fn entry_line(e: &Entry, t: &DigestTexts, buttons: &Buttons) -> Line {
             ));
         }
     }
-    sub.extend(details(&e.person, t).into_iter().map(|(k, v)| {
+    sub.extend(details(&e.person, t, true).into_iter().map(|(k, v)| {
         if k.is_empty() {
             line(&v)
         } else {

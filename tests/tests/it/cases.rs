@@ -571,6 +571,68 @@ mutualaid_tests::on_both_stores!(
     dynamodb_a_volunteers_own_number_holds_under_concurrent_confirms
 );
 
+/// A contact still pending never reaches a pairing: the suggestion and
+/// the match show the confirmed contacts only, the pending one marked in
+/// the person's own entry alone.
+async fn a_pending_contact_never_appears_in_a_pairing<S: Store + Clone>(store: S) {
+    let rita_id = domain::accept(&store, Submission::Signup(rita()), NOON, KEEP)
+        .await
+        .expect("Rita")
+        .person_id;
+    let vic_id = domain::accept(&store, Submission::Signup(vic()), NOON + 1, KEEP)
+        .await
+        .expect("Vic")
+        .person_id;
+    // Someone with Rita's name and email gives a phone of their own.
+    let with_phone = Signup {
+        phone: Some("+16195550166".into()),
+        ..rita()
+    };
+    domain::accept(&store, Submission::Signup(with_phone), NOON + 2, KEEP)
+        .await
+        .expect("accepted");
+    let section = |text: &str, heading: &str| {
+        text.replace("\r\n", "\n")
+            .split(heading)
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let day_1 = crate::receipts::digest_text(&store, NOON + 3_600).await;
+    let suggested = section(&day_1, "Suggested today");
+    assert!(suggested.contains("rita@example.org"), "{day_1}");
+    assert!(!suggested.contains("5550166"), "{day_1}");
+    assert!(
+        day_1.contains("new, not confirmed: +16195550166"),
+        "marked in her entry: {day_1}"
+    );
+    let case = store.cases_of(&rita_id).await.expect("cases")[0].id.clone();
+    cases::act(
+        &store,
+        &case,
+        None,
+        Act::Confirm { volunteer: vic_id },
+        NOON + 7_200,
+        3,
+        mutualaid_handler::store::Actor::Link,
+    )
+    .await
+    .expect("acted")
+    .expect("matched");
+    let day_2 = crate::receipts::digest_text(&store, NOON + DAY).await;
+    let matched = section(&day_2, "Matched and active");
+    assert!(matched.contains("Rita"), "{day_2}");
+    assert!(!matched.contains("5550166"), "{day_2}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_pending_contact_never_appears_in_a_pairing =>
+    sqlite_a_pending_contact_never_appears_in_a_pairing,
+    dynamodb_a_pending_contact_never_appears_in_a_pairing
+);
+
 async fn one_case_per_kind_under_concurrent_submissions<S: Store + Clone>(store: S) {
     let s = person(
         "Nina Needs",
