@@ -270,10 +270,7 @@ async fn links<S: DigestStore>(
         .iter()
         .filter_map(|s| Some((s.person_id.as_str(), s.merged_into.as_deref()?)))
         .collect();
-    let mut contacts: Vec<String> = people
-        .iter()
-        .flat_map(|p| p.submission.contact_keys())
-        .collect();
+    let mut contacts: Vec<String> = people.iter().flat_map(linked_by).collect();
     contacts.sort();
     contacts.dedup();
     let mut by_contact: HashMap<String, Vec<String>> = HashMap::new();
@@ -285,7 +282,7 @@ async fn links<S: DigestStore>(
     for person in people {
         let own_name = name_key(person.submission.name());
         let mut list: Vec<Link> = Vec::new();
-        for contact in person.submission.contact_keys() {
+        for contact in linked_by(person) {
             for id in by_contact.get(&contact).into_iter().flatten() {
                 if *id == person.id || list.iter().any(|l| &l.id == id) || list.len() >= MAX_LINKS {
                     continue;
@@ -325,6 +322,21 @@ async fn links<S: DigestStore>(
         out.push(list);
     }
     Ok(out)
+}
+
+/// The contact keys a record is linked to others by: its own, and those
+/// it waits on (a pending phone another record of the same name holds is
+/// "the same person twice?" as much as a confirmed one).
+fn linked_by(person: &Person) -> Vec<String> {
+    let mut keys = person.submission.contact_keys();
+    if let Some(pending) = &person.pending_contact {
+        for key in pending.applied_to(&person.submission).contact_keys() {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 /// Reads the store and builds the digest and its message, changing nothing

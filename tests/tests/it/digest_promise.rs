@@ -560,6 +560,10 @@ async fn the_digest_shows_links_contact_changes_and_changes_since_the_organizers
         "the email's record waits on the phone the form brought, marked: {day_1}"
     );
     assert!(
+        day_1.contains("⚑ same name and a phone as Ana R. (92115) — the same person twice?"),
+        "and is flagged by it, as by a confirmed one: {day_1}"
+    );
+    assert!(
         day_1.contains("the public form brought a new email or phone for Ana R.'s sign-up"),
         "and the organizers are asked to call: {day_1}"
     );
