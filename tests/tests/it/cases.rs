@@ -234,7 +234,7 @@ async fn over_several_days<S: Store>(store: S) {
     );
     assert!(section(&day_3, "Volunteers at capacity").contains("Vic Helper"));
     assert!(
-        section(&day_3, "What organizers did since the last digest")
+        section(&day_3, "What was done since the last digest")
             .contains("confirmed Rita L. with Vic H."),
         "{day_3}"
     );
@@ -284,7 +284,7 @@ async fn over_several_days<S: Store>(store: S) {
             .contains("Mo Needs (92004 Borrego Springs) — funded by the network"),
         "{day_4}"
     );
-    let actions = section(&day_4, "What organizers did since the last digest");
+    let actions = section(&day_4, "What was done since the last digest");
     assert!(
         actions.contains("closed the case of Rita L. (done)"),
         "{day_4}"
@@ -395,7 +395,7 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
     let suggested = section(&day_3, "Suggested today");
     assert!(!suggested.contains("Maria Abuela"), "{day_3}");
     assert!(
-        section(&day_3, "What organizers did since the last digest")
+        section(&day_3, "What was done since the last digest")
             .contains("paused Bo S. for 7 days"),
         "{day_3}"
     );

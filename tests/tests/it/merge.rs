@@ -180,7 +180,7 @@ async fn one_person_twice<S: Store>(store: S) {
         "{day_3}"
     );
     assert!(
-        section(&day_3, "What organizers did since the last digest")
+        section(&day_3, "What was done since the last digest")
             .contains("merged the record of Rosa Martinez a into that of Rosa M a"),
         "{day_3}"
     );
@@ -639,7 +639,7 @@ async fn erasing_the_kept_record_gives_the_merged_one_its_requests_back<S: Store
             .contains("Jose Perez (92105 City Heights) — groceries delivered, waiting 3 days"),
         "{day}"
     );
-    let did = section(&day, "What organizers did since the last digest");
+    let did = section(&day, "What was done since the last digest");
     assert!(
         did.contains("Jose Perez was merged into a record deleted at its person's request"),
         "{day}"
@@ -751,7 +751,7 @@ async fn an_unmerge_gives_back_the_standing_and_the_requests<S: Store>(store: S)
         "a volunteer who can be offered again: {day_2}"
     );
     assert!(
-        section(&day_2, "What organizers did since the last digest")
+        section(&day_2, "What was done since the last digest")
             .contains("undid the merge of Jose Perez into Maria Perez"),
         "{day_2}"
     );
