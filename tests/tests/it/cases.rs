@@ -395,8 +395,7 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
     let suggested = section(&day_3, "Suggested today");
     assert!(!suggested.contains("Maria Abuela"), "{day_3}");
     assert!(
-        section(&day_3, "What was done since the last digest")
-            .contains("paused Bo S. for 7 days"),
+        section(&day_3, "What was done since the last digest").contains("paused Bo S. for 7 days"),
         "{day_3}"
     );
     // Two organizers confirm the same case at once: one wins.
