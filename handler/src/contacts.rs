@@ -128,24 +128,16 @@ pub async fn decide<S: IntakeStore + AdminStore>(
             }
         };
         let action = CaseAction::about_record(&next, kind, by, now);
-        let plans = plan::record_change(&next, &person, mail.as_ref(), Some(&action), &dropped);
-        let mut plans = plans.iter();
-        let Some(first) = plans.next() else {
-            return Ok(Decided::Done);
-        };
-        match store.carry_out(first).await {
+        let change = plan::record_change(&next, &person, mail.as_ref(), Some(&action));
+        match store.carry_out(&change).await {
             Ok(()) => {}
             Err(StoreError::Conflict) if shown.is_some() => return Ok(Decided::Moved),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e),
         }
-        for rest in plans {
-            match store.carry_out(rest).await {
-                // A link already gone is gone.
-                Ok(()) | Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // After the change: a link of an address that is no longer the
+        // record's confirmed email acts no more anyway.
+        drop_links(store, &person.id, &dropped).await?;
         if decision == Decision::Drop {
             close_unasked(store, &next, pending.since, by, now).await?;
         }
@@ -218,22 +210,22 @@ pub async fn revoke_links<S: IntakeStore + AdminStore>(
     if !kept.record {
         return Ok(None);
     }
-    let writes: Vec<crate::store::Write> = kept
-        .page_links
-        .iter()
-        .map(|hash| crate::store::Write::DropPageLink {
-            person_id: person_id.to_owned(),
-            hash: hash.clone(),
-        })
-        .collect();
-    for chunk in writes.chunks(plan::MOST_WRITES) {
-        let plan = crate::store::Plan {
-            writes: chunk.to_vec(),
-        };
-        match store.carry_out(&plan).await {
+    drop_links(store, person_id, &kept.page_links).await?;
+    Ok(Some(kept.page_links.len()))
+}
+
+/// Throws away record `person_id`'s links `hashes`.
+async fn drop_links<S: IntakeStore>(
+    store: &S,
+    person_id: &str,
+    hashes: &[String],
+) -> Result<(), StoreError> {
+    for step in plan::dropped_links(person_id, hashes) {
+        match store.carry_out(&step).await {
+            // A link already gone is gone.
             Ok(()) | Err(StoreError::Conflict) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Some(writes.len()))
+    Ok(())
 }

@@ -181,14 +181,14 @@ pub async fn change<S: IntakeStore>(
         ..person.clone()
     };
     let action = CaseAction::about_record(&after, ActionKind::DetailsChanged, Actor::Person, now);
-    for step in plan::record_change(&after, person, None, Some(&action), &[]) {
-        match store.carry_out(&step).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => return Ok(Changed::Moved),
-            Err(e) => return Err(e),
-        }
+    match store
+        .carry_out(&plan::record_change(&after, person, None, Some(&action)))
+        .await
+    {
+        Ok(()) => Ok(Changed::Saved),
+        Err(StoreError::Conflict) => Ok(Changed::Moved),
+        Err(e) => Err(e),
     }
-    Ok(Changed::Saved)
 }
 
 #[cfg(test)]

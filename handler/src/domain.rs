@@ -351,7 +351,6 @@ pub fn held_contacts(
             email,
             phone,
             since: now,
-            before_version: existing.version,
             before: confirmed.clone(),
             after: merged.clone(),
         },

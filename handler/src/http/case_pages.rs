@@ -233,18 +233,8 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Merge, _) => &t.page_merge,
         (ActionKind::TwoPeople, _) => &t.page_two_people,
         (ActionKind::Unmerge, _) => &t.page_unmerge,
-        // Never signed into a link: deletion is asked for by the person, not clicked.
-        (
-            ActionKind::Erase
-            | ActionKind::SentUnderTwoNames
-            | ActionKind::MailStopped
-            | ActionKind::EmailChanged
-            | ActionKind::ContactConfirmed
-            | ActionKind::ContactDropped
-            | ActionKind::IdentityClash
-            | ActionKind::DetailsChanged,
-            _,
-        ) => &t.refused_other,
+        // Never signed into a link (`ActionKind::made_from_a_link`).
+        _ => &t.refused_other,
     };
     fill(
         template,
@@ -382,14 +372,7 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
     };
     let title = what(&link, &before, t);
     let outcome = match link.action {
-        ActionKind::Erase
-        | ActionKind::SentUnderTwoNames
-        | ActionKind::MailStopped
-        | ActionKind::EmailChanged
-        | ActionKind::ContactConfirmed
-        | ActionKind::ContactDropped
-        | ActionKind::IdentityClash
-        | ActionKind::DetailsChanged => Ok(Err(Refusal::NotApplicable(
+        kind if !kind.made_from_a_link() => Ok(Err(Refusal::NotApplicable(
             "a deletion, or what the store found, is not made from a link",
         ))),
         ActionKind::Merge => {
@@ -449,19 +432,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 ActionKind::Close => Act::Close(link.close_reason()),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
-                ActionKind::Keep
-                | ActionKind::Pause
-                | ActionKind::Merge
-                | ActionKind::Erase
-                | ActionKind::TwoPeople
-                | ActionKind::Unmerge
-                | ActionKind::SentUnderTwoNames
-                | ActionKind::MailStopped
-                | ActionKind::EmailChanged
-                | ActionKind::ContactConfirmed
-                | ActionKind::ContactDropped
-                | ActionKind::IdentityClash
-                | ActionKind::DetailsChanged => Act::Keep,
+                // Keep; the others are answered above.
+                _ => Act::Keep,
             };
             let case = link.case.as_deref().unwrap_or("");
             cases::act(

@@ -445,6 +445,14 @@ async fn standing_of<S: CaseDesk>(
     }
 }
 
+/// The record a link that opened something opens.
+fn person_of(opened: &Opened) -> &Person {
+    match opened {
+        Opened::Held(_, p) | Opened::Live(_, p) => p,
+        Opened::Gone => unreachable!("a gone link opens no record"),
+    }
+}
+
 fn link_of(opened: &Opened) -> Option<&PageLink> {
     match opened {
         Opened::Gone => None,
@@ -477,10 +485,7 @@ pub(super) async fn show<S: IntakeStore + CaseDesk>(
         Err(e) => return unavailable(&e),
     };
     if query_value(&query, "change").is_some() {
-        let person = match &opened {
-            Opened::Held(_, p) | Opened::Live(_, p) => p,
-            Opened::Gone => unreachable!("checked above"),
-        };
+        let person = person_of(&opened);
         let form = change_form(&token, &lang, strings, &standing.shown, person, &[]);
         return own_page(StatusCode::OK, &lang, strings, &t.change_title, &form);
     }
@@ -586,10 +591,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
         return refused(&standing);
     }
     if let Asked::Change(posted) = &asked {
-        let person = match &opened {
-            Opened::Held(_, p) | Opened::Live(_, p) => p,
-            Opened::Gone => unreachable!("checked above"),
-        };
+        let person = person_of(&opened);
         let next = match details::apply(&person.submission, posted) {
             Ok(next) => next,
             Err(problems) => {
@@ -642,17 +644,19 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
             updated_at: now,
             ..person.clone()
         };
-        for step in plan::record_change(&next, person, None, None, &[]) {
-            match app.store.carry_out(&step).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => {
-                    return match standing_of(&app, &opened, t, strings, &lang, now).await {
-                        Ok(now_standing) => refused(&now_standing),
-                        Err(e) => unavailable(&e),
-                    };
-                }
-                Err(e) => return unavailable(&e),
+        match app
+            .store
+            .carry_out(&plan::record_change(&next, person, None, None))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return match standing_of(&app, &opened, t, strings, &lang, now).await {
+                    Ok(now_standing) => refused(&now_standing),
+                    Err(e) => unavailable(&e),
+                };
             }
+            Err(e) => return unavailable(&e),
         }
         let body = format!("<p>{}</p>{back}", esc(&t.verified_done));
         return own_page(StatusCode::OK, &lang, strings, &t.title, &body);

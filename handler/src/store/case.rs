@@ -310,6 +310,32 @@ impl ActionKind {
         }
     }
 
+    /// Whether an organizer's signed link may carry it. The others are
+    /// recorded by the store or asked for by the person (a deletion, what
+    /// the store found, what a person did on their own page), never clicked.
+    pub fn made_from_a_link(self) -> bool {
+        match self {
+            ActionKind::Confirm
+            | ActionKind::Decline
+            | ActionKind::Close
+            | ActionKind::Fund
+            | ActionKind::Reopen
+            | ActionKind::Pause
+            | ActionKind::Keep
+            | ActionKind::Merge
+            | ActionKind::TwoPeople
+            | ActionKind::Unmerge => true,
+            ActionKind::Erase
+            | ActionKind::SentUnderTwoNames
+            | ActionKind::MailStopped
+            | ActionKind::EmailChanged
+            | ActionKind::ContactConfirmed
+            | ActionKind::ContactDropped
+            | ActionKind::IdentityClash
+            | ActionKind::DetailsChanged => false,
+        }
+    }
+
     /// From [`Self::name`].
     pub fn from_name(name: &str) -> Option<ActionKind> {
         [

@@ -570,10 +570,8 @@ pub struct PendingContact {
     pub phone: Option<String>,
     /// When the first of them came.
     pub since: Timestamp,
-    /// The kept version the first unconfirmed change replaced, and its
-    /// submission: what "I didn't make this change" restores.
-    pub before_version: u64,
-    /// That version's submission.
+    /// The submission of the kept version the first unconfirmed change
+    /// replaced: what "I didn't make this change" gives back.
     pub before: Submission,
     /// What the latest submission that brought a pending contact made of
     /// the record (its confirmed contacts kept): the fields it set are what

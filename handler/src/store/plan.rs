@@ -741,20 +741,17 @@ pub fn unchanged(write: SubmissionWrite<'_>) -> Plan {
 }
 
 /// A record changed outside a form (a pending contact confirmed or
-/// dropped, a person's own change of details): `next` over `previous` as
-/// read, its keys and
-/// listings moved as an update moves them, the first link of a newly
-/// confirmed email, the action that records it, and the links it throws
-/// away (`dropped`, by hash) — those past what one transaction holds in
-/// plans of their own after it (a link of an address that is no longer
-/// the record's confirmed email acts no more anyway).
+/// dropped, a person's own change of details, its email verified): `next`
+/// over `previous` as read, its keys and listings moved as an update moves
+/// them, the first link of a newly confirmed email, and the action that
+/// records it, if any. The links it throws away go after it, in
+/// [`dropped_links`].
 pub fn record_change(
     next: &Person,
     previous: &Person,
     mail: Option<&LinkedMessage>,
     action: Option<&CaseAction>,
-    dropped: &[String],
-) -> Vec<Plan> {
+) -> Plan {
     let mut planner = Planner::new();
     planner.write(Write::Record {
         person: next.clone(),
@@ -767,20 +764,25 @@ pub fn record_change(
     if let Some(action) = action {
         planner.write(Write::Action(action.clone()));
     }
-    let mut first = planner.plan();
-    let room = MOST_WRITES.saturating_sub(first.writes.len());
-    let drop = |hash: &String| Write::DropPageLink {
-        person_id: next.id.clone(),
-        hash: hash.clone(),
-    };
-    first.writes.extend(dropped.iter().take(room).map(drop));
-    let mut plans = vec![first];
-    for chunk in dropped[room.min(dropped.len())..].chunks(MOST_WRITES) {
-        plans.push(Plan {
-            writes: chunk.iter().map(drop).collect(),
-        });
-    }
-    plans
+    planner.plan()
+}
+
+/// Record `person_id`'s links `hashes` thrown away, in plans of at most
+/// what one transaction holds (a link already gone is no conflict to wait
+/// on: its plan may be carried out again or skipped).
+pub fn dropped_links(person_id: &str, hashes: &[String]) -> Vec<Plan> {
+    hashes
+        .chunks(MOST_WRITES)
+        .map(|chunk| Plan {
+            writes: chunk
+                .iter()
+                .map(|hash| Write::DropPageLink {
+                    person_id: person_id.to_owned(),
+                    hash: hash.clone(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A record's standing written over the version read, with the action that
