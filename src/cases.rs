@@ -14,9 +14,11 @@ use mutualaid_handler::store::{Actor, Case, CaseState, CloseReason};
 /// What to do.
 #[derive(Subcommand)]
 pub enum CasesCommand {
-    /// List the cases that are not closed: waiting, matched, funded.
+    /// List the cases that are not closed: waiting, offered, matched, funded.
     List,
-    /// Pair a delivery case with a volunteer shopper (a suggestion confirmed).
+    /// Offer a delivery case to a volunteer shopper (a suggestion
+    /// confirmed): by email if their email is verified, else call them and
+    /// record their answer with `accept` or `refuse`.
     Confirm {
         /// The case id.
         case: String,
@@ -25,6 +27,18 @@ pub enum CasesCommand {
         /// The most people one volunteer helps at once.
         #[arg(long, default_value_t = 3)]
         cap: usize,
+    },
+    /// The volunteer said yes to the offer (you called them): matched, and
+    /// both sides introduced (by email where they can be reached so).
+    Accept {
+        /// The case id.
+        case: String,
+    },
+    /// The volunteer said not this time: the case waits again, from its
+    /// date, and that pair is never suggested again.
+    Refuse {
+        /// The case id.
+        case: String,
     },
     /// Never suggest this volunteer for this case again.
     Decline {
@@ -115,6 +129,8 @@ pub async fn run(store: &SqliteStore, command: CasesCommand, now: i64) -> anyhow
             volunteer,
             cap,
         } => act(case, Act::Confirm { volunteer }, cap).await?,
+        CasesCommand::Accept { case } => act(case, Act::Accept, 0).await?,
+        CasesCommand::Refuse { case } => act(case, Act::Refuse { no_answer: false }, 0).await?,
         CasesCommand::Decline { case, volunteer } => {
             act(case, Act::Decline { volunteer }, 0).await?
         }

@@ -13,10 +13,11 @@
 
 use mutualaid_forms::Role;
 
+use crate::store::message::MessageKind;
 use crate::store::{
     ActionKind, Actor, CarriedCase, Case, CaseAction, CaseChange, CaseDesk, CaseKind, CaseState,
-    CloseReason, ClosedCase, MergeChange, MergedRecords, Person, Planner, Standing, StoreError,
-    Timestamp, UnmergeChange, Write, plan,
+    CloseReason, ClosedCase, Flag, FlagReason, Introduced, MergeChange, MergedRecords, Offer,
+    Person, Planner, Standing, StoreError, Timestamp, UnmergeChange, Write, plan,
 };
 
 /// An action on a case.
@@ -40,6 +41,25 @@ pub enum Act {
     Reopen,
     /// A long match is still going: it keeps its volunteer, asked again later.
     Keep,
+    /// The volunteer said yes to the offer: matched, and both introduced.
+    Accept,
+    /// The volunteer said "not this time" (`no_answer`: the offer ran out
+    /// unanswered): the case waits again, that pair never suggested again.
+    Refuse {
+        /// The answer time ran out.
+        no_answer: bool,
+    },
+    /// "Can't connect?" on a matched case: the volunteer's puts it back to
+    /// waiting; the requester's asks an organizer to step in.
+    CantConnect {
+        /// Pressed by the volunteer (else the requester).
+        volunteer: bool,
+    },
+    /// The requester's answer to "Did you get your groceries?".
+    CheckIn {
+        /// "Yes, thank you" (else "Not yet").
+        got_it: bool,
+    },
 }
 
 impl Act {
@@ -52,6 +72,10 @@ impl Act {
             Act::Fund => ActionKind::Fund,
             Act::Reopen => ActionKind::Reopen,
             Act::Keep => ActionKind::Keep,
+            Act::Accept => ActionKind::Accept,
+            Act::Refuse { .. } => ActionKind::Refuse,
+            Act::CantConnect { .. } => ActionKind::CantConnect,
+            Act::CheckIn { .. } => ActionKind::CheckIn,
         }
     }
 
@@ -209,6 +233,9 @@ pub async fn act<S: CaseDesk>(
         ..case.clone()
     };
     let mut cap_check = None;
+    let mut mails = Vec::new();
+    let mut detail = String::new();
+    let mut standing: Option<Option<Standing>> = None;
     let not = |why| Ok(Err(Refusal::NotApplicable(why)));
     match &act {
         Act::Confirm { volunteer } => {
@@ -228,10 +255,151 @@ pub async fn act<S: CaseDesk>(
             if held >= cap {
                 return Ok(Err(Refusal::AtCapacity { load: held, cap }));
             }
-            next.state = CaseState::Matched;
+            // An offer first: the volunteer says yes before anyone's
+            // contact is shared. By email if they can be reached so, else
+            // an organizer calls them (the digest says so).
+            next.state = CaseState::Offered;
             next.volunteer_id = Some(volunteer.clone());
-            next.matched_at = Some(now);
+            let person = store.person(volunteer).await?;
+            let reached = match &person {
+                Some(p) => crate::offers::reachable_email(store, p).await?,
+                None => None,
+            };
+            let mail = match (&person, reached) {
+                (Some(p), Some(to)) => Some(crate::offers::case_mail(
+                    p,
+                    &to,
+                    MessageKind::Offer,
+                    &case,
+                    now,
+                )),
+                _ => None,
+            };
+            next.offer = Some(Offer {
+                at: now,
+                message: mail.as_ref().map(|m| m.message.id.clone()),
+                undelivered: false,
+            });
+            mails.extend(mail);
             cap_check = Some(cap as u64);
+        }
+        Act::Accept => {
+            if case.state != CaseState::Offered {
+                return Ok(Err(Refusal::moved(&case)));
+            }
+            let Some(volunteer_id) = case.volunteer_id.clone() else {
+                return Ok(Err(Refusal::moved(&case)));
+            };
+            next.state = CaseState::Matched;
+            next.matched_at = Some(now);
+            next.offer = None;
+            // The introductions: each side reachable by email gets the
+            // other's confirmed contacts; the other side is a call.
+            let requester = store.person(&case.person_id).await?;
+            let volunteer = store.person(&volunteer_id).await?;
+            let mut by_email = [false, false];
+            for (i, side) in [&requester, &volunteer].into_iter().enumerate() {
+                let Some(p) = side else { continue };
+                if let Some(to) = crate::offers::reachable_email(store, p).await? {
+                    mails.push(crate::offers::case_mail(
+                        p,
+                        &to,
+                        MessageKind::Introduction,
+                        &case,
+                        now,
+                    ));
+                    by_email[i] = true;
+                }
+            }
+            next.introduced = Some(Introduced {
+                at: now,
+                requester_by_email: by_email[0],
+                volunteer_by_email: by_email[1],
+            });
+            detail = format!(
+                "requester:{} volunteer:{}",
+                if by_email[0] { "email" } else { "call" },
+                if by_email[1] { "email" } else { "call" }
+            );
+            if let Some(v) = &volunteer {
+                standing = Some(answered(store, v, now, false).await?);
+            }
+        }
+        Act::Refuse { no_answer } => {
+            if case.state != CaseState::Offered {
+                return Ok(Err(Refusal::moved(&case)));
+            }
+            let Some(volunteer_id) = case.volunteer_id.clone() else {
+                return Ok(Err(Refusal::moved(&case)));
+            };
+            // Waiting again from its original date; that pair never again.
+            next = case.waiting_again(now);
+            if !next.declined.contains(&volunteer_id) {
+                next.declined.push(volunteer_id.clone());
+            }
+            if let Some(v) = store.person(&volunteer_id).await? {
+                let after = answered(store, &v, now, *no_answer).await?;
+                let pauses = after
+                    .as_ref()
+                    .is_some_and(|s| s.unanswered == crate::store::UNANSWERED_PAUSES);
+                if *no_answer {
+                    detail = if pauses {
+                        "no_answer_paused"
+                    } else {
+                        "no_answer"
+                    }
+                    .into();
+                }
+                standing = Some(after);
+            } else if *no_answer {
+                detail = "no_answer".into();
+            }
+        }
+        Act::CantConnect { volunteer: true } => {
+            if case.state != CaseState::Matched {
+                return Ok(Err(Refusal::moved(&case)));
+            }
+            let volunteer_id = case.volunteer_id.clone().unwrap_or_default();
+            next = case.waiting_again(now);
+            if !next.declined.contains(&volunteer_id) {
+                next.declined.push(volunteer_id);
+            }
+            detail = "volunteer".into();
+        }
+        Act::CantConnect { volunteer: false } | Act::CheckIn { got_it: false } => {
+            if case.state != CaseState::Matched {
+                return Ok(Err(Refusal::moved(&case)));
+            }
+            let (reason, said) = match &act {
+                Act::CantConnect { .. } => (FlagReason::CantConnect, "requester"),
+                _ => (FlagReason::NotYet, "not_yet"),
+            };
+            next.flag = Some(Flag { at: now, reason });
+            next.changed_at = case.changed_at;
+            detail = said.into();
+        }
+        Act::CheckIn { got_it: true } => {
+            if case.state != CaseState::Matched {
+                return Ok(Err(Refusal::moved(&case)));
+            }
+            next.state = CaseState::Closed;
+            next.closed = Some((now, CloseReason::Done));
+            next.flag = None;
+            detail = "got_it".into();
+            // One thank-you to the volunteer, if reachable by email.
+            if let Some(v) = match &case.volunteer_id {
+                Some(id) => store.person(id).await?,
+                None => None,
+            } && let Some(to) = crate::offers::reachable_email(store, &v).await?
+            {
+                mails.push(crate::offers::case_mail(
+                    &v,
+                    &to,
+                    MessageKind::ThankYou,
+                    &case,
+                    now,
+                ));
+            }
         }
         Act::Decline { volunteer } => {
             if case.state != CaseState::Open {
@@ -274,6 +442,8 @@ pub async fn act<S: CaseDesk>(
             }
             next.matched_at = Some(now);
             next.changed_at = case.changed_at;
+            // An organizer looked: the flag is answered.
+            next.flag = None;
         }
     }
     let action = CaseAction {
@@ -288,7 +458,7 @@ pub async fn act<S: CaseDesk>(
         by,
         detail: match &act {
             Act::Close(reason) => reason.name().to_owned(),
-            _ => String::new(),
+            _ => detail,
         },
         version: next.version,
         merged: None,
@@ -298,11 +468,18 @@ pub async fn act<S: CaseDesk>(
         cap: cap_check,
         ..CaseChange::new(&case, next.clone())
     };
-    let plan = Planner::new()
-        .change(&change)
-        .write(Write::Action(action))
-        .plan();
-    match store.carry_out(&plan).await {
+    let mut planner = Planner::new();
+    planner.change(&change).write(Write::Action(action));
+    for mail in &mails {
+        planner.mail(mail);
+    }
+    if let Some(Some(standing)) = standing {
+        planner.write(Write::Standing {
+            standing,
+            merging_into: None,
+        });
+    }
+    match store.carry_out(&planner.plan()).await {
         Ok(()) => Ok(Ok(next)),
         Err(StoreError::Conflict) => {
             // Say what changed: the case moved, the volunteer filled up, or another case is open.
@@ -322,6 +499,29 @@ pub async fn act<S: CaseDesk>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The volunteer's standing after they answered an offer (`no_answer`:
+/// the time ran out), if it changes: an answer starts the count of
+/// unanswered offers again; one more unanswered offer counts, and at
+/// [`crate::store::UNANSWERED_PAUSES`] they are paused until they say
+/// "I'm back". Written over the version read, in the answer's plan.
+async fn answered<S: CaseDesk>(
+    store: &S,
+    volunteer: &Person,
+    now: Timestamp,
+    no_answer: bool,
+) -> Result<Option<Standing>, StoreError> {
+    let standing = standing_of(store, &volunteer.id).await?.unwrap_or_default();
+    let unanswered = if no_answer {
+        standing.unanswered + 1
+    } else {
+        0
+    };
+    Ok((unanswered != standing.unanswered).then(|| Standing {
+        unanswered,
+        ..standing.next(volunteer, now)
+    }))
 }
 
 /// Pauses a volunteer for `days` (0: unpauses): not offered to anyone
@@ -347,6 +547,8 @@ pub async fn pause<S: CaseDesk>(
             }
             let state = Standing {
                 paused_until: (days > 0).then(|| now + i64::from(days) * 86_400),
+                // "I'm back" (or any pause) starts the count of unanswered offers again.
+                unanswered: 0,
                 ..standing.next(person, now)
             };
             let action = CaseAction {
@@ -621,6 +823,7 @@ async fn try_merge<S: CaseDesk>(
             // The question "maybe the same person?" is answered.
             maybe_same_as: None,
             carried: from_standing.carried.clone(),
+            unanswered: from_standing.unanswered,
             version: from_standing.version + 1,
             changed_at: now,
             expires_at: merged.expires_at,

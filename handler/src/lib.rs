@@ -9,6 +9,8 @@
 //! [`export`] writes the records as CSV. [`digest`] builds the organizers'
 //! daily email and sends it through a [`mail::Mailer`] (outbox, SMTP, SES).
 //! [`cases`] is what organizers do with the requests the digest lists;
+//! [`offers`] carries a confirmed pairing to the people: the offer to the
+//! volunteer, the introduction, the check-in.
 //! [`erase`] deletes a person's data when they ask. [`outbox`] sends the
 //! messages to people (receipts) that the store's outbox holds.
 //!
@@ -33,5 +35,6 @@ pub mod http;
 pub mod lambda;
 pub mod links;
 pub mod mail;
+pub mod offers;
 pub mod outbox;
 pub mod store;

@@ -33,13 +33,15 @@ use mutualaid_forms::FormId;
 use mutualaid_site::Site;
 use mutualaid_site::strings::MessageTexts;
 
+use crate::digest::render::fill;
 use crate::mail::{MailError, Mailer};
+use crate::offers::CaseContext;
 use crate::store::message::{
     MailStop, Message, MessageKind, MessageState, SENT_KEPT_FOR, StopReason,
 };
 use crate::store::{
-    Actor, Admission, CaseAction, Counter, IntakeStore, Person, Plan, SenderStore, StoreError,
-    Timestamp, Write,
+    Actor, Admission, CaseAction, CaseDesk, Counter, IntakeStore, Person, Plan, SenderStore,
+    StoreError, Timestamp, Write,
 };
 
 /// Our header carrying a message's id (SES replaces `Message-ID`).
@@ -103,8 +105,11 @@ pub struct Delivery {
     pub given_up: usize,
     /// Held back by `receipts_per_hour`.
     pub deferred: usize,
-    /// Not sent: mail to that address for that record was stopped.
+    /// Not sent: mail to that address for that record was stopped, or the
+    /// case it was about moved on.
     pub withheld: usize,
+    /// Offers' answer times carried out ([`MessageKind::OfferRunsOut`]).
+    pub timers: usize,
 }
 
 /// Why a message could not be rendered (never personal data).
@@ -138,7 +143,7 @@ pub async fn deliver_due<S, M>(
     now: Timestamp,
 ) -> Result<Delivery, StoreError>
 where
-    S: SenderStore + IntakeStore,
+    S: CaseDesk + IntakeStore,
     M: Mailer,
 {
     let mut done = Delivery::default();
@@ -170,18 +175,48 @@ where
     }
     let mut ready = Vec::new();
     for message in due {
+        if message.kind == MessageKind::OfferRunsOut {
+            // A timer, not a mail: the offer ends as "no answer" if still waiting.
+            let state = if crate::offers::run_out(store, &message, now).await? {
+                MessageState::Sent {
+                    at: now,
+                    attempts: attempts_of(&message) + 1,
+                }
+            } else {
+                waiting(&message, now, true)
+            };
+            move_on(store, &message, state).await?;
+            done.timers += 1;
+            continue;
+        }
         let Some(person) = store.person(&message.person_id).await.ok().flatten() else {
             // Erased (its messages go with it) or unreadable: wait.
             move_on(store, &message, waiting(&message, now, true)).await?;
             done.retried += 1;
             continue;
         };
+        let context = if message.kind.is_about_a_case() {
+            match crate::offers::context_of(store, &message).await? {
+                Some(context) => Some(context),
+                None => {
+                    // The case moved on (answered, closed, a side deleted): not sent.
+                    move_on(store, &message, MessageState::Withheld { at: now }).await?;
+                    done.withheld += 1;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let stopped = store
             .mail_stop(&message.person_id, &message.to)
             .await?
             .is_some();
         if stopped || store.suppressed(&address_key.hash(&message.to)).await? {
-            move_on(store, &message, MessageState::Withheld { at: now }).await?;
+            let more = undelivered(&message, context.as_ref())
+                .into_iter()
+                .collect();
+            move_on_with(store, &message, MessageState::Withheld { at: now }, more).await?;
             done.withheld += 1;
             continue;
         }
@@ -198,7 +233,7 @@ where
             }
             places -= 1;
         }
-        let email = match render(&message, &person, letters) {
+        let email = match render(&message, &person, context.as_ref(), letters) {
             Ok(email) => email,
             Err(e) => {
                 tracing::warn!(error = %e, "a message could not be rendered; it waits");
@@ -207,26 +242,27 @@ where
                 continue;
             }
         };
-        ready.push((message, person, email));
+        ready.push((message, person, context, email));
     }
     // A few in flight at once: an SMTP exchange is round trips, mostly waiting.
     for batch in ready.chunks(IN_FLIGHT) {
         let sent =
-            futures_util::future::join_all(batch.iter().map(|(_, _, email)| mailer.send(email)))
+            futures_util::future::join_all(batch.iter().map(|(_, _, _, email)| mailer.send(email)))
                 .await;
-        for ((message, person, _), outcome) in batch.iter().zip(sent) {
+        for ((message, person, context, _), outcome) in batch.iter().zip(sent) {
             match outcome {
                 Ok(()) => {
                     let state = MessageState::Sent {
                         at: now,
                         attempts: attempts_of(message) + 1,
                     };
-                    move_on(store, message, state).await?;
+                    let more = after_sent(message, context.as_ref(), now, letters);
+                    move_on_with(store, message, state, more).await?;
                     done.sent += 1;
                 }
                 Err(e) if e.is_permanent() => {
                     tracing::warn!(message = %message.id, "the mail service refused an address for good; given up");
-                    give_up(store, message, person, now).await?;
+                    give_up(store, message, person, context.as_ref(), now).await?;
                     done.given_up += 1;
                 }
                 Err(e) => {
@@ -259,6 +295,7 @@ async fn give_up<S: SenderStore>(
     store: &S,
     message: &Message,
     person: &Person,
+    context: Option<&CaseContext>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let stop = MailStop {
@@ -283,7 +320,63 @@ async fn give_up<S: SenderStore>(
             person.expires_at,
         )));
     }
+    more.extend(undelivered(message, context));
     move_on_with(store, message, MessageState::GivenUp { at: now }, more).await
+}
+
+/// What an offer email that will not be delivered (given up, withheld)
+/// changes in its case: an organizer calls instead, and the offer never
+/// runs out as "no answer". Nothing for other messages.
+fn undelivered(message: &Message, context: Option<&CaseContext>) -> Option<Write> {
+    let case = &context?.case;
+    let offer = case.offer.as_ref()?;
+    if message.kind != MessageKind::Offer || offer.undelivered {
+        return None;
+    }
+    let mut next = case.clone();
+    next.version += 1;
+    if let Some(offer) = &mut next.offer {
+        offer.undelivered = true;
+    }
+    Some(Write::Case {
+        case: next,
+        expected: case.version,
+    })
+}
+
+/// What a message accepted by the mail service starts, written with its
+/// "sent": an offer's answer time (`offer_hours` from now); an
+/// introduction to the requester's check-in (`checkin_days` from now).
+fn after_sent(
+    message: &Message,
+    context: Option<&CaseContext>,
+    now: Timestamp,
+    letters: &Letters,
+) -> Vec<Write> {
+    let Some(context) = context else {
+        return Vec::new();
+    };
+    let config = &letters.site.config;
+    match message.kind {
+        MessageKind::Offer => vec![Write::Message {
+            message: crate::offers::offer_timer(message, context, now, config.offer_hours),
+            expected: 0,
+        }],
+        MessageKind::Introduction if message.person_id == context.requester.id => {
+            let mail = crate::offers::check_in(message, context, now, config.checkin_days);
+            vec![
+                Write::Message {
+                    message: mail.message,
+                    expected: 0,
+                },
+                Write::PageLink {
+                    link: mail.link,
+                    expected: 0,
+                },
+            ]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// An SES bounce (permanent) or complaint for the message whose id is
@@ -310,7 +403,8 @@ pub async fn bounced<S: SenderStore + IntakeStore>(
         let Some(person) = store.person(&person_id).await.ok().flatten() else {
             return Ok(false);
         };
-        give_up(store, &message, &person, now).await?;
+        let context = crate::offers::context_of(store, &message).await?;
+        give_up(store, &message, &person, context.as_ref(), now).await?;
         let _ = store
             .count_by(&crate::domain::day(now), Counter::MessagesGivenUp, 1)
             .await;
@@ -412,10 +506,12 @@ type Paragraph = (String, Option<String>);
 /// The message, rendered now from `person`'s record: plain text and HTML,
 /// every link in both. A receipt holds none of the answers, not even the
 /// name, and a subject that says only the network's name and that a form
-/// came in.
+/// came in. A message about a case is rendered from `case` (read when it
+/// is sent: [`crate::offers::context_of`]).
 pub fn render(
     message: &Message,
     person: &Person,
+    case: Option<&CaseContext>,
     letters: &Letters,
 ) -> Result<lettre::Message, RenderError> {
     let site = &letters.site;
@@ -425,15 +521,30 @@ pub fn render(
     } else {
         config.languages.first().cloned().unwrap_or_default()
     };
-    let texts = &site
+    let strings = site
         .strings
         .get(&lang)
-        .ok_or_else(|| RenderError::NoWords(lang.clone()))?
-        .messages;
+        .ok_or_else(|| RenderError::NoWords(lang.clone()))?;
+    let texts = &strings.messages;
     let organization = config.short_name_in(&lang);
     let when = spoken_date(texts, message.created_at, config.time_zone_name());
     let form = person.submission.form();
     let (subject, received, next) = match (message.kind, form) {
+        (kind, _) if kind.is_about_a_case() => {
+            let Some(case) = case else {
+                return Err(RenderError::Build {
+                    id: message.id.clone(),
+                    why: "a message about a case without its case".into(),
+                });
+            };
+            let (subject, paragraphs) =
+                case_paragraphs(message, person, case, strings, &lang, letters);
+            let mut paragraphs = paragraphs;
+            paragraphs.push((texts.reply.clone(), None));
+            paragraphs.push((config.organization.get(&lang).to_owned(), None));
+            let subject = subject.replace("{organization}", organization);
+            return build_email(message, &subject, &paragraphs, &lang, letters);
+        }
         (MessageKind::LinkAgain, _) => (
             &texts.link_subject,
             &texts.link_sent,
@@ -454,7 +565,7 @@ pub fn render(
             &texts.donate_received,
             Some(texts.donate_next.clone()),
         ),
-        (MessageKind::Receipt, _) => (
+        (_, _) => (
             &texts.signup_subject,
             &texts.signup_received,
             Some(
@@ -484,7 +595,135 @@ pub fn render(
     paragraphs.push((texts.reply.clone(), None));
     paragraphs.extend(not_you);
     paragraphs.push((config.organization.get(&lang).to_owned(), None));
+    build_email(message, &subject, &paragraphs, &lang, letters)
+}
 
+/// The subject and paragraphs of a message about a case, in `lang`, to
+/// `reader`: an offer names no one and gives no contact; an introduction
+/// gives the other side's confirmed contacts only (a contact still
+/// pending is never in `submission`).
+fn case_paragraphs(
+    message: &Message,
+    reader: &Person,
+    context: &CaseContext,
+    strings: &mutualaid_site::strings::Strings,
+    lang: &str,
+    letters: &Letters,
+) -> (String, Vec<Paragraph>) {
+    use crate::offers::{household_line, languages_line};
+    let config = &letters.site.config;
+    let t = &strings.pairing;
+    let page = |extra: &str| {
+        message.link.as_ref().map(|token| {
+            format!(
+                "{}&case={}{extra}",
+                own_page_url(config, token),
+                context.case.id
+            )
+        })
+    };
+    let reach = |p: &Person| {
+        let mut ways = Vec::new();
+        if let Some(phone) = p.submission.phone() {
+            ways.push(fill(&t.reach_phone, &[("phone", phone)]));
+        }
+        if let Some(email) = p.submission.email() {
+            ways.push(fill(&t.reach_email, &[("email", email)]));
+        }
+        fill(&t.reach, &[("contact", &ways.join(&t.reach_or))])
+    };
+    let requester = &context.requester;
+    let mut out: Vec<Paragraph> = Vec::new();
+    let subject = match message.kind {
+        MessageKind::Offer => {
+            let since = spoken_date(
+                &strings.messages,
+                context.case.opened_at,
+                config.time_zone_name(),
+            );
+            out.extend(
+                crate::offers::offer_lines(strings, lang, context, &since)
+                    .into_iter()
+                    .map(|l| (l, None)),
+            );
+            out.push((t.offer_no_details.clone(), None));
+            out.push((t.offer_yes.clone(), page("#answer")));
+            out.push((t.offer_no.clone(), page("#answer")));
+            out.push((t.offer_time.of(lang, u64::from(config.offer_hours)), None));
+            &t.offer_subject
+        }
+        MessageKind::Introduction if reader.id == requester.id => {
+            if let Some(v) = &context.volunteer {
+                let first = crate::offers::first_name(v);
+                out.push((fill(&t.intro_requester, &[("volunteer", first)]), None));
+                out.push((reach(v), None));
+                out.push((languages_line(strings, v), None));
+            }
+            out.push((
+                if context.network_pays {
+                    t.pay_network.clone()
+                } else {
+                    t.pay_self.clone()
+                },
+                None,
+            ));
+            out.push((t.cant_connect.clone(), page("")));
+            &t.intro_subject
+        }
+        MessageKind::Introduction => {
+            out.push((
+                fill(&t.intro_volunteer, &[("name", requester.submission.name())]),
+                None,
+            ));
+            out.push((reach(requester), None));
+            out.push((
+                fill(
+                    &t.intro_area,
+                    &[("area", &crate::offers::area_of(requester))],
+                ),
+                None,
+            ));
+            out.extend(household_line(strings, lang, requester).map(|h| (h, None)));
+            out.push((languages_line(strings, requester), None));
+            if let crate::store::Submission::Signup(s) = &requester.submission
+                && let Some(notes) = &s.notes
+            {
+                out.push((fill(&t.intro_notes, &[("notes", notes)]), None));
+            }
+            out.push((
+                if context.network_pays {
+                    t.volunteer_next_network.clone()
+                } else {
+                    t.volunteer_next.clone()
+                },
+                None,
+            ));
+            out.push((t.cant_connect.clone(), page("")));
+            &t.intro_subject
+        }
+        MessageKind::CheckIn => {
+            out.push((t.checkin_text.clone(), page("#checkin")));
+            &t.checkin_subject
+        }
+        _ => {
+            out.push((t.thanks_text.clone(), None));
+            &t.thanks_subject
+        }
+    };
+    (subject.clone(), out)
+}
+
+/// The email itself: `paragraphs` as plain text and HTML, with our
+/// headers (the message's id; one-click unsubscribe when it carries a link).
+fn build_email(
+    message: &Message,
+    subject: &str,
+    paragraphs: &[Paragraph],
+    lang: &str,
+    letters: &Letters,
+) -> Result<lettre::Message, RenderError> {
+    let site = &letters.site;
+    let config = &site.config;
     let text: String = paragraphs
         .iter()
         .map(|(p, url)| match url {
@@ -509,13 +748,13 @@ pub fn render(
             None => format!("<p>{}</p>", esc(p)),
         })
         .collect();
-    let dir = match site.strings.get(&lang).map(|s| s.direction) {
+    let dir = match site.strings.get(lang).map(|s| s.direction) {
         Some(mutualaid_site::strings::Direction::Rtl) => "rtl",
         _ => "ltr",
     };
     let html = format!(
         "<!doctype html><html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body style=\"font-family:sans-serif;line-height:1.5\">{body}</body></html>",
-        title = esc(&subject),
+        title = esc(subject),
     );
 
     let build = |why: String| RenderError::Build {

@@ -64,6 +64,8 @@ pub const KEYS: &[&str] = &[
     "digest_at",
     "time_zone",
     "receipts_per_hour",
+    "offer_hours",
+    "checkin_days",
 ];
 
 /// The settings in `content/config.toml`.
@@ -103,6 +105,14 @@ pub struct Config {
     /// to flood strangers' inboxes (one address gets at most 3 a day).
     #[serde(default = "sixty")]
     pub receipts_per_hour: u32,
+    /// Hours a volunteer has to answer an offer, from when the mail service
+    /// accepted it (optional, 48): then it is asked of someone else.
+    #[serde(default = "forty_eight")]
+    pub offer_hours: u32,
+    /// Days after the introduction a requester is asked "Did you get your
+    /// groceries?" (optional, 7).
+    #[serde(default = "seven")]
+    pub checkin_days: u32,
     /// The phone line for urgent help today (San Diego County: 2-1-1).
     #[serde(default = "two_one_one")]
     pub urgent_phone: String,
@@ -131,6 +141,14 @@ fn three() -> u32 {
 
 fn sixty() -> u32 {
     60
+}
+
+fn forty_eight() -> u32 {
+    48
+}
+
+fn seven() -> u32 {
+    7
 }
 
 fn two_one_one() -> String {

@@ -43,6 +43,8 @@ pub struct Strings {
     pub messages: MessageTexts,
     /// Each person's own page.
     pub own_page: OwnPageTexts,
+    /// The offer, the introduction, the check-in, and their buttons.
+    pub pairing: PairingTexts,
 }
 
 /// The words of the messages sent to people; `{…}` are filled in. A
@@ -155,6 +157,63 @@ pub struct OwnPageTexts {
     pub btn_verify: String,
     pub verified_done: String,
     pub verify_wrong: String,
+    pub paused_unanswered: String,
+}
+
+/// The words of the pairing as it reaches people: the offer to a
+/// volunteer, the introduction of both sides, the check-in and the
+/// thank-you (emails), and the buttons on their own pages that answer
+/// them. `{…}` are filled in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each is named for where it shows
+pub struct PairingTexts {
+    pub offer_subject: String,
+    pub offer_text: String,
+    pub offer_area: String,
+    pub household: Counted,
+    pub languages: String,
+    pub offer_since: String,
+    pub offer_no_details: String,
+    pub offer_yes: String,
+    pub offer_no: String,
+    pub offer_time: Counted,
+    pub intro_subject: String,
+    pub intro_requester: String,
+    pub reach: String,
+    pub reach_email: String,
+    pub reach_phone: String,
+    pub reach_or: String,
+    pub pay_self: String,
+    pub pay_network: String,
+    pub intro_volunteer: String,
+    pub intro_area: String,
+    pub intro_notes: String,
+    pub volunteer_next: String,
+    pub volunteer_next_network: String,
+    pub cant_connect: String,
+    pub checkin_subject: String,
+    pub checkin_text: String,
+    pub thanks_subject: String,
+    pub thanks_text: String,
+    pub offer_title: String,
+    pub btn_yes: String,
+    pub btn_not_this_time: String,
+    pub accepted_done: String,
+    pub refused_done: String,
+    pub shopping_title: String,
+    pub shopping_text: String,
+    pub btn_cant_connect: String,
+    pub volunteer_cant_connect_done: String,
+    pub your_volunteer_title: String,
+    pub your_volunteer_text: String,
+    pub checkin_question: String,
+    pub btn_got_it: String,
+    pub btn_not_yet: String,
+    pub got_it_done: String,
+    pub not_yet_done: String,
+    pub requester_cant_connect_done: String,
+    pub offer_gone: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every
@@ -369,6 +428,29 @@ pub struct DigestTexts {
     pub people: Counted,
     pub btn_confirm: String,
     pub btn_decline: String,
+    pub btn_accept: String,
+    pub btn_refuse: String,
+    pub page_accept: String,
+    pub page_refuse: String,
+    pub state_offered: String,
+    pub offered: String,
+    pub offered_by_email: String,
+    pub offered_call: String,
+    pub offered_undelivered: String,
+    pub answer_commands: String,
+    pub flagged: String,
+    pub flag_cant_connect: String,
+    pub flag_not_yet: String,
+    pub call_requester: String,
+    pub call_volunteer: String,
+    pub action_accept: String,
+    pub action_refuse: String,
+    pub action_no_answer: String,
+    pub action_cant_connect_volunteer: String,
+    pub action_cant_connect_requester: String,
+    pub action_got_it: String,
+    pub action_not_yet: String,
+    pub paused_unanswered: String,
     pub btn_close: String,
     pub btn_done: String,
     pub btn_keep: String,

@@ -395,7 +395,7 @@ test('an organizer opens a pairing from the digest and confirms it, without Java
   const page = await noScriptPage();
   await page.goto(confirm);
   const button = await page.textContent('form button');
-  assert.equal(button, 'Confirm Vic Browser as the volunteer shopper for Rita Browser');
+  assert.equal(button, 'Offer the request of Rita Browser to Vic Browser: they are asked first, and introduced when they say yes');
   assert.deepEqual(await axeHtml(await page.content()), []);
   await page.screenshot({ path: join(shots, 'organizer-confirm-360.png'), fullPage: true });
   await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
@@ -409,6 +409,16 @@ test('an organizer opens a pairing from the digest and confirms it, without Java
   await page.waitForLoadState('load');
   assert.equal(await page.textContent('h1'), 'Nothing changed');
   assert.deepEqual(await axeHtml(await page.content()), []);
+  const offered = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
+  assert.match(offered, /\toffered\t0\tRita Browser\tVic Browser/);
+  // Vic has no verified email: the organizer calls him and records his yes from the digest.
+  const accept = actionLink(digestHtml('en'), 'Rita Browser', 'accept');
+  await page.goto(accept);
+  assert.equal(await page.textContent('form button'), 'Record that Vic Browser said yes to shopping for Rita Browser: both are introduced');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  await Promise.all([page.waitForLoadState('load'), page.click('form button')]);
+  await page.waitForLoadState('load');
+  assert.equal(await page.textContent('h1'), 'Done');
   const listed = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
   assert.match(listed, /\tmatched\t0\tRita Browser\tVic Browser/);
 
@@ -536,6 +546,101 @@ test('a person opens their own page from the receipt, in English and Spanish, an
   await page.goto(`${base}/api/me?t=${'0'.repeat(64)}`);
   assert.deepEqual(await axeHtml(await page.content()), []);
   writeFileSync(join(pages, 'gone.html'), await page.content());
+  await page.context().close();
+  const checked = spawnSync('java', ['-jar', vnuJar, '--errors-only', pages], { encoding: 'utf8' });
+  assert.equal(checked.error, undefined, 'java runs');
+  assert.equal(checked.stderr.trim(), '', 'no errors');
+  assert.equal(checked.status, 0);
+});
+
+/** The next message to `address` whose HTML holds `mark`, not one of `seen` (file names). */
+async function nextMessageTo(address, mark, seen) {
+  const dir = join(data, 'messages');
+  for (let i = 0; i < 100; i++) {
+    let names = [];
+    try { names = readdirSync(dir).sort(); } catch { /* not written yet */ }
+    for (const name of names.filter((n) => n.endsWith('.eml') && !seen.has(n))) {
+      const eml = readFileSync(join(dir, name), 'utf8');
+      if (eml.includes(`To: ${address}`) && htmlPart(eml).includes(mark)) {
+        seen.add(name);
+        return htmlPart(eml);
+      }
+    }
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  throw new Error(`no message to ${address} with ${mark}`);
+}
+
+test('a volunteer answers an offer and a neighbour the check-in on their own pages, in English and Spanish; axe-core and the Nu checker pass', async () => {
+  const pages = mkdtempSync(join(work, 'pairing-pages-'));
+  const page = await noScriptPage();
+  const seen = new Set();
+  const people = [['es', 'Luz Navegadora', 'luz.browser@example.org', 'delivery'], ['en', 'Max Browser', 'max.browser@example.org', 'shopper']];
+  const links = {};
+  for (const [lang, name, email, role] of people) {
+    const sent = await fetch(`${base}/api/signup`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ name, email, contact_method: 'email', zip: '91901', roles: [role], consent: true, lang, languages: [lang] }) });
+    assert.equal(sent.status, 201);
+    const html = await nextMessageTo(email, '/api/me?t=', seen);
+    links[role] = html.match(/href="(http[^"]*\/api\/me\?t=[0-9a-f]{64})"/)[1].replace(/^https?:\/\/[^/]+/, base);
+    // "Yes, this is my email", with the name as written.
+    await page.goto(links[role]);
+    await page.fill('#verify-name', name);
+    await Promise.all([page.waitForLoadState('load'), page.click('form:has(input[value="verify"]) button')]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `verified-${lang}.html`), await page.content());
+  }
+  // The organizer confirms the pairing: an offer by email to Max, naming no one.
+  const listed = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
+  const caseId = listed.split('\n').find((l) => l.includes('Luz Navegadora')).split('\t')[0];
+  const volunteer = execFileSync(bin, ['export', '--table', 'people', '--data', data], { encoding: 'utf8' })
+    .split('\n').find((l) => l.includes('Max Browser')).split(',')[0].replaceAll('"', '');
+  execFileSync(bin, ['cases', 'confirm', caseId, volunteer, '--data', data], { encoding: 'utf8' });
+  const offer = await nextMessageTo('max.browser@example.org', '&amp;case=', seen);
+  assert.ok(!offer.includes('Luz'), 'the offer names no one');
+  const offerLink = offer.match(/href="(http[^"]*\/api\/me\?t=[0-9a-f]{64}&amp;case=[^"#]*)/)[1].replaceAll('&amp;', '&').replace(/^https?:\/\/[^/]+/, base);
+  for (const lang of ['en', 'es']) {
+    await page.goto(`${offerLink}&lang=${lang}`);
+    assert.ok((await page.content()).includes('value="not_this_time"'), 'the offer asks');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `offer-${lang}.html`), await page.content());
+  }
+  await page.screenshot({ path: join(shots, 'offer-es-360.png'), fullPage: true });
+  await page.goto(offerLink);
+  await Promise.all([page.waitForLoadState('load'), page.click('form:has(input[value="yes"]) button')]);
+  await page.waitForLoadState('load');
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  writeFileSync(join(pages, 'offer-yes-en.html'), await page.content());
+  // Both introduced: Luz, in Spanish, learns Max's first name and address.
+  const intro = await nextMessageTo('luz.browser@example.org', '&amp;case=', seen);
+  assert.ok(intro.includes('Max') && intro.includes('max.browser@example.org'), intro);
+  const toMax = await nextMessageTo('max.browser@example.org', 'Luz Navegadora', seen);
+  assert.ok(toMax.includes('luz.browser@example.org'), toMax);
+  // Max's page while matched ("Can't connect?"), and Luz's check-in.
+  await page.goto(`${offerLink}&lang=es`);
+  assert.ok((await page.content()).includes('value="cant_connect"'));
+  assert.deepEqual(await axeHtml(await page.content()), []);
+  writeFileSync(join(pages, 'shopping-es.html'), await page.content());
+  const introLink = intro.match(/href="(http[^"]*\/api\/me\?t=[0-9a-f]{64}&amp;case=[^"#]*)/)[1].replaceAll('&amp;', '&').replace(/^https?:\/\/[^/]+/, base);
+  for (const lang of ['es', 'en']) {
+    await page.goto(`${introLink}&lang=${lang}`);
+    assert.ok((await page.content()).includes('value="got_it"'), 'the check-in asks');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `check-in-${lang}.html`), await page.content());
+  }
+  await page.screenshot({ path: join(shots, 'check-in-en-360.png'), fullPage: true });
+  for (const answer of ['not_yet', 'got_it']) {
+    await page.goto(introLink);
+    await Promise.all([page.waitForLoadState('load'), page.click(`form:has(input[value="${answer}"]) button`)]);
+    await page.waitForLoadState('load');
+    assert.deepEqual(await axeHtml(await page.content()), []);
+    writeFileSync(join(pages, `check-in-${answer}-es.html`), await page.content());
+  }
+  const closed = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
+  assert.ok(!closed.includes('Luz Navegadora'), `closed as done: ${closed}`);
+  // The offer's buttons once it moved on: refused, saying so.
+  await page.goto(offerLink);
+  writeFileSync(join(pages, 'offer-after-es.html'), await page.content());
   await page.context().close();
   const checked = spawnSync('java', ['-jar', vnuJar, '--errors-only', pages], { encoding: 'utf8' });
   assert.equal(checked.error, undefined, 'java runs');

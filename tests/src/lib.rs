@@ -252,6 +252,29 @@ pub fn fixture_site() -> tempfile::TempDir {
     dir
 }
 
+/// A delivery case matched with `volunteer` as an organizer does it: the
+/// case offered (`mutualaid cases confirm`), then the volunteer's yes
+/// recorded (`mutualaid cases accept`), at the same moment; under `cap`.
+pub async fn matched<S: mutualaid_handler::store::CaseDesk>(
+    store: &S,
+    case: &str,
+    volunteer: &str,
+    at: i64,
+    cap: usize,
+) -> mutualaid_handler::cases::Acted {
+    use mutualaid_handler::cases::{Act, act};
+    use mutualaid_handler::store::Actor;
+    let confirm = Act::Confirm {
+        volunteer: volunteer.to_owned(),
+    };
+    act(store, case, None, confirm, at, cap, Actor::Cli)
+        .await
+        .expect("the store answers")?;
+    act(store, case, None, Act::Accept, at, cap, Actor::Cli)
+        .await
+        .expect("the store answers")
+}
+
 pub mod serve {
     //! `mutualaid serve` as a process on a free loopback port.
 

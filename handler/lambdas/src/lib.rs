@@ -182,7 +182,7 @@ pub async fn deliver<S, M>(
     now: i64,
 ) -> Result<serde_json::Value, lambda_http::Error>
 where
-    S: mutualaid_handler::store::SenderStore + mutualaid_handler::store::IntakeStore,
+    S: mutualaid_handler::store::CaseDesk + mutualaid_handler::store::IntakeStore,
     M: mutualaid_handler::mail::Mailer,
 {
     let done = mutualaid_handler::outbox::deliver_due(store, mailer, letters, now).await?;

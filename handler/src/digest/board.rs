@@ -84,6 +84,12 @@ pub struct Board {
     pub all_busy: Vec<CaseView>,
     /// Matched and funded cases, oldest first.
     pub active: Vec<Active>,
+    /// Delivery cases offered to a volunteer, waiting for their answer,
+    /// oldest offer first.
+    pub offered: Vec<Active>,
+    /// Matched cases whose requester asked for an organizer ("Can't
+    /// connect?", "Not yet"), first in the digest.
+    pub flagged: Vec<Active>,
     /// Volunteers holding the cap, with their load.
     pub at_capacity: Vec<(Person, usize)>,
     /// What organizers did since the previous digest.
@@ -226,9 +232,27 @@ pub fn board(input: &BoardInput) -> Board {
                     case: view(case, since),
                 });
             }
+            (_, CaseState::Offered) => out.offered.push(Active {
+                volunteer: case
+                    .volunteer_id
+                    .as_deref()
+                    .and_then(|v| people.get(v))
+                    .map(|p| (*p).clone()),
+                still_going: false,
+                case: view(case, case.offer.as_ref().map_or(case.changed_at, |o| o.at)),
+            }),
             (_, CaseState::Closed) => {}
         }
     }
+    out.flagged = out
+        .active
+        .iter()
+        .filter(|a| a.case.case.flag.is_some())
+        .cloned()
+        .collect();
+    out.flagged.sort_by_key(|a| a.case.case.flag.map(|f| f.at));
+    out.offered
+        .sort_by(|a, b| (b.case.days, &a.case.case.id).cmp(&(a.case.days, &b.case.case.id)));
     let longest_first = |a: &CaseView, b: &CaseView| {
         (a.case.opened_at, &a.case.id).cmp(&(b.case.opened_at, &b.case.id))
     };
@@ -242,7 +266,7 @@ pub fn board(input: &BoardInput) -> Board {
     let paused: HashSet<&str> = input
         .standings
         .iter()
-        .filter(|v| v.paused_until.is_some_and(|until| until > now) || v.merged_into.is_some())
+        .filter(|v| v.paused_at(now) || v.merged_into.is_some())
         .map(|v| v.person_id.as_str())
         .collect();
     // "Maybe the same person?" until an organizer answers: asked at the top,

@@ -333,6 +333,47 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             ),
         });
     }
+    // Asked for an organizer by the requester ("Can't connect?", "Not yet").
+    if !board.flagged.is_empty() {
+        let lines: Vec<Line> = board
+            .flagged
+            .iter()
+            .map(|a| {
+                let mut l = case_line(&a.case, t, tz);
+                let values = [
+                    (
+                        "requester",
+                        a.case
+                            .person
+                            .as_ref()
+                            .map(|p| line(name(p)))
+                            .unwrap_or_default(),
+                    ),
+                    (
+                        "volunteer",
+                        a.volunteer
+                            .as_ref()
+                            .map(|p| line(name(p)))
+                            .unwrap_or_default(),
+                    ),
+                ];
+                let values: Vec<(&str, &str)> =
+                    values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                l.rest = match a.case.case.flag.map(|f| f.reason) {
+                    Some(crate::store::FlagReason::NotYet) => fill(&t.flag_not_yet, &values),
+                    _ => fill(&t.flag_cant_connect, &values),
+                };
+                l.sub.extend(a.case.person.iter().map(|p| reach_line(p, t)));
+                l.sub.extend(a.volunteer.iter().map(|p| reach_line(p, t)));
+                l.actions = buttons.for_case(&a.case, true);
+                l
+            })
+            .collect();
+        out.push(Section {
+            heading: fill(&t.flagged, &[("count", &lines.len().to_string())]),
+            lines: capped(lines, t),
+        });
+    }
     let miles = format!("{}", config.pairing.max_miles);
     let cap = people_text(config.pairing.cap, t);
     let attention: Vec<Line> = board
@@ -450,6 +491,48 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
             capped(pairs, t)
         },
     });
+    if !board.offered.is_empty() {
+        let lines: Vec<Line> = board
+            .offered
+            .iter()
+            .map(|a| {
+                let mut l = case_line(&a.case, t, tz);
+                let volunteer = a
+                    .volunteer
+                    .as_ref()
+                    .map(|p| line(name(p)))
+                    .unwrap_or_default();
+                let offer = a.case.case.offer.as_ref();
+                let template = match offer {
+                    Some(o) if o.by_email() => &t.offered_by_email,
+                    Some(o) if o.undelivered => &t.offered_undelivered,
+                    _ => &t.offered_call,
+                };
+                l.rest = format!(
+                    "{} — {}",
+                    l.rest,
+                    fill(
+                        template,
+                        &[
+                            ("volunteer", &volunteer),
+                            ("days", &days_text(a.case.days, t)),
+                        ]
+                    )
+                );
+                if !offer.is_some_and(|o| o.by_email()) {
+                    l.sub.extend(a.volunteer.iter().map(|p| reach_line(p, t)));
+                    l.sub
+                        .push(fill(&t.answer_commands, &[("case", &a.case.case.id)]));
+                }
+                l.actions = buttons.for_case(&a.case, false);
+                l
+            })
+            .collect();
+        out.push(Section {
+            heading: fill(&t.offered, &[("count", &lines.len().to_string())]),
+            lines: capped(lines, t),
+        });
+    }
     if !board.active.is_empty() {
         let lines: Vec<Line> = board
             .active
@@ -495,6 +578,20 @@ fn sections(d: &Digest, t: &DigestTexts, config: &DigestConfig) -> (String, Vec<
                 };
                 if a.still_going {
                     l.rest = format!("{} — {}", l.rest, t.still_going);
+                }
+                // A side the introduction could not reach by email: who calls whom.
+                if let (Some(intro), Some(v), Some(r)) =
+                    (a.case.case.introduced, &a.volunteer, &a.case.person)
+                {
+                    let values = [("requester", line(name(r))), ("volunteer", line(name(v)))];
+                    let values: Vec<(&str, &str)> =
+                        values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    if !intro.requester_by_email {
+                        l.sub.push(fill(&t.call_requester, &values));
+                    }
+                    if !intro.volunteer_by_email {
+                        l.sub.push(fill(&t.call_volunteer, &values));
+                    }
                 }
                 l.actions = buttons.for_case(&a.case, a.still_going);
                 l
@@ -829,6 +926,16 @@ impl Buttons<'_> {
                     None
                 },
             ],
+            // The volunteer's answer, when an organizer called them.
+            (_, CaseState::Offered) => {
+                let volunteer = case.volunteer_id.as_deref();
+                let answer =
+                    |label: &str, action| self.link(label, action, id, volunteer, case.version, "");
+                vec![
+                    answer(&t.btn_accept, ActionKind::Accept),
+                    answer(&t.btn_refuse, ActionKind::Refuse),
+                ]
+            }
             (_, CaseState::Closed) => vec![],
         };
         buttons.into_iter().flatten().collect()
@@ -923,16 +1030,26 @@ fn action_line(a: &ActionView, t: &DigestTexts, tz: &str) -> Line {
         ActionKind::ContactDropped => &t.contact_dropped,
         ActionKind::IdentityClash => &t.identity_clash,
         ActionKind::DetailsChanged => &t.details_changed,
+        ActionKind::Accept => &t.action_accept,
+        ActionKind::Refuse if a.action.detail.starts_with("no_answer") => &t.action_no_answer,
+        ActionKind::Refuse => &t.action_refuse,
+        ActionKind::CantConnect if a.action.detail == "volunteer" => {
+            &t.action_cant_connect_volunteer
+        }
+        ActionKind::CantConnect => &t.action_cant_connect_requester,
+        ActionKind::CheckIn if a.action.detail == "got_it" => &t.action_got_it,
+        ActionKind::CheckIn => &t.action_not_yet,
     };
-    let text = fill(
-        template,
-        &[
-            ("person", &person),
-            ("volunteer", &volunteer),
-            ("detail", &a.action.detail),
-            ("record", a.action.volunteer_id.as_deref().unwrap_or("")),
-        ],
-    );
+    let values = [
+        ("person", person.as_str()),
+        ("volunteer", volunteer.as_str()),
+        ("detail", a.action.detail.as_str()),
+        ("record", a.action.volunteer_id.as_deref().unwrap_or("")),
+    ];
+    let mut text = fill(template, &values);
+    if a.action.kind == ActionKind::Refuse && a.action.detail == "no_answer_paused" {
+        text = format!("{text} — {}", fill(&t.paused_unanswered, &values));
+    }
     Line {
         lead: local(a.action.at, tz, "%Y-%m-%d %H:%M"),
         rest: text,

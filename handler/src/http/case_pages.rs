@@ -149,6 +149,7 @@ fn area(p: &Person) -> String {
 fn state_word(state: CaseState, t: &DigestTexts) -> &str {
     match state {
         CaseState::Open => &t.state_open,
+        CaseState::Offered => &t.state_offered,
         CaseState::Matched => &t.state_matched,
         CaseState::Funded => &t.state_funded,
         CaseState::Closed => &t.state_closed,
@@ -233,6 +234,8 @@ fn what(link: &ActionLink, s: &Subject, t: &DigestTexts) -> String {
         (ActionKind::Merge, _) => &t.page_merge,
         (ActionKind::TwoPeople, _) => &t.page_two_people,
         (ActionKind::Unmerge, _) => &t.page_unmerge,
+        (ActionKind::Accept, _) => &t.page_accept,
+        (ActionKind::Refuse, _) => &t.page_refuse,
         // Never signed into a link (`ActionKind::made_from_a_link`).
         _ => &t.refused_other,
     };
@@ -432,6 +435,8 @@ pub(super) async fn act<S: CaseDesk>(State(app): State<Arc<App<S>>>, body: Bytes
                 ActionKind::Close => Act::Close(link.close_reason()),
                 ActionKind::Fund => Act::Fund,
                 ActionKind::Reopen => Act::Reopen,
+                ActionKind::Accept => Act::Accept,
+                ActionKind::Refuse => Act::Refuse { no_answer: false },
                 // Keep; the others are answered above.
                 _ => Act::Keep,
             };

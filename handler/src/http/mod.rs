@@ -63,6 +63,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::domain::{self, Retention};
 
+mod case_answers;
 pub mod case_pages;
 pub mod forwarded;
 pub mod own_page;

@@ -168,6 +168,8 @@ fn case_line(
         (CaseState::Open, CaseKind::Funding) => {
             t.money_waiting.of(lang, days_since(case.opened_at, now))
         }
+        // An offer waits for the volunteer's yes: still looking, for them.
+        (CaseState::Offered, _) => t.looking.of(lang, days_since(case.opened_at, now)),
         (CaseState::Matched, _) => t.matched.clone(),
         (CaseState::Funded, _) => t.funded.clone(),
         (CaseState::Closed, _) => fill(
@@ -212,12 +214,14 @@ async fn live_standing<S: CaseDesk>(
         }
     }
     let volunteer = person.submission.has_role(Role::Shopper) && standing.merged_into.is_none();
-    let paused = standing.paused_until.is_some_and(|until| until > now);
+    let paused = standing.paused_at(now);
     if volunteer {
         lines.push(t.volunteer.clone());
     }
-    if let Some(until) = standing.paused_until.filter(|_| paused) {
+    if let Some(until) = standing.paused_until.filter(|u| *u > now) {
         lines.push(fill(&t.paused, &[("date", &date(until))]));
+    } else if paused {
+        lines.push(t.paused_unanswered.clone());
     }
     let own_cases = cases.iter().filter(|c| c.person_id == person.id);
     let shown = format!(
@@ -491,8 +495,29 @@ pub(super) async fn show<S: IntakeStore + CaseDesk>(
     }
     let tz = time_zone(&app);
     let date = |at: Timestamp| spoken_date(&strings.messages, at, &tz);
+    // A case to answer about (an offer, a match): only on the record's own page.
+    let boxes = match &opened {
+        Opened::Live(_, person) => {
+            let asked_case = query_value(&query, "case");
+            match super::case_answers::boxes(
+                &app.store,
+                person,
+                asked_case.as_deref(),
+                &token,
+                &lang,
+                strings,
+                &date,
+            )
+            .await
+            {
+                Ok(html) => html,
+                Err(e) => return unavailable(&e),
+            }
+        }
+        _ => String::new(),
+    };
     let body = format!(
-        "{}{}",
+        "{}{boxes}{}",
         switch(&app, &token, &lang),
         standing_html(&token, &lang, t, &standing, &date)
     );
@@ -564,6 +589,47 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
         &asked_lang(&fields).unwrap_or_else(|| link.lang.code().to_owned()),
     );
     let t = &strings.own_page;
+    let back = format!(
+        "<p><a href=\"me?t={}&amp;lang={}\">{}</a></p>",
+        esc(&token),
+        esc(&lang),
+        esc(&t.back_to_page)
+    );
+    if query_value(&fields, "do").as_deref() == Some("case") {
+        let Some(answer) = super::case_answers::asked(|k| query_value(&fields, k)) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        // A held page answers nothing about a case.
+        let answered = match &opened {
+            Opened::Live(_, person) => {
+                super::case_answers::answer(
+                    &app.store,
+                    person,
+                    &answer,
+                    strings,
+                    &app.site.config.discord_url,
+                    now,
+                )
+                .await
+            }
+            _ => Ok(super::case_answers::Answered {
+                status: StatusCode::CONFLICT,
+                said: strings.pairing.offer_gone.clone(),
+            }),
+        };
+        return match answered {
+            Ok(a) => {
+                let title = if a.status == StatusCode::OK {
+                    &t.title
+                } else {
+                    &t.refused
+                };
+                let body = format!("<p>{}</p>{back}", esc(&a.said));
+                own_page(a.status, &lang, strings, title, &body)
+            }
+            Err(e) => unavailable(&e),
+        };
+    }
     let Some(asked) = asked(&fields) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -573,12 +639,6 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
     };
     let tz = time_zone(&app);
     let date = |at: Timestamp| spoken_date(&strings.messages, at, &tz);
-    let back = format!(
-        "<p><a href=\"me?t={}&amp;lang={}\">{}</a></p>",
-        esc(&token),
-        esc(&lang),
-        esc(&t.back_to_page)
-    );
     let refused = |standing: &Standing| {
         let body = format!(
             "<p>{}</p>{}",

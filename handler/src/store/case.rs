@@ -66,6 +66,9 @@ impl CaseKind {
 pub enum CaseState {
     /// Waiting: for a volunteer (delivery) or for money (funding).
     Open,
+    /// Offered to a volunteer shopper, who has not said yes yet (delivery):
+    /// it weighs in their load as a match does.
+    Offered,
     /// A volunteer shopper is helping (delivery).
     Matched,
     /// The network is paying for the groceries (funding).
@@ -79,6 +82,7 @@ impl CaseState {
     pub fn name(self) -> &'static str {
         match self {
             CaseState::Open => "open",
+            CaseState::Offered => "offered",
             CaseState::Matched => "matched",
             CaseState::Funded => "funded",
             CaseState::Closed => "closed",
@@ -164,10 +168,72 @@ pub struct Case {
     /// Volunteers an organizer declined for this case: never suggested again.
     #[serde(default)]
     pub declined: Vec<String>,
+    /// While offered: when, and whether the volunteer was asked by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Offer>,
+    /// Once the volunteer said yes: how each side was introduced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introduced: Option<Introduced>,
+    /// Someone asked for an organizer while it is matched ("Can't
+    /// connect?" from the requester, "Not yet" at the check-in): first in
+    /// the next digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Flag>,
     /// 1 when opened, +1 on each change.
     pub version: u64,
     /// When it is deleted (the person's retention).
     pub expires_at: Timestamp,
+}
+
+/// An offer of a case to a volunteer shopper, waiting for their answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// When an organizer made it.
+    pub at: Timestamp,
+    /// The offer email's id, if the volunteer was reachable by email then
+    /// (none: an organizer calls them and records the answer).
+    pub message: Option<String>,
+    /// The offer email could not be delivered (given up, withheld): an
+    /// organizer calls instead, and it never runs out as "no answer".
+    #[serde(default)]
+    pub undelivered: bool,
+}
+
+impl Offer {
+    /// Whether the volunteer was asked by an email that was not refused.
+    pub fn by_email(&self) -> bool {
+        self.message.is_some() && !self.undelivered
+    }
+}
+
+/// How the two sides of a match were introduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Introduced {
+    /// When.
+    pub at: Timestamp,
+    /// The requester got the volunteer's contact by email.
+    pub requester_by_email: bool,
+    /// The volunteer got the requester's details by email.
+    pub volunteer_by_email: bool,
+}
+
+/// Why a matched case asks for an organizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagReason {
+    /// The requester pressed "Can't connect?".
+    CantConnect,
+    /// The requester answered the check-in with "Not yet".
+    NotYet,
+}
+
+/// A matched case asking for an organizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    /// When.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: FlagReason,
 }
 
 impl Case {
@@ -179,6 +245,9 @@ impl Case {
             volunteer_id: None,
             matched_at: None,
             closed: None,
+            offer: None,
+            introduced: None,
+            flag: None,
             changed_at: now,
             version: self.version + 1,
             ..self.clone()
@@ -208,6 +277,9 @@ impl Case {
             closed: None,
             asked_again_after,
             declined: Vec::new(),
+            offer: None,
+            introduced: None,
+            flag: None,
             version: 1,
             expires_at,
         }
@@ -218,10 +290,10 @@ impl Case {
         case_id.rsplit_once('.').map(|(person, _)| person)
     }
 
-    /// Whether it holds a volunteer's capacity.
+    /// Whether it holds a volunteer's capacity (an offer weighs as a match).
     pub fn holds_volunteer(&self) -> Option<&str> {
         match self.state {
-            CaseState::Matched => self.volunteer_id.as_deref(),
+            CaseState::Offered | CaseState::Matched => self.volunteer_id.as_deref(),
             _ => None,
         }
     }
@@ -283,6 +355,20 @@ pub enum ActionKind {
     IdentityClash,
     /// A person changed their details on their own page (`by` person).
     DetailsChanged,
+    /// The volunteer said yes to an offer (`by` person, or an organizer
+    /// who called them): the case is matched and both sides introduced
+    /// (`detail`: who was told by email, who is called).
+    Accept,
+    /// The volunteer said "not this time" (`by` person, or an organizer),
+    /// or did not answer in time (`by` store, `detail` `no_answer`): the
+    /// case waits again and that pair is never suggested again.
+    Refuse,
+    /// "Can't connect?": the volunteer's puts the case back to waiting;
+    /// the requester's asks an organizer to step in (`detail` says whose).
+    CantConnect,
+    /// The requester answered the check-in (`detail` `got_it`: closed as
+    /// done; `not_yet`: first in the next digest).
+    CheckIn,
 }
 
 impl ActionKind {
@@ -307,6 +393,10 @@ impl ActionKind {
             ActionKind::ContactDropped => "contact_dropped",
             ActionKind::IdentityClash => "identity_clash",
             ActionKind::DetailsChanged => "details_changed",
+            ActionKind::Accept => "accept",
+            ActionKind::Refuse => "refuse",
+            ActionKind::CantConnect => "cant_connect",
+            ActionKind::CheckIn => "check_in",
         }
     }
 
@@ -324,7 +414,9 @@ impl ActionKind {
             | ActionKind::Keep
             | ActionKind::Merge
             | ActionKind::TwoPeople
-            | ActionKind::Unmerge => true,
+            | ActionKind::Unmerge
+            | ActionKind::Accept
+            | ActionKind::Refuse => true,
             ActionKind::Erase
             | ActionKind::SentUnderTwoNames
             | ActionKind::MailStopped
@@ -332,7 +424,9 @@ impl ActionKind {
             | ActionKind::ContactConfirmed
             | ActionKind::ContactDropped
             | ActionKind::IdentityClash
-            | ActionKind::DetailsChanged => false,
+            | ActionKind::DetailsChanged
+            | ActionKind::CantConnect
+            | ActionKind::CheckIn => false,
         }
     }
 
@@ -357,6 +451,10 @@ impl ActionKind {
             ActionKind::ContactDropped,
             ActionKind::IdentityClash,
             ActionKind::DetailsChanged,
+            ActionKind::Accept,
+            ActionKind::Refuse,
+            ActionKind::CantConnect,
+            ActionKind::CheckIn,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -600,6 +698,10 @@ pub struct Standing {
     /// not only in the action log, which expires earlier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub carried: Vec<CarriedCase>,
+    /// Offers this volunteer left unanswered in a row: at
+    /// [`UNANSWERED_PAUSES`] they are paused until they say "I'm back".
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unanswered: u32,
     /// 0 before the first write, then +1 on each.
     #[serde(default)]
     pub version: u64,
@@ -610,7 +712,22 @@ pub struct Standing {
     pub expires_at: Timestamp,
 }
 
+/// Offers left unanswered in a row that pause a volunteer until they say
+/// "I'm back".
+pub const UNANSWERED_PAUSES: u32 = 2;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Standing {
+    /// Whether nobody is offered to them at `now`: paused until a later
+    /// day, or after [`UNANSWERED_PAUSES`] unanswered offers until they
+    /// come back.
+    pub fn paused_at(&self, now: Timestamp) -> bool {
+        self.paused_until.is_some_and(|until| until > now) || self.unanswered >= UNANSWERED_PAUSES
+    }
+
     /// The version a write of `self` expects to find stored.
     pub fn expected_version(&self) -> u64 {
         self.version.saturating_sub(1)

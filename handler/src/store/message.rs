@@ -42,6 +42,22 @@ pub enum MessageKind {
     /// sign-up was changed", with their page's "Yes, that was me" and "I
     /// didn't make this change". Outside the receipts' caps.
     ContactChanged,
+    /// To a volunteer: a neighbour near them needs groceries — area,
+    /// household size, languages, distance, since when; no name, note or
+    /// contact — with "Yes, I can shop for them" and "Not this time".
+    Offer,
+    /// To each side of a match: who the other is and how to reach them
+    /// (confirmed contacts only), with "Can't connect?".
+    Introduction,
+    /// To the requester, some days after the introduction: "Did you get
+    /// your groceries?".
+    CheckIn,
+    /// To the volunteer, once the requester said they got their groceries.
+    ThankYou,
+    /// Not mailed: the offer's answer time running out, due
+    /// `offer_hours` after the mail service accepted the offer ([`Message::about`]
+    /// is the offer email's id). The sender carries it out on its schedule.
+    OfferRunsOut,
 }
 
 impl MessageKind {
@@ -52,7 +68,25 @@ impl MessageKind {
             MessageKind::ChangeReceipt => "change_receipt",
             MessageKind::LinkAgain => "link_again",
             MessageKind::ContactChanged => "contact_changed",
+            MessageKind::Offer => "offer",
+            MessageKind::Introduction => "introduction",
+            MessageKind::CheckIn => "check_in",
+            MessageKind::ThankYou => "thank_you",
+            MessageKind::OfferRunsOut => "offer_runs_out",
         }
+    }
+
+    /// Whether it is about a case ([`Message::case_id`]): rendered from the
+    /// case as it is when sent, and not sent once the case moved on.
+    pub fn is_about_a_case(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Offer
+                | MessageKind::Introduction
+                | MessageKind::CheckIn
+                | MessageKind::ThankYou
+                | MessageKind::OfferRunsOut
+        )
     }
 
     /// Whether it counts against [`RECEIPTS_PER_ADDRESS`] (security notices
@@ -143,8 +177,13 @@ pub struct Message {
     pub lang: Lang,
     /// What it says.
     pub kind: MessageKind,
-    /// The reference of the submission it is about.
+    /// The reference of the submission it is about (for a message about a
+    /// case: the case's id; for [`MessageKind::OfferRunsOut`]: the offer
+    /// email's id).
     pub about: String,
+    /// The case it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
     /// The private link's token it carries, only until the mail service
     /// accepted it (the store keeps the link's hash alone).
     #[serde(default)]
@@ -178,6 +217,7 @@ impl Message {
             lang,
             kind,
             about: about.to_owned(),
+            case_id: None,
             link: None,
             created_at: now,
             state: MessageState::Waiting {

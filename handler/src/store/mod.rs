@@ -91,7 +91,7 @@ pub mod sqlite;
 
 pub use case::{
     ActionKind, Actor, CarriedCase, Case, CaseAction, CaseKind, CaseState, CloseReason, ClosedCase,
-    MergedRecords, Standing,
+    Flag, FlagReason, Introduced, MergedRecords, Offer, Standing, UNANSWERED_PAUSES,
 };
 pub use plan::{CaseChange, Kept, MergeChange, Plan, Planner, UnmergeChange, Write};
 
@@ -1132,8 +1132,11 @@ pub trait IntakeStore: Records {
     ) -> impl Future<Output = Result<Option<page_link::PageLink>, StoreError>> + Send;
 }
 
-/// The organizers' case desk (the action pages, `mutualaid cases`): a volunteer's load.
-pub trait CaseDesk: Records {
+/// The organizers' case desk (the action pages, `mutualaid cases`, the
+/// answers on people's own pages): a volunteer's load, and the outbox's
+/// reads (an offer or an introduction goes by email only to an address
+/// whose mail was not stopped).
+pub trait CaseDesk: SenderStore {
     /// Volunteers' loads: the delivery cases matched to each, as the
     /// counter [`Write::Load`] moves keeps it, as (volunteer, load) in the
     /// order asked (0 where none is kept).
@@ -1144,7 +1147,7 @@ pub trait CaseDesk: Records {
 }
 
 /// The digest: what is pending, marking it reported, the lease and manifest, a record's earlier versions, the counts.
-pub trait DigestStore: CaseDesk + SenderStore {
+pub trait DigestStore: CaseDesk {
     /// A record's submission as it was at `version`.
     fn version(
         &self,

@@ -387,8 +387,8 @@ fn count_active_cases_and_loads(tx: &rusqlite::Transaction) -> Result<(), StoreE
     )
     .map_err(unavailable)?;
     tx.execute(
-        "INSERT OR REPLACE INTO loads (volunteer_id, n) SELECT volunteer_id, COUNT(*) FROM cases WHERE state = ?1 AND volunteer_id IS NOT NULL GROUP BY volunteer_id",
-        [CaseState::Matched.name()],
+        "INSERT OR REPLACE INTO loads (volunteer_id, n) SELECT volunteer_id, COUNT(*) FROM cases WHERE state IN (?1, ?2) AND volunteer_id IS NOT NULL GROUP BY volunteer_id",
+        [CaseState::Matched.name(), CaseState::Offered.name()],
     )
     .map_err(unavailable)?;
     Ok(())
@@ -523,12 +523,13 @@ impl SqliteStore {
                      SELECT 1 FROM cases c WHERE c.person_id = people.id
                      AND (c.state != ?3 OR json_extract(c.record, '$.changed_at') > ?1 - ?2))
                  AND NOT EXISTS (
-                     SELECT 1 FROM cases v WHERE v.volunteer_id = people.id AND v.state = ?4)",
+                     SELECT 1 FROM cases v WHERE v.volunteer_id = people.id AND v.state IN (?4, ?5))",
                 params![
                     now,
                     span,
                     CaseState::Closed.name(),
-                    CaseState::Matched.name()
+                    CaseState::Matched.name(),
+                    CaseState::Offered.name()
                 ],
             )
             .map_err(unavailable)

@@ -228,7 +228,9 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
             .collect();
         assert_eq!(
             buttons,
-            ["Confirm Vic Helper as the volunteer shopper for Rita Lopez"]
+            [
+                "Offer the request of Rita Lopez to Vic Helper: they are asked first, and introduced when they say yes"
+            ]
         );
         assert!(
             page.body.contains("Groceries delivered") || page.body.contains("groceries delivered")
@@ -237,7 +239,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     let cases = store.cases_of(&rita).await.expect("cases");
     assert_eq!(cases[0].state, CaseState::Open, "a GET changes nothing");
 
-    // POST (the button): matched, once.
+    // POST (the button): offered to Vic, once.
     let page = get(&app, &confirm).await;
     let done = press(&app, &page.body).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
@@ -245,7 +247,7 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     let case = &store.cases_of(&rita).await.expect("cases")[0];
     assert_eq!(
         (case.state, case.volunteer_id.as_deref()),
-        (CaseState::Matched, Some(vic.as_str()))
+        (CaseState::Offered, Some(vic.as_str()))
     );
     let next = digest_html(
         &store,
@@ -254,13 +256,14 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
         &dir.path().join("outbox"),
     )
     .await;
+    // Vic never verified an email: a call to make, and his answer's buttons.
     assert!(
-        next.contains("Matched and active (1)")
-            && next.contains("with Vic Helper (92004 Borrego Springs)"),
-        "the next digest shows the pair under matched: {next}"
+        next.contains("Offered to a volunteer, waiting for their answer (1)")
+            && next.contains("call Vic Helper to offer it"),
+        "the next digest shows the offer as a call: {next}"
     );
     assert!(
-        next.contains("confirmed Rita L. with Vic H."),
+        next.contains("offered the request of Rita L. to Vic H."),
         "and the action: {next}"
     );
     // Replayed: nothing changes, and the page says what changed and when.
@@ -268,10 +271,35 @@ async fn a_link_from_the_digest_shows_a_page_and_only_its_button_acts() {
     assert_eq!(replay.status, StatusCode::CONFLICT);
     assert!(
         replay.body.contains(
-            "The case changed after this digest was sent: it is matched since 2026-11-27"
+            "The case changed after this digest was sent: it is offered to a volunteer since 2026-11-27"
         ),
         "{}",
         replay.body
+    );
+    // The organizer called Vic, who said yes: matched.
+    let accept = link(&next, "accept");
+    let page = get(&app, &accept).await;
+    assert!(
+        page.body
+            .contains("Record that Vic Helper said yes to shopping for Rita Lopez"),
+        "{}",
+        page.body
+    );
+    let done = press(&app, &page.body).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let case = &store.cases_of(&rita).await.expect("cases")[0];
+    assert_eq!(case.state, CaseState::Matched);
+    let after = digest_html(
+        &store,
+        &digest_config(&keys, mutualaid_forms::Lang::EN, 1),
+        NOON + 200,
+        &dir.path().join("outbox"),
+    )
+    .await;
+    assert!(
+        after.contains("Matched and active (1)")
+            && after.contains("with Vic Helper (92004 Borrego Springs)"),
+        "the next digest shows the pair under matched: {after}"
     );
 
     // Altered: refused, saying so; expired: refused, saying when.
@@ -892,7 +920,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let (_, page) = emulator.invoke(opening(&confirm)).await;
     assert_eq!(page["statusCode"], 200, "{page}");
     let page = page["body"].as_str().expect("a page").to_owned();
-    assert!(page.contains("Confirm Vic Helper as the volunteer shopper for Rita Lopez"));
+    assert!(page.contains("Offer the request of Rita Lopez to Vic Helper"));
     assert_eq!(
         store.cases_of(&rita).await.expect("cases")[0].state,
         CaseState::Open
@@ -911,7 +939,7 @@ async fn through_the_submit_lambda_on_dynamodb_with_the_keys_in_secrets_manager(
     let case = &store.cases_of(&rita).await.expect("cases")[0];
     assert_eq!(
         (case.state, case.volunteer_id.as_deref()),
-        (CaseState::Matched, Some(vic.as_str()))
+        (CaseState::Offered, Some(vic.as_str()))
     );
     let (_, replay) = emulator.invoke(post).await;
     assert_eq!(replay["statusCode"], 409, "{replay}");

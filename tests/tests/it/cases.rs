@@ -181,6 +181,12 @@ async fn over_several_days<S: Store>(store: S) {
         )
         .await
         .expect("confirmed");
+    // An offer first; Vic's yes (recorded by the organizer who called him) matches.
+    assert_eq!(matched.state, CaseState::Offered);
+    let matched = org
+        .act(&matched, Act::Accept, NOON + DAY + 125)
+        .await
+        .expect("accepted");
     assert_eq!(matched.state, CaseState::Matched);
     // The same link again: the case moved on, nothing changes.
     let replay = org
@@ -235,7 +241,7 @@ async fn over_several_days<S: Store>(store: S) {
     assert!(section(&day_3, "Volunteers at capacity").contains("Vic Helper"));
     assert!(
         section(&day_3, "What was done since the last digest")
-            .contains("confirmed Rita L. with Vic H."),
+            .contains("offered the request of Rita L. to Vic H."),
         "{day_3}"
     );
     let money = section(&day_3, "Money for groceries: asked and offered");
@@ -449,7 +455,7 @@ async fn households_declines_pauses_and_races<S: Store + Clone>(store: S) {
     assert!(matches!(
         loser,
         Err(Refusal::Moved {
-            state: CaseState::Matched,
+            state: CaseState::Offered,
             ..
         })
     ));
@@ -548,12 +554,12 @@ async fn a_volunteers_own_number_holds_under_concurrent_confirms<S: Store + Clon
     let mut matched = 0;
     for id in &cases {
         let case = store.case(id).await.expect("read").expect("the case");
-        if case.state == CaseState::Matched {
+        if case.state == CaseState::Offered {
             assert_eq!(case.volunteer_id.as_deref(), Some(vic_id.as_str()));
             matched += 1;
         }
     }
-    assert_eq!(matched, 1, "he holds one");
+    assert_eq!(matched, 1, "he is offered one");
     assert_eq!(
         store
             .loads(std::slice::from_ref(&vic_id))
@@ -613,6 +619,18 @@ async fn a_pending_contact_never_appears_in_a_pairing<S: Store + Clone>(store: S
         None,
         Act::Confirm { volunteer: vic_id },
         NOON + 7_200,
+        3,
+        mutualaid_handler::store::Actor::Link,
+    )
+    .await
+    .expect("acted")
+    .expect("offered");
+    cases::act(
+        &store,
+        &case,
+        None,
+        Act::Accept,
+        NOON + 7_260,
         3,
         mutualaid_handler::store::Actor::Link,
     )
@@ -739,13 +757,20 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
     assert!(line.contains("\tdelivery\topen\t2\t"), "{line}");
     let (ok, out, err) = run(&["confirm", &case_id, &vic.person_id, "--cap", "1"]);
     assert!(ok, "{err}");
-    assert!(out.contains("is now matched"), "{out}");
+    assert!(out.contains("is now offered"), "{out}");
     let (ok, _, err) = run(&["confirm", &case_id, &vic.person_id]);
     assert!(!ok, "a second confirmation is refused");
     assert!(
-        err.contains("Nothing changed: the case changed since: it is matched"),
+        err.contains("Nothing changed: the case changed since: it is offered"),
         "{err}"
     );
+    let (ok, list, _) = run(&["list"]);
+    assert!(ok && list.contains("\toffered\t"), "{list}");
+    // Vic has no verified email: the organizer called him, and he said yes.
+    let (ok, out, err) = run(&["accept", &case_id]);
+    assert!(ok && out.contains("is now matched"), "{out}{err}");
+    let (ok, _, err) = run(&["refuse", &case_id]);
+    assert!(!ok && err.contains("it is matched"), "{err}");
     let (ok, list, _) = run(&["list"]);
     assert!(
         ok && list.contains("\tmatched\t0\tRita Lopez\tVic Helper"),
@@ -786,7 +811,9 @@ fn mutualaid_cases_lists_and_acts_from_the_command_line() {
         .collect();
     assert_eq!(
         kinds,
-        ["merge", "unmerge", "merge", "confirm", "close", "pause"],
+        [
+            "merge", "unmerge", "merge", "confirm", "accept", "close", "pause"
+        ],
         "{actions}"
     );
     assert!(
@@ -849,6 +876,18 @@ async fn sqlite_finds_every_open_request_and_load_again_when_schema_5_opens() {
                 volunteer: vic.person_id.clone(),
             },
             NOON + 180,
+            1,
+            mutualaid_handler::store::Actor::Cli,
+        )
+        .await
+        .expect("store")
+        .expect("offered");
+        cases::act(
+            &store,
+            &case.id,
+            None,
+            Act::Accept,
+            NOON + 190,
             1,
             mutualaid_handler::store::Actor::Cli,
         )

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use mutualaid_handler::cases::{self, Act};
+use mutualaid_handler::cases;
 use mutualaid_handler::domain::{self, Accepted};
 use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::roles::*;
@@ -76,20 +76,9 @@ async fn household<S: Store>(store: &S) -> Household {
         .await
         .expect("cases")
         .remove(0);
-    cases::act(
-        store,
-        &case.id,
-        None,
-        Act::Confirm {
-            volunteer: jose.person_id.clone(),
-        },
-        NOON - 500,
-        3,
-        mutualaid_handler::store::Actor::Cli,
-    )
-    .await
-    .expect("store")
-    .expect("matched");
+    mutualaid_tests::matched(store, &case.id, &jose.person_id, NOON - 500, 3)
+        .await
+        .expect("matched");
     Household { maria, jose, ana }
 }
 
@@ -534,20 +523,9 @@ async fn the_digest_function_deletes_one_person_on_dynamodb_when_asked() {
     )
     .await
     .expect("vic");
-    cases::act(
-        &store,
-        &ana_case.id,
-        None,
-        Act::Confirm {
-            volunteer: vic.person_id,
-        },
-        NOON + 60,
-        1,
-        mutualaid_handler::store::Actor::Cli,
-    )
-    .await
-    .expect("store")
-    .expect("matched with someone else");
+    mutualaid_tests::matched(&store, &ana_case.id, &vic.person_id, NOON + 60, 1)
+        .await
+        .expect("matched with someone else");
 }
 
 #[test]
@@ -799,21 +777,9 @@ async fn jose_helped_and_helping<S: Store>(store: &S) -> Stopped {
     }
 }
 
-/// Confirms `volunteer` for a case at cap 1.
+/// Matches `volunteer` with a case at cap 1 (offered, and their yes).
 async fn confirm<S: Store>(store: &S, case: &str, volunteer: &str) -> Result<Case, cases::Refusal> {
-    cases::act(
-        store,
-        case,
-        None,
-        Act::Confirm {
-            volunteer: volunteer.to_owned(),
-        },
-        NOON - 300,
-        1,
-        mutualaid_handler::store::Actor::Cli,
-    )
-    .await
-    .expect("store")
+    mutualaid_tests::matched(store, case, volunteer, NOON - 300, 1).await
 }
 
 /// Jose's erasure stopped after each step of the record's removal but the

@@ -17,6 +17,7 @@ mod infra; // the SAM template agrees with the code
 mod intake; // nobody merged, overwritten or told who is on record: serve and the submit Lambda
 mod languages; // issue 16: a third language, right to left, is config plus content
 mod merge; // two records of one person made one, by an organizer: cases folded, nobody hidden; races; both stores
+mod offers; // issue 27: the offer before a match, the introduction, the check-in; both stores
 mod own_page; // issue 26: each person's own page: where they stand, buttons bound to what it showed, held pages, the link again; both stores
 mod production; // issue 15: serve --production behind Caddy, the digest on its schedule
 mod readme; // the README's code map matches the tree

@@ -200,15 +200,19 @@ async fn one_person_twice<S: Store>(store: S) {
         .await;
     let (ana, ana_again) = rosa_twice(&org, "bb").await;
     let first = org.case_of(&ana, CaseKind::Delivery).await;
-    org.act(
-        &first,
-        Act::Confirm {
-            volunteer: vic.person_id.clone(),
-        },
-        NOON + 3 * DAY,
-    )
-    .await
-    .expect("confirmed");
+    let offered = org
+        .act(
+            &first,
+            Act::Confirm {
+                volunteer: vic.person_id.clone(),
+            },
+            NOON + 3 * DAY,
+        )
+        .await
+        .expect("confirmed");
+    org.act(&offered, Act::Accept, NOON + 3 * DAY + 1)
+        .await
+        .expect("accepted");
     merge(
         &org,
         &ana.person_id,
@@ -354,7 +358,7 @@ async fn merges_race<S: Store + Clone>(store: S) {
         assert_eq!(delivery[0].opened_at, NOON - DAY);
         let confirmed_ok = confirmed.is_ok();
         match confirmed {
-            Ok(_) => assert_eq!(delivery[0].state, CaseState::Matched, "the match moved"),
+            Ok(_) => assert_eq!(delivery[0].state, CaseState::Offered, "the offer moved"),
             Err(Refusal::Moved { .. }) => assert_eq!(delivery[0].state, CaseState::Open),
             other => panic!("{other:?}"),
         }

@@ -38,7 +38,7 @@ async fn sign_up<S: Store>(store: &S, signup: mutualaid_forms::Signup, at: i64) 
 
 /// The token of the latest message to record `id` that carries one (as
 /// the mail will, once sent).
-async fn token_of<S: Store>(store: &S, id: &str) -> String {
+pub(crate) async fn token_of<S: Store>(store: &S, id: &str) -> String {
     store
         .messages_of(id)
         .await
@@ -55,7 +55,7 @@ pub(crate) fn app<S: Store + Clone>(store: &S, now: fn() -> i64) -> Router {
     router(store, &keys, 3, now)
 }
 
-async fn get(app: &Router, path: &str) -> Answer {
+pub(crate) async fn get(app: &Router, path: &str) -> Answer {
     send(
         app,
         Request::get(path).body(Body::empty()).expect("request"),
@@ -400,7 +400,8 @@ fn text_of(
     let site = mutualaid_site::Site::load(&mutualaid_tests::real_content()).expect("content");
     let letters = mutualaid_handler::outbox::Letters::new(std::sync::Arc::new(site), None, 60)
         .expect("letters");
-    let mail = mutualaid_handler::outbox::render(message, person, &letters).expect("rendered");
+    let mail =
+        mutualaid_handler::outbox::render(message, person, None, &letters).expect("rendered");
     let parsed = mail_parser::MessageParser::default()
         .parse(&mail.formatted())
         .expect("MIME")

@@ -50,20 +50,9 @@ async fn three<S: Store>(store: &S) -> (Accepted, Accepted, Accepted, Accepted) 
     let dana = sign_up(store, "Dana Shopper", "619 555 0164", &["shopper"]).await;
     close(store, &bea, T0 + 5 * DAY).await;
     let case = store.cases_of(&ana.person_id).await.expect("cases")[0].clone();
-    cases::act(
-        store,
-        &case.id,
-        None,
-        Act::Confirm {
-            volunteer: dana.person_id.clone(),
-        },
-        T0 + 2 * DAY,
-        3,
-        mutualaid_handler::store::Actor::Cli,
-    )
-    .await
-    .expect("store")
-    .expect("Dana shops for Ana");
+    mutualaid_tests::matched(store, &case.id, &dana.person_id, T0 + 2 * DAY, 3)
+        .await
+        .expect("Dana shops for Ana");
     (ana, bea, cruz, dana)
 }
 
