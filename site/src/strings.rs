@@ -214,6 +214,7 @@ pub struct PairingTexts {
     pub not_yet_done: String,
     pub requester_cant_connect_done: String,
     pub offer_gone: String,
+    pub answer_moved: String,
 }
 
 /// Words that change with a count ("1 day", "3 days"): one text for every

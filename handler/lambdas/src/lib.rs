@@ -198,6 +198,7 @@ where
         "retried": done.retried,
         "given_up": done.given_up,
         "deferred": done.deferred,
+        "timers": done.timers,
     }))
 }
 

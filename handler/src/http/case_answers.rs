@@ -193,6 +193,7 @@ pub(super) struct Answered {
 
 /// Carries out `asked` for `person`: only a button their page could show
 /// for the case as it was at the version shown.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn answer<S: CaseDesk>(
     store: &S,
     person: &Person,
@@ -200,17 +201,26 @@ pub(super) async fn answer<S: CaseDesk>(
     strings: &Strings,
     discord_url: &str,
     now: Timestamp,
+    date: &(dyn Fn(Timestamp) -> String + Sync),
 ) -> Result<Answered, StoreError> {
     let t = &strings.pairing;
     let gone = || Answered {
         status: StatusCode::CONFLICT,
         said: t.offer_gone.clone(),
     };
+    // A replay after the case moved: what changed, and when.
+    let moved = |case: &Case| Answered {
+        status: StatusCode::CONFLICT,
+        said: fill(&t.answer_moved, &[("date", &date(case.changed_at))]),
+    };
     let Some(case) = store.case(&asked.case_id).await? else {
         return Ok(gone());
     };
-    if case.version != asked.version || !answers(&case, person).contains(&asked.answer) {
+    if side(&case, person).is_none() {
         return Ok(gone());
+    }
+    if case.version != asked.version || !answers(&case, person).contains(&asked.answer) {
+        return Ok(moved(&case));
     }
     let volunteer = side(&case, person) == Some(Side::Volunteer);
     let (act, said) = match asked.answer {
@@ -248,6 +258,9 @@ pub(super) async fn answer<S: CaseDesk>(
             status: StatusCode::OK,
             said,
         },
-        Err(_) => gone(),
+        Err(_) => match store.case(&case.id).await? {
+            Some(now_case) => moved(&now_case),
+            None => gone(),
+        },
     })
 }

@@ -602,6 +602,8 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
         // A held page answers nothing about a case.
         let answered = match &opened {
             Opened::Live(_, person) => {
+                let tz = time_zone(&app);
+                let date = |at: Timestamp| spoken_date(&strings.messages, at, &tz);
                 super::case_answers::answer(
                     &app.store,
                     person,
@@ -609,6 +611,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
                     strings,
                     &app.site.config.discord_url,
                     now,
+                    &date,
                 )
                 .await
             }

@@ -192,6 +192,10 @@ fn a_week_after_intro() -> i64 {
     OFFER_SENT + 120 + 7 * 86_400 + 60
 }
 
+fn two_days_after_the_second_offer() -> i64 {
+    OFFER_SENT + 50 * 3_600 + 10 + 49 * 3_600
+}
+
 fn digest_lines(text: &str) -> String {
     text.replace("\r\n", "\n")
 }
@@ -270,6 +274,11 @@ async fn the_offer_names_no_one_and_a_yes_introduces_both_in_their_languages<S: 
     // A replay, once it moved on: refused, nothing changes.
     let again = press(&app, &yes, &[]).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(
+        again.body.contains("This changed on November 26, 2026"),
+        "what changed and when: {}",
+        again.body
+    );
 
     let matched = store.case(&case.id).await.expect("read").expect("case");
     assert_eq!(matched.state, CaseState::Matched);
@@ -662,18 +671,21 @@ async fn no_answer_in_time_puts_it_back_and_two_in_a_row_pause_the_volunteer<S: 
             .unwrap_or_default()
             .contains("Sam Whitfield")
     );
-    // A paused volunteer is offered nothing... until "I'm back".
-    cases::pause(
-        &store,
-        &sam_id,
-        0,
-        second_at + 50 * 3_600,
-        Actor::Person,
-        None,
-    )
-    .await
-    .expect("read")
-    .expect("back");
+    // His page says so, and "I'm back" ends it.
+    let second_offer = mails_to(&store, dir.path(), &sam_id, MessageKind::Offer)
+        .await
+        .pop()
+        .expect("the second offer");
+    let app = app(&store, two_days_after_the_second_offer);
+    let page = get(&app, &case_page(&second_offer.text)).await;
+    assert!(
+        page.body
+            .contains("You are paused: two offers went unanswered."),
+        "{}",
+        page.body
+    );
+    let back = press(&app, &button(&page.body, "back"), &[]).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     let standing = cases::standing_of(&store, &sam_id)
         .await
         .expect("read")
@@ -1041,4 +1053,124 @@ mutualaid_tests::on_both_stores!(
     erasing_a_side_cancels_the_messages_about_the_case
         => sqlite_erasing_a_side_cancels_the_messages_about_the_case,
         dynamodb_erasing_a_side_cancels_the_messages_about_the_case
+);
+
+async fn an_offer_that_cannot_be_delivered_is_a_call_and_never_runs_out<S: Store + Clone>(
+    store: S,
+) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rosa_id = sign_up(&store, rosa()).await;
+    let sam_id = sign_up(&store, sam()).await;
+    verify(&store, &sam_id, "Sam Whitfield").await;
+    let receipt = token_of(&store, &sam_id).await;
+    deliver(&store, dir.path(), NOON + 120).await;
+    let case = delivery_case(&store, &rosa_id).await;
+    confirm(&store, &case.id, &sam_id, CONFIRMED)
+        .await
+        .expect("offered");
+    // Before it goes out, Sam's mail app's Unsubscribe stops mail to him.
+    let stopped = crate::own_page::one_click(&app(&store, minute_after_noon), &receipt).await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    let done = deliver(&store, dir.path(), OFFER_SENT).await;
+    assert_eq!((done.sent, done.withheld), (0, 1), "{done:?}");
+    let offered = store.case(&case.id).await.expect("read").expect("case");
+    assert!(
+        offered.offer.as_ref().is_some_and(|o| o.undelivered),
+        "{offered:?}"
+    );
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 60).await);
+    assert!(
+        digest.contains("the offer email to Sam Whitfield could not be delivered: call them"),
+        "{digest}"
+    );
+    // No timer was started: still offered long after offer_hours.
+    let done = deliver(&store, dir.path(), OFFER_SENT + 72 * 3_600).await;
+    assert_eq!(done.timers, 0, "{done:?}");
+    assert_eq!(
+        store
+            .case(&case.id)
+            .await
+            .expect("read")
+            .expect("case")
+            .state,
+        CaseState::Offered
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_offer_that_cannot_be_delivered_is_a_call_and_never_runs_out
+        => sqlite_an_offer_that_cannot_be_delivered_is_a_call_and_never_runs_out,
+        dynamodb_an_offer_that_cannot_be_delivered_is_a_call_and_never_runs_out
+);
+
+async fn cant_connect_asks_an_organizer_or_puts_the_case_back<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (rosa_id, sam_id, case_id) = introduced(&store, dir.path(), rosa()).await;
+    let to_rosa = the_mail(&store, dir.path(), &rosa_id, MessageKind::Introduction).await;
+    let to_sam = the_mail(&store, dir.path(), &sam_id, MessageKind::Introduction).await;
+    let app = app(&store, a_week_after_intro);
+    // Rosa's "Can't connect?": the match stays, an organizer is asked, first.
+    let page = get(&app, &case_page(&to_rosa.text)).await;
+    let asked = press(&app, &answer_fields(&page.body, "cant_connect"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked.body.contains("intervendrá un organizador"),
+        "{}",
+        asked.body
+    );
+    let case = store.case(&case_id).await.expect("read").expect("case");
+    assert_eq!(case.state, CaseState::Matched);
+    let digest =
+        digest_lines(&crate::receipts::digest_text(&store, a_week_after_intro() + 60).await);
+    assert!(
+        digest.contains("Rosa Quintana pressed “Can't connect?” about Sam Whitfield"),
+        "{digest}"
+    );
+    assert!(
+        digest.find("Asked for an organizer (1)") < digest.find("Still waiting"),
+        "first: {digest}"
+    );
+    assert!(
+        digest.contains("Rosa Q. could not connect with Sam W."),
+        "{digest}"
+    );
+    // Sam's "Can't connect?": the case waits again, not offered to him again.
+    let page = get(&app, &case_page(&to_sam.text)).await;
+    let back = press(&app, &answer_fields(&page.body, "cant_connect"), &[]).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let case = store.case(&case_id).await.expect("read").expect("case");
+    assert_eq!(case.state, CaseState::Open);
+    assert!(case.declined.contains(&sam_id));
+    assert_eq!(cases::load(&store, &sam_id).await.expect("load"), 0);
+    let actions: Vec<(ActionKind, Actor, String)> = store
+        .actions_since(0)
+        .await
+        .expect("actions")
+        .into_iter()
+        .filter(|a| a.kind == ActionKind::CantConnect)
+        .map(|a| (a.kind, a.by, a.detail))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (
+                ActionKind::CantConnect,
+                Actor::Person,
+                "requester".to_owned()
+            ),
+            (
+                ActionKind::CantConnect,
+                Actor::Person,
+                "volunteer".to_owned()
+            ),
+        ]
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    cant_connect_asks_an_organizer_or_puts_the_case_back
+        => sqlite_cant_connect_asks_an_organizer_or_puts_the_case_back,
+        dynamodb_cant_connect_asks_an_organizer_or_puts_the_case_back
 );

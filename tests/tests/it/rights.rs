@@ -329,6 +329,20 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     .expect("merge")
     .expect("merged");
     submit.extend(log.take());
+    // The pairing reaching the people (issue 27): two neighbours who said
+    // "Yes, this is my email" on their pages (submit).
+    let (olga, sol, nia) = Box::pin(pairing_paths(
+        &store,
+        &log,
+        &app,
+        &letters,
+        &people,
+        &mut submit,
+        &mut digest,
+    ))
+    .await;
+    let _ = (olga, sol, nia);
+
     // digest: … and deletions on request (the digest function's delete
     // event): the record kept by that merge (its merge undone first), and Vic.
     let phone = Contact::phone("+16195550142").expect("a contact");
@@ -349,6 +363,161 @@ async fn run_every_path(endpoint: &str) -> Recorded {
     }
     digest.extend(log.take());
     Recorded { submit, digest }
+}
+
+/// Issue 27's paths, each call put to the function that makes it: the
+/// verifications and the organizer's offer (submit), the offer sent and
+/// its timer started (digest), the volunteer's yes on their page (submit),
+/// the introductions and the check-in (digest), the requester's "Not yet"
+/// and "Yes, thank you" (submit), the thank-you (digest); and an offer
+/// left unanswered until its timer runs out (digest).
+#[allow(clippy::too_many_arguments)]
+async fn pairing_paths(
+    store: &DynamoStore,
+    log: &CallLog,
+    app: &axum::Router,
+    letters: &mutualaid_handler::outbox::Letters,
+    people: &mutualaid_handler::mail::Outbox,
+    submit: &mut Vec<Call>,
+    digest: &mut Vec<Call>,
+) -> (String, String, String) {
+    use mutualaid_handler::cases::{self, Act};
+    use mutualaid_handler::store::Actor;
+    let sign = |name: &str, email: &str, role: &str| {
+        Submission::Signup(person(name, Some(email), None, "92004", &[role]))
+    };
+    let mut ids = Vec::new();
+    for (name, email, role) in [
+        ("Olga Offer", "olga@example.org", "delivery"),
+        ("Sol Shopper", "sol@example.org", "shopper"),
+        ("Nia Needs", "nia@example.org", "delivery"),
+    ] {
+        let id = mutualaid_handler::domain::accept(store, sign(name, email, role), NOON, KEEP)
+            .await
+            .expect("a sign-up")
+            .person_id;
+        let token = link_of(store, &id, None).await;
+        let _ = log.take(); // the test's own read
+        let page = get(app, &format!("/api/me?t={token}")).await;
+        let verified = crate::own_page::press(
+            app,
+            &crate::own_page::button(&page.body, "verify"),
+            &[("name", name)],
+        )
+        .await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        ids.push(id);
+    }
+    let (olga, sol, nia) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let case_of = async |id: &str| store.cases_of(id).await.expect("cases")[0].id.clone();
+    let olga_case = case_of(&olga).await;
+    let _ = log.take();
+    cases::act(
+        store,
+        &olga_case,
+        None,
+        Act::Confirm {
+            volunteer: sol.clone(),
+        },
+        NOON + 10,
+        3,
+        Actor::Link,
+    )
+    .await
+    .expect("store")
+    .expect("offered");
+    submit.extend(log.take());
+    let offer = link_of(store, &sol, Some(MessageKind::Offer)).await;
+    let _ = log.take();
+    let done = mutualaid_handler::outbox::deliver_due(store, people, letters, NOON + 20)
+        .await
+        .expect("delivered");
+    assert!(done.sent > 0, "{done:?}");
+    digest.extend(log.take());
+    let page = get(app, &format!("/api/me?t={offer}&case={olga_case}")).await;
+    let yes = post_answer(app, &page.body, "yes").await;
+    assert_eq!(yes.status, 200, "{}", yes.body);
+    submit.extend(log.take());
+    // The pages' clock is the next day's noon.
+    let introduced = at_noon_next_day() + 30;
+    mutualaid_handler::outbox::deliver_due(store, people, letters, introduced)
+        .await
+        .expect("delivered");
+    digest.extend(log.take());
+    let check_in = link_of(store, &olga, Some(MessageKind::CheckIn)).await;
+    let _ = log.take();
+    let week = introduced + 7 * 86_400;
+    mutualaid_handler::outbox::deliver_due(store, people, letters, week)
+        .await
+        .expect("delivered");
+    digest.extend(log.take());
+    for said in ["not_yet", "got_it"] {
+        let page = get(app, &format!("/api/me?t={check_in}")).await;
+        let answered = post_answer(app, &page.body, said).await;
+        assert_eq!(answered.status, 200, "{said}: {}", answered.body);
+    }
+    submit.extend(log.take());
+    mutualaid_handler::outbox::deliver_due(store, people, letters, week + 10)
+        .await
+        .expect("delivered");
+    digest.extend(log.take());
+    // An offer nobody answers: its timer runs out on the sender's run.
+    let nia_case = case_of(&nia).await;
+    let _ = log.take();
+    cases::act(
+        store,
+        &nia_case,
+        None,
+        Act::Confirm {
+            volunteer: sol.clone(),
+        },
+        week + 20,
+        3,
+        Actor::Link,
+    )
+    .await
+    .expect("store")
+    .expect("offered");
+    submit.extend(log.take());
+    mutualaid_handler::outbox::deliver_due(store, people, letters, week + 30)
+        .await
+        .expect("delivered");
+    let ran_out =
+        mutualaid_handler::outbox::deliver_due(store, people, letters, week + 30 + 48 * 3_600)
+            .await
+            .expect("delivered");
+    assert_eq!(ran_out.timers, 1, "{ran_out:?}");
+    digest.extend(log.take());
+    (olga, sol, nia)
+}
+
+/// Presses the case button whose answer is `said` on `page`.
+async fn post_answer(app: &axum::Router, page: &str, said: &str) -> crate::handler::Answer {
+    let fields = answer_fields(page, said);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    crate::own_page::post(app, "/api/me", &fields).await
+}
+
+/// The fields of the case button whose answer is `said`, on `page`.
+fn answer_fields(page: &str, said: &str) -> Vec<(&'static str, String)> {
+    let marker = format!("name=\"answer\" value=\"{said}\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {said} on:\n{page}"));
+    let start = page[..at].rfind("<form").expect("its form");
+    let form = &page[start..at + page[at..].find("</form>").expect("its end")];
+    let value = |name: &str| {
+        let key = format!("name=\"{name}\" value=\"");
+        form.find(&key)
+            .map(|i| &form[i + key.len()..])
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    ["t", "lang", "do", "case", "cv", "answer"]
+        .into_iter()
+        .map(|k| (k, value(k)))
+        .collect()
 }
 
 fn refused_report(function: &str, refused: &[&Call]) -> String {
@@ -527,7 +696,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     // Set-up as an operator would, while the server checks nothing yet.
     let (_, table) = stores::dynamodb_table(&endpoint, "rights").await;
     aws::edge_secret(&endpoint).await;
-    let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
+    let (secret, keys) = aws::link_keys_secret(&endpoint, &table).await;
     let sender = format!("digest-{table}@mutualaid.example.org");
     aws_sdk_sesv2::Client::new(&aws::sdk_config(&endpoint).await)
         .create_email_identity()
@@ -788,8 +957,195 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         pressed.contains("unmerge") && pressed.contains("pause"),
         "{pressed:?}"
     );
+    // Issue 27 through the Lambdas: two neighbours verify their email on
+    // their pages, an organizer's Confirm offers Olga's request to Sol, the
+    // offer goes out through SES, Sol says yes on his page, both are
+    // introduced; then an offer nobody answers runs out on the sender's run.
+    let mut ids = Vec::new();
+    for (name, email, role) in [
+        ("Olga Offer", "olga@example.org", "delivery"),
+        ("Sol Shopper", "sol@example.org", "shopper"),
+        ("Nia Needs", "nia@example.org", "delivery"),
+        ("Ray Shopper", "ray@example.org", "shopper"),
+    ] {
+        let form = format!(
+            "name={}&email={}&contact_method=email&zip=92004&roles={role}&consent=on&lang=en",
+            name.replace(' ', "+"),
+            email.replace('@', "%40")
+        );
+        let (_, answer) = emulator
+            .invoke(lambda::http_event(
+                false,
+                "/api/signup",
+                "application/x-www-form-urlencoded",
+                &form,
+                "203.0.113.9",
+            ))
+            .await;
+        assert_eq!(answer["statusCode"], 303, "{answer}");
+        let id = record_of(&digest_reader, email).await;
+        let token = link_of(&digest_reader, &id, None).await;
+        let (_, page) = emulator
+            .invoke(opening(&format!("/api/me?t={token}")))
+            .await;
+        let verify = crate::own_page::button(page["body"].as_str().expect("a page"), "verify");
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(verify.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .append_pair("name", name)
+            .finish();
+        let (_, answer) = emulator
+            .invoke(lambda::http_event(
+                false,
+                "/api/me",
+                "application/x-www-form-urlencoded",
+                &body,
+                "203.0.113.9",
+            ))
+            .await;
+        assert_eq!(answer["statusCode"], 200, "verified: {answer}");
+        ids.push(id);
+    }
+    let (olga, sol, nia, ray) = (
+        ids[0].clone(),
+        ids[1].clone(),
+        ids[2].clone(),
+        ids[3].clone(),
+    );
+    // Cap 1: Sol shops for Olga, Ray is offered Nia.
+    let offer_to = |case: mutualaid_handler::store::Case, volunteer: &str| {
+        let emulator = &emulator;
+        let keys = &keys;
+        let sol = volunteer.to_owned();
+        async move {
+            let link = mutualaid_handler::links::ActionLink {
+                action: mutualaid_handler::store::ActionKind::Confirm,
+                case: Some(case.id.clone()),
+                volunteer: Some(sol),
+                version: case.version,
+                other_version: None,
+                expires: mutualaid_handler::clock::system_clock() + 86_400,
+                lang: "en".into(),
+                detail: String::new(),
+            };
+            let path = format!("/api/case?{}", keys.sign(&link));
+            let (_, page) = emulator.invoke(opening(&path)).await;
+            assert_eq!(page["statusCode"], 200, "{page}");
+            let (_, done) = emulator
+                .invoke(lambda::http_event(
+                    false,
+                    "/api/case",
+                    "application/x-www-form-urlencoded",
+                    &button_body(page["body"].as_str().expect("a page")),
+                    "203.0.113.5",
+                ))
+                .await;
+            assert_eq!(done["statusCode"], 200, "offered: {done}");
+        }
+    };
+    let olga_case = digest_reader
+        .cases_of(&olga)
+        .await
+        .expect("cases")
+        .remove(0);
+    offer_to(olga_case.clone(), &sol).await;
+    let offer = link_of(&digest_reader, &sol, Some(MessageKind::Offer)).await;
     let _ = submit.kill();
     let _ = submit.wait();
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert!(answer["delivered"].as_u64() >= Some(1), "{answer}");
+    let read = |raw: &str| {
+        mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+            .unwrap_or_default()
+    };
+    let to_sol: Vec<String> = aws::sent_to(&endpoint, "sol@example.org")
+        .iter()
+        .map(|raw| read(raw))
+        .collect();
+    assert!(
+        to_sol
+            .iter()
+            .any(|t| t.contains("A neighbor near you needs groceries") && !t.contains("Olga")),
+        "the offer, through SES: {to_sol:?}"
+    );
+    let mut submit = start_submit(as_user(env.clone(), &submit_user));
+    let (_, page) = emulator
+        .invoke(opening(&format!("/api/me?t={offer}&case={}", olga_case.id)))
+        .await;
+    let page = page["body"].as_str().expect("a page").to_owned();
+    let (_, said) = emulator
+        .invoke(lambda::http_event(
+            false,
+            "/api/me",
+            "application/x-www-form-urlencoded",
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(answer_fields(&page, "yes"))
+                .finish(),
+            "203.0.113.9",
+        ))
+        .await;
+    assert_eq!(
+        said["statusCode"], 200,
+        "Sol's yes under submit's rights: {said}"
+    );
+    let nia_case = digest_reader.cases_of(&nia).await.expect("cases").remove(0);
+    offer_to(nia_case.clone(), &ray).await;
+    let _ = submit.kill();
+    let _ = submit.wait();
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert!(
+        answer["delivered"].as_u64() >= Some(3),
+        "two introductions and an offer: {answer}"
+    );
+    let to_olga: Vec<String> = aws::sent_to(&endpoint, "olga@example.org")
+        .iter()
+        .map(|raw| read(raw))
+        .collect();
+    assert!(
+        to_olga
+            .iter()
+            .any(|t| t.contains("Sol is a volunteer near you") && t.contains("sol@example.org")),
+        "her introduction, through SES: {to_olga:?}"
+    );
+    // Nia's offer to Ray, unanswered: its time is made to have run out (as
+    // 48 hours would), and the sender's run carries the timer out.
+    let timer = digest_reader
+        .messages_of(&nia)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.kind == MessageKind::OfferRunsOut)
+        .expect("the offer's timer, started when SES accepted it");
+    let due_now = mutualaid_handler::store::message::Message {
+        state: mutualaid_handler::store::message::MessageState::Waiting {
+            attempts: 0,
+            next_at: mutualaid_handler::clock::system_clock() - 1,
+        },
+        version: timer.version + 1,
+        ..timer.clone()
+    };
+    digest_reader
+        .carry_out(&mutualaid_handler::store::Plan {
+            writes: vec![mutualaid_handler::store::Write::Message {
+                message: due_now,
+                expected: timer.version,
+            }],
+        })
+        .await
+        .expect("the timer made due");
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert_eq!(
+        answer["timers"], 1,
+        "the timer ran under the digest's rights: {answer}"
+    );
+    let back = digest_reader
+        .case(&nia_case.id)
+        .await
+        .expect("read")
+        .expect("case");
+    assert_eq!(back.state, mutualaid_handler::store::CaseState::Open);
+    assert!(back.declined.contains(&ray));
 
     // A deletion on request: the digest function's delete event.
     let answer = run_digest(serde_json::json!({"delete": {"email": "vic@example.org"}})).await;
