@@ -886,6 +886,8 @@ async fn try_merge<S: CaseDesk>(
                     next.state = old.state;
                     next.volunteer_id = old.volunteer_id.clone();
                     next.matched_at = old.matched_at;
+                    next.offer = carried_offer(&old);
+                    next.introduced = old.introduced;
                     next.changed_at = now;
                 }
                 change.changed.push(CaseChange::new(&k, next));
@@ -904,6 +906,7 @@ async fn try_merge<S: CaseDesk>(
                     version: 1,
                     changed_at: now,
                     expires_at: kept.expires_at,
+                    offer: carried_offer(&old),
                     ..old.clone()
                 });
             }
@@ -922,6 +925,17 @@ async fn try_merge<S: CaseDesk>(
     change.action.merged = Some(record.clone());
     store.carry_out(&change.plan()).await?;
     Ok(Ok(record))
+}
+
+/// An offer carried by a merge onto another case: its email answers the
+/// case it was sent about (closed by the merge), so from here the offer is
+/// a call an organizer makes (the digest says so), never an answer that
+/// cannot come.
+fn carried_offer(old: &Case) -> Option<Offer> {
+    old.offer.as_ref().map(|offer| Offer {
+        message: None,
+        ..offer.clone()
+    })
 }
 
 /// Undoes the merge of `record` into the record it was merged into: it is
@@ -1038,6 +1052,8 @@ async fn try_unmerge<S: CaseDesk>(
                             state: carrier.state,
                             volunteer_id: carrier.volunteer_id.clone(),
                             matched_at: carrier.matched_at,
+                            offer: carried_offer(carrier),
+                            introduced: carrier.introduced,
                             changed_at: now,
                             version: waiting.version + 1,
                             ..waiting.clone()
@@ -1065,6 +1081,8 @@ async fn try_unmerge<S: CaseDesk>(
                 back.state = carrier.state;
                 back.volunteer_id = carrier.volunteer_id.clone();
                 back.matched_at = carrier.matched_at;
+                back.offer = carried_offer(carrier);
+                back.introduced = carrier.introduced;
             }
             for v in &carrier.declined {
                 if !back.declined.contains(v) {

@@ -1174,3 +1174,69 @@ mutualaid_tests::on_both_stores!(
         => sqlite_cant_connect_asks_an_organizer_or_puts_the_case_back,
         dynamodb_cant_connect_asks_an_organizer_or_puts_the_case_back
 );
+
+/// An offer carried by a merge onto the kept record's case becomes a call:
+/// its email answers the case it was sent about, which the merge closed.
+async fn an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rosa_id = sign_up(&store, rosa()).await;
+    // Her daughter's form for her: the same phone, another name as written.
+    let kept_id = sign_up(
+        &store,
+        mutualaid_forms::Signup {
+            name: "Rosa Q.".into(),
+            email: Some("daughter@example.org".into()),
+            roles: vec![mutualaid_forms::Role::Money],
+            ..rosa()
+        },
+    )
+    .await;
+    assert_ne!(rosa_id, kept_id);
+    let sam_id = sign_up(&store, sam()).await;
+    verify(&store, &sam_id, "Sam Whitfield").await;
+    deliver(&store, dir.path(), NOON + 120).await;
+    let case = delivery_case(&store, &rosa_id).await;
+    confirm(&store, &case.id, &sam_id, CONFIRMED)
+        .await
+        .expect("offered by email");
+    cases::merge(&store, &rosa_id, &kept_id, CONFIRMED + 5, Actor::Cli, None)
+        .await
+        .expect("read")
+        .expect("merged");
+    let carried = delivery_case(&store, &kept_id).await;
+    assert_eq!(carried.state, CaseState::Offered);
+    assert!(
+        carried.offer.as_ref().is_some_and(|o| !o.by_email()),
+        "{carried:?}"
+    );
+    let done = deliver(&store, dir.path(), OFFER_SENT).await;
+    assert_eq!(
+        done.sent, 0,
+        "the offer about the closed case is not sent: {done:?}"
+    );
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 60).await);
+    assert!(
+        digest.contains("call Sam Whitfield to offer it"),
+        "{digest}"
+    );
+    let matched = cases::act(
+        &store,
+        &carried.id,
+        None,
+        Act::Accept,
+        OFFER_SENT + 120,
+        3,
+        Actor::Cli,
+    )
+    .await
+    .expect("acted")
+    .expect("accepted");
+    assert_eq!(matched.state, CaseState::Matched);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer
+        => sqlite_an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer,
+        dynamodb_an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer
+);

@@ -65,6 +65,11 @@ enum Op {
         case: usize,
         volunteer: usize,
     },
+    /// The volunteer's answer to an offer: yes, or not this time.
+    Answer {
+        case: usize,
+        yes: bool,
+    },
     Close {
         case: usize,
     },
@@ -99,7 +104,7 @@ fn ops(rng: &mut Rng, n: usize) -> Vec<Op> {
     (0..n)
         .map(|_| {
             let (a, b) = (rng.below(8), rng.below(8));
-            match rng.below(20) {
+            match rng.below(22) {
                 0..=6 => Op::SignUp {
                     who: rng.below(PEOPLE.len()),
                     roles: 1 + rng.below(7),
@@ -126,6 +131,10 @@ fn ops(rng: &mut Rng, n: usize) -> Vec<Op> {
                 18 => Op::EraseStopped {
                     who: a,
                     steps: 1 + rng.below(3),
+                },
+                19..=20 => Op::Answer {
+                    case: a,
+                    yes: b % 3 != 0,
                 },
                 _ => Op::Digest,
             }
@@ -251,6 +260,15 @@ async fn run<S: Store>(store: &S, step: usize, op: Op) -> String {
                 Act::Decline { volunteer }
             };
             acted(pick(&open, case).cloned(), act).await
+        }
+        Op::Answer { case, yes } => {
+            let offered = cases_where(store, &people, |c| c.state == CaseState::Offered).await;
+            let act = if yes {
+                Act::Accept
+            } else {
+                Act::Refuse { no_answer: false }
+            };
+            acted(pick(&offered, case).cloned(), act).await
         }
         Op::Close { case } => {
             let active = cases_where(store, &people, |c| c.state.is_active()).await;
