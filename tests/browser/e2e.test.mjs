@@ -607,6 +607,7 @@ test('a volunteer answers an offer and a neighbour the check-in on their own pag
   }
   await page.screenshot({ path: join(shots, 'offer-es-360.png'), fullPage: true });
   await page.goto(offerLink);
+  const offerPage = await page.content();
   await Promise.all([page.waitForLoadState('load'), page.click('form:has(input[value="yes"]) button')]);
   await page.waitForLoadState('load');
   assert.deepEqual(await axeHtml(await page.content()), []);
@@ -638,9 +639,18 @@ test('a volunteer answers an offer and a neighbour the check-in on their own pag
   }
   const closed = execFileSync(bin, ['cases', 'list', '--data', data], { encoding: 'utf8' });
   assert.ok(!closed.includes('Luz Navegadora'), `closed as done: ${closed}`);
-  // The offer's buttons once it moved on: refused, saying so.
+  // The offer's buttons once it moved on: refused, saying what changed and when.
   await page.goto(offerLink);
-  writeFileSync(join(pages, 'offer-after-es.html'), await page.content());
+  writeFileSync(join(pages, 'offer-after-en.html'), await page.content());
+  const form = offerPage.slice(offerPage.lastIndexOf('<form', offerPage.indexOf('value="yes"')));
+  const fields = new URLSearchParams([...form.slice(0, form.indexOf('</form>')).matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], m[2].replaceAll('&amp;', '&')]));
+  fields.set('lang', 'es');
+  const replay = await fetch(`${base}/api/me`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base }, body: fields.toString() });
+  assert.equal(replay.status, 409);
+  const replayed = await replay.text();
+  assert.ok(replayed.includes('Esto cambió el'), replayed);
+  assert.deepEqual(await axeHtml(replayed), []);
+  writeFileSync(join(pages, 'offer-replayed-es.html'), replayed);
   await page.context().close();
   const checked = spawnSync('java', ['-jar', vnuJar, '--errors-only', pages], { encoding: 'utf8' });
   assert.equal(checked.error, undefined, 'java runs');
