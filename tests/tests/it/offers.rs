@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use mail_parser::MessageParser;
-use mutualaid_forms::Lang;
 use mutualaid_handler::cases::{self, Act, Refusal};
 use mutualaid_handler::domain::{self, Retention};
 use mutualaid_handler::mail::Outbox;
@@ -19,7 +18,7 @@ use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::{ActionKind, Actor, CaseKind, CaseState, CloseReason, Submission};
 use mutualaid_site::Site;
 
-use crate::own_page::{app, button, get, press, token_of};
+use crate::own_page::{answer_button, app, button, get, press, token_of};
 
 /// Thursday 26 November 2026, noon in San Diego.
 const NOON: i64 = 1_795_723_200;
@@ -34,36 +33,32 @@ fn letters() -> Letters {
     Letters::new(Arc::new(site), None, 60).expect("letters")
 }
 
-/// Rosa asks for groceries, in Spanish.
+/// Rosa asks for groceries, in Spanish (as in the receipts' tests), and
+/// speaks Spanish.
 fn rosa() -> mutualaid_forms::Signup {
     mutualaid_forms::Signup {
-        neighborhood: Some("Barrio Logan".into()),
-        notes: Some("Diabetic, no sugar please".into()),
-        household_size: Some(4),
         languages: vec!["es".into()],
-        lang: Lang::ES,
-        ..mutualaid_tests::person(
-            "Rosa Quintana",
-            Some("rosa.q@example.org"),
-            Some("+16195550142"),
-            "92113",
-            &["delivery"],
-        )
+        ..crate::receipts::rosa()
     }
 }
 
-/// Sam shops, in English.
+/// Sam shops, in English, and speaks English.
 fn sam() -> mutualaid_forms::Signup {
     mutualaid_forms::Signup {
         languages: vec!["en".into()],
-        ..mutualaid_tests::person(
-            "Sam Whitfield",
-            Some("sam.w@example.org"),
-            Some("+16195550177"),
-            "92104",
-            &["shopper"],
-        )
+        ..crate::receipts::sam()
     }
+}
+
+/// Ana asks for groceries too, near Rosa.
+fn ana() -> mutualaid_forms::Signup {
+    mutualaid_tests::person(
+        "Ana Lopez",
+        Some("ana.l@example.org"),
+        None,
+        "92113",
+        &["delivery"],
+    )
 }
 
 /// Lena shops too, nearby.
@@ -168,6 +163,14 @@ async fn delivery_case<S: Store>(store: &S, person: &str) -> mutualaid_handler::
         .expect("a delivery case")
 }
 
+/// The volunteer's yes, recorded by `by` (on their page, or an organizer
+/// who called them).
+async fn accept<S: Store>(store: &S, case: &str, at: i64, by: Actor) -> cases::Acted {
+    cases::act(store, case, None, Act::Accept, at, 3, by)
+        .await
+        .expect("acted")
+}
+
 async fn confirm<S: Store>(store: &S, case: &str, volunteer: &str, at: i64) -> cases::Acted {
     cases::act(
         store,
@@ -267,7 +270,7 @@ async fn the_offer_names_no_one_and_a_yes_introduces_both_in_their_languages<S: 
     for detail in ["Rosa", "Quintana", "rosa.q", "6195550142", "Diabetic"] {
         assert!(!page.body.contains(detail), "the page shows {detail:?}");
     }
-    let yes = answer_fields(&page.body, "yes");
+    let yes = answer_button(&page.body, "yes");
     let said = press(&app, &yes, &[]).await;
     assert_eq!(said.status, StatusCode::OK, "{}", said.body);
     assert!(said.body.contains("Thank you!"), "{}", said.body);
@@ -364,31 +367,6 @@ mutualaid_tests::on_both_stores!(
         dynamodb_the_offer_names_no_one_and_a_yes_introduces_both_in_their_languages
 );
 
-/// The hidden fields of the case form whose answer is `answer`.
-fn answer_fields(page: &str, answer: &str) -> Vec<(String, String)> {
-    let marker = format!("name=\"answer\" value=\"{answer}\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {answer} button on:\n{page}"));
-    let start = page[..at].rfind("<form").expect("its form");
-    let end = at + page[at..].find("</form>").expect("its end");
-    page[start..end]
-        .split("<input")
-        .skip(1)
-        .filter_map(|input| {
-            let attr = |name: &str| {
-                let key = format!("{name}=\"");
-                input
-                    .find(&key)
-                    .map(|i| &input[i + key.len()..])
-                    .and_then(|rest| rest.split('"').next())
-                    .map(|v| v.replace("&amp;", "&"))
-            };
-            Some((attr("name")?, attr("value")?))
-        })
-        .collect()
-}
-
 async fn unverified_and_phone_only_sides_are_calls_and_an_organizer_records_the_answer<
     S: Store + Clone,
 >(
@@ -427,18 +405,9 @@ async fn unverified_and_phone_only_sides_are_calls_and_an_organizer_records_the_
     assert_eq!(still.state, CaseState::Offered);
 
     // The organizer called; Sam said yes (`mutualaid cases accept`).
-    let accepted = cases::act(
-        &store,
-        &case.id,
-        None,
-        Act::Accept,
-        OFFER_SENT + 50 * 3_600,
-        3,
-        Actor::Cli,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
+    let accepted = accept(&store, &case.id, OFFER_SENT + 50 * 3_600, Actor::Cli)
+        .await
+        .expect("accepted");
     assert_eq!(accepted.state, CaseState::Matched);
     deliver(&store, dir.path(), OFFER_SENT + 50 * 3_600 + 10).await;
     // Rosa is reachable by email: introduced; Sam is a call.
@@ -477,17 +446,7 @@ async fn unverified_and_phone_only_sides_are_calls_and_an_organizer_records_the_
         ),
     )
     .await;
-    let ana_id = sign_up(
-        &store,
-        mutualaid_tests::person(
-            "Ana Lopez",
-            Some("ana.l@example.org"),
-            None,
-            "92113",
-            &["delivery"],
-        ),
-    )
-    .await;
+    let ana_id = sign_up(&store, ana()).await;
     let ana_case = delivery_case(&store, &ana_id).await;
     confirm(&store, &ana_case.id, &pat_id, OFFER_SENT + 52 * 3_600)
         .await
@@ -521,22 +480,12 @@ async fn not_this_time_waits_again_from_its_date_and_another_is_suggested<S: Sto
     store: S,
 ) {
     let dir = tempfile::tempdir().expect("tmp");
-    let rosa_id = sign_up(&store, rosa()).await;
-    let sam_id = sign_up(&store, sam()).await;
     let lena_id = sign_up(&store, lena()).await;
-    verify(&store, &sam_id, "Sam Whitfield").await;
-    deliver(&store, dir.path(), NOON + 120).await;
-    // The first digest suggests the nearest shopper: Sam (92104) before Lena? Whoever it is,
-    // the organizer offers Sam.
-    let case = delivery_case(&store, &rosa_id).await;
-    confirm(&store, &case.id, &sam_id, CONFIRMED)
-        .await
-        .expect("offered");
-    deliver(&store, dir.path(), OFFER_SENT).await;
+    let (_, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), false).await;
     let offer = the_mail(&store, dir.path(), &sam_id, MessageKind::Offer).await;
     let app = app(&store, after_offer);
     let page = get(&app, &case_page(&offer.text)).await;
-    let said = press(&app, &answer_fields(&page.body, "not_this_time"), &[]).await;
+    let said = press(&app, &answer_button(&page.body, "not_this_time"), &[]).await;
     assert_eq!(said.status, StatusCode::OK, "{}", said.body);
     assert!(
         said.body.contains("We will ask someone else."),
@@ -589,26 +538,8 @@ async fn no_answer_in_time_puts_it_back_and_two_in_a_row_pause_the_volunteer<S: 
     store: S,
 ) {
     let dir = tempfile::tempdir().expect("tmp");
-    let rosa_id = sign_up(&store, rosa()).await;
-    let ana_id = sign_up(
-        &store,
-        mutualaid_tests::person(
-            "Ana Lopez",
-            Some("ana.l@example.org"),
-            None,
-            "92113",
-            &["delivery"],
-        ),
-    )
-    .await;
-    let sam_id = sign_up(&store, sam()).await;
-    verify(&store, &sam_id, "Sam Whitfield").await;
-    deliver(&store, dir.path(), NOON + 120).await;
-    let case = delivery_case(&store, &rosa_id).await;
-    confirm(&store, &case.id, &sam_id, CONFIRMED)
-        .await
-        .expect("offered");
-    deliver(&store, dir.path(), OFFER_SENT).await;
+    let ana_id = sign_up(&store, ana()).await;
+    let (_, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), false).await;
     // 48 hours from when the mail service accepted the offer: not a second before.
     deliver(&store, dir.path(), OFFER_SENT + 48 * 3_600 - 1).await;
     assert_eq!(
@@ -707,30 +638,36 @@ async fn introduced<S: Store + Clone>(
     dir: &std::path::Path,
     rosa: mutualaid_forms::Signup,
 ) -> (String, String, String) {
+    let (rosa_id, sam_id, case) = offered_to_sam(store, dir, rosa, true).await;
+    accept(store, &case.id, OFFER_SENT + 60, Actor::Person)
+        .await
+        .expect("accepted");
+    deliver(store, dir, OFFER_SENT + 120).await;
+    (rosa_id, sam_id, case.id)
+}
+
+/// Rosa (`rosa`, verified if `rosa_verified`) and Sam (verified) signed
+/// up at noon, their receipts sent, Rosa's request offered to Sam and the
+/// offer email sent at `OFFER_SENT`.
+async fn offered_to_sam<S: Store + Clone>(
+    store: &S,
+    dir: &std::path::Path,
+    rosa: mutualaid_forms::Signup,
+    rosa_verified: bool,
+) -> (String, String, mutualaid_handler::store::Case) {
     let rosa_id = sign_up(store, rosa).await;
     let sam_id = sign_up(store, sam()).await;
     verify(store, &sam_id, "Sam Whitfield").await;
-    verify(store, &rosa_id, "Rosa Quintana").await;
+    if rosa_verified {
+        verify(store, &rosa_id, "Rosa Quintana").await;
+    }
     deliver(store, dir, NOON + 120).await;
     let case = delivery_case(store, &rosa_id).await;
     confirm(store, &case.id, &sam_id, CONFIRMED)
         .await
         .expect("offered");
     deliver(store, dir, OFFER_SENT).await;
-    cases::act(
-        store,
-        &case.id,
-        None,
-        Act::Accept,
-        OFFER_SENT + 60,
-        3,
-        Actor::Person,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
-    deliver(store, dir, OFFER_SENT + 120).await;
-    (rosa_id, sam_id, case.id)
+    (rosa_id, sam_id, case)
 }
 
 async fn the_check_in_closes_it_as_done_or_puts_it_first_for_an_organizer<S: Store + Clone>(
@@ -760,7 +697,7 @@ async fn the_check_in_closes_it_as_done_or_puts_it_first_for_an_organizer<S: Sto
     let app = app(&store, a_week_after_intro);
     let page = get(&app, &case_page(&check_in.text)).await;
     assert!(page.body.contains("¿Recibió sus compras?"), "{}", page.body);
-    let not_yet = press(&app, &answer_fields(&page.body, "not_yet"), &[]).await;
+    let not_yet = press(&app, &answer_button(&page.body, "not_yet"), &[]).await;
     assert_eq!(not_yet.status, StatusCode::OK, "{}", not_yet.body);
     assert!(not_yet.body.contains("Discord"), "{}", not_yet.body);
     let still = store.case(&case_id).await.expect("read").expect("case");
@@ -789,7 +726,7 @@ async fn the_check_in_closes_it_as_done_or_puts_it_first_for_an_organizer<S: Sto
 
     // Then "Yes, thank you": closed as done, Sam's place freed, Sam thanked once.
     let page = get(&app, &case_page(&check_in.text)).await;
-    let got_it = press(&app, &answer_fields(&page.body, "got_it"), &[]).await;
+    let got_it = press(&app, &answer_button(&page.body, "got_it"), &[]).await;
     assert_eq!(got_it.status, StatusCode::OK, "{}", got_it.body);
     assert!(got_it.body.contains("https://discord"), "{}", got_it.body);
     let closed = store.case(&case_id).await.expect("read").expect("case");
@@ -855,18 +792,9 @@ async fn a_funded_case_introduction_says_the_network_pays<S: Store + Clone>(stor
     confirm(&store, &case.id, &sam_id, CONFIRMED)
         .await
         .expect("offered");
-    cases::act(
-        &store,
-        &case.id,
-        None,
-        Act::Accept,
-        OFFER_SENT,
-        3,
-        Actor::Cli,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
+    accept(&store, &case.id, OFFER_SENT, Actor::Cli)
+        .await
+        .expect("accepted");
     deliver(&store, dir.path(), OFFER_SENT + 10).await;
     let to_rosa = the_mail(&store, dir.path(), &rosa_id, MessageKind::Introduction).await;
     assert!(
@@ -894,17 +822,7 @@ mutualaid_tests::on_both_stores!(
 
 async fn a_volunteer_whose_number_is_one_never_holds_two_offers<S: Store + Clone>(store: S) {
     let rosa_id = sign_up(&store, rosa()).await;
-    let ana_id = sign_up(
-        &store,
-        mutualaid_tests::person(
-            "Ana Lopez",
-            Some("ana.l@example.org"),
-            None,
-            "92113",
-            &["delivery"],
-        ),
-    )
-    .await;
+    let ana_id = sign_up(&store, ana()).await;
     let sam_id = sign_up(
         &store,
         mutualaid_forms::Signup {
@@ -937,18 +855,9 @@ async fn a_volunteer_whose_number_is_one_never_holds_two_offers<S: Store + Clone
         &b
     };
     let other = if held.id == a.id { &b } else { &a };
-    cases::act(
-        &store,
-        &held.id,
-        None,
-        Act::Accept,
-        CONFIRMED + 60,
-        3,
-        Actor::Cli,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
+    accept(&store, &held.id, CONFIRMED + 60, Actor::Cli)
+        .await
+        .expect("accepted");
     assert!(matches!(
         confirm(&store, &other.id, &sam_id, CONFIRMED + 120).await,
         Err(Refusal::AtCapacity { cap: 1, .. })
@@ -964,10 +873,7 @@ mutualaid_tests::on_both_stores!(
 
 async fn a_contact_still_pending_never_appears_in_an_introduction<S: Store + Clone>(store: S) {
     let dir = tempfile::tempdir().expect("tmp");
-    let rosa_id = sign_up(&store, rosa()).await;
-    let sam_id = sign_up(&store, sam()).await;
-    verify(&store, &sam_id, "Sam Whitfield").await;
-    deliver(&store, dir.path(), NOON + 120).await;
+    let (rosa_id, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), false).await;
     // Someone sends the form again with Rosa's name and email and a new phone.
     domain::accept(
         &store,
@@ -975,30 +881,16 @@ async fn a_contact_still_pending_never_appears_in_an_introduction<S: Store + Clo
             phone: Some("+16195550111".into()),
             ..rosa()
         }),
-        NOON + 600,
+        OFFER_SENT + 30,
         KEEP,
     )
     .await
     .expect("accepted");
     let rosa_now = store.person(&rosa_id).await.expect("read").expect("Rosa");
     assert!(rosa_now.pending_contact.is_some(), "the new phone waits");
-    let case = delivery_case(&store, &rosa_id).await;
-    confirm(&store, &case.id, &sam_id, CONFIRMED)
+    accept(&store, &case.id, OFFER_SENT + 60, Actor::Cli)
         .await
-        .expect("offered");
-    deliver(&store, dir.path(), OFFER_SENT).await;
-    cases::act(
-        &store,
-        &case.id,
-        None,
-        Act::Accept,
-        OFFER_SENT + 60,
-        3,
-        Actor::Cli,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
+        .expect("accepted");
     deliver(&store, dir.path(), OFFER_SENT + 120).await;
     let to_sam = the_mail(&store, dir.path(), &sam_id, MessageKind::Introduction).await;
     assert!(
@@ -1112,7 +1004,7 @@ async fn cant_connect_asks_an_organizer_or_puts_the_case_back<S: Store + Clone>(
     let app = app(&store, a_week_after_intro);
     // Rosa's "Can't connect?": the match stays, an organizer is asked, first.
     let page = get(&app, &case_page(&to_rosa.text)).await;
-    let asked = press(&app, &answer_fields(&page.body, "cant_connect"), &[]).await;
+    let asked = press(&app, &answer_button(&page.body, "cant_connect"), &[]).await;
     assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
     assert!(
         asked.body.contains("intervendrá un organizador"),
@@ -1137,7 +1029,7 @@ async fn cant_connect_asks_an_organizer_or_puts_the_case_back<S: Store + Clone>(
     );
     // Sam's "Can't connect?": the case waits again, not offered to him again.
     let page = get(&app, &case_page(&to_sam.text)).await;
-    let back = press(&app, &answer_fields(&page.body, "cant_connect"), &[]).await;
+    let back = press(&app, &answer_button(&page.body, "cant_connect"), &[]).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     let case = store.case(&case_id).await.expect("read").expect("case");
     assert_eq!(case.state, CaseState::Open);
@@ -1219,18 +1111,9 @@ async fn an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer<S: Store + Cl
         digest.contains("call Sam Whitfield to offer it"),
         "{digest}"
     );
-    let matched = cases::act(
-        &store,
-        &carried.id,
-        None,
-        Act::Accept,
-        OFFER_SENT + 120,
-        3,
-        Actor::Cli,
-    )
-    .await
-    .expect("acted")
-    .expect("accepted");
+    let matched = accept(&store, &carried.id, OFFER_SENT + 120, Actor::Cli)
+        .await
+        .expect("accepted");
     assert_eq!(matched.state, CaseState::Matched);
 }
 

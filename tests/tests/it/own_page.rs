@@ -91,10 +91,20 @@ pub(crate) async fn one_click(app: &Router, token: &str) -> Answer {
 
 /// The hidden fields of the form on `page` whose `do` is `action`.
 pub(crate) fn button(page: &str, action: &str) -> Vec<(String, String)> {
-    let marker = format!("name=\"do\" value=\"{action}\"");
+    form_with(page, &format!("name=\"do\" value=\"{action}\""))
+}
+
+/// The fields of the button about a case whose answer is `answer`
+/// ("yes", "not_this_time", "cant_connect", "got_it", "not_yet").
+pub(crate) fn answer_button(page: &str, answer: &str) -> Vec<(String, String)> {
+    form_with(page, &format!("name=\"answer\" value=\"{answer}\""))
+}
+
+/// The fields a browser sends from the form on `page` that holds `marker`.
+fn form_with(page: &str, marker: &str) -> Vec<(String, String)> {
     let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {action} button on:\n{page}"));
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} on:\n{page}"));
     let start = page[..at].rfind("<form").expect("its form");
     let end = at + page[at..].find("</form>").expect("its end");
     let form = &page[start..end];

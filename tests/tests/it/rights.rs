@@ -491,33 +491,52 @@ async fn pairing_paths(
     (olga, sol, nia)
 }
 
-/// Presses the case button whose answer is `said` on `page`.
-async fn post_answer(app: &axum::Router, page: &str, said: &str) -> crate::handler::Answer {
-    let fields = answer_fields(page, said);
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    crate::own_page::post(app, "/api/me", &fields).await
+/// Makes record `id`'s waiting message of `kind` due now (as the time it
+/// waits for would), writing as the digest function may; returns the
+/// private link it carries, if any.
+async fn due_now(store: &DynamoStore, id: &str, kind: MessageKind) -> String {
+    use mutualaid_handler::store::message::{Message, MessageState};
+    let waiting = store
+        .messages_of(id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.kind == kind && m.due_at().is_some())
+        .unwrap_or_else(|| panic!("a waiting {kind:?}"));
+    let due = Message {
+        state: MessageState::Waiting {
+            attempts: 0,
+            next_at: mutualaid_handler::clock::system_clock() - 1,
+        },
+        version: waiting.version + 1,
+        ..waiting.clone()
+    };
+    store
+        .carry_out(&mutualaid_handler::store::Plan {
+            writes: vec![mutualaid_handler::store::Write::Message {
+                message: due,
+                expected: waiting.version,
+            }],
+        })
+        .await
+        .expect("made due");
+    waiting.link.unwrap_or_default()
 }
 
-/// The fields of the case button whose answer is `said`, on `page`.
-fn answer_fields(page: &str, said: &str) -> Vec<(&'static str, String)> {
-    let marker = format!("name=\"answer\" value=\"{said}\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {said} on:\n{page}"));
-    let start = page[..at].rfind("<form").expect("its form");
-    let form = &page[start..at + page[at..].find("</form>").expect("its end")];
-    let value = |name: &str| {
-        let key = format!("name=\"{name}\" value=\"");
-        form.find(&key)
-            .map(|i| &form[i + key.len()..])
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    ["t", "lang", "do", "case", "cv", "answer"]
-        .into_iter()
-        .map(|k| (k, value(k)))
-        .collect()
+/// A browser's form POST to `path` from `client`, as the Lambda's event.
+fn form_post(path: &str, body: &str, client: &str) -> serde_json::Value {
+    mutualaid_tests::lambda::http_event(
+        false,
+        path,
+        "application/x-www-form-urlencoded",
+        body,
+        client,
+    )
+}
+
+/// Presses the case button whose answer is `said` on `page`.
+async fn post_answer(app: &axum::Router, page: &str, said: &str) -> crate::handler::Answer {
+    crate::own_page::press(app, &crate::own_page::answer_button(page, said), &[]).await
 }
 
 fn refused_report(function: &str, refused: &[&Call]) -> String {
@@ -751,13 +770,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         "name=Vic+Helper&email=vic%40example.org&phone=619+555+0177&contact_method=email&zip=92004&roles=shopper&consent=on&lang=en",
     ] {
         let (_, answer) = emulator
-            .invoke(lambda::http_event(
-                false,
-                "/api/signup",
-                "application/x-www-form-urlencoded",
-                form,
-                "203.0.113.9",
-            ))
+            .invoke(form_post("/api/signup", form, "203.0.113.9"))
             .await;
         assert_eq!(
             answer["statusCode"], 303,
@@ -792,10 +805,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         "her page under submit's rights: {answer}"
     );
     let (_, answer) = emulator
-        .invoke(lambda::http_event(
-            false,
+        .invoke(form_post(
             "/api/me/again",
-            "application/x-www-form-urlencoded",
             "email=rita%40example.org",
             "203.0.113.9",
         ))
@@ -816,13 +827,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         .extend_pairs(yes.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .finish();
     let (_, answer) = emulator
-        .invoke(lambda::http_event(
-            false,
-            "/api/me",
-            "application/x-www-form-urlencoded",
-            &body,
-            "203.0.113.9",
-        ))
+        .invoke(form_post("/api/me", &body, "203.0.113.9"))
         .await;
     assert_eq!(
         answer["statusCode"], 200,
@@ -900,10 +905,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     let (_, page) = crippled_emulator.invoke(opening(&merge)).await;
     assert_eq!(page["statusCode"], 200, "the Merge page: {page}");
     let (_, refused) = crippled_emulator
-        .invoke(lambda::http_event(
-            false,
+        .invoke(form_post(
             "/api/case",
-            "application/x-www-form-urlencoded",
             &button_body(page["body"].as_str().expect("a page")),
             "203.0.113.5",
         ))
@@ -928,13 +931,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
                 assert_eq!(page["statusCode"], 200, "{action}: {page}");
                 let body = button_body(page["body"].as_str().expect("a page"));
                 let (_, done) = emulator
-                    .invoke(lambda::http_event(
-                        false,
-                        "/api/case",
-                        "application/x-www-form-urlencoded",
-                        &body,
-                        "203.0.113.5",
-                    ))
+                    .invoke(form_post("/api/case", &body, "203.0.113.5"))
                     .await;
                 let status = done["statusCode"].as_u64();
                 assert!(matches!(status, Some(200 | 409)), "{action}: {done}");
@@ -974,13 +971,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             email.replace('@', "%40")
         );
         let (_, answer) = emulator
-            .invoke(lambda::http_event(
-                false,
-                "/api/signup",
-                "application/x-www-form-urlencoded",
-                &form,
-                "203.0.113.9",
-            ))
+            .invoke(form_post("/api/signup", &form, "203.0.113.9"))
             .await;
         assert_eq!(answer["statusCode"], 303, "{answer}");
         let id = record_of(&digest_reader, email).await;
@@ -994,13 +985,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             .append_pair("name", name)
             .finish();
         let (_, answer) = emulator
-            .invoke(lambda::http_event(
-                false,
-                "/api/me",
-                "application/x-www-form-urlencoded",
-                &body,
-                "203.0.113.9",
-            ))
+            .invoke(form_post("/api/me", &body, "203.0.113.9"))
             .await;
         assert_eq!(answer["statusCode"], 200, "verified: {answer}");
         ids.push(id);
@@ -1031,10 +1016,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             let (_, page) = emulator.invoke(opening(&path)).await;
             assert_eq!(page["statusCode"], 200, "{page}");
             let (_, done) = emulator
-                .invoke(lambda::http_event(
-                    false,
+                .invoke(form_post(
                     "/api/case",
-                    "application/x-www-form-urlencoded",
                     &button_body(page["body"].as_str().expect("a page")),
                     "203.0.113.5",
                 ))
@@ -1074,16 +1057,11 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         .invoke(opening(&format!("/api/me?t={offer}&case={}", olga_case.id)))
         .await;
     let page = page["body"].as_str().expect("a page").to_owned();
+    let yes = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(crate::own_page::answer_button(&page, "yes"))
+        .finish();
     let (_, said) = emulator
-        .invoke(lambda::http_event(
-            false,
-            "/api/me",
-            "application/x-www-form-urlencoded",
-            &form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(answer_fields(&page, "yes"))
-                .finish(),
-            "203.0.113.9",
-        ))
+        .invoke(form_post("/api/me", &yes, "203.0.113.9"))
         .await;
     assert_eq!(
         said["statusCode"], 200,
@@ -1110,30 +1088,7 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
     );
     // Nia's offer to Ray, unanswered: its time is made to have run out (as
     // 48 hours would), and the sender's run carries the timer out.
-    let timer = digest_reader
-        .messages_of(&nia)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find(|m| m.kind == MessageKind::OfferRunsOut)
-        .expect("the offer's timer, started when SES accepted it");
-    let due_now = mutualaid_handler::store::message::Message {
-        state: mutualaid_handler::store::message::MessageState::Waiting {
-            attempts: 0,
-            next_at: mutualaid_handler::clock::system_clock() - 1,
-        },
-        version: timer.version + 1,
-        ..timer.clone()
-    };
-    digest_reader
-        .carry_out(&mutualaid_handler::store::Plan {
-            writes: vec![mutualaid_handler::store::Write::Message {
-                message: due_now,
-                expected: timer.version,
-            }],
-        })
-        .await
-        .expect("the timer made due");
+    due_now(&digest_reader, &nia, MessageKind::OfferRunsOut).await;
     let answer = run_digest(serde_json::json!({"deliver": {}})).await;
     assert_eq!(
         answer["timers"], 1,
@@ -1146,6 +1101,44 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
         .expect("case");
     assert_eq!(back.state, mutualaid_handler::store::CaseState::Open);
     assert!(back.declined.contains(&ray));
+    // A week on (made so), Olga is asked "Did you get your groceries?"; her
+    // "Yes, thank you" closes the case and thanks Sol, through SES.
+    let check_in = due_now(&digest_reader, &olga, MessageKind::CheckIn).await;
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert_eq!(answer["delivered"], 1, "the check-in: {answer}");
+    let mut submit = start_submit(as_user(env.clone(), &submit_user));
+    let (_, page) = emulator
+        .invoke(opening(&format!("/api/me?t={check_in}")))
+        .await;
+    let got_it = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(crate::own_page::answer_button(
+            page["body"].as_str().expect("a page"),
+            "got_it",
+        ))
+        .finish();
+    let (_, said) = emulator
+        .invoke(form_post("/api/me", &got_it, "203.0.113.9"))
+        .await;
+    assert_eq!(
+        said["statusCode"], 200,
+        "her yes under submit's rights: {said}"
+    );
+    let _ = submit.kill();
+    let _ = submit.wait();
+    let answer = run_digest(serde_json::json!({"deliver": {}})).await;
+    assert_eq!(answer["delivered"], 1, "the thank-you: {answer}");
+    assert!(
+        aws::sent_to(&endpoint, "sol@example.org")
+            .iter()
+            .any(|raw| read(raw).contains("told us they got their groceries")),
+        "Sol thanked through SES"
+    );
+    let closed = digest_reader
+        .case(&olga_case.id)
+        .await
+        .expect("read")
+        .expect("case");
+    assert_eq!(closed.state, mutualaid_handler::store::CaseState::Closed);
 
     // A deletion on request: the digest function's delete event.
     let answer = run_digest(serde_json::json!({"delete": {"email": "vic@example.org"}})).await;
