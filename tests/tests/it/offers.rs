@@ -1123,3 +1123,70 @@ mutualaid_tests::on_both_stores!(
         => sqlite_an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer,
         dynamodb_an_offer_carried_by_a_merge_is_a_call_never_a_lost_answer
 );
+
+/// Sam's yes and the offer's time running out, at the same moment: one of
+/// the two, never both — matched with Sam (his place taken once) or
+/// waiting again (his place free) — and Rosa's request is never lost.
+async fn a_yes_and_the_time_running_out_at_once_give_one_answer<S: Store + Clone + 'static>(
+    store: S,
+) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (rosa_id, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), false).await;
+    let offer = the_mail(&store, dir.path(), &sam_id, MessageKind::Offer).await;
+    let app = app(&store, at_the_answer_time);
+    let page = get(&app, &case_page(&offer.text)).await;
+    let yes = answer_button(&page.body, "yes");
+    let runs_out = {
+        let (store, dir) = (store.clone(), dir.path().to_owned());
+        tokio::spawn(async move { deliver(&store, &dir, at_the_answer_time()).await })
+    };
+    let said = press(&app, &yes, &[]).await;
+    let ran = runs_out.await.expect("the sender's run");
+    let now = store.case(&case.id).await.expect("read").expect("case");
+    let load = cases::load(&store, &sam_id).await.expect("load");
+    match now.state {
+        CaseState::Matched => {
+            assert_eq!(said.status, StatusCode::OK, "{}", said.body);
+            assert_eq!(load, 1);
+            assert_eq!(ran.timers, 1, "the timer found it answered: {ran:?}");
+        }
+        CaseState::Open => {
+            assert_eq!(said.status, StatusCode::CONFLICT, "{}", said.body);
+            assert_eq!(load, 0);
+            assert!(now.declined.contains(&sam_id));
+        }
+        other => panic!("{other:?}"),
+    }
+    let actions: Vec<ActionKind> = store
+        .actions_since(0)
+        .await
+        .expect("actions")
+        .into_iter()
+        .filter(|a| a.case_id.as_deref() == Some(case.id.as_str()))
+        .map(|a| a.kind)
+        .filter(|k| matches!(k, ActionKind::Accept | ActionKind::Refuse))
+        .collect();
+    assert_eq!(actions.len(), 1, "one answer recorded: {actions:?}");
+    assert_eq!(
+        store
+            .cases_of(&rosa_id)
+            .await
+            .expect("cases")
+            .iter()
+            .filter(|c| c.state.is_active())
+            .count(),
+        1,
+        "her request is there, once"
+    );
+}
+
+fn at_the_answer_time() -> i64 {
+    OFFER_SENT + 48 * 3_600
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_yes_and_the_time_running_out_at_once_give_one_answer
+        => sqlite_a_yes_and_the_time_running_out_at_once_give_one_answer,
+        dynamodb_a_yes_and_the_time_running_out_at_once_give_one_answer
+);
