@@ -1,5 +1,6 @@
 //! What organizers do with cases, with no HTTP inside: confirm a suggested
-//! pairing, decline it, mark a funding case funded, close a case, reopen
+//! pairing (an offer to the volunteer, who says yes first: [`crate::offers`]),
+//! record the volunteer's answer, decline it, mark a funding case funded, close a case, reopen
 //! it, say a long match is still going, pause a volunteer, merge two records
 //! of one person. The command line
 //! (`mutualaid cases`) and the signed links in the digest both come here.
@@ -191,7 +192,7 @@ impl std::fmt::Display for Refusal {
 /// What an action came to.
 pub type Acted = Result<Case, Refusal>;
 
-/// How many delivery cases are matched to `volunteer` (the store's counter).
+/// How many delivery cases are offered or matched to `volunteer` (the store's counter).
 pub async fn load<S: CaseDesk>(store: &S, volunteer: &str) -> Result<usize, StoreError> {
     let loads = store.loads(&[volunteer.to_owned()]).await?;
     let n = loads.first().map_or(0, |(_, n)| *n);

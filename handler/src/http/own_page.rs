@@ -5,6 +5,8 @@
 //! | --- | --- |
 //! | `GET /api/me?t=TOKEN[&lang=es]` | `200`: where they stand, in general words ("We are looking for a volunteer near you — 3 days so far"), none of their details, and the buttons; **changes nothing** (mail scanners open every link) |
 //! | `GET /api/me?t=TOKEN&change=1` | "Change my details": an empty form of the fields a person may change; changes nothing |
+//! | `GET /api/me?t=TOKEN&case=CASE` | the same page, with what the person can answer about that case if they are a side of it (the offer's "Yes, I can shop for them" / "Not this time", "Can't connect?", the check-in: `http::case_answers`); a requester's own matched request shows its buttons without `case` |
+//! | `POST /api/me` (`do=case`, `case`, `cv`, `answer`) | an answer about a case, bound to the case's version `cv`: `200` done; `409` nothing changed, because the case moved (another answer, an organizer, the answer time ran out), saying when |
 //! | `POST /api/me` (a button: `t`, `do`, `v`) | `200` done; `409` nothing changed, because the sign-up changed since the page showed version `v` (a second tab, an old page), with where it stands now; `422` a change with a value the form would refuse, named beside its field |
 //! | an unknown, revoked or expired link, or one whose address is no longer the record's email | `403`, and the way to ask for a new one |
 //! | `GET /api/me/stop?t=TOKEN`, `POST /api/me/stop` | "stop emails" (every message's `List-Unsubscribe`, one-click by RFC 8058): the GET a page with one button, the POST stops mail to that address about that record — the page and the request stay, and the next digest says so |

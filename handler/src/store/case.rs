@@ -8,10 +8,15 @@
 //! asks again after their case was closed gets a new case, marked with when
 //! the last one closed.
 //!
-//! A volunteer's **load** is the number of delivery cases matched to them,
-//! kept as one counter that only the plan changing a case moves
-//! ([`super::plan`]); pairing offers each volunteer at most the cap minus
-//! their load. A
+//! A delivery case is **offered** to a volunteer before it is matched: they
+//! say yes first ([`CaseState::Offered`], [`Offer`]); a yes introduces the
+//! two sides ([`Introduced`]), and a requester who asks for an organizer
+//! while matched flags it ([`Flag`]).
+//!
+//! A volunteer's **load** is the number of delivery cases offered or
+//! matched to them (an offer weighs as a match), kept as one counter that
+//! only the plan changing a case moves ([`super::plan`]); pairing offers
+//! each volunteer at most the cap minus their load. A
 //! volunteer can be paused until a day. Every organizer action is recorded
 //! ([`CaseAction`]) and listed in the next digest.
 //!

@@ -12,7 +12,7 @@
 //! | a former contact (deletion on request only) | `FORMER#<form>:<email or phone>` | `PERSON#<id>` | `person_id`, `last_held_at`, `expires_at` |
 //! | a case | `PERSON#<person id>` | `CASE#<case id>` | `record` (the [`Case`]), `version`, `expires_at`, `gsi1sk` = `<opened at, 12 digits>#<case id>`, and `pending` = `CASE` while it is not closed |
 //! | a person's active case of a kind | `PERSON#<person id>` | `ACTIVE#<kind>` | `case_id`, `expires_at` (present only while that case is not closed: at most one per person and kind) |
-//! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (matched cases: moved only by the plan that changes a case), `expires_at` |
+//! | a volunteer's load | `PERSON#<volunteer id>` | `LOAD` | `n` (offered and matched cases: moved only by the plan that changes a case), `expires_at` |
 //! | a record's standing (a volunteer's pause, a merge) | `PERSON#<id>` | `VOLUNTEER` | `record`, `gsi1sk`, `pending` = `VOLUNTEER`, `merged_into` (the record it was merged into, if any) |
 //! | an organizer's action | `ACTIONS` | `<at, 12 digits>#<id>` | `record`, `expires_at` |
 //! | the rate limit's last requests of a client | `RATE#<client hash>` | `RATE` | `times` (a list of seconds), `version` (moved only by a conditional put), `expires_at` |

@@ -1137,7 +1137,7 @@ pub trait IntakeStore: Records {
 /// reads (an offer or an introduction goes by email only to an address
 /// whose mail was not stopped).
 pub trait CaseDesk: SenderStore {
-    /// Volunteers' loads: the delivery cases matched to each, as the
+    /// Volunteers' loads: the delivery cases offered or matched to each, as the
     /// counter [`Write::Load`] moves keeps it, as (volunteer, load) in the
     /// order asked (0 where none is kept).
     fn loads(

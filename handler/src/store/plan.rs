@@ -142,7 +142,7 @@ pub enum Write {
         /// The case that holds it.
         case_id: String,
     },
-    /// A volunteer's load (the delivery cases matched to them) moved by
+    /// A volunteer's load (the delivery cases offered or matched to them) moved by
     /// `by`. With a `cap`, refused if it would pass it.
     Load {
         /// The volunteer's record.

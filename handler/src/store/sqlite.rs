@@ -13,7 +13,7 @@
 //! | `former_contacts` | contact key → every record that gave it once and no longer does, with when it last held it (deletion on request only) |
 //! | `cases` | each request (delivery or funding) and where it is |
 //! | `active_cases` | (person, kind) → the one case of that kind not closed ([`Write::ClaimActive`]) |
-//! | `loads` | a volunteer → how many delivery cases are matched to them ([`Write::Load`]) |
+//! | `loads` | a volunteer → how many delivery cases are offered or matched to them ([`Write::Load`]) |
 //! | `volunteers`, `actions` | a record's standing (a pause, a merge); every organizer action |
 //! | `rate_rings`, `counters`, `digest_state` | the rate limit's last requests per client (and, keyed `receipts:<hash>`, the receipts per address), per-day self-report, the digest's lease and manifest |
 //! | `page_links` | the private links to each person's page, by the hash of their token ([`super::page_link::PageLink`]) |
