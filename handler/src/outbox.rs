@@ -1,4 +1,4 @@
-//! The sender: delivers the outbox's due messages ([`store::message`])
+//! The sender: delivers the outbox's due messages ([`crate::store::message`])
 //! through a [`Mailer`], and the receipt they render to.
 //!
 //! [`deliver_due`] reads the waiting messages that are due, renders each

@@ -532,7 +532,7 @@ pub struct Person {
     pub version: u64,
     /// The version the organizers last saw in a digest the mail service
     /// accepted (0: never reported). Kept beside the record, not in it: only
-    /// [`Store::mark_reported`] moves it.
+    /// [`DigestStore::mark_reported`] moves it.
     #[serde(skip)]
     pub reported_version: u64,
     /// When the record is deleted (retention), from its last change.
