@@ -123,6 +123,17 @@ pub(super) async fn boxes<S: CaseDesk>(
     }
     let t = &strings.pairing;
     let mut html = String::new();
+    // Opened from an email about a case that no longer waits for this
+    // person's answer (answered, run out, closed, gone): said, in words
+    // that tell nothing of it.
+    let asked_is_answerable = asked_case.is_some_and(|id| {
+        cases
+            .iter()
+            .any(|c| c.id == id && !answers(c, person).is_empty())
+    });
+    if asked_case.is_some() && !asked_is_answerable {
+        html.push_str(&format!("<p>{}</p>", esc(&t.offer_gone)));
+    }
     for case in &cases {
         let buttons = answers(case, person);
         if buttons.is_empty() {

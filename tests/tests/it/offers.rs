@@ -486,6 +486,16 @@ async fn not_this_time_waits_again_from_its_date_and_another_is_suggested<S: Sto
     let app = app(&store, after_offer);
     let page = get(&app, &case_page(&offer.text)).await;
     let said = press(&app, &answer_button(&page.body, "not_this_time"), &[]).await;
+    // The email's link, opened again: nothing to answer, and it says so.
+    let again = get(&app, &case_page(&offer.text)).await;
+    assert!(
+        again
+            .body
+            .contains("This is no longer waiting for your answer."),
+        "{}",
+        again.body
+    );
+    assert!(!again.body.contains("value=\"yes\""));
     assert_eq!(said.status, StatusCode::OK, "{}", said.body);
     assert!(
         said.body.contains("We will ask someone else."),
