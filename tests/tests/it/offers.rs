@@ -915,6 +915,13 @@ async fn a_contact_still_pending_never_appears_in_an_introduction<S: Store + Clo
             .await
             .is_empty()
     );
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 180).await);
+    assert!(
+        digest.contains(
+            "call Rosa Quintana to give them Sam Whitfield's contact (no email we can use)"
+        ),
+        "{digest}"
+    );
 }
 
 mutualaid_tests::on_both_stores!(
@@ -948,6 +955,30 @@ async fn erasing_a_side_cancels_the_messages_about_the_case<S: Store + Clone>(st
             .is_empty()
     );
     assert_eq!(cases::load(&store, &sam_id).await.expect("load"), 0);
+
+    // The other side: Ana and Lena matched, Lena deletes her data before
+    // the introductions go out: Ana gets none, and her request waits again.
+    let ana_id = sign_up(&store, ana()).await;
+    let lena_id = sign_up(&store, lena()).await;
+    verify(&store, &ana_id, "Ana Lopez").await;
+    verify(&store, &lena_id, "Lena Ortiz").await;
+    let ana_case = delivery_case(&store, &ana_id).await;
+    mutualaid_tests::matched(&store, &ana_case.id, &lena_id, OFFER_SENT + 60, 3)
+        .await
+        .expect("matched");
+    let lena_now = store.person(&lena_id).await.expect("read").expect("Lena");
+    mutualaid_handler::erase::erase(&store, &lena_id, OFFER_SENT + 61, lena_now.expires_at)
+        .await
+        .expect("erased");
+    deliver(&store, dir.path(), OFFER_SENT + 120).await;
+    assert!(
+        mails_to(&store, dir.path(), &ana_id, MessageKind::Introduction)
+            .await
+            .is_empty(),
+        "no introduction to someone deleted"
+    );
+    let waiting = store.case(&ana_case.id).await.expect("read").expect("case");
+    assert_eq!(waiting.state, CaseState::Open);
 }
 
 mutualaid_tests::on_both_stores!(
