@@ -431,10 +431,19 @@ pub async fn prepare<S: DigestStore>(
     unreadable.dedup();
     digest.unreadable = unreadable;
     digest.deferred = deferred;
+    // Waiting to be sent: due and not yet accepted by the mail service. A
+    // check-in not due for days, and an offer's timer, wait by design.
     digest.waiting_messages = store
         .due_messages(Timestamp::MAX, WAITING_COUNTED)
         .await?
-        .len();
+        .iter()
+        .filter(|m| {
+            use crate::store::message::{MessageKind, MessageState};
+            let scheduled =
+                matches!(m.state, MessageState::Waiting { attempts: 0, next_at } if next_at > now);
+            m.kind != MessageKind::OfferRunsOut && !scheduled
+        })
+        .count();
     let message = render::message(&digest, strings, config).map_err(DigestError::Message)?;
     Ok((digest, message))
 }

@@ -685,6 +685,12 @@ async fn the_check_in_closes_it_as_done_or_puts_it_first_for_an_organizer<S: Sto
 ) {
     let dir = tempfile::tempdir().expect("tmp");
     let (rosa_id, sam_id, case_id) = introduced(&store, dir.path(), rosa()).await;
+    // A check-in waiting for its day is not "waiting to be sent" in the digest.
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 86_400).await);
+    assert!(
+        digest.contains("- 0 messages to people waiting to be sent"),
+        "{digest}"
+    );
     // Not before seven days.
     deliver(&store, dir.path(), OFFER_SENT + 120 + 7 * 86_400 - 1).await;
     assert!(
