@@ -1,5 +1,7 @@
 //! The sender: delivers the outbox's due messages ([`crate::store::message`])
-//! through a [`Mailer`], and the receipt they render to.
+//! through a [`Mailer`], and the texts they render to (receipts, links,
+//! security notices, and the pairing's offers, introductions, check-ins and
+//! thank-yous).
 //!
 //! [`deliver_due`] reads the waiting messages that are due, renders each
 //! from the record as it is now ([`render`]), hands it to the mailer, and
@@ -19,6 +21,14 @@
 //!   organizers told, in one plan;
 //! - mail to an address stopped (the person pressed Unsubscribe), or an
 //!   address that said "this wasn't me": withheld.
+//!
+//! A message about a case ([`crate::offers`]) is rendered from the case as
+//! it is when sent, and withheld once the case moved on (answered, closed,
+//! a side deleted). What an accepted message starts is written with its
+//! "sent": an offer's answer time, an introduction's check-in. An offer
+//! withheld or given up is marked undelivered in its case, in the same
+//! plan (an organizer calls instead). The offer's answer time is itself a
+//! waiting entry, never mailed, that a run carries out when due.
 //!
 //! Receipts are held to `receipts_per_hour` across all addresses: past it,
 //! a receipt waits its turn (it is not an attempt, and nothing is lost).
