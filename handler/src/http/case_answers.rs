@@ -144,10 +144,12 @@ pub(super) async fn boxes<S: CaseDesk>(
             (Some(Side::Volunteer), _) => (&t.shopping_title, Some(&t.shopping_text)),
             _ => (&t.your_volunteer_title, Some(&t.your_volunteer_text)),
         };
-        let anchor = if case.state == CaseState::Offered {
-            "answer"
-        } else {
-            "checkin"
+        // One box of each: a person's own request, and the one case their
+        // email's link names (the emails link to these anchors).
+        let anchor = match (side(case, person), case.state) {
+            (Some(Side::Volunteer), CaseState::Offered) => "answer",
+            (Some(Side::Volunteer), _) => "shopping",
+            _ => "checkin",
         };
         html.push_str(&format!("<h2 id=\"{anchor}\">{}</h2>", esc(title)));
         // The offer as the email told it: no name, no note, no contact.
