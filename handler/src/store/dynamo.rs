@@ -1587,7 +1587,18 @@ impl Records for DynamoStore {
             _ => None,
         });
         let mut changed: Vec<(&str, Timestamp)> = Vec::new();
+        // And every volunteer a case is offered or matched to, as the digest's
+        // `keep_waiting` would (a record near its end is kept from now, not
+        // from the next digest: an offer to a record DynamoDB's TTL takes is
+        // never answered).
+        let mut holding: Vec<(&str, Timestamp)> = Vec::new();
         for write in &plan.writes {
+            if let Write::Case { case, .. } = write
+                && let Some(volunteer) = case.holds_volunteer()
+                && !holding.iter().any(|(id, _)| *id == volunteer)
+            {
+                holding.push((volunteer, at.unwrap_or(case.changed_at)));
+            }
             if let Write::Case { case, expected } = write
                 && *expected > 0
                 && !changed.iter().any(|(id, _)| *id == case.person_id)
@@ -1605,6 +1616,13 @@ impl Records for DynamoStore {
         }
         for (id, at) in changed {
             self.kept_after_case_change(id, at).await;
+        }
+        if let Some(span) = self.retention {
+            for (id, at) in holding {
+                if let Err(e) = self.keep_person_until(id, at + span / 2, at + span).await {
+                    tracing::warn!(error = %e, "a volunteer was offered a case; their record's expiry not yet moved (the next digest does)");
+                }
+            }
         }
         Ok(())
     }

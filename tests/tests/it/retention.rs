@@ -256,3 +256,56 @@ async fn dynamodb_an_update_keeps_a_former_contact_listed_as_long_as_the_record(
         "listed as long as the record"
     );
 }
+
+/// Eva waits; Fay, who signed up the same day, is offered Eva's request on
+/// day 20 — ten days before Fay's own record would end. Fay is kept while
+/// the offer waits for her answer: on SQLite the purge passes her by; on
+/// DynamoDB the offer itself moves her expiry (30 days from the offer), not
+/// the next digest.
+async fn offered_on_day_20<S: Store>(store: &S) -> (Accepted, Accepted) {
+    let eva = sign_up(store, "Eva Espera", "619 555 0165", &["delivery"]).await;
+    let fay = sign_up(store, "Fay Shopper", "619 555 0166", &["shopper"]).await;
+    let case = store.cases_of(&eva.person_id).await.expect("cases")[0].clone();
+    cases::act(
+        store,
+        &case.id,
+        None,
+        Act::Confirm {
+            volunteer: fay.person_id.clone(),
+        },
+        T0 + 20 * DAY,
+        3,
+        mutualaid_handler::store::Actor::Cli,
+    )
+    .await
+    .expect("store")
+    .expect("offered");
+    (eva, fay)
+}
+
+#[tokio::test]
+async fn sqlite_keeps_a_volunteer_while_an_offer_waits_for_them() {
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
+    let (eva, fay) = offered_on_day_20(&store).await;
+    store
+        .purge_expired(T0 + 31 * DAY, KEEP.days)
+        .await
+        .expect("purge");
+    assert!(on_record(&store, &eva).await);
+    assert!(on_record(&store, &fay).await, "the offer waits for Fay");
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_a_volunteer_while_an_offer_waits_for_them() {
+    let Some(store) = mutualaid_tests::stores::dynamodb("offer-ttl").await else {
+        return;
+    };
+    let store = store.with_retention(KEEP.days);
+    let (_eva, fay) = offered_on_day_20(&store).await;
+    let fay = store
+        .person(&fay.person_id)
+        .await
+        .expect("read")
+        .expect("on record");
+    assert_eq!(fay.expires_at, T0 + 50 * DAY, "30 days from the offer");
+}
