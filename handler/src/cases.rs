@@ -338,7 +338,15 @@ pub async fn act<S: CaseDesk>(
             if !next.declined.contains(&volunteer_id) {
                 next.declined.push(volunteer_id.clone());
             }
-            if let Some(v) = store.person(&volunteer_id).await? {
+            let volunteer = match store.person(&volunteer_id).await {
+                Ok(volunteer) => volunteer,
+                // Time ran out and the volunteer's record does not decode:
+                // the request does not wait on it (their unanswered offers
+                // are not counted; the digest names the record).
+                Err(StoreError::Unreadable { .. }) if *no_answer => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(v) = volunteer {
                 let after = answered(store, &v, now, *no_answer).await?;
                 let pauses = after
                     .as_ref()
@@ -436,6 +444,11 @@ pub async fn act<S: CaseDesk>(
             next.volunteer_id = None;
             next.matched_at = None;
             next.closed = None;
+            // What the closed match left (its offer, introductions, an
+            // answer asking for an organizer) is not the reopened request's.
+            next.offer = None;
+            next.introduced = None;
+            next.flag = None;
         }
         Act::Keep => {
             if case.state != CaseState::Matched {

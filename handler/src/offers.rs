@@ -94,7 +94,15 @@ pub async fn context_of<S: Records>(
             case.state == CaseState::Offered
                 && case.offer.as_ref().and_then(|o| o.message.as_deref()) == Some(&message.id)
         }
-        MessageKind::Introduction | MessageKind::CheckIn => case.state == CaseState::Matched,
+        // Only about the match it was written for: one made since (after
+        // "can't connect", a close and reopen) has its own, and a former
+        // volunteer is no longer a side of the case.
+        MessageKind::Introduction | MessageKind::CheckIn => {
+            case.state == CaseState::Matched
+                && case.matched_at.is_some_and(|at| message.created_at >= at)
+                && (message.person_id == case.person_id
+                    || case.volunteer_id.as_deref() == Some(message.person_id.as_str()))
+        }
         MessageKind::ThankYou => case.state == CaseState::Closed,
         _ => false,
     };

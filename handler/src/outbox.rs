@@ -187,7 +187,8 @@ where
     for message in due {
         if message.kind == MessageKind::OfferRunsOut {
             // A timer, not a mail: the offer ends as "no answer" if still waiting.
-            let state = if crate::offers::run_out(store, &message, now).await? {
+            let ran = own_problem(crate::offers::run_out(store, &message, now).await)?;
+            let state = if ran == Some(true) {
                 MessageState::Sent {
                     at: now,
                     attempts: attempts_of(&message) + 1,
@@ -206,9 +207,15 @@ where
             continue;
         };
         let context = if message.kind.is_about_a_case() {
-            match crate::offers::context_of(store, &message).await? {
-                Some(context) => Some(context),
+            match own_problem(crate::offers::context_of(store, &message).await)? {
+                Some(Some(context)) => Some(context),
                 None => {
+                    // A side or the case does not decode: this one waits.
+                    move_on(store, &message, waiting(&message, now, true)).await?;
+                    done.retried += 1;
+                    continue;
+                }
+                Some(None) => {
                     // The case moved on (answered, closed, a side deleted): not sent.
                     move_on(store, &message, MessageState::Withheld { at: now }).await?;
                     done.withheld += 1;
@@ -449,6 +456,17 @@ fn waiting(message: &Message, now: Timestamp, failed: bool) -> MessageState {
     MessageState::Waiting {
         attempts,
         next_at: now + backoff(attempts.saturating_sub(1)),
+    }
+}
+
+/// A record or case that does not decode stops only the message that
+/// needs it (`None`: that message waits; the digest names the record); the
+/// store being down or a conflict stops the run as before.
+fn own_problem<T>(read: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(StoreError::Unreadable { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -1237,3 +1237,147 @@ mutualaid_tests::on_both_stores!(
         => sqlite_a_yes_and_the_time_running_out_at_once_give_one_answer,
         dynamodb_a_yes_and_the_time_running_out_at_once_give_one_answer
 );
+
+/// Sam says yes, then "Can't connect?" before the introductions go out;
+/// Lena says yes next. Only the new match's introductions go out: none to
+/// Sam (no longer a side of the case), one to Rosa naming Lena, one to
+/// Lena — and a week later one check-in, the new match's.
+async fn a_new_match_sends_only_its_own_introductions<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (rosa_id, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), true).await;
+    let lena_id = sign_up(&store, lena()).await;
+    verify(&store, &lena_id, "Lena Ortiz").await;
+    accept(&store, &case.id, OFFER_SENT + 60, Actor::Person)
+        .await
+        .expect("Sam's yes");
+    cases::act(
+        &store,
+        &case.id,
+        None,
+        Act::CantConnect { volunteer: true },
+        OFFER_SENT + 70,
+        3,
+        Actor::Person,
+    )
+    .await
+    .expect("acted")
+    .expect("waiting again");
+    confirm(&store, &case.id, &lena_id, OFFER_SENT + 80)
+        .await
+        .expect("offered to Lena");
+    accept(&store, &case.id, OFFER_SENT + 90, Actor::Cli)
+        .await
+        .expect("Lena's yes, on the phone");
+    deliver(&store, dir.path(), OFFER_SENT + 120).await;
+    assert!(
+        mails_to(&store, dir.path(), &sam_id, MessageKind::Introduction)
+            .await
+            .is_empty(),
+        "Sam is no longer a side of the case"
+    );
+    let to_rosa = the_mail(&store, dir.path(), &rosa_id, MessageKind::Introduction).await;
+    assert!(to_rosa.text.contains("Lena"), "{}", to_rosa.text);
+    assert!(!to_rosa.text.contains("Sam"), "{}", to_rosa.text);
+    let to_lena = the_mail(&store, dir.path(), &lena_id, MessageKind::Introduction).await;
+    assert!(to_lena.text.contains("Rosa Quintana"), "{}", to_lena.text);
+    deliver(&store, dir.path(), a_week_after_intro()).await;
+    deliver(&store, dir.path(), a_week_after_intro() + 120).await;
+    assert_eq!(
+        mails_to(&store, dir.path(), &rosa_id, MessageKind::CheckIn)
+            .await
+            .len(),
+        1,
+        "one check-in, about Lena's match"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_new_match_sends_only_its_own_introductions
+        => sqlite_a_new_match_sends_only_its_own_introductions,
+        dynamodb_a_new_match_sends_only_its_own_introductions
+);
+
+/// A request closed while it asked for an organizer ("Not yet"), then
+/// reopened: it waits like any other, not flagged, its old offer and
+/// introductions gone.
+async fn a_reopened_request_carries_nothing_of_the_match_it_closed<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_rosa_id, _sam_id, case_id) = introduced(&store, dir.path(), rosa()).await;
+    let at = a_week_after_intro();
+    for act in [
+        Act::CheckIn { got_it: false },
+        Act::Close(CloseReason::Organizer),
+        Act::Reopen,
+    ] {
+        cases::act(&store, &case_id, None, act, at, 3, Actor::Cli)
+            .await
+            .expect("acted")
+            .expect("done");
+    }
+    let case = store.case(&case_id).await.expect("read").expect("case");
+    assert_eq!(case.state, CaseState::Open);
+    assert!(
+        case.flag.is_none() && case.introduced.is_none() && case.offer.is_none(),
+        "{case:?}"
+    );
+    let digest = digest_lines(&crate::receipts::digest_text(&store, at + 60).await);
+    assert!(!digest.contains("Asked for an organizer"), "{digest}");
+    assert!(digest.contains("Rosa Quintana"), "{digest}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_reopened_request_carries_nothing_of_the_match_it_closed
+        => sqlite_a_reopened_request_carries_nothing_of_the_match_it_closed,
+        dynamodb_a_reopened_request_carries_nothing_of_the_match_it_closed
+);
+
+/// Sam's record no longer decodes when his offer's time runs out: Rosa's
+/// request still waits again, and Ana's receipt, due in the same run, goes
+/// out — one damaged record never stops the sender.
+async fn an_unreadable_volunteer_stops_no_other_message<S, F, Fut>(store: &S, damage: F)
+where
+    S: Store + Clone,
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_rosa_id, sam_id, case) = offered_to_sam(store, dir.path(), rosa(), false).await;
+    damage(sam_id.clone()).await;
+    let ana_id = sign_up(store, ana()).await;
+    let done = deliver(store, dir.path(), at_the_answer_time()).await;
+    assert_eq!(done.timers, 1, "{done:?}");
+    assert_eq!(
+        mails_to(store, dir.path(), &ana_id, MessageKind::Receipt)
+            .await
+            .len(),
+        1
+    );
+    let now = store.case(&case.id).await.expect("read").expect("case");
+    assert_eq!(now.state, CaseState::Open, "waiting again: {now:?}");
+    assert!(now.declined.contains(&sam_id));
+    assert_eq!(cases::load(store, &sam_id).await.expect("load"), 0);
+}
+
+#[tokio::test]
+async fn sqlite_an_unreadable_volunteer_stops_no_other_message() {
+    let (dir, store) = mutualaid_tests::stores::sqlite();
+    an_unreadable_volunteer_stops_no_other_message(&store, |id| async move {
+        mutualaid_tests::stores::damage_sqlite_record(dir.path(), &id, "{\"not\": \"a record\"");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_an_unreadable_volunteer_stops_no_other_message() {
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
+        return;
+    };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "unreadable").await;
+    an_unreadable_volunteer_stops_no_other_message(&store, |id| async move {
+        let bad = aws_sdk_dynamodb::types::AttributeValue::S("not a record".into());
+        mutualaid_tests::aws::damage_record(&table, &id, bad).await;
+    })
+    .await;
+}
