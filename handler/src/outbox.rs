@@ -229,7 +229,15 @@ where
             .mail_stop(&message.person_id, &message.to)
             .await?
             .is_some();
-        if stopped || store.suppressed(&address_key.hash(&message.to)).await? {
+        // A message about a case goes only to the record's email as it is
+        // now, verified, as when it was written: one changed since is a call.
+        let moved = context.is_some()
+            && !(person.email_verified()
+                && person
+                    .submission
+                    .email()
+                    .is_some_and(|email| email.eq_ignore_ascii_case(&message.to)));
+        if stopped || moved || store.suppressed(&address_key.hash(&message.to)).await? {
             let more = undelivered(&message, context.as_ref())
                 .into_iter()
                 .collect();
@@ -341,20 +349,37 @@ async fn give_up<S: SenderStore>(
     move_on_with(store, message, MessageState::GivenUp { at: now }, more).await
 }
 
-/// What an offer email that will not be delivered (given up, withheld)
-/// changes in its case: an organizer calls instead, and the offer never
-/// runs out as "no answer". Nothing for other messages.
+/// What a message about a case that will not be delivered (given up,
+/// withheld, bounced) changes in its case: an offer becomes a call and
+/// never runs out as "no answer"; an introduction becomes a call in the
+/// digest's "who calls whom". Nothing for other messages (a check-in not
+/// delivered leaves the digest's "still going?" review).
 fn undelivered(message: &Message, context: Option<&CaseContext>) -> Option<Write> {
     let case = &context?.case;
-    let offer = case.offer.as_ref()?;
-    if message.kind != MessageKind::Offer || offer.undelivered {
-        return None;
-    }
     let mut next = case.clone();
-    next.version += 1;
-    if let Some(offer) = &mut next.offer {
-        offer.undelivered = true;
+    match message.kind {
+        MessageKind::Offer => {
+            let offer = next.offer.as_mut()?;
+            if offer.undelivered {
+                return None;
+            }
+            offer.undelivered = true;
+        }
+        MessageKind::Introduction => {
+            let introduced = next.introduced.as_mut()?;
+            let by_email = if message.person_id == case.person_id {
+                &mut introduced.requester_by_email
+            } else {
+                &mut introduced.volunteer_by_email
+            };
+            if !*by_email {
+                return None;
+            }
+            *by_email = false;
+        }
+        _ => return None,
     }
+    next.version += 1;
     Some(Write::Case {
         case: next,
         expected: case.version,

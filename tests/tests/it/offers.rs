@@ -1381,3 +1381,108 @@ async fn dynamodb_an_unreadable_volunteer_stops_no_other_message() {
     })
     .await;
 }
+
+/// An introduction that will not reach its reader becomes a call in the
+/// digest: Rosa pressed her mail app's Unsubscribe between Sam's yes and
+/// the send (hers is withheld), and Sam's bounced after it went out.
+async fn an_introduction_that_does_not_arrive_is_a_call<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (rosa_id, sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), true).await;
+    accept(&store, &case.id, OFFER_SENT + 60, Actor::Person)
+        .await
+        .expect("Sam's yes");
+    let app = app(&store, after_offer);
+    let stopped = crate::own_page::one_click(&app, &token_of(&store, &rosa_id).await).await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    let done = deliver(&store, dir.path(), OFFER_SENT + 120).await;
+    assert_eq!((done.sent, done.withheld), (1, 1), "{done:?}");
+    assert!(
+        mails_to(&store, dir.path(), &rosa_id, MessageKind::Introduction)
+            .await
+            .is_empty()
+    );
+    let to_sam = store
+        .messages_of(&sam_id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.kind == MessageKind::Introduction)
+        .expect("Sam's introduction");
+    assert!(matches!(to_sam.state, MessageState::Sent { .. }));
+    assert!(
+        outbox::bounced(&store, &to_sam.id, "sam.w@example.org", OFFER_SENT + 600)
+            .await
+            .expect("bounce")
+    );
+    let now = store.case(&case.id).await.expect("read").expect("case");
+    assert_eq!(now.state, CaseState::Matched, "the match stands");
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 900).await);
+    for call in [
+        "call Rosa Quintana to give them Sam Whitfield's contact (no email we can use)",
+        "call Sam Whitfield to give them Rosa Quintana's details (no email we can use)",
+    ] {
+        assert!(digest.contains(call), "{call}:\n{digest}");
+    }
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_introduction_that_does_not_arrive_is_a_call
+        => sqlite_an_introduction_that_does_not_arrive_is_a_call,
+        dynamodb_an_introduction_that_does_not_arrive_is_a_call
+);
+
+/// Rosa's email changes (her new one confirmed, not yet verified) after
+/// Sam's yes: the introduction written to her old address is not sent
+/// there — it would tell a stranger she asked for groceries — and she is a
+/// call instead.
+async fn a_case_message_goes_only_to_the_email_the_record_has_now<S: Store + Clone>(store: S) {
+    use mutualaid_handler::contacts::{Decision, decide};
+    let dir = tempfile::tempdir().expect("tmp");
+    let (rosa_id, _sam_id, case) = offered_to_sam(&store, dir.path(), rosa(), true).await;
+    accept(&store, &case.id, OFFER_SENT + 60, Actor::Person)
+        .await
+        .expect("Sam's yes");
+    domain::accept(
+        &store,
+        Submission::Signup(mutualaid_forms::Signup {
+            email: Some("rosa.nueva@example.org".into()),
+            ..rosa()
+        }),
+        OFFER_SENT + 70,
+        KEEP,
+    )
+    .await
+    .expect("accepted");
+    decide(
+        &store,
+        &rosa_id,
+        None,
+        Decision::Confirm,
+        Actor::Person,
+        OFFER_SENT + 80,
+    )
+    .await
+    .expect("confirmed");
+    deliver(&store, dir.path(), OFFER_SENT + 120).await;
+    assert!(
+        mails_to(&store, dir.path(), &rosa_id, MessageKind::Introduction)
+            .await
+            .is_empty(),
+        "nothing about her request to the old address"
+    );
+    let digest = digest_lines(&crate::receipts::digest_text(&store, OFFER_SENT + 180).await);
+    assert!(
+        digest.contains(
+            "call Rosa Quintana to give them Sam Whitfield's contact (no email we can use)"
+        ),
+        "{digest}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_case_message_goes_only_to_the_email_the_record_has_now
+        => sqlite_a_case_message_goes_only_to_the_email_the_record_has_now,
+        dynamodb_a_case_message_goes_only_to_the_email_the_record_has_now
+);
