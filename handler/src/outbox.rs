@@ -290,6 +290,12 @@ where
                     give_up(store, message, person, context.as_ref(), now).await?;
                     done.given_up += 1;
                 }
+                Err(e) if offer_overdue(message, now, letters) => {
+                    tracing::warn!(message = %message.id, error = %e.kind(), "the mail service has not taken an offer within its answer time; an organizer calls instead");
+                    let more = undelivered(message, context.as_ref()).into_iter().collect();
+                    move_on_with(store, message, MessageState::Withheld { at: now }, more).await?;
+                    done.withheld += 1;
+                }
                 Err(e) => {
                     tracing::warn!(message = %message.id, error = %e.kind(), "the mail service did not accept a message; it is tried again");
                     move_on(store, message, waiting(message, now, true)).await?;
@@ -384,6 +390,14 @@ fn undelivered(message: &Message, context: Option<&CaseContext>) -> Option<Write
         case: next,
         expected: case.version,
     })
+}
+
+/// An offer the mail service has not taken within `offer_hours` of being
+/// made: its answer would come later than anyone should wait, so it is
+/// not tried again; the digest makes it a call.
+fn offer_overdue(message: &Message, now: Timestamp, letters: &Letters) -> bool {
+    message.kind == MessageKind::Offer
+        && now - message.created_at >= i64::from(letters.site.config.offer_hours) * 3_600
 }
 
 /// What a message accepted by the mail service starts, written with its

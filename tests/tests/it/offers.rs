@@ -1486,3 +1486,55 @@ mutualaid_tests::on_both_stores!(
         => sqlite_a_case_message_goes_only_to_the_email_the_record_has_now,
         dynamodb_a_case_message_goes_only_to_the_email_the_record_has_now
 );
+
+/// The mail service is down from the moment Sam is offered Rosa's request:
+/// the offer is tried again with backoff, and once `offer_hours` have gone
+/// by without the service taking it, it is a call in the digest, not an
+/// offer by email that never starts its answer time.
+async fn an_offer_the_mail_service_never_takes_becomes_a_call<S: Store + Clone>(store: S) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rosa_id = sign_up(&store, rosa()).await;
+    let sam_id = sign_up(&store, sam()).await;
+    verify(&store, &sam_id, "Sam Whitfield").await;
+    deliver(&store, dir.path(), NOON + 120).await;
+    let case = delivery_case(&store, &rosa_id).await;
+    confirm(&store, &case.id, &sam_id, CONFIRMED)
+        .await
+        .expect("offered");
+    let port = mutualaid_tests::caddy::free_port();
+    let down =
+        mutualaid_handler::mail::Smtp::from_url(&format!("smtp://127.0.0.1:{port}")).expect("url");
+    let run = |at: i64| {
+        let store = store.clone();
+        let down = down.clone();
+        async move {
+            outbox::deliver_due(&store, &down, &letters(), at)
+                .await
+                .expect("run")
+        }
+    };
+    assert_eq!(run(OFFER_SENT).await.retried, 1);
+    let offered = store.case(&case.id).await.expect("read").expect("case");
+    assert!(offered.offer.as_ref().is_some_and(|o| !o.undelivered));
+    let late = run(CONFIRMED + 48 * 3_600).await;
+    assert_eq!((late.retried, late.withheld), (0, 1), "{late:?}");
+    let offered = store.case(&case.id).await.expect("read").expect("case");
+    assert_eq!(offered.state, CaseState::Offered);
+    assert!(
+        offered.offer.as_ref().is_some_and(|o| o.undelivered),
+        "{offered:?}"
+    );
+    let digest =
+        digest_lines(&crate::receipts::digest_text(&store, CONFIRMED + 48 * 3_600 + 60).await);
+    assert!(
+        digest.contains("the offer email to Sam Whitfield could not be delivered: call them"),
+        "{digest}"
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_offer_the_mail_service_never_takes_becomes_a_call
+        => sqlite_an_offer_the_mail_service_never_takes_becomes_a_call,
+        dynamodb_an_offer_the_mail_service_never_takes_becomes_a_call
+);
