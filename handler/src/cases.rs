@@ -669,11 +669,7 @@ fn standing_action(state: &Standing, now: Timestamp, by: Actor) -> CaseAction {
 
 /// Record `id`'s standing, if it has one.
 pub async fn standing_of<S: CaseDesk>(store: &S, id: &str) -> Result<Option<Standing>, StoreError> {
-    Ok(store
-        .standings()
-        .await?
-        .into_iter()
-        .find(|s| s.person_id == id))
+    store.standing(id).await
 }
 
 /// Merges the record `from` into `into`: an organizer says they are one

@@ -332,6 +332,10 @@ impl Records for ModelStore {
         Ok(self.read(|s| s.standings.values().cloned().collect()))
     }
 
+    async fn standing(&self, person_id: &str) -> Result<Option<Standing>, StoreError> {
+        Ok(self.read(|s| s.standings.get(person_id).cloned()))
+    }
+
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
         Ok(self.read(|s| {
             let mut actions: Vec<CaseAction> = s

@@ -256,24 +256,31 @@ pub(super) async fn answer<S: CaseDesk>(
             fill(&t.not_yet_done, &[("url", discord_url)]),
         ),
     };
-    let acted = cases::act(
-        store,
-        &case.id,
-        Some(asked.version),
-        act,
-        now,
-        usize::MAX,
-        Actor::Person,
-    )
-    .await?;
-    Ok(match acted {
-        Ok(_) => Answered {
-            status: StatusCode::OK,
-            said,
-        },
-        Err(_) => match store.case(&case.id).await? {
-            Some(now_case) => moved(&now_case),
-            None => gone(),
-        },
-    })
+    // Refused while the case is as the page showed it: something beside it
+    // changed at the same moment (the volunteer's standing, their load);
+    // decided again, a few times, before the answer is said to be moved.
+    for _ in 0..3 {
+        let acted = cases::act(
+            store,
+            &case.id,
+            Some(asked.version),
+            act.clone(),
+            now,
+            usize::MAX,
+            Actor::Person,
+        )
+        .await?;
+        if acted.is_ok() {
+            return Ok(Answered {
+                status: StatusCode::OK,
+                said,
+            });
+        }
+        match store.case(&case.id).await? {
+            Some(now_case) if now_case.version == asked.version => continue,
+            Some(now_case) => return Ok(moved(&now_case)),
+            None => return Ok(gone()),
+        }
+    }
+    Ok(moved(&case))
 }

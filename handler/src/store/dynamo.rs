@@ -1519,6 +1519,15 @@ impl Records for DynamoStore {
             .collect())
     }
 
+    async fn standing(&self, person_id: &str) -> Result<Option<Standing>, StoreError> {
+        let Some(mut item) = self.get(person_pk(person_id), "VOLUNTEER").await? else {
+            return Ok(None);
+        };
+        Ok(item
+            .remove("record")
+            .and_then(|record| serde_dynamo::from_attribute_value(record).ok()))
+    }
+
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
         let items = self
             .query_all(
@@ -1619,7 +1628,9 @@ impl Records for DynamoStore {
         }
         if let Some(span) = self.retention {
             for (id, at) in holding {
-                if let Err(e) = self.keep_person_until(id, at + span / 2, at + span).await {
+                // Boxed: every plan's future would otherwise carry its state.
+                if let Err(e) = Box::pin(self.keep_person_until(id, at + span / 2, at + span)).await
+                {
                     tracing::warn!(error = %e, "a volunteer was offered a case; their record's expiry not yet moved (the next digest does)");
                 }
             }

@@ -1031,6 +1031,14 @@ pub trait Records: Send + Sync + 'static {
     /// Every volunteer's standing (those ever paused).
     fn standings(&self) -> impl Future<Output = Result<Vec<Standing>, StoreError>> + Send;
 
+    /// One person's standing, read consistently (`None`: they have none
+    /// yet, or it does not decode: the next change writes it anew, as a
+    /// pause does).
+    fn standing(
+        &self,
+        person_id: &str,
+    ) -> impl Future<Output = Result<Option<Standing>, StoreError>> + Send;
+
     /// The organizers' actions at or after `since`, oldest first.
     fn actions_since(
         &self,

@@ -1353,6 +1353,22 @@ impl Records for SqliteStore {
             .await
     }
 
+    async fn standing(&self, person_id: &str) -> Result<Option<Standing>, StoreError> {
+        let id = person_id.to_owned();
+        self.with_tx(move |tx| {
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT record FROM volunteers WHERE person_id = ?1",
+                    [&id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+        })
+        .await
+    }
+
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {
         self.with_tx(move |tx| {
             json_records(

@@ -321,6 +321,12 @@ async fn withdraw_pause_back_and_delete_act_only_on_what_the_page_showed<S: Stor
         .find(|s| s.person_id == sam_id)
         .expect("Sam's standing");
     assert_eq!(sams.paused_until, Some(three_days_later() + 14 * 86_400));
+    // Read alone, consistently, the same.
+    assert_eq!(
+        store.standing(&sam_id).await.expect("standing").as_ref(),
+        Some(sams)
+    );
+    assert_eq!(store.standing("nobody").await.expect("standing"), None);
     let page = get(&app, &format!("/api/me?t={sam_token}")).await;
     assert!(
         page.body.contains("You are paused until December 13, 2026"),

@@ -547,8 +547,28 @@ fn refused_report(function: &str, refused: &[&Call]) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_each_function_makes_is_granted_by_its_policy_and_every_right_is_called() {
+/// Every path, one after another, in one future: in a debug build its
+/// poll frames, nested down to the store's, need more than a test thread's
+/// 2 MiB of stack, so it runs on a thread of its own.
+#[test]
+fn every_call_each_function_makes_is_granted_by_its_policy_and_every_right_is_called() {
+    let run = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(every_call_is_granted_and_every_right_is_called())
+        })
+        .expect("a thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn every_call_is_granted_and_every_right_is_called() {
     let Some(endpoint) = aws::moto() else { return };
     let recorded = run_every_path(&endpoint).await;
     let t = template();
