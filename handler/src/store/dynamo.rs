@@ -1849,12 +1849,22 @@ impl DynamoStore {
         let Some(pk) = found.first().and_then(|item| text(item, PARTITION_KEY)) else {
             return Ok(None);
         };
-        Ok(self
-            .get(pk.to_owned(), &format!("LINK#{hash}"))
-            .await?
-            .and_then(|item| item.get("record").cloned())
+        let Some(item) = self.get(pk.to_owned(), &format!("LINK#{hash}")).await? else {
+            return Ok(None);
+        };
+        Ok(item
+            .get("record")
+            .cloned()
             .and_then(|r| serde_dynamo::from_attribute_value::<_, PageLink>(r).ok())
-            .filter(|link| link.hash == hash))
+            .filter(|link| link.hash == hash)
+            .map(|mut link| {
+                // The item's own expiry is the truth: an update of the person
+                // raised it, and a rewrite of the link must not lower it.
+                if let Some(at) = number(&item, TTL_ATTRIBUTE) {
+                    link.expires_at = at;
+                }
+                link
+            }))
     }
 }
 

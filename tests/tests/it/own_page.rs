@@ -1232,3 +1232,89 @@ mutualaid_tests::on_both_stores!(
         => sqlite_email_me_my_link_again_answers_the_same_for_anyone,
         dynamodb_email_me_my_link_again_answers_the_same_for_anyone
 );
+
+fn eleven_days_later() -> i64 {
+    NOON + 11 * 86_400
+}
+
+/// A held page's button rewrites its link; on DynamoDB the rewrite keeps
+/// the link's expiry as the record's later updates raised it (it wrote
+/// back the one from when the link was made, and the page stopped working
+/// while the record lived on).
+#[tokio::test]
+async fn dynamodb_a_held_pages_button_keeps_its_links_expiry() {
+    use mutualaid_handler::store::dynamo::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
+        return;
+    };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "held-ttl").await;
+    let id = sign_up(&store, sam(), NOON).await;
+    sign_up(
+        &store,
+        mutualaid_forms::Signup {
+            email: Some("sam.new@example.org".into()),
+            ..sam()
+        },
+        NOON + 60,
+    )
+    .await;
+    let held = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.to == "sam.new@example.org")
+        .and_then(|m| m.link)
+        .expect("the held link");
+    // Ten days on, Sam's own form again (a new ZIP): everything the record
+    // keeps, its links too, is kept 365 days from then.
+    let updated = NOON + 10 * 86_400;
+    sign_up(
+        &store,
+        mutualaid_forms::Signup {
+            zip: "92115".into(),
+            ..sam()
+        },
+        updated,
+    )
+    .await;
+    let app = app(&store, eleven_days_later);
+    let page = get(&app, &format!("/api/me?t={held}")).await;
+    let paused = press(&app, &button(&page.body, "pause"), &[("weeks", "2")]).await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    let items = mutualaid_tests::aws::dynamo(&endpoint)
+        .await
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :p AND begins_with(sk, :l)")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PERSON#{id}")),
+        )
+        .expression_attribute_values(
+            ":l",
+            aws_sdk_dynamodb::types::AttributeValue::S("LINK#".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query")
+        .items
+        .unwrap_or_default();
+    // The receipts' links (the first sign-up's, the update's) and the held one.
+    assert!(items.len() >= 3, "{items:?}");
+    for item in &items {
+        let expires: i64 = item[TTL_ATTRIBUTE]
+            .as_n()
+            .expect("an expiry")
+            .parse()
+            .expect("a number");
+        assert_eq!(
+            expires,
+            updated + 365 * 86_400,
+            "{:?} {:?}",
+            item[PARTITION_KEY],
+            item[SORT_KEY]
+        );
+    }
+}
