@@ -24,11 +24,16 @@
 //!
 //! A message about a case ([`crate::offers`]) is rendered from the case as
 //! it is when sent, and withheld once the case moved on (answered, closed,
-//! a side deleted). What an accepted message starts is written with its
-//! "sent": an offer's answer time, an introduction's check-in. An offer
-//! withheld or given up is marked undelivered in its case, in the same
-//! plan (an organizer calls instead). The offer's answer time is itself a
-//! waiting entry, never mailed, that a run carries out when due.
+//! a side deleted, a new match made since the one it was written for) or
+//! its reader's email is no longer the verified one it was written to.
+//! What an accepted message starts is written with its "sent": an offer's
+//! answer time, an introduction's check-in. An offer or an introduction
+//! withheld, given up or bounced is marked in its case, in the same plan
+//! (an organizer calls instead: the digest's "who calls whom"); so is an
+//! offer the mail service has not taken within `offer_hours`. The offer's
+//! answer time is itself a waiting entry, never mailed, that a run carries
+//! out when due. A record or case that does not decode holds back only the
+//! message that needs it.
 //!
 //! Receipts are held to `receipts_per_hour` across all addresses: past it,
 //! a receipt waits its turn (it is not an attempt, and nothing is lost).
