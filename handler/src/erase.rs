@@ -290,6 +290,15 @@ pub async fn erase<S: AdminStore>(
             other => break other?,
         }
     };
+    // What landed beside the record between the read of what it keeps and
+    // its deletion (a link mailed again, which checks that the record is
+    // there, so nothing lands after): deleted too.
+    let left = store.kept(id).await?;
+    if !left.record {
+        for plan in plan::leftovers(id, &left) {
+            store.carry_out(&plan).await?;
+        }
+    }
     reopened.extend(reopen_held(store, id, now, &record_action, true).await?);
     Ok(Erasure {
         id: id.to_owned(),

@@ -1302,6 +1302,10 @@ async fn send_links_again<S: IntakeStore + SenderStore>(
         let mail = LinkedMessage::new(&person, address, MessageKind::LinkAgain, "", false, now);
         let plan = Plan {
             writes: vec![
+                // Never beside a record being deleted.
+                Write::RecordThere {
+                    person_id: id.clone(),
+                },
                 Write::PageLink {
                     link: mail.link,
                     expected: 0,

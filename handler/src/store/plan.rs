@@ -838,6 +838,22 @@ pub struct Kept {
 /// load), then everything else it keeps, then the record with `action`
 /// recorded. Run again after a stop, it is planned again from what is left.
 pub fn erasure(id: &str, kept: &Kept, action: &CaseAction) -> Vec<Plan> {
+    let mut plans = leftovers(id, kept);
+    plans.push(Plan {
+        writes: vec![
+            Write::DropRecord {
+                person_id: id.to_owned(),
+            },
+            Write::Action(action.clone()),
+        ],
+    });
+    plans
+}
+
+/// The plans of [`erasure`] but its last: everything `kept` lists under
+/// record `id` but the record itself. Also what sweeps, after the record is
+/// gone, an item written beside it while it was being deleted.
+pub fn leftovers(id: &str, kept: &Kept) -> Vec<Plan> {
     let mut plans = Vec::new();
     // A case is at most three writes with its slot and its volunteer's load.
     for cases in kept.cases.chunks(MOST_WRITES / 3) {
@@ -926,14 +942,6 @@ pub fn erasure(id: &str, kept: &Kept, action: &CaseAction) -> Vec<Plan> {
             writes: writes.to_vec(),
         });
     }
-    plans.push(Plan {
-        writes: vec![
-            Write::DropRecord {
-                person_id: person(),
-            },
-            Write::Action(action.clone()),
-        ],
-    });
     plans
 }
 

@@ -1318,3 +1318,74 @@ async fn dynamodb_a_held_pages_button_keeps_its_links_expiry() {
         );
     }
 }
+
+/// Someone asks for a person's link again at the moment the person is
+/// deleted, round after round, at staggered moments: nothing of them stays
+/// — no message carrying their address, no link. A link mailed again
+/// checks that the record is there, and what landed while the erasure ran
+/// is swept after it.
+async fn a_link_asked_again_during_an_erasure_leaves_nothing_behind<S: Store + Clone + 'static>(
+    store: S,
+) {
+    let app = app(&store, three_days_later);
+    for round in 0..8u64 {
+        let email = format!("sam.{round}@example.org");
+        let id = sign_up(
+            &store,
+            mutualaid_tests::person(
+                &format!("Sam Round{round}"),
+                Some(&email),
+                None,
+                "92104",
+                &["shopper"],
+            ),
+            NOON,
+        )
+        .await;
+        let erasing = {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                mutualaid_handler::erase::erase(
+                    &store,
+                    &id,
+                    three_days_later(),
+                    three_days_later() + 30 * 86_400,
+                )
+                .await
+                .expect("erased")
+            })
+        };
+        let asking: Vec<_> = (0..3u64)
+            .map(|i| {
+                let (app, email) = (app.clone(), email.clone());
+                tokio::spawn(async move {
+                    let wait = std::time::Duration::from_millis(round * 3 + i * 5);
+                    tokio::time::sleep(wait).await;
+                    post(&app, "/api/me/again", &[("email", &email)])
+                        .await
+                        .status
+                })
+            })
+            .collect();
+        erasing.await.expect("the erasure");
+        for asked in asking {
+            assert_eq!(asked.await.expect("asked"), StatusCode::OK);
+        }
+        assert!(
+            store.messages_of(&id).await.expect("messages").is_empty(),
+            "round {round}: no message left"
+        );
+        let kept = store.kept(&id).await.expect("kept");
+        assert!(
+            !kept.record && kept.page_links.is_empty() && kept.messages.is_empty(),
+            "round {round}: {kept:?}"
+        );
+    }
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    a_link_asked_again_during_an_erasure_leaves_nothing_behind
+        => sqlite_a_link_asked_again_during_an_erasure_leaves_nothing_behind,
+        dynamodb_a_link_asked_again_during_an_erasure_leaves_nothing_behind
+);
