@@ -69,8 +69,8 @@ pub mod forwarded;
 pub mod own_page;
 pub mod security;
 use crate::store::{
-    AdminStore, Admission, CaseDesk, Counter, IntakeStore, Records, SenderStore, StoreError,
-    Submission, Timestamp,
+    AdminStore, Admission, CaseDesk, Counter, DigestStore, IntakeStore, Records, SenderStore,
+    StoreError, Submission, Timestamp,
 };
 pub use case_pages::OrganizerActions;
 
@@ -219,7 +219,9 @@ pub const ROUTES: &[&str] = &[
 ];
 
 /// The router: [`ROUTES`].
-pub fn router<S: IntakeStore + CaseDesk + AdminStore + SenderStore>(app: App<S>) -> Router {
+pub fn router<S: IntakeStore + CaseDesk + AdminStore + SenderStore + DigestStore>(
+    app: App<S>,
+) -> Router {
     let origins: Vec<HeaderValue> = app
         .config
         .allowed_origins

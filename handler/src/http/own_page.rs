@@ -50,8 +50,8 @@ use crate::outbox::spoken_date;
 use crate::store::message::{LinkedMessage, MailStop, MessageKind, StopReason};
 use crate::store::page_link::{PageLink, hash_of, is_token};
 use crate::store::{
-    Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, IntakeStore,
-    Person, Plan, SenderStore, StoreError, Timestamp, Write, plan,
+    Actor, AdminStore, Case, CaseAction, CaseDesk, CaseKind, CaseState, CloseReason, DigestStore,
+    IntakeStore, Person, Plan, SenderStore, StoreError, Timestamp, Write, plan,
 };
 
 /// A link's page may be asked for again at most this often per record.
@@ -572,7 +572,7 @@ fn asked(fields: &str) -> Option<Asked> {
 
 /// `POST /api/me`: a button, acting only if the sign-up is as the page
 /// showed it.
-pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
+pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore + DigestStore>(
     State(app): State<Arc<App<S>>>,
     body: Bytes,
 ) -> Response {
@@ -692,8 +692,15 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore>(
             // A held page never verifies anything.
             return refused(&standing);
         };
-        // The identity rule: the name as written, as the sign-up has it.
-        if name_key(name) != name_key(person.submission.name()) {
+        // The identity rule: the name as written on the sign-up — its
+        // first version, from the public form; never a name this page's
+        // "Change my details" set, or whoever holds a mistyped receipt
+        // could rename the record and then verify it.
+        let signed_up_as = match app.store.version(&person.id, 1).await {
+            Ok(first) => first,
+            Err(e) => return unavailable(&e),
+        };
+        if signed_up_as.is_none_or(|first| name_key(name) != name_key(first.name())) {
             let body = format!("<p>{}</p>{back}", esc(&t.verify_wrong));
             return own_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
