@@ -471,8 +471,11 @@ async fn two_names<S: DigestStore>(
         };
         let mut kept = Vec::new();
         for version in 1..=person.version {
-            if let Some(submission) = store.version(&person.id, version).await? {
-                kept.push(submission);
+            // A version that does not decode is left out, never the digest.
+            match store.version(&person.id, version).await {
+                Ok(Some(submission)) => kept.push(submission),
+                Ok(None) | Err(StoreError::Unreadable { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         let names = crate::store::names_as_written(&kept);

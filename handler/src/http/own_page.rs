@@ -698,6 +698,7 @@ pub(super) async fn act<S: IntakeStore + CaseDesk + AdminStore + DigestStore>(
         // could rename the record and then verify it.
         let signed_up_as = match app.store.version(&person.id, 1).await {
             Ok(first) => first,
+            Err(StoreError::Unreadable { .. }) => None,
             Err(e) => return unavailable(&e),
         };
         if signed_up_as.is_none_or(|first| name_key(name) != name_key(first.name())) {

@@ -329,3 +329,68 @@ async fn dynamodb_lists_a_record_the_old_rule_folded_under_two_names() {
     assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
     listed_once_in_the_next_digest(&store).await;
 }
+
+/// The folded record's second version no longer decodes: the digest is
+/// sent all the same, and lists no second name it cannot read.
+async fn a_damaged_version_never_stops_the_digest<S: Store>(store: &S) {
+    let now = mutualaid_handler::clock::system_clock();
+    let dir = tempfile::tempdir().expect("tmp");
+    let raw = crate::digest::to_outbox(store, dir.path(), now + 60).await;
+    let text = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    assert!(text.contains("Maria Garcia"), "{text}");
+    assert!(!text.contains("Sent under two names"), "{text}");
+}
+
+#[tokio::test]
+async fn sqlite_a_damaged_version_never_stops_the_digest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("db.sqlite3");
+    {
+        let store = SqliteStore::open(&file).expect("open");
+        folded_the_old_way(&store, 1_000).await;
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.execute_batch("PRAGMA user_version = 3;")
+            .expect("schema 3");
+    }
+    let store = SqliteStore::open(&file).expect("re-keyed as it opens");
+    rusqlite::Connection::open(&file)
+        .expect("open")
+        .execute(
+            "UPDATE versions SET submission = 'garbage' WHERE version = 2",
+            [],
+        )
+        .expect("damage");
+    a_damaged_version_never_stops_the_digest(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_damaged_version_never_stops_the_digest() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use mutualaid_handler::store::dynamo::{PARTITION_KEY, SORT_KEY};
+    let Some(endpoint) = mutualaid_tests::aws::moto() else {
+        return;
+    };
+    let (store, table) =
+        mutualaid_tests::stores::dynamodb_table_before_rekeying(&endpoint, "folded-damaged").await;
+    folded_the_old_way(&store, 1_000).await;
+    let now = mutualaid_handler::clock::system_clock();
+    assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
+    let folded = store.everyone().await.expect("read").people[0].id.clone();
+    mutualaid_tests::aws::dynamo(&endpoint)
+        .await
+        .update_item()
+        .table_name(&table)
+        .key(PARTITION_KEY, AttributeValue::S(format!("PERSON#{folded}")))
+        .key(SORT_KEY, AttributeValue::S(format!("V#{:010}", 2)))
+        .update_expression("SET submission = :bad")
+        .expression_attribute_values(":bad", AttributeValue::S("garbage".into()))
+        .send()
+        .await
+        .expect("damage");
+    a_damaged_version_never_stops_the_digest(&store).await;
+}
