@@ -1332,8 +1332,9 @@ pub fn cases_csv(d: &Digest) -> Vec<u8> {
             .map(|c| (c, None, false))
             .chain(
                 board
-                    .active
+                    .offered
                     .iter()
+                    .chain(&board.active)
                     .map(|a| (&a.case, a.volunteer.as_ref(), a.still_going)),
             );
         for (c, volunteer, still_going) in views {

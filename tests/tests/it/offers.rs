@@ -199,6 +199,24 @@ fn two_days_after_the_second_offer() -> i64 {
     OFFER_SENT + 50 * 3_600 + 10 + 49 * 3_600
 }
 
+/// The cases' CSV of the English digest of `at`.
+async fn cases_csv<S: Store>(store: &S, at: i64) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mailer = Outbox {
+        dir: dir.path().to_owned(),
+    };
+    crate::digest::english_digest(store, &mailer, at).await;
+    let raw = mutualaid_tests::latest_message(dir.path());
+    let message = MessageParser::default().parse(&raw).expect("MIME");
+    let csv = message
+        .attachments()
+        .find(|a| {
+            mail_parser::MimeHeaders::attachment_name(*a).is_some_and(|n| n.starts_with("cases-"))
+        })
+        .expect("the cases' CSV");
+    String::from_utf8_lossy(csv.contents()).into_owned()
+}
+
 fn digest_lines(text: &str) -> String {
     text.replace("\r\n", "\n")
 }
@@ -398,6 +416,17 @@ async fn unverified_and_phone_only_sides_are_calls_and_an_organizer_records_the_
     assert!(
         digest.contains(&format!("mutualaid cases accept {}", case.id)),
         "{digest}"
+    );
+    // And in the cases' CSV, with its volunteer (past the digest's 20 lines,
+    // the CSV is where every offer is).
+    let csv = cases_csv(&store, OFFER_SENT + 120).await;
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("\"{}\"", case.id)))
+        .unwrap_or_else(|| panic!("the offer's row: {csv}"));
+    assert!(
+        row.contains("\"offered\"") && row.contains("Sam Whitfield"),
+        "{row}"
     );
     // Such an offer never runs out: still waiting after offer_hours.
     deliver(&store, dir.path(), OFFER_SENT + 49 * 3_600).await;
