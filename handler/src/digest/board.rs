@@ -94,7 +94,8 @@ pub struct Board {
     pub at_capacity: Vec<(Person, usize)>,
     /// What organizers did since the previous digest.
     pub actions: Vec<ActionView>,
-    /// Open cases of people whose record could not be read.
+    /// Open cases of people whose record could not be read (listed in
+    /// their sections all the same, under "a record that could not be read").
     pub unreadable_cases: usize,
     /// Each record's standing version (absent: 0), which the buttons that
     /// change a standing (pause, merge) are bound to.
@@ -210,9 +211,10 @@ pub fn board(input: &BoardInput) -> Board {
             .map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
     };
     for case in input.cases {
+        // A request whose record does not decode still waits in its
+        // section, by its case ("a record that could not be read").
         if !people.contains_key(case.person_id.as_str()) {
             out.unreadable_cases += 1;
-            continue;
         }
         match (case.kind, case.state) {
             (CaseKind::Delivery, CaseState::Open) => open_delivery.push(view(case, case.opened_at)),

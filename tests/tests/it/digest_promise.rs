@@ -416,6 +416,9 @@ where
     )
     .await
     .expect("accepted");
+    let bad_case = store.cases_of(&bad.person_id).await.expect("cases")[0]
+        .id
+        .clone();
     damage(bad.person_id.clone()).await;
     let (s, c) = (strings("en"), config("organizers@example.org"));
     let report = digest::run(&store, &outbox, &s, &c, NOON, "run")
@@ -438,6 +441,12 @@ where
         "counted and named by key: {text}"
     );
     assert!(!text.contains("damaged@example.org"));
+    // Its request still waits in the list, by its case, for an organizer.
+    let waiting = crate::cases::section(text, "Still waiting");
+    assert!(
+        waiting.contains("a record that could not be read") && waiting.contains(&bad_case),
+        "{text}"
+    );
     // It stays pending, so it is counted again until fixed; the rest are done.
     let again = digest::run(&store, &outbox, &s, &c, NOON + 60, "again")
         .await
