@@ -340,10 +340,10 @@ pub async fn act<S: CaseDesk>(
             }
             let volunteer = match store.person(&volunteer_id).await {
                 Ok(volunteer) => volunteer,
-                // Time ran out and the volunteer's record does not decode:
-                // the request does not wait on it (their unanswered offers
-                // are not counted; the digest names the record).
-                Err(StoreError::Unreadable { .. }) if *no_answer => None,
+                // The volunteer's record does not decode: the request does
+                // not wait on it (their answer is not counted on their
+                // standing; the digest names the record).
+                Err(StoreError::Unreadable { .. }) => None,
                 Err(e) => return Err(e),
             };
             if let Some(v) = volunteer {

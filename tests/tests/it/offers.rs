@@ -1373,8 +1373,26 @@ where
 {
     let dir = tempfile::tempdir().expect("tmp");
     let (_rosa_id, sam_id, case) = offered_to_sam(store, dir.path(), rosa(), false).await;
-    damage(sam_id.clone()).await;
     let ana_id = sign_up(store, ana()).await;
+    let anas = delivery_case(store, &ana_id).await;
+    confirm(store, &anas.id, &sam_id, CONFIRMED + 60)
+        .await
+        .expect("offered to Sam too");
+    damage(sam_id.clone()).await;
+    // An organizer who called Sam records "not this time" all the same.
+    let refused = cases::act(
+        store,
+        &anas.id,
+        None,
+        Act::Refuse { no_answer: false },
+        CONFIRMED + 120,
+        3,
+        Actor::Cli,
+    )
+    .await
+    .expect("the store answers")
+    .expect("refused");
+    assert_eq!(refused.state, CaseState::Open);
     let done = deliver(store, dir.path(), at_the_answer_time()).await;
     assert_eq!(done.timers, 1, "{done:?}");
     assert_eq!(
