@@ -256,6 +256,24 @@ pub async fn act<S: CaseDesk>(
             if held >= cap {
                 return Ok(Err(Refusal::AtCapacity { load: held, cap }));
             }
+            // Not someone who paused, was merged into another record or
+            // asks for groceries themselves since the digest suggested them
+            // (an old link, or the command line).
+            if let Some(s) = standing_of(store, volunteer).await?
+                && (s.paused_at(now) || s.merged_into.is_some())
+            {
+                return Ok(Err(Refusal::StandingMoved {
+                    changed_at: s.changed_at,
+                }));
+            }
+            if store
+                .cases_of(volunteer)
+                .await?
+                .iter()
+                .any(|c| c.kind == CaseKind::Delivery && c.state.is_active())
+            {
+                return not("this volunteer is asking for groceries themselves");
+            }
             // An offer first: the volunteer says yes before anyone's
             // contact is shared. By email if they can be reached so, else
             // an organizer calls them (the digest says so).

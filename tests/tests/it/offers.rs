@@ -1585,3 +1585,43 @@ mutualaid_tests::on_both_stores!(
         => sqlite_an_offer_the_mail_service_never_takes_becomes_a_call,
         dynamodb_an_offer_the_mail_service_never_takes_becomes_a_call
 );
+
+/// Sam was suggested, then paused on his own page; an organizer presses
+/// the old suggestion's Confirm (or types `mutualaid cases confirm`): it is
+/// refused, saying his standing moved, and Rosa's request still waits.
+async fn a_paused_volunteer_is_never_offered_a_request<S: Store + Clone>(store: S) {
+    let rosa_id = sign_up(&store, rosa()).await;
+    let sam_id = sign_up(&store, sam()).await;
+    cases::pause(&store, &sam_id, 14, NOON + 600, Actor::Person, None)
+        .await
+        .expect("the store answers")
+        .expect("paused");
+    let case = delivery_case(&store, &rosa_id).await;
+    let refused = cases::act(
+        &store,
+        &case.id,
+        None,
+        Act::Confirm {
+            volunteer: sam_id.clone(),
+        },
+        CONFIRMED,
+        3,
+        Actor::Cli,
+    )
+    .await
+    .expect("the store answers");
+    assert!(
+        matches!(refused, Err(Refusal::StandingMoved { .. })),
+        "{refused:?}"
+    );
+    let still = store.case(&case.id).await.expect("read").expect("case");
+    assert_eq!(still.state, CaseState::Open);
+    assert_eq!(cases::load(&store, &sam_id).await.expect("load"), 0);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_paused_volunteer_is_never_offered_a_request
+        => sqlite_a_paused_volunteer_is_never_offered_a_request,
+        dynamodb_a_paused_volunteer_is_never_offered_a_request
+);
