@@ -57,6 +57,12 @@ use pairing::PairingConfig;
 /// How long a run may hold the lease before another may take over.
 pub const LEASE_SECS: i64 = 15 * 60;
 
+/// How long before it is stored an action may be stamped: a sender's run
+/// stamps its whole batch (200 messages, eight in flight) with its start,
+/// and an organizer's page with when it was pressed. Each digest reads the
+/// actions back this far before the last one.
+pub const ACTIONS_LAG: Timestamp = 3_600;
+
 /// The most records one digest carries; the rest stay pending, for the
 /// next one (the digest says how many). Keeps the manifest and the message
 /// a size a mail client shows whole.
@@ -185,6 +191,10 @@ pub struct Digest {
     /// Records re-keying found the rule before issue 23 had folded under
     /// two names since the last digest, with those names as written.
     pub two_names: Vec<(Person, Vec<String>)>,
+    /// The ids of the actions it lists that were stamped within
+    /// [`ACTIONS_LAG`] of it (kept, once it is accepted, so the next digest
+    /// lists them once).
+    pub recent_actions: Vec<String>,
 }
 
 impl Digest {
@@ -254,6 +264,7 @@ pub fn build(
         waiting_messages: 0,
         board,
         two_names: Vec::new(),
+        recent_actions: Vec::new(),
     }
 }
 
@@ -398,7 +409,16 @@ pub async fn prepare<S: DigestStore>(
     let from_day = day(state.last_sent.unwrap_or(now - 86_400));
     let counters = store.counts(&from_day, &day(now)).await?;
     let cases = store.active_cases().await?;
-    let actions = store.actions_since(state.last_sent.unwrap_or(0)).await?;
+    // An action is stamped when its writer started (a sender's run stamps
+    // its whole batch) and may be stored a while later: read back over the
+    // lag, leaving out what the last digest already listed, so one stored
+    // after the last digest began is listed, once.
+    let actions: Vec<CaseAction> = store
+        .actions_since(state.last_sent.map_or(0, |at| (at - ACTIONS_LAG).max(0)))
+        .await?
+        .into_iter()
+        .filter(|a| !state.reported_actions.contains(&a.id))
+        .collect();
     // Each volunteer's load as the case desk counts it.
     let volunteers: Vec<String> = everyone
         .people
@@ -424,6 +444,11 @@ pub async fn prepare<S: DigestStore>(
     });
     let mut digest = build(entries, board, counters, state.last_sent, now);
     digest.two_names = two_names(store, &actions).await?;
+    digest.recent_actions = actions
+        .iter()
+        .filter(|a| a.at >= now - ACTIONS_LAG)
+        .map(|a| a.id.clone())
+        .collect();
     let mut unreadable = pending.unreadable;
     unreadable.extend(everyone.unreadable);
     unreadable.extend(cases.unreadable);
@@ -573,6 +598,7 @@ pub async fn run<S: DigestStore, M: Mailer>(
         s.manifest.clear();
         s.manifest_accepted = false;
         s.last_sent = Some(now);
+        s.reported_actions = digest.recent_actions.clone();
         s.lease_owner = None;
         s.lease_until = None;
     })

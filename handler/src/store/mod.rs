@@ -832,6 +832,11 @@ pub struct DigestState {
     /// (then only marking its records reported is left to do).
     #[serde(default)]
     pub manifest_accepted: bool,
+    /// The actions the last accepted digest listed that were stamped
+    /// within the lag before it (`digest::ACTIONS_LAG`): the next digest
+    /// reads that far back and leaves these out.
+    #[serde(default)]
+    pub reported_actions: Vec<String>,
     /// 0 until first written, then +1 on each write.
     pub version: u64,
 }

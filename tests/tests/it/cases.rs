@@ -974,3 +974,83 @@ async fn sqlite_finds_every_open_request_and_load_again_when_schema_5_opens() {
         "no second money case"
     );
 }
+
+/// An action stamped before a digest but stored after it began (a
+/// sender's run stamps its whole batch with its start) is in the next
+/// digest; one the last digest listed is never listed twice, though each
+/// digest reads back an hour.
+async fn an_action_stored_after_a_digest_began_is_in_the_next_one_once<S: Store>(store: S) {
+    use mutualaid_handler::store::{Actor, CloseReason};
+    let a = mutualaid_tests::person(
+        "Ana Late",
+        None,
+        Some("+16195550301"),
+        "92105",
+        &["delivery"],
+    );
+    let b = mutualaid_tests::person(
+        "Bea Once",
+        None,
+        Some("+16195550302"),
+        "92105",
+        &["delivery"],
+    );
+    let day = 86_400;
+    let t = 1_795_723_200;
+    let mut ids = Vec::new();
+    for s in [a, b] {
+        let accepted = mutualaid_handler::domain::accept(
+            &store,
+            mutualaid_handler::store::Submission::Signup(s),
+            t - day,
+            crate::store_contract::KEEP,
+        )
+        .await
+        .expect("accepted");
+        ids.push(
+            store.cases_of(&accepted.person_id).await.expect("cases")[0]
+                .id
+                .clone(),
+        );
+    }
+    let close = |case: String, at: i64| {
+        let store = &store;
+        async move {
+            cases::act(
+                store,
+                &case,
+                None,
+                Act::Close(CloseReason::Organizer),
+                at,
+                3,
+                Actor::Cli,
+            )
+            .await
+            .expect("store")
+            .expect("closed");
+        }
+    };
+    crate::receipts::digest_text(&store, t).await;
+    // Stamped a minute before that digest, stored after it.
+    close(ids[0].clone(), t - 60).await;
+    // Stamped and stored a minute before the next one.
+    close(ids[1].clone(), t + day - 60).await;
+    let next = crate::receipts::digest_text(&store, t + day).await;
+    for who in ["Ana L.", "Bea O."] {
+        assert_eq!(
+            next.matches(&format!("closed the case of {who}")).count(),
+            1,
+            "{who}: {next}"
+        );
+    }
+    // Half an hour later another digest reads back an hour: nothing again.
+    let after = crate::receipts::digest_text(&store, t + day + 1_800).await;
+    assert!(!after.contains("closed the case of"), "{after}");
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    an_action_stored_after_a_digest_began_is_in_the_next_one_once
+        => sqlite_an_action_stored_after_a_digest_began_is_in_the_next_one_once,
+        dynamodb_an_action_stored_after_a_digest_began_is_in_the_next_one_once
+);

@@ -517,6 +517,7 @@ async fn counters_windows_and_the_digest_state<S: Store>(store: &S) {
             may_repeat: true,
         }],
         manifest_accepted: true,
+        reported_actions: vec!["an-action".into()],
         version: 2,
     };
     assert!(
