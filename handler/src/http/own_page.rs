@@ -1140,6 +1140,10 @@ pub(super) async fn stop<S: IntakeStore + SenderStore>(
                 return Ok(Vec::new());
             }
             Ok(vec![
+                // Never beside a record being deleted (its stops go with it).
+                Write::RecordThere {
+                    person_id: link.person_id.clone(),
+                },
                 Write::MailStop {
                     stop: MailStop {
                         person_id: link.person_id.clone(),

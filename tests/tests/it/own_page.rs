@@ -1347,9 +1347,10 @@ async fn dynamodb_a_held_pages_button_keeps_its_links_expiry() {
     }
 }
 
-/// Someone asks for a person's link again at the moment the person is
-/// deleted, round after round, at staggered moments: nothing of them stays
-/// — no message carrying their address, no link. A link mailed again
+/// Someone asks for a person's link again, and their mail app presses
+/// Unsubscribe, at the moment the person is deleted, round after round, at
+/// staggered moments: nothing of them stays — no message carrying their
+/// address, no link, no stop naming it. A link mailed again
 /// checks that the record is there, and what landed while the erasure ran
 /// is swept after it.
 async fn a_link_asked_again_during_an_erasure_leaves_nothing_behind<S: Store + Clone + 'static>(
@@ -1370,6 +1371,14 @@ async fn a_link_asked_again_during_an_erasure_leaves_nothing_behind<S: Store + C
             NOON,
         )
         .await;
+        let token = token_of(&store, &id).await;
+        let stopping = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(round * 4)).await;
+                one_click(&app, &token).await.status
+            })
+        };
         let erasing = {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move {
@@ -1399,6 +1408,15 @@ async fn a_link_asked_again_during_an_erasure_leaves_nothing_behind<S: Store + C
         for asked in asking {
             assert_eq!(asked.await.expect("asked"), StatusCode::OK);
         }
+        let stopped = stopping.await.expect("stopped");
+        assert!(
+            [StatusCode::OK, StatusCode::FORBIDDEN].contains(&stopped),
+            "{stopped}"
+        );
+        assert!(
+            store.mail_stop(&id, &email).await.expect("read").is_none(),
+            "round {round}: no stop left naming the address"
+        );
         assert!(
             store.messages_of(&id).await.expect("messages").is_empty(),
             "round {round}: no message left"
