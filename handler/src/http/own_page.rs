@@ -416,7 +416,8 @@ fn gone<S>(app: &App<S>, lang: &str) -> Response {
     let (lang, strings) = words(app, lang);
     let t = &strings.own_page;
     let body = format!(
-        "<p>{}</p><p><a href=\"me/again?lang={}\">{}</a></p>",
+        // From the root: this page answers /api/me and its one-button pages.
+        "<p>{}</p><p><a href=\"/api/me/again?lang={}\">{}</a></p>",
         esc(&t.gone),
         esc(&lang),
         esc(&t.again_link)

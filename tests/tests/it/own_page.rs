@@ -1435,3 +1435,33 @@ mutualaid_tests::on_both_stores!(
         => sqlite_a_link_asked_again_during_an_erasure_leaves_nothing_behind,
         dynamodb_a_link_asked_again_during_an_erasure_leaves_nothing_behind
 );
+
+/// A link that opens nothing — on the page, or on its "stop emails" and
+/// "this wasn't me" pages — offers a new one at the address that mails it.
+#[tokio::test]
+async fn a_link_that_opens_nothing_offers_a_new_one_that_works() {
+    let (_dir, store) = mutualaid_tests::stores::sqlite();
+    let app = app(&store, three_days_later);
+    let token = "a".repeat(43);
+    for path in ["/api/me", "/api/me/stop", "/api/me/not-me"] {
+        let page = get(&app, &format!("{path}?t={token}")).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}: {}", page.body);
+        let at = page
+            .body
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .find(|href| href.contains("again"))
+            .unwrap_or_else(|| panic!("{path}: a link to ask again: {}", page.body));
+        // Resolved against the page's own address, as a browser does.
+        let resolved = if at.starts_with('/') {
+            at.to_owned()
+        } else {
+            format!("{}{at}", &path[..=path.rfind('/').unwrap_or(0)])
+        };
+        let (again, query) = resolved.split_once('?').unwrap_or((&resolved, ""));
+        assert_eq!(again, "/api/me/again", "{path}: {at}");
+        let form = get(&app, &format!("{again}?{query}")).await;
+        assert_eq!(form.status, StatusCode::OK, "{path}");
+    }
+}
