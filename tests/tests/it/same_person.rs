@@ -9,6 +9,7 @@
 
 use mutualaid_forms::{FormId, Signup};
 use mutualaid_handler::domain::{self, Accepted};
+use mutualaid_handler::store::dynamo::DynamoStore;
 use mutualaid_handler::store::roles::*;
 use mutualaid_handler::store::sqlite::SqliteStore;
 use mutualaid_handler::store::{LogEntry, Outcome, Person, Submission, SubmissionWrite};
@@ -302,10 +303,10 @@ async fn dynamodb_finds_records_of_the_old_rule_before_the_job_and_after_it() {
     assert_eq!(fresh.everyone().await.expect("read").people.len(), 3);
 }
 
-#[tokio::test]
-async fn sqlite_lists_a_record_the_old_rule_folded_under_two_names() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("db.sqlite3");
+/// A SQLite file in `dir` holding a record folded the old way, opened
+/// (re-keyed as it opens).
+async fn folded_in_sqlite(dir: &std::path::Path) -> SqliteStore {
+    let file = dir.join("db.sqlite3");
     {
         let store = SqliteStore::open(&file).expect("open");
         folded_the_old_way(&store, 1_000).await;
@@ -313,7 +314,24 @@ async fn sqlite_lists_a_record_the_old_rule_folded_under_two_names() {
         conn.execute_batch("PRAGMA user_version = 3;")
             .expect("schema 3");
     }
-    let store = SqliteStore::open(&file).expect("re-keyed as it opens");
+    SqliteStore::open(&file).expect("re-keyed as it opens")
+}
+
+/// A DynamoDB table on moto (`endpoint`) holding a record folded the old
+/// way, re-keyed by the job; the store and the table's name.
+async fn folded_in_dynamodb(endpoint: &str, what: &str) -> (DynamoStore, String) {
+    let (store, table) =
+        mutualaid_tests::stores::dynamodb_table_before_rekeying(endpoint, what).await;
+    folded_the_old_way(&store, 1_000).await;
+    let now = mutualaid_handler::clock::system_clock();
+    assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
+    (store, table)
+}
+
+#[tokio::test]
+async fn sqlite_lists_a_record_the_old_rule_folded_under_two_names() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = folded_in_sqlite(dir.path()).await;
     listed_once_in_the_next_digest(&store).await;
 }
 
@@ -322,11 +340,7 @@ async fn dynamodb_lists_a_record_the_old_rule_folded_under_two_names() {
     let Some(endpoint) = mutualaid_tests::aws::moto() else {
         return;
     };
-    let (store, _) =
-        mutualaid_tests::stores::dynamodb_table_before_rekeying(&endpoint, "folded").await;
-    folded_the_old_way(&store, 1_000).await;
-    let now = mutualaid_handler::clock::system_clock();
-    assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
+    let (store, _) = folded_in_dynamodb(&endpoint, "folded").await;
     listed_once_in_the_next_digest(&store).await;
 }
 
@@ -349,16 +363,8 @@ async fn a_damaged_version_never_stops_the_digest<S: Store>(store: &S) {
 #[tokio::test]
 async fn sqlite_a_damaged_version_never_stops_the_digest() {
     let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("db.sqlite3");
-    {
-        let store = SqliteStore::open(&file).expect("open");
-        folded_the_old_way(&store, 1_000).await;
-        let conn = rusqlite::Connection::open(&file).expect("open");
-        conn.execute_batch("PRAGMA user_version = 3;")
-            .expect("schema 3");
-    }
-    let store = SqliteStore::open(&file).expect("re-keyed as it opens");
-    rusqlite::Connection::open(&file)
+    let store = folded_in_sqlite(dir.path()).await;
+    rusqlite::Connection::open(dir.path().join("db.sqlite3"))
         .expect("open")
         .execute(
             "UPDATE versions SET submission = 'garbage' WHERE version = 2",
@@ -375,11 +381,7 @@ async fn dynamodb_a_damaged_version_never_stops_the_digest() {
     let Some(endpoint) = mutualaid_tests::aws::moto() else {
         return;
     };
-    let (store, table) =
-        mutualaid_tests::stores::dynamodb_table_before_rekeying(&endpoint, "folded-damaged").await;
-    folded_the_old_way(&store, 1_000).await;
-    let now = mutualaid_handler::clock::system_clock();
-    assert_eq!(store.rekey_identities(now).await.expect("job"), 1);
+    let (store, table) = folded_in_dynamodb(&endpoint, "folded-damaged").await;
     let folded = store.everyone().await.expect("read").people[0].id.clone();
     mutualaid_tests::aws::dynamo(&endpoint)
         .await
