@@ -61,6 +61,10 @@ use crate::store::{
 
 /// Our header carrying a message's id (SES replaces `Message-ID`).
 pub const MESSAGE_ID_HEADER: &str = "X-Mutualaid-Message";
+/// Our header carrying the id of the record a message is to (an opaque id,
+/// nothing personal): a bounce finds the message by it, also when the
+/// address is one no record lists (a change held, a former email).
+pub const RECORD_HEADER: &str = "X-Mutualaid-Record";
 /// The rate ring that counts receipts sent in the last hour, all addresses.
 const RECEIPTS_SENT_KEY: &str = "sender:receipts";
 /// Messages one run looks at.
@@ -442,22 +446,31 @@ fn after_sent(
 
 /// An SES bounce (permanent) or complaint for the message whose id is
 /// `id` (our `X-Mutualaid-Message` header), sent to `address`: given up as
-/// if refused when sent. Returns whether such a message was found.
+/// if refused when sent. The message is looked for under `record` (our
+/// `X-Mutualaid-Record` header, if the event carried it), then under the
+/// records that list `address`. Returns whether such a message was found.
 pub async fn bounced<S: SenderStore + IntakeStore>(
     store: &S,
     id: &str,
+    record: Option<&str>,
     address: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let Some(contact) = crate::erase::Contact::email(address) else {
         return Ok(false);
     };
-    for (_, person_id) in store.sharing(&contact.keys()).await? {
+    let listing = store.sharing(&contact.keys()).await?;
+    let candidates = record
+        .filter(|r| !r.is_empty())
+        .into_iter()
+        .map(str::to_owned)
+        .chain(listing.into_iter().map(|(_, person_id)| person_id));
+    for person_id in candidates {
         let Some(message) = store
             .messages_of(&person_id)
             .await?
             .into_iter()
-            .find(|m| m.id == id)
+            .find(|m| m.id == id && m.to.eq_ignore_ascii_case(address))
         else {
             continue;
         };
@@ -852,10 +865,15 @@ fn build_email(
             std::time::UNIX_EPOCH
                 + std::time::Duration::from_secs(message.created_at.max(0) as u64),
         );
-    builder = builder.raw_header(HeaderValue::new(
-        HeaderName::new_from_ascii_str(MESSAGE_ID_HEADER),
-        message.id.clone(),
-    ));
+    builder = builder
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(MESSAGE_ID_HEADER),
+            message.id.clone(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(RECORD_HEADER),
+            message.person_id.clone(),
+        ));
     if let Some(token) = &message.link {
         // RFC 8058: a mail app's Unsubscribe is one POST to our "stop
         // emails", which stops mail to this address for this record only.

@@ -226,21 +226,24 @@ where
         Some("Complaint") => &detail["complaint"]["complainedRecipients"],
         _ => return Ok(serde_json::json!({ "given_up": 0 })),
     };
-    let id = detail["mail"]["headers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|h| {
-            h["name"].as_str().is_some_and(|n| {
-                n.eq_ignore_ascii_case(mutualaid_handler::outbox::MESSAGE_ID_HEADER)
+    let header = |name: &str| {
+        detail["mail"]["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| {
+                h["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
             })
-        })
-        .and_then(|h| h["value"].as_str())
-        .unwrap_or_default();
+            .and_then(|h| h["value"].as_str())
+    };
+    let id = header(mutualaid_handler::outbox::MESSAGE_ID_HEADER).unwrap_or_default();
+    let record = header(mutualaid_handler::outbox::RECORD_HEADER);
     let mut given_up = 0;
     for recipient in recipients.as_array().into_iter().flatten() {
         if let Some(address) = recipient["emailAddress"].as_str()
-            && mutualaid_handler::outbox::bounced(store, id, address, now).await?
+            && mutualaid_handler::outbox::bounced(store, id, record, address, now).await?
         {
             given_up += 1;
         }

@@ -1463,9 +1463,15 @@ async fn an_introduction_that_does_not_arrive_is_a_call<S: Store + Clone>(store:
         .expect("Sam's introduction");
     assert!(matches!(to_sam.state, MessageState::Sent { .. }));
     assert!(
-        outbox::bounced(&store, &to_sam.id, "sam.w@example.org", OFFER_SENT + 600)
-            .await
-            .expect("bounce")
+        outbox::bounced(
+            &store,
+            &to_sam.id,
+            Some(&sam_id),
+            "sam.w@example.org",
+            OFFER_SENT + 600
+        )
+        .await
+        .expect("bounce")
     );
     let now = store.case(&case.id).await.expect("read").expect("case");
     assert_eq!(now.state, CaseState::Matched, "the match stands");

@@ -261,7 +261,7 @@ async fn run_every_path(endpoint: &str) -> Recorded {
         .clone();
     let _ = log.take(); // the test's own reads
     assert!(
-        mutualaid_handler::outbox::bounced(&store, &sent, "rita@example.org", NOON)
+        mutualaid_handler::outbox::bounced(&store, &sent, None, "rita@example.org", NOON)
             .await
             .expect("bounced")
     );
@@ -902,7 +902,8 @@ async fn each_lambda_runs_every_path_with_only_its_functions_rights_under_moto_i
             "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
                        "bouncedRecipients": [{"emailAddress": "rita@example.org"}]},
             "mail": {"destination": ["rita@example.org"],
-                     "headers": [{"name": "X-Mutualaid-Message", "value": sent}]}
+                     "headers": [{"name": "X-Mutualaid-Message", "value": sent},
+                                 {"name": "X-Mutualaid-Record", "value": rita}]}
         }
     });
     let answer = run_digest(bounce).await;
