@@ -266,8 +266,15 @@ pub async fn accept<S: IntakeStore>(
                         receipt_for(store, &person, &submission, Some(&existing), &entry, now)
                             .await?;
                     // A contact the record did not have, from the public
-                    // form: its confirmed email is told, organizers call.
-                    let changed = person.pending_contact != existing.pending_contact;
+                    // form: its confirmed email is told, organizers call —
+                    // once per new contact, not again for each resend of it
+                    // with other notes (outside the receipts' caps, a
+                    // notice must not be a way to flood an inbox).
+                    let contacts = |p: &Option<crate::store::PendingContact>| {
+                        p.as_ref().map(|p| (p.email.clone(), p.phone.clone()))
+                    };
+                    let changed =
+                        contacts(&person.pending_contact) != contacts(&existing.pending_contact);
                     let notice = changed.then(|| CaseAction::email_changed(&person, now));
                     let security = if changed {
                         security_notice(store, &person, &entry, now).await?

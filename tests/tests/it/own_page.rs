@@ -1460,3 +1460,44 @@ async fn a_link_that_opens_nothing_offers_a_new_one_that_works() {
         assert_eq!(form.status, StatusCode::OK, "{path}");
     }
 }
+
+/// Someone who knows Maria's name and phone sends the form again and again
+/// with the same address of theirs and other notes: her confirmed email is
+/// told once, not once per form (a notice is outside the receipts' caps).
+async fn a_held_contact_sent_again_tells_the_confirmed_email_once<S: Store + Clone>(store: S) {
+    let maria = mutualaid_tests::person(
+        "Maria Abuela",
+        Some("maria@example.org"),
+        Some(mutualaid_tests::MARIAS_PHONE),
+        "92105",
+        &["delivery"],
+    );
+    let id = sign_up(&store, maria.clone(), NOON).await;
+    for (i, notes) in ["one", "two", "three"].into_iter().enumerate() {
+        sign_up(
+            &store,
+            mutualaid_forms::Signup {
+                email: Some("stranger@example.org".into()),
+                notes: Some(notes.into()),
+                ..maria.clone()
+            },
+            NOON + 60 * (i as i64 + 1),
+        )
+        .await;
+    }
+    let notices = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::ContactChanged)
+        .count();
+    assert_eq!(notices, 1);
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_held_contact_sent_again_tells_the_confirmed_email_once
+        => sqlite_a_held_contact_sent_again_tells_the_confirmed_email_once,
+        dynamodb_a_held_contact_sent_again_tells_the_confirmed_email_once
+);
