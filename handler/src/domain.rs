@@ -436,10 +436,18 @@ async fn receipt_for<S: IntakeStore>(
         Admission::Admitted(tally) => tally,
         Admission::Limited { .. } => return Ok(None),
     };
-    // Held: an address new to an existing record (see `page_link`).
+    // Held: an address new to an existing record (see `page_link`); its
+    // page shows what this form asked, never what the record asks later.
     let held = before.is_some() && !known_address;
+    let mut mail = LinkedMessage::new(person, to, kind, &entry.reference, held, now);
+    if let Some(page) = &mut mail.link.held {
+        page.sent = true;
+        page.delivery = sent.asks_for(crate::store::CaseKind::Delivery);
+        page.funding = sent.asks_for(crate::store::CaseKind::Funding);
+        page.shopper = sent.has_role(mutualaid_forms::Role::Shopper);
+    }
     Ok(Some(Receipt {
-        mail: LinkedMessage::new(person, to, kind, &entry.reference, held, now),
+        mail,
         tally_key: key,
         tally,
     }))

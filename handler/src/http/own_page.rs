@@ -261,9 +261,15 @@ fn held_standing(
         _ => &t.signup_received,
     };
     let mut lines = vec![fill(received, &[("date", &date(link.created_at))])];
+    // What the form that made the link asked, never the record's later
+    // choices (they are the person's, and whoever typed this address may
+    // be someone else).
     let asked: Vec<CaseKind> = CaseKind::ALL
         .into_iter()
-        .filter(|k| person.submission.asks_for(*k))
+        .filter(|k| match k {
+            CaseKind::Delivery => held.delivery,
+            CaseKind::Funding => held.funding,
+        })
         .collect();
     for kind in &asked {
         lines.push(match (held.withdrawn_at, kind) {
@@ -272,7 +278,7 @@ fn held_standing(
             (None, CaseKind::Funding) => t.money_waiting.of(lang, days_since(link.created_at, now)),
         });
     }
-    let volunteer = person.submission.has_role(Role::Shopper);
+    let volunteer = held.shopper;
     let paused = held.paused_until.is_some_and(|until| until > now);
     if volunteer {
         lines.push(t.volunteer.clone());

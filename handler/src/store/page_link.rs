@@ -30,6 +30,21 @@ pub struct HeldPage {
     pub paused_until: Option<Timestamp>,
     /// "Delete my data" pressed: the page looks deleted.
     pub deleted: bool,
+    /// What the form that made the link asked, as it was sent: the page
+    /// shows that, never the record's choices since (those are the
+    /// person's, not whoever typed the address). False on a link made
+    /// before this was kept: its page shows no request at all.
+    #[serde(default)]
+    pub sent: bool,
+    /// That form asked for groceries.
+    #[serde(default)]
+    pub delivery: bool,
+    /// That form asked for money for groceries.
+    #[serde(default)]
+    pub funding: bool,
+    /// That form offered to shop.
+    #[serde(default)]
+    pub shopper: bool,
 }
 
 /// One private link, as the store keeps it.

@@ -1501,3 +1501,79 @@ mutualaid_tests::on_both_stores!(
         => sqlite_a_held_contact_sent_again_tells_the_confirmed_email_once,
         dynamodb_a_held_contact_sent_again_tells_the_confirmed_email_once
 );
+
+/// A held page shows what the form that made it asked, never the record's
+/// choices since: Maria volunteers; someone sends the form with her name,
+/// phone and an address of theirs; then Maria herself asks for groceries.
+/// The held page still reads as that form's sign-up — a volunteer's —
+/// and tells its holder nothing of her request.
+async fn a_held_page_shows_what_its_form_asked_never_what_the_record_asks_since<
+    S: Store + Clone,
+>(
+    store: S,
+) {
+    let maria = mutualaid_tests::person(
+        "Maria Abuela",
+        Some("maria@example.org"),
+        Some(mutualaid_tests::MARIAS_PHONE),
+        "92105",
+        &["shopper"],
+    );
+    let id = sign_up(&store, maria.clone(), NOON).await;
+    sign_up(
+        &store,
+        mutualaid_forms::Signup {
+            email: Some("stranger@example.org".into()),
+            ..maria.clone()
+        },
+        NOON + 60,
+    )
+    .await;
+    let held = store
+        .messages_of(&id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.to == "stranger@example.org")
+        .and_then(|m| m.link)
+        .expect("the held link");
+    sign_up(
+        &store,
+        mutualaid_forms::Signup {
+            roles: vec![
+                mutualaid_forms::Role::Shopper,
+                mutualaid_forms::Role::Delivery,
+            ],
+            ..maria.clone()
+        },
+        NOON + 120,
+    )
+    .await;
+    let app = app(&store, three_days_later);
+    let own = get(&app, &format!("/api/me?t={}", token_of(&store, &id).await)).await;
+    assert!(
+        own.body.contains("We are looking for a volunteer near you"),
+        "her own page shows her request: {}",
+        own.body
+    );
+    let page = get(&app, &format!("/api/me?t={held}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Thank you for signing up to shop for neighbors"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("We are looking for a volunteer"),
+        "nothing of her request: {}",
+        page.body
+    );
+}
+
+mutualaid_tests::on_both_stores!(
+    #[tokio::test]
+    a_held_page_shows_what_its_form_asked_never_what_the_record_asks_since
+        => sqlite_a_held_page_shows_what_its_form_asked_never_what_the_record_asks_since,
+        dynamodb_a_held_page_shows_what_its_form_asked_never_what_the_record_asks_since
+);
