@@ -575,3 +575,67 @@ async fn the_digest_binary_sends_on_a_schedule_event() {
         "{content}"
     );
 }
+
+/// `kill -9` of the submit function right after its 201: the receipt was
+/// written with the sign-up, so the digest function's next sender run
+/// delivers it through SES — once, carrying the message's id — and the run
+/// after sends nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_is_delivered_once_through_ses_after_submit_is_killed_right_after_its_201() {
+    let Some(endpoint) = aws::moto() else { return };
+    let (store, table) = mutualaid_tests::stores::dynamodb_table(&endpoint, "killed-submit").await;
+    aws::edge_secret(&endpoint).await;
+    let (secret, _) = aws::link_keys_secret(&endpoint, &table).await;
+    let sender = format!("digest-{table}@mutualaid.example.org");
+    aws_sdk_sesv2::Client::new(&aws::sdk_config(&endpoint).await)
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .expect("verify");
+    let email = format!("kim.{}@example.org", table.to_lowercase());
+    let emulator = lambda::start().await;
+    let mut submit = start_submit(submit_env(&emulator.address, &table));
+    let body = json!({"name": "Kim Ode", "email": email, "contact_method": "email", "zip": "92105", "roles": ["delivery"], "consent": true}).to_string();
+    let (_, created) = invoke_patiently(
+        &emulator,
+        lambda::http_event(
+            false,
+            "/api/signup",
+            "application/json",
+            &body,
+            "203.0.113.9",
+        ),
+    )
+    .await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let _ = submit.kill(); // SIGKILL, at once
+    let _ = submit.wait();
+
+    let digest_emulator = lambda::start().await;
+    let to = format!("organizers+{table}@example.org");
+    for expected in [1, 0] {
+        let mut digest = start_digest(
+            &digest_emulator.address,
+            &table,
+            &sender,
+            &to,
+            secret.clone(),
+            None,
+        );
+        let (is_error, answer) = digest_emulator.invoke(json!({"deliver": {}})).await;
+        let _ = digest.kill();
+        let _ = digest.wait();
+        assert!(!is_error, "{answer}");
+        assert_eq!(answer["delivered"], expected, "{answer}");
+    }
+    let kim = &store.everyone().await.expect("read").people[0];
+    let receipt = store.messages_of(&kim.id).await.expect("messages")[0].clone();
+    let sent = aws::sent_to(&endpoint, &email);
+    assert_eq!(sent.len(), 1, "once");
+    assert!(
+        sent[0].contains(&format!("X-Mutualaid-Message: {}", receipt.id)),
+        "{}",
+        sent[0]
+    );
+}
