@@ -246,11 +246,17 @@ pub async fn act<S: CaseDesk>(
             if case.state != CaseState::Open {
                 return Ok(Err(Refusal::moved(&case)));
             }
-            // Their own number, if smaller than the network's cap.
-            let cap = match store.person(volunteer).await {
-                Ok(Some(v)) => v.shopping_cap(cap),
-                Ok(None) | Err(StoreError::Unreadable { .. }) => cap,
+            // Their record, read once: their own number, if smaller than
+            // the network's cap, and their email for the offer (one that
+            // does not decode counts as the cap, and stops the offer below).
+            let person = match store.person(volunteer).await {
+                Ok(person) => Ok(person),
+                Err(e @ StoreError::Unreadable { .. }) => Err(e),
                 Err(e) => return Err(e),
+            };
+            let cap = match &person {
+                Ok(Some(v)) => v.shopping_cap(cap),
+                _ => cap,
             };
             let held = load(store, volunteer).await?;
             if held >= cap {
@@ -279,7 +285,7 @@ pub async fn act<S: CaseDesk>(
             // an organizer calls them (the digest says so).
             next.state = CaseState::Offered;
             next.volunteer_id = Some(volunteer.clone());
-            let person = store.person(volunteer).await?;
+            let person = person?;
             let reached = match &person {
                 Some(p) => crate::offers::reachable_email(store, p).await?,
                 None => None,

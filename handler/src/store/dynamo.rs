@@ -370,6 +370,12 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWrite
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A standing's item read back (`None`: it does not decode; the next
+/// change writes it anew).
+fn standing_from(mut item: Item) -> Option<Standing> {
+    serde_dynamo::from_attribute_value(item.remove("record")?).ok()
+}
+
 fn version_item(person: &Person) -> Result<Item, StoreError> {
     let submission = serde_dynamo::to_attribute_value(&person.submission)
         .map_err(|e| StoreError::Unavailable(format!("encoding a version: {e}")))?;
@@ -1514,18 +1520,15 @@ impl Records for DynamoStore {
             .listed("VOLUNTEER")
             .await?
             .into_iter()
-            .filter_map(|mut item| item.remove("record"))
-            .filter_map(|r| serde_dynamo::from_attribute_value(r).ok())
+            .filter_map(standing_from)
             .collect())
     }
 
     async fn standing(&self, person_id: &str) -> Result<Option<Standing>, StoreError> {
-        let Some(mut item) = self.get(person_pk(person_id), "VOLUNTEER").await? else {
-            return Ok(None);
-        };
-        Ok(item
-            .remove("record")
-            .and_then(|record| serde_dynamo::from_attribute_value(record).ok()))
+        Ok(self
+            .get(person_pk(person_id), "VOLUNTEER")
+            .await?
+            .and_then(standing_from))
     }
 
     async fn actions_since(&self, since: Timestamp) -> Result<Vec<CaseAction>, StoreError> {

@@ -1356,15 +1356,12 @@ impl Records for SqliteStore {
     async fn standing(&self, person_id: &str) -> Result<Option<Standing>, StoreError> {
         let id = person_id.to_owned();
         self.with_tx(move |tx| {
-            let json: Option<String> = tx
-                .query_row(
-                    "SELECT record FROM volunteers WHERE person_id = ?1",
-                    [&id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+            let found: Vec<Standing> = json_records(
+                tx,
+                "SELECT record FROM volunteers WHERE person_id = ?1",
+                [&id],
+            )?;
+            Ok(found.into_iter().next())
         })
         .await
     }

@@ -698,9 +698,9 @@ async fn introduced<S: Store + Clone>(
 }
 
 /// Rosa (`rosa`, verified if `rosa_verified`) and Sam (verified) signed
-/// up at noon, their receipts sent, Rosa's request offered to Sam and the
-/// offer email sent at `OFFER_SENT`.
-async fn offered_to_sam<S: Store + Clone>(
+/// up at noon, their receipts sent, Rosa's request offered to Sam at
+/// `CONFIRMED` (the offer email not sent yet).
+async fn confirmed_to_sam<S: Store + Clone>(
     store: &S,
     dir: &std::path::Path,
     rosa: mutualaid_forms::Signup,
@@ -717,8 +717,19 @@ async fn offered_to_sam<S: Store + Clone>(
     confirm(store, &case.id, &sam_id, CONFIRMED)
         .await
         .expect("offered");
-    deliver(store, dir, OFFER_SENT).await;
     (rosa_id, sam_id, case)
+}
+
+/// [`confirmed_to_sam`], and the offer email sent at `OFFER_SENT`.
+async fn offered_to_sam<S: Store + Clone>(
+    store: &S,
+    dir: &std::path::Path,
+    rosa: mutualaid_forms::Signup,
+    rosa_verified: bool,
+) -> (String, String, mutualaid_handler::store::Case) {
+    let offered = confirmed_to_sam(store, dir, rosa, rosa_verified).await;
+    deliver(store, dir, OFFER_SENT).await;
+    offered
 }
 
 async fn the_check_in_closes_it_as_done_or_puts_it_first_for_an_organizer<S: Store + Clone>(
@@ -975,14 +986,7 @@ mutualaid_tests::on_both_stores!(
 /// Erasing either side cancels what has not gone out.
 async fn erasing_a_side_cancels_the_messages_about_the_case<S: Store + Clone>(store: S) {
     let dir = tempfile::tempdir().expect("tmp");
-    let rosa_id = sign_up(&store, rosa()).await;
-    let sam_id = sign_up(&store, sam()).await;
-    verify(&store, &sam_id, "Sam Whitfield").await;
-    deliver(&store, dir.path(), NOON + 120).await;
-    let case = delivery_case(&store, &rosa_id).await;
-    confirm(&store, &case.id, &sam_id, CONFIRMED)
-        .await
-        .expect("offered");
+    let (rosa_id, sam_id, _case) = confirmed_to_sam(&store, dir.path(), rosa(), false).await;
     // Rosa deletes her data before the offer goes out.
     let rosa_now = store.person(&rosa_id).await.expect("read").expect("Rosa");
     mutualaid_handler::erase::erase(&store, &rosa_id, CONFIRMED + 1, rosa_now.expires_at)
@@ -1546,14 +1550,7 @@ mutualaid_tests::on_both_stores!(
 /// offer by email that never starts its answer time.
 async fn an_offer_the_mail_service_never_takes_becomes_a_call<S: Store + Clone>(store: S) {
     let dir = tempfile::tempdir().expect("tmp");
-    let rosa_id = sign_up(&store, rosa()).await;
-    let sam_id = sign_up(&store, sam()).await;
-    verify(&store, &sam_id, "Sam Whitfield").await;
-    deliver(&store, dir.path(), NOON + 120).await;
-    let case = delivery_case(&store, &rosa_id).await;
-    confirm(&store, &case.id, &sam_id, CONFIRMED)
-        .await
-        .expect("offered");
+    let (_rosa_id, _sam_id, case) = confirmed_to_sam(&store, dir.path(), rosa(), false).await;
     let port = mutualaid_tests::caddy::free_port();
     let down =
         mutualaid_handler::mail::Smtp::from_url(&format!("smtp://127.0.0.1:{port}")).expect("url");

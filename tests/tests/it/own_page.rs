@@ -49,6 +49,19 @@ pub(crate) async fn token_of<S: Store>(store: &S, id: &str) -> String {
         .expect("a message with a link")
 }
 
+/// The link of the message to `address` about record `id` (a held one,
+/// when the address is new to the record).
+async fn held_link<S: Store>(store: &S, id: &str, address: &str) -> String {
+    store
+        .messages_of(id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.to == address)
+        .and_then(|m| m.link)
+        .expect("the held link")
+}
+
 /// The handler's router on `store`, its clock at `now`.
 pub(crate) fn app<S: Store + Clone>(store: &S, now: fn() -> i64) -> Router {
     let keys = LinkKeys::parse(&LinkKeys::generate()).expect("keys");
@@ -868,14 +881,7 @@ async fn yes_this_is_my_email_verifies_only_with_the_name_as_written<S: Store + 
     domain::accept(&store, Submission::Signup(moved), NOON + 60, KEEP)
         .await
         .expect("accepted");
-    let held = store
-        .messages_of(&id)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find(|m| m.to == "sam.new@example.org")
-        .and_then(|m| m.link)
-        .expect("the held link");
+    let held = held_link(&store, &id, "sam.new@example.org").await;
     let held_page = get(&app, &format!("/api/me?t={held}")).await;
     assert!(
         !held_page.body.contains("Is this your email?"),
@@ -1281,14 +1287,7 @@ async fn dynamodb_a_held_pages_button_keeps_its_links_expiry() {
         NOON + 60,
     )
     .await;
-    let held = store
-        .messages_of(&id)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find(|m| m.to == "sam.new@example.org")
-        .and_then(|m| m.link)
-        .expect("the held link");
+    let held = held_link(&store, &id, "sam.new@example.org").await;
     // Ten days on, Sam's own form again (a new ZIP): everything the record
     // keeps, its links too, is kept 365 days from then.
     let updated = NOON + 10 * 86_400;
@@ -1529,14 +1528,7 @@ async fn a_held_page_shows_what_its_form_asked_never_what_the_record_asks_since<
         NOON + 60,
     )
     .await;
-    let held = store
-        .messages_of(&id)
-        .await
-        .expect("messages")
-        .into_iter()
-        .find(|m| m.to == "stranger@example.org")
-        .and_then(|m| m.link)
-        .expect("the held link");
+    let held = held_link(&store, &id, "stranger@example.org").await;
     sign_up(
         &store,
         mutualaid_forms::Signup {
